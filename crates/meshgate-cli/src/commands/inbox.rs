@@ -1,0 +1,98 @@
+//! `meshgate inbox [--unread] [--limit N] [--peek | --mark-read] [--json]`
+//!
+//! Unlike `swarph mesh inbox`, reading does not consume: messages are marked
+//! read only with `--mark-read`, so a mistyped identity cannot silently eat
+//! somebody else's unread state. (`--peek` is accepted for muscle memory.)
+
+use anyhow::{Context, Result};
+
+use super::Global;
+use crate::exit::OK;
+use crate::output::{block, one_line, print_json, short_time, table};
+
+/// Arguments of `inbox`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only unread messages.
+    #[arg(long)]
+    pub unread: bool,
+
+    /// At most this many messages, newest first.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+
+    /// Do not mark anything read (the default).
+    #[arg(long, conflicts_with = "mark_read")]
+    pub peek: bool,
+
+    /// Mark the unread messages shown as read.
+    #[arg(long)]
+    pub mark_read: bool,
+
+    /// Print each message in full instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    pub full: bool,
+
+    /// Print the messages as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `inbox`.
+pub async fn run(args: Args, global: &Global) -> Result<u8> {
+    let client = global.client().await?;
+    let messages = client
+        .fetch(None, args.unread, Some(args.limit))
+        .await
+        .context("reading the inbox")?;
+    if args.json {
+        print_json(&messages)?;
+    } else if messages.is_empty() {
+        println!("no {}messages for {}", if args.unread { "unread " } else { "" }, client.node());
+    } else if args.full {
+        for m in &messages {
+            println!(
+                "--- #{} from {} ({}) at {}{}{}",
+                m.id,
+                one_line(&m.from_node),
+                m.kind,
+                short_time(&m.created_at),
+                if m.read_at.is_some() { ", read" } else { ", unread" },
+                m.thread_id.as_deref().map(|t| format!(", thread {}", one_line(t))).unwrap_or_default(),
+            );
+            println!("{}", block(&m.content));
+        }
+    } else {
+        let rows: Vec<Vec<String>> = messages
+            .iter()
+            .map(|m| {
+                vec![
+                    m.id.to_string(),
+                    one_line(&m.from_node),
+                    m.kind.to_string(),
+                    short_time(&m.created_at),
+                    if m.read_at.is_some() { "read" } else { "unread" }.to_owned(),
+                    one_line(&m.content),
+                ]
+            })
+            .collect();
+        println!("{}", table(&["ID", "FROM", "KIND", "SENT", "STATE", "CONTENT"], &rows));
+    }
+    if args.mark_read {
+        let unread: Vec<i64> = messages.iter().filter(|m| m.read_at.is_none()).map(|m| m.id).collect();
+        let result = client
+            .mark_read_many(&unread)
+            .await
+            .context("marking the messages read")?;
+        eprintln!(
+            "marked {} message(s) read{}",
+            result.marked.len(),
+            if result.not_found.is_empty() {
+                String::new()
+            } else {
+                format!("; {} already read or gone", result.not_found.len())
+            }
+        );
+    }
+    Ok(OK)
+}

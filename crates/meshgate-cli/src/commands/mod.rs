@@ -1,0 +1,115 @@
+//! One module per subcommand, plus what they share: the global options and
+//! how they turn into an authenticated [`Client`].
+
+pub mod completions;
+pub mod inbox;
+pub mod peers;
+pub mod read;
+pub mod register;
+pub mod scan;
+pub mod send;
+pub mod serve;
+pub mod thread;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use meshgate_client::{Client, DEFAULT_GATEWAY_URL, GATEWAY_TOKEN_ENV};
+
+use crate::exit::usage;
+use crate::tokens::TokenStore;
+
+/// Options every subcommand accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Act as this peer (its stored per-peer token is used when there is one).
+    #[arg(long = "as", value_name = "NAME", env = "MESH_NODE", global = true)]
+    pub identity: Option<String>,
+
+    /// Gateway base URL.
+    #[arg(long, value_name = "URL", env = "MESH_GATEWAY_URL", default_value = DEFAULT_GATEWAY_URL, global = true)]
+    pub gateway: String,
+
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, global = true)]
+    pub timeout: f64,
+
+    /// More diagnostics on stderr (-vv for debug). Never prints tokens or message bodies.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+impl Global {
+    /// The identity, or a usage error saying how to give one.
+    pub fn identity(&self) -> Result<&str> {
+        self.identity
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| usage("no identity: pass --as NAME or set MESH_NODE"))
+    }
+
+    /// A client acting as the identity: its stored per-peer token if there is
+    /// one for this gateway, else `MESH_GATEWAY_TOKEN`.
+    pub async fn client(&self) -> Result<Client> {
+        let node = self.identity()?;
+        let store = TokenStore::locate()?;
+        let mut builder = Client::builder()
+            .node(node)
+            .gateway(&self.gateway)
+            .timeout(Duration::from_secs_f64(self.timeout.clamp(0.1, 3600.0)));
+        if let Some(stored) = store.load(&self.gateway, node).await? {
+            builder = builder.token_from(
+                stored.token,
+                format!("per-peer token from {}", stored.path.display()),
+            );
+        } else if std::env::var_os(GATEWAY_TOKEN_ENV).is_none() {
+            tracing::info!("no per-peer token stored for {node} and {GATEWAY_TOKEN_ENV} is unset");
+        }
+        builder.build().context("configuring the client")
+    }
+}
+
+/// Where a message body comes from: an argument, a file, or stdin (`-`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ContentArgs {
+    /// Message text; `-` reads it from stdin.
+    #[arg(value_name = "CONTENT", conflicts_with = "content_file")]
+    pub content: Option<String>,
+
+    /// Read the message text from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub content_file: Option<std::path::PathBuf>,
+}
+
+impl ContentArgs {
+    /// The message text; refuses an empty one.
+    pub async fn read(&self) -> Result<String> {
+        let text = match (&self.content, &self.content_file) {
+            (Some(text), None) if text == "-" => read_stdin().await?,
+            (Some(text), None) => text.clone(),
+            (None, Some(path)) if path.as_os_str() == "-" => read_stdin().await?,
+            (None, Some(path)) => tokio::fs::read_to_string(path)
+                .await
+                .with_context(|| format!("reading {}", path.display()))?,
+            _ => {
+                return Err(usage(
+                    "no message: give it as an argument, with --content-file FILE, or as - to read stdin",
+                ))
+            }
+        };
+        if text.trim().is_empty() {
+            return Err(usage("the message is empty"));
+        }
+        Ok(text)
+    }
+}
+
+async fn read_stdin() -> Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut text = String::new();
+    tokio::io::stdin()
+        .read_to_string(&mut text)
+        .await
+        .context("reading the message from stdin")?;
+    Ok(text)
+}

@@ -1,0 +1,132 @@
+//! `meshgate register [--url U] [--capability K=V]... [--replace]`
+//!
+//! Capabilities merge by default: the peer's registered map is read first and
+//! the given keys are laid over it, so updating one key does not erase the
+//! rest (the gateway replaces the map wholesale). A per-peer token minted by
+//! this call is saved with mode 0600 and used for this identity afterwards.
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+
+use super::Global;
+use crate::exit::OK;
+use crate::output::print_json;
+use crate::tokens::TokenStore;
+
+/// Arguments of `register`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// This peer's own service URL (default: the registered one; the Python
+    /// reference gateway requires one on first registration).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// A capability as KEY=VALUE; VALUE is parsed as JSON when it can be, else kept as a string.
+    #[arg(long = "capability", value_name = "KEY=VALUE", value_parser = parse_capability)]
+    pub capabilities: Vec<(String, Value)>,
+
+    /// Replace the registered capabilities with exactly the given ones instead of merging.
+    #[arg(long)]
+    pub replace: bool,
+
+    /// Print the registration as JSON (the token is never printed).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_capability(raw: &str) -> Result<(String, Value), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {raw:?}"))?;
+    if key.is_empty() {
+        return Err("the capability key is empty".into());
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((key.to_owned(), value))
+}
+
+/// Runs `register`.
+pub async fn run(args: Args, global: &Global) -> Result<u8> {
+    let client = global.client().await?;
+    let node = client.node().to_owned();
+    let existing = match client.peer(&node).await {
+        Ok(peer) => Some(peer),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e).context("reading the current registration"),
+    };
+    let mut capabilities = match (&existing, args.replace) {
+        (Some(peer), false) => peer.capabilities.clone(),
+        _ => Map::new(),
+    };
+    capabilities.extend(args.capabilities);
+    let url = args.url.or_else(|| existing.as_ref().and_then(|p| p.url.clone()));
+    let response = client
+        .register(url.as_deref(), Some(capabilities))
+        .await
+        .with_context(|| {
+            if url.is_none() {
+                format!("registering {node} (if the gateway asks for a url, pass --url)")
+            } else {
+                format!("registering {node}")
+            }
+        })?;
+
+    let store = TokenStore::locate()?;
+    let token_file = match response.peer_token.as_deref() {
+        Some(token) => Some(
+            store
+                .save(&global.gateway, &node, token)
+                .await
+                .context("saving the minted per-peer token")?,
+        ),
+        None => None,
+    };
+    let stored_path = store.path(&global.gateway, &node);
+    if args.json {
+        let mut value = serde_json::to_value(&response)?;
+        if let Value::Object(map) = &mut value {
+            map.remove("peer_token");
+            map.insert(
+                "token_file".into(),
+                token_file
+                    .as_ref()
+                    .map_or(Value::Null, |p| Value::String(p.display().to_string())),
+            );
+        }
+        print_json(&value)?;
+    } else {
+        println!(
+            "registered {node} at {}{}",
+            client.gateway(),
+            if existing.is_some() { " (updated)" } else { "" }
+        );
+    }
+    match &token_file {
+        Some(path) => eprintln!(
+            "per-peer token minted and saved to {} (mode 0600); `--as {node}` uses it from now on",
+            path.display()
+        ),
+        None if !stored_path.exists() => eprintln!(
+            "note: the gateway already holds a token for {node} ({}), but none is stored at {}; \
+             this identity keeps using MESH_GATEWAY_TOKEN",
+            response.token_status,
+            stored_path.display()
+        ),
+        None => {}
+    }
+    Ok(OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_parse_json_or_string() {
+        assert_eq!(parse_capability("a=1").unwrap(), ("a".into(), Value::from(1)));
+        assert_eq!(parse_capability("a=x y").unwrap(), ("a".into(), Value::from("x y")));
+        assert_eq!(parse_capability("a=").unwrap(), ("a".into(), Value::from("")));
+        assert!(parse_capability("noequals").is_err());
+        assert!(parse_capability("=1").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! `meshgate serve`: run the gateway.
+//!
+//! Composes the server library with a storage backend chosen by the `--db`
+//! URL scheme. With no flags: `127.0.0.1:8788`, an SQLite file in the data
+//! directory, an operator token from `MESH_GATEWAY_TOKEN` or generated once
+//! into `operator-token` (mode 0600) beside the database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use meshgate_server::bootstrap::{default_data_dir, operator_token, TokenSource};
+use meshgate_server::{Config, SecretGuard};
+use meshgate_store::Store;
+use meshgate_store_sqlite::{SqliteOptions, SqliteStore};
+
+/// Options of `meshgate serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", env = "MESHGATE_LISTEN", default_value = "127.0.0.1:8788")]
+    pub listen: SocketAddr,
+
+    /// Store URL: `sqlite:PATH` (default: meshgate.db in the data directory).
+    #[arg(long, value_name = "URL", env = "MESHGATE_DB")]
+    pub db: Option<String>,
+
+    /// Data directory for the default database and the generated operator token.
+    #[arg(long, value_name = "DIR", env = "MESHGATE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Refuse the operator token for message traffic (send, inbox, mark read).
+    #[arg(long, env = "MESHGATE_REQUIRE_PEER_TOKENS")]
+    pub require_peer_tokens: bool,
+
+    /// Store DMs to names that are not registered peers (the Python gateway's behaviour).
+    #[arg(long, env = "MESHGATE_ALLOW_UNKNOWN_RECIPIENTS")]
+    pub allow_unknown_recipients: bool,
+
+    /// What to do with message bodies that look like credentials.
+    #[arg(long, value_name = "POLICY", env = "MESHGATE_SECRET_GUARD", default_value = "block",
+          value_parser = ["block", "warn", "off"])]
+    pub secret_guard: String,
+}
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub fn run(args: Args) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))?;
+    Ok(0)
+}
+
+async fn serve(args: Args) -> Result<()> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let db = args.db.clone().unwrap_or_else(|| format!("sqlite:{}", data_dir.join("meshgate.db").display()));
+    let (store, token_dir) = open_store(&db).await?;
+    let token_dir = token_dir.unwrap_or_else(|| data_dir.clone());
+    let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok();
+    let (token, source) = operator_token(env_token.as_deref(), &token_dir)
+        .with_context(|| format!("reading or creating the operator token in {}", token_dir.display()))?;
+    match &source {
+        TokenSource::Environment => tracing::info!("operator token: from MESH_GATEWAY_TOKEN"),
+        TokenSource::File(p) => tracing::info!("operator token: {}", p.display()),
+        TokenSource::Generated(p) => {
+            tracing::info!("operator token: generated into {} (mode 0600)", p.display());
+            eprintln!("meshgate: generated an operator token in {}", p.display());
+        }
+    }
+    let mut config = Config::new(token);
+    config.require_peer_tokens = args.require_peer_tokens;
+    config.allow_unknown_recipients = args.allow_unknown_recipients;
+    config.secret_guard = args.secret_guard.parse::<SecretGuard>().map_err(anyhow::Error::msg)?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "meshgate gateway listening");
+    eprintln!("meshgate: listening on http://{addr}");
+    meshgate_server::serve(listener, store, config, shutdown_signal()).await?;
+    tracing::info!("meshgate gateway stopped");
+    Ok(())
+}
+
+/// Opens the store named by `url`; returns it and, for file stores, the
+/// directory the operator token lives in.
+async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let path = PathBuf::from(path);
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| ".".into());
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, SqliteOptions::default()))
+            .await?
+            .context("opening the SQLite store")?;
+        return Ok((Arc::new(store), Some(dir)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("PostgreSQL stores are not supported by this build yet; use sqlite:PATH");
+    }
+    bail!("unsupported --db URL {url:?}: expected sqlite:PATH")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

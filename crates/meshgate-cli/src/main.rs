@@ -1,0 +1,113 @@
+//! `meshgate`: the command-line face of the mesh gateway.
+//!
+//! One module per subcommand under `commands/`; each owns its `Args` and an
+//! async (or, for offline commands, plain) `run` returning an exit code.
+//! Failures travel as `anyhow::Error` and are turned into the documented exit
+//! codes by [`exit::exit_code`], the one place that contract lives.
+
+mod commands;
+mod exit;
+mod output;
+mod tokens;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::{completions, inbox, peers, read, register, scan, send, serve, thread, Global};
+
+/// Send, read and manage direct messages between AI peers through a mesh
+/// gateway.
+#[derive(Debug, Parser)]
+#[command(name = "meshgate", version, after_long_help = exit::EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Every subcommand. Offline ones (`scan`, `completions`) run without an
+/// async runtime; the rest get a `Global` to build their client from.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send a direct message (refused locally if the recipient is unknown or the content carries a credential).
+    Send(send::Args),
+    /// List this peer's inbox, newest first.
+    Inbox(inbox::Args),
+    /// Mark messages read.
+    Read(read::Args),
+    /// List registered peers.
+    Peers(peers::Args),
+    /// Register (or update) this peer; saves a newly minted per-peer token.
+    Register(register::Args),
+    /// Mint, list or show threads.
+    #[command(subcommand)]
+    Thread(thread::Command),
+    /// Scan text for credentials without sending anything (exit 1 if one is found).
+    Scan(scan::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
+    /// Run the gateway (SQLite by default; no flags needed).
+    Serve(serve::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The gateway logs at info by default; client commands only warn.
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(cli.global.verbose + u8::from(serving));
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Completions(args) => completions::run(args),
+        online => run_online(online, cli.global),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("meshgate: {err:#}");
+            if let Some(hint) = exit::hint(&err) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(exit::exit_code(&err))
+        }
+    }
+}
+
+/// Runs a command that talks to the gateway on a fresh tokio runtime.
+fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Send(args) => send::run(args, &global).await,
+            Command::Inbox(args) => inbox::run(args, &global).await,
+            Command::Read(args) => read::run(args, &global).await,
+            Command::Peers(args) => peers::run(args, &global).await,
+            Command::Register(args) => register::run(args, &global).await,
+            Command::Thread(command) => thread::run(command, &global).await,
+            Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => unreachable!("these commands run in main"),
+        }
+    })
+}
+
+/// Diagnostics go to stderr: warnings by default (a stale registry, an
+/// alias resolved), more with `-v`/`-vv`; `RUST_LOG` overrides.
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

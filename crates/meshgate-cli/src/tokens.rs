@@ -1,0 +1,186 @@
+//! Per-peer tokens on disk: `<config>/tokens/<gateway-host-port>/<NAME>`,
+//! one file per (gateway, identity), mode 0600 inside a 0700 directory.
+//!
+//! `<config>` is `MESHGATE_CONFIG_DIR`, else `$XDG_CONFIG_HOME/meshgate`,
+//! else `~/.config/meshgate`. Keying by gateway keeps a token minted by a test
+//! gateway from being offered to production.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Where this user's tokens live.
+#[derive(Debug, Clone)]
+pub struct TokenStore {
+    root: PathBuf,
+}
+
+/// A token read from the store, with the file it came from.
+pub struct StoredToken {
+    /// The raw token (never printed).
+    pub token: String,
+    /// Its file, for messages.
+    pub path: PathBuf,
+}
+
+impl TokenStore {
+    /// The store under the configured directory.
+    pub fn locate() -> Result<TokenStore> {
+        let config = if let Some(dir) = env_path("MESHGATE_CONFIG_DIR") {
+            dir
+        } else if let Some(xdg) = env_path("XDG_CONFIG_HOME") {
+            xdg.join("meshgate")
+        } else if let Some(home) = env_path("HOME") {
+            home.join(".config").join("meshgate")
+        } else {
+            anyhow::bail!("cannot find a config directory: set MESHGATE_CONFIG_DIR or HOME");
+        };
+        Ok(TokenStore {
+            root: config.join("tokens"),
+        })
+    }
+
+    /// The file holding `node`'s token for `gateway`.
+    pub fn path(&self, gateway: &str, node: &str) -> PathBuf {
+        self.root.join(gateway_dir_name(gateway)).join(node)
+    }
+
+    /// `node`'s token for `gateway`, if one is stored.
+    pub async fn load(&self, gateway: &str, node: &str) -> Result<Option<StoredToken>> {
+        let path = self.path(gateway, node);
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading token file {}", path.display())),
+        };
+        warn_if_readable_by_others(&path).await;
+        let token = text.trim().to_owned();
+        if token.is_empty() {
+            tracing::warn!(path = %path.display(), "token file is empty; ignoring it");
+            return Ok(None);
+        }
+        Ok(Some(StoredToken { token, path }))
+    }
+
+    /// Stores `token` for (`gateway`, `node`) atomically with mode 0600 and
+    /// returns the file.
+    pub async fn save(&self, gateway: &str, node: &str, token: &str) -> Result<PathBuf> {
+        let path = self.path(gateway, node);
+        let dir = path.parent().expect("token path has a parent");
+        let mut builder = tokio::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder
+            .create(dir)
+            .await
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let temp = dir.join(format!(".{node}.tmp-{}", std::process::id()));
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options
+            .open(&temp)
+            .await
+            .with_context(|| format!("creating {}", temp.display()))?;
+        use tokio::io::AsyncWriteExt;
+        file.write_all(format!("{token}\n").as_bytes()).await?;
+        file.sync_all().await?;
+        drop(file);
+        tokio::fs::rename(&temp, &path)
+            .await
+            .with_context(|| format!("moving the token into {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+fn env_path(key: &str) -> Option<PathBuf> {
+    std::env::var_os(key)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `http://127.0.0.1:8788/x` -> `127.0.0.1-8788-x`: file-name safe and
+/// distinct per gateway.
+pub fn gateway_dir_name(gateway: &str) -> String {
+    let (host_port, path) = match split_gateway(gateway) {
+        Some(parts) => parts,
+        None => (gateway.to_owned(), String::new()),
+    };
+    let raw = if path.is_empty() {
+        host_port
+    } else {
+        format!("{host_port}-{path}")
+    };
+    raw.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_owned()
+}
+
+/// Splits `scheme://host[:port]/path` into (`host-port`, `path`), adding the
+/// scheme's default port.
+fn split_gateway(gateway: &str) -> Option<(String, String)> {
+    let (scheme, rest) = gateway.split_once("://")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let host_port = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => {
+            format!("{host}-{port}")
+        }
+        _ => {
+            let port = if scheme == "https" { 443 } else { 80 };
+            format!("{authority}-{port}")
+        }
+    };
+    Some((host_port, path.trim_end_matches('/').to_owned()))
+}
+
+async fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = tokio::fs::metadata(path).await {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "token file is readable by other users; run chmod 600 on it");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_dir_names() {
+        assert_eq!(gateway_dir_name("http://127.0.0.1:8788"), "127.0.0.1-8788");
+        assert_eq!(gateway_dir_name("https://mesh.example.org"), "mesh.example.org-443");
+        assert_eq!(gateway_dir_name("http://h:1/mesh/"), "h-1-mesh");
+        assert_eq!(gateway_dir_name("http://[::1]:9"), "1--9");
+    }
+
+    #[tokio::test]
+    async fn save_then_load_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore {
+            root: dir.path().join("tokens"),
+        };
+        assert!(store.load("http://h:1", "ab").await.unwrap().is_none());
+        let path = store.save("http://h:1", "ab", "s3cret-token").await.unwrap();
+        let loaded = store.load("http://h:1", "ab").await.unwrap().unwrap();
+        assert_eq!(loaded.token, "s3cret-token");
+        assert_eq!(loaded.path, path);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(store.load("http://h:2", "ab").await.unwrap().is_none());
+    }
+}

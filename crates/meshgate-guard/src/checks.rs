@@ -1,0 +1,196 @@
+//! Post-match validators. All are O(len(value)) (plus O(len(line)) for the
+//! two that look at the line), so they keep the scan linear.
+
+use crate::Check;
+
+pub(crate) fn check(check: Check, value: &str, line: &str) -> bool {
+    match check {
+        Check::None => true,
+        Check::NotWords => not_words(value),
+        Check::MixedAws => mixed_aws(value),
+        Check::Generic => generic(value),
+        Check::UrlPassword => url_password(value),
+        Check::ConnString => conn_string(value, line),
+        Check::NotRef => not_ref(value),
+        Check::NotPlaceholder => not_ref(value) && !is_placeholder(value),
+        Check::HasPercent => value.contains('%'),
+        Check::AzureSas => contains_ci(line, "sv="),
+    }
+}
+
+/// Rejects prefixed matches whose body (after the first `-`/`_`/`.`) is a run
+/// of lowercase words, e.g. `sk-learn-model-selection`, `pypi-publish-workflow`.
+/// Placeholders such as `sk-xxxxxxxxxxxxxxxxxxxxxxxx` are kept.
+fn not_words(value: &str) -> bool {
+    let body = match value.find(['-', '_', '.']) {
+        Some(i) => &value[i + 1..],
+        None => value,
+    };
+    let has_upper = body.bytes().any(|b| b.is_ascii_uppercase());
+    let has_sep = body.bytes().any(|b| b == b'-' || b == b'_');
+    if has_upper || !has_sep {
+        return true;
+    }
+    // Every segment is a lowercase word or a short token such as `v2`.
+    let wordy = body
+        .split(['-', '_'])
+        .all(|seg| seg.bytes().all(|b| b.is_ascii_lowercase()) || seg.len() <= 3);
+    !wordy
+}
+
+fn mixed_aws(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase)
+        && b.iter().any(|c| c.is_ascii_digit() || *c == b'/' || *c == b'+')
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    let n = needle.as_bytes();
+    hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// A reference to a variable / expression rather than a literal value.
+fn not_ref(v: &str) -> bool {
+    let first = v.as_bytes().first().copied().unwrap_or(b'$');
+    !matches!(first, b'$' | b'<' | b'{' | b'%' | b'(' | b'*') && !v.contains(['(', '[', '{', '<', '$'])
+}
+
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "xxxx",
+    "****",
+    "....",
+    "your_",
+    "your-",
+    "yourpass",
+    "changeme",
+    "change_me",
+    "placeholder",
+    "redacted",
+    "example",
+    "dummy",
+    "sample",
+    "replace",
+    "insert",
+    "todo",
+    "fixme",
+];
+
+fn is_placeholder(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
+        || matches!(
+            lower.as_str(),
+            "password" | "passwd" | "pass" | "pwd" | "secret" | "pw" | "token" | "apikey" | "api_key"
+        )
+}
+
+fn url_password(v: &str) -> bool {
+    if v.starts_with("%s") || v.starts_with("%(") {
+        return false;
+    }
+    not_ref(v) && !is_placeholder(v) && !v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
+}
+
+fn conn_string(v: &str, line: &str) -> bool {
+    const KEYS: &[&str] =
+        &["server=", "data source=", "host=", "uid=", "user id=", "initial catalog=", "database=", "hostname="];
+    v.len() >= 3 && not_ref(v) && !is_placeholder(v) && KEYS.iter().any(|k| contains_ci(line, k))
+}
+
+fn looks_like_email(v: &str) -> bool {
+    match v.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && domain.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+        }
+        None => false,
+    }
+}
+
+/// Generic `key = value` assignment: the value must look like a literal random
+/// secret, not code, a reference, a word or a placeholder.
+fn generic(v: &str) -> bool {
+    let v = v.trim_end_matches(['.', ')', ']', '}', '>', '\\']);
+    let n = v.len();
+    if !(8..=512).contains(&n) || !not_ref(v) || is_placeholder(v) || v.contains("://") {
+        return false;
+    }
+    let b = v.as_bytes();
+    if v.contains(['(', ')', '[', ']', '{', '}', '<', '>', '\\', '$']) {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
+    let other = n - digits - upper - lower;
+    // numbers, versions, dates: mostly non-letters
+    if upper + lower < 2 || (digits + upper + lower) * 2 < n {
+        return false;
+    }
+    // nested assignments (min_length=12) — '=' only allowed as base64 padding
+    if v.trim_end_matches('=').contains('=') {
+        return false;
+    }
+    // paths and e-mail addresses
+    if v.starts_with(['/', '~']) || v.starts_with("./") || v.starts_with("../") || looks_like_email(v) {
+        return false;
+    }
+    if digits == 0 {
+        // No digit: identifiers, words, dotted paths (self.password, X-API-Key,
+        // get_password_from_vault) — accept only random-looking mixed case.
+        let uu = b.windows(2).filter(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()).count();
+        let lu = b.windows(2).filter(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase()).count();
+        return n >= 16 && upper >= 3 && lower >= 3 && uu >= 2 && lu >= 2 && other * 4 <= n;
+    }
+    let classes = [digits, upper, lower, other].iter().filter(|&&c| c > 0).count();
+    if classes < 2 {
+        return false;
+    }
+    // distinct characters: rejects aaaaaaa1, 12121212ab …
+    let mut seen = [false; 256];
+    let mut distinct = 0;
+    for &c in b {
+        if !seen[c as usize] {
+            seen[c as usize] = true;
+            distinct += 1;
+        }
+    }
+    distinct >= 6.max(n / 4).min(12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_values() {
+        assert!(generic("s3cr3tP4ss!"));
+        assert!(generic("Zx81kLq0pWm2"));
+        assert!(!generic("get_password_from_vault"));
+        assert!(!generic("self.password"));
+        assert!(!generic("12345678"));
+        assert!(!generic("${DB_PASSWORD}"));
+        assert!(!generic("os.environ.get"));
+        assert!(!generic("your_token_here"));
+        assert!(!generic("aaaaaaa1"));
+        assert!(!generic("MySecretPassword"));
+        assert!(!generic("X-API-Key"));
+        assert!(!generic("min_length=12"));
+        assert!(!generic("/run/secrets/db_password"));
+        assert!(!generic("security@example.com"));
+        assert!(!generic("2024-05-01T12:00:00Z"));
+        assert!(generic("dGhpcyBpcyBhIHRlc3Q2MQ=="));
+    }
+
+    #[test]
+    fn not_words_rejects_kebab_only() {
+        assert!(!not_words("sk-learn-model-selection-cv"));
+        assert!(not_words("sk-xxxxxxxxxxxxxxxxxxxxxxxx"));
+        assert!(not_words("sk-Abc-123"));
+        assert!(!not_words("xai-grok-adapter-integration-test-suite-runner-v2"));
+        assert!(not_words("pypi-ab12cd34ef56gh78ij90-kl"));
+    }
+}

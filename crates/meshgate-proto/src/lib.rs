@@ -1,0 +1,76 @@
+//! Wire types of the mesh-gateway HTTP API, shared by `meshgate-server` and
+//! `meshgate-client`.
+//!
+//! This crate owns the JSON shapes and nothing else: no I/O, no async runtime,
+//! no HTTP or database crates, so an agent can embed the client cheaply. The
+//! shapes are those the Python `swarph-mesh` client and `swarph mesh` CLI
+//! already speak, with the reference gateway's defects fixed (see the
+//! project README): `related_task_id` is a string, `enabled` a boolean.
+//!
+//! Deserialisation is lenient where the Python gateway differs (integers for
+//! `related_task_id` and `enabled`, unknown extra fields), so the same types
+//! read answers from either gateway.
+
+mod kind;
+mod message;
+mod name;
+mod peer;
+mod thread;
+
+pub use kind::{Kind, UnknownKind};
+pub use message::{
+    MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, SendRequest, SendResponse,
+};
+pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
+pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
+pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
+
+use serde::{Deserialize, Serialize};
+
+/// Largest message body, in characters (Unicode scalar values), as the
+/// reference gateway counts it.
+pub const CONTENT_MAX_CHARS: usize = 200_000;
+
+/// Largest `limit` accepted by `GET /messages`.
+pub const LIST_LIMIT_MAX: u32 = 1000;
+
+/// Default `limit` of `GET /messages` when none is given.
+pub const LIST_LIMIT_DEFAULT: u32 = 100;
+
+/// Longest `wait=` a long-poll may ask for, in seconds.
+pub const WAIT_MAX_SECS: u64 = 60;
+
+/// Every error the gateway returns: a stable machine code and a human detail.
+///
+/// `detail` is the key the Python client prints, so it is always present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unknown_kind`, `caller_binding`.
+    #[serde(default)]
+    pub error: String,
+    /// Human-readable explanation; never echoes rejected content.
+    #[serde(default, deserialize_with = "message::detail_any")]
+    pub detail: String,
+    /// Close names when a recipient is unknown (aliases first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<String>,
+}
+
+/// `GET /health`: liveness without disclosing paths or counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when the store answers, `degraded` when it does not.
+    pub status: String,
+    /// Always `mesh-gateway`, the name Python tooling checks for.
+    #[serde(default)]
+    pub service: String,
+    /// The gateway's version.
+    #[serde(default)]
+    pub version: String,
+    /// Version of the newest applied storage migration.
+    #[serde(default)]
+    pub schema_version: Option<i64>,
+    /// `ok` or `unavailable`: whether the store answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}

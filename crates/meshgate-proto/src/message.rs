@@ -1,0 +1,176 @@
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::Kind;
+
+/// One direct message, as `GET /messages` returns it.
+///
+/// Unknown extra fields (the reference adds `channel` and `mentions`) are
+/// ignored, so newer gateways do not break older clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Gateway-assigned id; ids grow in commit order.
+    pub id: i64,
+    /// Sender peer name.
+    pub from_node: String,
+    /// Recipient peer name (canonical, after alias resolution).
+    pub to_node: String,
+    /// Message kind.
+    pub kind: Kind,
+    /// Body (absent only in the `POST /messages` answer of the reference).
+    #[serde(default)]
+    pub content: String,
+    /// When the gateway stored it (RFC 3339, UTC, microseconds).
+    pub created_at: String,
+    /// When the recipient first marked it read; `None` while unread.
+    #[serde(default)]
+    pub read_at: Option<String>,
+    /// Thread UUID, if the message belongs to a thread.
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    /// Free-form task reference; the reference gateway sends an integer.
+    #[serde(default, deserialize_with = "string_or_int")]
+    pub related_task_id: Option<String>,
+}
+
+/// `GET /messages` envelope: newest first (or oldest first with `after_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageList {
+    /// The rows.
+    pub messages: Vec<Message>,
+    /// `messages.len()`, kept for the Python CLI.
+    #[serde(default)]
+    pub n: usize,
+}
+
+/// `POST /messages` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// Sender; the gateway fills it from a per-peer token when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_node: Option<String>,
+    /// Recipient peer name or alias.
+    pub to_node: String,
+    /// Message kind.
+    pub kind: Kind,
+    /// Body, 1 to 200,000 characters.
+    pub content: String,
+    /// Thread UUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// Free-form task reference.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_int"
+    )]
+    pub related_task_id: Option<String>,
+    /// A retried send with the same key returns the original message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Overrides the gateway's credential guard for a known false positive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_secret_check: bool,
+}
+
+/// `POST /messages` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendResponse {
+    /// Id of the stored message (the original one for an idempotent retry).
+    pub id: i64,
+    /// Sender.
+    pub from_node: String,
+    /// Canonical recipient.
+    pub to_node: String,
+    /// Message kind.
+    pub kind: Kind,
+    /// Thread UUID.
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    /// When the gateway stored it.
+    pub created_at: String,
+    /// The alias the sender wrote, when the gateway resolved one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_from: Option<String>,
+}
+
+/// `POST /messages/{id}/read` answer (also one entry of the bulk answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkRead {
+    /// Message id.
+    pub id: i64,
+    /// The first time it was marked read; marking again keeps this value.
+    pub read_at: String,
+}
+
+/// `POST /messages/read` body, the bulk form the Python CLI tries first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkReadBulk {
+    /// Message ids to mark read.
+    pub ids: Vec<i64>,
+}
+
+/// `POST /messages/read` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkReadBulkResponse {
+    /// The messages now marked read, with their first `read_at`.
+    pub marked: Vec<MarkRead>,
+    /// Ids that do not exist or that the caller may not mark.
+    #[serde(default)]
+    pub not_found: Vec<i64>,
+}
+
+/// Accepts a JSON string, integer or null as an optional string.
+pub(crate) fn string_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a string or an integer, got {other}"
+        ))),
+    }
+}
+
+/// Accepts any JSON as an error detail (FastAPI sends a list of objects for
+/// validation errors) and renders it as a string.
+pub(crate) fn detail_any<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_reference_rows_with_integer_task_ids_and_extras() {
+        let row = r#"{"id":7,"thread_id":null,"from_node":"a1","to_node":"b1","channel":null,
+            "mentions":null,"kind":"fyi","content":"hi","related_task_id":77,
+            "created_at":"2026-01-01T00:00:00+00:00","read_at":null}"#;
+        let m: Message = serde_json::from_str(row).unwrap();
+        assert_eq!(m.related_task_id.as_deref(), Some("77"));
+        assert_eq!(m.kind, Kind::Fyi);
+    }
+
+    #[test]
+    fn send_request_omits_empty_optionals() {
+        let req = SendRequest {
+            from_node: None,
+            to_node: "b1".into(),
+            kind: Kind::Question,
+            content: "x".into(),
+            thread_id: None,
+            related_task_id: None,
+            idempotency_key: None,
+            skip_secret_check: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"to_node":"b1","kind":"question","content":"x"}"#
+        );
+    }
+}

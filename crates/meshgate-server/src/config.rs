@@ -1,0 +1,92 @@
+//! Gateway settings: one documented struct, secrets redacted in `Debug`.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What the gateway does with a message body that looks like a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecretGuard {
+    /// Refuse it with 422 `secret_detected` (the default).
+    #[default]
+    Block,
+    /// Store it and log the finding (label and position only).
+    Warn,
+    /// Do not scan.
+    Off,
+}
+
+impl std::str::FromStr for SecretGuard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "block" => Ok(SecretGuard::Block),
+            "warn" => Ok(SecretGuard::Warn),
+            "off" => Ok(SecretGuard::Off),
+            other => Err(format!("unknown secret-guard policy {other:?}: expected block, warn or off")),
+        }
+    }
+}
+
+/// The operator token: can do everything. Compared in constant time;
+/// never printed.
+#[derive(Clone)]
+pub struct OperatorToken(String);
+
+impl OperatorToken {
+    /// Wraps a raw token.
+    pub fn new(raw: impl Into<String>) -> Self {
+        OperatorToken(raw.into())
+    }
+
+    /// The raw token (for the one place that writes it to its file).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OperatorToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OperatorToken(<redacted>)")
+    }
+}
+
+/// Behaviour switches of one gateway process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The operator (shared) token, `MESH_GATEWAY_TOKEN`.
+    pub operator_token: OperatorToken,
+    /// Refuse the operator token for message traffic (send, inbox, mark read).
+    pub require_peer_tokens: bool,
+    /// Store DMs to names that are not registered peers (the reference's
+    /// behaviour); off by default.
+    pub allow_unknown_recipients: bool,
+    /// Credential policy for message bodies.
+    pub secret_guard: SecretGuard,
+    /// How often coalesced `last_seen` updates are written.
+    pub last_seen_flush: Duration,
+    /// Failed authentications per address per minute before 429 (0: no limit).
+    pub auth_failures_per_minute: u32,
+    /// Apply that limit to loopback clients too. Off by default: local
+    /// agents and test suites share 127.0.0.1, and 256-bit tokens cannot be
+    /// guessed from a shell on the same machine anyway.
+    pub limit_loopback: bool,
+    /// Interval of SSE keep-alive comments.
+    pub keep_alive: Duration,
+}
+
+impl Config {
+    /// Defaults for everything but the operator token.
+    pub fn new(operator_token: OperatorToken) -> Self {
+        Config {
+            operator_token,
+            require_peer_tokens: false,
+            allow_unknown_recipients: false,
+            secret_guard: SecretGuard::Block,
+            last_seen_flush: Duration::from_secs(5),
+            auth_failures_per_minute: 30,
+            limit_loopback: false,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}

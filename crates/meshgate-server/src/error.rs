@@ -1,0 +1,131 @@
+//! The gateway's one error type and its one mapping to HTTP.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use meshgate_proto::ErrorBody;
+use meshgate_store::StoreError;
+
+/// What went wrong, in terms of HTTP semantics; [`ApiError::status`] is the
+/// only place that turns it into a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// 400: a well-formed request the gateway refuses (bad kind, unknown
+    /// query parameter, self-DM).
+    BadRequest,
+    /// 401: no credential, or a dead one.
+    Unauthorized,
+    /// 403: a valid credential that may not do this.
+    Forbidden,
+    /// 404: no such thing.
+    NotFound,
+    /// 409: contradicts stored state.
+    Conflict,
+    /// 413: the body is larger than any valid request.
+    TooLarge,
+    /// 422: malformed JSON, missing or mistyped fields, refused content.
+    Invalid,
+    /// 429: too many failed authentications from this address.
+    RateLimited,
+    /// 503: the store cannot be reached.
+    Unavailable,
+    /// 500: a bug or an unexpected backend failure (details only logged).
+    Internal,
+}
+
+/// An error answer: class, stable code, human detail.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP class.
+    pub class: Class,
+    /// Stable machine code, e.g. `unknown_kind`.
+    pub code: &'static str,
+    /// Human detail; never echoes message content or tokens.
+    pub detail: String,
+    /// Close names, for `unknown_recipient`.
+    pub suggestions: Vec<String>,
+}
+
+impl ApiError {
+    /// A new error of `class`.
+    pub fn new(class: Class, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError { class, code, detail: detail.into(), suggestions: Vec::new() }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Class::BadRequest, code, detail)
+    }
+
+    /// 422.
+    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Class::Invalid, code, detail)
+    }
+
+    /// 403.
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Class::Forbidden, code, detail)
+    }
+
+    /// 404.
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Class::NotFound, code, detail)
+    }
+
+    /// 401.
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Class::Unauthorized, code, detail)
+    }
+
+    /// The HTTP status of this error: the single class-to-status mapping.
+    pub fn status(&self) -> StatusCode {
+        match self.class {
+            Class::BadRequest => StatusCode::BAD_REQUEST,
+            Class::Unauthorized => StatusCode::UNAUTHORIZED,
+            Class::Forbidden => StatusCode::FORBIDDEN,
+            Class::NotFound => StatusCode::NOT_FOUND,
+            Class::Conflict => StatusCode::CONFLICT,
+            Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Class::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Class::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found("not_found", format!("{what} not found")),
+            StoreError::Conflict(what) => ApiError::new(Class::Conflict, "conflict", what),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(%why, "store unavailable");
+                ApiError::new(Class::Unavailable, "store_unavailable", "the message store is unavailable; retry shortly")
+            }
+            StoreError::Backend(why) => {
+                tracing::error!(%why, "store backend error");
+                ApiError::new(Class::Internal, "internal", "internal error; the gateway log has details")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut resp = (
+            status,
+            Json(ErrorBody { error: self.code.to_owned(), detail: self.detail, suggestions: self.suggestions }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,93 @@
+//! The meshgate gateway as a library.
+//!
+//! [`app`] builds the axum router over an [`AppState`] (a `dyn Store` plus
+//! [`Config`]); [`serve`] runs it on a listener the caller bound, so tests
+//! bind `127.0.0.1:0` and the binary binds the configured address. The
+//! storage backend is chosen by the caller (the `meshgate` binary picks it
+//! from the `--db` URL scheme).
+//!
+//! Request flow: the [`auth::Auth`] extractor resolves the bearer token
+//! (operator or one peer), each resource module in [`routes`] validates its
+//! input by hand so every malformed request gets a JSON error with a stable
+//! code, and [`error::ApiError::status`] is the one place where errors
+//! become HTTP statuses.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod live;
+pub mod routes;
+pub mod state;
+pub mod tokens;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use meshgate_store::Store;
+use tokio::net::TcpListener;
+
+pub use config::{Config, OperatorToken, SecretGuard};
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The router with every resource, over `state`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::health::routes())
+        .merge(routes::peers::routes())
+        .merge(routes::messages::routes())
+        .merge(routes::threads::routes())
+        .merge(routes::aliases::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no_route", "no such endpoint; GET /openapi.json lists them")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    let body = meshgate_proto::ErrorBody {
+        error: "method_not_allowed".to_owned(),
+        detail: "this endpoint does not accept that method".to_owned(),
+        suggestions: Vec::new(),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
+}
+
+/// Serves `store` with `config` on `listener` until `shutdown` resolves,
+/// then flushes pending `last_seen` updates.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(store, config);
+    let flusher = {
+        let state = state.clone();
+        let every = state.config().last_seen_flush;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                state.flush_last_seen().await;
+            }
+        })
+    };
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    flusher.abort();
+    state.flush_last_seen().await;
+    result
+}

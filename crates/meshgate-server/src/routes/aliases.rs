@@ -1,0 +1,57 @@
+//! `/aliases`: operator-managed nicknames, resolved on send.
+
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use meshgate_proto::{Alias, AliasList};
+use meshgate_store::StoreError;
+use serde_json::{json, Value};
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, Class};
+use crate::input::JsonObject;
+use crate::routes::messages::check_name;
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/aliases", get(list).post(put)).route("/aliases/{alias}", delete(remove))
+}
+
+/// `GET /aliases`.
+async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<AliasList>> {
+    Ok(Json(AliasList { aliases: state.store().aliases().await? }))
+}
+
+/// `POST /aliases {alias, canonical}` (operator).
+async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Alias>> {
+    auth.require_operator("managing aliases")?;
+    let alias = body.string("alias", 1, 64)?.to_owned();
+    let canonical = body.string("canonical", 1, 64)?.to_owned();
+    check_name(&alias)?;
+    check_name(&canonical)?;
+    let stored = state.store().put_alias(&alias, &canonical).await.map_err(|e| match e {
+        StoreError::NotFound(_) => {
+            ApiError::not_found("unknown_peer", format!("canonical {canonical:?} is not a registered peer"))
+        }
+        StoreError::Conflict(_) => ApiError::new(
+            Class::Conflict,
+            "alias_is_peer",
+            format!("{alias:?} is a registered peer name and cannot be an alias"),
+        ),
+        other => other.into(),
+    })?;
+    tracing::info!(alias = %stored.alias, canonical = %stored.canonical, "alias set");
+    Ok(Json(stored))
+}
+
+/// `DELETE /aliases/{alias}` (operator).
+async fn remove(State(state): State<AppState>, auth: Auth, Path(alias): Path<String>) -> ApiResult<Json<Value>> {
+    auth.require_operator("managing aliases")?;
+    state.store().delete_alias(&alias).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ApiError::not_found("unknown_alias", format!("alias {alias:?} does not exist")),
+        other => other.into(),
+    })?;
+    tracing::info!(alias = %alias, "alias removed");
+    Ok(Json(json!({"status": "deleted", "alias": alias})))
+}

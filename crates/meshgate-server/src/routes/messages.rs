@@ -1,0 +1,343 @@
+//! `/messages`: send, list (with cursor and long-poll), mark read, stream.
+
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use meshgate_proto::{
+    validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, Message, MessageList, SendResponse, CONTENT_MAX_CHARS,
+    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, WAIT_MAX_SECS,
+};
+use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, StoreError};
+use serde_json::Value;
+
+use crate::auth::Auth;
+use crate::config::SecretGuard;
+use crate::error::{ApiError, ApiResult, Class};
+use crate::input::{type_name, JsonObject, Query};
+use crate::routes::{parse_id, suggestions};
+use crate::state::AppState;
+
+/// Query parameters `GET /messages` accepts; anything else is a 400.
+pub const LIST_PARAMS: &[&str] = &[
+    "to", "to_node", "from", "from_node", "thread_id", "kind", "unread_only", "since", "limit", "after_id", "wait",
+];
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/messages", post(send).get(list))
+        .route("/messages/read", post(mark_read_bulk))
+        .route("/messages/{id}/read", post(mark_read))
+        .route("/messages/stream", get(crate::live::stream))
+}
+
+/// `POST /messages`: validate, guard, resolve the recipient, store.
+async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
+    auth.require_peer_token_if_configured(&state)?;
+    let draft = Draft::parse(&body, &auth)?;
+    if draft.from_node == draft.to_node {
+        return Err(ApiError::bad_request(
+            "self_message",
+            "from_node and to_node are the same peer; a peer cannot DM itself",
+        ));
+    }
+    let overridden = guard_content(&state, &auth, &draft)?;
+
+    let to_node = resolve_recipient(&state, &draft.to_node).await?;
+    check_sender(&state, &auth, &draft.from_node).await?;
+
+    let resolved_from = (to_node != draft.to_node).then(|| draft.to_node.clone());
+    let msg = NewMessage {
+        from_node: draft.from_node,
+        to_node,
+        kind: draft.kind,
+        content: draft.content,
+        thread_id: draft.thread_id,
+        related_task_id: draft.related_task_id,
+        idempotency_key: draft.idempotency_key,
+    };
+    let inserted = state.store().insert_message(msg).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::new(
+            Class::Conflict,
+            "idempotency_conflict",
+            "idempotency_key was already used by this sender for a different message",
+        ),
+        other => other.into(),
+    })?;
+    let m = inserted.message;
+    state.saw(&m.from_node);
+    if let Some(alias) = &resolved_from {
+        tracing::info!(id = m.id, alias = %alias, canonical = %m.to_node, "recipient alias resolved");
+    }
+    if let Some(label) = overridden {
+        tracing::warn!(id = m.id, from = %m.from_node, label, "credential guard overridden by skip_secret_check");
+    }
+    tracing::debug!(id = m.id, from = %m.from_node, to = %m.to_node, kind = %m.kind, duplicate = inserted.duplicate, "message stored");
+    Ok(Json(SendResponse {
+        id: m.id,
+        from_node: m.from_node,
+        to_node: m.to_node,
+        kind: m.kind,
+        thread_id: m.thread_id,
+        created_at: m.created_at,
+        resolved_from,
+    }))
+}
+
+/// A `POST /messages` body after field validation.
+struct Draft {
+    from_node: String,
+    to_node: String,
+    kind: Kind,
+    content: String,
+    thread_id: Option<String>,
+    related_task_id: Option<String>,
+    idempotency_key: Option<String>,
+    skip_secret_check: bool,
+}
+
+impl Draft {
+    fn parse(body: &JsonObject, auth: &Auth) -> ApiResult<Draft> {
+        if body.0.get("channel").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::bad_request("unsupported", "channel posts are not supported; send a DM with to_node"));
+        }
+        let from_node = match (body.opt_string("from_node", 1, 64)?, auth.peer()) {
+            (Some(from), _) => from.to_owned(),
+            (None, Some(me)) if !body.0.contains_key("from_node") => me.to_owned(),
+            (None, _) => return Err(ApiError::invalid("missing_field", "field \"from_node\" is required")),
+        };
+        if !auth.may_act_as(&from_node) {
+            return Err(ApiError::forbidden(
+                "caller_binding",
+                format!("this token belongs to {:?}; it cannot send as {from_node:?}", auth.peer().unwrap_or_default()),
+            ));
+        }
+        let to_node = body.string("to_node", 1, 64)?.to_owned();
+        let kind = match body.0.get("kind") {
+            None | Some(Value::Null) => return Err(ApiError::invalid("missing_field", "field \"kind\" is required")),
+            Some(Value::String(k)) => k
+                .parse::<Kind>()
+                .map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?,
+            Some(other) => {
+                return Err(ApiError::invalid("invalid_field", format!("field \"kind\" must be a string, not {}", type_name(other))))
+            }
+        };
+        let content = body.string("content", 1, CONTENT_MAX_CHARS)?.to_owned();
+        let thread_id = match body.opt_string("thread_id", 0, 64)? {
+            None => None,
+            Some(t) => Some(
+                uuid::Uuid::parse_str(t)
+                    .map_err(|_| ApiError::invalid("invalid_thread_id", "thread_id must be a UUID (mint one with POST /threads)"))?
+                    .hyphenated()
+                    .to_string(),
+            ),
+        };
+        Ok(Draft {
+            from_node,
+            to_node,
+            kind,
+            content,
+            thread_id,
+            related_task_id: body.opt_string_or_int("related_task_id", 128)?,
+            idempotency_key: body.opt_string("idempotency_key", 1, 128)?.map(str::to_owned),
+            skip_secret_check: body.opt_bool("skip_secret_check")?.unwrap_or(false),
+        })
+    }
+}
+
+/// Applies the credential policy; returns the label of an overridden finding.
+fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<Option<&'static str>> {
+    if draft.content.contains(auth.token()) {
+        return Err(ApiError::invalid(
+            "secret_detected",
+            "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
+        ));
+    }
+    if state.config().secret_guard == SecretGuard::Off {
+        return Ok(None);
+    }
+    let findings = meshgate_guard::scan(&draft.content);
+    let Some(first) = findings.first() else { return Ok(None) };
+    let label = first.label();
+    if draft.skip_secret_check {
+        return Ok(Some(label));
+    }
+    match state.config().secret_guard {
+        SecretGuard::Block => Err(ApiError::invalid(
+            "secret_detected",
+            format!(
+                "refusing to store: the content looks like it carries a credential ({label} at line {}, column {}). \
+                 Send secrets out of band; if this is a false positive, resend with skip_secret_check=true",
+                first.line, first.column
+            ),
+        )),
+        SecretGuard::Warn => {
+            tracing::warn!(from = %draft.from_node, label, line = first.line, "credential-like content stored (secret-guard=warn)");
+            Ok(None)
+        }
+        SecretGuard::Off => Ok(None),
+    }
+}
+
+/// The canonical recipient for `name`, or a 404 with suggestions.
+async fn resolve_recipient(state: &AppState, name: &str) -> ApiResult<String> {
+    match state.store().resolve_name(name).await? {
+        Some(r) if r.enabled => Ok(r.canonical),
+        Some(r) => Err(ApiError::forbidden("recipient_disabled", format!("peer {:?} is disabled", r.canonical))),
+        None if state.config().allow_unknown_recipients => Ok(name.to_owned()),
+        None => {
+            let mut err = ApiError::not_found(
+                "unknown_recipient",
+                format!("{name:?} is not a registered peer or alias; nothing was stored"),
+            );
+            err.suggestions = suggestions(state, name).await?;
+            if let Some(best) = err.suggestions.first() {
+                err.detail.push_str(&format!(" (did you mean {best}?)"));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Disabled senders cannot send; with the operator token, the sender must
+/// be a registered peer unless unknown names are allowed.
+async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()> {
+    if auth.peer().is_some() {
+        return Ok(()); // the token lookup already checked the peer is enabled
+    }
+    match state.store().peer(from).await? {
+        Some(p) if p.enabled => Ok(()),
+        Some(_) => Err(ApiError::forbidden("sender_disabled", format!("peer {from:?} is disabled"))),
+        None if state.config().allow_unknown_recipients => Ok(()),
+        None => Err(ApiError::invalid(
+            "unknown_sender",
+            format!("from_node {from:?} is not a registered peer; register it first"),
+        )),
+    }
+}
+
+/// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
+async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<MessageList>> {
+    auth.require_peer_token_if_configured(&state)?;
+    let (q, wait) = parse_list_query(&auth, raw.as_deref())?;
+    if let Some(to) = &q.to {
+        state.saw(to);
+    }
+    let messages = if wait.is_zero() { state.store().list_messages(&q).await? } else { long_poll(&state, &q, wait).await? };
+    Ok(Json(MessageList { n: messages.len(), messages }))
+}
+
+/// Parses and authorises a list query (shared with the SSE stream).
+pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(MessageQuery, Duration)> {
+    let query = Query::parse(raw, LIST_PARAMS, "/messages")?;
+    let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
+    let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
+    let kind = match query.get("kind").filter(|k| !k.is_empty()) {
+        Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?),
+        None => None,
+    };
+    let since = match query.get("since").filter(|s| !s.is_empty()) {
+        Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
+            ApiError::bad_request("invalid_since", "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00")
+        })?),
+        None => None,
+    };
+    let after_id = query.int("after_id", 0, i64::MAX)?;
+    let limit = query.int("limit", 1, LIST_LIMIT_MAX.into())?.map_or(LIST_LIMIT_DEFAULT, |l| l as u32);
+    let wait = Duration::from_secs(query.int("wait", 0, WAIT_MAX_SECS as i64)?.unwrap_or(0) as u64);
+    let involving = match auth.peer() {
+        None => None,
+        Some(me) => {
+            let own = to.as_deref() == Some(me) || from.as_deref() == Some(me);
+            if !own && (to.is_some() || from.is_some()) {
+                return Err(ApiError::forbidden(
+                    "forbidden",
+                    format!("a peer token reads only its own messages; this token belongs to {me:?}"),
+                ));
+            }
+            Some(me.to_owned())
+        }
+    };
+    let q = MessageQuery {
+        to,
+        from,
+        involving,
+        thread_id: query.get("thread_id").filter(|t| !t.is_empty()).map(str::to_owned),
+        kind,
+        unread_only: query.bool("unread_only")?,
+        since,
+        after_id,
+        limit,
+        order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
+    };
+    Ok((q, wait))
+}
+
+/// Answers at once if anything matches, else waits for a matching commit.
+/// Subscribes before reading, so a commit between the read and the wait
+/// is never missed.
+async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiResult<Vec<Message>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut wake = state.store().subscribe();
+    loop {
+        wake.borrow_and_update();
+        let rows = state.store().list_messages(q).await?;
+        if !rows.is_empty() {
+            return Ok(rows);
+        }
+        match tokio::time::timeout_at(deadline, wake.changed()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) | Err(_) => return Ok(Vec::new()),
+        }
+    }
+}
+
+/// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
+async fn mark_read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MarkRead>> {
+    auth.require_peer_token_if_configured(&state)?;
+    let id = parse_id(&id)?;
+    let Some(msg) = state.store().message(id).await? else {
+        return Err(ApiError::not_found("unknown_message", format!("message {id} does not exist")));
+    };
+    if !auth.may_act_as(&msg.to_node) {
+        return Err(ApiError::forbidden("forbidden", "only the recipient can mark a message read"));
+    }
+    let marked = state.store().mark_read(&[id], auth.peer()).await?;
+    state.saw(&msg.to_node);
+    marked
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("unknown_message", format!("message {id} does not exist")))
+}
+
+/// `POST /messages/read {"ids": [...]}`: the bulk form the Python CLI tries first.
+async fn mark_read_bulk(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: JsonObject,
+) -> ApiResult<Json<MarkReadBulkResponse>> {
+    auth.require_peer_token_if_configured(&state)?;
+    let ids: Vec<i64> = match body.0.get("ids") {
+        Some(Value::Array(items)) if items.len() <= 1000 => items
+            .iter()
+            .map(|v| v.as_i64().ok_or_else(|| ApiError::invalid("invalid_field", "ids must be integers")))
+            .collect::<ApiResult<_>>()?,
+        Some(Value::Array(_)) => return Err(ApiError::invalid("invalid_field", "at most 1000 ids per request")),
+        Some(_) => return Err(ApiError::invalid("invalid_field", "field \"ids\" must be an array of integers")),
+        None => return Err(ApiError::invalid("missing_field", "field \"ids\" is required")),
+    };
+    let marked = state.store().mark_read(&ids, auth.peer()).await?;
+    let not_found = ids.iter().copied().filter(|id| !marked.iter().any(|m| m.id == *id)).collect();
+    if let Some(me) = auth.peer() {
+        state.saw(me);
+    }
+    Ok(Json(MarkReadBulkResponse { marked, not_found }))
+}
+
+/// Validates a peer name given in a path or body.
+pub(crate) fn check_name(name: &str) -> ApiResult<()> {
+    validate_peer_name(name).map_err(|e| ApiError::invalid("invalid_name", e.to_string()))
+}

@@ -1,0 +1,117 @@
+//! `/peers`: registration, listing, tokens, lifecycle.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use meshgate_proto::{Peer, PeerList, RegisterResponse, TokenRotated};
+use meshgate_store::PeerRegistration;
+use serde_json::{json, Value};
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::input::JsonObject;
+use crate::routes::messages::check_name;
+use crate::state::AppState;
+use crate::tokens::{mint, PEER_TOKEN_PREFIX};
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/peers", get(list))
+        .route("/peers/register", post(register))
+        .route("/peers/{name}", get(one).delete(deregister).patch(update))
+        .route("/peers/{name}/token", post(rotate))
+        .route("/peers/{name}/revoke", post(revoke))
+}
+
+/// `POST /peers/register`: upsert; mints the per-peer token once.
+async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<RegisterResponse>> {
+    let name = body.string("name", 1, 64)?.to_owned();
+    check_name(&name)?;
+    if !auth.may_act_as(&name) {
+        return Err(ApiError::forbidden("caller_binding", "a peer token can only register its own peer"));
+    }
+    let url = body.opt_string("url", 1, 2048)?.map(str::to_owned);
+    let capabilities = body.opt_object("capabilities")?.cloned();
+    let (token, hash) = mint(PEER_TOKEN_PREFIX);
+    let reg = state.store().register_peer(PeerRegistration { name, url, capabilities, mint: hash }).await?;
+    tracing::info!(peer = %reg.peer.name, minted = reg.minted, generation = reg.generation, "peer registered");
+    Ok(Json(RegisterResponse {
+        peer: reg.peer,
+        status: "registered".to_owned(),
+        peer_token: reg.minted.then_some(token),
+        token_status: if reg.minted { "minted" } else { "existing" }.to_owned(),
+        token_generation: Some(reg.generation),
+    }))
+}
+
+/// `GET /peers`: every peer, ordered by name.
+async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<PeerList>> {
+    Ok(Json(PeerList { peers: state.store().list_peers().await? }))
+}
+
+/// `GET /peers/{name}`.
+async fn one(State(state): State<AppState>, _auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Peer>> {
+    state
+        .store()
+        .peer(&name)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("unknown_peer", format!("peer {name:?} is not registered")))
+}
+
+/// `DELETE /peers/{name}`: deregisters and revokes the peer's tokens.
+async fn deregister(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    if !auth.may_act_as(&name) {
+        return Err(ApiError::forbidden("caller_binding", "a peer token can only deregister its own peer"));
+    }
+    state.store().delete_peer(&name).await.map_err(|e| not_registered(e, &name))?;
+    tracing::info!(peer = %name, "peer deregistered");
+    Ok(Json(json!({"status": "deregistered", "name": name})))
+}
+
+/// `PATCH /peers/{name} {"enabled": bool}` (operator): disabled peers can
+/// neither send nor be sent to.
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    body: JsonObject,
+) -> ApiResult<Json<Peer>> {
+    auth.require_operator("enabling or disabling a peer")?;
+    let enabled = body
+        .opt_bool("enabled")?
+        .ok_or_else(|| ApiError::invalid("missing_field", "field \"enabled\" is required"))?;
+    let peer = state.store().set_peer_enabled(&name, enabled).await.map_err(|e| not_registered(e, &name))?;
+    tracing::info!(peer = %name, enabled, "peer enabled flag changed");
+    Ok(Json(peer))
+}
+
+/// `POST /peers/{name}/token`: a new token; the previous one dies at once.
+async fn rotate(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<TokenRotated>> {
+    if !auth.may_act_as(&name) {
+        return Err(ApiError::forbidden("caller_binding", "a peer token can only rotate its own token"));
+    }
+    let (token, hash) = mint(PEER_TOKEN_PREFIX);
+    let generation = state.store().rotate_token(&name, hash).await.map_err(|e| not_registered(e, &name))?;
+    tracing::info!(peer = %name, generation, "peer token rotated");
+    Ok(Json(TokenRotated { name, peer_token: token, token_generation: generation }))
+}
+
+/// `POST /peers/{name}/revoke` (operator): kills the peer's tokens; the
+/// next registration mints a new one.
+async fn revoke(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    auth.require_operator("revoking a peer token")?;
+    state.store().revoke_tokens(&name).await.map_err(|e| not_registered(e, &name))?;
+    tracing::info!(peer = %name, "peer tokens revoked");
+    Ok(Json(json!({"status": "revoked", "name": name})))
+}
+
+fn not_registered(e: meshgate_store::StoreError, name: &str) -> ApiError {
+    match e {
+        meshgate_store::StoreError::NotFound(_) => {
+            ApiError::not_found("unknown_peer", format!("peer {name:?} is not registered"))
+        }
+        other => other.into(),
+    }
+}

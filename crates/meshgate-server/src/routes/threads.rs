@@ -1,0 +1,63 @@
+//! `/threads`: named conversations and their messages.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use meshgate_proto::{Thread, ThreadList, ThreadMessages};
+use meshgate_store::{MessageQuery, Order, ThreadQuery};
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{JsonObject, Query};
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/threads", get(list).post(mint)).route("/threads/{uuid}", get(show))
+}
+
+/// `POST /threads {thread_name, session_id?}`: idempotent per name.
+async fn mint(State(state): State<AppState>, _auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
+    let name = body.string("thread_name", 1, 128)?;
+    let session = body.opt_string("session_id", 1, 128)?;
+    Ok(Json(state.store().mint_thread(name, session).await?))
+}
+
+/// `GET /threads?peer=&topic=&session_id=&limit=`.
+async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<ThreadList>> {
+    let q = Query::parse(raw.as_deref(), &["peer", "topic", "session_id", "limit"], "/threads")?;
+    let mut tq = ThreadQuery {
+        peer: q.get("peer").filter(|s| !s.is_empty()).map(str::to_owned),
+        topic: q.get("topic").filter(|s| !s.is_empty()).map(str::to_owned),
+        session_id: q.get("session_id").filter(|s| !s.is_empty()).map(str::to_owned),
+        limit: q.int("limit", 1, 1000)?.unwrap_or(50) as u32,
+    };
+    if let Some(me) = auth.peer() {
+        tq.peer = Some(me.to_owned());
+    }
+    Ok(Json(ThreadList { threads: state.store().threads(&tq).await? }))
+}
+
+/// `GET /threads/{uuid}?limit=`: metadata and messages, oldest first. A
+/// peer token sees only threads it takes part in.
+async fn show(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(uuid): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<ThreadMessages>> {
+    let q = Query::parse(raw.as_deref(), &["limit"], "/threads/{uuid}")?;
+    let limit = q.int("limit", 1, 1000)?.unwrap_or(100) as u32;
+    let not_found = || ApiError::not_found("unknown_thread", format!("thread {uuid:?} does not exist"));
+    let thread = state.store().thread(&uuid).await?.ok_or_else(not_found)?;
+    let mq = MessageQuery { thread_id: Some(thread.thread_uuid.clone()), limit, order: Order::OldestFirst, ..Default::default() };
+    let messages = state.store().list_messages(&mq).await?;
+    if let Some(me) = auth.peer() {
+        let member = thread.peer_pair.split('↔').any(|p| p.trim() == me)
+            || messages.iter().any(|m| m.from_node == me || m.to_node == me);
+        if !member {
+            return Err(ApiError::forbidden("forbidden", "a peer token reads only threads it takes part in"));
+        }
+    }
+    Ok(Json(ThreadMessages { thread, messages }))
+}

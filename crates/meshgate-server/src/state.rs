@@ -1,0 +1,100 @@
+//! Shared state of the app: the store, settings, and the in-memory helpers
+//! (last-seen coalescing, auth-failure limiter).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use meshgate_store::{now_timestamp, Store, Timestamp, TokenHash};
+
+use crate::config::Config;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: Config,
+    operator_hash: TokenHash,
+    seen: Mutex<HashMap<String, Timestamp>>,
+    auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl AppState {
+    /// State over `store` with `config`.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let operator_hash = TokenHash::of(config.operator_token.expose());
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                operator_hash,
+                seen: Mutex::new(HashMap::new()),
+                auth_failures: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn operator_hash(&self) -> &TokenHash {
+        &self.inner.operator_hash
+    }
+
+    /// Notes that `peer` acted now; written in batches by
+    /// [`AppState::flush_last_seen`].
+    pub fn saw(&self, peer: &str) {
+        let mut seen = self.inner.seen.lock().expect("last-seen lock");
+        if let Some(ts) = seen.get_mut(peer) {
+            *ts = now_timestamp();
+        } else {
+            seen.insert(peer.to_owned(), now_timestamp());
+        }
+    }
+
+    /// Writes the pending `last_seen` values in one store call.
+    pub async fn flush_last_seen(&self) {
+        let batch: Vec<(String, Timestamp)> = {
+            let mut seen = self.inner.seen.lock().expect("last-seen lock");
+            seen.drain().collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.inner.store.touch_peers(batch).await {
+            tracing::warn!(error = %e, "could not record last_seen");
+        }
+    }
+
+    /// Whether `ip` has failed authentication too often this minute.
+    pub(crate) fn auth_blocked(&self, ip: IpAddr) -> bool {
+        let limit = self.inner.config.auth_failures_per_minute;
+        let failures = self.inner.auth_failures.lock().expect("limiter lock");
+        matches!(failures.get(&ip), Some((start, n)) if start.elapsed() < Duration::from_secs(60) && *n >= limit)
+    }
+
+    /// Counts one failed authentication from `ip`.
+    pub(crate) fn auth_failed(&self, ip: IpAddr) {
+        let mut failures = self.inner.auth_failures.lock().expect("limiter lock");
+        if failures.len() > 10_000 {
+            failures.retain(|_, (start, _)| start.elapsed() < Duration::from_secs(60));
+        }
+        let entry = failures.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= Duration::from_secs(60) {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}

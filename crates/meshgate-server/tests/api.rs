@@ -1,0 +1,177 @@
+//! The HTTP API end to end: a real server on loopback, a real SQLite file.
+
+mod common;
+
+use common::{Gateway, OPERATOR};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn ids(rows: &[Value]) -> Vec<i64> {
+    rows.iter().map(|r| r["id"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn health_is_public_and_discloses_no_paths() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.call(Method::GET, "/health", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["service"], "mesh-gateway");
+    assert!(v["schema_version"].as_i64().unwrap() >= 1);
+    assert!(!v.to_string().contains("/tmp"), "{v}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn register_mints_once_and_returns_the_row() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.post("/peers/register", json!({"name": "alpha", "capabilities": {"runtime": "claude"}})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["token_status"], "minted");
+    assert!(v["peer_token"].as_str().unwrap().starts_with("mgp_"));
+    assert_eq!(v["enabled"], true);
+    assert_eq!(v["url"], Value::Null);
+    assert_eq!(v["capabilities"]["runtime"], "claude");
+    let (_, again) = gw.post("/peers/register", json!({"name": "alpha", "url": "http://a:1"})).await;
+    assert_eq!(again["token_status"], "existing");
+    assert_eq!(again["peer_token"], Value::Null);
+    assert_eq!(again["capabilities"]["runtime"], "claude", "omitted capabilities are kept");
+    assert_eq!(again["url"], "http://a:1");
+    for bad in [json!({"name": "Bad_Name"}), json!({"name": "-x"}), json!({}), json!({"name": "ab", "capabilities": "x"})] {
+        let (s, v) = gw.post("/peers/register", bad.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {v}");
+        assert!(v["detail"].is_string() && v["error"].is_string());
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn send_list_read_round_trip() {
+    let gw = Gateway::start().await;
+    gw.register("alpha").await;
+    gw.register("beta").await;
+    let (s, sent) = gw
+        .post("/messages", json!({"from_node": "alpha", "to_node": "beta", "kind": "question", "content": "hi\u{0}é😀", "related_task_id": 42}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{sent}");
+    let id = sent["id"].as_i64().unwrap();
+    let rows = gw.inbox("beta").await;
+    assert_eq!(ids(&rows), vec![id]);
+    assert_eq!(rows[0]["content"], "hi\u{0}é😀");
+    assert_eq!(rows[0]["related_task_id"], "42", "related_task_id is a string");
+    assert_eq!(rows[0]["read_at"], Value::Null);
+    let (s, r1) = gw.post(&format!("/messages/{id}/read"), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, r2) = gw.post(&format!("/messages/{id}/read"), json!({})).await;
+    assert_eq!(s, StatusCode::OK, "marking twice succeeds");
+    assert_eq!(r1["read_at"], r2["read_at"], "and keeps the first read_at");
+    let (_, unread) = gw.get("/messages?to=beta&unread_only=true").await;
+    assert_eq!(unread["n"], 0);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn reference_defects_are_fixed() {
+    let gw = Gateway::start().await;
+    gw.register("alpha").await;
+    gw.register("beta").await;
+    // A self-DM is refused.
+    let (s, v) = gw.send("alpha", "alpha", "me").await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("self_message")));
+    // A non-UUID thread id is a 422, an unminted UUID is accepted.
+    let (s, _) = gw.post("/messages", json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "x", "thread_id": "nope"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let t = "5f0c1d8e-8d52-4c39-9a57-2d1f0e6b7a10";
+    let (s, v) = gw.post("/messages", json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "x", "thread_id": t})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["thread_id"], t);
+    // Garbage `since` is a 400; offsets are compared as instants.
+    let (s, _) = gw.get("/messages?to=beta&since=not-a-timestamp").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Errors never echo rejected content.
+    let big = "Z".repeat(200_001);
+    let (s, v) = gw.send("alpha", "beta", &big).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v.to_string().len() < 1000);
+    // 401 before 400.
+    let (s, _) = gw.call(Method::GET, "/messages?bogus=1", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = gw.get("/messages?bogus=1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["detail"].as_str().unwrap().contains("bogus"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_original_or_conflicts() {
+    let gw = Gateway::start().await;
+    gw.register("alpha").await;
+    gw.register("beta").await;
+    let body = json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "once", "idempotency_key": "k1"});
+    let (_, a) = gw.post("/messages", body.clone()).await;
+    let (s, b) = gw.post("/messages", body).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(a["id"], b["id"]);
+    let (s, v) = gw
+        .post("/messages", json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "other", "idempotency_key": "k1"}))
+        .await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("idempotency_conflict")));
+    assert_eq!(gw.inbox("beta").await.len(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_recipients_are_refused_with_suggestions_and_aliases_resolve() {
+    let gw = Gateway::start().await;
+    gw.register("alpha").await;
+    gw.register("droplet").await;
+    let (s, v) = gw.send("alpha", "droplte", "x").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(v["error"], "unknown_recipient");
+    assert_eq!(v["suggestions"][0], "droplet");
+    let (s, _) = gw.post("/aliases", json!({"alias": "drop", "canonical": "droplet"})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = gw.send("alpha", "drop", "via alias").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["to_node"].as_str(), v["resolved_from"].as_str()), (Some("droplet"), Some("drop")));
+    assert_eq!(gw.inbox("droplet").await.len(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_are_blocked_unless_overridden() {
+    let gw = Gateway::start().await;
+    gw.register("alpha").await;
+    gw.register("beta").await;
+    let secret = format!("key: ghp_{}", "A1b2C3d4E5".repeat(4));
+    let (s, v) = gw.send("alpha", "beta", &secret).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("secret_detected")));
+    assert!(!v.to_string().contains("A1b2C3d4E5"), "the secret is never echoed");
+    assert!(gw.inbox("beta").await.is_empty());
+    let (s, v) = gw.send("alpha", "beta", &format!("my token is {OPERATOR}")).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("secret_detected")));
+    let (s, _) = gw
+        .post("/messages", json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": secret, "skip_secret_check": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(gw.inbox("beta").await.len(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn failed_authentication_is_rate_limited_per_address() {
+    let gw = Gateway::start_with(|c| {
+        c.auth_failures_per_minute = 5;
+        c.limit_loopback = true;
+    })
+    .await;
+    for _ in 0..5 {
+        let (s, _) = gw.call(Method::GET, "/peers", Some("wrong-token"), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, v) = gw.call(Method::GET, "/peers", Some("wrong-token"), None).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    let (s, _) = gw.get("/peers").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "the address is blocked, whatever token it tries");
+    gw.stop().await;
+}

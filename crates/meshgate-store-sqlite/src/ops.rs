@@ -1,0 +1,622 @@
+//! The SQL of every operation, as plain functions over a connection.
+//!
+//! Read functions take `&Connection` (a pooled read-only connection);
+//! write functions take the writer's [`WriteCtx`] and run inside the job's
+//! savepoint. Every statement is a fixed string (or built from a fixed set
+//! of clauses) and goes through the prepared-statement cache.
+
+use meshgate_proto::{Alias, Kind, MarkRead, Message, Peer, Thread};
+use meshgate_store::{
+    now_timestamp, Inserted, MessageQuery, NewMessage, Order, PeerRegistration, Registered, Resolved, StoreError,
+    StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner,
+};
+use rusqlite::types::{Type, Value};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde_json::{Map, Value as Json};
+
+use crate::error::{is_unique_violation, Db};
+use crate::writer::WriteCtx;
+
+// ---------------------------------------------------------------- rows
+
+const PEER_COLS: &str = "SELECT name, url, capabilities, enabled, registered_at, last_seen, last_health FROM peers";
+
+fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+}
+
+fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
+    let caps: String = r.get(2)?;
+    let capabilities: Map<String, Json> = serde_json::from_str(&caps).map_err(|e| conversion(2, e))?;
+    Ok(Peer {
+        name: r.get(0)?,
+        url: r.get(1)?,
+        capabilities,
+        enabled: r.get::<_, i64>(3)? != 0,
+        registered_at: r.get(4)?,
+        last_seen: r.get(5)?,
+        last_health: r.get(6)?,
+    })
+}
+
+const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
+                        thread_id, related_task_id";
+
+fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
+    let kind: String = r.get(3)?;
+    let kind: Kind = kind.parse().map_err(|e| conversion(3, e))?;
+    Ok(Message {
+        id: r.get(0)?,
+        from_node: r.get(1)?,
+        to_node: r.get(2)?,
+        kind,
+        content: r.get(4)?,
+        created_at: r.get(5)?,
+        read_at: r.get(6)?,
+        thread_id: r.get(7)?,
+        related_task_id: r.get(8)?,
+    })
+}
+
+const THREAD_COLS: &str = "SELECT thread_uuid, thread_name, peer_pair, topic, session_id, \
+                           created_at, last_used_at FROM threads";
+
+fn row_thread(r: &Row<'_>) -> rusqlite::Result<Thread> {
+    Ok(Thread {
+        thread_uuid: r.get(0)?,
+        thread_name: r.get(1)?,
+        peer_pair: r.get(2)?,
+        topic: r.get(3)?,
+        session_id: r.get(4)?,
+        created_at: r.get(5)?,
+        last_used_at: r.get(6)?,
+        created: None,
+    })
+}
+
+fn row_alias(r: &Row<'_>) -> rusqlite::Result<Alias> {
+    Ok(Alias { alias: r.get(0)?, canonical: r.get(1)?, created_at: r.get(2)? })
+}
+
+// ---------------------------------------------------------------- schema
+
+/// Version of the newest applied migration.
+pub(crate) fn schema_version(c: &Connection) -> StoreResult<i64> {
+    c.prepare_cached("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .db()
+}
+
+// ---------------------------------------------------------------- peers
+
+pub(crate) fn peer(c: &Connection, name: &str) -> StoreResult<Option<Peer>> {
+    c.prepare_cached(&format!("{PEER_COLS} WHERE name = ?1"))
+        .and_then(|mut s| s.query_row([name], row_peer).optional())
+        .db()
+}
+
+fn peer_exists(c: &Connection, name: &str) -> StoreResult<bool> {
+    c.prepare_cached("SELECT 1 FROM peers WHERE name = ?1").and_then(|mut s| s.exists([name])).db()
+}
+
+fn require_peer(c: &Connection, name: &str) -> StoreResult<Peer> {
+    peer(c, name)?.ok_or_else(|| StoreError::NotFound(format!("peer {name:?}")))
+}
+
+pub(crate) fn list_peers(c: &Connection) -> StoreResult<Vec<Peer>> {
+    let mut s = c.prepare_cached(&format!("{PEER_COLS} ORDER BY name")).db()?;
+    let rows = s.query_map([], row_peer).db()?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+}
+
+fn live_generation(c: &Connection, name: &str) -> StoreResult<Option<i64>> {
+    c.prepare_cached("SELECT generation FROM peer_tokens WHERE peer = ?1 AND revoked_at IS NULL")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .db()
+}
+
+fn revoke_live(c: &Connection, name: &str, now: &str) -> StoreResult<usize> {
+    c.prepare_cached("UPDATE peer_tokens SET revoked_at = ?2 WHERE peer = ?1 AND revoked_at IS NULL")
+        .and_then(|mut s| s.execute(params![name, now]))
+        .db()
+}
+
+/// Stores `hash` as the peer's next generation (one past every generation
+/// it ever had, revoked ones included).
+fn mint(c: &Connection, name: &str, hash: &TokenHash, now: &str) -> StoreResult<i64> {
+    let generation: i64 = c
+        .prepare_cached("SELECT coalesce(max(generation), 0) + 1 FROM peer_tokens WHERE peer = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)))
+        .db()?;
+    c.prepare_cached(
+        "INSERT INTO peer_tokens (peer, token_hash, generation, created_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![name, &hash.0[..], generation, now]))
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("token hash already in use".into())
+        } else {
+            crate::error::map_err(e)
+        }
+    })?;
+    Ok(generation)
+}
+
+pub(crate) fn register_peer(ctx: &mut WriteCtx, reg: PeerRegistration) -> StoreResult<Registered> {
+    let c = &ctx.conn;
+    let now = now_timestamp();
+    let caps = reg
+        .capabilities
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encoding capabilities: {e}")))?;
+    let updated = c
+        .prepare_cached(
+            "UPDATE peers SET url = coalesce(?2, url), \
+             capabilities = coalesce(?3, capabilities), last_seen = ?4 WHERE name = ?1",
+        )
+        .and_then(|mut s| s.execute(params![reg.name, reg.url, caps, now]))
+        .db()?;
+    if updated == 0 {
+        c.prepare_cached(
+            "INSERT INTO peers (name, url, capabilities, enabled, registered_at, last_seen) \
+             VALUES (?1, ?2, coalesce(?3, '{}'), 1, ?4, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![reg.name, reg.url, caps, now]))
+        .db()?;
+    }
+    let (minted, generation) = match live_generation(c, &reg.name)? {
+        Some(g) => (false, g),
+        None => (true, mint(c, &reg.name, &reg.mint, &now)?),
+    };
+    Ok(Registered { peer: require_peer(c, &reg.name)?, minted, generation })
+}
+
+pub(crate) fn delete_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
+    let c = &ctx.conn;
+    if !peer_exists(c, name)? {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    revoke_live(c, name, &now_timestamp())?;
+    c.prepare_cached("DELETE FROM peers WHERE name = ?1").and_then(|mut s| s.execute([name])).db()?;
+    Ok(())
+}
+
+pub(crate) fn set_peer_enabled(ctx: &mut WriteCtx, name: &str, enabled: bool) -> StoreResult<Peer> {
+    let c = &ctx.conn;
+    let n = c
+        .prepare_cached("UPDATE peers SET enabled = ?2 WHERE name = ?1")
+        .and_then(|mut s| s.execute(params![name, enabled as i64]))
+        .db()?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    require_peer(c, name)
+}
+
+pub(crate) fn touch_peers(ctx: &mut WriteCtx, seen: &[(String, Timestamp)]) -> StoreResult<()> {
+    let mut s = ctx
+        .conn
+        .prepare_cached(
+            "UPDATE peers SET last_seen = ?2 \
+             WHERE name = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
+        )
+        .db()?;
+    for (name, at) in seen {
+        s.execute(params![name, at]).db()?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- tokens
+
+pub(crate) fn token_owner(c: &Connection, hash: &TokenHash) -> StoreResult<Option<TokenOwner>> {
+    c.prepare_cached(
+        "SELECT t.peer, t.generation, p.enabled FROM peer_tokens t \
+         JOIN peers p ON p.name = t.peer \
+         WHERE t.token_hash = ?1 AND t.revoked_at IS NULL",
+    )
+    .and_then(|mut s| {
+        s.query_row([&hash.0[..]], |r| {
+            Ok(TokenOwner { peer: r.get(0)?, generation: r.get(1)?, enabled: r.get::<_, i64>(2)? != 0 })
+        })
+        .optional()
+    })
+    .db()
+}
+
+pub(crate) fn rotate_token(ctx: &mut WriteCtx, name: &str, hash: &TokenHash) -> StoreResult<i64> {
+    let c = &ctx.conn;
+    if !peer_exists(c, name)? {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    let now = now_timestamp();
+    revoke_live(c, name, &now)?;
+    mint(c, name, hash, &now)
+}
+
+pub(crate) fn revoke_tokens(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
+    let c = &ctx.conn;
+    if !peer_exists(c, name)? {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    revoke_live(c, name, &now_timestamp())?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- aliases
+
+pub(crate) fn put_alias(ctx: &mut WriteCtx, alias: &str, canonical: &str) -> StoreResult<Alias> {
+    let c = &ctx.conn;
+    if peer_exists(c, alias)? {
+        return Err(StoreError::Conflict(format!("{alias:?} is a registered peer name")));
+    }
+    if !peer_exists(c, canonical)? {
+        return Err(StoreError::NotFound(format!("peer {canonical:?}")));
+    }
+    c.prepare_cached(
+        "INSERT INTO aliases (alias, canonical, created_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (alias) DO UPDATE SET canonical = excluded.canonical \
+         RETURNING alias, canonical, created_at",
+    )
+    .and_then(|mut s| s.query_row(params![alias, canonical, now_timestamp()], row_alias))
+    .db()
+}
+
+pub(crate) fn aliases(c: &Connection) -> StoreResult<Vec<Alias>> {
+    let mut s = c.prepare_cached("SELECT alias, canonical, created_at FROM aliases ORDER BY alias").db()?;
+    let rows = s.query_map([], row_alias).db()?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+}
+
+pub(crate) fn delete_alias(ctx: &mut WriteCtx, alias: &str) -> StoreResult<()> {
+    let n =
+        ctx.conn.prepare_cached("DELETE FROM aliases WHERE alias = ?1").and_then(|mut s| s.execute([alias])).db()?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("alias {alias:?}")));
+    }
+    Ok(())
+}
+
+pub(crate) fn resolve_name(c: &Connection, name: &str) -> StoreResult<Option<Resolved>> {
+    let direct = c
+        .prepare_cached("SELECT name, enabled FROM peers WHERE name = ?1")
+        .and_then(|mut s| {
+            s.query_row([name], |r| {
+                Ok(Resolved { canonical: r.get(0)?, via_alias: false, enabled: r.get::<_, i64>(1)? != 0 })
+            })
+            .optional()
+        })
+        .db()?;
+    if direct.is_some() {
+        return Ok(direct);
+    }
+    c.prepare_cached(
+        "SELECT p.name, p.enabled FROM aliases a JOIN peers p ON p.name = a.canonical \
+         WHERE a.alias = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([name], |r| {
+            Ok(Resolved { canonical: r.get(0)?, via_alias: true, enabled: r.get::<_, i64>(1)? != 0 })
+        })
+        .optional()
+    })
+    .db()
+}
+
+// ---------------------------------------------------------------- messages
+
+pub(crate) fn message(c: &Connection, id: i64) -> StoreResult<Option<Message>> {
+    c.prepare_cached(&format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], row_message).optional())
+        .db()
+}
+
+pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage) -> StoreResult<Inserted> {
+    let digest = msg.digest();
+    if let Some(key) = &msg.idempotency_key {
+        let prior: Option<(Message, Option<String>)> = ctx
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MSG_COLS}, idempotency_digest FROM messages \
+                 WHERE from_node = ?1 AND idempotency_key = ?2"
+            ))
+            .and_then(|mut s| s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(9)?))).optional())
+            .db()?;
+        if let Some((original, prior_digest)) = prior {
+            return if prior_digest.as_deref() == Some(digest.as_str()) {
+                Ok(Inserted { message: original, duplicate: true })
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "idempotency key already used for message {} with a different body",
+                    original.id
+                )))
+            };
+        }
+    }
+    let now = ctx.next_message_ts();
+    let c = &ctx.conn;
+    if let Some(thread) = &msg.thread_id {
+        let bumped = c
+            .prepare_cached(
+                "UPDATE threads SET last_used_at = ?2 WHERE thread_uuid = ?1 \
+                 AND (last_used_at IS NULL OR last_used_at < ?2)",
+            )
+            .and_then(|mut s| s.execute(params![thread, now]))
+            .db()?;
+        if bumped == 0 {
+            // Unknown thread (or already bumped to `now`): register it; the
+            // name is the UUID until someone mints a readable one. OR IGNORE
+            // also covers a thread whose *name* happens to be this UUID.
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO threads \
+                 (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
+                 VALUES (?1, ?1, ?2, '', NULL, ?3, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![thread, format!("{}\u{2194}{}", msg.from_node, msg.to_node), now]))
+            .db()?;
+        }
+    }
+    let key_digest = msg.idempotency_key.as_ref().map(|_| digest);
+    c.prepare_cached(
+        "INSERT INTO messages (from_node, to_node, kind, content, thread_id, related_task_id, \
+         idempotency_key, idempotency_digest, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            msg.from_node,
+            msg.to_node,
+            msg.kind.as_str(),
+            msg.content,
+            msg.thread_id,
+            msg.related_task_id,
+            msg.idempotency_key,
+            key_digest,
+            now
+        ])
+    })
+    .db()?;
+    let id = c.last_insert_rowid();
+    ctx.inserted_messages = true;
+    Ok(Inserted {
+        message: Message {
+            id,
+            from_node: msg.from_node,
+            to_node: msg.to_node,
+            kind: msg.kind,
+            content: msg.content,
+            created_at: now,
+            read_at: None,
+            thread_id: msg.thread_id,
+            related_task_id: msg.related_task_id,
+        },
+        duplicate: false,
+    })
+}
+
+/// Builds the `SELECT` of [`MessageQuery`] from a fixed set of clauses;
+/// values only ever travel as parameters.
+pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Value>) {
+    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(to) = &q.to {
+        clauses.push("to_node = ?");
+        params.push(Value::Text(to.clone()));
+    }
+    if let Some(from) = &q.from {
+        clauses.push("from_node = ?");
+        params.push(Value::Text(from.clone()));
+    }
+    if let Some(thread) = &q.thread_id {
+        clauses.push("thread_id = ?");
+        params.push(Value::Text(thread.clone()));
+    }
+    if let Some(kind) = q.kind {
+        clauses.push("kind = ?");
+        params.push(Value::Text(kind.as_str().to_owned()));
+    }
+    if q.unread_only {
+        clauses.push("read_at IS NULL");
+    }
+    if let Some(since) = &q.since {
+        clauses.push("created_at > ?");
+        params.push(Value::Text(since.clone()));
+    }
+    if let Some(after) = q.after_id {
+        clauses.push("id > ?");
+        params.push(Value::Integer(after));
+    }
+    let order = match q.order {
+        Order::NewestFirst => "DESC",
+        Order::OldestFirst => "ASC",
+    };
+    // 0 means "no limit" (SQLite reads a negative LIMIT as unbounded).
+    let limit = if q.limit == 0 { -1 } else { i64::from(q.limit) };
+
+    match &q.involving {
+        // With `to` or `from` given, their index already narrows the scan.
+        Some(inv) if q.to.is_some() || q.from.is_some() => {
+            clauses.push("(from_node = ? OR to_node = ?)");
+            params.push(Value::Text(inv.clone()));
+            params.push(Value::Text(inv.clone()));
+        }
+        // Alone, `from = X OR to = X` would read every row of X and sort:
+        // take the top `limit` of each index instead, then merge.
+        Some(inv) => {
+            let rest: String = clauses.iter().map(|c| format!(" AND {c}")).collect();
+            let sql = format!(
+                "SELECT {MSG_COLS} FROM messages WHERE id IN (\
+                 SELECT id FROM (SELECT id FROM messages WHERE from_node = ?{rest} \
+                 ORDER BY id {order} LIMIT ?) \
+                 UNION ALL \
+                 SELECT id FROM (SELECT id FROM messages WHERE to_node = ?{rest} \
+                 ORDER BY id {order} LIMIT ?)) \
+                 ORDER BY id {order} LIMIT ?"
+            );
+            let mut all = Vec::with_capacity(params.len() * 2 + 5);
+            for _ in 0..2 {
+                all.push(Value::Text(inv.clone()));
+                all.extend(params.iter().cloned());
+                all.push(Value::Integer(limit));
+            }
+            all.push(Value::Integer(limit));
+            return (sql, all);
+        }
+        None => {}
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    params.push(Value::Integer(limit));
+    (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT ?"), params)
+}
+
+pub(crate) fn list_messages(c: &Connection, q: &MessageQuery) -> StoreResult<Vec<Message>> {
+    let (sql, params) = list_messages_sql(q);
+    let mut s = c.prepare_cached(&sql).db()?;
+    let rows = s.query_map(params_from_iter(params), row_message).db()?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+}
+
+pub(crate) fn mark_read(ctx: &mut WriteCtx, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>> {
+    let c = &ctx.conn;
+    let now = now_timestamp();
+    let mut update = c
+        .prepare_cached(
+            "UPDATE messages SET read_at = ?2 WHERE id = ?1 AND read_at IS NULL \
+             AND (?3 IS NULL OR to_node = ?3)",
+        )
+        .db()?;
+    let mut select = c
+        .prepare_cached(
+            "SELECT read_at FROM messages WHERE id = ?1 AND read_at IS NOT NULL \
+             AND (?2 IS NULL OR to_node = ?2)",
+        )
+        .db()?;
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if !seen.insert(id) {
+            continue;
+        }
+        update.execute(params![id, now, recipient]).db()?;
+        let read_at: Option<String> = select.query_row(params![id, recipient], |r| r.get(0)).optional().db()?;
+        if let Some(read_at) = read_at {
+            out.push(MarkRead { id, read_at });
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- threads
+
+/// Splits `pair:topic` at the first `:` (both trimmed), as the reference
+/// gateway does; no `:` means the whole name is the pair.
+pub(crate) fn parse_thread_name(name: &str) -> (String, String) {
+    match name.split_once(':') {
+        Some((pair, topic)) => (pair.trim().to_owned(), topic.trim().to_owned()),
+        None => (name.to_owned(), String::new()),
+    }
+}
+
+fn thread_by_name(c: &Connection, name: &str) -> StoreResult<Option<Thread>> {
+    c.prepare_cached(&format!("{THREAD_COLS} WHERE thread_name = ?1"))
+        .and_then(|mut s| s.query_row([name], row_thread).optional())
+        .db()
+}
+
+pub(crate) fn thread(c: &Connection, uuid: &str) -> StoreResult<Option<Thread>> {
+    c.prepare_cached(&format!("{THREAD_COLS} WHERE thread_uuid = ?1"))
+        .and_then(|mut s| s.query_row([uuid], row_thread).optional())
+        .db()
+}
+
+pub(crate) fn mint_thread(ctx: &mut WriteCtx, name: &str, session_id: Option<&str>) -> StoreResult<Thread> {
+    let c = &ctx.conn;
+    let now = now_timestamp();
+    if let Some(existing) = thread_by_name(c, name)? {
+        c.prepare_cached(
+            "UPDATE threads SET last_used_at = ?2, session_id = coalesce(?3, session_id) \
+             WHERE thread_uuid = ?1",
+        )
+        .and_then(|mut s| s.execute(params![existing.thread_uuid, now, session_id]))
+        .db()?;
+        let mut t = thread(c, &existing.thread_uuid)?
+            .ok_or_else(|| StoreError::Backend("thread vanished during re-mint".into()))?;
+        t.created = Some(false);
+        return Ok(t);
+    }
+    let (peer_pair, topic) = parse_thread_name(name);
+    let uuid = uuid::Uuid::new_v4().to_string();
+    c.prepare_cached(
+        "INSERT INTO threads \
+         (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )
+    .and_then(|mut s| s.execute(params![uuid, name, peer_pair, topic, session_id, now]))
+    .db()?;
+    Ok(Thread {
+        thread_uuid: uuid,
+        thread_name: name.to_owned(),
+        peer_pair,
+        topic,
+        session_id: session_id.map(str::to_owned),
+        created_at: now.clone(),
+        last_used_at: Some(now),
+        created: Some(true),
+    })
+}
+
+/// `%text%` with LIKE's wildcards escaped (`\` is the escape character).
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
+    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(peer) = &q.peer {
+        clauses.push("peer_pair LIKE ? ESCAPE '\\'");
+        params.push(Value::Text(like_pattern(peer)));
+    }
+    if let Some(topic) = &q.topic {
+        clauses.push("topic LIKE ? ESCAPE '\\'");
+        params.push(Value::Text(like_pattern(topic)));
+    }
+    if let Some(session) = &q.session_id {
+        clauses.push("session_id = ?");
+        params.push(Value::Text(session.clone()));
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    params.push(Value::Integer(if q.limit == 0 { -1 } else { i64::from(q.limit) }));
+    let sql = format!("{THREAD_COLS}{filter} ORDER BY last_used_at DESC, created_at DESC, thread_uuid LIMIT ?");
+    let mut s = c.prepare_cached(&sql).db()?;
+    let rows = s.query_map(params_from_iter(params), row_thread).db()?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_names_split_at_the_first_colon() {
+        assert_eq!(parse_thread_name("lab\u{2194}gpu: phase:7 "), ("lab\u{2194}gpu".into(), "phase:7".into()));
+        assert_eq!(parse_thread_name("plain"), ("plain".into(), String::new()));
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%_\\b"), "%a\\%\\_\\\\b%");
+    }
+}

@@ -1,0 +1,195 @@
+//! The single writer thread and its group commit.
+//!
+//! Every write operation is a [`Job`] sent over a channel. The writer takes
+//! the first job (blocking), drains up to `max_batch - 1` more that are
+//! already queued, and runs them all in one `BEGIN IMMEDIATE ... COMMIT`,
+//! each inside its own `SAVEPOINT` so a failing job is rolled back alone.
+//! Results are delivered only after the `COMMIT` returned: an `Ok` reply
+//! means the row is on disk (`synchronous=FULL`).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use meshgate_store::{now_timestamp, StoreError, StoreResult, Timestamp};
+use rusqlite::Connection;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::Db;
+
+/// State the writer keeps between jobs; jobs see it mutably.
+pub(crate) struct WriteCtx {
+    /// The only connection that writes.
+    pub(crate) conn: Connection,
+    /// Set by a job that inserted a message: after the commit the writer
+    /// publishes the new highest id.
+    pub(crate) inserted_messages: bool,
+    /// `created_at` of the newest message, so timestamps never go backwards
+    /// even if the wall clock does (id order == time order).
+    last_message_ts: Timestamp,
+}
+
+impl WriteCtx {
+    pub(crate) fn new(conn: Connection, last_message_ts: Option<Timestamp>) -> Self {
+        WriteCtx { conn, inserted_messages: false, last_message_ts: last_message_ts.unwrap_or_default() }
+    }
+
+    /// A `created_at` for a new message: now, or the previous message's if
+    /// the clock stepped back.
+    pub(crate) fn next_message_ts(&mut self) -> Timestamp {
+        let now = now_timestamp();
+        if now > self.last_message_ts {
+            self.last_message_ts = now;
+        }
+        self.last_message_ts.clone()
+    }
+}
+
+/// One queued write.
+pub(crate) trait Job: Send {
+    /// Runs inside the job's savepoint; returns whether its writes are kept.
+    fn run(&mut self, ctx: &mut WriteCtx) -> bool;
+    /// Sends the reply. `batch_err` is set when the batch did not commit.
+    fn finish(self: Box<Self>, batch_err: Option<StoreError>);
+}
+
+type JobFn<T> = Box<dyn FnOnce(&mut WriteCtx) -> StoreResult<T> + Send>;
+
+/// A closure plus the oneshot its result goes to.
+pub(crate) struct FnJob<T> {
+    f: Option<JobFn<T>>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T: Send + 'static> FnJob<T> {
+    pub(crate) fn new(f: JobFn<T>, reply: oneshot::Sender<StoreResult<T>>) -> Self {
+        FnJob { f: Some(f), result: None, reply }
+    }
+}
+
+impl<T: Send + 'static> Job for FnJob<T> {
+    fn run(&mut self, ctx: &mut WriteCtx) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let r = f(ctx);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, batch_err: Option<StoreError>) {
+        let out = match (batch_err, self.result) {
+            // The job's own failure is the most precise answer.
+            (_, Some(Err(own))) => Err(own),
+            (None, Some(Ok(v))) => Ok(v),
+            (Some(e), _) => Err(e),
+            (None, None) => Err(StoreError::Backend("write job was not run".into())),
+        };
+        // The caller may have gone away (request cancelled): nothing to do.
+        let _ = self.reply.send(out);
+    }
+}
+
+/// Counters shared with [`crate::SqliteStore::stats`].
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) commits: AtomicU64,
+    pub(crate) jobs: AtomicU64,
+    pub(crate) failed_batches: AtomicU64,
+}
+
+/// The writer thread's main loop; returns when every sender is gone.
+pub(crate) fn run(
+    mut ctx: WriteCtx,
+    rx: Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    counters: Arc<Counters>,
+    max_id: Arc<watch::Sender<i64>>,
+) {
+    let max_batch = max_batch.max(1);
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut ctx, batch, &counters, &max_id);
+    }
+    tracing::debug!("sqlite writer stopping: store dropped");
+}
+
+fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counters, max_id: &watch::Sender<i64>) {
+    counters.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    ctx.inserted_messages = false;
+    let batch_err = execute(ctx, &mut batch).err();
+    match &batch_err {
+        None => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            if ctx.inserted_messages {
+                publish_max_id(ctx, max_id);
+            }
+        }
+        Some(e) => {
+            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, jobs = batch.len(), "sqlite write batch failed");
+            if !ctx.conn.is_autocommit() {
+                if let Err(e) = ctx.conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "sqlite rollback failed");
+                }
+            }
+        }
+    }
+    ctx.inserted_messages = false;
+    for job in batch {
+        job.finish(batch_err.clone());
+    }
+}
+
+/// Runs the batch in one transaction; `Err` means nothing was committed.
+fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
+    ctx.conn.execute_batch("BEGIN IMMEDIATE").db()?;
+    for job in batch.iter_mut() {
+        ctx.conn.execute_batch("SAVEPOINT job").db()?;
+        // A panicking job (a bug) is refused alone instead of killing the
+        // writer thread and with it every later write.
+        let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(ctx))).unwrap_or_else(|_| {
+            tracing::error!("sqlite write job panicked; rolled back");
+            false
+        });
+        if ctx.conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (e.g. disk full):
+            // the jobs before this one are lost too.
+            return Err(StoreError::Unavailable("sqlite aborted the write transaction".into()));
+        }
+        if keep {
+            ctx.conn.execute_batch("RELEASE job").db()?;
+        } else {
+            ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job").db()?;
+        }
+    }
+    ctx.conn.execute_batch("COMMIT").db()
+}
+
+fn publish_max_id(ctx: &WriteCtx, max_id: &watch::Sender<i64>) {
+    let newest: rusqlite::Result<i64> =
+        ctx.conn.query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| r.get(0));
+    match newest {
+        Ok(id) => {
+            max_id.send_if_modified(|cur| {
+                if id > *cur {
+                    *cur = id;
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "reading the newest message id failed"),
+    }
+}

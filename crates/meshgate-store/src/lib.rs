@@ -1,0 +1,114 @@
+//! The storage contract of the meshgate gateway.
+//!
+//! This crate owns *what* the gateway stores and the guarantees each backend
+//! must give, not *how*: the [`Store`] trait, the models that cross it, the
+//! [`StoreError`] every backend maps its failures to, and (behind the
+//! `conformance` feature) one behavioural story that every backend's tests
+//! run, so SQLite and PostgreSQL cannot drift.
+//!
+//! Guarantees every backend gives:
+//! - a write is durable when its future resolves `Ok` (the gateway answers
+//!   200 only after that);
+//! - message ids are unique and grow in commit order, so an `after_id`
+//!   cursor never skips a committed message;
+//! - [`Store::subscribe`] yields the highest committed message id; a wake-up
+//!   is a hint to re-read from a cursor, never the data itself.
+//!
+//! Construction (open a file, connect, migrate) is an inherent function of
+//! each backend, not part of the trait.
+
+mod models;
+mod time_fmt;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use models::*;
+pub use time_fmt::{now_timestamp, parse_timestamp, Timestamp};
+
+use async_trait::async_trait;
+use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The write contradicts stored state (e.g. an idempotency key reused
+    /// with a different body).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached right now; retrying later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reported; logged, never shown to callers.
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the gateway persists. One implementation per backend crate.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Version of the newest applied migration; also a liveness probe.
+    async fn schema_version(&self) -> StoreResult<i64>;
+
+    /// Creates or updates a peer. Mints `mint` as the peer's token only when
+    /// it has no live token (first registration, or after a revocation).
+    async fn register_peer(&self, reg: PeerRegistration) -> StoreResult<Registered>;
+    /// All peers, ordered by name.
+    async fn list_peers(&self) -> StoreResult<Vec<Peer>>;
+    /// One peer.
+    async fn peer(&self, name: &str) -> StoreResult<Option<Peer>>;
+    /// Removes a peer and revokes its tokens. Its messages stay.
+    async fn delete_peer(&self, name: &str) -> StoreResult<()>;
+    /// Enables or disables a peer.
+    async fn set_peer_enabled(&self, name: &str, enabled: bool) -> StoreResult<Peer>;
+    /// Records `last_seen` for several peers at once (coalesced by the caller).
+    async fn touch_peers(&self, seen: Vec<(String, Timestamp)>) -> StoreResult<()>;
+
+    /// The live token with this hash, if any.
+    async fn token_owner(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenOwner>>;
+    /// Revokes the peer's live tokens and stores `new_hash` as the next
+    /// generation; returns that generation.
+    async fn rotate_token(&self, name: &str, new_hash: TokenHash) -> StoreResult<i64>;
+    /// Revokes every live token of the peer.
+    async fn revoke_tokens(&self, name: &str) -> StoreResult<()>;
+
+    /// Creates or repoints an alias. `canonical` must be a registered peer
+    /// and `alias` must not be one.
+    async fn put_alias(&self, alias: &str, canonical: &str) -> StoreResult<Alias>;
+    /// All aliases, ordered by alias.
+    async fn aliases(&self) -> StoreResult<Vec<Alias>>;
+    /// Removes an alias.
+    async fn delete_alias(&self, alias: &str) -> StoreResult<()>;
+    /// Resolves a recipient: a peer name, or an alias of one.
+    async fn resolve_name(&self, name: &str) -> StoreResult<Option<Resolved>>;
+
+    /// Stores a message, or returns the original one for a repeated
+    /// idempotency key with the same body (`Conflict` for a different body).
+    async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted>;
+    /// Messages matching `q`.
+    async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>>;
+    /// One message.
+    async fn message(&self, id: i64) -> StoreResult<Option<Message>>;
+    /// Marks messages read, keeping the first `read_at` of any already read.
+    /// With `recipient`, only that peer's messages are marked. Returns the
+    /// rows that are (now or already) read; missing ids are left out.
+    async fn mark_read(&self, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>>;
+
+    /// Returns the thread named `name`, minting it on first use.
+    async fn mint_thread(&self, name: &str, session_id: Option<&str>) -> StoreResult<Thread>;
+    /// Threads, most recently used first.
+    async fn threads(&self, q: &ThreadQuery) -> StoreResult<Vec<Thread>>;
+    /// One thread by UUID.
+    async fn thread(&self, uuid: &str) -> StoreResult<Option<Thread>>;
+
+    /// Highest committed message id, updated after every commit that adds a
+    /// message (from any replica, for shared backends). Subscribe before
+    /// reading, then wait for a change: no commit is missed.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<i64>;
+}

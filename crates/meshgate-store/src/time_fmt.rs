@@ -1,0 +1,62 @@
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+/// A stored instant, always rendered as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
+///
+/// The fixed width and UTC offset make string order equal time order, so
+/// backends can compare the text, and Python's `datetime.fromisoformat`
+/// reads it.
+pub type Timestamp = String;
+
+/// The current instant as a [`Timestamp`].
+pub fn now_timestamp() -> Timestamp {
+    format_utc(OffsetDateTime::now_utc())
+}
+
+/// Parses any RFC 3339 / ISO 8601 instant with an offset (or a naive one,
+/// taken as UTC, as Python writes them) and renders it as a [`Timestamp`].
+pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(format_utc(t));
+    }
+    // Python's isoformat() with an offset but a space separator, or naive.
+    let with_t = text.replacen(' ', "T", 1);
+    if let Ok(t) = OffsetDateTime::parse(&with_t, &Rfc3339) {
+        return Some(format_utc(t));
+    }
+    let naive = format!("{with_t}Z");
+    OffsetDateTime::parse(&naive, &Rfc3339).ok().map(format_utc)
+}
+
+fn format_utc(t: OffsetDateTime) -> Timestamp {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_normalise_to_utc() {
+        assert_eq!(parse_timestamp("2026-01-01T01:00:00+01:00").unwrap(), "2026-01-01T00:00:00.000000+00:00");
+        assert_eq!(parse_timestamp("2026-01-01T00:00:00.5Z").unwrap(), "2026-01-01T00:00:00.500000+00:00");
+        assert_eq!(parse_timestamp("2026-01-01T00:00:00").unwrap(), "2026-01-01T00:00:00.000000+00:00");
+        assert!(parse_timestamp("not-a-timestamp").is_none());
+    }
+
+    #[test]
+    fn now_has_fixed_width() {
+        assert_eq!(now_timestamp().len(), "2026-01-01T00:00:00.000000+00:00".len());
+    }
+}
