@@ -256,6 +256,17 @@ impl Scanner {
     /// # Panics
     /// Only if a built-in pattern is invalid, which the test-suite rules out.
     pub fn new() -> Self {
+        Self::build(true)
+    }
+
+    /// Same rules with the literal prefilter of the multi-pattern regex
+    /// disabled. Only useful to measure what the prefilter buys.
+    #[doc(hidden)]
+    pub fn without_prefilter() -> Self {
+        Self::build(false)
+    }
+
+    fn build(prefilter: bool) -> Self {
         let mut prefixed_pats = Vec::new();
         let mut prefixed_rules = Vec::new();
         // Prefixed rules ordered by specificity (descending, stable): with
@@ -270,7 +281,7 @@ impl Scanner {
             }
         }
         let prefixed = Regex::builder()
-            .configure(Regex::config().match_kind(MatchKind::LeftmostFirst).utf8_empty(false))
+            .configure(Regex::config().match_kind(MatchKind::LeftmostFirst).auto_prefilter(prefilter).utf8_empty(false))
             .syntax(syntax::Config::new().unicode(true))
             .build_many(&prefixed_pats)
             .expect("built-in prefixed patterns compile");
