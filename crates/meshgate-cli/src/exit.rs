@@ -105,16 +105,11 @@ mod tests {
             detail: "bad token".into(),
         });
         assert_eq!(exit_code(&auth), AUTH);
-        let down = anyhow::Error::new(ClientError::Unreachable {
-            gateway: "http://x".into(),
-            reason: "refused".into(),
-        })
-        .context("sending");
+        let down =
+            anyhow::Error::new(ClientError::Unreachable { gateway: "http://x".into(), reason: "refused".into() })
+                .context("sending");
         assert_eq!(exit_code(&down), UNREACHABLE);
-        let refused = anyhow::Error::new(ClientError::NotInRegistry {
-            name: "x".into(),
-            suggestions: vec![],
-        });
+        let refused = anyhow::Error::new(ClientError::NotInRegistry { name: "x".into(), suggestions: vec![] });
         assert_eq!(exit_code(&refused), REFUSED);
         assert_eq!(exit_code(&usage("no identity")), USAGE);
         assert_eq!(exit_code(&anyhow::anyhow!("other")), REFUSED);

@@ -77,10 +77,7 @@ fn main() -> ExitCode {
 
 /// Runs a command that talks to the gateway on a fresh tokio runtime.
 fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
         match command {
             Command::Send(args) => send::run(args, &global).await,
@@ -89,7 +86,9 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,
-            Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => unreachable!("these commands run in main"),
+            Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => {
+                unreachable!("these commands run in main")
+            }
         }
     })
 }

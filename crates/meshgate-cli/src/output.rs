@@ -45,11 +45,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 /// Terminal width from `COLUMNS`, else 120.
 pub fn width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|w: &usize| *w >= 40)
-        .unwrap_or(120)
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w: &usize| *w >= 40).unwrap_or(120)
 }
 
 /// Renders a left-aligned table; the last column is cut to fit [`width`].

@@ -35,9 +35,7 @@ impl TokenStore {
         } else {
             anyhow::bail!("cannot find a config directory: set MESHGATE_CONFIG_DIR or HOME");
         };
-        Ok(TokenStore {
-            root: config.join("tokens"),
-        })
+        Ok(TokenStore { root: config.join("tokens") })
     }
 
     /// The file holding `node`'s token for `gateway`.
@@ -71,34 +69,24 @@ impl TokenStore {
         builder.recursive(true);
         #[cfg(unix)]
         builder.mode(0o700);
-        builder
-            .create(dir)
-            .await
-            .with_context(|| format!("creating {}", dir.display()))?;
+        builder.create(dir).await.with_context(|| format!("creating {}", dir.display()))?;
         let temp = dir.join(format!(".{node}.tmp-{}", std::process::id()));
         let mut options = tokio::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         options.mode(0o600);
-        let mut file = options
-            .open(&temp)
-            .await
-            .with_context(|| format!("creating {}", temp.display()))?;
+        let mut file = options.open(&temp).await.with_context(|| format!("creating {}", temp.display()))?;
         use tokio::io::AsyncWriteExt;
         file.write_all(format!("{token}\n").as_bytes()).await?;
         file.sync_all().await?;
         drop(file);
-        tokio::fs::rename(&temp, &path)
-            .await
-            .with_context(|| format!("moving the token into {}", path.display()))?;
+        tokio::fs::rename(&temp, &path).await.with_context(|| format!("moving the token into {}", path.display()))?;
         Ok(path)
     }
 }
 
 fn env_path(key: &str) -> Option<PathBuf> {
-    std::env::var_os(key)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// `http://127.0.0.1:8788/x` -> `127.0.0.1-8788-x`: file-name safe and
@@ -108,11 +96,7 @@ pub fn gateway_dir_name(gateway: &str) -> String {
         Some(parts) => parts,
         None => (gateway.to_owned(), String::new()),
     };
-    let raw = if path.is_empty() {
-        host_port
-    } else {
-        format!("{host_port}-{path}")
-    };
+    let raw = if path.is_empty() { host_port } else { format!("{host_port}-{path}") };
     raw.chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
         .collect::<String>()
@@ -167,9 +151,7 @@ mod tests {
     #[tokio::test]
     async fn save_then_load_with_private_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let store = TokenStore {
-            root: dir.path().join("tokens"),
-        };
+        let store = TokenStore { root: dir.path().join("tokens") };
         assert!(store.load("http://h:1", "ab").await.unwrap().is_none());
         let path = store.save("http://h:1", "ab", "s3cret-token").await.unwrap();
         let loaded = store.load("http://h:1", "ab").await.unwrap().unwrap();

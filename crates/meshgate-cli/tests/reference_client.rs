@@ -13,10 +13,7 @@ use serde_json::json;
 async fn registered(gw: &Gateway, node: &str) -> Client {
     let client = gw.client(node);
     let caps = json!({"runtime": "test"}).as_object().cloned();
-    let response = client
-        .register(Some(&format!("http://{node}:8787")), caps)
-        .await
-        .expect("register");
+    let response = client.register(Some(&format!("http://{node}:8787")), caps).await.expect("register");
     assert_eq!(response.status, "registered");
     match response.peer_token {
         Some(token) => client.set_token(token, format!("per-peer token of {node}")),
@@ -25,7 +22,8 @@ async fn registered(gw: &Gateway, node: &str) -> Client {
     client
 }
 
-pub async fn round_trip(gw: &Gateway) {
+/// Every endpoint the client wraps, end to end.
+async fn round_trip(gw: &Gateway) {
     let lab = registered(gw, "lab-ovh").await;
     let drop = registered(gw, "droplet").await;
     assert_eq!(lab.health().await.unwrap().status, "ok");
@@ -36,10 +34,7 @@ pub async fn round_trip(gw: &Gateway) {
     assert!(lab.peer("nobody-here").await.unwrap_err().is_not_found());
 
     // The built-in alias resolves before the POST.
-    let sent = lab
-        .send("drop", Kind::Question, "ping?", SendOptions::new().task("42"))
-        .await
-        .unwrap();
+    let sent = lab.send("drop", Kind::Question, "ping?", SendOptions::new().task("42")).await.unwrap();
     assert_eq!(sent.to_node, "droplet");
     assert_eq!(sent.from_node, "lab-ovh");
     assert_eq!(sent.resolved_from.as_deref(), Some("drop"));
@@ -68,9 +63,7 @@ pub async fn round_trip(gw: &Gateway) {
     // Threads.
     let thread = lab.mint_thread("lab-ovh↔droplet:tests", None).await.unwrap();
     assert_eq!(lab.mint_thread("lab-ovh↔droplet:tests", None).await.unwrap().thread_uuid, thread.thread_uuid);
-    lab.send("droplet", Kind::Status, "in thread", SendOptions::new().thread(&thread.thread_uuid))
-        .await
-        .unwrap();
+    lab.send("droplet", Kind::Status, "in thread", SendOptions::new().thread(&thread.thread_uuid)).await.unwrap();
     let shown = drop.thread(&thread.thread_uuid).await.unwrap();
     assert_eq!(shown.messages.len(), 1);
     assert_eq!(shown.messages[0].content, "in thread");
@@ -83,12 +76,16 @@ pub async fn round_trip(gw: &Gateway) {
     assert!(matches!(rotated, Error::Unsupported { feature: "token rotation", .. }), "{rotated:?}");
 }
 
-pub async fn auth_is_not_unreachable(gw: &Gateway) {
+/// A refused token is `Auth`, a dead gateway `Unreachable`, on every path.
+async fn auth_is_not_unreachable(gw: &Gateway) {
     registered(gw, "droplet").await;
     let bad = gw.client_with("lab-ovh", "definitely-not-the-token");
     bad.invalidate_registry().await;
     let err = bad.list_peers().await.unwrap_err();
-    assert!(matches!(&err, Error::Auth { status: 401, token_source, .. } if token_source == "test per-peer token"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Auth { status: 401, token_source, .. } if token_source == "test per-peer token"),
+        "{err:?}"
+    );
     assert!(!err.to_string().contains("definitely-not-the-token"));
     // The registry lookup inside send must report the 401 as such too (the
     // Python client folds it into "unreachable").
@@ -106,7 +103,8 @@ pub async fn auth_is_not_unreachable(gw: &Gateway) {
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
 }
 
-pub async fn own_inbox_is_filled_despite_own_rows(gw: &Gateway) {
+/// Dropping self-sent rows never returns fewer rows than asked.
+async fn own_inbox_is_filled_despite_own_rows(gw: &Gateway) {
     let lab = registered(gw, "lab-ovh").await;
     let drop = registered(gw, "droplet").await;
     for i in 0..5 {
@@ -126,7 +124,8 @@ pub async fn own_inbox_is_filled_despite_own_rows(gw: &Gateway) {
     assert_eq!(drop.fetch(Some("lab-ovh"), false, Some(5)).await.unwrap().len(), 5);
 }
 
-pub async fn late_registration_is_seen_at_once(gw: &Gateway) {
+/// A registry miss re-reads the registry before refusing.
+async fn late_registration_is_seen_at_once(gw: &Gateway) {
     let lab = registered(gw, "lab-ovh").await;
     let err = lab.send("late-peer", Kind::Fyi, "hello?", SendOptions::new()).await.unwrap_err();
     assert!(matches!(&err, Error::NotInRegistry { name, .. } if name == "late-peer"), "{err:?}");
@@ -135,7 +134,8 @@ pub async fn late_registration_is_seen_at_once(gw: &Gateway) {
     lab.send("late-peer", Kind::Fyi, "hello", SendOptions::new()).await.unwrap();
 }
 
-pub async fn refusals_never_reach_the_gateway(gw: &Gateway) {
+/// Misaddressed and credential-carrying sends are refused before the POST.
+async fn refusals_never_reach_the_gateway(gw: &Gateway) {
     let lab = registered(gw, "lab-ovh").await;
     registered(gw, "droplet").await;
     let own_token = gw.token.clone();
@@ -153,18 +153,13 @@ pub async fn refusals_never_reach_the_gateway(gw: &Gateway) {
     let err = shared.send("droplet", Kind::Fyi, &leak, SendOptions::new()).await.unwrap_err();
     assert!(matches!(&err, Error::SecretDetected { line: 2, column: 1, .. }), "{err:?}");
     // The own token is refused even with the escape hatch.
-    let err = shared
-        .send("droplet", Kind::Fyi, &leak, SendOptions::new().skip_secret_check(true))
-        .await
-        .unwrap_err();
+    let err = shared.send("droplet", Kind::Fyi, &leak, SendOptions::new().skip_secret_check(true)).await.unwrap_err();
     assert!(matches!(err, Error::SecretDetected { .. }), "{err:?}");
 
     assert!(gw.all_messages().await.is_empty(), "a refused send reached the gateway");
 
     // The escape hatch lets a flagged (non-own) pattern through.
-    lab.send("droplet", Kind::Fyi, &secret, SendOptions::new().skip_secret_check(true))
-        .await
-        .unwrap();
+    lab.send("droplet", Kind::Fyi, &secret, SendOptions::new().skip_secret_check(true)).await.unwrap();
     assert_eq!(gw.all_messages().await.len(), 1);
 }
 

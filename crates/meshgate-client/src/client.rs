@@ -5,10 +5,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use meshgate_proto::{
-    validate_peer_name, Alias, AliasList, ErrorBody, Health, Kind, MarkRead, MarkReadBulk,
-    MarkReadBulkResponse, Message, MessageList, NewThread, Peer, PeerList, RegisterRequest,
-    RegisterResponse, SendRequest, SendResponse, Thread, ThreadList, ThreadMessages, TokenRotated,
-    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
+    validate_peer_name, Alias, AliasList, ErrorBody, Health, Kind, MarkRead, MarkReadBulk, MarkReadBulkResponse,
+    Message, MessageList, NewThread, Peer, PeerList, RegisterRequest, RegisterResponse, SendRequest, SendResponse,
+    Thread, ThreadList, ThreadMessages, TokenRotated, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -123,10 +122,7 @@ impl ClientBuilder {
     /// /home/x/.config/meshgate/tokens/host-8788/lab-ovh`. The description
     /// appears in auth errors; the token never does.
     pub fn token_from(mut self, token: impl Into<String>, source: impl Into<String>) -> Self {
-        self.credential = Some(Credential {
-            token: Some(token.into()),
-            source: source.into(),
-        });
+        self.credential = Some(Credential { token: Some(token.into()), source: source.into() });
         self
     }
 
@@ -144,20 +140,13 @@ impl ClientBuilder {
 
     /// Validates the configuration and builds the HTTP pool.
     pub fn build(self) -> Result<Client> {
-        let node = self
-            .node
-            .ok_or_else(|| Error::Config("no node name: call .node(NAME)".into()))?;
+        let node = self.node.ok_or_else(|| Error::Config("no node name: call .node(NAME)".into()))?;
         validate_peer_name(&node)?;
-        let raw = self
-            .gateway
-            .or_else(|| non_empty_env(GATEWAY_URL_ENV))
-            .unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned());
+        let raw =
+            self.gateway.or_else(|| non_empty_env(GATEWAY_URL_ENV)).unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned());
         let base = parse_gateway(&raw)?;
         let credential = self.credential.unwrap_or_else(|| match non_empty_env(GATEWAY_TOKEN_ENV) {
-            Some(token) => Credential {
-                token: Some(token),
-                source: GATEWAY_TOKEN_ENV.to_owned(),
-            },
+            Some(token) => Credential { token: Some(token), source: GATEWAY_TOKEN_ENV.to_owned() },
             None => Credential {
                 token: None,
                 source: format!("missing token (set {GATEWAY_TOKEN_ENV} or register this peer)"),
@@ -180,19 +169,14 @@ impl ClientBuilder {
 }
 
 fn non_empty_env(key: &str) -> Option<String> {
-    std::env::var(key)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    std::env::var(key).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn parse_gateway(raw: &str) -> Result<Url> {
-    let mut url = Url::parse(raw.trim())
-        .map_err(|e| Error::Config(format!("gateway URL {raw:?} is not a URL: {e}")))?;
+    let mut url =
+        Url::parse(raw.trim()).map_err(|e| Error::Config(format!("gateway URL {raw:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(Error::Config(format!(
-            "gateway URL {raw:?} must be http(s)://HOST[:PORT]"
-        )));
+        return Err(Error::Config(format!("gateway URL {raw:?} must be http(s)://HOST[:PORT]")));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::Config(format!("gateway URL {raw:?} must not have a query or fragment")));
@@ -262,17 +246,11 @@ impl Client {
     /// Replaces the bearer token, e.g. after registration minted one.
     pub fn set_token(&self, token: impl Into<String>, source: impl Into<String>) {
         let mut guard = self.credential.write().unwrap_or_else(|e| e.into_inner());
-        *guard = Credential {
-            token: Some(token.into()),
-            source: source.into(),
-        };
+        *guard = Credential { token: Some(token.into()), source: source.into() };
     }
 
     fn credential_snapshot(&self) -> Credential {
-        self.credential
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.credential.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     // ---- peers -------------------------------------------------------
@@ -316,11 +294,7 @@ impl Client {
         url: Option<&str>,
         capabilities: Option<Map<String, Value>>,
     ) -> Result<RegisterResponse> {
-        let body = RegisterRequest {
-            name: self.node.clone(),
-            url: url.map(str::to_owned),
-            capabilities,
-        };
+        let body = RegisterRequest { name: self.node.clone(), url: url.map(str::to_owned), capabilities };
         let response = self.post(&["peers", "register"], &body).await;
         registry::forget(&self.gateway_key).await;
         response
@@ -331,10 +305,8 @@ impl Client {
     /// caller must store [`TokenRotated::peer_token`] (it is shown once).
     pub async fn rotate_token(&self) -> Result<TokenRotated> {
         let node = self.node.clone();
-        let rotated: TokenRotated = self
-            .post(&["peers", &node, "token"], &Value::Object(Map::new()))
-            .await
-            .map_err(|e| {
+        let rotated: TokenRotated =
+            self.post(&["peers", &node, "token"], &Value::Object(Map::new())).await.map_err(|e| {
                 unsupported_if_missing(e, "token rotation", || {
                     "the gateway has no POST /peers/{name}/token (the Python reference gateway \
                      lacks it); the current token stays valid"
@@ -352,11 +324,7 @@ impl Client {
         let mut out = self.gateway_aliases().await?.unwrap_or_default();
         for (alias, canonical) in KNOWN_ALIASES {
             if !out.iter().any(|a| a.alias == *alias) {
-                out.push(Alias {
-                    alias: (*alias).to_owned(),
-                    canonical: (*canonical).to_owned(),
-                    created_at: None,
-                });
+                out.push(Alias { alias: (*alias).to_owned(), canonical: (*canonical).to_owned(), created_at: None });
             }
         }
         Ok(out)
@@ -399,36 +367,27 @@ impl Client {
         // peer that registered a minute ago must be reachable now.
         match self.refresh_registry(cached.as_deref()).await {
             Ok(snapshot) => snapshot.resolve(name).ok_or_else(|| snapshot.not_found(name)),
-            Err(e) if can_use_stale_registry(&e) => {
-                match cached.filter(|s| s.age() < REGISTRY_GRACE) {
-                    Some(stale) => {
-                        tracing::warn!(
-                            gateway = %self.gateway_key,
-                            age_secs = stale.age().as_secs(),
-                            error = %e,
-                            "cannot read the peer registry; checking the recipient against a cached copy"
-                        );
-                        stale.resolve(name).ok_or_else(|| stale.not_found(name))
-                    }
-                    None => Err(e),
+            Err(e) if can_use_stale_registry(&e) => match cached.filter(|s| s.age() < REGISTRY_GRACE) {
+                Some(stale) => {
+                    tracing::warn!(
+                        gateway = %self.gateway_key,
+                        age_secs = stale.age().as_secs(),
+                        error = %e,
+                        "cannot read the peer registry; checking the recipient against a cached copy"
+                    );
+                    stale.resolve(name).ok_or_else(|| stale.not_found(name))
                 }
-            }
+                None => Err(e),
+            },
             Err(e) => Err(e),
         }
     }
 
     async fn refresh_registry(&self, previous: Option<&Snapshot>) -> Result<Arc<Snapshot>> {
-        let (peers, aliases) = tokio::join!(
-            self.get::<PeerList>(&["peers"], &[]),
-            self.gateway_aliases()
-        );
+        let (peers, aliases) = tokio::join!(self.get::<PeerList>(&["peers"], &[]), self.gateway_aliases());
         let peers = peers?;
         let gateway_aliases = match aliases {
-            Ok(Some(list)) => Some(
-                list.into_iter()
-                    .map(|a| (a.alias, a.canonical))
-                    .collect(),
-            ),
+            Ok(Some(list)) => Some(list.into_iter().map(|a| (a.alias, a.canonical)).collect()),
             Ok(None) => None,
             Err(e @ Error::Auth { .. }) => return Err(e),
             Err(e) => {
@@ -438,11 +397,7 @@ impl Client {
         };
         Ok(registry::store(
             &self.gateway_key,
-            Snapshot {
-                names: enabled_names(&peers.peers),
-                gateway_aliases,
-                fetched_at: Instant::now(),
-            },
+            Snapshot { names: enabled_names(&peers.peers), gateway_aliases, fetched_at: Instant::now() },
         )
         .await)
     }
@@ -454,13 +409,7 @@ impl Client {
     /// Order: the guard (local, so a secret is refused even when the gateway
     /// is down), then the recipient's format, alias and registration, then
     /// the POST. Any refusal happens before the POST is sent.
-    pub async fn send(
-        &self,
-        to: &str,
-        kind: Kind,
-        content: &str,
-        options: SendOptions,
-    ) -> Result<SendResponse> {
+    pub async fn send(&self, to: &str, kind: Kind, content: &str, options: SendOptions) -> Result<SendResponse> {
         guard::check(content, &self.known_secrets(), options.skip_secret_check)?;
         let recipient = self.resolve_recipient(to).await?;
         let body = SendRequest {
@@ -480,10 +429,7 @@ impl Client {
             if code == "unknown_recipient" {
                 // The registry changed between our check and the POST.
                 registry::forget(&self.gateway_key).await;
-                return Err(Error::NotInRegistry {
-                    name: recipient.canonical,
-                    suggestions,
-                });
+                return Err(Error::NotInRegistry { name: recipient.canonical, suggestions });
             }
         }
         let mut sent: SendResponse = self.decode(status, &bytes, "POST /messages")?;
@@ -500,21 +446,12 @@ impl Client {
     /// client does, but still returns `limit` rows when that many exist: it
     /// over-asks and doubles the request until it has enough or the gateway
     /// has no more (the reference has no cursor for newest-first reads).
-    pub async fn fetch(
-        &self,
-        to_node: Option<&str>,
-        unread_only: bool,
-        limit: Option<u32>,
-    ) -> Result<Vec<Message>> {
+    pub async fn fetch(&self, to_node: Option<&str>, unread_only: bool, limit: Option<u32>) -> Result<Vec<Message>> {
         let target = to_node.unwrap_or(&self.node);
         validate_peer_name(target)?;
         let want = limit.unwrap_or(LIST_LIMIT_DEFAULT).clamp(1, LIST_LIMIT_MAX);
         let own_inbox = target == self.node;
-        let mut ask = if own_inbox {
-            want.saturating_add(OWN_ROWS_SLACK).min(LIST_LIMIT_MAX)
-        } else {
-            want
-        };
+        let mut ask = if own_inbox { want.saturating_add(OWN_ROWS_SLACK).min(LIST_LIMIT_MAX) } else { want };
         loop {
             let mut query = vec![("to", target.to_owned()), ("limit", ask.to_string())];
             if unread_only {
@@ -538,8 +475,7 @@ impl Client {
     /// reference gateway answers 404 for a message already read.
     pub async fn mark_read(&self, id: i64) -> Result<MarkRead> {
         let id_segment = id.to_string();
-        self.post(&["messages", &id_segment, "read"], &Value::Object(Map::new()))
-            .await
+        self.post(&["messages", &id_segment, "read"], &Value::Object(Map::new())).await
     }
 
     /// `POST /messages/read` in one request, or one request per id when the
@@ -547,10 +483,7 @@ impl Client {
     /// `not_found`).
     pub async fn mark_read_many(&self, ids: &[i64]) -> Result<MarkReadBulkResponse> {
         if ids.is_empty() {
-            return Ok(MarkReadBulkResponse {
-                marked: Vec::new(),
-                not_found: Vec::new(),
-            });
+            return Ok(MarkReadBulkResponse { marked: Vec::new(), not_found: Vec::new() });
         }
         if !self.bulk_read_missing.load(Ordering::Relaxed) {
             let body = MarkReadBulk { ids: ids.to_vec() };
@@ -562,10 +495,7 @@ impl Client {
                 other => return other,
             }
         }
-        let mut out = MarkReadBulkResponse {
-            marked: Vec::with_capacity(ids.len()),
-            not_found: Vec::new(),
-        };
+        let mut out = MarkReadBulkResponse { marked: Vec::with_capacity(ids.len()), not_found: Vec::new() };
         for &id in ids {
             match self.mark_read(id).await {
                 Ok(marked) => out.marked.push(marked),
@@ -580,10 +510,7 @@ impl Client {
 
     /// `POST /threads`: the UUID for `name`, minted on first use.
     pub async fn mint_thread(&self, name: &str, session_id: Option<&str>) -> Result<Thread> {
-        let body = NewThread {
-            thread_name: name.to_owned(),
-            session_id: session_id.map(str::to_owned),
-        };
+        let body = NewThread { thread_name: name.to_owned(), session_id: session_id.map(str::to_owned) };
         self.post(&["threads"], &body).await
     }
 
@@ -610,10 +537,7 @@ impl Client {
         }
         if let Some(shared) = non_empty_env(GATEWAY_TOKEN_ENV) {
             if !out.iter().any(|s| s.value == shared) {
-                out.push(KnownSecret {
-                    label: format!("{GATEWAY_TOKEN_ENV} value"),
-                    value: shared,
-                });
+                out.push(KnownSecret { label: format!("{GATEWAY_TOKEN_ENV} value"), value: shared });
             }
         }
         out
@@ -621,23 +545,18 @@ impl Client {
 
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("gateway URL is http(s), so it has a path")
-            .pop_if_empty()
-            .extend(segments);
+        url.path_segments_mut().expect("gateway URL is http(s), so it has a path").pop_if_empty().extend(segments);
         url
     }
 
     async fn get<T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
         let request = self.authorized(Method::GET, segments).query(query);
-        self.execute(request, &format!("GET /{}", segments.join("/")))
-            .await
+        self.execute(request, &format!("GET /{}", segments.join("/"))).await
     }
 
     async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(&self, segments: &[&str], body: &B) -> Result<T> {
         let request = self.authorized(Method::POST, segments).json(body);
-        self.execute(request, &format!("POST /{}", segments.join("/")))
-            .await
+        self.execute(request, &format!("POST /{}", segments.join("/"))).await
     }
 
     fn authorized(&self, method: Method, segments: &[&str]) -> reqwest::RequestBuilder {
@@ -666,10 +585,8 @@ impl Client {
         if !status.is_success() {
             return Err(self.error_from(status, bytes));
         }
-        serde_json::from_slice(bytes).map_err(|e| Error::Decode {
-            endpoint: endpoint.to_owned(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Decode { endpoint: endpoint.to_owned(), reason: e.to_string() })
     }
 
     fn unreachable(&self, error: &reqwest::Error) -> Error {
@@ -680,10 +597,7 @@ impl Client {
             reason.push_str(&cause.to_string());
             source = cause.source();
         }
-        Error::Unreachable {
-            gateway: self.gateway_key.clone(),
-            reason,
-        }
+        Error::Unreachable { gateway: self.gateway_key.clone(), reason }
     }
 
     fn error_from(&self, status: StatusCode, body: &[u8]) -> Error {
@@ -695,21 +609,13 @@ impl Client {
                 detail: if detail.is_empty() { code } else { detail },
             };
         }
-        Error::Gateway {
-            status: status.as_u16(),
-            code,
-            detail,
-        }
+        Error::Gateway { status: status.as_u16(), code, detail }
     }
 }
 
 /// Names of the enabled peers in a `GET /peers` answer.
 fn enabled_names(peers: &[Peer]) -> std::collections::BTreeSet<String> {
-    peers
-        .iter()
-        .filter(|p| p.enabled)
-        .map(|p| p.name.clone())
-        .collect()
+    peers.iter().filter(|p| p.enabled).map(|p| p.name.clone()).collect()
 }
 
 /// Whether the registry check may fall back to a cached copy after `error`:
@@ -728,21 +634,16 @@ fn can_use_stale_registry(error: &Error) -> bool {
 fn is_missing_route(error: &Error) -> bool {
     match error {
         Error::Gateway { status: 405, .. } => true,
-        Error::Gateway {
-            status: 404,
-            code,
-            detail,
-        } => (code.is_empty() || code == "not_found") && (detail.is_empty() || detail == "Not Found"),
+        Error::Gateway { status: 404, code, detail } => {
+            (code.is_empty() || code == "not_found") && (detail.is_empty() || detail == "Not Found")
+        }
         _ => false,
     }
 }
 
 fn unsupported_if_missing(error: Error, feature: &'static str, detail: impl FnOnce() -> String) -> Error {
     if is_missing_route(&error) {
-        Error::Unsupported {
-            feature,
-            detail: detail(),
-        }
+        Error::Unsupported { feature, detail: detail() }
     } else {
         error
     }
@@ -802,10 +703,7 @@ fn parse_error_body(status: StatusCode, body: &[u8]) -> (String, String, Vec<Str
     }
     let detail = if detail.is_empty() && value.is_null() && !body.is_empty() {
         // Not JSON (a proxy's HTML page, say): keep a short, single-line head.
-        String::from_utf8_lossy(&body[..body.len().min(200)])
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        String::from_utf8_lossy(&body[..body.len().min(200)]).split_whitespace().collect::<Vec<_>>().join(" ")
     } else {
         detail
     };
@@ -855,10 +753,7 @@ mod tests {
     #[test]
     fn builder_requires_a_canonical_node() {
         assert!(matches!(Client::builder().build(), Err(Error::Config(_))));
-        assert!(matches!(
-            Client::builder().node("Bad_Name").gateway("http://h:1").build(),
-            Err(Error::InvalidName(_))
-        ));
+        assert!(matches!(Client::builder().node("Bad_Name").gateway("http://h:1").build(), Err(Error::InvalidName(_))));
         let client = Client::builder()
             .node("lab-ovh")
             .gateway("http://127.0.0.1:9/")

@@ -115,10 +115,7 @@ impl Error {
     pub fn is_local_refusal(&self) -> bool {
         matches!(
             self,
-            Error::InvalidName(_)
-                | Error::NotInRegistry { .. }
-                | Error::SecretDetected { .. }
-                | Error::InvalidKind(_)
+            Error::InvalidName(_) | Error::NotInRegistry { .. } | Error::SecretDetected { .. } | Error::InvalidKind(_)
         )
     }
 }
@@ -137,23 +134,13 @@ mod tests {
 
     #[test]
     fn not_in_registry_suggests() {
-        let e = Error::NotInRegistry {
-            name: "droplt".into(),
-            suggestions: vec!["droplet".into()],
-        };
-        assert_eq!(
-            e.to_string(),
-            "peer \"droplt\" is not registered at the gateway; did you mean droplet?"
-        );
+        let e = Error::NotInRegistry { name: "droplt".into(), suggestions: vec!["droplet".into()] };
+        assert_eq!(e.to_string(), "peer \"droplt\" is not registered at the gateway; did you mean droplet?");
     }
 
     #[test]
     fn secret_detected_names_position_only() {
-        let e = Error::SecretDetected {
-            label: "github token".into(),
-            line: 2,
-            column: 5,
-        };
+        let e = Error::SecretDetected { label: "github token".into(), line: 2, column: 5 };
         let s = e.to_string();
         assert!(s.contains("github token at line 2, column 5"), "{s}");
     }

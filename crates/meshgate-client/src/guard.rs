@@ -20,9 +20,7 @@ pub(crate) struct KnownSecret {
 
 impl std::fmt::Debug for KnownSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KnownSecret")
-            .field("label", &self.label)
-            .finish_non_exhaustive()
+        f.debug_struct("KnownSecret").field("label", &self.label).finish_non_exhaustive()
     }
 }
 
@@ -35,32 +33,21 @@ pub(crate) fn check(content: &str, known: &[KnownSecret], skip_patterns: bool) -
         }
         if let Some(offset) = content.find(&secret.value) {
             let (line, column) = position(content, offset);
-            return Err(Error::SecretDetected {
-                label: secret.label.clone(),
-                line,
-                column,
-            });
+            return Err(Error::SecretDetected { label: secret.label.clone(), line, column });
         }
     }
     if skip_patterns {
         return Ok(());
     }
     match first_pattern_finding(content) {
-        Some((label, line, column)) => Err(Error::SecretDetected {
-            label,
-            line,
-            column,
-        }),
+        Some((label, line, column)) => Err(Error::SecretDetected { label, line, column }),
         None => Ok(()),
     }
 }
 
 /// The first finding of `meshgate_guard`, as `(label, line, column)`.
 fn first_pattern_finding(content: &str) -> Option<(String, usize, usize)> {
-    meshgate_guard::scan(content)
-        .into_iter()
-        .next()
-        .map(|f| (f.label().to_string(), f.line, f.column))
+    meshgate_guard::scan(content).into_iter().next().map(|f| (f.label().to_string(), f.line, f.column))
 }
 
 /// 1-based line and character column of byte `offset` in `text`.
@@ -76,10 +63,7 @@ mod tests {
     use super::*;
 
     fn own(value: &str) -> Vec<KnownSecret> {
-        vec![KnownSecret {
-            label: "this client's gateway token".into(),
-            value: value.into(),
-        }]
+        vec![KnownSecret { label: "this client's gateway token".into(), value: value.into() }]
     }
 
     #[test]

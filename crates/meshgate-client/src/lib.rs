@@ -35,12 +35,11 @@ mod guard;
 mod registry;
 
 pub use client::{
-    Client, ClientBuilder, SendOptions, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV,
-    GATEWAY_URL_ENV,
+    Client, ClientBuilder, SendOptions, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV,
 };
 pub use error::{Error, Result};
 pub use meshgate_proto::{
-    Alias, Health, Kind, MarkRead, MarkReadBulkResponse, Message, Peer, RegisterResponse,
-    SendResponse, Thread, ThreadMessages, TokenRotated,
+    Alias, Health, Kind, MarkRead, MarkReadBulkResponse, Message, Peer, RegisterResponse, SendResponse, Thread,
+    ThreadMessages, TokenRotated,
 };
 pub use registry::{suggestions, KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};

@@ -15,11 +15,8 @@ use tokio::sync::RwLock;
 /// Aliases every client resolves, whatever the gateway says: `{alias:
 /// canonical}`. Equal to `swarph_shared.peer_registry.KNOWN_ALIASES`; each
 /// entry is a nickname that once made DMs go missing.
-pub const KNOWN_ALIASES: &[(&str, &str)] = &[
-    ("drop", "droplet"),
-    ("lab-claude", "lab-ovh"),
-    ("ws-lc", "workstation-lc"),
-];
+pub const KNOWN_ALIASES: &[(&str, &str)] =
+    &[("drop", "droplet"), ("lab-claude", "lab-ovh"), ("ws-lc", "workstation-lc")];
 
 /// How long a registry snapshot is trusted for a hit without re-reading it.
 /// A miss always re-reads, so this only bounds how long a removed peer stays
@@ -79,10 +76,7 @@ impl Snapshot {
         if via_alias {
             tracing::warn!(alias = name, canonical, "recipient is an alias; sending to its canonical name");
         }
-        Some(Recipient {
-            canonical: canonical.to_owned(),
-            alias: via_alias.then(|| name.to_owned()),
-        })
+        Some(Recipient { canonical: canonical.to_owned(), alias: via_alias.then(|| name.to_owned()) })
     }
 
     /// The error for a name [`Snapshot::resolve`] refused.
@@ -100,10 +94,7 @@ impl Snapshot {
             let (target, via_alias) = self.canonical_of(c);
             !via_alias || !suggested_names.iter().any(|n| n == target)
         });
-        crate::Error::NotInRegistry {
-            name: canonical.to_owned(),
-            suggestions: close,
-        }
+        crate::Error::NotInRegistry { name: canonical.to_owned(), suggestions: close }
     }
 }
 
@@ -122,10 +113,7 @@ pub(crate) async fn cached(gateway: &str) -> Option<Arc<Snapshot>> {
 /// Replaces the snapshot for `gateway`.
 pub(crate) async fn store(gateway: &str, snapshot: Snapshot) -> Arc<Snapshot> {
     let snapshot = Arc::new(snapshot);
-    cache()
-        .write()
-        .await
-        .insert(gateway.to_owned(), Arc::clone(&snapshot));
+    cache().write().await.insert(gateway.to_owned(), Arc::clone(&snapshot));
     snapshot
 }
 
@@ -144,19 +132,13 @@ pub fn suggestions<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>
         .filter_map(|c| {
             let distance = levenshtein(name, c);
             let prefix = common_prefix_chars(name, c);
-            let related = distance <= 2
-                || prefix >= 3
-                || (prefix >= 2 && (c.starts_with(name) || name.starts_with(c)));
+            let related = distance <= 2 || prefix >= 3 || (prefix >= 2 && (c.starts_with(name) || name.starts_with(c)));
             related.then_some((distance, c))
         })
         .collect();
     scored.sort_unstable();
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored
-        .into_iter()
-        .take(MAX_SUGGESTIONS)
-        .map(|(_, c)| c.to_owned())
-        .collect()
+    scored.into_iter().take(MAX_SUGGESTIONS).map(|(_, c)| c.to_owned()).collect()
 }
 
 fn common_prefix_chars(a: &str, b: &str) -> usize {
@@ -186,8 +168,7 @@ mod tests {
     fn snapshot(names: &[&str], gateway_aliases: Option<&[(&str, &str)]>) -> Snapshot {
         Snapshot {
             names: names.iter().map(|s| s.to_string()).collect(),
-            gateway_aliases: gateway_aliases
-                .map(|a| a.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            gateway_aliases: gateway_aliases.map(|a| a.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             fetched_at: Instant::now(),
         }
     }

@@ -162,6 +162,20 @@ impl RunClass {
     }
 }
 
+#[doc(hidden)]
+pub fn __patterns() -> (Vec<String>, Vec<&'static str>) {
+    let mut p = Vec::new();
+    let mut g = Vec::new();
+    for r in rules::RULES {
+        match r.kind {
+            Kind::Prefixed { pattern, .. } => p.push(compile_pattern(pattern)),
+            Kind::Gated { gates, .. } | Kind::Run { gates, .. } => g.extend(gates.iter().map(|x| x.trim_start_matches('^'))),
+            _ => {}
+        }
+    }
+    (p, g)
+}
+
 /// All detection rules, in table order. Index 0 is the own-token rule.
 pub fn rules() -> &'static [Rule] {
     rules::RULES
@@ -355,6 +369,19 @@ impl Scanner {
     /// `true` when [`Scanner::scan_with_token`] would report nothing.
     pub fn is_clean(&self, text: &str, own_token: Option<&str>) -> bool {
         self.scan_with_token(text, own_token).is_empty()
+    }
+
+    /// Benchmark helper: (prefixed-regex pass, gated pass) candidate counts and times.
+    #[doc(hidden)]
+    pub fn phase_times(&self, text: &str) -> [(std::time::Duration, usize); 2] {
+        let mut v = Vec::new();
+        let t = std::time::Instant::now();
+        self.collect_prefixed(text, &mut v);
+        let a = (t.elapsed(), v.len());
+        v.clear();
+        let t = std::time::Instant::now();
+        self.collect_gated(text, &mut v);
+        [a, (t.elapsed(), v.len())]
     }
 
     fn collect_prefixed(&self, text: &str, out: &mut Vec<(Range<usize>, usize)>) {

@@ -18,9 +18,7 @@ mod peer;
 mod thread;
 
 pub use kind::{Kind, UnknownKind};
-pub use message::{
-    MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, SendRequest, SendResponse,
-};
+pub use message::{MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, SendRequest, SendResponse};
 pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
 pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
@@ -44,6 +42,7 @@ pub const WAIT_MAX_SECS: u64 = 60;
 ///
 /// `detail` is the key the Python client prints, so it is always present.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `unknown_kind`, `caller_binding`.
     #[serde(default)]
@@ -58,6 +57,7 @@ pub struct ErrorBody {
 
 /// `GET /health`: liveness without disclosing paths or counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok` when the store answers, `degraded` when it does not.
     pub status: String,

@@ -8,6 +8,7 @@ use crate::Kind;
 /// Unknown extra fields (the reference adds `channel` and `mentions`) are
 /// ignored, so newer gateways do not break older clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Gateway-assigned id; ids grow in commit order.
     pub id: i64,
@@ -35,6 +36,7 @@ pub struct Message {
 
 /// `GET /messages` envelope: newest first (or oldest first with `after_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageList {
     /// The rows.
     pub messages: Vec<Message>,
@@ -45,6 +47,7 @@ pub struct MessageList {
 
 /// `POST /messages` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendRequest {
     /// Sender; the gateway fills it from a per-peer token when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,11 +62,7 @@ pub struct SendRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<String>,
     /// Free-form task reference.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "string_or_int"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_int")]
     pub related_task_id: Option<String>,
     /// A retried send with the same key returns the original message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +74,7 @@ pub struct SendRequest {
 
 /// `POST /messages` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendResponse {
     /// Id of the stored message (the original one for an idempotent retry).
     pub id: i64,
@@ -96,6 +96,7 @@ pub struct SendResponse {
 
 /// `POST /messages/{id}/read` answer (also one entry of the bulk answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MarkRead {
     /// Message id.
     pub id: i64,
@@ -105,6 +106,7 @@ pub struct MarkRead {
 
 /// `POST /messages/read` body, the bulk form the Python CLI tries first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MarkReadBulk {
     /// Message ids to mark read.
     pub ids: Vec<i64>,
@@ -112,6 +114,7 @@ pub struct MarkReadBulk {
 
 /// `POST /messages/read` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MarkReadBulkResponse {
     /// The messages now marked read, with their first `read_at`.
     pub marked: Vec<MarkRead>,
@@ -126,9 +129,7 @@ pub(crate) fn string_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<St
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected a string or an integer, got {other}"
-        ))),
+        Some(other) => Err(serde::de::Error::custom(format!("expected a string or an integer, got {other}"))),
     }
 }
 
@@ -168,9 +169,6 @@ mod tests {
             idempotency_key: None,
             skip_secret_check: false,
         };
-        assert_eq!(
-            serde_json::to_string(&req).unwrap(),
-            r#"{"to_node":"b1","kind":"question","content":"x"}"#
-        );
+        assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"to_node":"b1","kind":"question","content":"x"}"#);
     }
 }

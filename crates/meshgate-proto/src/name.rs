@@ -30,9 +30,7 @@ pub fn validate_peer_name(name: &str) -> Result<(), NameError> {
     let first_ok = bytes[0].is_ascii_lowercase();
     let last = bytes[bytes.len() - 1];
     let last_ok = last.is_ascii_lowercase() || last.is_ascii_digit();
-    let body_ok = bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    let body_ok = bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
     if first_ok && last_ok && body_ok {
         Ok(())
     } else {

@@ -3,6 +3,7 @@ use serde_json::{Map, Value};
 
 /// One registered peer, as `GET /peers` and `GET /peers/{name}` return it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Peer {
     /// Canonical name.
     pub name: String,
@@ -11,6 +12,7 @@ pub struct Peer {
     pub url: Option<String>,
     /// Free-form advert (runtime, what it can do, ...).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub capabilities: Map<String, Value>,
     /// Disabled peers can neither send nor be sent to.
     #[serde(default = "enabled_default", deserialize_with = "bool_or_int")]
@@ -41,6 +43,7 @@ fn bool_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 /// `GET /peers` envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PeerList {
     /// Peers, ordered by name.
     pub peers: Vec<Peer>,
@@ -49,6 +52,7 @@ pub struct PeerList {
 /// `POST /peers/register` body. An omitted `url` or `capabilities` keeps the
 /// stored value on re-registration; a given `capabilities` replaces it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     /// Canonical name to register.
     pub name: String,
@@ -57,11 +61,13 @@ pub struct RegisterRequest {
     pub url: Option<String>,
     /// Advert; replaces the stored one wholesale when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub capabilities: Option<Map<String, Value>>,
 }
 
 /// `POST /peers/register` answer: the peer row plus the token outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     /// The stored peer.
     #[serde(flatten)]
@@ -80,6 +86,7 @@ pub struct RegisterResponse {
 
 /// `POST /peers/{name}/token` answer: a fresh token; the previous one is dead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRotated {
     /// Peer name.
     pub name: String,
@@ -91,6 +98,7 @@ pub struct TokenRotated {
 
 /// One operator-managed alias: DMs to `alias` are stored for `canonical`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alias {
     /// The nickname.
     pub alias: String,
@@ -103,6 +111,7 @@ pub struct Alias {
 
 /// `POST /aliases` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewAlias {
     /// The nickname.
     pub alias: String,
@@ -112,6 +121,7 @@ pub struct NewAlias {
 
 /// `GET /aliases` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AliasList {
     /// Aliases, ordered by alias.
     pub aliases: Vec<Alias>,

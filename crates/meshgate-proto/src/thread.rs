@@ -4,6 +4,7 @@ use crate::Message;
 
 /// A named conversation; its UUID is what messages carry as `thread_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thread {
     /// The handle messages carry.
     pub thread_uuid: String,
@@ -30,6 +31,7 @@ pub struct Thread {
 
 /// `POST /threads` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewThread {
     /// Human name, 1 to 128 characters.
     pub thread_name: String,
@@ -40,6 +42,7 @@ pub struct NewThread {
 
 /// `GET /threads` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThreadList {
     /// Threads, most recently used first.
     pub threads: Vec<Thread>,
@@ -47,6 +50,7 @@ pub struct ThreadList {
 
 /// `GET /threads/{uuid}`: metadata and the messages, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThreadMessages {
     /// Thread metadata.
     pub thread: Thread,

@@ -56,7 +56,9 @@ impl Auth {
     pub fn require_operator(&self, what: &str) -> Result<(), ApiError> {
         match self.caller {
             Caller::Operator => Ok(()),
-            Caller::Peer { .. } => Err(ApiError::forbidden("operator_only", format!("{what} needs the operator token"))),
+            Caller::Peer { .. } => {
+                Err(ApiError::forbidden("operator_only", format!("{what} needs the operator token")))
+            }
         }
     }
 
@@ -103,10 +105,9 @@ impl FromRequestParts<AppState> for Auth {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
-    let header = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "missing bearer token: send 'Authorization: Bearer <token>'"))?;
+    let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("missing_token", "missing bearer token: send 'Authorization: Bearer <token>'")
+    })?;
     let header = header
         .to_str()
         .map_err(|_| ApiError::unauthorized("invalid_token", "the Authorization header is not valid text"))?;
@@ -126,7 +127,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, ApiError>
     match state.store().token_owner(&hash).await? {
         Some(owner) if owner.enabled => {
             state.saw(&owner.peer);
-            Ok(Auth { caller: Caller::Peer { name: owner.peer, generation: owner.generation }, token: token.to_owned() })
+            Ok(Auth {
+                caller: Caller::Peer { name: owner.peer, generation: owner.generation },
+                token: token.to_owned(),
+            })
         }
         Some(owner) => Err(ApiError::forbidden("peer_disabled", format!("peer {:?} is disabled", owner.peer))),
         None => Err(ApiError::unauthorized("invalid_token", "unknown, revoked or rotated token")),

@@ -101,7 +101,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => ApiError::new(Class::Conflict, "conflict", what),
             StoreError::Unavailable(why) => {
                 tracing::warn!(%why, "store unavailable");
-                ApiError::new(Class::Unavailable, "store_unavailable", "the message store is unavailable; retry shortly")
+                ApiError::new(
+                    Class::Unavailable,
+                    "store_unavailable",
+                    "the message store is unavailable; retry shortly",
+                )
             }
             StoreError::Backend(why) => {
                 tracing::error!(%why, "store backend error");

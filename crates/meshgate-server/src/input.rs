@@ -179,10 +179,9 @@ impl Query {
             None => Ok(None),
             Some(v) => match v.trim().parse::<i64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(ApiError::invalid(
-                    "invalid_parameter",
-                    format!("{key} must be an integer from {min} to {max}"),
-                )),
+                _ => {
+                    Err(ApiError::invalid("invalid_parameter", format!("{key} must be an integer from {min} to {max}")))
+                }
             },
         }
     }
@@ -205,15 +204,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;

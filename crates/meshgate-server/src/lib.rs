@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::messages::routes())
         .merge(routes::threads::routes())
         .merge(routes::aliases::routes())
+        .route("/openapi.json", axum::routing::get(routes::openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))

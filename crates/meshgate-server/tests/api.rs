@@ -37,7 +37,9 @@ async fn register_mints_once_and_returns_the_row() {
     assert_eq!(again["peer_token"], Value::Null);
     assert_eq!(again["capabilities"]["runtime"], "claude", "omitted capabilities are kept");
     assert_eq!(again["url"], "http://a:1");
-    for bad in [json!({"name": "Bad_Name"}), json!({"name": "-x"}), json!({}), json!({"name": "ab", "capabilities": "x"})] {
+    for bad in
+        [json!({"name": "Bad_Name"}), json!({"name": "-x"}), json!({}), json!({"name": "ab", "capabilities": "x"})]
+    {
         let (s, v) = gw.post("/peers/register", bad.clone()).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {v}");
         assert!(v["detail"].is_string() && v["error"].is_string());
@@ -79,10 +81,20 @@ async fn reference_defects_are_fixed() {
     let (s, v) = gw.send("alpha", "alpha", "me").await;
     assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("self_message")));
     // A non-UUID thread id is a 422, an unminted UUID is accepted.
-    let (s, _) = gw.post("/messages", json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "x", "thread_id": "nope"})).await;
+    let (s, _) = gw
+        .post(
+            "/messages",
+            json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "x", "thread_id": "nope"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let t = "5f0c1d8e-8d52-4c39-9a57-2d1f0e6b7a10";
-    let (s, v) = gw.post("/messages", json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "x", "thread_id": t})).await;
+    let (s, v) = gw
+        .post(
+            "/messages",
+            json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "x", "thread_id": t}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["thread_id"], t);
     // Garbage `since` is a 400; offsets are compared as instants.
@@ -107,7 +119,8 @@ async fn idempotency_key_returns_the_original_or_conflicts() {
     let gw = Gateway::start().await;
     gw.register("alpha").await;
     gw.register("beta").await;
-    let body = json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "once", "idempotency_key": "k1"});
+    let body =
+        json!({"from_node": "alpha", "to_node": "beta", "kind": "fyi", "content": "once", "idempotency_key": "k1"});
     let (_, a) = gw.post("/messages", body.clone()).await;
     let (s, b) = gw.post("/messages", body).await;
     assert_eq!(s, StatusCode::OK);
@@ -173,5 +186,28 @@ async fn failed_authentication_is_rate_limited_per_address() {
     assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
     let (s, _) = gw.get("/peers").await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "the address is blocked, whatever token it tries");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = v["paths"].as_object().unwrap();
+    for p in ["/health", "/peers/register", "/peers/{name}/token", "/messages", "/messages/stream", "/messages/read", "/threads/{uuid}", "/aliases"] {
+        assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys().collect::<Vec<_>>());
+    }
+    assert!(v["components"]["schemas"]["SendRequest"].is_object());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.get("/nope").await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
+    let (s, v) = gw.call(Method::PUT, "/messages", Some(OPERATOR), None).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
     gw.stop().await;
 }

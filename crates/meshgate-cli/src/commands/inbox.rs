@@ -41,10 +41,7 @@ pub struct Args {
 /// Runs `inbox`.
 pub async fn run(args: Args, global: &Global) -> Result<u8> {
     let client = global.client().await?;
-    let messages = client
-        .fetch(None, args.unread, Some(args.limit))
-        .await
-        .context("reading the inbox")?;
+    let messages = client.fetch(None, args.unread, Some(args.limit)).await.context("reading the inbox")?;
     if args.json {
         print_json(&messages)?;
     } else if messages.is_empty() {
@@ -80,10 +77,7 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
     }
     if args.mark_read {
         let unread: Vec<i64> = messages.iter().filter(|m| m.read_at.is_none()).map(|m| m.id).collect();
-        let result = client
-            .mark_read_many(&unread)
-            .await
-            .context("marking the messages read")?;
+        let result = client.mark_read_many(&unread).await.context("marking the messages read")?;
         eprintln!(
             "marked {} message(s) read{}",
             result.marked.len(),

@@ -58,10 +58,7 @@ impl Global {
             .gateway(&self.gateway)
             .timeout(Duration::from_secs_f64(self.timeout.clamp(0.1, 3600.0)));
         if let Some(stored) = store.load(&self.gateway, node).await? {
-            builder = builder.token_from(
-                stored.token,
-                format!("per-peer token from {}", stored.path.display()),
-            );
+            builder = builder.token_from(stored.token, format!("per-peer token from {}", stored.path.display()));
         } else if std::env::var_os(GATEWAY_TOKEN_ENV).is_none() {
             tracing::info!("no per-peer token stored for {node} and {GATEWAY_TOKEN_ENV} is unset");
         }
@@ -88,9 +85,9 @@ impl ContentArgs {
             (Some(text), None) if text == "-" => read_stdin().await?,
             (Some(text), None) => text.clone(),
             (None, Some(path)) if path.as_os_str() == "-" => read_stdin().await?,
-            (None, Some(path)) => tokio::fs::read_to_string(path)
-                .await
-                .with_context(|| format!("reading {}", path.display()))?,
+            (None, Some(path)) => {
+                tokio::fs::read_to_string(path).await.with_context(|| format!("reading {}", path.display()))?
+            }
             _ => {
                 return Err(usage(
                     "no message: give it as an argument, with --content-file FILE, or as - to read stdin",
@@ -107,9 +104,6 @@ impl ContentArgs {
 async fn read_stdin() -> Result<String> {
     use tokio::io::AsyncReadExt;
     let mut text = String::new();
-    tokio::io::stdin()
-        .read_to_string(&mut text)
-        .await
-        .context("reading the message from stdin")?;
+    tokio::io::stdin().read_to_string(&mut text).await.context("reading the message from stdin")?;
     Ok(text)
 }

@@ -22,10 +22,7 @@ pub struct Args {
 /// gateway, was already read).
 pub async fn run(args: Args, global: &Global) -> Result<u8> {
     let client = global.client().await?;
-    let result = client
-        .mark_read_many(&args.ids)
-        .await
-        .context("marking messages read")?;
+    let result = client.mark_read_many(&args.ids).await.context("marking messages read")?;
     if args.json {
         print_json(&result)?;
     } else {
@@ -33,7 +30,10 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
             println!("{} read at {}", marked.id, marked.read_at);
         }
         for id in &result.not_found {
-            eprintln!("{id}: no such message for {} (or already read, on gateways that do not keep read_at)", client.node());
+            eprintln!(
+                "{id}: no such message for {} (or already read, on gateways that do not keep read_at)",
+                client.node()
+            );
         }
     }
     Ok(if result.not_found.is_empty() { OK } else { REFUSED })

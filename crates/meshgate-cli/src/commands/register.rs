@@ -35,9 +35,7 @@ pub struct Args {
 }
 
 fn parse_capability(raw: &str) -> Result<(String, Value), String> {
-    let (key, value) = raw
-        .split_once('=')
-        .ok_or_else(|| format!("expected KEY=VALUE, got {raw:?}"))?;
+    let (key, value) = raw.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got {raw:?}"))?;
     if key.is_empty() {
         return Err("the capability key is empty".into());
     }
@@ -60,25 +58,19 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
     };
     capabilities.extend(args.capabilities);
     let url = args.url.or_else(|| existing.as_ref().and_then(|p| p.url.clone()));
-    let response = client
-        .register(url.as_deref(), Some(capabilities))
-        .await
-        .with_context(|| {
-            if url.is_none() {
-                format!("registering {node} (if the gateway asks for a url, pass --url)")
-            } else {
-                format!("registering {node}")
-            }
-        })?;
+    let response = client.register(url.as_deref(), Some(capabilities)).await.with_context(|| {
+        if url.is_none() {
+            format!("registering {node} (if the gateway asks for a url, pass --url)")
+        } else {
+            format!("registering {node}")
+        }
+    })?;
 
     let store = TokenStore::locate()?;
     let token_file = match response.peer_token.as_deref() {
-        Some(token) => Some(
-            store
-                .save(&global.gateway, &node, token)
-                .await
-                .context("saving the minted per-peer token")?,
-        ),
+        Some(token) => {
+            Some(store.save(&global.gateway, &node, token).await.context("saving the minted per-peer token")?)
+        }
         None => None,
     };
     let stored_path = store.path(&global.gateway, &node);
@@ -88,18 +80,12 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
             map.remove("peer_token");
             map.insert(
                 "token_file".into(),
-                token_file
-                    .as_ref()
-                    .map_or(Value::Null, |p| Value::String(p.display().to_string())),
+                token_file.as_ref().map_or(Value::Null, |p| Value::String(p.display().to_string())),
             );
         }
         print_json(&value)?;
     } else {
-        println!(
-            "registered {node} at {}{}",
-            client.gateway(),
-            if existing.is_some() { " (updated)" } else { "" }
-        );
+        println!("registered {node} at {}{}", client.gateway(), if existing.is_some() { " (updated)" } else { "" });
     }
     match &token_file {
         Some(path) => eprintln!(

@@ -41,19 +41,13 @@ pub fn run(args: Args) -> Result<u8> {
         ),
         _ => {
             let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading stdin")?;
+            std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
             ("<stdin>".to_owned(), text)
         }
     };
     let findings: Vec<Finding> = meshgate_guard::scan(&text)
         .into_iter()
-        .map(|f| Finding {
-            label: f.label().to_string(),
-            line: f.line,
-            column: f.column,
-        })
+        .map(|f| Finding { label: f.label().to_string(), line: f.line, column: f.column })
         .collect();
     if args.json {
         print_json(&findings)?;

@@ -64,20 +64,15 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
             let to = client.check_recipient(&args.to).await?;
             let suffix = uuid::Uuid::new_v4().simple().to_string();
             let name = format!("{}↔{}:dm-{}", client.node(), to, &suffix[..12]);
-            let thread = client
-                .mint_thread(&name, None)
-                .await
-                .context("minting a thread")?;
+            let thread = client.mint_thread(&name, None).await.context("minting a thread")?;
             options.thread_id = Some(thread.thread_uuid.clone());
             minted = Some(thread.thread_uuid);
         }
         Some(uuid) => options.thread_id = Some(uuid.to_owned()),
         None => {}
     }
-    let sent = client
-        .send(&args.to, args.kind, &content, options)
-        .await
-        .with_context(|| format!("sending to {}", args.to))?;
+    let sent =
+        client.send(&args.to, args.kind, &content, options).await.with_context(|| format!("sending to {}", args.to))?;
     if args.json {
         print_json(&sent)?;
         return Ok(OK);

@@ -72,9 +72,8 @@ async fn serve(args: Args) -> Result<()> {
     config.allow_unknown_recipients = args.allow_unknown_recipients;
     config.secret_guard = args.secret_guard.parse::<SecretGuard>().map_err(anyhow::Error::msg)?;
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "meshgate gateway listening");
     eprintln!("meshgate: listening on http://{addr}");

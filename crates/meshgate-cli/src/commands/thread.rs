@@ -47,10 +47,7 @@ pub async fn run(command: Command, global: &Global) -> Result<u8> {
             }
         }
         Command::Show { id, json } => {
-            let shown = client
-                .thread(&id)
-                .await
-                .with_context(|| format!("reading thread {id}"))?;
+            let shown = client.thread(&id).await.with_context(|| format!("reading thread {id}"))?;
             if json {
                 print_json(&shown)?;
                 return Ok(OK);

@@ -31,12 +31,7 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway someone else runs (e.g. the meshgate server in-process).
     pub fn external(url: impl Into<String>, token: impl Into<String>) -> Gateway {
-        Gateway {
-            url: url.into(),
-            token: token.into(),
-            dir: tempfile::tempdir().expect("tempdir"),
-            child: None,
-        }
+        Gateway { url: url.into(), token: token.into(), dir: tempfile::tempdir().expect("tempdir"), child: None }
     }
 
     /// A client for `node` using the shared token.
@@ -148,12 +143,7 @@ pub async fn reference_gateway() -> Option<Gateway> {
         .kill_on_drop(true)
         .spawn()
         .expect("start the reference gateway");
-    let gateway = Gateway {
-        url: format!("http://127.0.0.1:{port}"),
-        token,
-        dir,
-        child: Some(child),
-    };
+    let gateway = Gateway { url: format!("http://127.0.0.1:{port}"), token, dir, child: Some(child) };
     wait_healthy(&gateway.url).await;
     Some(gateway)
 }
@@ -174,11 +164,7 @@ pub async fn wait_healthy(url: &str) {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// A fake gateway that records request lines (`POST /messages HTTP/1.1`)

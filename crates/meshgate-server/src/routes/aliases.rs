@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult, Class};
 use crate::input::JsonObject;
 use crate::routes::messages::check_name;
 use crate::state::AppState;
+use meshgate_proto::{ErrorBody, NewAlias};
 
 /// Routes of this resource.
 pub fn routes() -> Router<AppState> {
@@ -19,11 +20,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /aliases`.
+#[utoipa::path(get, path = "/aliases", tag = "aliases", responses((status = 200, body = AliasList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<AliasList>> {
     Ok(Json(AliasList { aliases: state.store().aliases().await? }))
 }
 
 /// `POST /aliases {alias, canonical}` (operator).
+#[utoipa::path(post, path = "/aliases", tag = "aliases", request_body = NewAlias, responses((status = 200, body = Alias), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Alias>> {
     auth.require_operator("managing aliases")?;
     let alias = body.string("alias", 1, 64)?.to_owned();
@@ -46,6 +49,7 @@ async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Api
 }
 
 /// `DELETE /aliases/{alias}` (operator).
+#[utoipa::path(delete, path = "/aliases/{alias}", tag = "aliases", params(("alias" = String, Path)), responses((status = 200, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn remove(State(state): State<AppState>, auth: Auth, Path(alias): Path<String>) -> ApiResult<Json<Value>> {
     auth.require_operator("managing aliases")?;
     state.store().delete_alias(&alias).await.map_err(|e| match e {

@@ -14,6 +14,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /health` (no auth): 200 when the store answers, 503 otherwise.
+#[utoipa::path(get, path = "/health", tag = "health", security(), responses((status = 200, description = "store answers", body = Health), (status = 503, description = "store unavailable", body = Health)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let schema = state.store().schema_version().await;
     let ok = schema.is_ok();

@@ -18,11 +18,11 @@ use crate::error::{ApiError, ApiResult, Class};
 use crate::input::{type_name, JsonObject, Query};
 use crate::routes::{parse_id, suggestions};
 use crate::state::AppState;
+use meshgate_proto::{ErrorBody, MarkReadBulk, SendRequest};
 
 /// Query parameters `GET /messages` accepts; anything else is a 400.
-pub const LIST_PARAMS: &[&str] = &[
-    "to", "to_node", "from", "from_node", "thread_id", "kind", "unread_only", "since", "limit", "after_id", "wait",
-];
+pub const LIST_PARAMS: &[&str] =
+    &["to", "to_node", "from", "from_node", "thread_id", "kind", "unread_only", "since", "limit", "after_id", "wait"];
 
 /// Routes of this resource.
 pub fn routes() -> Router<AppState> {
@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /messages`: validate, guard, resolve the recipient, store.
+#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let draft = Draft::parse(&body, &auth)?;
@@ -101,7 +102,10 @@ struct Draft {
 impl Draft {
     fn parse(body: &JsonObject, auth: &Auth) -> ApiResult<Draft> {
         if body.0.get("channel").is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::bad_request("unsupported", "channel posts are not supported; send a DM with to_node"));
+            return Err(ApiError::bad_request(
+                "unsupported",
+                "channel posts are not supported; send a DM with to_node",
+            ));
         }
         let from_node = match (body.opt_string("from_node", 1, 64)?, auth.peer()) {
             (Some(from), _) => from.to_owned(),
@@ -117,11 +121,14 @@ impl Draft {
         let to_node = body.string("to_node", 1, 64)?.to_owned();
         let kind = match body.0.get("kind") {
             None | Some(Value::Null) => return Err(ApiError::invalid("missing_field", "field \"kind\" is required")),
-            Some(Value::String(k)) => k
-                .parse::<Kind>()
-                .map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?,
+            Some(Value::String(k)) => {
+                k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?
+            }
             Some(other) => {
-                return Err(ApiError::invalid("invalid_field", format!("field \"kind\" must be a string, not {}", type_name(other))))
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    format!("field \"kind\" must be a string, not {}", type_name(other)),
+                ))
             }
         };
         let content = body.string("content", 1, CONTENT_MAX_CHARS)?.to_owned();
@@ -129,7 +136,9 @@ impl Draft {
             None => None,
             Some(t) => Some(
                 uuid::Uuid::parse_str(t)
-                    .map_err(|_| ApiError::invalid("invalid_thread_id", "thread_id must be a UUID (mint one with POST /threads)"))?
+                    .map_err(|_| {
+                        ApiError::invalid("invalid_thread_id", "thread_id must be a UUID (mint one with POST /threads)")
+                    })?
                     .hyphenated()
                     .to_string(),
             ),
@@ -219,13 +228,15 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
 }
 
 /// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
+#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<MessageList>> {
     auth.require_peer_token_if_configured(&state)?;
     let (q, wait) = parse_list_query(&auth, raw.as_deref())?;
     if let Some(to) = &q.to {
         state.saw(to);
     }
-    let messages = if wait.is_zero() { state.store().list_messages(&q).await? } else { long_poll(&state, &q, wait).await? };
+    let messages =
+        if wait.is_zero() { state.store().list_messages(&q).await? } else { long_poll(&state, &q, wait).await? };
     Ok(Json(MessageList { n: messages.len(), messages }))
 }
 
@@ -240,7 +251,10 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
     };
     let since = match query.get("since").filter(|s| !s.is_empty()) {
         Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
-            ApiError::bad_request("invalid_since", "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00")
+            ApiError::bad_request(
+                "invalid_since",
+                "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00",
+            )
         })?),
         None => None,
     };
@@ -295,6 +309,7 @@ async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiRes
 }
 
 /// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
+#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not the recipient", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn mark_read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MarkRead>> {
     auth.require_peer_token_if_configured(&state)?;
     let id = parse_id(&id)?;
@@ -314,6 +329,7 @@ async fn mark_read(State(state): State<AppState>, auth: Auth, Path(id): Path<Str
 }
 
 /// `POST /messages/read {"ids": [...]}`: the bulk form the Python CLI tries first.
+#[utoipa::path(post, path = "/messages/read", tag = "messages", request_body = MarkReadBulk, responses((status = 200, body = MarkReadBulkResponse), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn mark_read_bulk(
     State(state): State<AppState>,
     auth: Auth,

@@ -3,6 +3,7 @@
 pub mod aliases;
 pub mod health;
 pub mod messages;
+pub mod openapi;
 pub mod peers;
 pub mod threads;
 

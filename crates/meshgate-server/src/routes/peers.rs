@@ -13,6 +13,7 @@ use crate::input::JsonObject;
 use crate::routes::messages::check_name;
 use crate::state::AppState;
 use crate::tokens::{mint, PEER_TOKEN_PREFIX};
+use meshgate_proto::{ErrorBody, RegisterRequest};
 
 /// Routes of this resource.
 pub fn routes() -> Router<AppState> {
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /peers/register`: upsert; mints the per-peer token once.
+#[utoipa::path(post, path = "/peers/register", tag = "peers", request_body = RegisterRequest, responses((status = 200, body = RegisterResponse), (status = 422, description = "invalid name or fields", body = ErrorBody), (status = 403, description = "a peer token registering another peer", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<RegisterResponse>> {
     let name = body.string("name", 1, 64)?.to_owned();
     check_name(&name)?;
@@ -46,11 +48,13 @@ async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -
 }
 
 /// `GET /peers`: every peer, ordered by name.
+#[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<PeerList>> {
     Ok(Json(PeerList { peers: state.store().list_peers().await? }))
 }
 
 /// `GET /peers/{name}`.
+#[utoipa::path(get, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = Peer), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn one(State(state): State<AppState>, _auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Peer>> {
     state
         .store()
@@ -61,6 +65,7 @@ async fn one(State(state): State<AppState>, _auth: Auth, Path(name): Path<String
 }
 
 /// `DELETE /peers/{name}`: deregisters and revokes the peer's tokens.
+#[utoipa::path(delete, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, description = "deregistered; its tokens are revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn deregister(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     if !auth.may_act_as(&name) {
         return Err(ApiError::forbidden("caller_binding", "a peer token can only deregister its own peer"));
@@ -72,6 +77,7 @@ async fn deregister(State(state): State<AppState>, auth: Auth, Path(name): Path<
 
 /// `PATCH /peers/{name} {"enabled": bool}` (operator): disabled peers can
 /// neither send nor be sent to.
+#[utoipa::path(patch, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), request_body(content = Object, description = "{\"enabled\": bool}"), responses((status = 200, body = Peer), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -79,15 +85,15 @@ async fn update(
     body: JsonObject,
 ) -> ApiResult<Json<Peer>> {
     auth.require_operator("enabling or disabling a peer")?;
-    let enabled = body
-        .opt_bool("enabled")?
-        .ok_or_else(|| ApiError::invalid("missing_field", "field \"enabled\" is required"))?;
+    let enabled =
+        body.opt_bool("enabled")?.ok_or_else(|| ApiError::invalid("missing_field", "field \"enabled\" is required"))?;
     let peer = state.store().set_peer_enabled(&name, enabled).await.map_err(|e| not_registered(e, &name))?;
     tracing::info!(peer = %name, enabled, "peer enabled flag changed");
     Ok(Json(peer))
 }
 
 /// `POST /peers/{name}/token`: a new token; the previous one dies at once.
+#[utoipa::path(post, path = "/peers/{name}/token", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = TokenRotated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn rotate(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<TokenRotated>> {
     if !auth.may_act_as(&name) {
         return Err(ApiError::forbidden("caller_binding", "a peer token can only rotate its own token"));
@@ -100,6 +106,7 @@ async fn rotate(State(state): State<AppState>, auth: Auth, Path(name): Path<Stri
 
 /// `POST /peers/{name}/revoke` (operator): kills the peer's tokens; the
 /// next registration mints a new one.
+#[utoipa::path(post, path = "/peers/{name}/revoke", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, description = "tokens revoked"), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn revoke(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     auth.require_operator("revoking a peer token")?;
     state.store().revoke_tokens(&name).await.map_err(|e| not_registered(e, &name))?;

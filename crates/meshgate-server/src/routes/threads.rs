@@ -10,6 +10,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, Query};
 use crate::state::AppState;
+use meshgate_proto::{ErrorBody, NewThread};
 
 /// Routes of this resource.
 pub fn routes() -> Router<AppState> {
@@ -17,6 +18,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /threads {thread_name, session_id?}`: idempotent per name.
+#[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn mint(State(state): State<AppState>, _auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
     let name = body.string("thread_name", 1, 128)?;
     let session = body.opt_string("session_id", 1, 128)?;
@@ -24,6 +26,7 @@ async fn mint(State(state): State<AppState>, _auth: Auth, body: JsonObject) -> A
 }
 
 /// `GET /threads?peer=&topic=&session_id=&limit=`.
+#[utoipa::path(get, path = "/threads", tag = "threads", params(("peer" = Option<String>, Query), ("topic" = Option<String>, Query), ("session_id" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<ThreadList>> {
     let q = Query::parse(raw.as_deref(), &["peer", "topic", "session_id", "limit"], "/threads")?;
     let mut tq = ThreadQuery {
@@ -40,6 +43,7 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
 
 /// `GET /threads/{uuid}?limit=`: metadata and messages, oldest first. A
 /// peer token sees only threads it takes part in.
+#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadMessages), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     auth: Auth,
@@ -50,7 +54,12 @@ async fn show(
     let limit = q.int("limit", 1, 1000)?.unwrap_or(100) as u32;
     let not_found = || ApiError::not_found("unknown_thread", format!("thread {uuid:?} does not exist"));
     let thread = state.store().thread(&uuid).await?.ok_or_else(not_found)?;
-    let mq = MessageQuery { thread_id: Some(thread.thread_uuid.clone()), limit, order: Order::OldestFirst, ..Default::default() };
+    let mq = MessageQuery {
+        thread_id: Some(thread.thread_uuid.clone()),
+        limit,
+        order: Order::OldestFirst,
+        ..Default::default()
+    };
     let messages = state.store().list_messages(&mq).await?;
     if let Some(me) = auth.peer() {
         let member = thread.peer_pair.split('↔').any(|p| p.trim() == me)

@@ -1,0 +1,670 @@
+//! The SQL of every operation, as plain async functions over a pooled
+//! client (reads) or an open transaction (writes).
+//!
+//! Every statement is a fixed string (or built from a fixed set of clauses)
+//! and goes through the per-connection prepared-statement cache. Timestamps
+//! come from the database clock (`meshgate_now()`), so replicas with skewed
+//! clocks still agree.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use meshgate_proto::{Alias, Kind, MarkRead, Message, Peer, Thread};
+use meshgate_store::{
+    Inserted, MessageQuery, NewMessage, Order, PeerRegistration, Registered, Resolved, StoreError, StoreResult,
+    ThreadQuery, Timestamp, TokenHash, TokenOwner,
+};
+use serde_json::{Map, Value as Json};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use crate::error::{is_unique_violation, map_pg, Db};
+
+/// The channel every message commit is announced on; the payload is the id.
+pub(crate) const CHANNEL: &str = "meshgate_messages";
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+// ---------------------------------------------------------------- helpers
+
+async fn query<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+    let st = c.prepare_cached(sql).await.db()?;
+    c.query(&st, p).await.db()
+}
+
+async fn query_opt<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) -> StoreResult<Option<Row>> {
+    let st = c.prepare_cached(sql).await.db()?;
+    c.query_opt(&st, p).await.db()
+}
+
+async fn query_one<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) -> StoreResult<Row> {
+    let st = c.prepare_cached(sql).await.db()?;
+    c.query_one(&st, p).await.db()
+}
+
+async fn execute<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+    let st = c.prepare_cached(sql).await.db()?;
+    c.execute(&st, p).await.db()
+}
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, idx: usize) -> StoreResult<T> {
+    r.try_get(idx).map_err(|e| StoreError::Backend(format!("decoding column {idx}: {e}")))
+}
+
+// ---------------------------------------------------------------- rows
+
+const PEER_FIELDS: &str = "name, url, capabilities, enabled, registered_at, last_seen, last_health";
+const PEER_COLS: &str = "SELECT name, url, capabilities, enabled, registered_at, last_seen, last_health FROM peers";
+
+fn row_peer(r: &Row) -> StoreResult<Peer> {
+    let caps: String = get(r, 2)?;
+    let capabilities: Map<String, Json> =
+        serde_json::from_str(&caps).map_err(|e| StoreError::Backend(format!("decoding capabilities: {e}")))?;
+    Ok(Peer {
+        name: get(r, 0)?,
+        url: get(r, 1)?,
+        capabilities,
+        enabled: get(r, 3)?,
+        registered_at: get(r, 4)?,
+        last_seen: get(r, 5)?,
+        last_health: get(r, 6)?,
+    })
+}
+
+const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
+                        thread_id, related_task_id";
+
+fn row_message(r: &Row) -> StoreResult<Message> {
+    let kind: String = get(r, 3)?;
+    let kind: Kind = kind.parse().map_err(|e| StoreError::Backend(format!("decoding kind {kind:?}: {e}")))?;
+    Ok(Message {
+        id: get(r, 0)?,
+        from_node: get(r, 1)?,
+        to_node: get(r, 2)?,
+        kind,
+        content: get(r, 4)?,
+        created_at: get(r, 5)?,
+        read_at: get(r, 6)?,
+        thread_id: get(r, 7)?,
+        related_task_id: get(r, 8)?,
+    })
+}
+
+const THREAD_COLS: &str = "thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at";
+
+fn row_thread(r: &Row) -> StoreResult<Thread> {
+    Ok(Thread {
+        thread_uuid: get(r, 0)?,
+        thread_name: get(r, 1)?,
+        peer_pair: get(r, 2)?,
+        topic: get(r, 3)?,
+        session_id: get(r, 4)?,
+        created_at: get(r, 5)?,
+        last_used_at: get(r, 6)?,
+        created: None,
+    })
+}
+
+fn row_alias(r: &Row) -> StoreResult<Alias> {
+    Ok(Alias { alias: get(r, 0)?, canonical: get(r, 1)?, created_at: get(r, 2)? })
+}
+
+fn collect<T>(rows: Vec<Row>, f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+// ---------------------------------------------------------------- schema
+
+/// Version of the newest applied migration.
+pub(crate) async fn schema_version<C: GenericClient>(c: &C) -> StoreResult<i64> {
+    get(&query_one(c, "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", &[]).await?, 0)
+}
+
+/// Highest committed message id.
+pub(crate) async fn max_id<C: GenericClient>(c: &C) -> StoreResult<i64> {
+    get(&query_one(c, "SELECT coalesce(max(id), 0)::bigint FROM messages", &[]).await?, 0)
+}
+
+// ---------------------------------------------------------------- peers
+
+pub(crate) async fn peer<C: GenericClient>(c: &C, name: &str) -> StoreResult<Option<Peer>> {
+    query_opt(c, &format!("{PEER_COLS} WHERE name = $1"), &[&name]).await?.as_ref().map(row_peer).transpose()
+}
+
+/// Locks the peer's row until the transaction ends (serialising token
+/// changes of one peer across replicas); false if there is no such peer.
+async fn lock_peer(tx: &Transaction<'_>, name: &str) -> StoreResult<bool> {
+    Ok(query_opt(tx, "SELECT 1 FROM peers WHERE name = $1 FOR UPDATE", &[&name]).await?.is_some())
+}
+
+async fn require_peer<C: GenericClient>(c: &C, name: &str) -> StoreResult<Peer> {
+    peer(c, name).await?.ok_or_else(|| StoreError::NotFound(format!("peer {name:?}")))
+}
+
+pub(crate) async fn list_peers<C: GenericClient>(c: &C) -> StoreResult<Vec<Peer>> {
+    collect(query(c, &format!("{PEER_COLS} ORDER BY name"), &[]).await?, row_peer)
+}
+
+async fn live_generation(tx: &Transaction<'_>, name: &str) -> StoreResult<Option<i64>> {
+    query_opt(tx, "SELECT generation FROM peer_tokens WHERE peer = $1 AND revoked_at IS NULL", &[&name])
+        .await?
+        .map(|r| get(&r, 0))
+        .transpose()
+}
+
+async fn revoke_live(tx: &Transaction<'_>, name: &str) -> StoreResult<u64> {
+    execute(
+        tx,
+        "UPDATE peer_tokens SET revoked_at = meshgate_now() WHERE peer = $1 AND revoked_at IS NULL",
+        &[&name],
+    )
+    .await
+}
+
+/// Maps a unique violation of the token hash to `Conflict`.
+fn token_conflict(e: tokio_postgres::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Conflict("token hash already in use".into())
+    } else {
+        map_pg(e)
+    }
+}
+
+/// Stores `hash` as the peer's next generation (one past every generation
+/// it ever had, revoked ones included). The caller holds the peer's row lock.
+async fn mint_checked(tx: &Transaction<'_>, name: &str, hash: &TokenHash) -> StoreResult<i64> {
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO peer_tokens (peer, token_hash, generation, created_at) \
+             SELECT $1, $2, coalesce(max(generation), 0) + 1, meshgate_now() FROM peer_tokens WHERE peer = $1 \
+             RETURNING generation",
+        )
+        .await
+        .db()?;
+    let hash: &[u8] = &hash.0[..];
+    let row = tx.query_one(&st, &[&name, &hash]).await.map_err(token_conflict)?;
+    get(&row, 0)
+}
+
+pub(crate) async fn register_peer(tx: &Transaction<'_>, reg: PeerRegistration) -> StoreResult<Registered> {
+    let caps = reg
+        .capabilities
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encoding capabilities: {e}")))?;
+    // The upsert takes the peer's row lock: concurrent registrations of one
+    // name (from any replica) run one after the other.
+    execute(
+        tx,
+        "INSERT INTO peers AS p (name, url, capabilities, enabled, registered_at, last_seen) \
+         VALUES ($1, $2, coalesce($3, '{}'), true, meshgate_now(), meshgate_now()) \
+         ON CONFLICT (name) DO UPDATE SET url = coalesce($2, p.url), \
+           capabilities = coalesce($3, p.capabilities), last_seen = meshgate_now()",
+        &[&reg.name, &reg.url, &caps],
+    )
+    .await?;
+    let (minted, generation) = match live_generation(tx, &reg.name).await? {
+        Some(g) => (false, g),
+        None => (true, mint_checked(tx, &reg.name, &reg.mint).await?),
+    };
+    Ok(Registered { peer: require_peer(tx, &reg.name).await?, minted, generation })
+}
+
+pub(crate) async fn delete_peer(tx: &Transaction<'_>, name: &str) -> StoreResult<()> {
+    if !lock_peer(tx, name).await? {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    revoke_live(tx, name).await?;
+    execute(tx, "DELETE FROM peers WHERE name = $1", &[&name]).await?;
+    Ok(())
+}
+
+pub(crate) async fn set_peer_enabled(tx: &Transaction<'_>, name: &str, enabled: bool) -> StoreResult<Peer> {
+    let row = query_opt(tx, &format!("UPDATE peers SET enabled = $2 WHERE name = $1 RETURNING {PEER_FIELDS}"), &[&name, &enabled]).await?;
+    match row {
+        Some(r) => row_peer(&r),
+        None => Err(StoreError::NotFound(format!("peer {name:?}"))),
+    }
+}
+
+pub(crate) async fn touch_peers(tx: &Transaction<'_>, seen: &[(String, Timestamp)]) -> StoreResult<()> {
+    // One statement for the whole batch; names in a stable order so two
+    // replicas touching the same peers cannot deadlock.
+    let mut seen: Vec<&(String, Timestamp)> = seen.iter().collect();
+    seen.sort();
+    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    let ats: Vec<&str> = seen.iter().map(|(_, t)| t.as_str()).collect();
+    execute(
+        tx,
+        "UPDATE peers p SET last_seen = v.at \
+         FROM (SELECT name, max(at COLLATE \"C\") AS at FROM unnest($1::text[], $2::text[]) AS u(name, at) GROUP BY name) v \
+         WHERE p.name = v.name AND (p.last_seen IS NULL OR p.last_seen < v.at COLLATE \"C\")",
+        &[&names, &ats],
+    )
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- tokens
+
+pub(crate) async fn token_owner<C: GenericClient>(c: &C, hash: &TokenHash) -> StoreResult<Option<TokenOwner>> {
+    let hash: &[u8] = &hash.0[..];
+    let row = query_opt(
+        c,
+        "SELECT t.peer, t.generation, p.enabled FROM peer_tokens t \
+         JOIN peers p ON p.name = t.peer \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+        &[&hash],
+    )
+    .await?;
+    row.map(|r| Ok(TokenOwner { peer: get(&r, 0)?, generation: get(&r, 1)?, enabled: get(&r, 2)? })).transpose()
+}
+
+pub(crate) async fn rotate_token(tx: &Transaction<'_>, name: &str, hash: &TokenHash) -> StoreResult<i64> {
+    if !lock_peer(tx, name).await? {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    revoke_live(tx, name).await?;
+    mint_checked(tx, name, hash).await
+}
+
+pub(crate) async fn revoke_tokens(tx: &Transaction<'_>, name: &str) -> StoreResult<()> {
+    if !lock_peer(tx, name).await? {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    revoke_live(tx, name).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- aliases
+
+pub(crate) async fn put_alias(tx: &Transaction<'_>, alias: &str, canonical: &str) -> StoreResult<Alias> {
+    if query_opt(tx, "SELECT 1 FROM peers WHERE name = $1", &[&alias]).await?.is_some() {
+        return Err(StoreError::Conflict(format!("{alias:?} is a registered peer name")));
+    }
+    // FOR SHARE: the canonical peer cannot be deleted until this commits.
+    if query_opt(tx, "SELECT 1 FROM peers WHERE name = $1 FOR SHARE", &[&canonical]).await?.is_none() {
+        return Err(StoreError::NotFound(format!("peer {canonical:?}")));
+    }
+    let row = query_one(
+        tx,
+        "INSERT INTO aliases (alias, canonical, created_at) VALUES ($1, $2, meshgate_now()) \
+         ON CONFLICT (alias) DO UPDATE SET canonical = EXCLUDED.canonical \
+         RETURNING alias, canonical, created_at",
+        &[&alias, &canonical],
+    )
+    .await?;
+    row_alias(&row)
+}
+
+pub(crate) async fn aliases<C: GenericClient>(c: &C) -> StoreResult<Vec<Alias>> {
+    collect(query(c, "SELECT alias, canonical, created_at FROM aliases ORDER BY alias", &[]).await?, row_alias)
+}
+
+pub(crate) async fn delete_alias(tx: &Transaction<'_>, alias: &str) -> StoreResult<()> {
+    if execute(tx, "DELETE FROM aliases WHERE alias = $1", &[&alias]).await? == 0 {
+        return Err(StoreError::NotFound(format!("alias {alias:?}")));
+    }
+    Ok(())
+}
+
+pub(crate) async fn resolve_name<C: GenericClient>(c: &C, name: &str) -> StoreResult<Option<Resolved>> {
+    if let Some(r) = query_opt(c, "SELECT name, enabled FROM peers WHERE name = $1", &[&name]).await? {
+        return Ok(Some(Resolved { canonical: get(&r, 0)?, via_alias: false, enabled: get(&r, 1)? }));
+    }
+    let row = query_opt(
+        c,
+        "SELECT p.name, p.enabled FROM aliases a JOIN peers p ON p.name = a.canonical WHERE a.alias = $1",
+        &[&name],
+    )
+    .await?;
+    row.map(|r| Ok(Resolved { canonical: get(&r, 0)?, via_alias: true, enabled: get(&r, 1)? })).transpose()
+}
+
+// ---------------------------------------------------------------- messages
+
+pub(crate) async fn message<C: GenericClient>(c: &C, id: i64) -> StoreResult<Option<Message>> {
+    query_opt(c, &format!("SELECT {MSG_COLS} FROM messages WHERE id = $1"), &[&id])
+        .await?
+        .as_ref()
+        .map(row_message)
+        .transpose()
+}
+
+/// The message stored under `msg`'s idempotency key: `Some(Ok)` for a
+/// repeat with the same body, `Some(Err(Conflict))` for a different body.
+pub(crate) async fn prior_for_key<C: GenericClient>(
+    c: &C,
+    msg: &NewMessage,
+    digest: &str,
+) -> StoreResult<Option<StoreResult<Inserted>>> {
+    let Some(key) = &msg.idempotency_key else { return Ok(None) };
+    let row = query_opt(
+        c,
+        &format!("SELECT {MSG_COLS}, idempotency_digest FROM messages WHERE from_node = $1 AND idempotency_key = $2"),
+        &[&msg.from_node, key],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let original = row_message(&row)?;
+    let prior_digest: Option<String> = get(&row, 9)?;
+    Ok(Some(if prior_digest.as_deref() == Some(digest) {
+        Ok(Inserted { message: original, duplicate: true })
+    } else {
+        Err(StoreError::Conflict(format!(
+            "idempotency key already used for message {} with a different body",
+            original.id
+        )))
+    }))
+}
+
+/// Inserts `msg` in `tx`; `None` when a concurrent insert (from any
+/// replica) committed the same idempotency key first: the caller rolls
+/// back and reads that one.
+pub(crate) async fn insert_message(tx: &Transaction<'_>, msg: &NewMessage, digest: String) -> StoreResult<Option<Message>> {
+    // The counter row lock is held until commit: inserts are serialised, so
+    // ids commit (and become visible) in id order.
+    let seq = query_one(
+        tx,
+        "UPDATE message_seq SET last_id = last_id + 1, last_at = greatest(last_at, meshgate_now()) \
+         RETURNING last_id, last_at",
+        &[],
+    )
+    .await?;
+    let id: i64 = get(&seq, 0)?;
+    let now: String = get(&seq, 1)?;
+    if let Some(thread) = &msg.thread_id {
+        let bumped = execute(
+            tx,
+            "UPDATE threads SET last_used_at = $2 WHERE thread_uuid = $1 \
+             AND (last_used_at IS NULL OR last_used_at < $2)",
+            &[thread, &now],
+        )
+        .await?;
+        if bumped == 0 {
+            // Unknown thread (or already bumped to `now`): register it; the
+            // name is the UUID until someone mints a readable one. DO NOTHING
+            // also covers a thread whose *name* happens to be this UUID.
+            let pair = format!("{}\u{2194}{}", msg.from_node, msg.to_node);
+            execute(
+                tx,
+                "INSERT INTO threads \
+                 (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
+                 VALUES ($1, $1, $2, '', NULL, $3, $3) ON CONFLICT DO NOTHING",
+                &[thread, &pair, &now],
+            )
+            .await?;
+        }
+    }
+    let key_digest = msg.idempotency_key.as_ref().map(|_| digest);
+    let inserted = query_opt(
+        tx,
+        "INSERT INTO messages (id, from_node, to_node, kind, content, thread_id, related_task_id, \
+         idempotency_key, idempotency_digest, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (from_node, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+         RETURNING id",
+        &[
+            &id,
+            &msg.from_node,
+            &msg.to_node,
+            &msg.kind.as_str(),
+            &msg.content,
+            &msg.thread_id,
+            &msg.related_task_id,
+            &msg.idempotency_key,
+            &key_digest,
+            &now,
+        ],
+    )
+    .await?;
+    if inserted.is_none() {
+        return Ok(None);
+    }
+    execute(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &id.to_string()]).await?;
+    Ok(Some(Message {
+        id,
+        from_node: msg.from_node.clone(),
+        to_node: msg.to_node.clone(),
+        kind: msg.kind,
+        content: msg.content.clone(),
+        created_at: now,
+        read_at: None,
+        thread_id: msg.thread_id.clone(),
+        related_task_id: msg.related_task_id.clone(),
+    }))
+}
+
+/// Builds the `SELECT` of [`MessageQuery`] from a fixed set of clauses;
+/// values only ever travel as parameters.
+pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Param>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let mut push = |params: &mut Vec<Param>, clause: &str, p: Param| {
+        params.push(p);
+        clauses.push(clause.replace('?', &format!("${}", params.len())));
+    };
+    if let Some(to) = &q.to {
+        push(&mut params, "to_node = ?", Box::new(to.clone()));
+    }
+    if let Some(from) = &q.from {
+        push(&mut params, "from_node = ?", Box::new(from.clone()));
+    }
+    if let Some(thread) = &q.thread_id {
+        push(&mut params, "thread_id = ?", Box::new(thread.clone()));
+    }
+    if let Some(kind) = q.kind {
+        push(&mut params, "kind = ?", Box::new(kind.as_str().to_owned()));
+    }
+    if let Some(since) = &q.since {
+        push(&mut params, "created_at > ?", Box::new(since.clone()));
+    }
+    if let Some(after) = q.after_id {
+        push(&mut params, "id > ?", Box::new(after));
+    }
+    if q.unread_only {
+        clauses.push("read_at IS NULL".into());
+    }
+    let order = match q.order {
+        Order::NewestFirst => "DESC",
+        Order::OldestFirst => "ASC",
+    };
+    // 0 means "no limit": LIMIT NULL is unbounded.
+    let limit: Option<i64> = (q.limit != 0).then(|| i64::from(q.limit));
+
+    match &q.involving {
+        // With `to` or `from` given, their index already narrows the scan.
+        Some(inv) if q.to.is_some() || q.from.is_some() => {
+            push(&mut params, "(from_node = ? OR to_node = ?)", Box::new(inv.clone()));
+        }
+        // Alone, `from = X OR to = X` would read every row of X and sort:
+        // take the top `limit` of each index instead, then merge.
+        Some(inv) => {
+            let rest: String = clauses.iter().map(|c| format!(" AND {c}")).collect();
+            params.push(Box::new(inv.clone()));
+            let inv_n = params.len();
+            params.push(Box::new(limit));
+            let lim_n = params.len();
+            let sql = format!(
+                "SELECT {MSG_COLS} FROM messages WHERE id IN (\
+                 (SELECT id FROM messages WHERE from_node = ${inv_n}{rest} ORDER BY id {order} LIMIT ${lim_n}) \
+                 UNION ALL \
+                 (SELECT id FROM messages WHERE to_node = ${inv_n}{rest} ORDER BY id {order} LIMIT ${lim_n})) \
+                 ORDER BY id {order} LIMIT ${lim_n}"
+            );
+            return (sql, params);
+        }
+        None => {}
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    params.push(Box::new(limit));
+    let n = params.len();
+    (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT ${n}"), params)
+}
+
+pub(crate) async fn list_messages<C: GenericClient>(c: &C, q: &MessageQuery) -> StoreResult<Vec<Message>> {
+    let (sql, params) = list_messages_sql(q);
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+    collect(query(c, &sql, &refs).await?, row_message)
+}
+
+pub(crate) async fn mark_read(tx: &Transaction<'_>, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>> {
+    let mut unique = Vec::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    for &id in ids {
+        if seen.insert(id) {
+            unique.push(id);
+        }
+    }
+    // Lock in id order so concurrent mark-reads cannot deadlock.
+    let mut sorted = unique.clone();
+    sorted.sort_unstable();
+    execute(
+        tx,
+        "UPDATE messages SET read_at = meshgate_now() \
+         WHERE id IN (SELECT id FROM messages WHERE id = ANY($1) AND read_at IS NULL \
+                      AND ($2::text IS NULL OR to_node = $2) ORDER BY id FOR UPDATE)",
+        &[&sorted, &recipient],
+    )
+    .await?;
+    let rows = query(
+        tx,
+        "SELECT id, read_at FROM messages WHERE id = ANY($1) AND read_at IS NOT NULL \
+         AND ($2::text IS NULL OR to_node = $2)",
+        &[&sorted, &recipient],
+    )
+    .await?;
+    let mut read = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        read.insert(get::<i64>(r, 0)?, get::<String>(r, 1)?);
+    }
+    Ok(unique.into_iter().filter_map(|id| read.remove(&id).map(|read_at| MarkRead { id, read_at })).collect())
+}
+
+// ---------------------------------------------------------------- threads
+
+/// Splits `pair:topic` at the first `:` (both trimmed), as the reference
+/// gateway does; no `:` means the whole name is the pair.
+pub(crate) fn parse_thread_name(name: &str) -> (String, String) {
+    match name.split_once(':') {
+        Some((pair, topic)) => (pair.trim().to_owned(), topic.trim().to_owned()),
+        None => (name.to_owned(), String::new()),
+    }
+}
+
+pub(crate) async fn thread<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<Thread>> {
+    query_opt(c, &format!("SELECT {THREAD_COLS} FROM threads WHERE thread_uuid = $1"), &[&uuid])
+        .await?
+        .as_ref()
+        .map(row_thread)
+        .transpose()
+}
+
+pub(crate) async fn mint_thread(tx: &Transaction<'_>, name: &str, session_id: Option<&str>) -> StoreResult<Thread> {
+    // Two rounds at most: a concurrent mint of the same name (from another
+    // replica) makes the INSERT do nothing, and the UPDATE then finds it.
+    for _ in 0..2 {
+        let updated = query_opt(
+            tx,
+            &format!(
+                "UPDATE threads SET last_used_at = meshgate_now(), session_id = coalesce($2, session_id) \
+                 WHERE thread_name = $1 RETURNING {THREAD_COLS}"
+            ),
+            &[&name, &session_id],
+        )
+        .await?;
+        if let Some(r) = updated {
+            let mut t = row_thread(&r)?;
+            t.created = Some(false);
+            return Ok(t);
+        }
+        let (peer_pair, topic) = parse_thread_name(name);
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let inserted = query_opt(
+            tx,
+            &format!(
+                "INSERT INTO threads \
+                 (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
+                 SELECT $1, $2, $3, $4, $5, t, t FROM meshgate_now() AS t \
+                 ON CONFLICT (thread_name) DO NOTHING RETURNING {THREAD_COLS}"
+            ),
+            &[&uuid, &name, &peer_pair, &topic, &session_id],
+        )
+        .await?;
+        if let Some(r) = inserted {
+            let mut t = row_thread(&r)?;
+            t.created = Some(true);
+            return Ok(t);
+        }
+    }
+    Err(StoreError::Unavailable("thread mint raced repeatedly; retry".into()))
+}
+
+/// `%text%` with LIKE's wildcards escaped (`\` is the escape character).
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    // ILIKE: SQLite's LIKE is case-insensitive (for ASCII) too.
+    if let Some(peer) = &q.peer {
+        params.push(Box::new(like_pattern(peer)));
+        clauses.push(format!("peer_pair ILIKE ${} ESCAPE '\\'", params.len()));
+    }
+    if let Some(topic) = &q.topic {
+        params.push(Box::new(like_pattern(topic)));
+        clauses.push(format!("topic ILIKE ${} ESCAPE '\\'", params.len()));
+    }
+    if let Some(session) = &q.session_id {
+        params.push(Box::new(session.clone()));
+        clauses.push(format!("session_id = ${}", params.len()));
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    params.push(Box::new((q.limit != 0).then(|| i64::from(q.limit))));
+    let sql = format!(
+        "SELECT {THREAD_COLS} FROM threads{filter} \
+         ORDER BY last_used_at DESC NULLS LAST, created_at DESC, thread_uuid LIMIT ${}",
+        params.len()
+    );
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+    collect(query(c, &sql, &refs).await?, row_thread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_names_split_at_the_first_colon() {
+        assert_eq!(parse_thread_name("lab\u{2194}gpu: phase:7 "), ("lab\u{2194}gpu".into(), "phase:7".into()));
+        assert_eq!(parse_thread_name("plain"), ("plain".into(), String::new()));
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%_\\b"), "%a\\%\\_\\\\b%");
+    }
+
+    #[test]
+    fn list_sql_numbers_parameters() {
+        let q = MessageQuery { to: Some("a".into()), after_id: Some(3), unread_only: true, limit: 5, ..Default::default() };
+        let (sql, params) = list_messages_sql(&q);
+        assert_eq!(params.len(), 3);
+        assert!(sql.contains("to_node = $1 AND id > $2 AND read_at IS NULL"), "{sql}");
+        assert!(sql.ends_with("LIMIT $3"), "{sql}");
+        let q = MessageQuery { involving: Some("a".into()), kind: Some(Kind::Fyi), limit: 5, ..Default::default() };
+        let (sql, params) = list_messages_sql(&q);
+        assert_eq!(params.len(), 3);
+        assert!(sql.contains("from_node = $2 AND kind = $1"), "{sql}");
+    }
+}
