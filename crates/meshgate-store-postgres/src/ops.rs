@@ -118,9 +118,12 @@ pub(crate) async fn schema_version<C: GenericClient>(c: &C) -> StoreResult<i64> 
     get(&query_one(c, "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", &[]).await?, 0)
 }
 
+/// The SQL of [`max_id`].
+pub(crate) const MAX_ID_SQL: &str = "SELECT coalesce(max(id), 0)::bigint FROM messages";
+
 /// Highest committed message id.
 pub(crate) async fn max_id<C: GenericClient>(c: &C) -> StoreResult<i64> {
-    get(&query_one(c, "SELECT coalesce(max(id), 0)::bigint FROM messages", &[]).await?, 0)
+    get(&query_one(c, MAX_ID_SQL, &[]).await?, 0)
 }
 
 // ---------------------------------------------------------------- peers
@@ -439,27 +442,27 @@ pub(crate) async fn insert_message(tx: &Transaction<'_>, msg: &NewMessage, diges
 pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Param>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
-    let mut push = |params: &mut Vec<Param>, clause: &str, p: Param| {
+    fn push(clauses: &mut Vec<String>, params: &mut Vec<Param>, clause: &str, p: Param) {
         params.push(p);
         clauses.push(clause.replace('?', &format!("${}", params.len())));
-    };
+    }
     if let Some(to) = &q.to {
-        push(&mut params, "to_node = ?", Box::new(to.clone()));
+        push(&mut clauses, &mut params, "to_node = ?", Box::new(to.clone()));
     }
     if let Some(from) = &q.from {
-        push(&mut params, "from_node = ?", Box::new(from.clone()));
+        push(&mut clauses, &mut params, "from_node = ?", Box::new(from.clone()));
     }
     if let Some(thread) = &q.thread_id {
-        push(&mut params, "thread_id = ?", Box::new(thread.clone()));
+        push(&mut clauses, &mut params, "thread_id = ?", Box::new(thread.clone()));
     }
     if let Some(kind) = q.kind {
-        push(&mut params, "kind = ?", Box::new(kind.as_str().to_owned()));
+        push(&mut clauses, &mut params, "kind = ?", Box::new(kind.as_str().to_owned()));
     }
     if let Some(since) = &q.since {
-        push(&mut params, "created_at > ?", Box::new(since.clone()));
+        push(&mut clauses, &mut params, "created_at > ?", Box::new(since.clone()));
     }
     if let Some(after) = q.after_id {
-        push(&mut params, "id > ?", Box::new(after));
+        push(&mut clauses, &mut params, "id > ?", Box::new(after));
     }
     if q.unread_only {
         clauses.push("read_at IS NULL".into());
@@ -474,7 +477,7 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Param>) {
     match &q.involving {
         // With `to` or `from` given, their index already narrows the scan.
         Some(inv) if q.to.is_some() || q.from.is_some() => {
-            push(&mut params, "(from_node = ? OR to_node = ?)", Box::new(inv.clone()));
+            push(&mut clauses, &mut params, "(from_node = ? OR to_node = ?)", Box::new(inv.clone()));
         }
         // Alone, `from = X OR to = X` would read every row of X and sort:
         // take the top `limit` of each index instead, then merge.

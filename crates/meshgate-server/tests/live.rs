@@ -1,0 +1,137 @@
+//! Live delivery: the id cursor, long-poll and Server-Sent Events.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Gateway, OPERATOR};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+async fn send_n(gw: &Gateway, n: usize, tag: &str) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (s, v) = gw.send("alice", "bob", &format!("{tag} {i}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn after_id_is_a_gapless_cursor_oldest_first() {
+    let gw = Gateway::start().await;
+    gw.register("alice").await;
+    gw.register("bob").await;
+    let ids = send_n(&gw, 7, "m").await;
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let (_, v) = gw.get(&format!("/messages?to=bob&after_id={after}&limit=3")).await;
+        let rows = v["messages"].as_array().unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        for r in rows {
+            after = r["id"].as_i64().unwrap();
+            seen.push(after);
+        }
+    }
+    assert_eq!(seen, ids);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn long_poll_answers_when_a_message_commits_or_times_out_empty() {
+    let gw = Gateway::start().await;
+    gw.register("alice").await;
+    gw.register("bob").await;
+
+    let start = Instant::now();
+    let (s, v) = gw.get("/messages?to=bob&wait=1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["n"], 0);
+    assert!(start.elapsed() >= Duration::from_millis(900), "held for the wait");
+
+    let url = format!("{}/messages?to=bob&unread_only=true&wait=20", gw.url);
+    let http = gw.http.clone();
+    let poll = tokio::spawn(async move {
+        let started = Instant::now();
+        let v: Value = http.get(url).bearer_auth(OPERATOR).send().await.unwrap().json().await.unwrap();
+        (v, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ids = send_n(&gw, 1, "wake").await;
+    let (v, took) = poll.await.unwrap();
+    assert_eq!(v["messages"][0]["id"].as_i64(), Some(ids[0]));
+    assert!(took < Duration::from_secs(5), "long-poll took {took:?}");
+
+    let (s, _) = gw.get("/messages?to=bob&wait=61").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "wait is bounded");
+    gw.stop().await;
+}
+
+/// Reads SSE events (id, data) until `n` arrived.
+async fn read_events(resp: reqwest::Response, n: usize) -> Vec<(i64, Value)> {
+    let mut events = Vec::new();
+    let mut buf = String::new();
+    let mut stream = resp.bytes_stream();
+    while events.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("event in time");
+        buf.push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).ok();
+                }
+            }
+            if let (Some(id), Some(data)) = (id, data) {
+                events.push((id, data));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn sse_streams_the_inbox_and_resumes_without_gap_or_duplicate() {
+    let gw = Gateway::start().await;
+    gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    let early = send_n(&gw, 2, "before").await;
+
+    let resp = gw
+        .http
+        .get(format!("{}/messages/stream?after_id=0", gw.url))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let later = send_n(&gw, 3, "live").await;
+    let got = read_events(resp, 5).await; // then drop the connection mid-stream
+    let expect: Vec<i64> = early.iter().chain(&later).copied().collect();
+    assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), expect);
+    assert_eq!(got[2].1["content"], "live 0");
+    assert_eq!(got[2].1["to_node"], "bob");
+
+    let missed = send_n(&gw, 2, "while away").await;
+    let resp = gw
+        .http
+        .get(format!("{}/messages/stream", gw.url))
+        .bearer_auth(&bob)
+        .header("Last-Event-ID", expect.last().unwrap().to_string())
+        .send()
+        .await
+        .unwrap();
+    let got = read_events(resp, 2).await;
+    assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), missed);
+    gw.stop().await;
+}
