@@ -39,13 +39,75 @@ const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 const HEX: &[u8] = b"0123456789abcdef";
 
 const WORDS: &[&str] = &[
-    "the", "agent", "message", "gateway", "should", "never", "carry", "a", "credential", "and", "we",
-    "check", "every", "payload", "before", "sending", "it", "to", "peer", "node", "with", "retry",
-    "policy", "is", "configured", "in", "config", "file", "for", "deployment", "of", "service",
-    "when", "request", "fails", "log", "error", "then", "backoff", "exponential", "timeout",
-    "seconds", "queue", "worker", "thread", "task", "result", "returns", "value", "user", "data",
-    "stream", "buffer", "parse", "JSON", "schema", "version", "release", "notes", "Thanks!",
-    "Please", "review", "this", "change.", "However,", "maybe", "later", "today", "tomorrow",
+    "the",
+    "agent",
+    "message",
+    "gateway",
+    "should",
+    "never",
+    "carry",
+    "a",
+    "credential",
+    "and",
+    "we",
+    "check",
+    "every",
+    "payload",
+    "before",
+    "sending",
+    "it",
+    "to",
+    "peer",
+    "node",
+    "with",
+    "retry",
+    "policy",
+    "is",
+    "configured",
+    "in",
+    "config",
+    "file",
+    "for",
+    "deployment",
+    "of",
+    "service",
+    "when",
+    "request",
+    "fails",
+    "log",
+    "error",
+    "then",
+    "backoff",
+    "exponential",
+    "timeout",
+    "seconds",
+    "queue",
+    "worker",
+    "thread",
+    "task",
+    "result",
+    "returns",
+    "value",
+    "user",
+    "data",
+    "stream",
+    "buffer",
+    "parse",
+    "JSON",
+    "schema",
+    "version",
+    "release",
+    "notes",
+    "Thanks!",
+    "Please",
+    "review",
+    "this",
+    "change.",
+    "However,",
+    "maybe",
+    "later",
+    "today",
+    "tomorrow",
 ];
 
 const CODE: &[&str] = &[
@@ -166,8 +228,26 @@ fn adversarial() -> Vec<(&'static str, Box<dyn Fn(usize) -> String>)> {
             "prefix-soup",
             Box::new(|n| {
                 const FRAGS: &[&str] = &[
-                    "sk-", "ghp_", "AKIA", "eyJ", "xoxb-", "-----BEGIN ", "://", ":", "@", "password=",
-                    "aws", "MESH_GATEWAY_TOKEN", "=", "\"", " ", "\n", "AIza", "hf_", "glpat-", "SK",
+                    "sk-",
+                    "ghp_",
+                    "AKIA",
+                    "eyJ",
+                    "xoxb-",
+                    "-----BEGIN ",
+                    "://",
+                    ":",
+                    "@",
+                    "password=",
+                    "aws",
+                    "MESH_GATEWAY_TOKEN",
+                    "=",
+                    "\"",
+                    " ",
+                    "\n",
+                    "AIza",
+                    "hf_",
+                    "glpat-",
+                    "SK",
                 ];
                 let mut r = Rng(23);
                 let mut s = String::new();
@@ -237,7 +317,12 @@ fn main() {
     let compile_no_pf = t.elapsed();
 
     println!("## meshgate-guard benchmark\n");
-    println!("Rules: {} · compile: {} (without prefilter: {})\n", meshgate_guard::rules().len(), fmt_dur(compile), fmt_dur(compile_no_pf));
+    println!(
+        "Rules: {} · compile: {} (without prefilter: {})\n",
+        meshgate_guard::rules().len(),
+        fmt_dur(compile),
+        fmt_dur(compile_no_pf)
+    );
 
     // ---- clean text
     let size = if quick { 1 << 20 } else { 10 << 20 };
@@ -246,8 +331,16 @@ fn main() {
     let (d0, _) = time(&no_pf, &clean);
     println!("### Clean text ({} MB English prose + code + logs with commit hashes)\n", size >> 20);
     println!("| engine | time | throughput | findings |\n|---|---:|---:|---:|");
-    println!("| meta regex, literal prefilter disabled (before) | {} | {:.0} MB/s | |", fmt_dur(d0), size as f64 / d0.as_secs_f64() / 1e6);
-    println!("| meta regex + literal prefilter + keyword-gated lines (after) | {} | **{:.0} MB/s** | {f} |\n", fmt_dur(d), size as f64 / d.as_secs_f64() / 1e6);
+    println!(
+        "| meta regex, literal prefilter disabled (before) | {} | {:.0} MB/s | |",
+        fmt_dur(d0),
+        size as f64 / d0.as_secs_f64() / 1e6
+    );
+    println!(
+        "| meta regex + literal prefilter + keyword-gated lines (after) | {} | **{:.0} MB/s** | {f} |\n",
+        fmt_dur(d),
+        size as f64 / d.as_secs_f64() / 1e6
+    );
     let _ = writeln!(tsv, "clean-10MB\t{}\t{:.9}\t{f}", clean.len(), d.as_secs_f64());
     let clean1 = clean_text(1 << 20, 42);
     save("clean-1MB", &clean1);

@@ -32,9 +32,7 @@ fn not_words(value: &str) -> bool {
         return true;
     }
     // Every segment is a lowercase word or a short token such as `v2`.
-    let wordy = body
-        .split(['-', '_'])
-        .all(|seg| seg.bytes().all(|b| b.is_ascii_lowercase()) || seg.len() <= 3);
+    let wordy = body.split(['-', '_']).all(|seg| seg.bytes().all(|b| b.is_ascii_lowercase()) || seg.len() <= 3);
     !wordy
 }
 
@@ -127,7 +125,7 @@ fn generic(v: &str) -> bool {
     let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
     let other = n - digits - upper - lower;
     // numbers, versions, dates: mostly non-letters
-    if upper + lower < 2 || (digits + upper + lower) * 2 < n {
+    if upper + lower < 3 || (digits + upper + lower) * 2 < n {
         return false;
     }
     // nested assignments (min_length=12) — '=' only allowed as base64 padding

@@ -65,7 +65,10 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
-use regex_automata::MatchKind;
+use regex_automata::{Anchored, Input, MatchKind};
+
+/// Matches longer than this skip capture-group resolution (see `eval_line`).
+const MAX_CAPTURE_SPAN: usize = 4096;
 
 mod checks;
 mod rules;
@@ -169,7 +172,9 @@ pub fn __patterns() -> (Vec<String>, Vec<&'static str>) {
     for r in rules::RULES {
         match r.kind {
             Kind::Prefixed { pattern, .. } => p.push(compile_pattern(pattern)),
-            Kind::Gated { gates, .. } | Kind::Run { gates, .. } => g.extend(gates.iter().map(|x| x.trim_start_matches('^'))),
+            Kind::Gated { gates, .. } | Kind::Run { gates, .. } => {
+                g.extend(gates.iter().map(|x| x.trim_start_matches('^')))
+            }
             _ => {}
         }
     }
@@ -437,18 +442,28 @@ impl Scanner {
             let rule = &rules::RULES[s.rule];
             match (rule.kind, &s.regex) {
                 (Kind::Gated { check, .. }, Some((re, group))) => {
-                    for caps in re.captures_iter(line) {
-                        let span = match group {
-                            Some(g) => caps.get_group(*g),
-                            None => caps.get_match().map(|m| m.span()),
-                        };
-                        let Some(span) = span else { continue };
-                        if span.start == span.end {
+                    let mut caps = re.create_captures();
+                    for m in re.find_iter(line) {
+                        let span = if m.is_empty() {
                             continue;
-                        }
-                        if checks::check(check, &line[span.range()], line) {
-                            out.push((ls + span.start..ls + span.end, s.rule));
-                        }
+                        } else if m.len() > MAX_CAPTURE_SPAN {
+                            // Capture resolution runs a slower engine; on
+                            // pathological multi-KB matches keep the whole
+                            // match (still linear, still flagged).
+                            m.span()
+                        } else {
+                            let input = Input::new(line).range(m.range()).anchored(Anchored::Yes);
+                            re.search_captures(&input, &mut caps);
+                            let span = match group {
+                                Some(g) => caps.get_group(*g),
+                                None => caps.get_match().map(|m| m.span()),
+                            };
+                            match span {
+                                Some(sp) if !sp.is_empty() && checks::check(check, &line[sp.range()], line) => sp,
+                                _ => continue,
+                            }
+                        };
+                        out.push((ls + span.start..ls + span.end, s.rule));
                     }
                 }
                 (Kind::Run { class, min, max, check, .. }, _) => {

@@ -218,7 +218,7 @@ pub static RULES: &[Rule] = &[
     p("putty-private-key", "putty private key", "https://the.earth.li/~sgtatham/putty/0.78/htmldoc/AppendixC.html (PuTTY-User-Key-File-N:)", V, r"PuTTY-User-Key-File-[0-9]+:", NONE),
     p("jwt", "jwt", "https://datatracker.ietf.org/doc/html/rfc7519; gitleaks: jwt; Python guard", B, r"\beyJ[A-Za-z0-9_-]{7,}\.eyJ[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}", NONE),
     // ---------------------------------------------------------------- mesh gateway
-    g("mesh-gateway-token-assignment", "possible mesh-gateway token", "meshgate: MESH_GATEWAY_TOKEN=<value> (any value of >= 8 chars that is not a variable reference)", A, &["mesh_gateway_token"], r#"(?i)MESH_GATEWAY_TOKEN[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;\\]{8,})"#, NotRef),
+    g("mesh-gateway-token-assignment", "possible mesh-gateway token", "meshgate: MESH_GATEWAY_TOKEN=<value> (any value of >= 8 chars that is not a variable reference)", A, &["mesh_gateway_token"], r#"(?i)MESH_GATEWAY_TOKEN[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;\\=]{8,}={0,2})"#, NotRef),
     Rule {
         id: "mesh-gateway-token-heuristic",
         label: "possible mesh-gateway token",
@@ -228,11 +228,11 @@ pub static RULES: &[Rule] = &[
     },
     // ---------------------------------------------------------------- structural / assignments
     g("url-with-password", "url with password", "RFC 3986 userinfo (scheme://user:password@host); covers postgres/mysql/mongodb/redis/amqp URLs; gitleaks: generic URL credentials", A, &["://"], r#"://[^\s:/?#@"'<>\[\]\\]*:(?P<s>[^\s/?#@"'<>\[\]\\]+)@[A-Za-z0-9\[_-]"#, UrlPassword),
-    g("connection-string-password", "connection string password", "https://learn.microsoft.com/dotnet/framework/data/adonet/connection-string-syntax (Password=…;)", A, &["password", "pwd"], r#"(?i)(?:^|[;\s"'])(?:password|pwd)\s*=\s*(?P<s>[^;"'\s][^;"']*?)\s*(?:;|"|'|$)"#, ConnString),
+    g("connection-string-password", "connection string password", "https://learn.microsoft.com/dotnet/framework/data/adonet/connection-string-syntax (Password=…;)", A, &["password", "pwd"], r#"(?i)(?:^|[;\s"'])(?:password|pwd)\s*=\s*(?P<s>[^;"'\s=][^;"'=]*?)\s*(?:;|"|'|$)"#, ConnString),
     g("authorization-header", "authorization header credential", "RFC 9110 §11.6.2 Authorization header (Bearer/Basic/Token)", A, &["authorization"], r#"(?i)authorization[\\"']*\s*[:=]\s*\\?["']?\s*(?:bearer|basic|token|bot|apikey)\s+(?P<s>[A-Za-z0-9._~+/=-]{16,})"#, NotPlaceholder),
     g("curl-basic-auth", "curl basic auth", "curl -u/--user user:password; gitleaks: curl-auth-user", A, &["curl"], r#"(?:^|\s)(?:-u|--user)\s*["']?[^\s:"']+:(?P<s>[^\s"']{4,})"#, NotPlaceholder),
     g("bearer-token", "bearer token", "RFC 6750 bearer token in free text", SPEC_GENERIC, &["bearer"], r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9._~+/=-]{20,})", Generic),
     g("generic-secret-assignment", "generic secret assignment", "gitleaks: generic-api-key (keyword = high-entropy value)", SPEC_GENERIC,
         &["passw", "pwd", "passphrase", "secret", "token", "api_key", "api-key", "apikey", "access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "auth_key", "authkey", "credential"],
-        r#"(?i)(?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]*[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;&\\]{8,})"#, Generic),
+        r#"(?i)(?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]*[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;&\\=]{8,}={0,2})"#, Generic),
 ];

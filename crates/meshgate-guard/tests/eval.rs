@@ -9,11 +9,7 @@ use meshgate_guard::{rules, Scanner};
 #[test]
 fn every_rule_has_positive_samples() {
     for r in rules().iter().skip(1) {
-        assert!(
-            support::POSITIVES.iter().any(|(id, _)| *id == r.id),
-            "rule {} has no eval samples",
-            r.id
-        );
+        assert!(support::POSITIVES.iter().any(|(id, _)| *id == r.id), "rule {} has no eval samples", r.id);
     }
 }
 

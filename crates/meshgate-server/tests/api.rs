@@ -195,7 +195,16 @@ async fn openapi_document_lists_every_route() {
     let (s, v) = gw.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
     let paths = v["paths"].as_object().unwrap();
-    for p in ["/health", "/peers/register", "/peers/{name}/token", "/messages", "/messages/stream", "/messages/read", "/threads/{uuid}", "/aliases"] {
+    for p in [
+        "/health",
+        "/peers/register",
+        "/peers/{name}/token",
+        "/messages",
+        "/messages/stream",
+        "/messages/read",
+        "/threads/{uuid}",
+        "/aliases",
+    ] {
         assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys().collect::<Vec<_>>());
     }
     assert!(v["components"]["schemas"]["SendRequest"].is_object());
@@ -210,4 +219,22 @@ async fn unknown_routes_and_methods_answer_json() {
     let (s, v) = gw.call(Method::PUT, "/messages", Some(OPERATOR), None).await;
     assert_eq!((s, v["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn secret_guard_policies_warn_and_off_store_the_message() {
+    use meshgate_server::SecretGuard;
+    for policy in [SecretGuard::Warn, SecretGuard::Off] {
+        let gw = Gateway::start_with(|c| c.secret_guard = policy).await;
+        gw.register("alpha").await;
+        gw.register("beta").await;
+        let secret = format!("AKIA{}", "QWERTYUIOPASDFGH");
+        let (s, v) = gw.send("alpha", "beta", &secret).await;
+        assert_eq!(s, StatusCode::OK, "{policy:?}: {v}");
+        // The caller's own bearer token is refused whatever the policy.
+        let (s, _) = gw.send("alpha", "beta", &format!("token {OPERATOR}")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{policy:?}");
+        assert_eq!(gw.inbox("beta").await.len(), 1);
+        gw.stop().await;
+    }
 }

@@ -35,7 +35,9 @@ async fn a_peer_token_sends_only_as_its_peer() {
     assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("caller_binding")));
     assert!(m.gw.inbox("carol").await.is_empty(), "nothing was stored");
     // Omitting from_node lets the gateway fill it in from the token.
-    let (s, v) = m.as_peer(&m.a, Method::POST, "/messages", Some(json!({"to_node": "bob", "kind": "fyi", "content": "hi"}))).await;
+    let (s, v) = m
+        .as_peer(&m.a, Method::POST, "/messages", Some(json!({"to_node": "bob", "kind": "fyi", "content": "hi"})))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["from_node"], "alice");
     m.gw.stop().await;
@@ -107,7 +109,9 @@ async fn rotated_revoked_and_deregistered_tokens_die_at_once() {
     assert_eq!(s, StatusCode::OK);
     let fresh = v["peer_token"].as_str().unwrap().to_owned();
     assert_eq!(v["token_generation"], 2);
-    for (method, path) in [(Method::GET, "/peers"), (Method::GET, "/messages?to=alice"), (Method::POST, "/messages/read")] {
+    for (method, path) in
+        [(Method::GET, "/peers"), (Method::GET, "/messages?to=alice"), (Method::POST, "/messages/read")]
+    {
         let body = (method == Method::POST).then(|| json!({"ids": []}));
         let (s, _) = m.as_peer(&m.a, method.clone(), path, body).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "old token on {method} {path}");
@@ -153,7 +157,9 @@ async fn require_peer_tokens_refuses_the_operator_for_message_traffic() {
     assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("peer_token_required")));
     let (s, _) = gw.get("/messages?to=bob").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = gw.call(Method::POST, "/messages", Some(&a), Some(json!({"to_node": "bob", "kind": "fyi", "content": "x"}))).await;
+    let (s, _) = gw
+        .call(Method::POST, "/messages", Some(&a), Some(json!({"to_node": "bob", "kind": "fyi", "content": "x"})))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = gw.get("/peers").await;
     assert_eq!(s, StatusCode::OK, "administration still works with the operator token");

@@ -106,13 +106,7 @@ async fn sse_streams_the_inbox_and_resumes_without_gap_or_duplicate() {
     let bob = gw.register("bob").await;
     let early = send_n(&gw, 2, "before").await;
 
-    let resp = gw
-        .http
-        .get(format!("{}/messages/stream?after_id=0", gw.url))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.http.get(format!("{}/messages/stream?after_id=0", gw.url)).bearer_auth(&bob).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let later = send_n(&gw, 3, "live").await;

@@ -208,12 +208,9 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> StoreResult<i64> {
             continue;
         }
         tx.batch_execute(sql).await.db()?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, meshgate_now())",
-            &[&version],
-        )
-        .await
-        .db()?;
+        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, meshgate_now())", &[&version])
+            .await
+            .db()?;
         tracing::info!(version, "applied postgres migration");
     }
     tx.commit().await.db()?;
@@ -227,11 +224,8 @@ impl PgStore {
     /// reached. Must be called inside a tokio runtime.
     pub async fn connect(url: &str, opts: PgOptions) -> StoreResult<PgStore> {
         let cfg = pg_config(url, &opts)?;
-        let manager = Manager::from_config(
-            cfg.clone(),
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        let manager =
+            Manager::from_config(cfg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(opts.max_connections.max(1))
             .runtime(Runtime::Tokio1)
@@ -247,7 +241,8 @@ impl PgStore {
         };
         let (tx, _) = watch::channel(max_id);
         let max_tx = Arc::new(tx);
-        let listener = tokio::spawn(listen(cfg, Arc::clone(&max_tx), opts.poll_interval.max(Duration::from_millis(10))));
+        let listener =
+            tokio::spawn(listen(cfg, Arc::clone(&max_tx), opts.poll_interval.max(Duration::from_millis(10))));
         Ok(PgStore { pool, max_id: max_tx, listener, op_timeout: opts.operation_timeout })
     }
 
@@ -255,10 +250,7 @@ impl PgStore {
     async fn guard<T>(&self, fut: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         match tokio::time::timeout(self.op_timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "postgres operation timed out after {:?}",
-                self.op_timeout
-            ))),
+            Err(_) => Err(StoreError::Unavailable(format!("postgres operation timed out after {:?}", self.op_timeout))),
         }
     }
 

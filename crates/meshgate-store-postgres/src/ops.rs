@@ -154,12 +154,8 @@ async fn live_generation(tx: &Transaction<'_>, name: &str) -> StoreResult<Option
 }
 
 async fn revoke_live(tx: &Transaction<'_>, name: &str) -> StoreResult<u64> {
-    execute(
-        tx,
-        "UPDATE peer_tokens SET revoked_at = meshgate_now() WHERE peer = $1 AND revoked_at IS NULL",
-        &[&name],
-    )
-    .await
+    execute(tx, "UPDATE peer_tokens SET revoked_at = meshgate_now() WHERE peer = $1 AND revoked_at IS NULL", &[&name])
+        .await
 }
 
 /// Maps a unique violation of the token hash to `Conflict`.
@@ -222,7 +218,12 @@ pub(crate) async fn delete_peer(tx: &Transaction<'_>, name: &str) -> StoreResult
 }
 
 pub(crate) async fn set_peer_enabled(tx: &Transaction<'_>, name: &str, enabled: bool) -> StoreResult<Peer> {
-    let row = query_opt(tx, &format!("UPDATE peers SET enabled = $2 WHERE name = $1 RETURNING {PEER_FIELDS}"), &[&name, &enabled]).await?;
+    let row = query_opt(
+        tx,
+        &format!("UPDATE peers SET enabled = $2 WHERE name = $1 RETURNING {PEER_FIELDS}"),
+        &[&name, &enabled],
+    )
+    .await?;
     match row {
         Some(r) => row_peer(&r),
         None => Err(StoreError::NotFound(format!("peer {name:?}"))),
@@ -363,7 +364,11 @@ pub(crate) async fn prior_for_key<C: GenericClient>(
 /// Inserts `msg` in `tx`; `None` when a concurrent insert (from any
 /// replica) committed the same idempotency key first: the caller rolls
 /// back and reads that one.
-pub(crate) async fn insert_message(tx: &Transaction<'_>, msg: &NewMessage, digest: String) -> StoreResult<Option<Message>> {
+pub(crate) async fn insert_message(
+    tx: &Transaction<'_>,
+    msg: &NewMessage,
+    digest: String,
+) -> StoreResult<Option<Message>> {
     // The counter row lock is held until commit: inserts are serialised, so
     // ids commit (and become visible) in id order.
     let seq = query_one(
@@ -510,7 +515,11 @@ pub(crate) async fn list_messages<C: GenericClient>(c: &C, q: &MessageQuery) -> 
     collect(query(c, &sql, &refs).await?, row_message)
 }
 
-pub(crate) async fn mark_read(tx: &Transaction<'_>, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>> {
+pub(crate) async fn mark_read(
+    tx: &Transaction<'_>,
+    ids: &[i64],
+    recipient: Option<&str>,
+) -> StoreResult<Vec<MarkRead>> {
     let mut unique = Vec::with_capacity(ids.len());
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     for &id in ids {
@@ -660,7 +669,8 @@ mod tests {
 
     #[test]
     fn list_sql_numbers_parameters() {
-        let q = MessageQuery { to: Some("a".into()), after_id: Some(3), unread_only: true, limit: 5, ..Default::default() };
+        let q =
+            MessageQuery { to: Some("a".into()), after_id: Some(3), unread_only: true, limit: 5, ..Default::default() };
         let (sql, params) = list_messages_sql(&q);
         assert_eq!(params.len(), 3);
         assert!(sql.contains("to_node = $1 AND id > $2 AND read_at IS NULL"), "{sql}");
