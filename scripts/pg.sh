@@ -85,6 +85,8 @@ start() {
     if [[ "$(id -u)" == 0 ]]; then
       id postgres >/dev/null 2>&1 || die "user postgres does not exist (install postgresql)"
       chown postgres: "$ROOT"
+      runuser -u postgres -- test -w "$ROOT" \
+        || die "user postgres cannot write $ROOT (is a parent directory private?)"
     fi
     as_owner mkdir -p "$DATA" "$SOCK"
     as_owner "$BIN/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \

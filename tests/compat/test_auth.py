@@ -10,7 +10,7 @@ from compat import ids
 WRONG = "definitely-not-the-token"
 
 
-@pytest.mark.parametrize("token", [WRONG, "mgp_" + "A" * 43], ids=["wrong", "fake-peer-token"])
+@pytest.mark.parametrize("token", [WRONG, "mgp_" + "A" * 43, ""], ids=["wrong", "fake-peer-token", "no-token"])
 @pytest.mark.parametrize("op", ["list_peers", "fetch", "register", "mark_read"])
 async def test_wrong_token_raises_mesh_auth_error(gw, peers, op, token):
     a, b = peers.new("auth"), peers.new("auth")

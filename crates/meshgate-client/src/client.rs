@@ -152,13 +152,23 @@ impl ClientBuilder {
                 source: format!("missing token (set {GATEWAY_TOKEN_ENV} or register this peer)"),
             },
         });
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let http = reqwest::Client::builder()
-            .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+            .timeout(timeout)
+            .user_agent(concat!("meshgate-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        // Streams have no overall deadline; only connecting is bounded (idle
+        // connections are detected by the keep-alive watchdog instead).
+        let stream_http = reqwest::Client::builder()
+            .connect_timeout(timeout)
             .user_agent(concat!("meshgate-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
             http,
+            stream_http,
+            timeout,
             gateway_key: base.as_str().trim_end_matches('/').to_owned(),
             base,
             node,
@@ -195,12 +205,16 @@ fn parse_gateway(raw: &str) -> Result<Url> {
 /// Build one per peer and share it (`&Client` or `Arc<Client>`); all methods
 /// take `&self`.
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
+    /// Like `http` but without a total timeout, for event streams.
+    pub(crate) stream_http: reqwest::Client,
+    /// The per-request timeout `http` was built with.
+    pub(crate) timeout: Duration,
     base: Url,
     /// `base` without the trailing slash: the registry cache key and what
     /// errors name.
     gateway_key: String,
-    node: String,
+    pub(crate) node: String,
     credential: RwLock<Credential>,
     /// Set once `POST /messages/read` turned out not to exist.
     bulk_read_missing: AtomicBool,
@@ -543,13 +557,13 @@ impl Client {
         out
     }
 
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         url.path_segments_mut().expect("gateway URL is http(s), so it has a path").pop_if_empty().extend(segments);
         url
     }
 
-    async fn get<T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
         let request = self.authorized(Method::GET, segments).query(query);
         self.execute(request, &format!("GET /{}", segments.join("/"))).await
     }
@@ -559,8 +573,18 @@ impl Client {
         self.execute(request, &format!("POST /{}", segments.join("/"))).await
     }
 
-    fn authorized(&self, method: Method, segments: &[&str]) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, self.url(segments));
+    pub(crate) fn authorized(&self, method: Method, segments: &[&str]) -> reqwest::RequestBuilder {
+        self.authorized_on(&self.http, method, segments)
+    }
+
+    /// Like [`Client::authorized`] on another pool (the stream one).
+    pub(crate) fn authorized_on(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        segments: &[&str],
+    ) -> reqwest::RequestBuilder {
+        let request = http.request(method, self.url(segments));
         match self.credential_snapshot().token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -574,14 +598,14 @@ impl Client {
 
     /// Sends `request` and reads the whole answer; only transport failures
     /// are errors here.
-    async fn round_trip(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
+    pub(crate) async fn round_trip(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         Ok((status, bytes.to_vec()))
     }
 
-    fn decode<T: DeserializeOwned>(&self, status: StatusCode, bytes: &[u8], endpoint: &str) -> Result<T> {
+    pub(crate) fn decode<T: DeserializeOwned>(&self, status: StatusCode, bytes: &[u8], endpoint: &str) -> Result<T> {
         if !status.is_success() {
             return Err(self.error_from(status, bytes));
         }
@@ -589,7 +613,7 @@ impl Client {
             .map_err(|e| Error::Decode { endpoint: endpoint.to_owned(), reason: e.to_string() })
     }
 
-    fn unreachable(&self, error: &reqwest::Error) -> Error {
+    pub(crate) fn unreachable(&self, error: &reqwest::Error) -> Error {
         let mut reason = error.to_string();
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
@@ -600,7 +624,7 @@ impl Client {
         Error::Unreachable { gateway: self.gateway_key.clone(), reason }
     }
 
-    fn error_from(&self, status: StatusCode, body: &[u8]) -> Error {
+    pub(crate) fn error_from(&self, status: StatusCode, body: &[u8]) -> Error {
         let (code, detail, _) = parse_error_body(status, body);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Error::Auth {
@@ -631,7 +655,7 @@ fn can_use_stale_registry(error: &Error) -> bool {
 
 /// True when the gateway has no such route (404 with the framework's bare
 /// body, or 405), as opposed to a 404 about a resource.
-fn is_missing_route(error: &Error) -> bool {
+pub(crate) fn is_missing_route(error: &Error) -> bool {
     match error {
         Error::Gateway { status: 405, .. } => true,
         Error::Gateway { status: 404, code, detail } => {
@@ -655,7 +679,7 @@ fn unsupported_if_missing(error: Error, feature: &'static str, detail: impl FnOn
 /// `{"detail": ...}` where a validation error's detail is a list of objects
 /// whose `input` may echo the message body, so only their `loc` and `msg`
 /// are kept. A missing code is derived from the status.
-fn parse_error_body(status: StatusCode, body: &[u8]) -> (String, String, Vec<String>) {
+pub(crate) fn parse_error_body(status: StatusCode, body: &[u8]) -> (String, String, Vec<String>) {
     let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let detail = match value.get("detail") {
         Some(Value::String(s)) => s.clone(),

@@ -16,7 +16,13 @@
 //!    [`Error::Unreachable`]; the two are never folded together.
 //!
 //! It speaks to both meshgate and the Python reference gateway, degrading
-//! where the reference lacks an endpoint (aliases, bulk read, rotation).
+//! where the reference lacks an endpoint (aliases, bulk read, rotation,
+//! long-poll and streaming: [`Error::Unsupported`]).
+//!
+//! Live delivery: [`Client::wait`] long-polls the inbox for the next
+//! messages; [`Client::stream`] follows it over Server-Sent Events,
+//! reconnecting with backoff and resuming by id, so every message is
+//! yielded exactly once and in order.
 //!
 //! ```no_run
 //! # async fn demo() -> meshgate_client::Result<()> {
@@ -32,12 +38,15 @@
 mod client;
 mod error;
 mod guard;
+mod live;
 mod registry;
+mod sse;
 
 pub use client::{
     Client, ClientBuilder, SendOptions, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV,
 };
 pub use error::{Error, Result};
+pub use live::{StreamStart, WaitOptions, DEFAULT_WAIT, RECONNECT_MAX, RECONNECT_MIN, STREAM_IDLE_TIMEOUT, WAIT_MAX};
 pub use meshgate_proto::{
     Alias, Health, Kind, MarkRead, MarkReadBulkResponse, Message, Peer, RegisterResponse, SendResponse, Thread,
     ThreadMessages, TokenRotated,

@@ -18,8 +18,8 @@
 //!    literal prefilters) or by a single byte scan. Rules without a literal
 //!    prefix are only evaluated on lines containing one of their *gate*
 //!    keywords, found by one Aho-Corasick pass; each line is evaluated at most
-//!    once per rule. No input can take super-linear time (see `benches/` and
-//!    `bench/guard/RESULTS.md`).
+//!    once per rule. No input can take super-linear time (see `examples/bench.rs`
+//!    and `bench/guard/RESULTS.md`).
 //! 2. **Coverage.** About a hundred formats (see [`rules()`], the source of
 //!    truth; every rule documents where its format comes from in
 //!    [`Rule::source`]).
@@ -65,10 +65,7 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, MatchKind};
-
-/// Matches longer than this skip capture-group resolution (see `eval_line`).
-const MAX_CAPTURE_SPAN: usize = 4096;
+use regex_automata::{Input, MatchKind};
 
 mod checks;
 mod rules;
@@ -163,22 +160,6 @@ impl RunClass {
             RunClass::UrlSafe => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
         }
     }
-}
-
-#[doc(hidden)]
-pub fn __patterns() -> (Vec<String>, Vec<&'static str>) {
-    let mut p = Vec::new();
-    let mut g = Vec::new();
-    for r in rules::RULES {
-        match r.kind {
-            Kind::Prefixed { pattern, .. } => p.push(compile_pattern(pattern)),
-            Kind::Gated { gates, .. } | Kind::Run { gates, .. } => {
-                g.extend(gates.iter().map(|x| x.trim_start_matches('^')))
-            }
-            _ => {}
-        }
-    }
-    (p, g)
 }
 
 /// All detection rules, in table order. Index 0 is the own-token rule.
@@ -443,27 +424,20 @@ impl Scanner {
             match (rule.kind, &s.regex) {
                 (Kind::Gated { check, .. }, Some((re, group))) => {
                     let mut caps = re.create_captures();
-                    for m in re.find_iter(line) {
-                        let span = if m.is_empty() {
-                            continue;
-                        } else if m.len() > MAX_CAPTURE_SPAN {
-                            // Capture resolution runs a slower engine; on
-                            // pathological multi-KB matches keep the whole
-                            // match (still linear, still flagged).
-                            m.span()
-                        } else {
-                            let input = Input::new(line).range(m.range()).anchored(Anchored::Yes);
-                            re.search_captures(&input, &mut caps);
-                            let span = match group {
-                                Some(g) => caps.get_group(*g),
-                                None => caps.get_match().map(|m| m.span()),
-                            };
-                            match span {
-                                Some(sp) if !sp.is_empty() && checks::check(check, &line[sp.range()], line) => sp,
-                                _ => continue,
-                            }
+                    let mut pos = 0;
+                    while pos <= line.len() {
+                        re.search_captures(&Input::new(line).range(pos..), &mut caps);
+                        let Some(m) = caps.get_match() else { break };
+                        pos = if m.is_empty() { m.end() + 1 } else { m.end() };
+                        let span = match group {
+                            Some(g) => caps.get_group(*g),
+                            None => Some(m.span()),
                         };
-                        out.push((ls + span.start..ls + span.end, s.rule));
+                        if let Some(sp) = span {
+                            if !sp.is_empty() && checks::check(check, &line[sp.range()], line) {
+                                out.push((ls + sp.start..ls + sp.end, s.rule));
+                            }
+                        }
                     }
                 }
                 (Kind::Run { class, min, max, check, .. }, _) => {

@@ -241,8 +241,13 @@ impl PgStore {
         };
         let (tx, _) = watch::channel(max_id);
         let max_tx = Arc::new(tx);
-        let listener =
-            tokio::spawn(listen(cfg, Arc::clone(&max_tx), opts.poll_interval.max(Duration::from_millis(10))));
+        // The LISTEN connection is told apart in pg_stat_activity by its
+        // application_name: `<name>-listen`.
+        let mut listen_cfg = cfg;
+        let app = listen_cfg.get_application_name().unwrap_or("meshgate").to_owned();
+        listen_cfg.application_name(format!("{app}-listen"));
+        let poll = opts.poll_interval.max(Duration::from_millis(10));
+        let listener = tokio::spawn(listen(listen_cfg, Arc::clone(&max_tx), poll));
         Ok(PgStore { pool, max_id: max_tx, listener, op_timeout: opts.operation_timeout })
     }
 

@@ -163,7 +163,7 @@ async fn the_listener_reconnects_after_its_connection_is_killed() {
     let killed = admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+             WHERE datname = current_database() AND application_name = 'meshgate-listen'",
             &[],
         )
         .await

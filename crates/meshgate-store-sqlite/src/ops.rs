@@ -570,15 +570,18 @@ pub(crate) fn mint_thread(ctx: &mut WriteCtx, name: &str, session_id: Option<&st
 
 /// `%text%` with LIKE's wildcards escaped (`\` is the escape character).
 fn like_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
+    format!("%{}%", like_escape(text))
+}
+
+/// Escapes LIKE wildcards (`%`, `_`) and the escape character itself.
+fn like_escape(text: &str) -> String {
+    let mut p = String::with_capacity(text.len());
     for ch in text.chars() {
         if matches!(ch, '%' | '_' | '\\') {
             p.push('\\');
         }
         p.push(ch);
     }
-    p.push('%');
     p
 }
 
@@ -596,6 +599,19 @@ pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread
     if let Some(session) = &q.session_id {
         clauses.push("session_id = ?");
         params.push(Value::Text(session.clone()));
+    }
+    if let Some(member) = &q.member {
+        clauses.push(
+            "(peer_pair = ? OR peer_pair LIKE ? ESCAPE '\\' OR peer_pair LIKE ? ESCAPE '\\' \
+             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid \
+             AND (m.from_node = ? OR m.to_node = ?)))",
+        );
+        let escaped = like_escape(member);
+        params.push(Value::Text(member.clone()));
+        params.push(Value::Text(format!("{escaped}\u{2194}%")));
+        params.push(Value::Text(format!("%\u{2194}{escaped}")));
+        params.push(Value::Text(member.clone()));
+        params.push(Value::Text(member.clone()));
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     params.push(Value::Integer(if q.limit == 0 { -1 } else { i64::from(q.limit) }));

@@ -163,6 +163,9 @@ pub struct ThreadQuery {
     pub topic: Option<String>,
     /// Exact session id.
     pub session_id: Option<String>,
+    /// Only threads this peer takes part in: named in the peer pair
+    /// (`a↔b`), or sender or recipient of one of its messages.
+    pub member: Option<String>,
     /// At most this many rows.
     pub limit: u32,
 }

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use meshgate_server::bootstrap::{default_data_dir, operator_token, TokenSource};
 use meshgate_server::{Config, SecretGuard};
 use meshgate_store::Store;
+use meshgate_store_postgres::{PgOptions, PgStore};
 use meshgate_store_sqlite::{SqliteOptions, SqliteStore};
 
 /// Options of `meshgate serve`.
@@ -82,8 +83,9 @@ async fn serve(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Opens the store named by `url`; returns it and, for file stores, the
-/// directory the operator token lives in.
+/// Opens the store named by `url` (`sqlite:PATH` or `postgres://...`);
+/// returns it and, for file stores, the directory the operator token lives
+/// in.
 async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         let path = PathBuf::from(path);
@@ -95,9 +97,12 @@ async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
         return Ok((Arc::new(store), Some(dir)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("PostgreSQL stores are not supported by this build yet; use sqlite:PATH");
+        // No file beside the database: the operator token lives in the data
+        // directory (`None` makes the caller use it).
+        let store = PgStore::connect(url, PgOptions::default()).await.context("connecting to the PostgreSQL store")?;
+        return Ok((Arc::new(store), None));
     }
-    bail!("unsupported --db URL {url:?}: expected sqlite:PATH")
+    bail!("unsupported --db URL {url:?}: expected sqlite:PATH or postgres://...")
 }
 
 async fn shutdown_signal() {

@@ -29,15 +29,13 @@ async fn mint(State(state): State<AppState>, _auth: Auth, body: JsonObject) -> A
 #[utoipa::path(get, path = "/threads", tag = "threads", params(("peer" = Option<String>, Query), ("topic" = Option<String>, Query), ("session_id" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<ThreadList>> {
     let q = Query::parse(raw.as_deref(), &["peer", "topic", "session_id", "limit"], "/threads")?;
-    let mut tq = ThreadQuery {
+    let tq = ThreadQuery {
         peer: q.get("peer").filter(|s| !s.is_empty()).map(str::to_owned),
         topic: q.get("topic").filter(|s| !s.is_empty()).map(str::to_owned),
         session_id: q.get("session_id").filter(|s| !s.is_empty()).map(str::to_owned),
+        member: auth.peer().map(str::to_owned),
         limit: q.int("limit", 1, 1000)?.unwrap_or(50) as u32,
     };
-    if let Some(me) = auth.peer() {
-        tq.peer = Some(me.to_owned());
-    }
     Ok(Json(ThreadList { threads: state.store().threads(&tq).await? }))
 }
 

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Python-ecosystem compatibility: the real PyPI packages (swarph-mesh, swarph-shared,
+# the `swarph mesh` CLI from swarph-cli) against a real meshgate process.
+#
+#   1. tests/compat               (our suite; it starts and stops its own gateway)
+#   2. ../shared/conformance      (shared black-box suite, -m "not reference_quirk"),
+#                                 against a second fresh gateway started here
+#
+# Environment:
+#   MESHGATE_BIN    gateway binary (default: build with cargo, use target/debug/meshgate)
+#   MESHGATE_VENV   virtualenv to create or reuse (default: <repo>/.venv)
+#   PYTHON          interpreter used to create the venv (default: python3)
+#   PYTEST_ARGS     extra arguments for both pytest runs (e.g. "-x -k cli")
+# Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+CONFORMANCE="$ROOT/../shared/conformance"
+VENV="${MESHGATE_VENV:-$ROOT/.venv}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- Python environment -------------------------------------------------------
+step "Python venv ($VENV)"
+if [ ! -x "$VENV/bin/python" ]; then
+  "${PYTHON:-python3}" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+if ! "$PY" - <<'EOF' 2>/dev/null
+import httpx, pytest, pytest_asyncio, swarph_cli, swarph_mesh, swarph_shared, uvicorn  # noqa: F401
+EOF
+then
+  "$PY" -m pip install --quiet --disable-pip-version-check \
+    swarph-mesh swarph-shared 'swarph-cli[gateway]' pytest pytest-asyncio httpx
+fi
+"$PY" -c 'import swarph_cli, swarph_mesh; print("swarph-cli", swarph_cli.__version__)'
+
+# --- gateway binary -------------------------------------------------------------
+if [ -z "${MESHGATE_BIN:-}" ]; then
+  step "cargo build -p meshgate-cli"
+  cargo build -p meshgate-cli
+  MESHGATE_BIN="$ROOT/target/debug/meshgate"
+fi
+if [ ! -x "$MESHGATE_BIN" ]; then
+  echo "compat.sh: meshgate binary not found or not executable: $MESHGATE_BIN" >&2
+  exit 2
+fi
+export MESHGATE_BIN
+
+# Client libraries must not inherit an ambient mesh configuration; no bytecode litter.
+export PYTHONDONTWRITEBYTECODE=1
+unset MESH_GATEWAY_URL MESH_GATEWAY_TOKEN SWARPH_SELF || true
+read -r -a EXTRA <<<"${PYTEST_ARGS:-}"
+
+status=0
+
+# --- 1. our suite (manages its own gateway) -----------------------------------
+step "tests/compat"
+"$PY" -m pytest -q -p no:cacheprovider "${EXTRA[@]}" tests/compat || status=1
+
+# --- 2. the shared conformance suite against a second fresh gateway ------------
+step "shared conformance suite ($CONFORMANCE)"
+if [ ! -d "$CONFORMANCE" ]; then
+  echo "compat.sh: conformance suite not found at $CONFORMANCE" >&2
+  exit 2
+fi
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/meshgate-compat.XXXXXX")"
+GW_PID=""
+cleanup() {
+  if [ -n "$GW_PID" ] && kill -0 "$GW_PID" 2>/dev/null; then
+    kill -TERM "$GW_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$GW_PID" 2>/dev/null || true
+    wait "$GW_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+TOKEN="$("$PY" -c 'import secrets; print("op-" + secrets.token_urlsafe(24))')"
+URL="http://127.0.0.1:$PORT"
+MESH_GATEWAY_TOKEN="$TOKEN" "$MESHGATE_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
+  >"$WORK/meshgate.log" 2>&1 &
+GW_PID=$!
+
+healthy=""
+for _ in $(seq 1 300); do   # up to 30 s
+  if ! kill -0 "$GW_PID" 2>/dev/null; then break; fi
+  if "$PY" -c 'import sys, httpx; sys.exit(0 if httpx.get(sys.argv[1] + "/health", timeout=1).status_code == 200 else 1)' \
+       "$URL" 2>/dev/null; then
+    healthy=1; break
+  fi
+  sleep 0.1
+done
+if [ -z "$healthy" ]; then
+  echo "compat.sh: meshgate did not become healthy at $URL; log:" >&2
+  tail -n 50 "$WORK/meshgate.log" >&2 || true
+  exit 1
+fi
+echo "meshgate at $URL (pid $GW_PID)"
+
+# The conformance folder is read-only: no cache provider, no bytecode files.
+(
+  cd "$CONFORMANCE"
+  PYTHONDONTWRITEBYTECODE=1 MESH_GATEWAY_URL="$URL" MESH_GATEWAY_TOKEN="$TOKEN" \
+    "$PY" -m pytest -q -p no:cacheprovider -m "not reference_quirk" "${EXTRA[@]}"
+) || status=1
+
+if [ "$status" -ne 0 ]; then
+  echo "compat.sh: FAILED (see above)" >&2
+else
+  echo "compat.sh: all Python compatibility tests passed"
+fi
+exit "$status"
