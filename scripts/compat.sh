@@ -22,18 +22,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- Python environment -------------------------------------------------------
 step "Python venv ($VENV)"
-if [ ! -x "$VENV/bin/python" ]; then
-  "${PYTHON:-python3}" -m venv "$VENV"
-fi
+MESHGATE_VENV="$VENV" scripts/venv.sh
 PY="$VENV/bin/python"
-if ! "$PY" - <<'EOF' 2>/dev/null
-import httpx, pytest, pytest_asyncio, swarph_cli, swarph_mesh, swarph_shared, uvicorn  # noqa: F401
-EOF
-then
-  "$PY" -m pip install --quiet --disable-pip-version-check \
-    swarph-mesh swarph-shared 'swarph-cli[gateway]' pytest pytest-asyncio httpx
-fi
-"$PY" -c 'import swarph_cli, swarph_mesh; print("swarph-cli", swarph_cli.__version__)'
 
 # --- gateway binary -------------------------------------------------------------
 if [ -z "${MESHGATE_BIN:-}" ]; then

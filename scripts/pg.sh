@@ -8,6 +8,9 @@
 #                         `start` brings it back on the same port)
 #   scripts/pg.sh stop    stop the server and remove the cluster
 #   scripts/pg.sh status  exit 0 if the server is running
+#   scripts/pg.sh ensure-installed
+#                         exit 0 if server binaries exist (installs them
+#                         with apt-get when run as root and they do not)
 #
 # Everything lives under $PGDATA_ROOT (default /tmp/meshgate-pg): data/
 # (the cluster), sock/ (the unix socket), port, url, log. Loopback only,
@@ -140,6 +143,26 @@ stop() {
   fi
 }
 
+# Exit 0 when server binaries are present, installing them first if we can.
+ensure_installed() {
+  if (find_bin) >/dev/null 2>&1; then
+    return 0
+  fi
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "pg.sh: installing postgresql-15 from Debian" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >&2 \
+      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 || return 1
+    (find_bin) >/dev/null 2>&1
+    return
+  fi
+  return 1
+}
+
+if [[ "${1:-}" == ensure-installed ]]; then
+  ensure_installed
+  exit
+fi
+
 BIN="$(find_bin)"
 case "${1:-}" in
   start) start ;;
@@ -147,5 +170,5 @@ case "${1:-}" in
   halt) halt ;;
   stop) stop ;;
   status) running ;;
-  *) echo "usage: $0 start|url|halt|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|url|halt|stop|status|ensure-installed" >&2; exit 2 ;;
 esac

@@ -39,6 +39,10 @@ fi
 cleanup() { if [ -n "$pg_started" ]; then scripts/pg.sh stop || true; fi; }
 trap cleanup EXIT
 
+step "Python venv (the reference gateway and clients from PyPI)"
+scripts/venv.sh
+export MESHGATE_REF_PYTHON="${MESHGATE_VENV:-$PWD/.venv}/bin/python"
+
 step "cargo test"
 cargo build --workspace --locked --quiet
 cargo test --workspace --locked

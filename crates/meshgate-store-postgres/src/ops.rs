@@ -613,15 +613,18 @@ pub(crate) async fn mint_thread(tx: &Transaction<'_>, name: &str, session_id: Op
 
 /// `%text%` with LIKE's wildcards escaped (`\` is the escape character).
 fn like_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
+    format!("%{}%", like_escape(text))
+}
+
+/// Escapes LIKE wildcards (`%`, `_`) and the escape character itself.
+fn like_escape(text: &str) -> String {
+    let mut p = String::with_capacity(text.len());
     for ch in text.chars() {
         if matches!(ch, '%' | '_' | '\\') {
             p.push('\\');
         }
         p.push(ch);
     }
-    p.push('%');
     p
 }
 
@@ -640,6 +643,20 @@ pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreRe
     if let Some(session) = &q.session_id {
         params.push(Box::new(session.clone()));
         clauses.push(format!("session_id = ${}", params.len()));
+    }
+    if let Some(member) = &q.member {
+        let escaped = like_escape(member);
+        params.push(Box::new(member.clone()));
+        let m = params.len();
+        params.push(Box::new(format!("{escaped}\u{2194}%")));
+        params.push(Box::new(format!("%\u{2194}{escaped}")));
+        clauses.push(format!(
+            "(peer_pair = ${m} OR peer_pair LIKE ${} ESCAPE '\\' OR peer_pair LIKE ${} ESCAPE '\\' \
+             OR EXISTS (SELECT 1 FROM messages msg WHERE msg.thread_id = threads.thread_uuid \
+             AND (msg.from_node = ${m} OR msg.to_node = ${m})))",
+            m + 1,
+            m + 2
+        ));
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     params.push(Box::new((q.limit != 0).then(|| i64::from(q.limit))));

@@ -35,6 +35,7 @@ pg_conformance!(
     ids_strictly_increase,
     mark_read_is_idempotent_and_scoped,
     threads_mint_and_list,
+    threads_by_membership,
     unknown_thread_id_registers_a_thread,
     wakeups_follow_commits,
     concurrent_writers_lose_nothing,

@@ -75,6 +75,7 @@ checks!(
     ids_strictly_increase,
     mark_read_is_idempotent_and_scoped,
     threads_mint_and_list,
+    threads_by_membership,
     unknown_thread_id_registers_a_thread,
     wakeups_follow_commits,
     concurrent_writers_lose_nothing,
@@ -105,6 +106,7 @@ macro_rules! conformance_tests {
             ids_strictly_increase,
             mark_read_is_idempotent_and_scoped,
             threads_mint_and_list,
+            threads_by_membership,
             unknown_thread_id_registers_a_thread,
             wakeups_follow_commits,
             concurrent_writers_lose_nothing,
@@ -585,6 +587,36 @@ pub async fn threads_mint_and_list(store: Arc<dyn Store>) {
         vec![other.thread_uuid.clone()]
     );
     assert!(list(ThreadQuery { session_id: Some("s".into()), limit: 50, ..Default::default() }).await.is_empty());
+}
+
+/// `member` finds exactly the threads a peer takes part in: named in the
+/// peer pair, or sender or recipient of one of the thread's messages;
+/// never a thread of a peer whose name merely contains the member's.
+pub async fn threads_by_membership(store: Arc<dyn Store>) {
+    let named = store.mint_thread("ann\u{2194}bob:plans", None).await.unwrap();
+    let longer = store.mint_thread("ann-2\u{2194}cat:other", None).await.unwrap();
+    let foreign = store.mint_thread("tooling:release", None).await.unwrap();
+    let mut m = msg("cat", "ann", "in a foreign-named thread");
+    m.thread_id = Some(foreign.thread_uuid.clone());
+    send(&*store, m).await;
+    let member = |name: &str| {
+        let store = Arc::clone(&store);
+        let q = ThreadQuery { member: Some(name.into()), limit: 50, ..Default::default() };
+        async move {
+            let mut ids: Vec<String> = store.threads(&q).await.unwrap().into_iter().map(|t| t.thread_uuid).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(member("ann").await, sorted(vec![named.thread_uuid.clone(), foreign.thread_uuid.clone()]));
+    assert_eq!(member("bob").await, vec![named.thread_uuid.clone()]);
+    assert_eq!(member("cat").await, sorted(vec![longer.thread_uuid.clone(), foreign.thread_uuid.clone()]));
+    assert_eq!(member("ann-2").await, vec![longer.thread_uuid.clone()]);
+    assert!(member("an").await.is_empty(), "substrings are not members");
 }
 
 /// A message carrying an unknown thread UUID registers that thread, and

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", env = "MESHGATE_LISTEN", default_value = "127.0.0.1:8788")]
     pub listen: SocketAddr,
 
-    /// Store URL: `sqlite:PATH` (default: meshgate.db in the data directory).
+    /// Store URL: `sqlite:PATH` (default: meshgate.db in the data directory) or `postgres://...`.
     #[arg(long, value_name = "URL", env = "MESHGATE_DB")]
     pub db: Option<String>,
 
