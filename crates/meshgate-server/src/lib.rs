@@ -16,6 +16,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod hub;
 pub mod input;
 pub mod live;
 pub mod routes;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::messages::parse_list_query;
+use crate::routes::messages::{parse_list_query, wake_key};
 use crate::state::AppState;
 use meshgate_proto::ErrorBody;
 
@@ -52,10 +52,10 @@ pub async fn stream(
     };
     // Subscribe before choosing the starting point, so nothing committed
     // in between is missed.
-    let wake = state.store().subscribe();
+    let wake = state.hub().subscribe(wake_key(&q));
     let cursor = match last_event.or(q.after_id) {
         Some(id) => id,
-        None => *wake.borrow(),
+        None => *state.store().subscribe().borrow(),
     };
     q.order = Order::OldestFirst;
     q.limit = PAGE;

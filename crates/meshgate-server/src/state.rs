@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use meshgate_store::{now_timestamp, Store, Timestamp, TokenHash};
 
 use crate::config::Config;
+use crate::hub::Hub;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -22,14 +23,26 @@ struct Inner {
     operator_hash: TokenHash,
     seen: Mutex<HashMap<String, Timestamp>>,
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    hub: Arc<Hub>,
+    hub_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.hub_task.abort();
+    }
 }
 
 impl AppState {
-    /// State over `store` with `config`.
+    /// State over `store` with `config`. Must be called inside a Tokio
+    /// runtime: it starts the wake-up [`Hub`].
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let operator_hash = TokenHash::of(config.operator_token.expose());
+        let (hub, hub_task) = Hub::start(Arc::clone(&store));
         AppState {
             inner: Arc::new(Inner {
+                hub,
+                hub_task,
                 store,
                 config,
                 operator_hash,
@@ -42,6 +55,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// Wake-ups for the waiters of one peer (or of every message).
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
     }
 
     /// The settings.

@@ -294,7 +294,7 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
 /// is never missed.
 async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiResult<Vec<Message>> {
     let deadline = tokio::time::Instant::now() + wait;
-    let mut wake = state.store().subscribe();
+    let mut wake = state.hub().subscribe(wake_key(q));
     loop {
         wake.borrow_and_update();
         let rows = state.store().list_messages(q).await?;
@@ -306,6 +306,12 @@ async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiRes
             Ok(Err(_)) | Err(_) => return Ok(Vec::new()),
         }
     }
+}
+
+/// The peer whose messages can satisfy `q`: its recipient, sender or
+/// scoping peer; `None` (any commit) for an unscoped operator query.
+pub(crate) fn wake_key(q: &MessageQuery) -> Option<&str> {
+    q.to.as_deref().or(q.from.as_deref()).or(q.involving.as_deref())
 }
 
 /// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
