@@ -88,6 +88,13 @@ pub async fn serve(
         })
     };
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Open streams and long-polls end now, so the graceful shutdown
+        // does not wait for them.
+        stopping.begin_shutdown();
+    };
     let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
     flusher.abort();
     state.flush_last_seen().await;

@@ -108,8 +108,13 @@ impl Feed {
                     continue;
                 }
             }
-            if self.wake.changed().await.is_err() {
-                return None;
+            tokio::select! {
+                changed = self.wake.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = self.state.stopping() => return None,
             }
         }
     }

@@ -25,6 +25,7 @@ struct Inner {
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     hub: Arc<Hub>,
     hub_task: tokio::task::JoinHandle<()>,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for Inner {
@@ -43,6 +44,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 hub,
                 hub_task,
+                stopping: tokio::sync::watch::channel(false).0,
                 store,
                 config,
                 operator_hash,
@@ -60,6 +62,18 @@ impl AppState {
     /// Wake-ups for the waiters of one peer (or of every message).
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// Tells long-polls and streams to finish: the server is shutting down
+    /// and waits for open responses.
+    pub fn begin_shutdown(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`AppState::begin_shutdown`] was called.
+    pub async fn stopping(&self) {
+        let mut rx = self.inner.stopping.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
     }
 
     /// The settings.

@@ -129,3 +129,19 @@ async fn sse_streams_the_inbox_and_resumes_without_gap_or_duplicate() {
     assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), missed);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_and_long_polls() {
+    let gw = Gateway::start().await;
+    let bob = gw.register("bob").await;
+    let stream = gw.http.get(format!("{}/messages/stream", gw.url)).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let poll = tokio::spawn(gw.http.get(format!("{}/messages?to=bob&wait=60", gw.url)).bearer_auth(OPERATOR).send());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), gw.stop()).await.expect("serve returned despite open streams");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let resp = poll.await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    drop(stream);
+}

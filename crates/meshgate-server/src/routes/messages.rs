@@ -301,9 +301,12 @@ async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiRes
         if !rows.is_empty() {
             return Ok(rows);
         }
-        match tokio::time::timeout_at(deadline, wake.changed()).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) | Err(_) => return Ok(Vec::new()),
+        tokio::select! {
+            woken = tokio::time::timeout_at(deadline, wake.changed()) => match woken {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => return Ok(Vec::new()),
+            },
+            _ = state.stopping() => return Ok(Vec::new()),
         }
     }
 }

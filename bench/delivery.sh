@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Live-delivery benchmark: latency from the sender's 200 OK to the watcher
+# holding the DM, for SSE, long-poll and the reference's 1 s polling; then
+# 10,000 idle SSE watchers on one gateway: server RSS, the sender's
+# throughput against its idle baseline, and delivery latency under them.
+#
+#   bench/delivery.sh [OUTDIR]          needs oha (cargo install oha --locked)
+#
+# Environment: COUNT (1000 messages per latency run), WATCHERS (10000),
+# DURATION (10s per throughput run), REFERENCE=1 to also measure the Python
+# gateway's polling model ($MESHGATE_VENV with swarph-cli[gateway]).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:-$ROOT/bench/out/delivery-$(date +%Y%m%d-%H%M%S)}
+COUNT=${COUNT:-1000}; WATCHERS=${WATCHERS:-10000}; DURATION=${DURATION:-10s}
+VENV=${MESHGATE_VENV:-$ROOT/.venv}
+TOKEN=benchtoken-0123456789abcdef
+PORT=${PORT:-18791}; URL=http://127.0.0.1:$PORT
+mkdir -p "$OUT"
+ulimit -n 65536   # 10k watchers: raised here, for this benchmark only
+(cd "$ROOT" && cargo build --release -p meshgate-cli -p meshgate-bench --quiet)
+BENCH="$ROOT/target/release/meshgate-bench"
+WORK=$(mktemp -d); PID=""; WPID=""
+stop() { for p in $WPID $PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap stop EXIT
+
+start_meshgate() {
+  MESH_GATEWAY_TOKEN=$TOKEN RUST_LOG=warn "$ROOT/target/release/meshgate" serve --listen "127.0.0.1:$PORT" \
+    --data-dir "$WORK/mg" 2>"$OUT/server.log" &
+  PID=$!
+  for _ in $(seq 100); do curl -fs "$URL/health" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "gateway did not start" >&2; exit 1
+}
+rss_kib() { awk '/VmRSS/{print $2}' /proc/"$PID"/status; }
+send_rps() {  # closed-loop sends at c=16 for DURATION; prints ok req/s
+  local body
+  body='{"from_node":"dlv-sender","to_node":"dlv-sink","kind":"fyi","content":"throughput probe"}'
+  oha --no-tui -w -z "$DURATION" -c 16 --output-format json -H "Authorization: Bearer $TOKEN" \
+    -m POST -T application/json -d "$body" "$URL/messages" > "$OUT/$1.json"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["statusCodeDistribution"]; print(round(sum(v for k,v in c.items() if k.startswith("2"))/d["summary"]["total"]))' "$OUT/$1.json"
+}
+
+start_meshgate
+curl -fs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"dlv-sink"}' "$URL/peers/register" >/dev/null
+echo "rss idle: $(rss_kib) KiB" | tee "$OUT/summary.txt"
+for mode in sse longpoll; do
+  "$BENCH" --url "$URL" --token "$TOKEN" delivery --mode "$mode" --count "$COUNT" --prefix "dlv" \
+    | tee "$OUT/latency-$mode.json"
+done
+idle_rps=$(send_rps send-idle)
+echo "send c=16, no watchers: $idle_rps req/s" | tee -a "$OUT/summary.txt"
+
+"$BENCH" --url "$URL" --token "$TOKEN" watchers --count "$WATCHERS" 2>"$OUT/watchers.log" &
+WPID=$!
+until grep -q "holding" "$OUT/watchers.log" 2>/dev/null; do sleep 0.5; kill -0 "$WPID" || { cat "$OUT/watchers.log"; exit 1; }; done
+cat "$OUT/watchers.log" | tee -a "$OUT/summary.txt"
+sleep 2
+echo "rss with $WATCHERS watchers: $(rss_kib) KiB" | tee -a "$OUT/summary.txt"
+busy_rps=$(send_rps send-watchers)
+echo "send c=16, $WATCHERS watchers: $busy_rps req/s ($(python3 -c "print(round(100*$busy_rps/$idle_rps))")% of idle)" \
+  | tee -a "$OUT/summary.txt"
+"$BENCH" --url "$URL" --token "$TOKEN" delivery --mode sse --count "$COUNT" --prefix "dlvw" \
+  | tee "$OUT/latency-sse-under-watchers.json"
+echo "rss after: $(rss_kib) KiB" | tee -a "$OUT/summary.txt"
+kill "$WPID"; wait "$WPID" 2>/dev/null || true; WPID=""
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+
+if [ "${REFERENCE:-0}" = 1 ]; then
+  MESH_GATEWAY_TOKEN=$TOKEN MESH_DB_PATH=$WORK/ref.db "$VENV/bin/python" -m uvicorn swarph_cli.gateway.server:app \
+    --host 127.0.0.1 --port "$PORT" --log-level warning 2>"$OUT/reference.log" &
+  PID=$!
+  for _ in $(seq 100); do curl -fs "$URL/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  "$BENCH" --url "$URL" --token "$TOKEN" delivery --mode poll --poll-ms 1000 --count "${REF_COUNT:-200}" \
+    --gap-ms 50 | tee "$OUT/latency-reference-poll.json"
+fi
+echo "results in $OUT"
