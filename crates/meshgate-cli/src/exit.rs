@@ -6,6 +6,8 @@ use meshgate_client::Error as ClientError;
 pub const OK: u8 = 0;
 /// Refused (locally or by the gateway), not found, or `scan` found a credential.
 pub const REFUSED: u8 = 1;
+/// `wait` saw no message before `--timeout` (same code as [`REFUSED`]).
+pub const TIMED_OUT: u8 = 1;
 /// Bad command line or missing identity/content (clap uses 2 as well).
 pub const USAGE: u8 = 2;
 /// The gateway could not be reached or is unavailable (5xx from a proxy).
@@ -16,10 +18,12 @@ pub const AUTH: u8 = 4;
 /// Shown at the end of `meshgate --help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  ok
-  1  refused or not found (unknown recipient, credential in content, gateway said no; scan found a credential)
+  0  ok (`wait`: a message arrived; `watch`: stopped by Ctrl-C/SIGTERM)
+  1  refused or not found (unknown recipient, credential in content, gateway said no);
+     `scan` found a credential; `wait` timed out; `watch --exec` CMD failed (that message
+     stays unacknowledged and the next watch retries it); the gateway lacks wait/watch
   2  usage error (bad flags, no identity, no content)
-  3  gateway unreachable
+  3  gateway unreachable (`serve`/`import`/`export`: the store)
   4  authentication failed (token missing, wrong or revoked)
 
 Environment:
@@ -53,6 +57,11 @@ fn client_error(err: &anyhow::Error) -> Option<&ClientError> {
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.chain().any(|e| e.is::<UsageError>()) {
         return USAGE;
+    }
+    if err.chain().any(|e| {
+        matches!(e.downcast_ref::<meshgate_store::StoreError>(), Some(meshgate_store::StoreError::Unavailable(_)))
+    }) {
+        return UNREACHABLE;
     }
     match client_error(err) {
         Some(ClientError::Auth { .. }) => AUTH,

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{completions, inbox, peers, read, register, scan, send, serve, thread, Global};
+use commands::{completions, inbox, peers, read, register, scan, send, serve, thread, wait, watch, Global};
 
 /// Send, read and manage direct messages between AI peers through a mesh
 /// gateway.
@@ -44,12 +44,20 @@ enum Command {
     /// Mint, list or show threads.
     #[command(subcommand)]
     Thread(thread::Command),
+    /// Follow the inbox live: print each new DM, or run a command per DM; resumes where it stopped.
+    Watch(watch::Args),
+    /// Block until the next DM arrives and print it (exit 1 if --timeout passes first).
+    Wait(wait::Args),
     /// Scan text for credentials without sending anything (exit 1 if one is found).
     Scan(scan::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
     /// Run the gateway (SQLite by default; no flags needed).
     Serve(serve::Args),
+    /// Load a `meshgate export` file or a swarph gateway's mesh.db into a store (idempotent).
+    Import(commands::import::Args),
+    /// Write all data of a store as JSON lines (tokens as hashes only).
+    Export(commands::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +94,10 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,
+            Command::Watch(args) => watch::run(args, &global).await,
+            Command::Wait(args) => wait::run(args, &global).await,
+            Command::Import(args) => commands::import::run(args).await,
+            Command::Export(args) => commands::export::run(args).await,
             Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => {
                 unreachable!("these commands run in main")
             }

@@ -80,6 +80,22 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// One message for humans: a header line (`--- #ID from X to Y (kind) at
+/// TIME[, thread T]`) and the sanitised body.
+pub fn message_block(m: &meshgate_client::Message) -> String {
+    format!(
+        "--- #{} from {} to {} ({}) at {}{}{}\n{}",
+        m.id,
+        one_line(&m.from_node),
+        one_line(&m.to_node),
+        m.kind,
+        short_time(&m.created_at),
+        m.thread_id.as_deref().map(|t| format!(", thread {}", one_line(t))).unwrap_or_default(),
+        m.related_task_id.as_deref().map(|t| format!(", task {}", one_line(t))).unwrap_or_default(),
+        block(&m.content),
+    )
+}
+
 /// `2026-01-01T12:34:56.789+00:00` -> `2026-01-01 12:34:56`.
 pub fn short_time(stamp: &str) -> String {
     let head: String = stamp.chars().take(19).collect();

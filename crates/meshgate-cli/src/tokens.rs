@@ -26,16 +26,7 @@ pub struct StoredToken {
 impl TokenStore {
     /// The store under the configured directory.
     pub fn locate() -> Result<TokenStore> {
-        let config = if let Some(dir) = env_path("MESHGATE_CONFIG_DIR") {
-            dir
-        } else if let Some(xdg) = env_path("XDG_CONFIG_HOME") {
-            xdg.join("meshgate")
-        } else if let Some(home) = env_path("HOME") {
-            home.join(".config").join("meshgate")
-        } else {
-            anyhow::bail!("cannot find a config directory: set MESHGATE_CONFIG_DIR or HOME");
-        };
-        Ok(TokenStore { root: config.join("tokens") })
+        Ok(TokenStore { root: config_dir()?.join("tokens") })
     }
 
     /// The file holding `node`'s token for `gateway`.
@@ -82,6 +73,20 @@ impl TokenStore {
         drop(file);
         tokio::fs::rename(&temp, &path).await.with_context(|| format!("moving the token into {}", path.display()))?;
         Ok(path)
+    }
+}
+
+/// `MESHGATE_CONFIG_DIR`, else `$XDG_CONFIG_HOME/meshgate`, else
+/// `~/.config/meshgate`.
+pub fn config_dir() -> Result<PathBuf> {
+    if let Some(dir) = env_path("MESHGATE_CONFIG_DIR") {
+        Ok(dir)
+    } else if let Some(xdg) = env_path("XDG_CONFIG_HOME") {
+        Ok(xdg.join("meshgate"))
+    } else if let Some(home) = env_path("HOME") {
+        Ok(home.join(".config").join("meshgate"))
+    } else {
+        anyhow::bail!("cannot find a config directory: set MESHGATE_CONFIG_DIR or HOME")
     }
 }
 

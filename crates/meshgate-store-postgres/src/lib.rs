@@ -76,8 +76,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
 use meshgate_store::{
-    Inserted, MessageQuery, NewMessage, PeerRegistration, Registered, Resolved, Store, StoreError, StoreResult,
-    ThreadQuery, Timestamp, TokenHash, TokenOwner,
+    ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage, PeerRegistration, Registered,
+    Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -86,7 +86,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use crate::error::{map_pg, map_pool, Db};
 
 /// The embedded migrations, in order. Never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_import_export.sql"))];
 
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -497,6 +498,37 @@ impl Store for PgStore {
 
     async fn thread(&self, uuid: &str) -> StoreResult<Option<Thread>> {
         with_client!(self, |c| ops::thread(&c, uuid))
+    }
+
+    async fn store_id(&self) -> StoreResult<String> {
+        with_client!(self, |c| ops::store_id(&c))
+    }
+
+    async fn export_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        with_client!(self, |c| ops::export_tokens(&c))
+    }
+
+    async fn export_threads(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Thread>> {
+        with_client!(self, |c| ops::export_threads(&c, after, limit))
+    }
+
+    async fn export_messages(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageRecord>> {
+        with_client!(self, |c| ops::export_messages(&c, after_id, limit))
+    }
+
+    async fn import_batch(&self, batch: Vec<ImportRecord>) -> StoreResult<ImportStats> {
+        if batch.is_empty() {
+            return Ok(ImportStats::default());
+        }
+        // One transaction per batch. Message ids come from message_seq like
+        // any insert: its row lock (taken at the batch's first new message)
+        // is held until the commit, so ids follow batch order and commit in
+        // id order with every other writer's.
+        let (stats, max_id) = in_tx!(self, |tx| ops::import_batch(&tx, batch))?;
+        if let Some(id) = max_id {
+            publish(&self.max_id, id);
+        }
+        Ok(stats)
     }
 
     fn subscribe(&self) -> watch::Receiver<i64> {

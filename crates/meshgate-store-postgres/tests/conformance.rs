@@ -40,12 +40,33 @@ pg_conformance!(
     wakeups_follow_commits,
     concurrent_writers_lose_nothing,
     schema_version_is_positive,
+    import_preserves_fields,
+    import_is_idempotent_and_merges,
+    importing_own_export_changes_nothing,
 );
+
+macro_rules! pg_pair_conformance {
+    ($($name:ident),* $(,)?) => {
+        const PAIRS_LISTED: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some((source, _source_db)) = common::fresh().await else { return };
+                let Some((target, _target_db)) = common::fresh().await else { return };
+                meshgate_store::conformance::$name(source, target).await;
+            }
+        )*
+    };
+}
+
+pg_pair_conformance!(export_import_round_trip);
 
 #[test]
 fn list_is_complete() {
     let story: Vec<&str> = meshgate_store::conformance::CHECKS.iter().map(|c| c.name).collect();
     assert_eq!(LISTED, story.as_slice(), "keep this list in step with meshgate_store::conformance::CHECKS");
+    let pairs: Vec<&str> = meshgate_store::conformance::PAIR_CHECKS.iter().map(|c| c.name).collect();
+    assert_eq!(PAIRS_LISTED, pairs.as_slice(), "keep this list in step with meshgate_store::conformance::PAIR_CHECKS");
 }
 
 /// The same story through `run_all`, each check on its own database.

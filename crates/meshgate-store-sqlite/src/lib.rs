@@ -48,8 +48,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
 use meshgate_store::{
-    now_timestamp, Inserted, MessageQuery, NewMessage, PeerRegistration, Registered, Resolved, Store, StoreError,
-    StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner,
+    now_timestamp, ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage, PeerRegistration,
+    Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{oneshot, watch, Semaphore};
@@ -58,7 +58,8 @@ use crate::error::Db;
 use crate::writer::{Counters, FnJob, Job, WriteCtx};
 
 /// The embedded migrations, in order. Never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_import_export.sql"))];
 
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -399,6 +400,32 @@ impl Store for SqliteStore {
     async fn thread(&self, uuid: &str) -> StoreResult<Option<Thread>> {
         let uuid = uuid.to_owned();
         self.read(move |c| ops::thread(c, &uuid)).await
+    }
+
+    async fn store_id(&self) -> StoreResult<String> {
+        self.read(ops::store_id).await
+    }
+
+    async fn export_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.read(ops::export_tokens).await
+    }
+
+    async fn export_threads(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Thread>> {
+        let after = after.map(str::to_owned);
+        self.read(move |c| ops::export_threads(c, after.as_deref(), limit)).await
+    }
+
+    async fn export_messages(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageRecord>> {
+        self.read(move |c| ops::export_messages(c, after_id, limit)).await
+    }
+
+    async fn import_batch(&self, batch: Vec<ImportRecord>) -> StoreResult<ImportStats> {
+        if batch.is_empty() {
+            return Ok(ImportStats::default());
+        }
+        // One writer job: the batch commits (or rolls back) as a whole, in
+        // the writer's transaction, so ids follow batch order.
+        self.write(move |ctx| ops::import_batch(ctx, batch)).await
     }
 
     fn subscribe(&self) -> watch::Receiver<i64> {

@@ -16,6 +16,17 @@
 //!
 //! Construction (open a file, connect, migrate) is an inherent function of
 //! each backend, not part of the trait.
+//!
+//! # Moving data between stores
+//!
+//! Every store has a random [`Store::store_id`], created by its migration.
+//! [`Store::export_tokens`], [`Store::export_threads`] and
+//! [`Store::export_messages`] (with [`Store::list_peers`] and
+//! [`Store::aliases`]) read everything out; [`Store::import_batch`] writes
+//! records into another store, idempotently: peers, tokens, aliases and
+//! threads are upserted by natural key, messages are deduplicated by their
+//! *origin* (`<source-kind>:<source-store-id>:<source-id>`, kept in a unique
+//! column), so importing the same data twice stores nothing new.
 
 mod models;
 mod time_fmt;
@@ -106,6 +117,47 @@ pub trait Store: Send + Sync + 'static {
     async fn threads(&self, q: &ThreadQuery) -> StoreResult<Vec<Thread>>;
     /// One thread by UUID.
     async fn thread(&self, uuid: &str) -> StoreResult<Option<Thread>>;
+
+    /// The store's random id (32 hex digits), created once by its migration.
+    /// Message origins of data exported from this store use it.
+    async fn store_id(&self) -> StoreResult<String>;
+
+    /// Every token row, live and revoked, ordered by peer and generation.
+    async fn export_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    /// Up to `limit` threads with a UUID greater than `after` (bytewise),
+    /// ordered by UUID; page with the last UUID returned.
+    async fn export_threads(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Thread>>;
+    /// Up to `limit` messages with an id greater than `after_id`, in id
+    /// order, with their idempotency key, digest and origin.
+    async fn export_messages(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageRecord>>;
+
+    /// Applies `batch` in order, in one transaction (all or nothing), and
+    /// counts what happened per record kind. Per record:
+    ///
+    /// - **peer** (by name): a new one is stored with every field; a present
+    ///   one keeps its url, capabilities and enabled flag, and takes the
+    ///   earlier `registered_at` and the later `last_seen`/`last_health`.
+    /// - **token** (by hash): a present hash is left alone, except that a
+    ///   revocation in the record revokes it. A new one is skipped when its
+    ///   (peer, generation) is taken, or when it is live and the peer already
+    ///   has a live token; a target's live token is never revoked by an import.
+    /// - **alias** (by alias): present if it points to the same peer; skipped
+    ///   if it points elsewhere, names a peer, or its peer is not registered.
+    /// - **thread** (by UUID): a present one takes the later `last_used_at`
+    ///   (and the record's session id if it has none); a new one is skipped
+    ///   when its name belongs to another thread.
+    /// - **message** (by origin): present when a message with the same origin
+    ///   exists (or the origin names this very store and the id exists), or
+    ///   when the sender's idempotency key is taken by a message with the same
+    ///   digest (skipped for a different digest). A present message takes the
+    ///   record's `read_at` if it is unread. A new one gets the next id
+    ///   (ids are assigned in batch order, after every message already
+    ///   stored) and keeps `created_at`, `read_at`, thread, task id, key and
+    ///   digest (computed when a key comes without one); an unknown thread
+    ///   UUID is registered as a thread, as for [`Store::insert_message`].
+    ///
+    /// Subscribers are woken after the commit when messages were added.
+    async fn import_batch(&self, batch: Vec<ImportRecord>) -> StoreResult<ImportStats>;
 
     /// Highest committed message id, updated after every commit that adds a
     /// message (from any replica, for shared backends). Subscribe before

@@ -169,3 +169,230 @@ pub struct ThreadQuery {
     /// At most this many rows.
     pub limit: u32,
 }
+
+// ---------------------------------------------------------------- moving data
+
+/// One token row as exported and imported: the hash only, never the raw
+/// token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Peer the token belongs to (the peer need not exist: revoked tokens
+    /// of deleted peers are kept so their generations are never reused).
+    pub peer: String,
+    /// SHA-256 of the raw token.
+    pub hash: TokenHash,
+    /// Generation (unique per peer).
+    pub generation: i64,
+    /// When it was minted.
+    pub created_at: Timestamp,
+    /// When it was revoked; `None` for the live token.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// One message with everything a store keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// The message. On import its `id` is ignored (the target assigns a
+    /// new one); `created_at` and `read_at` are kept.
+    pub message: meshgate_proto::Message,
+    /// Sender-scoped idempotency key.
+    pub idempotency_key: Option<String>,
+    /// meshgate's digest of the message ([`NewMessage::digest`]); on import
+    /// `None` with a key means "recompute it from the fields".
+    pub idempotency_digest: Option<String>,
+    /// Where the message came from, `<source-kind>:<source-store-id>:<source-id>`
+    /// (e.g. `swarph:3fa1...:17`, `meshgate:9c0e...:42`). Exported as stored
+    /// (`None` for a message sent to this store); required on import, where
+    /// it makes re-imports idempotent.
+    pub origin: Option<String>,
+}
+
+impl MessageRecord {
+    /// meshgate's idempotency digest of this message's fields.
+    pub fn computed_digest(&self) -> String {
+        let m = &self.message;
+        NewMessage {
+            from_node: m.from_node.clone(),
+            to_node: m.to_node.clone(),
+            kind: m.kind,
+            content: m.content.clone(),
+            thread_id: m.thread_id.clone(),
+            related_task_id: m.related_task_id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+        }
+        .digest()
+    }
+}
+
+/// One record of an import batch. Within a batch, records are applied in
+/// order; put peers before the tokens, aliases and messages that name them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportRecord {
+    /// A peer, upserted by name.
+    Peer(Peer),
+    /// A per-peer token, upserted by hash.
+    Token(TokenRecord),
+    /// An alias, upserted by alias.
+    Alias(meshgate_proto::Alias),
+    /// A thread, upserted by UUID.
+    Thread(meshgate_proto::Thread),
+    /// A message, deduplicated by origin (and idempotency key).
+    Message(MessageRecord),
+}
+
+impl ImportRecord {
+    /// The record's kind.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            ImportRecord::Peer(_) => RecordKind::Peer,
+            ImportRecord::Token(_) => RecordKind::Token,
+            ImportRecord::Alias(_) => RecordKind::Alias,
+            ImportRecord::Thread(_) => RecordKind::Thread,
+            ImportRecord::Message(_) => RecordKind::Message,
+        }
+    }
+}
+
+/// The kinds of data records, in dependency order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordKind {
+    /// Peers.
+    Peer,
+    /// Per-peer tokens.
+    Token,
+    /// Aliases.
+    Alias,
+    /// Threads.
+    Thread,
+    /// Messages.
+    Message,
+}
+
+impl RecordKind {
+    /// Every kind, in dependency order.
+    pub const ALL: [RecordKind; 5] =
+        [RecordKind::Peer, RecordKind::Token, RecordKind::Alias, RecordKind::Thread, RecordKind::Message];
+
+    /// The record `type` of the export format (`peer`, `token`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Peer => "peer",
+            RecordKind::Token => "token",
+            RecordKind::Alias => "alias",
+            RecordKind::Thread => "thread",
+            RecordKind::Message => "message",
+        }
+    }
+}
+
+/// What happened to the records of one kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// Newly stored.
+    pub imported: u64,
+    /// Already in the target (same natural key or origin); left as it was
+    /// except for the merges documented on [`Store::import_batch`](crate::Store::import_batch).
+    pub present: u64,
+    /// Not stored, by reason.
+    pub skipped: std::collections::BTreeMap<String, u64>,
+}
+
+impl ImportCounts {
+    /// Counts one skipped record.
+    pub fn skip(&mut self, reason: impl Into<String>) {
+        *self.skipped.entry(reason.into()).or_default() += 1;
+    }
+
+    /// Number of skipped records, whatever the reason.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    /// Adds `other` to these counts.
+    pub fn merge(&mut self, other: &ImportCounts) {
+        self.imported += other.imported;
+        self.present += other.present;
+        for (reason, n) in &other.skipped {
+            *self.skipped.entry(reason.clone()).or_default() += n;
+        }
+    }
+}
+
+/// Outcome of an import, per record kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Per kind; a kind never seen has default (zero) counts.
+    pub counts: std::collections::BTreeMap<RecordKind, ImportCounts>,
+}
+
+impl ImportStats {
+    /// The counts of `kind` (zero if none were seen).
+    pub fn get(&self, kind: RecordKind) -> ImportCounts {
+        self.counts.get(&kind).cloned().unwrap_or_default()
+    }
+
+    /// The mutable counts of `kind`.
+    pub fn entry(&mut self, kind: RecordKind) -> &mut ImportCounts {
+        self.counts.entry(kind).or_default()
+    }
+
+    /// Adds `other` to these stats.
+    pub fn merge(&mut self, other: &ImportStats) {
+        for (kind, c) in &other.counts {
+            self.entry(*kind).merge(c);
+        }
+    }
+
+    /// Records newly stored, all kinds together.
+    pub fn imported_total(&self) -> u64 {
+        self.counts.values().map(|c| c.imported).sum()
+    }
+}
+
+/// Why an import skipped a record (the reasons both backends report).
+pub mod skip {
+    /// A live token was imported for a peer that already has another live one.
+    pub const PEER_HAS_LIVE_TOKEN: &str = "the peer already has another live token in the target";
+    /// The token's (peer, generation) is taken by a different token.
+    pub const GENERATION_TAKEN: &str = "the peer's generation is used by another token in the target";
+    /// The alias exists and points to another peer.
+    pub const ALIAS_ELSEWHERE: &str = "the alias points to another peer in the target";
+    /// The alias names a registered peer.
+    pub const ALIAS_IS_PEER: &str = "the alias is a registered peer name in the target";
+    /// The alias's peer does not exist.
+    pub const ALIAS_UNKNOWN_PEER: &str = "the alias's peer is not registered in the target";
+    /// Another thread already has this name.
+    pub const THREAD_NAME_TAKEN: &str = "another thread in the target has this name";
+    /// The message's idempotency key is used by a different message.
+    pub const KEY_TAKEN: &str = "the sender's idempotency key is used by a different message in the target";
+    /// A message without an origin.
+    pub const NO_ORIGIN: &str = "the message has no origin";
+}
+
+/// What [`Store::import_batch`](crate::Store::import_batch) did with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Newly stored.
+    Imported,
+    /// Already there.
+    Present,
+    /// Not stored, for this reason (one of [`skip`]'s).
+    Skipped(&'static str),
+}
+
+impl ImportStats {
+    /// Counts one record of `kind`.
+    pub fn record(&mut self, kind: RecordKind, outcome: ImportOutcome) {
+        let c = self.entry(kind);
+        match outcome {
+            ImportOutcome::Imported => c.imported += 1,
+            ImportOutcome::Present => c.present += 1,
+            ImportOutcome::Skipped(reason) => c.skip(reason),
+        }
+    }
+}
+
+/// The message id `origin` names when it is `meshgate:<store_id>:<id>`.
+pub fn own_origin_id(origin: &str, store_id: &str) -> Option<i64> {
+    origin.strip_prefix("meshgate:")?.strip_prefix(store_id)?.strip_prefix(':')?.parse().ok()
+}

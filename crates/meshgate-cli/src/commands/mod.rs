@@ -2,6 +2,8 @@
 //! how they turn into an authenticated [`Client`].
 
 pub mod completions;
+pub mod export;
+pub mod import;
 pub mod inbox;
 pub mod peers;
 pub mod read;
@@ -10,6 +12,8 @@ pub mod scan;
 pub mod send;
 pub mod serve;
 pub mod thread;
+pub mod wait;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -18,6 +22,9 @@ use meshgate_client::{Client, DEFAULT_GATEWAY_URL, GATEWAY_TOKEN_ENV};
 
 use crate::exit::usage;
 use crate::tokens::TokenStore;
+
+/// Per-request timeout when `--timeout` is not given.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: f64 = 10.0;
 
 /// Options every subcommand accepts.
 #[derive(Debug, Clone, clap::Args)]
@@ -30,9 +37,9 @@ pub struct Global {
     #[arg(long, value_name = "URL", env = "MESH_GATEWAY_URL", default_value = DEFAULT_GATEWAY_URL, global = true)]
     pub gateway: String,
 
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, global = true)]
-    pub timeout: f64,
+    /// Per-request timeout in seconds (default 10). For `wait`: how long to wait for a message (default: no limit).
+    #[arg(long, value_name = "SECS", global = true)]
+    pub timeout: Option<f64>,
 
     /// More diagnostics on stderr (-vv for debug). Never prints tokens or message bodies.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -48,15 +55,26 @@ impl Global {
             .ok_or_else(|| usage("no identity: pass --as NAME or set MESH_NODE"))
     }
 
+    /// The per-request timeout in seconds (`--timeout`, default 10; `wait`
+    /// uses `--timeout` for itself and keeps the default here).
+    pub fn request_timeout(&self) -> f64 {
+        self.timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS)
+    }
+
     /// A client acting as the identity: its stored per-peer token if there is
     /// one for this gateway, else `MESH_GATEWAY_TOKEN`.
     pub async fn client(&self) -> Result<Client> {
+        self.client_with_timeout(self.request_timeout()).await
+    }
+
+    /// Like [`Global::client`] with an explicit per-request timeout.
+    pub async fn client_with_timeout(&self, timeout_secs: f64) -> Result<Client> {
         let node = self.identity()?;
         let store = TokenStore::locate()?;
         let mut builder = Client::builder()
             .node(node)
             .gateway(&self.gateway)
-            .timeout(Duration::from_secs_f64(self.timeout.clamp(0.1, 3600.0)));
+            .timeout(Duration::from_secs_f64(timeout_secs.clamp(0.1, 3600.0)));
         if let Some(stored) = store.load(&self.gateway, node).await? {
             builder = builder.token_from(stored.token, format!("per-peer token from {}", stored.path.display()));
         } else if std::env::var_os(GATEWAY_TOKEN_ENV).is_none() {

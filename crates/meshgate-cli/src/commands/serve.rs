@@ -6,7 +6,7 @@
 //! into `operator-token` (mode 0600) beside the database.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<u8> {
 
 async fn serve(args: Args) -> Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    let db = args.db.clone().unwrap_or_else(|| format!("sqlite:{}", data_dir.join("meshgate.db").display()));
+    let db = store_url(args.db.as_deref(), Some(&data_dir));
     let (store, token_dir) = open_store(&db).await?;
     let token_dir = token_dir.unwrap_or_else(|| data_dir.clone());
     let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok();
@@ -83,12 +83,29 @@ async fn serve(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The store URL `meshgate serve` uses: `db` (`--db` / `MESHGATE_DB`) if
+/// given, else `sqlite:<data dir>/meshgate.db`, the data directory being
+/// `data_dir` (`--data-dir` / `MESHGATE_DATA_DIR`) or the default one.
+pub(crate) fn store_url(db: Option<&str>, data_dir: Option<&Path>) -> String {
+    match db.filter(|d| !d.trim().is_empty()) {
+        Some(db) => db.to_owned(),
+        None => {
+            let dir = data_dir.map(Path::to_path_buf).unwrap_or_else(default_data_dir);
+            format!("sqlite:{}", dir.join("meshgate.db").display())
+        }
+    }
+}
+
+/// The file of a `sqlite:` store URL; `None` for other schemes.
+pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).map(PathBuf::from)
+}
+
 /// Opens the store named by `url` (`sqlite:PATH` or `postgres://...`);
 /// returns it and, for file stores, the directory the operator token lives
 /// in.
-async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        let path = PathBuf::from(path);
+pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
+    if let Some(path) = sqlite_path(url) {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| ".".into());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, SqliteOptions::default()))

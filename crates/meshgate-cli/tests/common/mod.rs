@@ -16,8 +16,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
+/// Which gateway implementation a [`Gateway`] is; scenarios branch on it
+/// where meshgate behaves better on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// The Python reference gateway (`swarph_cli.gateway`).
+    Reference,
+    /// `meshgate serve`.
+    Meshgate,
+}
+
 /// A running gateway the tests talk to.
 pub struct Gateway {
+    /// Which implementation it is.
+    pub flavor: Flavor,
     /// Base URL, no trailing slash.
     pub url: String,
     /// Its shared (operator) token.
@@ -31,7 +43,13 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway someone else runs (e.g. the meshgate server in-process).
     pub fn external(url: impl Into<String>, token: impl Into<String>) -> Gateway {
-        Gateway { url: url.into(), token: token.into(), dir: tempfile::tempdir().expect("tempdir"), child: None }
+        Gateway {
+            flavor: Flavor::Meshgate,
+            url: url.into(),
+            token: token.into(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: None,
+        }
     }
 
     /// A client for `node` using the shared token.
@@ -68,6 +86,21 @@ impl Gateway {
             .await
             .expect("JSON");
         body["messages"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Gateway {
+    /// Stops the gateway process gracefully (SIGTERM by its pid, then a
+    /// kill after 10 s), keeping the scratch directory: its database is
+    /// then closed and complete.
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        }
+        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+            let _ = child.kill().await;
+        }
     }
 }
 
@@ -143,9 +176,47 @@ pub async fn reference_gateway() -> Option<Gateway> {
         .kill_on_drop(true)
         .spawn()
         .expect("start the reference gateway");
-    let gateway = Gateway { url: format!("http://127.0.0.1:{port}"), token, dir, child: Some(child) };
+    let gateway =
+        Gateway { flavor: Flavor::Reference, url: format!("http://127.0.0.1:{port}"), token, dir, child: Some(child) };
     wait_healthy(&gateway.url).await;
     Some(gateway)
+}
+
+/// A fresh `meshgate serve` child process (this crate's binary) on a free
+/// port, over an SQLite file in a temp dir.
+pub async fn meshgate_gateway() -> Gateway {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = format!("meshgate-operator-{}-token-0123456789", std::process::id());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("MESH_GATEWAY_TOKEN", &token)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start meshgate serve");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("meshgate serve did not start listening within 60 s")
+            .expect("read stderr")
+            .expect("meshgate serve exited before listening");
+        if let Some(url) = line.strip_prefix("meshgate: listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let gateway = Gateway { flavor: Flavor::Meshgate, url, token, dir, child: Some(child) };
+    wait_healthy(&gateway.url).await;
+    gateway
 }
 
 /// Polls `GET /health` until it answers 200, for at most 30 seconds.

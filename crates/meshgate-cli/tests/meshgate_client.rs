@@ -1,0 +1,28 @@
+//! The library (`meshgate_client::Client`) against `meshgate serve` (a child
+//! process of this crate's binary): the scenarios of scenarios/client.rs,
+//! which also run against the Python reference (reference_client.rs).
+
+mod common;
+#[path = "scenarios/client.rs"]
+mod scenarios;
+
+macro_rules! against_meshgate {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let gw = crate::common::meshgate_gateway().await;
+            crate::scenarios::$name(&gw).await;
+        }
+    )*};
+}
+
+mod meshgate {
+    against_meshgate!(
+        round_trip,
+        auth_is_not_unreachable,
+        own_inbox_is_filled_despite_own_rows,
+        late_registration_is_seen_at_once,
+        refusals_never_reach_the_gateway,
+        live_delivery,
+    );
+}
