@@ -62,7 +62,12 @@ curl -fs "$URL/health" >/dev/null
 names=(bench-sender); for i in $(seq 0 99); do names+=("$(printf 'bench-r%03d' "$i")"); done
 python3 "$ROOT/bench/seed.py" register "$URL" "$TOKEN" "${names[@]}"
 echo "seeding $READ_ROWS messages..."
-python3 "$ROOT/bench/seed.py" messages "$URL" "$TOKEN" --total "$READ_ROWS" --concurrency 16
+if [ "$KIND" = reference ] && [ -f "$ROOT/../shared/bench/seed.py" ]; then
+  # The reference sends ~200 DMs/s: seed its table directly, as the shared harness does.
+  python3 "$ROOT/../shared/bench/seed.py" sqlite --db "$WORK/mesh.db" --total "$READ_ROWS" --recipients 100
+else
+  python3 "$ROOT/bench/seed.py" messages "$URL" "$TOKEN" --total "$READ_ROWS" --concurrency 16
+fi
 
 rss_sampler() { while kill -0 "$PID" 2>/dev/null; do awk '/VmRSS/{print $2}' /proc/"$PID"/status; sleep 0.2; done; }
 measure() {  # scenario conc run, then oha arguments

@@ -74,7 +74,7 @@ pub enum Error {
 
     /// The credential guard found a secret in the content; nothing was sent.
     #[error(
-        "refusing to send: content contains a {label} at line {line}, column {column}; \
+        "refusing to send: content looks like it carries a credential ({label}) at line {line}, column {column}; \
          remove it (share secrets out of band) or pass skip_secret_check for a known false positive"
     )]
     SecretDetected {
