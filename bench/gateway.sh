@@ -14,7 +14,9 @@
 # bench/report.py OUTDIR... Needs oha (cargo install oha --locked).
 #
 # Environment: DURATION (10s), RUNS (3), SEND_CONC ("1 16 64"),
-# READ_CONC ("16 64"), READ_ROWS (100000), PORT (18790), REPLICAS (1).
+# READ_CONC ("16 64"), READ_ROWS (100000), PORT (18790), REPLICAS (1; with
+# postgres, N gateways on one database, each loaded by its own oha with c/N
+# connections; throughput is the sum, latency the worst replica's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KIND=${1:?usage: gateway.sh meshgate|reference|postgres [OUTDIR]}
@@ -28,29 +30,36 @@ TOKEN=benchtoken-0123456789abcdef
 URL=http://127.0.0.1:$PORT
 WORK=$(mktemp -d)
 mkdir -p "$OUT/raw"
-echo "$KIND" > "$OUT/label"
 command -v "$OHA" >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
 
-PID=""
-stop() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$WORK"; }
+REPLICAS=${REPLICAS:-1}
+PIDS=()
+stop() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap stop EXIT
+[ "$REPLICAS" = 1 ] || [ "$KIND" = postgres ] || { echo "REPLICAS > 1 needs the postgres kind" >&2; exit 2; }
+echo "$KIND$([ "$REPLICAS" = 1 ] || echo "-x$REPLICAS")" > "$OUT/label"
+URLS=()
 
 case "$KIND" in
   meshgate|postgres)
     (cd "$ROOT" && cargo build --release -p meshgate-cli --quiet)
     DB_ARGS=()
     [ "$KIND" = postgres ] && DB_ARGS=(--db "${MESHGATE_BENCH_PG_URL:?set MESHGATE_BENCH_PG_URL}")
-    MESH_GATEWAY_TOKEN=$TOKEN RUST_LOG=warn "$ROOT/target/release/meshgate" serve \
-      --listen "127.0.0.1:$PORT" --data-dir "$WORK" "${DB_ARGS[@]}" 2>"$OUT/server.log" &
-    PID=$! ;;
+    for r in $(seq 0 $((REPLICAS - 1))); do
+      MESH_GATEWAY_TOKEN=$TOKEN RUST_LOG=warn "$ROOT/target/release/meshgate" serve \
+        --listen "127.0.0.1:$((PORT + r))" --data-dir "$WORK/r$r" "${DB_ARGS[@]}" 2>"$OUT/server-$r.log" &
+      PIDS+=($!); URLS+=("http://127.0.0.1:$((PORT + r))")
+    done ;;
   reference)
     MESH_GATEWAY_TOKEN=$TOKEN MESH_DB_PATH=$WORK/mesh.db "$VENV/bin/python" -m uvicorn \
       swarph_cli.gateway.server:app --host 127.0.0.1 --port "$PORT" --log-level warning 2>"$OUT/server.log" &
-    PID=$! ;;
+    PIDS+=($!); URLS+=("$URL") ;;
   *) echo "unknown gateway kind $KIND" >&2; exit 2 ;;
 esac
-for _ in $(seq 100); do curl -fs "$URL/health" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "$URL/health" >/dev/null
+for u in "${URLS[@]}"; do
+  for _ in $(seq 100); do curl -fs "$u/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fs "$u/health" >/dev/null
+done
 
 {
   echo "date: $(date -Is)"; echo "gateway: $KIND"
@@ -69,25 +78,35 @@ else
   python3 "$ROOT/bench/seed.py" messages "$URL" "$TOKEN" --total "$READ_ROWS" --concurrency 16
 fi
 
-rss_sampler() { while kill -0 "$PID" 2>/dev/null; do awk '/VmRSS/{print $2}' /proc/"$PID"/status; sleep 0.2; done; }
-measure() {  # scenario conc run, then oha arguments
-  local scenario=$1 conc=$2 run=$3; shift 3
-  local base="$OUT/raw/$scenario-c$conc-r$run"
+rss_sampler() {  # the largest replica's RSS, KiB
+  while kill -0 "${PIDS[0]}" 2>/dev/null; do
+    for p in "${PIDS[@]}"; do awk '/VmRSS/{print $2}' /proc/"$p"/status 2>/dev/null; done | sort -n | tail -1
+    sleep 0.2
+  done
+}
+measure() {  # scenario conc run path-or-regex, then oha arguments; {URL} in the target is each replica's URL
+  local scenario=$1 conc=$2 run=$3 target=$4; shift 4
+  local base="$OUT/raw/$scenario-c$conc-r$run" per=$((conc / REPLICAS)) jsons=() ohas=() i=0
   rss_sampler > "$base.rss" & local sampler=$!
-  "$OHA" --no-tui -w -t 30s -z "$DURATION" -c "$conc" --output-format json -o "$base.json" \
-    -H "Authorization: Bearer $TOKEN" "$@" >/dev/null
+  for u in "${URLS[@]}"; do
+    local t=${target//\{URL\}/$u}
+    "$OHA" --no-tui -w -t 30s -z "$DURATION" -c "$((per > 0 ? per : 1))" --output-format json -o "$base.$i.json" \
+      -H "Authorization: Bearer $TOKEN" "$@" "$t" >/dev/null &
+    ohas+=($!); jsons+=("$base.$i.json"); i=$((i + 1))
+  done
+  for p in "${ohas[@]}"; do wait "$p"; done
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
-  python3 "$ROOT/bench/report.py" record "$OUT" "$scenario" "$conc" "$run" "$base.json" "$base.rss"
+  python3 "$ROOT/bench/report.py" record "$OUT" "$scenario" "$conc" "$run" "$base.rss" "${jsons[@]}"
   tail -1 "$OUT/results.jsonl"
 }
 
 BODY=$(python3 -c 'import json; print(json.dumps({"from_node": "bench-sender", "to_node": "bench-r000", "kind": "fyi", "content": ("meshgate benchmark message " * 10)[:200]}))')
 for run in $(seq "$RUNS"); do
   for c in $READ_CONC; do
-    measure inbox-unread "$c" "$run" --rand-regex-url "$URL/messages\?to=bench-r0[0-9]{2}&unread_only=true&limit=50"
+    measure inbox-unread "$c" "$run" "{URL}/messages\?to=bench-r0[0-9]{2}&unread_only=true&limit=50" --rand-regex-url
   done
   for c in $SEND_CONC; do
-    measure send "$c" "$run" -m POST -T application/json -d "$BODY" "$URL/messages"
+    measure send "$c" "$run" "{URL}/messages" -m POST -T application/json -d "$BODY"
   done
 done
 python3 "$ROOT/bench/report.py" "$OUT"

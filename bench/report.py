@@ -2,7 +2,8 @@
 """Turns the oha JSON files of a bench run into one markdown table.
 
   report.py OUTDIR...   each OUTDIR has label, results.jsonl (one line per measurement)
-  report.py record OUTDIR SCENARIO CONC RUN OHA_JSON RSS_FILE   append one measurement
+  report.py record OUTDIR SCENARIO CONC RUN RSS_FILE OHA_JSON...  append one measurement
+            (several oha files: one per replica; req/s is their sum, each percentile the worst)
 """
 import json
 import statistics
@@ -10,19 +11,27 @@ import sys
 from pathlib import Path
 
 
-def record(out, scenario, conc, run, oha_json, rss_file):
-    d = json.loads(Path(oha_json).read_text())
-    s = d["summary"]
-    codes = d.get("statusCodeDistribution", {})
-    ok = sum(n for c, n in codes.items() if str(c).startswith("2"))
-    bad = sum(n for c, n in codes.items() if not str(c).startswith("2")) + sum(d.get("errorDistribution", {}).values())
-    lat = d["latencyPercentiles"]
+def record(out, scenario, conc, run, rss_file, *oha_jsons):
+    ok_total = bad_total = 0
+    rps = 0.0
+    p50 = p99 = 0.0
+    for oha_json in oha_jsons:
+        d = json.loads(Path(oha_json).read_text())
+        s = d["summary"]
+        codes = d.get("statusCodeDistribution", {})
+        ok = sum(n for c, n in codes.items() if str(c).startswith("2"))
+        ok_total += ok
+        bad_total += sum(n for c, n in codes.items() if not str(c).startswith("2"))
+        bad_total += sum(d.get("errorDistribution", {}).values())
+        rps += ok / s["total"] if s.get("total") else 0.0
+        lat = d["latencyPercentiles"]
+        p50 = max(p50, (lat.get("p50") or 0) * 1000)
+        p99 = max(p99, (lat.get("p99") or 0) * 1000)
     rss = [int(x) for x in Path(rss_file).read_text().split()] if Path(rss_file).exists() else []
     row = {
         "scenario": scenario, "conc": int(conc), "run": int(run),
-        "ok_rps": ok / s["total"] if s.get("total") else 0.0,
-        "p50_ms": (lat.get("p50") or 0) * 1000, "p99_ms": (lat.get("p99") or 0) * 1000,
-        "ok": ok, "errors": bad, "max_rss_kib": max(rss) if rss else None,
+        "ok_rps": rps, "p50_ms": p50, "p99_ms": p99,
+        "ok": ok_total, "errors": bad_total, "max_rss_kib": max(rss) if rss else None,
     }
     with open(Path(out) / "results.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
@@ -63,6 +72,6 @@ def summary(outs):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "record":
-        record(*sys.argv[2:8])
+        record(*sys.argv[2:])
     else:
         summary(sys.argv[1:])
