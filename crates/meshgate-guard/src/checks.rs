@@ -1,20 +1,46 @@
-//! Post-match validators. All are O(len(value)) (plus O(len(line)) for the
-//! two that look at the line), so they keep the scan linear.
+//! Post-match validators. All are O(len(value)); the two that look at the
+//! whole line (connection-string keys, SAS `sv=`) compute that fact once per
+//! line ([`LineFacts`]), so many matches on one long line stay linear.
 
 use crate::Check;
 
-pub(crate) fn check(check: Check, value: &str, line: &str) -> bool {
+/// The line a gated match was found on, with lazily computed, cached facts.
+pub(crate) struct LineFacts<'a> {
+    text: &'a str,
+    conn_keys: Option<bool>,
+    sas: Option<bool>,
+}
+
+impl<'a> LineFacts<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        LineFacts { text, conn_keys: None, sas: None }
+    }
+
+    fn conn_keys(&mut self) -> bool {
+        const KEYS: &[&str] =
+            &["server=", "data source=", "host=", "uid=", "user id=", "initial catalog=", "database=", "hostname="];
+        let text = self.text;
+        *self.conn_keys.get_or_insert_with(|| KEYS.iter().any(|k| contains_ci(text, k)))
+    }
+
+    fn sas(&mut self) -> bool {
+        let text = self.text;
+        *self.sas.get_or_insert_with(|| contains_ci(text, "sv="))
+    }
+}
+
+pub(crate) fn check(check: Check, value: &str, line: &mut LineFacts<'_>) -> bool {
     match check {
         Check::None => true,
         Check::NotWords => not_words(value),
         Check::MixedAws => mixed_aws(value),
         Check::Generic => generic(value),
         Check::UrlPassword => url_password(value),
-        Check::ConnString => conn_string(value, line),
+        Check::ConnString => conn_string(value) && line.conn_keys(),
         Check::NotRef => not_ref(value),
         Check::NotPlaceholder => not_ref(value) && !is_placeholder(value),
         Check::HasPercent => value.contains('%'),
-        Check::AzureSas => contains_ci(line, "sv="),
+        Check::AzureSas => line.sas(),
     }
 }
 
@@ -45,7 +71,10 @@ fn mixed_aws(v: &str) -> bool {
 
 fn contains_ci(hay: &str, needle: &str) -> bool {
     let n = needle.as_bytes();
-    hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    // Cheap first-byte filter (both cases) before the case-insensitive compare.
+    let (lo, up) = (n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase());
+    let h = hay.as_bytes();
+    memchr::memchr2_iter(lo, up, h).any(|i| h.len() - i >= n.len() && h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// A reference to a variable / expression rather than a literal value.
@@ -75,12 +104,14 @@ const PLACEHOLDER_WORDS: &[&str] = &[
 ];
 
 fn is_placeholder(v: &str) -> bool {
-    let lower = v.to_ascii_lowercase();
-    PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
-        || matches!(
-            lower.as_str(),
-            "password" | "passwd" | "pass" | "pwd" | "secret" | "pw" | "token" | "apikey" | "api_key"
-        )
+    static WORDS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(PLACEHOLDER_WORDS)
+            .expect("placeholder automaton builds")
+    });
+    const EXACT: &[&str] = &["password", "passwd", "pass", "pwd", "secret", "pw", "token", "apikey", "api_key"];
+    EXACT.iter().any(|w| v.eq_ignore_ascii_case(w)) || WORDS.is_match(v)
 }
 
 fn url_password(v: &str) -> bool {
@@ -90,10 +121,8 @@ fn url_password(v: &str) -> bool {
     not_ref(v) && !is_placeholder(v) && !v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
 }
 
-fn conn_string(v: &str, line: &str) -> bool {
-    const KEYS: &[&str] =
-        &["server=", "data source=", "host=", "uid=", "user id=", "initial catalog=", "database=", "hostname="];
-    v.len() >= 3 && not_ref(v) && !is_placeholder(v) && KEYS.iter().any(|k| contains_ci(line, k))
+fn conn_string(v: &str) -> bool {
+    v.len() >= 3 && not_ref(v) && !is_placeholder(v)
 }
 
 fn looks_like_email(v: &str) -> bool {

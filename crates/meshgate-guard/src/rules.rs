@@ -2,21 +2,29 @@
 //!
 //! Patterns are written in `regex-automata` syntax. `\b` is rewritten to the
 //! ASCII word boundary `(?-u:\b)` when compiled, which every DFA engine
-//! supports (so matching stays linear and literal prefixes stay extractable).
+//! supports.
 //!
 //! Three kinds of rules exist:
 //!
-//! * **prefixed** rules start with a literal anchor (`ghp_`, `AKIA`, `-----BEGIN`…)
-//!   and are compiled together into one multi-pattern regex that runs once over
-//!   the whole text, accelerated by a literal prefilter;
+//! * **prefixed** rules start with a literal anchor (`ghp_`, `AKIA`, `-----BEGIN`…).
+//!   Their literal prefixes are extracted at build time and fed to the stage-1
+//!   literal scan; the rules are compiled together into one multi-pattern
+//!   regex that is only run *anchored* at the positions where an anchor
+//!   occurs. PEM-style blocks ([`pem`]) match their header by regex and
+//!   extend to the first matching end line inside the base64 body;
 //! * **gated** rules have no literal prefix (e.g. `user:pass@host`, a Telegram
-//!   token `123456789:AA…`, `password = …`); they are evaluated only on lines that
-//!   contain one of their *gate* keywords (found by one Aho-Corasick pass);
+//!   token `123456789:AA…`, `password = …`); they are evaluated only around
+//!   occurrences of one of their *gate* literals. A gate is ASCII
+//!   case-insensitive unless written `!gate`, and `^gate` must not follow an
+//!   ASCII letter. [`Scope::Local`] rules contain the gate at most `back`
+//!   bytes after the start of the match, so the regex only runs from there
+//!   (never twice over the same bytes); [`Scope::Line`] rules look at the whole
+//!   line (at most once per line);
 //! * **run** rules are the "keyword on the same line" heuristics of the Python
 //!   guard (40-char AWS secret, 48+-char mesh token): maximal runs of an
 //!   alphabet are measured on lines that contain the keyword.
 
-use crate::{Check, Kind, Rule, RunClass};
+use crate::{Check, Kind, Rule, RunClass, Scope};
 
 /// Specificity of the caller's own bearer token (exact match, zero false positives).
 pub const SPEC_OWN_TOKEN: u8 = 100;
@@ -46,9 +54,31 @@ const fn p(
     pattern: &'static str,
     check: Check,
 ) -> Rule {
-    Rule { id, label, source, specificity, kind: Kind::Prefixed { pattern, check } }
+    Rule { id, label, source, specificity, kind: Kind::Prefixed { pattern, check, block_end: None } }
 }
 
+/// A PEM-style block: `header` (a prefixed pattern), then optionally a body of
+/// `[A-Za-z0-9+/=\s:,.\\-]` up to the first `end` — the same language as
+/// `header(?:[A-Za-z0-9+/=\s:,.\\-]*?end)?`, matched without rescanning the body
+/// for every header of a long run of blocks.
+const fn pem(
+    id: &'static str,
+    label: &'static str,
+    source: &'static str,
+    specificity: u8,
+    header: &'static str,
+    end: &'static str,
+) -> Rule {
+    Rule {
+        id,
+        label,
+        source,
+        specificity,
+        kind: Kind::Prefixed { pattern: header, check: Check::None, block_end: Some(end) },
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // a table-row constructor: one argument per column
 const fn g(
     id: &'static str,
     label: &'static str,
@@ -57,12 +87,17 @@ const fn g(
     gates: &'static [&'static str],
     pattern: &'static str,
     check: Check,
+    scope: Scope,
 ) -> Rule {
-    Rule { id, label, source, specificity, kind: Kind::Gated { gates, pattern, check } }
+    Rule { id, label, source, specificity, kind: Kind::Gated { gates, pattern, check, scope } }
 }
 
 use Check::{AzureSas, ConnString, Generic, HasPercent, MixedAws, NotPlaceholder, NotRef, NotWords, UrlPassword};
 const NONE: Check = Check::None;
+const LINE: Scope = Scope::Line;
+const fn loc(back: usize) -> Scope {
+    Scope::Local { back }
+}
 const N: u8 = SPEC_NESTED;
 const V: u8 = SPEC_VENDOR;
 const B: u8 = SPEC_BROAD;
@@ -107,7 +142,7 @@ pub static RULES: &[Rule] = &[
     p("langsmith-api-key", "langsmith api key", "https://docs.smith.langchain.com/administration/how_to_guides/organization_management/create_account_api_key (lsv2_pt_/lsv2_sk_)", V, r"\blsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}\b", NONE),
     p("tavily-api-key", "tavily api key", "https://docs.tavily.com/ (tvly-)", V, r"\btvly-(?:dev-|prod-)?[A-Za-z0-9]{30,}", NONE),
     p("pinecone-api-key", "pinecone api key", "https://docs.pinecone.io/guides/projects/manage-api-keys (pcsk_)", V, r"\bpcsk_[A-Za-z0-9]{4,8}_[A-Za-z0-9]{40,}", NONE),
-    g("cohere-api-key", "cohere api key", "gitleaks: cohere-api-token (keyword cohere + 40 alnum)", V, &["cohere"], r#"(?i)cohere[A-Za-z0-9_ .-]{0,20}(?:key|token)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[A-Za-z0-9]{40})(?:[^A-Za-z0-9]|$)"#, NONE),
+    g("cohere-api-key", "cohere api key", "gitleaks: cohere-api-token (keyword cohere + 40 alnum)", V, &["cohere"], r#"(?i)cohere[A-Za-z0-9_ .-]{0,20}(?:key|token)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[A-Za-z0-9]{40})(?:[^A-Za-z0-9]|$)"#, NONE, loc(0)),
     // ---------------------------------------------------------------- code hosting & package registries
     p("github-pat", "github token", GH, V, r"\bghp_[A-Za-z0-9]{30,}", NONE),
     p("github-oauth", "github token", GH, V, r"\bgho_[A-Za-z0-9]{30,}", NONE),
@@ -156,7 +191,7 @@ pub static RULES: &[Rule] = &[
     p("resend-api-key", "resend api key", "https://resend.com/docs/dashboard/api-keys/introduction (re_)", V, r"\bre_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}\b", NONE),
     // ---------------------------------------------------------------- cloud
     p("aws-access-key", "aws access key", "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids; gitleaks: aws-access-token; Python guard", V, r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", NONE),
-    g("aws-secret-access-key", "aws secret key", "https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-envvars.html (AWS_SECRET_ACCESS_KEY); gitleaks: aws-secret-access-key", A, &["secret_access", "secretaccess", "secret-access", "aws_secret", "awssecret"], r#"(?i)(?:secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#, NONE),
+    g("aws-secret-access-key", "aws secret key", "https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-envvars.html (AWS_SECRET_ACCESS_KEY); gitleaks: aws-secret-access-key", A, &["secret_access", "secretaccess", "secret-access", "aws_secret", "aws-secret", "awssecret"], r#"(?i)(?:secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#, NONE, loc(0)),
     Rule {
         id: "aws-secret-key-heuristic",
         label: "aws secret key",
@@ -168,40 +203,40 @@ pub static RULES: &[Rule] = &[
     p("google-oauth-client-secret", "google oauth client secret", "https://developers.google.com/identity/protocols/oauth2 (GOCSPX-); gitleaks: gcp-oauth-client-secret", V, r"\bGOCSPX-[A-Za-z0-9_-]{28}", NONE),
     p("google-oauth-access-token", "google oauth access token", "https://developers.google.com/identity/protocols/oauth2 (ya29.)", V, r"\bya29\.[A-Za-z0-9_-]{30,}", NONE),
     p("google-oauth-refresh-token", "google oauth refresh token", "https://developers.google.com/identity/protocols/oauth2 (1//0)", V, r"\b1//0[A-Za-z0-9_-]{40,}", NONE),
-    g("firebase-fcm-server-key", "firebase cloud messaging server key", "gitleaks: gcp-fcm-server-key / firebase (AAAA…:APA91b…)", V, &[":apa91b"], r"(?P<s>AAAA[A-Za-z0-9_-]{7}:APA91b[A-Za-z0-9_-]{100,})", NONE),
-    g("azure-storage-account-key", "azure storage account key", "https://learn.microsoft.com/azure/storage/common/storage-configure-connection-string (AccountKey=)", V, &["accountkey"], r"(?i)AccountKey\s*=\s*(?P<s>[A-Za-z0-9+/]{40,}={0,2})", NONE),
-    g("azure-shared-access-key", "azure shared access key", "https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas (SharedAccessKey=)", V, &["sharedaccesskey"], r"(?i)SharedAccessKey\s*=\s*(?P<s>[A-Za-z0-9+/]{20,}={0,2})", NONE),
-    g("azure-sas-token", "azure sas token", "https://learn.microsoft.com/azure/storage/common/storage-sas-overview (sv=…&sig=)", V, &["sig="], r"[?&]sig=(?P<s>[A-Za-z0-9%+/=]{30,})", AzureSas),
-    g("azure-ad-client-secret", "azure ad client secret", "gitleaks: azure-ad-client-secret (xxx8Q~…)", V, &["q~"], r"(?:^|[^A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)", NONE),
+    g("firebase-fcm-server-key", "firebase cloud messaging server key", "gitleaks: gcp-fcm-server-key / firebase (AAAA…:APA91b…)", V, &["!:APA91b"], r"(?P<s>AAAA[A-Za-z0-9_-]{7}:APA91b[A-Za-z0-9_-]{100,})", NONE, loc(11)),
+    g("azure-storage-account-key", "azure storage account key", "https://learn.microsoft.com/azure/storage/common/storage-configure-connection-string (AccountKey=)", V, &["accountkey"], r"(?i)AccountKey\s*=\s*(?P<s>[A-Za-z0-9+/]{40,}={0,2})", NONE, loc(0)),
+    g("azure-shared-access-key", "azure shared access key", "https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas (SharedAccessKey=)", V, &["sharedaccesskey"], r"(?i)SharedAccessKey\s*=\s*(?P<s>[A-Za-z0-9+/]{20,}={0,2})", NONE, loc(0)),
+    g("azure-sas-token", "azure sas token", "https://learn.microsoft.com/azure/storage/common/storage-sas-overview (sv=…&sig=)", V, &["!sig="], r"[?&]sig=(?P<s>[A-Za-z0-9%+/=]{30,})", AzureSas, loc(1)),
+    g("azure-ad-client-secret", "azure ad client secret", "gitleaks: azure-ad-client-secret (xxx8Q~…)", V, &["!0Q~", "!1Q~", "!2Q~", "!3Q~", "!4Q~", "!5Q~", "!6Q~", "!7Q~", "!8Q~", "!9Q~"], r"(?:^|[^A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)", NONE, loc(4)),
     p("digitalocean-token", "digitalocean token", "https://docs.digitalocean.com/reference/api/create-personal-access-token/ (dop_v1_/doo_v1_/dor_v1_); gitleaks: digitalocean-*", V, r"\bdo[opr]_v1_[a-f0-9]{64}\b", NONE),
     p("alibaba-access-key-id", "alibaba cloud access key", "gitleaks: alibaba-access-key-id (LTAI)", V, r"\bLTAI[A-Za-z0-9]{20}\b", NONE),
     p("cloudflare-origin-ca-key", "cloudflare origin ca key", "gitleaks: cloudflare-origin-ca-key (v1.0-)", V, r"\bv1\.0-[a-f0-9]{24}-[a-f0-9]{146}\b", NONE),
-    g("cloudflare-api-token", "cloudflare api token", "gitleaks: cloudflare-api-key / cloudflare-global-api-key (keyword cloudflare)", V, &["cloudflare", "cf_api"], r#"(?i)(?:cloudflare|cf)[A-Za-z0-9_ .-]{0,20}(?:key|token|secret)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[A-Za-z0-9_-]{37,40})(?:[^A-Za-z0-9_-]|$)"#, NONE),
+    g("cloudflare-api-token", "cloudflare api token", "gitleaks: cloudflare-api-key / cloudflare-global-api-key (keyword cloudflare)", V, &["cloudflare", "cf_api"], r#"(?i)(?:cloudflare|cf)[A-Za-z0-9_ .-]{0,20}(?:key|token|secret)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[A-Za-z0-9_-]{37,40})(?:[^A-Za-z0-9_-]|$)"#, NONE, loc(0)),
     p("heroku-api-key-v2", "heroku api key", "gitleaks: heroku-api-key-v2 (HRKU-AA)", V, r"\bHRKU-AA[0-9A-Za-z_-]{58}", NONE),
-    g("heroku-api-key", "heroku api key", "gitleaks: heroku-api-key (keyword heroku + uuid)", V, &["heroku"], r#"(?i)heroku[A-Za-z0-9_ .-]{0,20}(?:key|token|secret)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#, NONE),
+    g("heroku-api-key", "heroku api key", "gitleaks: heroku-api-key (keyword heroku + uuid)", V, &["heroku"], r#"(?i)heroku[A-Za-z0-9_ .-]{0,20}(?:key|token|secret)[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#, NONE, loc(0)),
     p("vault-service-token", "hashicorp vault token", "https://developer.hashicorp.com/vault/docs/concepts/tokens#token-prefixes (hvs./hvb.); gitleaks: vault-service-token", V, r"\bhv[sb]\.[A-Za-z0-9_-]{24,}", NONE),
-    g("terraform-cloud-token", "terraform cloud token", "gitleaks: hashicorp-tf-api-token (.atlasv1.)", V, &[".atlasv1."], r"(?P<s>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})", NONE),
+    g("terraform-cloud-token", "terraform cloud token", "gitleaks: hashicorp-tf-api-token (.atlasv1.)", V, &["!.atlasv1."], r"(?P<s>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})", NONE, loc(14)),
     p("doppler-token", "doppler token", "https://docs.doppler.com/reference/auth-token-formats (dp.pt./dp.st./…); gitleaks: doppler-api-token", V, r"\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}\b", NONE),
     p("databricks-token", "databricks token", "https://docs.databricks.com/dev-tools/auth/pat.html (dapi); gitleaks: databricks-api-token", V, r"\bdapi[a-f0-9]{32}(?:-[0-9])?\b", NONE),
     p("grafana-cloud-token", "grafana token", "https://grafana.com/docs/grafana-cloud/account-management/authentication-and-permissions/access-policies/ (glc_); gitleaks: grafana-cloud-api-token", V, r"\bglc_[A-Za-z0-9+/]{32,}={0,2}", NONE),
     p("grafana-service-account-token", "grafana token", "https://grafana.com/docs/grafana/latest/administration/service-accounts/ (glsa_); gitleaks: grafana-service-account-token", V, r"\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b", NONE),
     p("new-relic-key", "new relic key", "https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/ (NRAK-/NRJS-/NRII-); gitleaks: new-relic-*", V, r"\b(?:NRAK-[A-Z0-9]{27}\b|NRJS-[a-f0-9]{19}\b|NRII-[A-Za-z0-9_-]{32})", NONE),
     p("dynatrace-api-token", "dynatrace api token", "https://docs.dynatrace.com/docs/manage/access-control/access-tokens (dt0c01.); gitleaks: dynatrace-api-token", V, r"\bdt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}\b", NONE),
-    g("datadog-api-key", "datadog api key", "gitleaks: datadog-access-token (keyword datadog/dd + 32-40 hex)", V, &["datadog", "dd_api", "dd_app", "dd-api", "dd-app"], r#"(?i)(?:datadog|dd)[A-Za-z0-9_ .-]{0,20}(?:api|app)[_-]?key[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[a-f0-9]{32,40})(?:[^a-f0-9]|$)"#, NONE),
+    g("datadog-api-key", "datadog api key", "gitleaks: datadog-access-token (keyword datadog/dd + 32-40 hex)", V, &["datadog", "dd_api", "dd_app", "dd-api", "dd-app"], r#"(?i)(?:datadog|dd)[A-Za-z0-9_ .-]{0,20}(?:api|app)[_-]?key[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[a-f0-9]{32,40})(?:[^a-f0-9]|$)"#, NONE, loc(0)),
     p("age-secret-key", "age secret key", "https://age-encryption.org/v1 (AGE-SECRET-KEY-1); gitleaks: age-secret-key", V, r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}", NONE),
     // ---------------------------------------------------------------- messaging & webhooks
     p("slack-token", "slack token", "https://api.slack.com/authentication/token-types; gitleaks: slack-bot-token, slack-user-token, slack-legacy-*", V, r"\bxox[abposr]-[A-Za-z0-9-]{10,}", NONE),
     p("slack-app-token", "slack token", "https://api.slack.com/authentication/token-types#app-level; gitleaks: slack-app-token", V, r"\bxapp-[0-9]-[A-Z0-9]+-[0-9]+-[a-z0-9]+", NONE),
     p("slack-webhook-url", "slack webhook url", "https://api.slack.com/messaging/webhooks; gitleaks: slack-webhook-url", V, r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}", NONE),
     p("discord-webhook-url", "discord webhook url", "https://discord.com/developers/docs/resources/webhook; gitleaks: discord-webhook (generic)", V, r"https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/[0-9]{5,30}/[A-Za-z0-9_-]{30,}", NONE),
-    g("discord-bot-token", "discord bot token", "https://discord.com/developers/docs/reference#authentication; gitleaks: discord-api-token (keyword discord)", V, &["discord"], r"(?:^|[^A-Za-z0-9_-])(?P<s>[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40})(?:[^A-Za-z0-9_-]|$)", NONE),
-    g("telegram-bot-token", "telegram bot token", "https://core.telegram.org/bots/api#authorizing-your-bot; gitleaks: telegram-bot-api-token", V, &[":aa"], r"(?:^|[^0-9])(?P<s>[0-9]{8,10}:AA[A-Za-z0-9_-]{33})(?:[^A-Za-z0-9_-]|$)", NONE),
-    g("teams-webhook-url", "microsoft teams webhook url", "gitleaks: microsoft-teams-webhook", V, &["webhook.office.com"], r#"(?P<s>https://[A-Za-z0-9.-]*webhook\.office\.com/webhookb2/[^\s"'<>]{40,})"#, NONE),
+    g("discord-bot-token", "discord bot token", "https://discord.com/developers/docs/reference#authentication; gitleaks: discord-api-token (keyword discord)", V, &["discord"], r"(?:^|[^A-Za-z0-9_-])(?P<s>[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40})(?:[^A-Za-z0-9_-]|$)", NONE, LINE),
+    g("telegram-bot-token", "telegram bot token", "https://core.telegram.org/bots/api#authorizing-your-bot; gitleaks: telegram-bot-api-token", V, &["!:AA"], r"(?:^|[^0-9])(?P<s>[0-9]{8,10}:AA[A-Za-z0-9_-]{33})(?:[^A-Za-z0-9_-]|$)", NONE, loc(11)),
+    g("teams-webhook-url", "microsoft teams webhook url", "gitleaks: microsoft-teams-webhook", V, &["!webhook.office.com"], r#"(?P<s>https://[A-Za-z0-9.-]*webhook\.office\.com/webhookb2/[^\s"'<>]{40,})"#, NONE, LINE),
     p("google-chat-webhook-url", "google chat webhook url", "https://developers.google.com/workspace/chat/quickstart/webhooks", V, r"https://chat\.googleapis\.com/v1/spaces/[A-Za-z0-9_-]+/messages\?key=[A-Za-z0-9_-]+&token=[A-Za-z0-9_=%-]{20,}", NONE),
     p("twilio-api-key", "twilio api key", "https://www.twilio.com/docs/iam/api-keys (SK + 32 hex); gitleaks: twilio-api-key", V, r"\bSK[0-9a-fA-F]{32}\b", NONE),
     p("sendgrid-api-key", "sendgrid api key", "https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys (SG.); gitleaks: sendgrid-api-token", V, r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}", NONE),
     p("mailgun-api-key", "mailgun api key", "https://documentation.mailgun.com/docs/mailgun/api-reference/authentication/ (key-); gitleaks: mailgun-private-api-token", V, r"\bkey-[0-9A-Za-z]{32}\b", NONE),
-    g("mailchimp-api-key", "mailchimp api key", "https://mailchimp.com/developer/marketing/guides/quick-start/ (<32 hex>-usN); gitleaks: mailchimp-api-key", V, &["-us"], r"(?:^|[^0-9A-Za-z])(?P<s>[0-9a-f]{32}-us[0-9]{1,2})(?:[^0-9A-Za-z]|$)", NONE),
+    g("mailchimp-api-key", "mailchimp api key", "https://mailchimp.com/developer/marketing/guides/quick-start/ (<32 hex>-usN); gitleaks: mailchimp-api-key", V, &["!-us"], r"(?:^|[^0-9A-Za-z])(?P<s>[0-9a-f]{32}-us[0-9]{1,2})(?:[^0-9A-Za-z]|$)", NONE, loc(33)),
     // ---------------------------------------------------------------- payments & commerce
     p("stripe-secret-key", "stripe secret key", "https://docs.stripe.com/keys; gitleaks: stripe-access-token", V, r"\bsk_(?:live|test|prod)_[A-Za-z0-9]{10,}", NONE),
     p("stripe-restricted-key", "stripe restricted key", "https://docs.stripe.com/keys#limit-access; gitleaks: stripe-access-token", V, r"\brk_(?:live|test|prod)_[A-Za-z0-9]{10,}", NONE),
@@ -210,15 +245,15 @@ pub static RULES: &[Rule] = &[
     p("shopify-token", "shopify token", "https://shopify.dev/docs/apps/auth; gitleaks: shopify-access-token, shopify-shared-secret, shopify-custom-access-token, shopify-private-app-access-token", V, r"\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b", NONE),
     p("facebook-access-token", "facebook access token", "https://developers.facebook.com/docs/facebook-login/guides/access-tokens (EAA…); gitleaks: facebook-page-access-token", V, r"\bEAA[MC][A-Za-z0-9]{100,}", NONE),
     p("twitter-bearer-token", "twitter bearer token", "https://developer.x.com/en/docs/authentication/oauth-2-0/bearer-tokens; gitleaks: twitter-bearer-token", V, r"\bAAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{30,}", HasPercent),
-    p("mapbox-secret-token", "mapbox secret token", "https://docs.mapbox.com/accounts/guides/tokens/ (sk.eyJ); gitleaks: mapbox-api-token", N, r"\bsk\.eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,}", NONE),
+    g("mapbox-secret-token", "mapbox secret token", "https://docs.mapbox.com/accounts/guides/tokens/ (sk.eyJ); gitleaks: mapbox-api-token", N, &["!sk.eyJ"], r"\bsk\.eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,}", NONE, loc(0)),
     // ---------------------------------------------------------------- keys & tokens
-    p("openssh-private-key", "openssh private key", "https://man.openbsd.org/ssh-keygen (OPENSSH PRIVATE KEY block); gitleaks: private-key", N, r"-----BEGIN OPENSSH PRIVATE KEY-----(?:[A-Za-z0-9+/=\s:,.\\-]*?-----END OPENSSH PRIVATE KEY-----)?", NONE),
-    p("pgp-private-key", "pgp private key block", "https://www.rfc-editor.org/rfc/rfc4880#section-6.2 (PGP PRIVATE KEY BLOCK); gitleaks: private-key", N, r"-----BEGIN PGP PRIVATE KEY BLOCK-----(?:[A-Za-z0-9+/=\s:,.\\-]*?-----END PGP PRIVATE KEY BLOCK-----)?", NONE),
-    p("private-key", "private key block", "https://www.rfc-editor.org/rfc/rfc7468 (PEM -----BEGIN … PRIVATE KEY-----); gitleaks: private-key", B, r"-----BEGIN[ A-Z0-9]*PRIVATE KEY-----(?:[A-Za-z0-9+/=\s:,.\\-]*?-----END[ A-Z0-9]*PRIVATE KEY-----)?", NONE),
+    pem("openssh-private-key", "openssh private key", "https://man.openbsd.org/ssh-keygen (OPENSSH PRIVATE KEY block); gitleaks: private-key", N, r"-----BEGIN OPENSSH PRIVATE KEY-----", r"-----END OPENSSH PRIVATE KEY-----"),
+    pem("pgp-private-key", "pgp private key block", "https://www.rfc-editor.org/rfc/rfc4880#section-6.2 (PGP PRIVATE KEY BLOCK); gitleaks: private-key", N, r"-----BEGIN PGP PRIVATE KEY BLOCK-----", r"-----END PGP PRIVATE KEY BLOCK-----"),
+    pem("private-key", "private key block", "https://www.rfc-editor.org/rfc/rfc7468 (PEM -----BEGIN … PRIVATE KEY-----); gitleaks: private-key", B, r"-----BEGIN[ A-Z0-9]*PRIVATE KEY-----", r"-----END[ A-Z0-9]*PRIVATE KEY-----"),
     p("putty-private-key", "putty private key", "https://the.earth.li/~sgtatham/putty/0.78/htmldoc/AppendixC.html (PuTTY-User-Key-File-N:)", V, r"PuTTY-User-Key-File-[0-9]+:", NONE),
-    p("jwt", "jwt", "https://datatracker.ietf.org/doc/html/rfc7519; gitleaks: jwt; Python guard", B, r"\beyJ[A-Za-z0-9_-]{7,}\.eyJ[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}", NONE),
+    g("jwt", "jwt", "https://datatracker.ietf.org/doc/html/rfc7519; gitleaks: jwt; Python guard", B, &["!eyJ"], r"\beyJ[A-Za-z0-9_-]{7,}\.eyJ[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}", NONE, loc(0)),
     // ---------------------------------------------------------------- mesh gateway
-    g("mesh-gateway-token-assignment", "possible mesh-gateway token", "meshgate: MESH_GATEWAY_TOKEN=<value> (any value of >= 8 chars that is not a variable reference)", A, &["mesh_gateway_token"], r#"(?i)MESH_GATEWAY_TOKEN[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;\\=]{8,}={0,2})"#, NotRef),
+    g("mesh-gateway-token-assignment", "possible mesh-gateway token", "meshgate: MESH_GATEWAY_TOKEN=<value> (any value of >= 8 chars that is not a variable reference)", A, &["mesh_gateway_token"], r#"(?i)MESH_GATEWAY_TOKEN[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;\\=]{8,}={0,2})"#, NotRef, loc(0)),
     Rule {
         id: "mesh-gateway-token-heuristic",
         label: "possible mesh-gateway token",
@@ -227,12 +262,12 @@ pub static RULES: &[Rule] = &[
         kind: Kind::Run { gates: &["mesh_gateway_token"], class: RunClass::UrlSafe, min: 48, max: usize::MAX, check: NotWords },
     },
     // ---------------------------------------------------------------- structural / assignments
-    g("url-with-password", "url with password", "RFC 3986 userinfo (scheme://user:password@host); covers postgres/mysql/mongodb/redis/amqp URLs; gitleaks: generic URL credentials", A, &["://"], r#"://[^\s:/?#@"'<>\[\]\\]*:(?P<s>[^\s/?#@"'<>\[\]\\]+)@[A-Za-z0-9\[_-]"#, UrlPassword),
-    g("connection-string-password", "connection string password", "https://learn.microsoft.com/dotnet/framework/data/adonet/connection-string-syntax (Password=…;)", A, &["password", "pwd"], r#"(?i)(?:^|[;\s"'])(?:password|pwd)\s*=\s*(?P<s>[^;"'\s=][^;"'=]*?)\s*(?:;|"|'|$)"#, ConnString),
-    g("authorization-header", "authorization header credential", "RFC 9110 §11.6.2 Authorization header (Bearer/Basic/Token)", A, &["authorization"], r#"(?i)authorization[\\"']*\s*[:=]\s*\\?["']?\s*(?:bearer|basic|token|bot|apikey)\s+(?P<s>[A-Za-z0-9._~+/=-]{16,})"#, NotPlaceholder),
-    g("curl-basic-auth", "curl basic auth", "curl -u/--user user:password; gitleaks: curl-auth-user", A, &["curl"], r#"(?:^|\s)(?:-u|--user)\s*["']?[^\s:"']+:(?P<s>[^\s"']{4,})"#, NotPlaceholder),
-    g("bearer-token", "bearer token", "RFC 6750 bearer token in free text", SPEC_GENERIC, &["bearer"], r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9._~+/=-]{20,})", Generic),
+    g("url-with-password", "url with password", "RFC 3986 userinfo (scheme://user:password@host); covers postgres/mysql/mongodb/redis/amqp URLs; gitleaks: generic URL credentials", A, &["!://"], r#"://[^\s:/?#@"'<>\[\]\\]*:(?P<s>[^\s/?#@"'<>\[\]\\]+)@[A-Za-z0-9\[_-]"#, UrlPassword, loc(0)),
+    g("connection-string-password", "connection string password", "https://learn.microsoft.com/dotnet/framework/data/adonet/connection-string-syntax (Password=…;)", A, &["password", "pwd"], r#"(?i)(?:^|[;\s"'])(?:password|pwd)\s*=\s*(?P<s>[^;"'\s=][^;"'=]*?)\s*(?:;|"|'|$)"#, ConnString, loc(1)),
+    g("authorization-header", "authorization header credential", "RFC 9110 §11.6.2 Authorization header (Bearer/Basic/Token)", A, &["authorization"], r#"(?i)authorization[\\"']*\s*[:=]\s*\\?["']?\s*(?:bearer|basic|token|bot|apikey)\s+(?P<s>[A-Za-z0-9._~+/=-]{16,})"#, NotPlaceholder, loc(0)),
+    g("curl-basic-auth", "curl basic auth", "curl -u/--user user:password; gitleaks: curl-auth-user", A, &["curl"], r#"(?:^|\s)(?:-u|--user)\s*["']?[^\s:"']+:(?P<s>[^\s"']{4,})"#, NotPlaceholder, LINE),
+    g("bearer-token", "bearer token", "RFC 6750 bearer token in free text", SPEC_GENERIC, &["bearer"], r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9._~+/=-]{20,})", Generic, loc(0)),
     g("generic-secret-assignment", "generic secret assignment", "gitleaks: generic-api-key (keyword = high-entropy value)", SPEC_GENERIC,
-        &["passw", "pwd", "passphrase", "secret", "token", "api_key", "api-key", "apikey", "access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "auth_key", "authkey", "credential"],
-        r#"(?i)(?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]*[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;&\\=]{8,}={0,2})"#, Generic),
+        &["passw", "pwd", "passphrase", "secret", "token", "api_key", "api-key", "apikey", "access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey", "auth_key", "auth-key", "authkey", "credential"],
+        r#"(?i)(?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]{0,64}[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;&\\=]{8,}={0,2})"#, Generic, loc(0)),
 ];

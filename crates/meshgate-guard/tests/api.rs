@@ -257,3 +257,60 @@ fn clean_prose_is_clean() {
         assert!(labels(t).is_empty(), "{t}: {:?}", scan(t));
     }
 }
+
+#[test]
+fn repeated_pem_blocks_each_get_their_own_span() {
+    // Every block is found with its full extent (header to end line), also
+    // when a whole file of blocks forms one run of body characters.
+    let block = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        body("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 64, 9)
+    );
+    let text = block.repeat(50);
+    let f = scan(&text);
+    assert_eq!(f.len(), 50);
+    for (i, x) in f.iter().enumerate() {
+        assert_eq!(x.label(), "private key block");
+        assert_eq!(x.span, i * block.len()..(i + 1) * block.len() - 1);
+    }
+    // Headers without end lines: each header alone.
+    let headers = "-----BEGIN RSA PRIVATE KEY-----\n".repeat(1000);
+    assert_eq!(scan(&headers).len(), 1000);
+}
+
+#[test]
+fn gates_repeated_on_one_long_line() {
+    // The same gate many times on one line: matches are still found after an
+    // anchored attempt failed on that line.
+    let v = body(ALNUM, 16, 21) + "9";
+    let text = format!("{} token = {v} and api_key = {v}", "token token ".repeat(2000));
+    let f = scan(&text);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f.iter().all(|x| x.label() == "generic secret assignment"));
+    // JWT after many failed eyJ candidates on the same line.
+    let jwt = format!("eyJ{}.eyJ{}.{}", body(ALNUM, 20, 1), body(ALNUM, 30, 2), body(ALNUM, 40, 3));
+    let text = format!("{} {jwt}", "eyJhbGciOi-".repeat(3000));
+    assert_eq!(labels(&text), vec!["jwt"]);
+}
+
+#[test]
+fn adversarial_inputs_scale_linearly() {
+    // Coarse guard against quadratic blow-ups (the benchmark measures precisely):
+    // 8x the input must not cost more than ~30x the time.
+    let units = ["password=", "eyJhbGciOi-", "-----BEGIN RSA PRIVATE KEY-----\n", "passwordtoken", "sk-", "a://b:c"];
+    let scanner = Scanner::global();
+    for u in units {
+        let t = |n: usize| {
+            let text = u.repeat(n / u.len());
+            let mut best = std::time::Duration::MAX;
+            for _ in 0..3 {
+                let s = std::time::Instant::now();
+                std::hint::black_box(scanner.scan(&text));
+                best = best.min(s.elapsed());
+            }
+            best
+        };
+        let (small, large) = (t(25_000), t(200_000));
+        assert!(large < small * 30 + std::time::Duration::from_millis(20), "{u:?}: {small:?} -> {large:?}");
+    }
+}
