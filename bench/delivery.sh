@@ -17,7 +17,7 @@ VENV=${MESHGATE_VENV:-$ROOT/.venv}
 TOKEN=benchtoken-0123456789abcdef
 PORT=${PORT:-18791}; URL=http://127.0.0.1:$PORT
 mkdir -p "$OUT"
-ulimit -n 65536   # 10k watchers: raised here, for this benchmark only
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"   # 10k watchers: raised here, for this benchmark only
 (cd "$ROOT" && cargo build --release -p meshgate-cli -p meshgate-bench --quiet)
 BENCH="$ROOT/target/release/meshgate-bench"
 WORK=$(mktemp -d); PID=""; WPID=""

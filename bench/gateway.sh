@@ -84,10 +84,16 @@ rss_sampler() {  # the largest replica's RSS, KiB
     sleep 0.2
   done
 }
+cpu_ticks() {  # user+system CPU ticks of every replica (and its threads)
+  local t=0 p
+  for p in "${PIDS[@]}"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done
+  echo "$t"
+}
 measure() {  # scenario conc run path-or-regex, then oha arguments; {URL} in the target is each replica's URL
   local scenario=$1 conc=$2 run=$3 target=$4; shift 4
   local base="$OUT/raw/$scenario-c$conc-r$run" per=$((conc / REPLICAS)) jsons=() ohas=() i=0
   rss_sampler > "$base.rss" & local sampler=$!
+  local cpu0; cpu0=$(cpu_ticks)
   for u in "${URLS[@]}"; do
     local t=${target//\{URL\}/$u}
     "$OHA" --no-tui -w -t 30s -z "$DURATION" -c "$((per > 0 ? per : 1))" --output-format json -o "$base.$i.json" \
@@ -96,7 +102,7 @@ measure() {  # scenario conc run path-or-regex, then oha arguments; {URL} in the
   done
   for p in "${ohas[@]}"; do wait "$p"; done
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
-  python3 "$ROOT/bench/report.py" record "$OUT" "$scenario" "$conc" "$run" "$base.rss" "${jsons[@]}"
+  SERVER_CPU_TICKS=$(( $(cpu_ticks) - cpu0 )) CLK_TCK=$(getconf CLK_TCK) python3 "$ROOT/bench/report.py" record "$OUT" "$scenario" "$conc" "$run" "$base.rss" "${jsons[@]}"
   tail -1 "$OUT/results.jsonl"
 }
 

