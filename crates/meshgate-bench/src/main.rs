@@ -136,7 +136,8 @@ async fn delivery(
         let factor = 0.3 + (rng % 1400) as f64 / 1000.0;
         tokio::time::sleep(Duration::from_micros((gap_ms as f64 * 1000.0 * factor) as u64)).await;
         let started = Instant::now();
-        let body = json!({"from_node": sender, "to_node": watcher, "kind": "fyi", "content": format!("delivery probe {i}")});
+        let body =
+            json!({"from_node": sender, "to_node": watcher, "kind": "fyi", "content": format!("delivery probe {i}")});
         let v = post(http, cli, "/messages", body).await?;
         acked.push((v["id"].as_i64().context("id")?, started, Instant::now()));
     }
@@ -185,13 +186,8 @@ fn stats(v: &mut [f64]) -> Value {
 }
 
 async fn latest_id(http: &reqwest::Client, cli: &Cli, to: &str) -> Result<i64> {
-    let v: Value = http
-        .get(format!("{}/messages?to={to}&limit=1", cli.url))
-        .bearer_auth(&cli.token)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let v: Value =
+        http.get(format!("{}/messages?to={to}&limit=1", cli.url)).bearer_auth(&cli.token).send().await?.json().await?;
     Ok(v["messages"][0]["id"].as_i64().unwrap_or(0))
 }
 
@@ -294,7 +290,8 @@ async fn watchers(cli: &Cli, count: usize, parallel: usize) -> Result<Value> {
             }
         }));
     }
-    while opened.load(std::sync::atomic::Ordering::Relaxed) + failed.load(std::sync::atomic::Ordering::Relaxed) < count {
+    while opened.load(std::sync::atomic::Ordering::Relaxed) + failed.load(std::sync::atomic::Ordering::Relaxed) < count
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!(
