@@ -82,7 +82,7 @@ async fn cli_refusals_send_nothing() {
     let content = format!("line one\n  key {secret}\n");
     let (code, stdout, stderr) = meshgate(&["send", "droplet", "--kind", "fyi", "-"], &env, Some(&content)).await;
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("github token at line 2, column 7"), "{stderr}");
+    assert!(stderr.contains("(github token) at line 2, column 7"), "{stderr}");
     assert!(!stderr.contains(&secret) && !stdout.contains(&secret));
 
     let (code, stdout, stderr) =

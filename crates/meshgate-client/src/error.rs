@@ -142,6 +142,6 @@ mod tests {
     fn secret_detected_names_position_only() {
         let e = Error::SecretDetected { label: "github token".into(), line: 2, column: 5 };
         let s = e.to_string();
-        assert!(s.contains("github token at line 2, column 5"), "{s}");
+        assert!(s.contains("(github token) at line 2, column 5"), "{s}");
     }
 }
