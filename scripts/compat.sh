@@ -5,6 +5,8 @@
 #   1. tests/compat               (our suite; it starts and stops its own gateway)
 #   2. ../shared/conformance      (shared black-box suite, -m "not reference_quirk"),
 #                                 against a second fresh gateway started here
+#   3. both again against two PostgreSQL replicas on one database behind a
+#      round-robin proxy (when MESHGATE_TEST_PG_URL is set; CI always sets it)
 #
 # Environment:
 #   MESHGATE_BIN    gateway binary (default: build with cargo, use target/debug/meshgate)
@@ -56,13 +58,19 @@ if [ ! -d "$CONFORMANCE" ]; then
 fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/meshgate-compat.XXXXXX")"
 GW_PID=""
-cleanup() {
-  if [ -n "$GW_PID" ] && kill -0 "$GW_PID" 2>/dev/null; then
-    kill -TERM "$GW_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$GW_PID" 2>/dev/null || true
-    wait "$GW_PID" 2>/dev/null || true
+PIDS=()
+stop_pid() {
+  local pid=$1
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
+}
+cleanup() {
+  stop_pid "$GW_PID"
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -97,6 +105,55 @@ echo "meshgate at $URL (pid $GW_PID)"
   PYTHONDONTWRITEBYTECODE=1 MESH_GATEWAY_URL="$URL" MESH_GATEWAY_TOKEN="$TOKEN" \
     "$PY" -m pytest -q -p no:cacheprovider -m "not reference_quirk" "${EXTRA[@]}"
 ) || status=1
+
+# --- 3. both suites against two PostgreSQL replicas behind one URL --------------
+# Each new connection goes to the other replica (tests/compat/rr_proxy.py), so
+# registering, sending, reading and long-polling cross replicas all the time.
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+wait_healthy() {
+  for _ in $(seq 1 300); do
+    if "$PY" -c 'import sys, httpx; sys.exit(0 if httpx.get(sys.argv[1] + "/health", timeout=1).status_code == 200 else 1)' \
+         "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+if [ -n "${MESHGATE_TEST_PG_URL:-}" ]; then
+  step "tests/compat and the conformance suite against 2 PostgreSQL replicas"
+  DBNAME="compat_$("$PY" -c 'import secrets; print(secrets.token_hex(6))')"
+  PG_ADMIN="${MESHGATE_TEST_PG_URL%/*}/postgres"
+  PG_DB="${MESHGATE_TEST_PG_URL%/*}/$DBNAME"
+  psql -q "$PG_ADMIN" -c "CREATE DATABASE $DBNAME" >/dev/null
+  PORTS=()
+  for r in 0 1; do
+    p="$(free_port)"; PORTS+=("$p")
+    MESH_GATEWAY_TOKEN="$TOKEN" "$MESHGATE_BIN" serve --listen "127.0.0.1:$p" --db "$PG_DB" \
+      --data-dir "$WORK/replica-$r" >"$WORK/replica-$r.log" 2>&1 &
+    PIDS+=($!)
+  done
+  PROXY_PORT="$(free_port)"
+  "$PY" tests/compat/rr_proxy.py "$PROXY_PORT" "${PORTS[@]}" >"$WORK/proxy.log" 2>&1 &
+  PIDS+=($!)
+  RURL="http://127.0.0.1:$PROXY_PORT"
+  for p in "${PORTS[@]}"; do
+    wait_healthy "http://127.0.0.1:$p" || { echo "compat.sh: replica on $p not healthy" >&2; tail -n 30 "$WORK"/replica-*.log >&2; exit 1; }
+  done
+  wait_healthy "$RURL" || { echo "compat.sh: proxy not healthy" >&2; exit 1; }
+  echo "replicas on ${PORTS[*]} behind $RURL (database $DBNAME)"
+  MESHGATE_COMPAT_URL="$RURL" MESHGATE_COMPAT_TOKEN="$TOKEN" \
+    "$PY" -m pytest -q -p no:cacheprovider "${EXTRA[@]}" tests/compat || status=1
+  (
+    cd "$CONFORMANCE"
+    PYTHONDONTWRITEBYTECODE=1 MESH_GATEWAY_URL="$RURL" MESH_GATEWAY_TOKEN="$TOKEN" \
+      "$PY" -m pytest -q -p no:cacheprovider -m "not reference_quirk" "${EXTRA[@]}"
+  ) || status=1
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  PIDS=()
+  psql -q "$PG_ADMIN" -c "DROP DATABASE $DBNAME WITH (FORCE)" >/dev/null || true
+else
+  echo "compat.sh: MESHGATE_TEST_PG_URL is unset: the replica run is SKIPPED" >&2
+  if [ "${CI:-}" = "true" ]; then status=1; fi
+fi
 
 if [ "$status" -ne 0 ]; then
   echo "compat.sh: FAILED (see above)" >&2

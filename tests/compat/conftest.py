@@ -16,8 +16,26 @@ from swarph_shared import peer_registry
 from compat import Cli, Gateway, NameFactory, PeerFactory, meshgate_bin, start_gateway
 
 
+class ExternalGateway:
+    """A gateway this suite did not start ($MESHGATE_COMPAT_URL / $MESHGATE_COMPAT_TOKEN),
+    e.g. two PostgreSQL replicas behind a round-robin proxy (scripts/compat.sh)."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url.rstrip("/"), token
+
+    def stop(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
 def gateway_process(tmp_path_factory):
+    external = os.environ.get("MESHGATE_COMPAT_URL")
+    if external:
+        proc = ExternalGateway(external, os.environ["MESHGATE_COMPAT_TOKEN"])
+        os.environ["MESH_GATEWAY_URL"], os.environ["MESH_GATEWAY_TOKEN"] = proc.url, proc.token
+        peer_registry._clear_cache()
+        yield proc
+        return
     binary = meshgate_bin()
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         pytest.exit(

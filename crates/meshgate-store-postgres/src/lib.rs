@@ -86,8 +86,11 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use crate::error::{map_pg, map_pool, Db};
 
 /// The embedded migrations, in order. Never edit a released one.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_import_export.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_import_export.sql")),
+    (3, include_str!("../migrations/0003_content_bytes.sql")),
+];
 
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

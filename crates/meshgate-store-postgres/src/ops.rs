@@ -81,12 +81,17 @@ fn row_message(r: &Row) -> StoreResult<Message> {
         from_node: get(r, 1)?,
         to_node: get(r, 2)?,
         kind,
-        content: get(r, 4)?,
+        content: content_text(get(r, 4)?)?,
         created_at: get(r, 5)?,
         read_at: get(r, 6)?,
         thread_id: get(r, 7)?,
         related_task_id: get(r, 8)?,
     })
+}
+
+/// Message bodies are stored as UTF-8 bytes (`bytea`): text cannot hold NUL.
+fn content_text(bytes: Vec<u8>) -> StoreResult<String> {
+    String::from_utf8(bytes).map_err(|e| StoreError::Backend(format!("stored content is not UTF-8: {e}")))
 }
 
 const THREAD_COLS: &str = "thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at";
@@ -417,7 +422,7 @@ pub(crate) async fn insert_message(
             &msg.from_node,
             &msg.to_node,
             &msg.kind.as_str(),
-            &msg.content,
+            &msg.content.as_bytes(),
             &msg.thread_id,
             &msg.related_task_id,
             &msg.idempotency_key,
@@ -975,7 +980,7 @@ async fn import_message(
             &msg.from_node,
             &msg.to_node,
             &msg.kind.as_str(),
-            &msg.content,
+            &msg.content.as_bytes(),
             &msg.thread_id,
             &msg.related_task_id,
             &m.idempotency_key,

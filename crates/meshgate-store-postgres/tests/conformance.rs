@@ -31,6 +31,7 @@ pg_conformance!(
     deleted_peers_tokens_are_dead,
     aliases_put_resolve_delete,
     send_and_idempotent_resend,
+    content_round_trips_exactly,
     list_filters,
     ids_strictly_increase,
     mark_read_is_idempotent_and_scoped,

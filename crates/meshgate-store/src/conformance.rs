@@ -73,6 +73,7 @@ checks!(
     deleted_peers_tokens_are_dead,
     aliases_put_resolve_delete,
     send_and_idempotent_resend,
+    content_round_trips_exactly,
     list_filters,
     ids_strictly_increase,
     mark_read_is_idempotent_and_scoped,
@@ -135,6 +136,7 @@ macro_rules! conformance_tests {
             deleted_peers_tokens_are_dead,
             aliases_put_resolve_delete,
             send_and_idempotent_resend,
+            content_round_trips_exactly,
             list_filters,
             ids_strictly_increase,
             mark_read_is_idempotent_and_scoped,
@@ -645,6 +647,22 @@ pub async fn threads_mint_and_list(store: Arc<dyn Store>) {
         vec![other.thread_uuid.clone()]
     );
     assert!(list(ThreadQuery { session_id: Some("s".into()), limit: 50, ..Default::default() }).await.is_empty());
+}
+
+/// Bodies come back byte for byte: NUL and other control characters,
+/// every Unicode plane, and 200,000 characters.
+pub async fn content_round_trips_exactly(store: Arc<dyn Store>) {
+    let bodies = [
+        "nul \u{0} inside".to_owned(),
+        "\u{0}".to_owned(),
+        "tab\tcr\rlf\nbell\u{7} é 😀 \u{10FFFF}".to_owned(),
+        "😀".repeat(200_000),
+    ];
+    for body in bodies {
+        let id = send(&*store, msg("ra", "rb", &body)).await;
+        let got = store.message(id).await.unwrap().expect("stored");
+        assert_eq!(got.content, body, "message {id}");
+    }
 }
 
 /// `member` finds exactly the threads a peer takes part in: named in the
