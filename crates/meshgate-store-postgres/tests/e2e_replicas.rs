@@ -8,62 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use common::processes::{start, Replica, TOKEN};
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-const TOKEN: &str = "e2e-replicas-operator-token-0123456789";
-
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let bin = target.join("debug").join("meshgate");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p meshgate-cli` first", bin.display());
-    bin
-}
-
-/// A running replica; killed on drop.
-struct Replica {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(db_url: &str) -> Replica {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--db", db_url, "--data-dir"])
-        .arg(data.path())
-        .env("MESH_GATEWAY_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start meshgate serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = match lines.next() {
-            Some(Ok(l)) => l,
-            _ => panic!("meshgate serve exited before listening"),
-        };
-        if let Some(url) = line.strip_prefix("meshgate: listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Replica { child, url, _data: data }
-}
 
 async fn send(http: &reqwest::Client, r: &Replica, content: &str) -> i64 {
     let body = json!({"from_node": "alice", "to_node": "bob", "kind": "fyi", "content": content});

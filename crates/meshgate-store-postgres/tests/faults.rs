@@ -8,8 +8,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use common::processes::{pg, Cluster};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,39 +17,6 @@ use std::time::{Duration, Instant};
 use meshgate_proto::Kind;
 use meshgate_store::{MessageQuery, NewMessage, Order, Store, StoreError};
 use meshgate_store_postgres::{PgOptions, PgStore};
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg.sh")
-}
-
-/// Runs `pg.sh <cmd>` on the private cluster; returns its stdout.
-fn pg(root: &Path, cmd: &str) -> String {
-    let out = Command::new("bash")
-        .arg(script())
-        .arg(cmd)
-        .env("PGDATA_ROOT", root)
-        .output()
-        .unwrap_or_else(|e| panic!("running pg.sh {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "pg.sh {cmd} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Stops and removes the private cluster, even when the test fails.
-struct Cluster {
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(script()).arg("stop").env("PGDATA_ROOT", &self.root).output();
-    }
-}
 
 fn msg(i: usize) -> NewMessage {
     NewMessage {
