@@ -26,6 +26,10 @@ struct Cli {
     /// Operator token.
     #[arg(long, env = "MESH_GATEWAY_TOKEN")]
     token: String,
+    /// Where the watcher connects (default: `--url`); another replica of the
+    /// same database measures cross-replica delivery.
+    #[arg(long)]
+    watch_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,8 +119,13 @@ async fn delivery(
     let start_after = latest_id(http, cli, &watcher).await?;
     let arrivals: Arrivals = Arc::default();
     let watch_task = {
-        let (http, url, token, watcher, arrivals) =
-            (http.clone(), cli.url.clone(), cli.token.clone(), watcher.clone(), arrivals.clone());
+        let (http, url, token, watcher, arrivals) = (
+            http.clone(),
+            cli.watch_url.clone().unwrap_or_else(|| cli.url.clone()),
+            cli.token.clone(),
+            watcher.clone(),
+            arrivals.clone(),
+        );
         tokio::spawn(async move {
             match mode {
                 Mode::Sse => watch_sse(&http, &url, &token, &watcher, start_after, &arrivals).await,
