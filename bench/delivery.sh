@@ -48,8 +48,10 @@ for mode in sse longpoll; do
   "$BENCH" --url "$URL" --token "$TOKEN" delivery --mode "$mode" --count "$COUNT" --prefix "dlv" \
     | tee "$OUT/latency-$mode.json"
 done
-idle_rps=$(send_rps send-idle)
-echo "send c=16, no watchers: $idle_rps req/s" | tee -a "$OUT/summary.txt"
+median() { python3 -c 'import statistics, sys; print(round(statistics.median(float(x) for x in sys.argv[1:])))' "$@"; }
+idle=(); for r in 1 2 3; do idle+=("$(send_rps "send-idle-$r")"); done
+idle_rps=$(median "${idle[@]}")
+echo "send c=16, no watchers: $idle_rps req/s (median of ${idle[*]})" | tee -a "$OUT/summary.txt"
 
 "$BENCH" --url "$URL" --token "$TOKEN" watchers --count "$WATCHERS" 2>"$OUT/watchers.log" &
 WPID=$!
@@ -57,8 +59,9 @@ until grep -q "holding" "$OUT/watchers.log" 2>/dev/null; do sleep 0.5; kill -0 "
 cat "$OUT/watchers.log" | tee -a "$OUT/summary.txt"
 sleep 2
 echo "rss with $WATCHERS watchers: $(rss_kib) KiB" | tee -a "$OUT/summary.txt"
-busy_rps=$(send_rps send-watchers)
-echo "send c=16, $WATCHERS watchers: $busy_rps req/s ($(python3 -c "print(round(100*$busy_rps/$idle_rps))")% of idle)" \
+busy=(); for r in 1 2 3; do busy+=("$(send_rps "send-watchers-$r")"); done
+busy_rps=$(median "${busy[@]}")
+echo "send c=16, $WATCHERS watchers: $busy_rps req/s (median of ${busy[*]}; $(python3 -c "print(round(100*$busy_rps/$idle_rps))")% of idle)" \
   | tee -a "$OUT/summary.txt"
 "$BENCH" --url "$URL" --token "$TOKEN" delivery --mode sse --count "$COUNT" --prefix "dlvw" \
   | tee "$OUT/latency-sse-under-watchers.json"
