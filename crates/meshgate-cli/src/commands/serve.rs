@@ -122,7 +122,8 @@ pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<Path
     bail!("unsupported --db URL {url:?}: expected sqlite:PATH or postgres://...")
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM; `watch` stops on it too.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

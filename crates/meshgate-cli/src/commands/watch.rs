@@ -280,7 +280,7 @@ impl Interrupt {
         let notify = Arc::new(Notify::new());
         let (flag, wake) = (Arc::clone(&fired), Arc::clone(&notify));
         tokio::spawn(async move {
-            signalled().await;
+            super::serve::shutdown_signal().await;
             flag.store(true, Ordering::SeqCst);
             wake.notify_one();
         });
@@ -296,27 +296,6 @@ impl Interrupt {
             return;
         }
         self.notify.notified().await;
-    }
-}
-
-async fn signalled() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }
 
