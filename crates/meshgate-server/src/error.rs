@@ -19,6 +19,8 @@ pub enum Class {
     Forbidden,
     /// 404: no such thing.
     NotFound,
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
     /// 409: contradicts stored state.
     Conflict,
     /// 413: the body is larger than any valid request.
@@ -84,6 +86,7 @@ impl ApiError {
             Class::Unauthorized => StatusCode::UNAUTHORIZED,
             Class::Forbidden => StatusCode::FORBIDDEN,
             Class::NotFound => StatusCode::NOT_FOUND,
+            Class::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Class::Conflict => StatusCode::CONFLICT,
             Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Class::Invalid => StatusCode::UNPROCESSABLE_ENTITY,

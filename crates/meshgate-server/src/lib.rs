@@ -28,8 +28,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::Router;
 use meshgate_store::Store;
 use tokio::net::TcpListener;
@@ -57,13 +55,8 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no_route", "no such endpoint; GET /openapi.json lists them")
 }
 
-async fn method_not_allowed() -> impl IntoResponse {
-    let body = meshgate_proto::ErrorBody {
-        error: "method_not_allowed".to_owned(),
-        detail: "this endpoint does not accept that method".to_owned(),
-        suggestions: Vec::new(),
-    };
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(error::Class::MethodNotAllowed, "method_not_allowed", "this endpoint does not accept that method")
 }
 
 /// Serves `store` with `config` on `listener` until `shutdown` resolves,

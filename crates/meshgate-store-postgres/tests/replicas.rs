@@ -9,21 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meshgate_proto::Kind;
-use meshgate_store::{MessageQuery, NewMessage, Order, Store};
+use meshgate_store::conformance::msg;
+use meshgate_store::{MessageQuery, Order, Store};
 use meshgate_store_postgres::PgOptions;
-
-fn msg(from: &str, to: &str, content: &str) -> NewMessage {
-    NewMessage {
-        from_node: from.to_owned(),
-        to_node: to.to_owned(),
-        kind: Kind::Fyi,
-        content: content.to_owned(),
-        thread_id: None,
-        related_task_id: None,
-        idempotency_key: None,
-    }
-}
 
 /// Wake-ups must come from NOTIFY, not from the safety-net poll.
 fn no_poll() -> PgOptions {

@@ -221,7 +221,8 @@ fn caps(v: Value) -> Map<String, Value> {
     }
 }
 
-fn msg(from: &str, to: &str, content: &str) -> NewMessage {
+/// A plain `fyi` message, for checks and backend tests.
+pub fn msg(from: &str, to: &str, content: &str) -> NewMessage {
     NewMessage {
         from_node: from.to_owned(),
         to_node: to.to_owned(),
