@@ -18,7 +18,10 @@ mod peer;
 mod thread;
 
 pub use kind::{Kind, UnknownKind};
-pub use message::{MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, SendRequest, SendResponse};
+pub use message::{
+    MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, MessageListJson, MessageListWriter, MessageRef,
+    SendRequest, SendResponse,
+};
 pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
 pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};

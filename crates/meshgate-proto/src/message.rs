@@ -45,6 +45,114 @@ pub struct MessageList {
     pub n: usize,
 }
 
+/// A borrowed view of a [`Message`] that serialises to exactly the same
+/// JSON. A store renders rows through it straight from its buffers,
+/// without copying each field into an owned `String` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MessageRef<'a> {
+    /// See [`Message::id`].
+    pub id: i64,
+    /// See [`Message::from_node`].
+    pub from_node: &'a str,
+    /// See [`Message::to_node`].
+    pub to_node: &'a str,
+    /// See [`Message::kind`].
+    pub kind: Kind,
+    /// See [`Message::content`].
+    pub content: &'a str,
+    /// See [`Message::created_at`].
+    pub created_at: &'a str,
+    /// See [`Message::read_at`].
+    pub read_at: Option<&'a str>,
+    /// See [`Message::thread_id`].
+    pub thread_id: Option<&'a str>,
+    /// See [`Message::related_task_id`].
+    pub related_task_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Message> for MessageRef<'a> {
+    fn from(m: &'a Message) -> Self {
+        MessageRef {
+            id: m.id,
+            from_node: &m.from_node,
+            to_node: &m.to_node,
+            kind: m.kind,
+            content: &m.content,
+            created_at: &m.created_at,
+            read_at: m.read_at.as_deref(),
+            thread_id: m.thread_id.as_deref(),
+            related_task_id: m.related_task_id.as_deref(),
+        }
+    }
+}
+
+/// A [`MessageList`] already encoded as its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageListJson {
+    /// How many messages the body holds.
+    pub n: usize,
+    /// The JSON text, the same bytes `serde_json::to_vec(&MessageList)` gives.
+    pub body: Vec<u8>,
+}
+
+/// Writes a [`MessageList`] body one row at a time, so rows can be encoded
+/// while the database still holds them.
+#[derive(Debug)]
+pub struct MessageListWriter {
+    body: Vec<u8>,
+    n: usize,
+}
+
+impl MessageListWriter {
+    const HEAD: &'static [u8] = b"{\"messages\":[";
+
+    /// Starts a body, reserving `capacity` bytes up front.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut body = Vec::with_capacity(capacity.max(Self::HEAD.len() + 16));
+        body.extend_from_slice(Self::HEAD);
+        MessageListWriter { body, n: 0 }
+    }
+
+    /// Appends one message.
+    pub fn push(&mut self, m: &MessageRef<'_>) -> serde_json::Result<()> {
+        if self.n > 0 {
+            self.body.push(b',');
+        }
+        serde_json::to_writer(&mut self.body, m)?;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Messages written so far.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether no message was written.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Closes the list and adds the `n` field.
+    pub fn finish(mut self) -> MessageListJson {
+        self.body.extend_from_slice(b"],\"n\":");
+        self.body.extend_from_slice(self.n.to_string().as_bytes());
+        self.body.push(b'}');
+        MessageListJson { n: self.n, body: self.body }
+    }
+}
+
+impl MessageListJson {
+    /// Encodes owned messages (what a store without a row-level encoder does).
+    pub fn from_messages(messages: &[Message]) -> serde_json::Result<Self> {
+        let mut w = MessageListWriter::with_capacity(messages.iter().map(|m| m.content.len() + 256).sum());
+        for m in messages {
+            w.push(&MessageRef::from(m))?;
+        }
+        Ok(w.finish())
+    }
+}
+
 /// `POST /messages` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -155,6 +263,28 @@ mod tests {
         let m: Message = serde_json::from_str(row).unwrap();
         assert_eq!(m.related_task_id.as_deref(), Some("77"));
         assert_eq!(m.kind, Kind::Fyi);
+    }
+
+    #[test]
+    fn list_writer_encodes_what_serde_encodes() {
+        let full = Message {
+            id: 9,
+            from_node: "a1".into(),
+            to_node: "b1".into(),
+            kind: Kind::Unblock,
+            content: "quote \" backslash \\ newline \n tab \t nul \u{0} é 🚀".into(),
+            created_at: "2026-01-01T00:00:00.000001+00:00".into(),
+            read_at: Some("2026-01-01T00:00:01+00:00".into()),
+            thread_id: Some("7f1c1f7e-0000-4000-8000-000000000001".into()),
+            related_task_id: Some("77".into()),
+        };
+        let bare = Message { id: 10, read_at: None, thread_id: None, related_task_id: None, ..full.clone() };
+        for messages in [vec![], vec![full.clone()], vec![full, bare]] {
+            let expected = serde_json::to_vec(&MessageList { n: messages.len(), messages: messages.clone() }).unwrap();
+            let json = MessageListJson::from_messages(&messages).unwrap();
+            assert_eq!(String::from_utf8(json.body).unwrap(), String::from_utf8(expected).unwrap());
+            assert_eq!(json.n, messages.len());
+        }
     }
 
     #[test]

@@ -199,6 +199,15 @@ async fn hot_queries_use_indexes_on_a_large_table() {
         assert!(!p.contains("SCAN messages"), "{q:?} scans the table: {p}");
         assert!(!p.contains("TEMP B-TREE FOR ORDER BY") || q.involving.is_some(), "{q:?} sorts: {p}");
     }
+    // Running an inbox query again for another recipient reuses its plan:
+    // nothing the planner looks at (such as LIMIT) is a parameter.
+    let (sql, n) = list_messages_sql(&MessageQuery { to: Some("p3".into()), unread_only: true, ..base.clone() });
+    assert_eq!(n, 1);
+    let mut stmt = raw.prepare(&sql).unwrap();
+    for to in ["p3", "p4", "p5"] {
+        assert_eq!(stmt.query_map([to], |_| Ok(())).unwrap().count(), 50);
+    }
+    assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0, "the inbox query is re-prepared per run");
     // And the store answers them correctly on the big table.
     let store = open(&path);
     let rows =

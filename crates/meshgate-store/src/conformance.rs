@@ -32,7 +32,7 @@ use crate::{
     parse_timestamp, skip, ImportCounts, ImportRecord, ImportStats, MessageQuery, MessageRecord, NewMessage, Order,
     PeerRegistration, RecordKind, Store, StoreError, ThreadQuery, TokenHash, TokenRecord,
 };
-use meshgate_proto::{Alias, Message, Peer, Thread};
+use meshgate_proto::{Alias, Message, MessageList, Peer, Thread};
 
 /// A boxed check future.
 pub type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -508,7 +508,14 @@ pub async fn list_filters(store: Arc<dyn Store>) {
 
     let run = |q: MessageQuery| {
         let store = Arc::clone(&store);
-        async move { ids(&store.list_messages(&q).await.unwrap()) }
+        async move {
+            let rows = store.list_messages(&q).await.unwrap();
+            let json = store.list_messages_json(&q).await.unwrap();
+            let expected = serde_json::to_vec(&MessageList { n: rows.len(), messages: rows.clone() }).unwrap();
+            assert_eq!(json.n, rows.len(), "{q:?}");
+            assert_eq!(String::from_utf8(json.body).unwrap(), String::from_utf8(expected).unwrap(), "{q:?}");
+            ids(&rows)
+        }
     };
 
     assert_eq!(run(query(100)).await, [a5, a4, a3, a2, a1], "newest first by default");

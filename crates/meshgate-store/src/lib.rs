@@ -38,7 +38,7 @@ pub use models::*;
 pub use time_fmt::{now_timestamp, parse_timestamp, Timestamp};
 
 use async_trait::async_trait;
-use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +104,12 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted>;
     /// Messages matching `q`.
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>>;
+    /// [`Store::list_messages`] encoded as the `GET /messages` body. A
+    /// backend can override it to encode rows as it reads them.
+    async fn list_messages_json(&self, q: &MessageQuery) -> StoreResult<MessageListJson> {
+        let messages = self.list_messages(q).await?;
+        MessageListJson::from_messages(&messages).map_err(|e| StoreError::Backend(format!("encoding messages: {e}")))
+    }
     /// One message.
     async fn message(&self, id: i64) -> StoreResult<Option<Message>>;
     /// Marks messages read, keeping the first `read_at` of any already read.

@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use meshgate_proto::{
-    validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, Message, MessageList, SendResponse, CONTENT_MAX_CHARS,
-    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, WAIT_MAX_SECS,
+    validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, MessageList, MessageListJson, SendResponse,
+    CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, WAIT_MAX_SECS,
 };
 use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, StoreError};
 use serde_json::Value;
@@ -229,15 +231,16 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
 
 /// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
 #[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<MessageList>> {
+async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
     let (q, wait) = parse_list_query(&auth, raw.as_deref())?;
     if let Some(to) = &q.to {
         state.saw(to);
     }
-    let messages =
-        if wait.is_zero() { state.store().list_messages(&q).await? } else { long_poll(&state, &q, wait).await? };
-    Ok(Json(MessageList { n: messages.len(), messages }))
+    // The store encodes the `MessageList` body itself, as it reads the rows.
+    let list =
+        if wait.is_zero() { state.store().list_messages_json(&q).await? } else { long_poll(&state, &q, wait).await? };
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
 }
 
 /// Parses and authorises a list query (shared with the SSE stream).
@@ -292,21 +295,21 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
 /// Answers at once if anything matches, else waits for a matching commit.
 /// Subscribes before reading, so a commit between the read and the wait
 /// is never missed.
-async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiResult<Vec<Message>> {
+async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiResult<MessageListJson> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut wake = state.hub().subscribe(wake_key(q));
     loop {
         wake.borrow_and_update();
-        let rows = state.store().list_messages(q).await?;
-        if !rows.is_empty() {
-            return Ok(rows);
+        let list = state.store().list_messages_json(q).await?;
+        if list.n > 0 {
+            return Ok(list);
         }
         tokio::select! {
             woken = tokio::time::timeout_at(deadline, wake.changed()) => match woken {
                 Ok(Ok(())) => continue,
-                Ok(Err(_)) | Err(_) => return Ok(Vec::new()),
+                Ok(Err(_)) | Err(_) => return Ok(list),
             },
-            _ = state.stopping() => return Ok(Vec::new()),
+            _ = state.stopping() => return Ok(list),
         }
     }
 }
