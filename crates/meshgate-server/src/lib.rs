@@ -18,13 +18,13 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod input;
+mod listen;
 pub mod live;
 pub mod routes;
 pub mod state;
 pub mod tokens;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -80,7 +80,6 @@ pub async fn serve(
             }
         })
     };
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stopping = state.clone();
     let shutdown = async move {
         shutdown.await;
@@ -88,8 +87,8 @@ pub async fn serve(
         // does not wait for them.
         stopping.begin_shutdown();
     };
-    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    listen::serve_connections(listener, app(state.clone()), shutdown).await;
     flusher.abort();
     state.flush_last_seen().await;
-    result
+    Ok(())
 }
