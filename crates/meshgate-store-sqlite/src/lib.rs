@@ -22,6 +22,12 @@
 //! between the gateway's own writes. Replies are sent after the `COMMIT`;
 //! if it fails, every job of the batch gets the error.
 //!
+//! # Checkpoints
+//!
+//! A third thread moves committed pages from the WAL into the database
+//! file (`PRAGMA wal_checkpoint(PASSIVE)`), so no commit waits for that
+//! copy and its fsync; see the `checkpoint` module.
+//!
 //! # Reads
 //!
 //! A small pool of `query_only` connections serves reads on tokio's
@@ -34,6 +40,7 @@
 //! binary and applied in order, in one transaction, when the store opens;
 //! applied versions are recorded in `schema_migrations`.
 
+mod checkpoint;
 mod error;
 mod ops;
 mod writer;
@@ -96,6 +103,8 @@ pub struct SqliteStats {
     pub jobs: u64,
     /// Batches whose transaction could not be committed.
     pub failed_batches: u64,
+    /// WAL checkpoints run by the checkpoint thread.
+    pub checkpoints: u64,
 }
 
 /// The pool of read-only connections.
@@ -125,6 +134,7 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     max_id: Arc<watch::Sender<i64>>,
 }
@@ -232,7 +242,20 @@ impl SqliteStore {
         let (max_tx, _) = watch::channel(max_id);
         let max_tx = Arc::new(max_tx);
         let (jobs_tx, jobs_rx) = mpsc::channel::<Box<dyn Job>>();
-        let ctx = WriteCtx::new(conn, last_ts);
+        // Checkpoints run on their own thread (see `checkpoint`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
+        let checkpoint_conn = Connection::open_with_flags(path, rw).db()?;
+        configure(&checkpoint_conn, false)?;
+        checkpoint_conn.pragma_update(None, "query_only", "OFF").db()?;
+        let (nudge, nudges) = checkpoint::channel();
+        let checkpointer = std::thread::Builder::new()
+            .name("meshgate-sqlite-checkpoint".into())
+            .spawn({
+                let counters = Arc::clone(&counters);
+                move || checkpoint::run(checkpoint_conn, nudges, counters)
+            })
+            .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
+        let ctx = WriteCtx::new(conn, last_ts, nudge);
         let writer = {
             let counters = Arc::clone(&counters);
             let max_tx = Arc::clone(&max_tx);
@@ -242,7 +265,14 @@ impl SqliteStore {
                 .spawn(move || writer::run(ctx, jobs_rx, max_batch, counters, max_tx))
                 .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?
         };
-        Ok(SqliteStore { readers, jobs: Some(jobs_tx), writer: Some(writer), counters, max_id: max_tx })
+        Ok(SqliteStore {
+            readers,
+            jobs: Some(jobs_tx),
+            writer: Some(writer),
+            checkpointer: Some(checkpointer),
+            counters,
+            max_id: max_tx,
+        })
     }
 
     /// Writer counters: commits, jobs, failed batches.
@@ -251,6 +281,7 @@ impl SqliteStore {
             commits: self.counters.commits.load(Ordering::Relaxed),
             jobs: self.counters.jobs.load(Ordering::Relaxed),
             failed_batches: self.counters.failed_batches.load(Ordering::Relaxed),
+            checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
         }
     }
 
@@ -325,6 +356,12 @@ impl Drop for SqliteStore {
         if let Some(handle) = self.writer.take() {
             if handle.join().is_err() {
                 tracing::error!("sqlite writer thread panicked");
+            }
+        }
+        // The writer's exit ends the checkpointer, after a last checkpoint.
+        if let Some(handle) = self.checkpointer.take() {
+            if handle.join().is_err() {
+                tracing::error!("sqlite checkpoint thread panicked");
             }
         }
     }

@@ -16,6 +16,7 @@ use meshgate_store::{now_timestamp, StoreError, StoreResult, Timestamp};
 use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
+use crate::checkpoint::Nudge;
 use crate::error::Db;
 
 /// State the writer keeps between jobs; jobs see it mutably.
@@ -28,11 +29,13 @@ pub(crate) struct WriteCtx {
     /// `created_at` of the newest message, so timestamps never go backwards
     /// even if the wall clock does (id order == time order).
     last_message_ts: Timestamp,
+    /// Tells the checkpoint thread the WAL grew.
+    checkpoint: Nudge,
 }
 
 impl WriteCtx {
-    pub(crate) fn new(conn: Connection, last_message_ts: Option<Timestamp>) -> Self {
-        WriteCtx { conn, inserted_messages: false, last_message_ts: last_message_ts.unwrap_or_default() }
+    pub(crate) fn new(conn: Connection, last_message_ts: Option<Timestamp>, checkpoint: Nudge) -> Self {
+        WriteCtx { conn, inserted_messages: false, last_message_ts: last_message_ts.unwrap_or_default(), checkpoint }
     }
 
     /// A `created_at` for a new message: now, or the previous message's if
@@ -99,6 +102,7 @@ pub(crate) struct Counters {
     pub(crate) commits: AtomicU64,
     pub(crate) jobs: AtomicU64,
     pub(crate) failed_batches: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
 }
 
 /// The writer thread's main loop; returns when every sender is gone.
@@ -131,6 +135,7 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
     match &batch_err {
         None => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
+            ctx.checkpoint.nudge();
             if ctx.inserted_messages {
                 publish_max_id(ctx, max_id);
             }

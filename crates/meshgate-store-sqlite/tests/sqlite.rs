@@ -221,3 +221,34 @@ async fn hot_queries_use_indexes_on_a_large_table() {
     assert!(inv.iter().all(|m| m.to_node == "p3" || m.from_node == "p3"));
     assert_eq!(*store.subscribe().borrow(), 100_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_run_off_the_commit_path_and_a_closed_store_leaves_an_empty_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.db");
+    let wal = dir.path().join("mesh.db-wal");
+    let store = Arc::new(open(&path));
+    let content = "x".repeat(4000);
+    let writes: Vec<_> = (0..400)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let m = msg("a", "b", &format!("{i} {content}"));
+            tokio::spawn(async move { store.insert_message(m).await.unwrap() })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.stats().checkpoints == 0 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint ran after 400 writes");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    drop(Arc::into_inner(store).expect("sole owner"));
+    // The last checkpoint truncated the WAL: everything is in the main file.
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = raw.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 400);
+}
