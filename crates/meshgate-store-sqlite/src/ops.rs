@@ -504,7 +504,7 @@ pub(crate) fn list_messages_json(c: &Connection, q: &MessageQuery) -> StoreResul
             thread_id: opt_text(r, 7)?,
             related_task_id: opt_text(r, 8)?,
         };
-        out.push(&m).map_err(|e| StoreError::Backend(format!("encoding message {}: {e}", m.id)))?;
+        out.push(&m);
     }
     Ok(out.finish())
 }

@@ -107,8 +107,7 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::list_messages`] encoded as the `GET /messages` body. A
     /// backend can override it to encode rows as it reads them.
     async fn list_messages_json(&self, q: &MessageQuery) -> StoreResult<MessageListJson> {
-        let messages = self.list_messages(q).await?;
-        MessageListJson::from_messages(&messages).map_err(|e| StoreError::Backend(format!("encoding messages: {e}")))
+        Ok(MessageListJson::from_messages(&self.list_messages(q).await?))
     }
     /// One message.
     async fn message(&self, id: i64) -> StoreResult<Option<Message>>;
