@@ -236,6 +236,16 @@ async fn watch_mark_read_exec_failure_and_from_start() {
     let text = std::fs::read_to_string(out.join("human.stdout")).unwrap();
     assert!(text.starts_with(&format!("--- #{failing} from lab-ovh to droplet (fyi) at ")), "{text}");
     eventually("the custom state", || std::fs::read_to_string(&custom).unwrap().trim() == failing.to_string()).await;
+    // A second watcher on the same state file is refused while the first runs.
+    let second = spawn_watch(&gw, &out, "second", &["--state", custom.to_str().unwrap()]);
+    assert_eq!(exit_code(second).await, 2);
+    let stderr = std::fs::read_to_string(out.join("second.stderr")).unwrap();
+    assert!(stderr.contains("another `meshgate watch` is using the state file"), "{stderr}");
     signal(&watcher, "-INT").await;
     assert_eq!(exit_code(watcher).await, 0);
+    // Once it is gone, the state file is free again.
+    let third = spawn_watch(&gw, &out, "third", &["--state", custom.to_str().unwrap()]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&third, "-INT").await;
+    assert_eq!(exit_code(third).await, 0);
 }

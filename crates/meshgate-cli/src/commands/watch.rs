@@ -42,7 +42,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 use super::Global;
-use crate::exit::{OK, REFUSED};
+use crate::exit::{usage, OK, REFUSED};
 use crate::output::message_block;
 use crate::tokens::{config_dir, gateway_dir_name};
 
@@ -83,6 +83,7 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
             None => default_state_path(&global.gateway, client.node())?,
         },
     };
+    let _lock = state.lock()?;
     let interrupt = Interrupt::install();
     let watcher = Watcher { client: &client, args: &args, state: &state, interrupt: &interrupt };
 
@@ -250,6 +251,32 @@ impl StateFile {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", self.path.display())),
+        }
+    }
+
+    /// Takes the state file for this process: two watchers advancing one
+    /// cursor would each skip what the other delivered. The lock is on
+    /// `<state>.lock` (the state file itself is replaced on every save) and
+    /// goes away with the process, even on SIGKILL.
+    fn lock(&self) -> Result<std::fs::File> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(usage(format!(
+                "another `meshgate watch` is using the state file {}; give this one its own --state",
+                self.path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
         }
     }
 
