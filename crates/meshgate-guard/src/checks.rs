@@ -9,11 +9,29 @@ pub(crate) struct LineFacts<'a> {
     text: &'a str,
     conn_keys: Option<bool>,
     sas: Option<bool>,
+    /// The last [`is_placeholder`] answer: (value address, length, answer).
+    placeholder: Option<(usize, usize, bool)>,
 }
 
 impl<'a> LineFacts<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        LineFacts { text, conn_keys: None, sas: None }
+        LineFacts { text, conn_keys: None, sas: None, placeholder: None }
+    }
+
+    /// [`is_placeholder`], remembered for the last value: rules that overlap
+    /// (a connection-string password is also a generic assignment) check the
+    /// same span in turn. Values borrow the scanned text for `'a`, so the same
+    /// address and length are the same bytes.
+    fn placeholder(&mut self, v: &'a str) -> bool {
+        let key = (v.as_ptr() as usize, v.len());
+        match self.placeholder {
+            Some((at, len, answer)) if (at, len) == key => answer,
+            _ => {
+                let answer = is_placeholder(v);
+                self.placeholder = Some((key.0, key.1, answer));
+                answer
+            }
+        }
     }
 
     fn conn_keys(&mut self) -> bool {
@@ -29,16 +47,17 @@ impl<'a> LineFacts<'a> {
     }
 }
 
-pub(crate) fn check(check: Check, value: &str, line: &mut LineFacts<'_>) -> bool {
+pub(crate) fn check<'a>(check: Check, value: &'a str, line: &mut LineFacts<'a>) -> bool {
+    let mut placeholder = |v: &'a str| line.placeholder(v);
     match check {
         Check::None => true,
         Check::NotWords => not_words(value),
         Check::MixedAws => mixed_aws(value),
-        Check::Generic => generic(value),
-        Check::UrlPassword => url_password(value),
-        Check::ConnString => conn_string(value) && line.conn_keys(),
+        Check::Generic => generic(value, &mut placeholder),
+        Check::UrlPassword => url_password(value, &mut placeholder),
+        Check::ConnString => conn_string(value, &mut placeholder) && line.conn_keys(),
         Check::NotRef => not_ref(value),
-        Check::NotPlaceholder => not_ref(value) && !is_placeholder(value),
+        Check::NotPlaceholder => not_ref(value) && !placeholder(value),
         Check::HasPercent => value.contains('%'),
         Check::AzureSas => line.sas(),
     }
@@ -48,12 +67,15 @@ pub(crate) fn check(check: Check, value: &str, line: &mut LineFacts<'_>) -> bool
 /// of lowercase words, e.g. `sk-learn-model-selection`, `pypi-publish-workflow`.
 /// Placeholders such as `sk-xxxxxxxxxxxxxxxxxxxxxxxx` are kept.
 fn not_words(value: &str) -> bool {
-    let body = match value.find(['-', '_', '.']) {
+    let body = match value.bytes().position(|b| matches!(b, b'-' | b'_' | b'.')) {
         Some(i) => &value[i + 1..],
         None => value,
     };
-    let has_upper = body.bytes().any(|b| b.is_ascii_uppercase());
-    let has_sep = body.bytes().any(|b| b == b'-' || b == b'_');
+    let (mut has_upper, mut has_sep) = (false, false);
+    for b in body.bytes() {
+        has_upper |= b.is_ascii_uppercase();
+        has_sep |= b == b'-' || b == b'_';
+    }
     if has_upper || !has_sep {
         return true;
     }
@@ -80,7 +102,8 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 /// A reference to a variable / expression rather than a literal value.
 fn not_ref(v: &str) -> bool {
     let first = v.as_bytes().first().copied().unwrap_or(b'$');
-    !matches!(first, b'$' | b'<' | b'{' | b'%' | b'(' | b'*') && !v.contains(['(', '[', '{', '<', '$'])
+    !matches!(first, b'$' | b'<' | b'{' | b'%' | b'(' | b'*')
+        && !v.bytes().any(|b| matches!(b, b'(' | b'[' | b'{' | b'<' | b'$'))
 }
 
 const PLACEHOLDER_WORDS: &[&str] = &[
@@ -114,14 +137,14 @@ fn is_placeholder(v: &str) -> bool {
     EXACT.iter().any(|w| v.eq_ignore_ascii_case(w)) || WORDS.is_match(v)
 }
 
-fn url_password(v: &str) -> bool {
+fn url_password<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
     if v.starts_with("%s") || v.starts_with("%(") {
         return false;
     }
     not_ref(v) && !is_placeholder(v) && !v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
 }
 
-fn conn_string(v: &str) -> bool {
+fn conn_string<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
     v.len() >= 3 && not_ref(v) && !is_placeholder(v)
 }
 
@@ -139,19 +162,22 @@ fn looks_like_email(v: &str) -> bool {
 
 /// Generic `key = value` assignment: the value must look like a literal random
 /// secret, not code, a reference, a word or a placeholder.
-fn generic(v: &str) -> bool {
+fn generic<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
     let v = v.trim_end_matches(['.', ')', ']', '}', '>', '\\']);
     let n = v.len();
-    if !(8..=512).contains(&n) || !not_ref(v) || is_placeholder(v) || v.contains("://") {
-        return false;
-    }
     let b = v.as_bytes();
-    if v.contains(['(', ')', '[', ']', '{', '}', '<', '>', '\\', '$']) {
+    if !(8..=512).contains(&n) || !not_ref(v) || v.contains("://") {
         return false;
     }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
-    let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
+    if b.iter().any(|c| matches!(c, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b'\\' | b'$')) {
+        return false;
+    }
+    let (mut digits, mut upper, mut lower) = (0, 0, 0);
+    for c in b {
+        digits += usize::from(c.is_ascii_digit());
+        upper += usize::from(c.is_ascii_uppercase());
+        lower += usize::from(c.is_ascii_lowercase());
+    }
     let other = n - digits - upper - lower;
     // numbers, versions, dates: mostly non-letters
     if upper + lower < 3 || (digits + upper + lower) * 2 < n {
@@ -170,7 +196,7 @@ fn generic(v: &str) -> bool {
         // get_password_from_vault) — accept only random-looking mixed case.
         let uu = b.windows(2).filter(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()).count();
         let lu = b.windows(2).filter(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase()).count();
-        return n >= 16 && upper >= 3 && lower >= 3 && uu >= 2 && lu >= 2 && other * 4 <= n;
+        return n >= 16 && upper >= 3 && lower >= 3 && uu >= 2 && lu >= 2 && other * 4 <= n && !is_placeholder(v);
     }
     let classes = [digits, upper, lower, other].iter().filter(|&&c| c > 0).count();
     if classes < 2 {
@@ -185,31 +211,36 @@ fn generic(v: &str) -> bool {
             distinct += 1;
         }
     }
-    distinct >= 6.max(n / 4).min(12)
+    // Placeholders (`your_token_here`) last: the most expensive test.
+    distinct >= 6.max(n / 4).min(12) && !is_placeholder(v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn is_generic(v: &str) -> bool {
+        generic(v, &mut is_placeholder)
+    }
+
     #[test]
     fn generic_values() {
-        assert!(generic("s3cr3tP4ss!"));
-        assert!(generic("Zx81kLq0pWm2"));
-        assert!(!generic("get_password_from_vault"));
-        assert!(!generic("self.password"));
-        assert!(!generic("12345678"));
-        assert!(!generic("${DB_PASSWORD}"));
-        assert!(!generic("os.environ.get"));
-        assert!(!generic("your_token_here"));
-        assert!(!generic("aaaaaaa1"));
-        assert!(!generic("MySecretPassword"));
-        assert!(!generic("X-API-Key"));
-        assert!(!generic("min_length=12"));
-        assert!(!generic("/run/secrets/db_password"));
-        assert!(!generic("security@example.com"));
-        assert!(!generic("2024-05-01T12:00:00Z"));
-        assert!(generic("dGhpcyBpcyBhIHRlc3Q2MQ=="));
+        assert!(is_generic("s3cr3tP4ss!"));
+        assert!(is_generic("Zx81kLq0pWm2"));
+        assert!(!is_generic("get_password_from_vault"));
+        assert!(!is_generic("self.password"));
+        assert!(!is_generic("12345678"));
+        assert!(!is_generic("${DB_PASSWORD}"));
+        assert!(!is_generic("os.environ.get"));
+        assert!(!is_generic("your_token_here"));
+        assert!(!is_generic("aaaaaaa1"));
+        assert!(!is_generic("MySecretPassword"));
+        assert!(!is_generic("X-API-Key"));
+        assert!(!is_generic("min_length=12"));
+        assert!(!is_generic("/run/secrets/db_password"));
+        assert!(!is_generic("security@example.com"));
+        assert!(!is_generic("2024-05-01T12:00:00Z"));
+        assert!(is_generic("dGhpcyBpcyBhIHRlc3Q2MQ=="));
     }
 
     #[test]

@@ -16,11 +16,12 @@
 //!    backtrack super-linearly (minutes on a 200 KB line). Here matching is
 //!    two-stage: a SIMD literal scan (Teddy) finds the positions of every
 //!    rule's literal prefix or *gate* keyword, and only there are finite
-//!    automata (`regex-automata`'s meta engine) run — anchored for prefixed
-//!    rules, resuming where the previous search of the same rule stopped for
-//!    gated ones, so no rule searches the same bytes twice. Clean text costs
-//!    little more than the literal scan (> 1 GB/s); no input takes
-//!    super-linear time (see `examples/bench.rs` and `bench/guard/RESULTS.md`).
+//!    automata (`regex-automata`'s DFAs) run — anchored for prefixed rules,
+//!    resuming where the previous search of the same rule stopped for gated
+//!    ones, so no rule searches the same bytes more than a bounded number of
+//!    times. Clean text costs little more than the literal scan (> 1 GB/s);
+//!    no input takes super-linear time (see `examples/bench.rs` and
+//!    `bench/guard/RESULTS.md`).
 //! 2. **Coverage.** About a hundred formats (see [`rules()`], the source of
 //!    truth; every rule documents where its format comes from in
 //!    [`Rule::source`]).
@@ -61,19 +62,36 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::LazyLock;
 
-use aho_corasick::{packed, AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
+use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::pool::{Pool, PoolGuard};
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
+use regex_syntax::hir::{Hir, HirKind};
 
 mod checks;
+mod literals;
 mod rules;
+
+use literals::{Entry, LitScan};
 
 pub use rules::{
     SPEC_ASSIGNMENT, SPEC_BROAD, SPEC_GENERIC, SPEC_LINE_HEURISTIC, SPEC_NESTED, SPEC_OWN_TOKEN, SPEC_VENDOR,
 };
+
+/// Most bytes before a gate where [`ScanState::search_local`] tries anchored
+/// starts instead of an unanchored search.
+const PROBE: usize = 2;
+
+/// Anchored probes per slot and line that may find nothing before
+/// [`ScanState::search_local`] stops probing on that line: a failed probe may
+/// scan bytes that the unanchored search after it scans again, so this bounds
+/// the extra work to a constant factor whatever the rule.
+const MAX_FAILED_PROBES: usize = 16;
 
 /// Minimum length (in bytes) of an own token for it to be searched for.
 pub const MIN_OWN_TOKEN_LEN: usize = 8;
@@ -167,9 +185,22 @@ pub(crate) enum RunClass {
 impl RunClass {
     #[inline]
     fn contains(self, b: u8) -> bool {
+        /// Membership tables: one load per byte instead of range tests.
+        const fn table(extra: [u8; 2]) -> [bool; 256] {
+            let mut t = [false; 256];
+            let mut b = 0;
+            while b < 256 {
+                let c = b as u8;
+                t[b] = c.is_ascii_alphanumeric() || c == extra[0] || c == extra[1];
+                b += 1;
+            }
+            t
+        }
+        static AWS_SECRET: [bool; 256] = table([b'/', b'+']);
+        static URL_SAFE: [bool; 256] = table([b'_', b'-']);
         match self {
-            RunClass::AwsSecret => b.is_ascii_alphanumeric() || b == b'/' || b == b'+',
-            RunClass::UrlSafe => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+            RunClass::AwsSecret => AWS_SECRET[b as usize],
+            RunClass::UrlSafe => URL_SAFE[b as usize],
         }
     }
 }
@@ -241,8 +272,11 @@ impl fmt::Debug for Finding {
 /// cache-resident chunks (case-insensitive gates such as `password`,
 /// `token`, `aws`). Stage 2 only runs at trigger positions: the multi-pattern
 /// regex of the prefixed rules *anchored* at the trigger, or a gated rule's
-/// regex from just before the gate (resuming where its previous search on the
-/// same line stopped, so no byte is searched twice by the same rule).
+/// regex from just before the gate (anchored tries at the gate, then a search
+/// resuming where its previous search on the same line stopped, so the same
+/// rule scans a byte a bounded number of times). A gated rule's value is cut
+/// out of the match with anchored DFA searches of the pattern's parts, not
+/// with a capture engine.
 pub struct Scanner {
     /// Multi-pattern regex over all prefixed rules (run anchored only).
     prefixed: Regex,
@@ -256,253 +290,133 @@ pub struct Scanner {
     folded: LitScan,
     /// Gated/run rules by slot.
     slots: Vec<Slot>,
+    /// Anchored lazy DFAs of the [`Split`] parts of gated rules.
+    parts: Vec<DFA>,
+    /// Their caches.
+    part_caches: Pool<PartCaches, NewPartCaches>,
 }
 
 struct Slot {
     rule: usize,
-    /// Compiled regex and capture group index of `s` (None = whole match).
-    regex: Option<(Regex, Option<usize>)>,
+    /// The regex of a gated rule (`None` for a run rule).
+    regex: Option<GatedRegex>,
     /// `Some(back)`: local search starting `back` bytes before the gate; `None`: whole line.
     back: Option<usize>,
 }
 
+/// A gated rule's compiled pattern.
+struct GatedRegex {
+    /// The whole pattern.
+    full: Regex,
+    /// Capture group index of the value `s` (`None`: the value is the whole match).
+    group: Option<usize>,
+    /// The pattern split around `s`, to find the value without a capture engine.
+    split: Option<Split>,
+}
+
+/// A pattern `pre (?P<s>val) post` (`s` a top-level group) as three
+/// anchored lazy DFAs (indices into [`Scanner::parts`]).
+///
+/// Resolving capture groups needs an NFA engine (the bounded backtracker:
+/// ~20 ns/byte, several times a DFA search); this finds the same value span
+/// with anchored DFA searches. Leftmost-first priority is lexicographic over a
+/// concatenation, so if `pre`'s preferred match ends at `p` and `val post`
+/// matches at `p`, the whole match takes that path; likewise for `val` before
+/// `post`. When a continuation fails the answer is [`SplitMatch::Unknown`]
+/// and the capture engine decides.
+struct Split {
+    pre: Option<usize>,
+    val: usize,
+    post: Option<usize>,
+}
+
+/// Per-thread caches of the lazy DFAs in [`Scanner::parts`], created on first use.
+type PartCaches = Vec<Option<DfaCache>>;
+/// Creates an empty [`PartCaches`].
+type NewPartCaches = Box<dyn Fn() -> PartCaches + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
+/// Outcome of [`Split::at`].
+enum SplitMatch {
+    /// The match at the position: value span and end of the match.
+    Found(Range<usize>, usize),
+    /// No match starts at the position.
+    None,
+    /// Not decided by the preferred paths of the parts (rare).
+    Unknown,
+}
+
+impl Split {
+    /// Splits `pattern` (already passed through [`compile_pattern`]) around
+    /// its top-level group `s`, adding the parts to `parts`.
+    fn new(pattern: &str, parts: &mut Vec<DFA>) -> Option<Split> {
+        let hir = syntax::parse(pattern).ok()?;
+        let is_value = |h: &Hir| matches!(h.kind(), HirKind::Capture(c) if c.name.as_deref() == Some("s"));
+        let (pre, val, post) = match hir.kind() {
+            HirKind::Capture(c) if is_value(&hir) => (Vec::new(), (*c.sub).clone(), Vec::new()),
+            HirKind::Concat(hs) => {
+                let i = hs.iter().position(is_value)?;
+                let HirKind::Capture(c) = hs[i].kind() else { return None };
+                (hs[..i].to_vec(), (*c.sub).clone(), hs[i + 1..].to_vec())
+            }
+            _ => return None,
+        };
+        let mut add = |h: Hir| {
+            let nfa = thompson::Compiler::new()
+                .configure(thompson::Config::new().which_captures(WhichCaptures::None))
+                .build_from_hir(&h)
+                .expect("part of a built-in gated pattern compiles");
+            let dfa = DFA::builder()
+                .configure(DFA::config().match_kind(MatchKind::LeftmostFirst))
+                .build_from_nfa(nfa)
+                .expect("part of a built-in gated pattern compiles");
+            parts.push(dfa);
+            parts.len() - 1
+        };
+        let pre = (!pre.is_empty()).then(|| add(Hir::concat(pre)));
+        let val = add(val);
+        let post = (!post.is_empty()).then(|| add(Hir::concat(post)));
+        Some(Split { pre, val, post })
+    }
+
+    /// The match starting exactly at `at` in `hay`.
+    fn at(&self, parts: &[DFA], caches: &mut PartCaches, hay: &str, at: usize) -> SplitMatch {
+        let mut end_of = |i: usize, from: usize| {
+            let cache = caches[i].get_or_insert_with(|| parts[i].create_cache());
+            let input = Input::new(hay).range(from..).anchored(Anchored::Yes);
+            parts[i].try_search_fwd(cache, &input).map(|m| m.map(|h| h.offset()))
+        };
+        let p = match self.pre.map(|i| end_of(i, at)) {
+            Some(Ok(Some(p))) => p,
+            // Every match starts with a match of `pre`.
+            Some(Ok(None)) => return SplitMatch::None,
+            Some(Err(_)) => return SplitMatch::Unknown,
+            None => at,
+        };
+        let Ok(Some(e)) = end_of(self.val, p) else { return SplitMatch::Unknown };
+        let end = match self.post.map(|i| end_of(i, e)) {
+            Some(Ok(Some(end))) => end,
+            Some(_) => return SplitMatch::Unknown,
+            None => e,
+        };
+        SplitMatch::Found(p..e, end)
+    }
+}
+
 /// What a trigger literal stands for.
 #[derive(Clone, Copy, Debug)]
-enum What {
+pub(crate) enum What {
     /// Start of a prefixed rule: run the prefixed regex anchored here.
-    Prefixed,
+    /// `bounded`: no prefixed pattern can match here after a word byte (every
+    /// pattern that can start with this literal starts with `\b`).
+    Prefixed { bounded: bool },
     /// A gate of the gated/run rule in `slot`.
     Gate { slot: usize, word_start: bool },
 }
 
-/// A literal confirmed around a trigger occurrence.
-struct Entry {
-    /// The full literal (lowercase in a folded scan).
-    lit: Box<[u8]>,
-    /// Offset of the trigger inside `lit`.
-    offset: usize,
-    what: What,
-}
-
-enum Finder {
-    Packed(packed::Searcher),
-    Ac(AhoCorasick),
-    /// A single trigger shorter than 3 bytes (Teddy needs 3 to stay selective).
-    Memmem(memchr::memmem::Finder<'static>),
-}
-
-impl Finder {
-    fn build(triggers: &[Vec<u8>], ids: Vec<usize>) -> (Finder, Vec<usize>) {
-        if let [id] = ids[..] {
-            if triggers[id].len() < 3 {
-                return (Finder::Memmem(memchr::memmem::Finder::new(&triggers[id]).into_owned()), ids);
-            }
-        }
-        let pats: Vec<&[u8]> = ids.iter().map(|&i| &triggers[i][..]).collect();
-        let packed = packed::Config::new()
-            .match_kind(packed::MatchKind::LeftmostFirst)
-            .heuristic_pattern_limits(false)
-            .builder()
-            .extend(&pats)
-            .build();
-        let finder = match packed {
-            Some(s) => Finder::Packed(s),
-            None => Finder::Ac(
-                AhoCorasickBuilder::new()
-                    .match_kind(AcMatchKind::LeftmostFirst)
-                    .build(&pats)
-                    .expect("trigger automaton builds"),
-            ),
-        };
-        (finder, ids)
-    }
-
-    /// Leftmost trigger occurrence starting at or after `from`: (start, local pattern id).
-    #[inline]
-    fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
-        match self {
-            Finder::Packed(s) => {
-                s.find_in(hay, aho_corasick::Span::from(from..hay.len())).map(|m| (m.start(), m.pattern().as_usize()))
-            }
-            Finder::Ac(ac) => {
-                ac.find(aho_corasick::Input::new(hay).range(from..)).map(|m| (m.start(), m.pattern().as_usize()))
-            }
-            Finder::Memmem(f) => f.find(&hay[from..]).map(|i| (from + i, 0)),
-        }
-    }
-}
-
-/// Rough relative frequency of a byte in English prose and source code, used
-/// to pick the rarest 3-byte window of each literal as its trigger.
-fn byte_freq(b: u8) -> f64 {
-    const LOWER: [f64; 26] = [
-        8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.8, 4.0, 2.4, 6.7, 7.5, 1.9, 0.1, 6.0, 6.3, 9.1, 2.8, 1.0,
-        2.4, 0.15, 2.0, 0.07,
-    ];
-    match b {
-        b'a'..=b'z' => LOWER[(b - b'a') as usize],
-        b'A'..=b'Z' => 0.3 * LOWER[(b - b'A') as usize] + 0.1,
-        b' ' => 15.0,
-        b'0'..=b'9' => 1.5,
-        b'.' | b'\n' | b',' => 3.0,
-        b'-' | b'_' | b'(' | b')' | b'"' => 1.5,
-        b'=' | b':' | b'/' | b'\'' => 1.0,
-        _ => 0.3,
-    }
-}
-
-/// Offset of the rarest 3-byte window of `lit` (the whole literal if shorter).
-fn rarest_window(lit: &[u8]) -> (usize, usize) {
-    if lit.len() <= 3 {
-        return (0, lit.len());
-    }
-    let score = |o: usize| window_score(&lit[o..o + 3]);
-    let best = (0..=lit.len() - 3).min_by(|&x, &y| score(x).total_cmp(&score(y))).expect("non-empty");
-    (best, 3)
-}
-
-/// Log of the estimated frequency of a window (lower is rarer). All-lowercase
-/// windows get a penalty: English trigrams (`uff` in *buffer*) are far more
-/// frequent than the product of their letters suggests.
-fn window_score(w: &[u8]) -> f64 {
-    let penalty = if w.iter().all(u8::is_ascii_lowercase) { 3.0 } else { 0.0 };
-    penalty + w.iter().map(|&b| byte_freq(b).ln()).sum::<f64>()
-}
-
-/// The folding applied before a folded trigger scan: sets bit 5, which maps
-/// `A-Z` to `a-z` (and a few punctuation bytes onto others, which only adds
-/// candidates: every hit is confirmed on the original text).
+/// A byte of `(?-u:\w)`: the bytes `\b` is about.
 #[inline]
-fn fold_byte(b: u8) -> u8 {
-    b | 0x20
-}
-
-/// One stage-1 literal scan. Every literal is represented by its rarest
-/// 3-byte window (the *trigger*); triggers are split into groups small enough
-/// for Teddy, each group is one leftmost-first pass restarted one byte after
-/// each hit (all triggers of a group have the same length, so every
-/// occurrence is reported). Hits are confirmed against the full literal and
-/// sorted by literal start.
-struct LitScan {
-    /// Per group: the searcher and its pattern id → trigger index map.
-    groups: Vec<(Finder, Vec<usize>)>,
-    /// Per trigger: the literals containing it.
-    entries: Vec<Vec<Entry>>,
-    /// Fold the haystack ([`fold_byte`]) before searching; confirm ASCII case-insensitively.
-    fold: bool,
-}
-
-/// Bytes lowercased at a time by a folded scan (stays in L1/L2).
-const FOLD_CHUNK: usize = 32 * 1024;
-/// Most triggers per Teddy searcher: small groups keep Teddy's buckets
-/// selective on English text (measured: 16 beats 32–64 despite more passes).
-const TEDDY_GROUP: usize = 16;
-
-impl LitScan {
-    fn build(lits: Vec<(Vec<u8>, What)>, fold: bool) -> LitScan {
-        let mut triggers: Vec<Vec<u8>> = Vec::new();
-        let mut entries: Vec<Vec<Entry>> = Vec::new();
-        // Shortest literals first; a longer literal reuses an existing trigger
-        // it contains (`sk-` serves every `sk-…` prefix) before adding its own.
-        let mut lits = lits;
-        lits.sort_by_key(|(l, _)| l.len());
-        for (lit, what) in lits {
-            let reuse = (0..triggers.len())
-                .filter_map(|t| memchr::memmem::find(&lit, &triggers[t]).map(|o| (t, o)))
-                .min_by(|a, b| window_score(&triggers[a.0]).total_cmp(&window_score(&triggers[b.0])));
-            let (t, offset) = match reuse {
-                Some(x) => x,
-                None => {
-                    let (offset, len) = rarest_window(&lit);
-                    triggers.push(lit[offset..offset + len].to_vec());
-                    entries.push(Vec::new());
-                    (triggers.len() - 1, offset)
-                }
-            };
-            let dup =
-                entries[t].iter().any(|e| *e.lit == *lit && e.offset == offset && matches!(e.what, What::Prefixed));
-            if !(dup && matches!(what, What::Prefixed)) {
-                entries[t].push(Entry { lit: lit.into_boxed_slice(), offset, what });
-            }
-        }
-        let group_size = TEDDY_GROUP;
-        // Short triggers get a memmem scan each; the others are spread over
-        // Teddy groups of similar size, in sorted order (neighbours share bytes,
-        // which keeps Teddy's buckets selective).
-        let (short, mut long): (Vec<usize>, Vec<usize>) = (0..triggers.len()).partition(|&i| triggers[i].len() < 3);
-        long.sort_by(|&a, &b| triggers[a].cmp(&triggers[b]));
-        let ngroups = long.len().div_ceil(group_size).max(1);
-        let per = long.len().div_ceil(ngroups).max(1);
-        let searched: Vec<Vec<u8>> = if fold {
-            triggers.iter().map(|t| t.iter().map(|&b| fold_byte(b)).collect()).collect()
-        } else {
-            triggers.clone()
-        };
-        let mut groups: Vec<(Finder, Vec<usize>)> =
-            long.chunks(per).map(|ids| Finder::build(&searched, ids.to_vec())).collect();
-        groups.extend(short.into_iter().map(|i| Finder::build(&searched, vec![i])));
-        LitScan { groups, entries, fold }
-    }
-
-    /// Appends `(literal start, trigger, entry index)` for every confirmed
-    /// literal occurrence in `text`, sorted by literal start.
-    fn collect(&self, text: &[u8], out: &mut Vec<(usize, u32, u32)>) {
-        let base_len = out.len();
-        let confirm = |pos: usize, t: usize, out: &mut Vec<(usize, u32, u32)>| {
-            for (k, e) in self.entries[t].iter().enumerate() {
-                let Some(start) = pos.checked_sub(e.offset) else { continue };
-                let ok = text.len() - start >= e.lit.len() && {
-                    let w = &text[start..start + e.lit.len()];
-                    if self.fold {
-                        w.eq_ignore_ascii_case(&e.lit)
-                    } else {
-                        *w == *e.lit
-                    }
-                };
-                if ok {
-                    out.push((start, t as u32, k as u32));
-                }
-            }
-        };
-        for (finder, ids) in &self.groups {
-            if !self.fold {
-                let mut at = 0;
-                while let Some((pos, pid)) = finder.find(text, at) {
-                    confirm(pos, ids[pid], out);
-                    at = pos + 1;
-                }
-                continue;
-            }
-            let mut buf = vec![0u8; FOLD_CHUNK.min(text.len()) + 2];
-            let mut base = 0;
-            while base < text.len() {
-                // Overlap by 2 bytes (triggers are at most 3 bytes long).
-                let end = (base + FOLD_CHUNK + 2).min(text.len());
-                let chunk = &mut buf[..end - base];
-                for (d, &b) in chunk.iter_mut().zip(&text[base..end]) {
-                    *d = fold_byte(b);
-                }
-                let mut at = 0;
-                while let Some((pos, pid)) = finder.find(chunk, at) {
-                    if pos >= FOLD_CHUNK {
-                        break; // reported by the next chunk
-                    }
-                    confirm(base + pos, ids[pid], out);
-                    at = pos + 1;
-                }
-                base += FOLD_CHUNK;
-            }
-        }
-        if self.groups.len() > 1 || self.entries.iter().any(|es| es.iter().any(|e| e.offset > 0)) {
-            // Runs from each group (and small offset shifts): nearly sorted.
-            out[base_len..].sort_by_key(|&(start, _, _)| start);
-        }
-    }
-
-    #[inline]
-    fn entry(&self, t: u32, k: u32) -> &Entry {
-        &self.entries[t as usize][k as usize]
-    }
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 fn compile_pattern(pat: &str) -> String {
@@ -550,7 +464,7 @@ impl Scanner {
                 prefixed_pats.push(compile_pattern(pattern));
                 prefixed_rules.push(i);
                 for lit in prefix_literals(pattern) {
-                    exact_lits.push((lit, What::Prefixed));
+                    exact_lits.push((lit, What::Prefixed { bounded: pattern.starts_with(r"\b") }));
                 }
                 if let Some(end) = block_end {
                     let re = Regex::builder()
@@ -563,6 +477,19 @@ impl Scanner {
                 }
             }
         }
+        // A literal of a `\b` pattern is only bounded if no match of another
+        // pattern can start at the same place: neither of their literals
+        // extends the other.
+        let unbounded: Vec<Vec<u8>> = exact_lits
+            .iter()
+            .filter(|(_, w)| matches!(w, What::Prefixed { bounded: false }))
+            .map(|(l, _)| l.clone())
+            .collect();
+        for (lit, what) in &mut exact_lits {
+            if let What::Prefixed { bounded: bounded @ true } = what {
+                *bounded = is_word_byte(lit[0]) && !unbounded.iter().any(|u| u.starts_with(lit) || lit.starts_with(u));
+            }
+        }
         let prefixed = Regex::builder()
             .configure(Regex::config().match_kind(MatchKind::LeftmostFirst).utf8_empty(false))
             .syntax(syntax::Config::new().unicode(true))
@@ -570,19 +497,22 @@ impl Scanner {
             .expect("built-in prefixed patterns compile");
 
         let mut slots = Vec::new();
+        let mut parts = Vec::new();
         for (i, rule) in rules::RULES.iter().enumerate() {
             let (gates, regex, back) = match rule.kind {
                 Kind::Gated { gates, pattern, scope, .. } => {
-                    let re = Regex::builder()
+                    let pattern = compile_pattern(pattern);
+                    let full = Regex::builder()
                         .configure(Regex::config().match_kind(MatchKind::LeftmostFirst))
-                        .build(&compile_pattern(pattern))
+                        .build(&pattern)
                         .expect("built-in gated pattern compiles");
-                    let group = re.group_info().to_index(regex_automata::PatternID::ZERO, "s");
+                    let group = full.group_info().to_index(regex_automata::PatternID::ZERO, "s");
+                    let split = group.and_then(|_| Split::new(&pattern, &mut parts));
                     let back = match scope {
                         Scope::Local { back } => Some(back),
                         Scope::Line => None,
                     };
-                    (gates, Some((re, group)), back)
+                    (gates, Some(GatedRegex { full, group, split }), back)
                 }
                 Kind::Run { gates, .. } => (gates, None, None),
                 _ => continue,
@@ -614,6 +544,11 @@ impl Scanner {
             exact: LitScan::build(exact_lits, false),
             folded: LitScan::build(folded_lits, true),
             slots,
+            part_caches: Pool::new({
+                let n = parts.len();
+                Box::new(move || (0..n).map(|_| None).collect())
+            }),
+            parts,
         }
     }
 
@@ -671,7 +606,7 @@ impl Scanner {
     /// Benchmark helper: number of trigger literals (exact, folded).
     #[doc(hidden)]
     pub fn trigger_counts(&self) -> (usize, usize) {
-        (self.exact.entries.len(), self.folded.entries.len())
+        (self.exact.len(), self.folded.len())
     }
 }
 
@@ -723,6 +658,8 @@ struct ScanState<'s, 't> {
     line_done: Vec<usize>,
     /// Per slot: start + 1 of the last line where an anchored search failed.
     anchor_failed: Vec<usize>,
+    /// Per slot: (start + 1 of the line, anchored probes that found nothing on it).
+    failed_probes: Vec<(usize, usize)>,
     line: LineCache,
     /// Cached facts about the current line (for line-dependent checks).
     facts: Option<(usize, checks::LineFacts<'t>)>,
@@ -730,6 +667,8 @@ struct ScanState<'s, 't> {
     body_run: (usize, usize),
     end_memo: Vec<Option<EndMemo>>,
     caps: Vec<Option<regex_automata::util::captures::Captures>>,
+    /// This thread's caches of the split DFAs (taken from the pool on first use).
+    part_caches: Option<PoolGuard<'s, PartCaches, NewPartCaches>>,
 }
 
 /// Bytes allowed in a PEM body (`[A-Za-z0-9+/=\s:,.\\-]`, ASCII whitespace).
@@ -751,11 +690,13 @@ impl<'s, 't> ScanState<'s, 't> {
             cursor: vec![0; sc.slots.len()],
             line_done: vec![0; sc.slots.len()],
             anchor_failed: vec![0; sc.slots.len()],
+            failed_probes: vec![(0, 0); sc.slots.len()],
             line: LineCache::default(),
             facts: None,
             body_run: (0, 0),
             end_memo: Vec::new(),
             caps: Vec::new(),
+            part_caches: None,
         }
     }
 
@@ -771,7 +712,11 @@ impl<'s, 't> ScanState<'s, 't> {
     #[inline]
     fn on_literal(&mut self, pos: usize, e: &Entry) {
         match e.what {
-            What::Prefixed => self.prefixed_at(pos),
+            What::Prefixed { bounded } => {
+                if !(bounded && pos > 0 && is_word_byte(self.text.as_bytes()[pos - 1])) {
+                    self.prefixed_at(pos);
+                }
+            }
             What::Gate { slot, word_start } => {
                 if word_start && pos > 0 && self.text.as_bytes()[pos - 1].is_ascii_alphabetic() {
                     return;
@@ -864,7 +809,7 @@ impl<'s, 't> ScanState<'s, 't> {
             // from the cursor, so a line of repeated gates is searched once).
             Some(0) if self.anchor_failed[slot] != ls + 1 => {
                 if self.cursor[slot] <= pos {
-                    match self.search_local(slot, ls, le, pos, Anchored::Yes) {
+                    match self.search_local(slot, ls, le, pos, Anchored::Yes, None) {
                         Some(next) => self.cursor[slot] = next,
                         None => self.anchor_failed[slot] = ls + 1,
                     }
@@ -873,7 +818,10 @@ impl<'s, 't> ScanState<'s, 't> {
             Some(back) => {
                 while self.cursor[slot] <= pos {
                     let from = pos.saturating_sub(back).max(ls).max(self.cursor[slot]);
-                    self.cursor[slot] = self.search_local(slot, ls, le, from, Anchored::No).unwrap_or(le + 1);
+                    // Probes that find nothing cost extra scanning: a few per line.
+                    let probes = self.failed_probes[slot];
+                    let gate = (probes.0 != ls + 1 || probes.1 < MAX_FAILED_PROBES).then_some(pos);
+                    self.cursor[slot] = self.search_local(slot, ls, le, from, Anchored::No, gate).unwrap_or(le + 1);
                 }
             }
             None => {
@@ -888,32 +836,104 @@ impl<'s, 't> ScanState<'s, 't> {
     /// One leftmost-first search of the slot's regex in `[from, le)` (the
     /// haystack is the line, so `^`/`$` are line anchors). Returns where the
     /// next search may start (after the match), `None` without a match.
-    fn search_local(&mut self, slot: usize, ls: usize, le: usize, from: usize, anchored: Anchored) -> Option<usize> {
-        let s = &self.sc.slots[slot];
-        let (re, group) = s.regex.as_ref()?;
+    /// `gate`: the gate occurrence that prompted an unanchored search.
+    fn search_local(
+        &mut self,
+        slot: usize,
+        ls: usize,
+        le: usize,
+        from: usize,
+        anchored: Anchored,
+        gate: Option<usize>,
+    ) -> Option<usize> {
+        let sc = self.sc;
+        let s = &sc.slots[slot];
+        let re = s.regex.as_ref()?;
         let Kind::Gated { check, .. } = rules::RULES[s.rule].kind else { return None };
-        let line = &self.text[ls..le];
-        if self.caps.is_empty() {
-            self.caps = (0..self.sc.slots.len()).map(|_| None).collect();
-        }
-        let caps = self.caps[slot].get_or_insert_with(|| re.create_captures());
-        re.search_captures(&Input::new(line).range(from - ls..).anchored(anchored), caps);
-        let m = caps.get_match()?;
-        let next = ls + if m.is_empty() { m.end() + 1 } else { m.end() };
-        let span = match group {
-            Some(g) => caps.get_group(*g),
-            None => Some(m.span()),
-        };
         let rule = s.rule;
-        if let Some(sp) = span {
-            if !sp.is_empty() {
-                let value = &self.text[ls + sp.start..ls + sp.end];
-                if checks::check(check, value, self.facts_for(ls, le)) {
-                    self.out.push((ls + sp.start..ls + sp.end, rule));
+        let line = &self.text[ls..le];
+        let mut input = Input::new(line).range(from - ls..).anchored(anchored);
+        // (match span, value span), relative to the line.
+        let (m, value) = match (&re.split, re.group) {
+            (_, None) => {
+                let m = re.full.search(&input)?;
+                (m.range(), Some(m.range()))
+            }
+            (Some(split), Some(_)) => {
+                let caches = self.part_caches.get_or_insert_with(|| sc.part_caches.get());
+                let found = 'found: {
+                    if anchored == Anchored::Yes {
+                        break 'found match split.at(&sc.parts, caches, line, from - ls) {
+                            SplitMatch::Found(v, end) => Some((from - ls..end, v)),
+                            SplitMatch::None => return None,
+                            // Usually there is no match at all: the DFA says so cheaply.
+                            SplitMatch::Unknown => {
+                                re.full.search_half(&input)?;
+                                None
+                            }
+                        };
+                    }
+                    // A gate at most PROBE bytes after `from`: try those starts
+                    // anchored first, cheaper than a forward + reverse search.
+                    if let Some(gate) = gate.filter(|&g| g - from <= PROBE) {
+                        let mut decided = true;
+                        for a in from - ls..=gate - ls {
+                            match split.at(&sc.parts, caches, line, a) {
+                                SplitMatch::Found(v, end) => break 'found Some((a..end, v)),
+                                SplitMatch::None => {}
+                                SplitMatch::Unknown => {
+                                    decided = false;
+                                    break;
+                                }
+                            }
+                        }
+                        let probes = &mut self.failed_probes[slot];
+                        *probes = if probes.0 == ls + 1 { (ls + 1, probes.1 + 1) } else { (ls + 1, 1) };
+                        if decided {
+                            // No match starts up to the gate.
+                            if gate - ls + 1 > line.len() {
+                                return None;
+                            }
+                            input.set_start(gate - ls + 1);
+                        }
+                    }
+                    let m = re.full.search(&input)?;
+                    match split.at(&sc.parts, caches, line, m.start()) {
+                        SplitMatch::Found(v, end) if end == m.end() => Some((m.range(), v)),
+                        _ => None,
+                    }
+                };
+                match found {
+                    Some((m, v)) => (m, Some(v)),
+                    None => self.search_captures(slot, &input)?,
                 }
+            }
+            (None, Some(_)) => self.search_captures(slot, &input)?,
+        };
+        let next = ls + if m.is_empty() { m.end + 1 } else { m.end };
+        if let Some(sp) = value.filter(|v| !v.is_empty()) {
+            let value = &self.text[ls + sp.start..ls + sp.end];
+            if checks::check(check, value, self.facts_for(ls, le)) {
+                self.out.push((ls + sp.start..ls + sp.end, rule));
             }
         }
         Some(next)
+    }
+
+    /// [`Self::search_local`] with the capture engine: (match span, value span).
+    fn search_captures(&mut self, slot: usize, input: &Input<'_>) -> Option<(Range<usize>, Option<Range<usize>>)> {
+        let re = self.sc.slots[slot].regex.as_ref()?;
+        if self.caps.is_empty() {
+            self.caps = (0..self.sc.slots.len()).map(|_| None).collect();
+        }
+        let caps = self.caps[slot].get_or_insert_with(|| re.full.create_captures());
+        re.full.search_captures(input, caps);
+        let m = caps.get_match()?;
+        let value = match re.group {
+            Some(g) => caps.get_group(g).map(|sp| sp.range()),
+            None => Some(m.range()),
+        };
+        Some((m.range(), value))
     }
 
     /// Evaluates a line-scoped rule over the whole line `[ls, le)`.
@@ -924,29 +944,17 @@ impl<'s, 't> ScanState<'s, 't> {
             (Kind::Gated { .. }, Some(_)) => {
                 let mut pos = ls;
                 while pos <= le {
-                    pos = self.search_local(slot, ls, le, pos, Anchored::No).unwrap_or(le + 1);
+                    pos = self.search_local(slot, ls, le, pos, Anchored::No, None).unwrap_or(le + 1);
                 }
             }
             (Kind::Run { class, min, max, check, .. }, _) => {
                 let ri = s.rule;
                 let text = self.text;
-                let b = &text.as_bytes()[ls..le];
-                let mut i = 0;
-                while i < b.len() {
-                    if !class.contains(b[i]) {
-                        i += 1;
-                        continue;
-                    }
-                    let start = i;
-                    while i < b.len() && class.contains(b[i]) {
-                        i += 1;
-                    }
-                    let len = i - start;
-                    if len >= min
-                        && len <= max
-                        && checks::check(check, &text[ls + start..ls + i], self.facts_for(ls, le))
+                for run in long_runs(&text.as_bytes()[ls..le], class, min) {
+                    if run.len() <= max
+                        && checks::check(check, &text[ls + run.start..ls + run.end], self.facts_for(ls, le))
                     {
-                        self.out.push((ls + start..ls + i, ri));
+                        self.out.push((ls + run.start..ls + run.end, ri));
                     }
                 }
             }
@@ -955,37 +963,74 @@ impl<'s, 't> ScanState<'s, 't> {
     }
 }
 
+/// The maximal runs of `class` bytes in `b` that are at least `min` bytes long.
+///
+/// Looks at every `min`-th byte first: a byte outside the class there rules
+/// out every run through it, so text with short runs is mostly skipped.
+fn long_runs(b: &[u8], class: RunClass, min: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    let min = min.max(1);
+    // Invariant: `i` is 0 or follows a byte outside the class.
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i + min <= b.len() {
+            let probe = i + min - 1;
+            if !class.contains(b[probe]) {
+                i = probe + 1;
+                continue;
+            }
+            let start = i + b[i..probe].iter().rposition(|&c| !class.contains(c)).map_or(0, |k| k + 1);
+            let end = probe + b[probe..].iter().position(|&c| !class.contains(c)).unwrap_or(b.len() - probe);
+            i = end + 1;
+            if end - start >= min {
+                return Some(start..end);
+            }
+        }
+        None
+    })
+}
+
 /// Keeps a maximal set of non-overlapping candidates, preferring higher
-/// specificity, then longer spans, then earlier starts; returns them sorted by
-/// position with line/column filled in.
-fn resolve(text: &str, mut cands: Vec<(Range<usize>, usize)>) -> Vec<Finding> {
+/// specificity, then longer spans, then earlier starts, then earlier
+/// candidates (a greedy pass in that order); returns them sorted by position
+/// with line/column filled in.
+///
+/// Only candidates in one cluster of transitively overlapping spans compete,
+/// so clusters are found in one sweep by start and resolved one at a time; a
+/// lone candidate is kept as is.
+fn resolve(text: &str, cands: Vec<(Range<usize>, usize)>) -> Vec<Finding> {
     if cands.is_empty() {
         return Vec::new();
     }
-    cands.sort_by(|a, b| {
-        let (ra, rb) = (&rules::RULES[a.1], &rules::RULES[b.1]);
-        rb.specificity
-            .cmp(&ra.specificity)
-            .then((b.0.end - b.0.start).cmp(&(a.0.end - a.0.start)))
-            .then(a.0.start.cmp(&b.0.start))
-    });
-    let mut chosen: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
-    for (span, ri) in cands {
-        // The chosen intervals are disjoint, so only the last one starting
-        // before our end can overlap us.
-        if let Some((_, &(end, _))) = chosen.range(..span.end).next_back() {
-            if end > span.start {
-                continue;
-            }
+    let mut by_start: Vec<usize> = (0..cands.len()).collect();
+    by_start.sort_unstable_by_key(|&i| (cands[i].0.start, i));
+    let mut chosen: Vec<usize> = Vec::with_capacity(cands.len());
+    let mut cluster: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < by_start.len() {
+        let mut end = cands[by_start[i]].0.end;
+        let mut j = i + 1;
+        while j < by_start.len() && cands[by_start[j]].0.start < end {
+            end = end.max(cands[by_start[j]].0.end);
+            j += 1;
         }
-        chosen.insert(span.start, (span.end, ri));
+        if j == i + 1 {
+            chosen.push(by_start[i]);
+        } else {
+            cluster.clear();
+            cluster.extend_from_slice(&by_start[i..j]);
+            resolve_cluster(&cands, &mut cluster, &mut chosen);
+        }
+        i = j;
     }
+    chosen.sort_unstable_by_key(|&c| cands[c].0.start);
     // Line/column: one incremental walk over the text.
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(chosen.len());
     let (mut pos, mut line, mut line_start) = (0usize, 1usize, 0usize);
     let (mut col_pos, mut col) = (0usize, 1usize);
-    for (start, (end, ri)) in chosen {
+    for c in chosen {
+        let (ref span, ri) = cands[c];
+        let start = span.start;
         for nl in memchr::memchr_iter(b'\n', &bytes[pos..start]) {
             line += 1;
             line_start = pos + nl + 1;
@@ -997,9 +1042,39 @@ fn resolve(text: &str, mut cands: Vec<(Range<usize>, usize)>) -> Vec<Finding> {
         }
         col += text[col_pos..start].chars().count();
         col_pos = start;
-        out.push(Finding { rule: &rules::RULES[ri], span: start..end, line, column: col });
+        out.push(Finding { rule: &rules::RULES[ri], span: span.clone(), line, column: col });
     }
     out
+}
+
+/// The greedy pass of [`resolve`] over one cluster of overlapping candidates.
+fn resolve_cluster(cands: &[(Range<usize>, usize)], cluster: &mut [usize], chosen: &mut Vec<usize>) {
+    cluster.sort_unstable_by_key(|&c| {
+        let (span, ri) = &cands[c];
+        (std::cmp::Reverse(rules::RULES[*ri].specificity), std::cmp::Reverse(span.len()), span.start, c)
+    });
+    let first = chosen.len();
+    if cluster.len() <= 16 {
+        // Small cluster: compare with the few kept spans directly.
+        for &c in cluster.iter() {
+            let span = &cands[c].0;
+            if chosen[first..].iter().all(|&k| cands[k].0.end <= span.start || span.end <= cands[k].0.start) {
+                chosen.push(c);
+            }
+        }
+        return;
+    }
+    // Kept spans by start; they are disjoint, so only the last one starting
+    // before a candidate's end can overlap it.
+    let mut kept: BTreeMap<usize, usize> = BTreeMap::new();
+    for &c in cluster.iter() {
+        let span = &cands[c].0;
+        if kept.range(..span.end).next_back().is_some_and(|(_, &end)| end > span.start) {
+            continue;
+        }
+        kept.insert(span.start, span.end);
+        chosen.push(c);
+    }
 }
 
 /// Scans `text` with the default [`Scanner`]. Findings are sorted by position
@@ -1032,4 +1107,185 @@ pub fn redact(text: &str, findings: &[Finding]) -> String {
     }
     out.push_str(&text[last..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64 — deterministic test data.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// Lines mixing the gated rules' keywords and separators with values.
+    fn lines(seed: u64, n: usize) -> Vec<String> {
+        const PARTS: &[&str] = &[
+            "password",
+            "Password",
+            "pwd",
+            "token",
+            "secret_access_key",
+            "api_key",
+            "AccountKey",
+            "SharedAccessKey",
+            "cohere_key",
+            "cf_api_token",
+            "heroku_key",
+            "dd_api_key",
+            "authorization",
+            "Bearer ",
+            "bearer ",
+            "MESH_GATEWAY_TOKEN",
+            "://",
+            "user:",
+            "@host",
+            "&sig=",
+            "?sig=",
+            "-us1",
+            "8Q~",
+            ":AA",
+            ":APA91b",
+            ".atlasv1.",
+            " = ",
+            "=",
+            ": ",
+            ":=",
+            "=>",
+            "\"",
+            "'",
+            ";",
+            " ",
+            "  ",
+            "\\",
+            "]",
+            "$",
+            "é",
+            "\u{3000}",
+            "{",
+            "<",
+            "%",
+        ];
+        const VALUE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-.=~";
+        let mut r = Rng(seed | 1);
+        (0..n)
+            .map(|_| {
+                let mut s = String::new();
+                for _ in 0..1 + r.below(12) {
+                    if r.below(2) == 0 {
+                        s.push_str(PARTS[r.below(PARTS.len())]);
+                    } else {
+                        let len = 1 + r.below(50);
+                        s.extend((0..len).map(|_| VALUE[r.below(VALUE.len())] as char));
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn split_parts_agree_with_the_capture_engine() {
+        let sc = Scanner::global();
+        let mut caches = sc.part_caches.get();
+        let mut checked = 0;
+        for line in lines(7, 3000) {
+            for slot in &sc.slots {
+                let Some(GatedRegex { full, group: Some(g), split: Some(split) }) = &slot.regex else { continue };
+                let mut caps = full.create_captures();
+                for at in (0..=line.len()).filter(|&i| line.is_char_boundary(i)) {
+                    full.search_captures(&Input::new(&line).range(at..).anchored(Anchored::Yes), &mut caps);
+                    let want = caps.get_match().map(|m| (caps.get_group(*g).map(|s| s.range()), m.end()));
+                    match split.at(&sc.parts, &mut caches, &line, at) {
+                        SplitMatch::Found(v, end) => {
+                            assert_eq!(
+                                Some((Some(v), end)),
+                                want,
+                                "{:?} at {at} in {line:?}",
+                                rules::RULES[slot.rule].id
+                            );
+                            checked += 1;
+                        }
+                        SplitMatch::None => {
+                            assert_eq!(want, None, "{:?} at {at} in {line:?}", rules::RULES[slot.rule].id)
+                        }
+                        SplitMatch::Unknown => {}
+                    }
+                }
+            }
+        }
+        assert!(checked > 300, "{checked}");
+    }
+
+    #[test]
+    fn scanner_is_shareable() {
+        fn shareable<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+        shareable::<Scanner>();
+    }
+
+    #[test]
+    fn long_runs_are_the_maximal_runs() {
+        let mut r = Rng(3);
+        for _ in 0..2000 {
+            let b: Vec<u8> = (0..r.below(300)).map(|_| [b'a', b'Z', b'7', b'/', b'-', b' '][r.below(6)]).collect();
+            for class in [RunClass::AwsSecret, RunClass::UrlSafe] {
+                for min in [1, 2, 5, 40] {
+                    let mut want = Vec::new();
+                    let mut i = 0;
+                    while i < b.len() {
+                        let start = i;
+                        while i < b.len() && class.contains(b[i]) {
+                            i += 1;
+                        }
+                        if i - start >= min {
+                            want.push(start..i);
+                        }
+                        i += 1;
+                    }
+                    assert_eq!(long_runs(&b, class, min).collect::<Vec<_>>(), want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn resolve_is_the_greedy_by_specificity_length_start() {
+        let mut r = Rng(11);
+        let text = "x\ny".repeat(100);
+        for _ in 0..2000 {
+            let cands: Vec<(Range<usize>, usize)> = (0..r.below(30))
+                .map(|_| {
+                    let start = r.below(290);
+                    (start..start + 1 + r.below(10), 1 + r.below(rules::RULES.len() - 1))
+                })
+                .collect();
+            // Reference: sort everything, keep what does not overlap a kept span.
+            let mut order: Vec<usize> = (0..cands.len()).collect();
+            order.sort_by(|&a, &b| {
+                let (ra, rb) = (&rules::RULES[cands[a].1], &rules::RULES[cands[b].1]);
+                rb.specificity
+                    .cmp(&ra.specificity)
+                    .then(cands[b].0.len().cmp(&cands[a].0.len()))
+                    .then(cands[a].0.start.cmp(&cands[b].0.start))
+            });
+            let mut kept: Vec<&(Range<usize>, usize)> = Vec::new();
+            for i in order {
+                let c = &cands[i];
+                if kept.iter().all(|k| k.0.end <= c.0.start || c.0.end <= k.0.start) {
+                    kept.push(c);
+                }
+            }
+            kept.sort_by_key(|k| k.0.start);
+            let got: Vec<(Range<usize>, &str)> =
+                resolve(&text, cands.clone()).into_iter().map(|f| (f.span, f.rule.id)).collect();
+            let want: Vec<(Range<usize>, &str)> = kept.iter().map(|k| (k.0.clone(), rules::RULES[k.1].id)).collect();
+            assert_eq!(got, want);
+        }
+    }
 }

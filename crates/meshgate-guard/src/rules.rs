@@ -18,8 +18,14 @@
 //!   case-insensitive unless written `!gate`, and `^gate` must not follow an
 //!   ASCII letter. [`Scope::Local`] rules contain the gate at most `back`
 //!   bytes after the start of the match, so the regex only runs from there
-//!   (never twice over the same bytes); [`Scope::Line`] rules look at the whole
-//!   line (at most once per line);
+//!   (then resumes after its previous match on the line); [`Scope::Line`]
+//!   rules look at the whole line (at most once per line). The reported value
+//!   is the group `s` (the whole match without one); a top-level `s` is cut
+//!   out with DFA searches of the parts before, in and after it, which finds
+//!   the capture engine's answer whenever each part's preferred match lets the
+//!   rest match. Prefer greedy values that end where the pattern needs them
+//!   to (see `connection-string-password`): a lazy value is resolved by the
+//!   slower capture engine;
 //! * **run** rules are the "keyword on the same line" heuristics of the Python
 //!   guard (40-char AWS secret, 48+-char mesh token): maximal runs of an
 //!   alphabet are measured on lines that contain the keyword.
@@ -263,7 +269,9 @@ pub static RULES: &[Rule] = &[
     },
     // ---------------------------------------------------------------- structural / assignments
     g("url-with-password", "url with password", "RFC 3986 userinfo (scheme://user:password@host); covers postgres/mysql/mongodb/redis/amqp URLs; gitleaks: generic URL credentials", A, &["!://"], r#"://[^\s:/?#@"'<>\[\]\\]*:(?P<s>[^\s/?#@"'<>\[\]\\]+)@[A-Za-z0-9\[_-]"#, UrlPassword, loc(0)),
-    g("connection-string-password", "connection string password", "https://learn.microsoft.com/dotnet/framework/data/adonet/connection-string-syntax (Password=…;)", A, &["password", "pwd"], r#"(?i)(?:^|[;\s"'])(?:password|pwd)\s*=\s*(?P<s>[^;"'\s=][^;"'=]*?)\s*(?:;|"|'|$)"#, ConnString, loc(1)),
+    // The value ends on its last non-space before the terminator: the same match as a lazy
+    // `[^;"'\s=][^;"'=]*?` before `\s*`, written greedily so the value needs no capture engine.
+    g("connection-string-password", "connection string password", "https://learn.microsoft.com/dotnet/framework/data/adonet/connection-string-syntax (Password=…;)", A, &["password", "pwd"], r#"(?i)(?:^|[;\s"'])(?:password|pwd)\s*=\s*(?P<s>[^;"'\s=](?:[^;"'=]*[^;"'\s=])?)\s*(?:;|"|'|$)"#, ConnString, loc(1)),
     g("authorization-header", "authorization header credential", "RFC 9110 §11.6.2 Authorization header (Bearer/Basic/Token)", A, &["authorization"], r#"(?i)authorization[\\"']*\s*[:=]\s*\\?["']?\s*(?:bearer|basic|token|bot|apikey)\s+(?P<s>[A-Za-z0-9._~+/=-]{16,})"#, NotPlaceholder, loc(0)),
     g("curl-basic-auth", "curl basic auth", "curl -u/--user user:password; gitleaks: curl-auth-user", A, &["curl"], r#"(?:^|\s)(?:-u|--user)\s*["']?[^\s:"']+:(?P<s>[^\s"']{4,})"#, NotPlaceholder, LINE),
     g("bearer-token", "bearer token", "RFC 6750 bearer token in free text", SPEC_GENERIC, &["bearer"], r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9._~+/=-]{20,})", Generic, loc(0)),
