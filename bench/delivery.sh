@@ -72,7 +72,7 @@ DURATION=3s send_rps "$CONTROL_URL" warmup-idle >/dev/null; DURATION=3s send_rps
 idle=(); busy=(); ratios=()
 for r in 1 2 3; do
   i=$(send_rps "$CONTROL_URL" "send-idle-$r"); b=$(send_rps "$URL" "send-watchers-$r")
-  idle+=("$i"); busy+=("$b"); ratios+=("$(python3 -c "print(100*$b/$i)")")
+  idle+=("$i"); busy+=("$b"); ratios+=("$(python3 -c "print(round(100*$b/$i, 1))")")
 done
 kill "$CPID"; CPID=""
 echo "send c=16, no watchers (control gateway): $(median "${idle[@]}") req/s (runs: ${idle[*]})" | tee -a "$OUT/summary.txt"
