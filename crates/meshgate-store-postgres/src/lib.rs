@@ -19,27 +19,30 @@
 //!
 //! A plain sequence hands out ids at insert time, so with concurrent
 //! writers id 11 can commit (and be read by an `after_id` cursor) before
-//! id 10, which the cursor would then skip forever. Instead every message
-//! insert takes its id from a one-row counter table, `message_seq`, with
-//! `UPDATE message_seq SET last_id = last_id + 1 ... RETURNING last_id`
-//! inside the insert's transaction. The row lock that `UPDATE` takes is held
-//! until commit, so message inserts (from every replica) are serialised:
-//! the next id is handed out only after the previous insert committed or
-//! rolled back. Hence ids become visible in id order, stay dense (a
-//! rolled-back insert gives its id back), and the same row's `last_at`
-//! (`greatest(last_at, clock)`) makes `created_at` non-decreasing with the
-//! id even if the database clock steps back. The price is one commit at a
-//! time for message inserts, which PostgreSQL does in well under a
-//! millisecond on a local disk; other writes are not affected.
+//! id 10, which the cursor would then skip forever. Instead message inserts
+//! take their ids from a one-row counter table, `message_seq`, with
+//! `UPDATE message_seq SET last_id = last_id + n ... RETURNING last_id`
+//! inside the inserting transaction. The row lock that `UPDATE` takes is
+//! held until commit, so message inserts (from every replica) are
+//! serialised: the next ids are handed out only after the previous insert
+//! committed or rolled back. Hence ids become visible in id order, stay
+//! dense (a rolled-back insert gives its ids back), and the same row's
+//! `last_at` (`greatest(last_at, clock)`) makes `created_at` non-decreasing
+//! with the id even if the database clock steps back. The price is one
+//! insert transaction at a time; so that it is not one *message* at a
+//! time, each store batches the inserts queued meanwhile into one
+//! transaction (group commit, see the `batch` module). Other writes are
+//! not affected.
 //!
 //! # Idempotency across replicas
 //!
 //! `(from_node, idempotency_key)` is a unique index. An insert first looks
-//! the key up; if two replicas race past that check with the same key, the
-//! second one's `INSERT ... ON CONFLICT DO NOTHING` (which runs after the
-//! first committed, see above) inserts nothing, its transaction is rolled
-//! back (giving back the id) and it answers with the stored message (or
-//! `Conflict` for a different body), exactly as for a sequential repeat.
+//! the key up; if two replicas (or two messages of one batch) race past
+//! that check with the same key, the second one's row is skipped by
+//! `INSERT ... ON CONFLICT DO NOTHING` (which runs after the first
+//! committed, see above), the batch is redone without it (giving back its
+//! id), and it answers with the stored message (or `Conflict` for a
+//! different body), exactly as for a sequential repeat.
 //!
 //! # Wake-ups
 //!
@@ -64,6 +67,7 @@
 //! the SQL function `meshgate_now()`; compared and ordered text columns use
 //! `COLLATE "C"`, so ordering is bytewise whatever the database locale.
 
+mod batch;
 mod error;
 mod ops;
 
@@ -138,6 +142,7 @@ pub struct PgStore {
     pool: Pool,
     max_id: Arc<watch::Sender<i64>>,
     listener: JoinHandle<()>,
+    inserts: mpsc::UnboundedSender<batch::Job>,
     op_timeout: Duration,
 }
 
@@ -252,7 +257,9 @@ impl PgStore {
         listen_cfg.application_name(format!("{app}-listen"));
         let poll = opts.poll_interval.max(Duration::from_millis(10));
         let listener = tokio::spawn(listen(listen_cfg, Arc::clone(&max_tx), poll));
-        Ok(PgStore { pool, max_id: max_tx, listener, op_timeout: opts.operation_timeout })
+        let (inserts, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(batch::run(pool.clone(), jobs, Arc::clone(&max_tx), opts.operation_timeout));
+        Ok(PgStore { pool, max_id: max_tx, listener, inserts, op_timeout: opts.operation_timeout })
     }
 
     /// Bounds `fut` by the operation timeout.
@@ -448,32 +455,32 @@ impl Store for PgStore {
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
         let digest = msg.digest();
-        let inserted = self
-            .guard(async {
-                let mut client = self.client().await?;
+        self.guard(async {
+            if msg.idempotency_key.is_some() {
+                let client = self.client().await?;
                 if let Some(prior) = ops::prior_for_key(&client, &msg, &digest).await? {
                     return prior;
                 }
-                let tx = client.transaction().await.db()?;
-                match ops::insert_message(&tx, &msg, digest.clone()).await? {
-                    Some(message) => {
-                        tx.commit().await.db()?;
-                        Ok(Inserted { message, duplicate: false })
-                    }
-                    None => {
-                        // Another replica committed the same key first.
-                        tx.rollback().await.db()?;
-                        ops::prior_for_key(&client, &msg, &digest).await?.unwrap_or_else(|| {
-                            Err(StoreError::Backend("idempotency key conflicted but its message is gone".into()))
-                        })
-                    }
+            }
+            // Stored by the batch task (see `batch`), which also publishes
+            // the new id.
+            let (reply, stored) = tokio::sync::oneshot::channel();
+            let job = batch::Job { msg: msg.clone(), digest: digest.clone(), reply };
+            self.inserts.send(job).map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))?;
+            let stored = stored.await.map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))??;
+            match stored {
+                Some(message) => Ok(Inserted { message, duplicate: false }),
+                // The key was taken first: by another replica, or by an
+                // earlier message of the same batch.
+                None => {
+                    let client = self.client().await?;
+                    ops::prior_for_key(&client, &msg, &digest).await?.unwrap_or_else(|| {
+                        Err(StoreError::Backend("idempotency key conflicted but its message is gone".into()))
+                    })
                 }
-            })
-            .await?;
-        if !inserted.duplicate {
-            publish(&self.max_id, inserted.message.id);
-        }
-        Ok(inserted)
+            }
+        })
+        .await
     }
 
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {

@@ -367,85 +367,109 @@ pub(crate) async fn prior_for_key<C: GenericClient>(
     }))
 }
 
-/// Inserts `msg` in `tx`; `None` when a concurrent insert (from any
-/// replica) committed the same idempotency key first: the caller rolls
-/// back and reads that one.
-pub(crate) async fn insert_message(
+/// Inserts several messages in `tx` with one id reservation and one
+/// multi-row `INSERT`; per message, `None` when its idempotency key was
+/// already taken (by an earlier message, another replica, or an earlier
+/// message of the same batch): the caller reads that one after the commit.
+/// Ids stay dense: when some rows conflict, the round is rolled back to a
+/// savepoint and redone without them (each round drops at least one row).
+pub(crate) async fn insert_batch(
     tx: &Transaction<'_>,
-    msg: &NewMessage,
-    digest: String,
-) -> StoreResult<Option<Message>> {
-    // The counter row lock is held until commit: inserts are serialised, so
-    // ids commit (and become visible) in id order.
-    let seq = query_one(
-        tx,
-        "UPDATE message_seq SET last_id = last_id + 1, last_at = greatest(last_at, meshgate_now()) \
-         RETURNING last_id, last_at",
-        &[],
-    )
-    .await?;
-    let id: i64 = get(&seq, 0)?;
-    let now: String = get(&seq, 1)?;
-    if let Some(thread) = &msg.thread_id {
-        let bumped = execute(
+    msgs: &[(&NewMessage, &str)],
+) -> StoreResult<Vec<Option<Message>>> {
+    let mut pending: Vec<usize> = (0..msgs.len()).collect();
+    loop {
+        if pending.is_empty() {
+            return Ok(vec![None; msgs.len()]);
+        }
+        execute(tx, "SAVEPOINT batch", &[]).await?;
+        let n = pending.len() as i64;
+        let seq = query_one(
             tx,
-            "UPDATE threads SET last_used_at = $2 WHERE thread_uuid = $1 \
-             AND (last_used_at IS NULL OR last_used_at < $2)",
-            &[thread, &now],
+            "UPDATE message_seq SET last_id = last_id + $1, last_at = greatest(last_at, meshgate_now()) \
+             RETURNING last_id, last_at",
+            &[&n],
         )
         .await?;
-        if bumped == 0 {
-            // Unknown thread (or already bumped to `now`): register it; the
-            // name is the UUID until someone mints a readable one. DO NOTHING
-            // also covers a thread whose *name* happens to be this UUID.
-            let pair = format!("{}\u{2194}{}", msg.from_node, msg.to_node);
-            execute(
-                tx,
-                "INSERT INTO threads \
-                 (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-                 VALUES ($1, $1, $2, '', NULL, $3, $3) ON CONFLICT DO NOTHING",
-                &[thread, &pair, &now],
-            )
-            .await?;
+        let last: i64 = get(&seq, 0)?;
+        let now: String = get(&seq, 1)?;
+        let ids: Vec<i64> = (last - n + 1..=last).collect();
+        let rows: Vec<&NewMessage> = pending.iter().map(|&i| msgs[i].0).collect();
+        let from: Vec<&str> = rows.iter().map(|m| m.from_node.as_str()).collect();
+        let to: Vec<&str> = rows.iter().map(|m| m.to_node.as_str()).collect();
+        let kind: Vec<&str> = rows.iter().map(|m| m.kind.as_str()).collect();
+        let content: Vec<&[u8]> = rows.iter().map(|m| m.content.as_bytes()).collect();
+        let thread: Vec<Option<&str>> = rows.iter().map(|m| m.thread_id.as_deref()).collect();
+        let task: Vec<Option<&str>> = rows.iter().map(|m| m.related_task_id.as_deref()).collect();
+        let key: Vec<Option<&str>> = rows.iter().map(|m| m.idempotency_key.as_deref()).collect();
+        let digest: Vec<Option<&str>> =
+            pending.iter().map(|&i| msgs[i].0.idempotency_key.as_ref().map(|_| msgs[i].1)).collect();
+        let inserted = query(
+            tx,
+            "INSERT INTO messages (id, from_node, to_node, kind, content, thread_id, related_task_id, \
+             idempotency_key, idempotency_digest, created_at) \
+             SELECT r.*, $10 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], \
+             $6::text[], $7::text[], $8::text[], $9::text[]) AS r \
+             ON CONFLICT (from_node, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING id",
+            &[&ids, &from, &to, &kind, &content, &thread, &task, &key, &digest, &now],
+        )
+        .await?;
+        if inserted.len() as i64 != n {
+            let kept: std::collections::HashSet<i64> =
+                inserted.iter().map(|r| get::<i64>(r, 0)).collect::<StoreResult<_>>()?;
+            execute(tx, "ROLLBACK TO SAVEPOINT batch", &[]).await?;
+            pending = pending.iter().zip(&ids).filter(|(_, id)| kept.contains(id)).map(|(&i, _)| i).collect();
+            continue;
         }
+        execute(tx, "RELEASE SAVEPOINT batch", &[]).await?;
+        let mut out: Vec<Option<Message>> = vec![None; msgs.len()];
+        for (&i, &id) in pending.iter().zip(&ids) {
+            let msg = msgs[i].0;
+            if let Some(thread) = &msg.thread_id {
+                touch_thread(tx, thread, &msg.from_node, &msg.to_node, &now).await?;
+            }
+            out[i] = Some(Message {
+                id,
+                from_node: msg.from_node.clone(),
+                to_node: msg.to_node.clone(),
+                kind: msg.kind,
+                content: msg.content.clone(),
+                created_at: now.clone(),
+                read_at: None,
+                thread_id: msg.thread_id.clone(),
+                related_task_id: msg.related_task_id.clone(),
+            });
+        }
+        execute(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()]).await?;
+        return Ok(out);
     }
-    let key_digest = msg.idempotency_key.as_ref().map(|_| digest);
-    let inserted = query_opt(
+}
+
+/// Bumps a thread's `last_used_at`, registering an unknown thread (its
+/// name is the UUID until someone mints a readable one).
+async fn touch_thread(tx: &Transaction<'_>, thread: &str, from: &str, to: &str, now: &str) -> StoreResult<()> {
+    let bumped = execute(
         tx,
-        "INSERT INTO messages (id, from_node, to_node, kind, content, thread_id, related_task_id, \
-         idempotency_key, idempotency_digest, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (from_node, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-         RETURNING id",
-        &[
-            &id,
-            &msg.from_node,
-            &msg.to_node,
-            &msg.kind.as_str(),
-            &msg.content.as_bytes(),
-            &msg.thread_id,
-            &msg.related_task_id,
-            &msg.idempotency_key,
-            &key_digest,
-            &now,
-        ],
+        "UPDATE threads SET last_used_at = $2 WHERE thread_uuid = $1 \
+         AND (last_used_at IS NULL OR last_used_at < $2)",
+        &[&thread, &now],
     )
     .await?;
-    if inserted.is_none() {
-        return Ok(None);
+    if bumped == 0 {
+        // Unknown thread (or already bumped to `now`). DO NOTHING also
+        // covers a thread whose *name* happens to be this UUID.
+        let pair = format!("{from}\u{2194}{to}");
+        execute(
+            tx,
+            "INSERT INTO threads \
+             (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
+             VALUES ($1, $1, $2, '', NULL, $3, $3) ON CONFLICT DO NOTHING",
+            &[&thread, &pair, &now],
+        )
+        .await?;
     }
-    execute(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &id.to_string()]).await?;
-    Ok(Some(Message {
-        id,
-        from_node: msg.from_node.clone(),
-        to_node: msg.to_node.clone(),
-        kind: msg.kind,
-        content: msg.content.clone(),
-        created_at: now,
-        read_at: None,
-        thread_id: msg.thread_id.clone(),
-        related_task_id: msg.related_task_id.clone(),
-    }))
+    Ok(())
 }
 
 /// Builds the `SELECT` of [`MessageQuery`] from a fixed set of clauses;

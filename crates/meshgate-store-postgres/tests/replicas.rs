@@ -114,6 +114,38 @@ async fn idempotency_keys_hold_across_replicas() {
     assert_eq!(rows[0].id, 20);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repeated_keys_inside_one_insert_batch_store_once_and_keep_ids_dense() {
+    let Some(db) = common::TestDb::create().await else { return };
+    let a = Arc::new(common::store(&db, common::opts()).await);
+    // 60 concurrent sends: 20 keys sent twice with the same body, 20 plain
+    // messages; they share insert batches.
+    let sends: Vec<_> = (0..60)
+        .map(|i| {
+            let a = Arc::clone(&a);
+            let mut m = msg("batcher", "sink", &format!("body {}", i % 40));
+            if i % 40 < 20 {
+                m.idempotency_key = Some(format!("key-{}", i % 40));
+            }
+            tokio::spawn(async move { (i % 40, a.insert_message(m).await.unwrap()) })
+        })
+        .collect();
+    let mut by_key: std::collections::HashMap<usize, Vec<meshgate_store::Inserted>> = Default::default();
+    for s in sends {
+        let (k, inserted) = s.await.unwrap();
+        by_key.entry(k).or_default().push(inserted);
+    }
+    for k in 0..20 {
+        let pair = &by_key[&k];
+        assert_eq!(pair.len(), 2);
+        assert_eq!(pair[0].message, pair[1].message, "key-{k}: one stored message");
+        assert_eq!(u8::from(pair[0].duplicate) + u8::from(pair[1].duplicate), 1, "key-{k}: one insert, one duplicate");
+    }
+    let rows = a.list_messages(&MessageQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(rows.len(), 40);
+    assert_eq!(rows[0].id, 40, "dense ids: conflicting rows gave theirs back");
+}
+
 async fn wait_for(rx: &mut tokio::sync::watch::Receiver<i64>, id: i64, within: Duration) -> Duration {
     let start = Instant::now();
     let woken = tokio::time::timeout(within, rx.wait_for(|v| *v >= id)).await.map(|r| r.is_ok());
