@@ -4,6 +4,7 @@
 //! watcher restarts (SIGKILL included), `--mark-read`, `--exec` failure,
 //! `--from-start` and Ctrl-C.
 
+#[macro_use]
 mod common;
 #[path = "scenarios/cli.rs"]
 mod scenarios;
@@ -16,16 +17,6 @@ use common::Gateway;
 use scenarios::{env_for, ok};
 use serde_json::Value;
 use tokio::process::{Child, Command};
-
-macro_rules! against_meshgate {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let gw = crate::common::meshgate_gateway().await;
-            crate::scenarios::$name(&gw).await;
-        }
-    )*};
-}
 
 mod meshgate {
     against_meshgate!(register_and_token_storage, messaging, live_commands);

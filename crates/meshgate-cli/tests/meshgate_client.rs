@@ -2,19 +2,10 @@
 //! process of this crate's binary): the scenarios of scenarios/client.rs,
 //! which also run against the Python reference (reference_client.rs).
 
+#[macro_use]
 mod common;
 #[path = "scenarios/client.rs"]
 mod scenarios;
-
-macro_rules! against_meshgate {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let gw = crate::common::meshgate_gateway().await;
-            crate::scenarios::$name(&gw).await;
-        }
-    )*};
-}
 
 mod meshgate {
     against_meshgate!(

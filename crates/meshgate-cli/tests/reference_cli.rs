@@ -3,19 +3,10 @@
 //! scenarios live in scenarios/cli.rs and run against meshgate too
 //! (meshgate_cli.rs).
 
+#[macro_use]
 mod common;
 #[path = "scenarios/cli.rs"]
 mod scenarios;
-
-macro_rules! against_reference {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(gw) = crate::common::reference_gateway().await else { return };
-            crate::scenarios::$name(&gw).await;
-        }
-    )*};
-}
 
 mod reference {
     against_reference!(register_and_token_storage, messaging, live_commands);

@@ -2,19 +2,10 @@
 //! gateway. The scenarios live in scenarios/client.rs and run against
 //! meshgate too (meshgate_client.rs).
 
+#[macro_use]
 mod common;
 #[path = "scenarios/client.rs"]
 mod scenarios;
-
-macro_rules! against_reference {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(gw) = crate::common::reference_gateway().await else { return };
-            crate::scenarios::$name(&gw).await;
-        }
-    )*};
-}
 
 mod reference {
     against_reference!(

@@ -46,10 +46,10 @@ pub struct MessageList {
     pub n: usize,
 }
 
-/// A borrowed view of a [`Message`] that serialises to exactly the same
-/// JSON. A store renders rows through it straight from its buffers,
-/// without copying each field into an owned `String` first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A borrowed view of a [`Message`], for [`MessageListWriter`]: a store
+/// encodes rows through it straight from its buffers, without copying each
+/// field into an owned `String` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRef<'a> {
     /// See [`Message::id`].
     pub id: i64,
@@ -138,16 +138,6 @@ impl MessageListWriter {
         json::write_opt_str(out, m.related_task_id);
         out.push(b'}');
         self.n += 1;
-    }
-
-    /// Messages written so far.
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// Whether no message was written.
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
     }
 
     /// Closes the list and adds the `n` field.

@@ -456,16 +456,18 @@ impl Store for PgStore {
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
         let digest = msg.digest();
         self.guard(async {
-            if msg.idempotency_key.is_some() {
+            let key = msg.idempotency_key.clone();
+            let from = msg.from_node.clone();
+            if let Some(key) = &key {
                 let client = self.client().await?;
-                if let Some(prior) = ops::prior_for_key(&client, &msg, &digest).await? {
+                if let Some(prior) = ops::prior_for_key(&client, &from, key, &digest).await? {
                     return prior;
                 }
             }
             // Stored by the batch task (see `batch`), which also publishes
             // the new id.
             let (reply, stored) = tokio::sync::oneshot::channel();
-            let job = batch::Job { msg: msg.clone(), digest: digest.clone(), reply };
+            let job = batch::Job { msg, digest: digest.clone(), reply };
             self.inserts.send(job).map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))?;
             let stored = stored.await.map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))??;
             match stored {
@@ -473,8 +475,11 @@ impl Store for PgStore {
                 // The key was taken first: by another replica, or by an
                 // earlier message of the same batch.
                 None => {
+                    let Some(key) = key.as_deref() else {
+                        return Err(StoreError::Backend("a message without idempotency key was not stored".into()));
+                    };
                     let client = self.client().await?;
-                    ops::prior_for_key(&client, &msg, &digest).await?.unwrap_or_else(|| {
+                    ops::prior_for_key(&client, &from, key, &digest).await?.unwrap_or_else(|| {
                         Err(StoreError::Backend("idempotency key conflicted but its message is gone".into()))
                     })
                 }

@@ -340,18 +340,19 @@ pub(crate) async fn message<C: GenericClient>(c: &C, id: i64) -> StoreResult<Opt
         .transpose()
 }
 
-/// The message stored under `msg`'s idempotency key: `Some(Ok)` for a
-/// repeat with the same body, `Some(Err(Conflict))` for a different body.
+/// The message `from` stored under idempotency `key`: `Some(Ok)` for a
+/// repeat with the same body (`digest`), `Some(Err(Conflict))` for a
+/// different body.
 pub(crate) async fn prior_for_key<C: GenericClient>(
     c: &C,
-    msg: &NewMessage,
+    from: &str,
+    key: &str,
     digest: &str,
 ) -> StoreResult<Option<StoreResult<Inserted>>> {
-    let Some(key) = &msg.idempotency_key else { return Ok(None) };
     let row = query_opt(
         c,
         &format!("SELECT {MSG_COLS}, idempotency_digest FROM messages WHERE from_node = $1 AND idempotency_key = $2"),
-        &[&msg.from_node, key],
+        &[&from, &key],
     )
     .await?;
     let Some(row) = row else { return Ok(None) };

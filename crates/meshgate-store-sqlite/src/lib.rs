@@ -245,8 +245,7 @@ impl SqliteStore {
         // Checkpoints run on their own thread (see `checkpoint`).
         conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
         let checkpoint_conn = Connection::open_with_flags(path, rw).db()?;
-        configure(&checkpoint_conn, false)?;
-        checkpoint_conn.pragma_update(None, "query_only", "OFF").db()?;
+        configure(&checkpoint_conn, true)?;
         let (nudge, nudges) = checkpoint::channel();
         let checkpointer = std::thread::Builder::new()
             .name("meshgate-sqlite-checkpoint".into())
@@ -332,6 +331,20 @@ impl SqliteStore {
             Some(conn) => f(conn),
             None => Err(StoreError::Backend("sqlite reader pool empty".into())),
         }
+    }
+
+    /// Runs the message query `f` for `q`: on the calling thread for a
+    /// page of up to [`INLINE_LIST_LIMIT`] rows, else on the blocking pool.
+    async fn read_page<T: Send + 'static>(
+        &self,
+        q: &MessageQuery,
+        f: fn(&Connection, &MessageQuery) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        if (1..=INLINE_LIST_LIMIT).contains(&q.limit) {
+            return self.read_now(|c| f(c, q)).await;
+        }
+        let q = q.clone();
+        self.read(move |c| f(c, &q)).await
     }
 
     /// Queues `f` for the writer thread and waits until its batch committed.
@@ -441,19 +454,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {
-        if (1..=INLINE_LIST_LIMIT).contains(&q.limit) {
-            return self.read_now(|c| ops::list_messages(c, q)).await;
-        }
-        let q = q.clone();
-        self.read(move |c| ops::list_messages(c, &q)).await
+        self.read_page(q, ops::list_messages).await
     }
 
     async fn list_messages_json(&self, q: &MessageQuery) -> StoreResult<MessageListJson> {
-        if (1..=INLINE_LIST_LIMIT).contains(&q.limit) {
-            return self.read_now(|c| ops::list_messages_json(c, q)).await;
-        }
-        let q = q.clone();
-        self.read(move |c| ops::list_messages_json(c, &q)).await
+        self.read_page(q, ops::list_messages_json).await
     }
 
     async fn message(&self, id: i64) -> StoreResult<Option<Message>> {

@@ -7,6 +7,32 @@
 
 #![allow(dead_code)]
 
+/// One `#[tokio::test]` per scenario of the including file's `scenarios`
+/// module, each against a fresh `meshgate serve` child process.
+#[allow(unused_macros)]
+macro_rules! against_meshgate {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let gw = crate::common::meshgate_gateway().await;
+            crate::scenarios::$name(&gw).await;
+        }
+    )*};
+}
+
+/// The same scenarios against the Python reference gateway (skipped when
+/// it is not installed).
+#[allow(unused_macros)]
+macro_rules! against_reference {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some(gw) = crate::common::reference_gateway().await else { return };
+            crate::scenarios::$name(&gw).await;
+        }
+    )*};
+}
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
