@@ -303,6 +303,7 @@ async fn sqlite_export_imports_into_postgres_and_exports_the_same() {
                 url: Some(format!("http://{name}:1")),
                 capabilities: Some(serde_json::from_value(json!({"n": name})).unwrap()),
                 mint: TokenHash::of(&format!("tok-{name}")),
+                adopt_history: false,
             };
             store.register_peer(reg).await.unwrap();
         }

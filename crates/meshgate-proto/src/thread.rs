@@ -27,6 +27,10 @@ pub struct Thread {
     /// On `POST /threads`: whether this call minted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,
+    /// The peer whose token minted it; absent for the operator's shared
+    /// namespace. Thread names are unique per minter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_by: Option<String>,
 }
 
 /// `POST /threads` body.

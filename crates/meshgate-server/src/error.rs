@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use meshgate_proto::ErrorBody;
-use meshgate_store::StoreError;
+use meshgate_store::{Refusal, StoreError};
 
 /// What went wrong, in terms of HTTP semantics; [`ApiError::status`] is the
 /// only place that turns it into a status code.
@@ -114,7 +114,36 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%why, "store backend error");
                 ApiError::new(Class::Internal, "internal", "internal error; the gateway log has details")
             }
+            StoreError::Refused(refusal, what) => refused(refusal, what),
         }
+    }
+}
+
+/// A data-model refusal: one stable code per [`Refusal`].
+fn refused(refusal: Refusal, what: String) -> ApiError {
+    match refusal {
+        Refusal::NameTaken => ApiError::new(
+            Class::Conflict,
+            "name_taken",
+            format!("{what}: peers and aliases share one namespace, so the name is taken"),
+        ),
+        Refusal::NameRetired => ApiError::new(
+            Class::Conflict,
+            "name_retired",
+            format!(
+                "{what}: its DMs are kept, so the name is retired. The operator can register it again with \
+                 \"adopt_history\": true (the new peer reads the old history) or purge the history first \
+                 (DELETE /peers/{{name}}?purge=true)"
+            ),
+        ),
+        Refusal::SelfMessage => ApiError::bad_request(
+            "self_message",
+            "from_node and to_node are the same peer (after alias resolution); a peer cannot DM itself",
+        ),
+        Refusal::ThreadNameIsUuid => ApiError::invalid(
+            "invalid_thread_name",
+            "a thread name cannot be a UUID (it would shadow a thread id); pick a readable name",
+        ),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod hub;
 pub mod input;
 mod listen;
 pub mod live;
+pub mod peer_record;
 pub mod routes;
 pub mod state;
 pub mod tokens;

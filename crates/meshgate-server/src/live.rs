@@ -60,9 +60,6 @@ pub async fn stream(
     q.order = Order::OldestFirst;
     q.limit = PAGE;
     q.unread_only = false;
-    if let Some(to) = &q.to {
-        state.saw(to);
-    }
     let keep_alive = state.config().keep_alive;
     let feed = Feed { state, q, cursor, wake, ready: VecDeque::new() };
     let events = stream::unfold(feed, |mut feed| async move {

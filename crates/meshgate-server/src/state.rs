@@ -86,7 +86,9 @@ impl AppState {
     }
 
     /// Notes that `peer` acted now; written in batches by
-    /// [`AppState::flush_last_seen`].
+    /// [`AppState::flush_last_seen`]. Called only for requests made with
+    /// the peer's own token (see `auth`): an operator reading or sending
+    /// on a peer's behalf does not make it look alive.
     pub fn saw(&self, peer: &str) {
         let mut seen = self.inner.seen.lock().expect("last-seen lock");
         if let Some(ts) = seen.get_mut(peer) {

@@ -80,8 +80,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
 use meshgate_store::{
-    ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage, PeerRegistration, Registered,
-    Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage, PeerRegistration, Purged, Refusal,
+    Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -94,6 +94,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_import_export.sql")),
     (3, include_str!("../migrations/0003_content_bytes.sql")),
+    (4, include_str!("../migrations/0004_identity.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -454,6 +455,9 @@ impl Store for PgStore {
     }
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
+        if msg.from_node == msg.to_node {
+            return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
+        }
         let digest = msg.digest();
         self.guard(async {
             let key = msg.idempotency_key.clone();
@@ -504,7 +508,7 @@ impl Store for PgStore {
     }
 
     async fn mint_thread(&self, name: &str, session_id: Option<&str>) -> StoreResult<Thread> {
-        in_tx!(self, |tx| ops::mint_thread(&tx, name, session_id))
+        in_tx!(self, |tx| ops::mint_thread(&tx, name, session_id, None))
     }
 
     async fn threads(&self, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
@@ -548,6 +552,22 @@ impl Store for PgStore {
 
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.max_id.subscribe()
+    }
+
+    async fn mint_thread_as(&self, name: &str, session_id: Option<&str>, minter: Option<&str>) -> StoreResult<Thread> {
+        in_tx!(self, |tx| ops::mint_thread(&tx, name, session_id, minter))
+    }
+
+    async fn purge_peer(&self, name: &str) -> StoreResult<Purged> {
+        in_tx!(self, |tx| ops::purge_peer(&tx, name))
+    }
+
+    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<()> {
+        in_tx!(self, |tx| ops::set_peer_secret_guard(&tx, name, policy))
+    }
+
+    async fn peer_secret_guards(&self) -> StoreResult<Vec<(String, String)>> {
+        with_client!(self, |c| ops::peer_secret_guards(&c))
     }
 }
 

@@ -9,9 +9,9 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use meshgate_proto::{Alias, Kind, MarkRead, Message, Peer, Thread};
 use meshgate_store::{
-    own_origin_id, skip, ImportOutcome, ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage,
-    Order, PeerRegistration, Registered, Resolved, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash,
-    TokenOwner, TokenRecord,
+    looks_like_uuid, own_origin_id, skip, ImportOutcome, ImportRecord, ImportStats, Inserted, MessageQuery,
+    MessageRecord, NewMessage, Order, PeerRegistration, Purged, Refusal, Registered, Resolved, StoreError, StoreResult,
+    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use serde_json::{Map, Value as Json};
 use tokio_postgres::types::ToSql;
@@ -94,7 +94,7 @@ fn content_text(bytes: Vec<u8>) -> StoreResult<String> {
     String::from_utf8(bytes).map_err(|e| StoreError::Backend(format!("stored content is not UTF-8: {e}")))
 }
 
-const THREAD_COLS: &str = "thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at";
+const THREAD_COLS: &str = "thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, minted_by";
 
 fn row_thread(r: &Row) -> StoreResult<Thread> {
     Ok(Thread {
@@ -106,6 +106,7 @@ fn row_thread(r: &Row) -> StoreResult<Thread> {
         created_at: get(r, 5)?,
         last_used_at: get(r, 6)?,
         created: None,
+        minted_by: get(r, 7)?,
     })
 }
 
@@ -190,6 +191,16 @@ async fn mint_checked(tx: &Transaction<'_>, name: &str, hash: &TokenHash) -> Sto
 }
 
 pub(crate) async fn register_peer(tx: &Transaction<'_>, reg: PeerRegistration) -> StoreResult<Registered> {
+    lock_name(tx, &reg.name).await?;
+    if query_opt(tx, "SELECT 1 FROM aliases WHERE alias = $1", &[&reg.name]).await?.is_some() {
+        return Err(StoreError::Refused(Refusal::NameTaken, format!("{:?} is an alias", reg.name)));
+    }
+    if retired(tx, &reg.name).await? {
+        if !reg.adopt_history {
+            return Err(StoreError::Refused(Refusal::NameRetired, format!("{:?} is a deleted peer's name", reg.name)));
+        }
+        execute(tx, "DELETE FROM retired_names WHERE name = $1", &[&reg.name]).await?;
+    }
     let caps = reg
         .capabilities
         .as_ref()
@@ -215,12 +226,79 @@ pub(crate) async fn register_peer(tx: &Transaction<'_>, reg: PeerRegistration) -
 }
 
 pub(crate) async fn delete_peer(tx: &Transaction<'_>, name: &str) -> StoreResult<()> {
+    lock_name(tx, name).await?;
     if !lock_peer(tx, name).await? {
         return Err(StoreError::NotFound(format!("peer {name:?}")));
     }
     revoke_live(tx, name).await?;
+    execute(tx, "DELETE FROM aliases WHERE canonical = $1", &[&name]).await?;
     execute(tx, "DELETE FROM peers WHERE name = $1", &[&name]).await?;
+    let history: bool = get(
+        &query_one(
+            tx,
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE from_node = $1) \
+             OR EXISTS (SELECT 1 FROM messages WHERE to_node = $1) \
+             OR EXISTS (SELECT 1 FROM threads WHERE minted_by = $1)",
+            &[&name],
+        )
+        .await?,
+        0,
+    )?;
+    if history {
+        execute(
+            tx,
+            "INSERT INTO retired_names (name, deleted_at) VALUES ($1, meshgate_now()) \
+             ON CONFLICT (name) DO UPDATE SET deleted_at = EXCLUDED.deleted_at",
+            &[&name],
+        )
+        .await?;
+    }
     Ok(())
+}
+
+/// Serialises every change to the peer/alias namespace of `name` across
+/// replicas until the transaction ends (a peer and an alias of the same
+/// name cannot both be created by racing transactions).
+async fn lock_name(tx: &Transaction<'_>, name: &str) -> StoreResult<()> {
+    execute(tx, "SELECT pg_advisory_xact_lock(hashtext('meshgate-name:' || $1))", &[&name]).await?;
+    Ok(())
+}
+
+async fn retired<C: GenericClient>(c: &C, name: &str) -> StoreResult<bool> {
+    Ok(query_opt(c, "SELECT 1 FROM retired_names WHERE name = $1", &[&name]).await?.is_some())
+}
+
+pub(crate) async fn purge_peer(tx: &Transaction<'_>, name: &str) -> StoreResult<Purged> {
+    lock_name(tx, name).await?;
+    let peer = lock_peer(tx, name).await?;
+    if peer {
+        revoke_live(tx, name).await?;
+    }
+    let purged = Purged {
+        peer,
+        aliases: execute(tx, "DELETE FROM aliases WHERE canonical = $1", &[&name]).await?,
+        messages: execute(tx, "DELETE FROM messages WHERE from_node = $1 OR to_node = $1", &[&name]).await?,
+        threads: execute(tx, "DELETE FROM threads WHERE minted_by = $1", &[&name]).await?,
+    };
+    execute(tx, "DELETE FROM peers WHERE name = $1", &[&name]).await?;
+    let was_retired = execute(tx, "DELETE FROM retired_names WHERE name = $1", &[&name]).await? > 0;
+    if !peer && !was_retired && purged.messages == 0 && purged.threads == 0 {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    Ok(purged)
+}
+
+pub(crate) async fn set_peer_secret_guard(tx: &Transaction<'_>, name: &str, policy: Option<&str>) -> StoreResult<()> {
+    if execute(tx, "UPDATE peers SET secret_guard = $2 WHERE name = $1", &[&name, &policy]).await? == 0 {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    Ok(())
+}
+
+pub(crate) async fn peer_secret_guards<C: GenericClient>(c: &C) -> StoreResult<Vec<(String, String)>> {
+    let rows =
+        query(c, "SELECT name, secret_guard FROM peers WHERE secret_guard IS NOT NULL ORDER BY name", &[]).await?;
+    rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect()
 }
 
 pub(crate) async fn set_peer_enabled(tx: &Transaction<'_>, name: &str, enabled: bool) -> StoreResult<Peer> {
@@ -288,8 +366,12 @@ pub(crate) async fn revoke_tokens(tx: &Transaction<'_>, name: &str) -> StoreResu
 // ---------------------------------------------------------------- aliases
 
 pub(crate) async fn put_alias(tx: &Transaction<'_>, alias: &str, canonical: &str) -> StoreResult<Alias> {
+    lock_name(tx, alias).await?;
     if query_opt(tx, "SELECT 1 FROM peers WHERE name = $1", &[&alias]).await?.is_some() {
-        return Err(StoreError::Conflict(format!("{alias:?} is a registered peer name")));
+        return Err(StoreError::Refused(Refusal::NameTaken, format!("{alias:?} is a registered peer name")));
+    }
+    if retired(tx, alias).await? {
+        return Err(StoreError::Refused(Refusal::NameRetired, format!("{alias:?} is a deleted peer's name")));
     }
     // FOR SHARE: the canonical peer cannot be deleted until this commits.
     if query_opt(tx, "SELECT 1 FROM peers WHERE name = $1 FOR SHARE", &[&canonical]).await?.is_none() {
@@ -458,18 +540,24 @@ async fn touch_thread(tx: &Transaction<'_>, thread: &str, from: &str, to: &str, 
     )
     .await?;
     if bumped == 0 {
-        // Unknown thread (or already bumped to `now`). DO NOTHING also
-        // covers a thread whose *name* happens to be this UUID.
-        let pair = format!("{from}\u{2194}{to}");
-        execute(
-            tx,
-            "INSERT INTO threads \
-             (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-             VALUES ($1, $1, $2, '', NULL, $3, $3) ON CONFLICT DO NOTHING",
-            &[&thread, &pair, &now],
-        )
-        .await?;
+        // Unknown thread (or already bumped to `now`).
+        register_thread(tx, thread, from, to, now).await?;
     }
+    Ok(())
+}
+
+/// Registers a thread first seen on a message, in the sender's namespace,
+/// named by its UUID; a known UUID is left alone.
+async fn register_thread(tx: &Transaction<'_>, uuid: &str, from: &str, to: &str, at: &str) -> StoreResult<()> {
+    let pair = format!("{from}\u{2194}{to}");
+    execute(
+        tx,
+        "INSERT INTO threads \
+         (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, minted_by) \
+         VALUES ($1, $1, $2, '', NULL, $3, $3, $4) ON CONFLICT DO NOTHING",
+        &[&uuid, &pair, &at, &from],
+    )
+    .await?;
     Ok(())
 }
 
@@ -602,7 +690,15 @@ pub(crate) async fn thread<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<O
         .transpose()
 }
 
-pub(crate) async fn mint_thread(tx: &Transaction<'_>, name: &str, session_id: Option<&str>) -> StoreResult<Thread> {
+pub(crate) async fn mint_thread(
+    tx: &Transaction<'_>,
+    name: &str,
+    session_id: Option<&str>,
+    minter: Option<&str>,
+) -> StoreResult<Thread> {
+    if looks_like_uuid(name) {
+        return Err(StoreError::Refused(Refusal::ThreadNameIsUuid, "a thread name cannot be a UUID".into()));
+    }
     // Two rounds at most: a concurrent mint of the same name (from another
     // replica) makes the INSERT do nothing, and the UPDATE then finds it.
     for _ in 0..2 {
@@ -610,9 +706,9 @@ pub(crate) async fn mint_thread(tx: &Transaction<'_>, name: &str, session_id: Op
             tx,
             &format!(
                 "UPDATE threads SET last_used_at = meshgate_now(), session_id = coalesce($2, session_id) \
-                 WHERE thread_name = $1 RETURNING {THREAD_COLS}"
+                 WHERE thread_name = $1 AND minted_by IS NOT DISTINCT FROM $3 RETURNING {THREAD_COLS}"
             ),
-            &[&name, &session_id],
+            &[&name, &session_id, &minter],
         )
         .await?;
         if let Some(r) = updated {
@@ -626,11 +722,11 @@ pub(crate) async fn mint_thread(tx: &Transaction<'_>, name: &str, session_id: Op
             tx,
             &format!(
                 "INSERT INTO threads \
-                 (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-                 SELECT $1, $2, $3, $4, $5, t, t FROM meshgate_now() AS t \
-                 ON CONFLICT (thread_name) DO NOTHING RETURNING {THREAD_COLS}"
+                 (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, minted_by) \
+                 SELECT $1, $2, $3, $4, $5, t, t, $6 FROM meshgate_now() AS t \
+                 ON CONFLICT ((coalesce(minted_by, '')), thread_name) DO NOTHING RETURNING {THREAD_COLS}"
             ),
-            &[&uuid, &name, &peer_pair, &topic, &session_id],
+            &[&uuid, &name, &peer_pair, &topic, &session_id, &minter],
         )
         .await?;
         if let Some(r) = inserted {
@@ -676,17 +772,12 @@ pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreRe
         clauses.push(format!("session_id = ${}", params.len()));
     }
     if let Some(member) = &q.member {
-        let escaped = like_escape(member);
         params.push(Box::new(member.clone()));
         let m = params.len();
-        params.push(Box::new(format!("{escaped}\u{2194}%")));
-        params.push(Box::new(format!("%\u{2194}{escaped}")));
         clauses.push(format!(
-            "(peer_pair = ${m} OR peer_pair LIKE ${} ESCAPE '\\' OR peer_pair LIKE ${} ESCAPE '\\' \
-             OR EXISTS (SELECT 1 FROM messages msg WHERE msg.thread_id = threads.thread_uuid \
-             AND (msg.from_node = ${m} OR msg.to_node = ${m})))",
-            m + 1,
-            m + 2
+            "(minted_by = ${m} \
+             OR EXISTS (SELECT 1 FROM messages msg WHERE msg.thread_id = threads.thread_uuid AND msg.from_node = ${m}) \
+             OR EXISTS (SELECT 1 FROM messages msg WHERE msg.thread_id = threads.thread_uuid AND msg.to_node = ${m}))"
         ));
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
@@ -912,14 +1003,30 @@ async fn import_thread(tx: &Transaction<'_>, t: &Thread) -> StoreResult<ImportOu
     if updated == 1 {
         return Ok(ImportOutcome::Present);
     }
-    if query_opt(tx, "SELECT 1 FROM threads WHERE thread_name = $1", &[&t.thread_name]).await?.is_some() {
+    if query_opt(
+        tx,
+        "SELECT 1 FROM threads WHERE thread_name = $1 AND minted_by IS NOT DISTINCT FROM $2",
+        &[&t.thread_name, &t.minted_by],
+    )
+    .await?
+    .is_some()
+    {
         return Ok(ImportOutcome::Skipped(skip::THREAD_NAME_TAKEN));
     }
     execute(
         tx,
-        "INSERT INTO threads (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&t.thread_uuid, &t.thread_name, &t.peer_pair, &t.topic, &t.session_id, &t.created_at, &t.last_used_at],
+        "INSERT INTO threads (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, \
+         minted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &t.thread_uuid,
+            &t.thread_name,
+            &t.peer_pair,
+            &t.topic,
+            &t.session_id,
+            &t.created_at,
+            &t.last_used_at,
+            &t.minted_by,
+        ],
     )
     .await?;
     Ok(ImportOutcome::Imported)
@@ -981,15 +1088,7 @@ async fn import_message(
         }
     }
     if let Some(thread) = &msg.thread_id {
-        let pair = format!("{}\u{2194}{}", msg.from_node, msg.to_node);
-        execute(
-            tx,
-            "INSERT INTO threads \
-             (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-             VALUES ($1, $1, $2, '', NULL, $3, $3) ON CONFLICT DO NOTHING",
-            &[thread, &pair, &msg.created_at],
-        )
-        .await?;
+        register_thread(tx, thread, &msg.from_node, &msg.to_node, &msg.created_at).await?;
     }
     // The counter row lock is held until commit (see the crate docs); the
     // clock floor `last_at` is left alone: imported messages keep their time.

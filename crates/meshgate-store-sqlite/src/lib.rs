@@ -56,7 +56,8 @@ use async_trait::async_trait;
 use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
 use meshgate_store::{
     now_timestamp, ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage, PeerRegistration,
-    Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    Purged, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner,
+    TokenRecord,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{oneshot, watch, Semaphore};
@@ -65,8 +66,11 @@ use crate::error::Db;
 use crate::writer::{Counters, FnJob, Job, WriteCtx};
 
 /// The embedded migrations, in order. Never edit a released one.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_import_export.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_import_export.sql")),
+    (3, include_str!("../migrations/0003_identity.sql")),
+];
 
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -477,7 +481,7 @@ impl Store for SqliteStore {
     async fn mint_thread(&self, name: &str, session_id: Option<&str>) -> StoreResult<Thread> {
         let name = name.to_owned();
         let session_id = session_id.map(str::to_owned);
-        self.write(move |ctx| ops::mint_thread(ctx, &name, session_id.as_deref())).await
+        self.write(move |ctx| ops::mint_thread(ctx, &name, session_id.as_deref(), None)).await
     }
 
     async fn threads(&self, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
@@ -518,6 +522,28 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.max_id.subscribe()
+    }
+
+    async fn mint_thread_as(&self, name: &str, session_id: Option<&str>, minter: Option<&str>) -> StoreResult<Thread> {
+        let name = name.to_owned();
+        let session_id = session_id.map(str::to_owned);
+        let minter = minter.map(str::to_owned);
+        self.write(move |ctx| ops::mint_thread(ctx, &name, session_id.as_deref(), minter.as_deref())).await
+    }
+
+    async fn purge_peer(&self, name: &str) -> StoreResult<Purged> {
+        let name = name.to_owned();
+        self.write(move |ctx| ops::purge_peer(ctx, &name)).await
+    }
+
+    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<()> {
+        let name = name.to_owned();
+        let policy = policy.map(str::to_owned);
+        self.write(move |ctx| ops::set_peer_secret_guard(ctx, &name, policy.as_deref())).await
+    }
+
+    async fn peer_secret_guards(&self) -> StoreResult<Vec<(String, String)>> {
+        self.read(ops::peer_secret_guards).await
     }
 }
 

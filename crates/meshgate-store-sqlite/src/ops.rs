@@ -7,9 +7,9 @@
 
 use meshgate_proto::{Alias, Kind, MarkRead, Message, MessageListJson, MessageListWriter, MessageRef, Peer, Thread};
 use meshgate_store::{
-    now_timestamp, own_origin_id, skip, ImportOutcome, ImportRecord, ImportStats, Inserted, MessageQuery,
-    MessageRecord, NewMessage, Order, PeerRegistration, Registered, Resolved, StoreError, StoreResult, ThreadQuery,
-    Timestamp, TokenHash, TokenOwner, TokenRecord,
+    looks_like_uuid, now_timestamp, own_origin_id, skip, ImportOutcome, ImportRecord, ImportStats, Inserted,
+    MessageQuery, MessageRecord, NewMessage, Order, PeerRegistration, Purged, Refusal, Registered, Resolved,
+    StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use rusqlite::types::{Type, Value};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -60,7 +60,7 @@ fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
 }
 
 const THREAD_COLS: &str = "SELECT thread_uuid, thread_name, peer_pair, topic, session_id, \
-                           created_at, last_used_at FROM threads";
+                           created_at, last_used_at, minted_by FROM threads";
 
 fn row_thread(r: &Row<'_>) -> rusqlite::Result<Thread> {
     Ok(Thread {
@@ -72,6 +72,7 @@ fn row_thread(r: &Row<'_>) -> rusqlite::Result<Thread> {
         created_at: r.get(5)?,
         last_used_at: r.get(6)?,
         created: None,
+        minted_by: r.get(7)?,
     })
 }
 
@@ -147,6 +148,15 @@ fn mint(c: &Connection, name: &str, hash: &TokenHash, now: &str) -> StoreResult<
 pub(crate) fn register_peer(ctx: &mut WriteCtx, reg: PeerRegistration) -> StoreResult<Registered> {
     let c = &ctx.conn;
     let now = now_timestamp();
+    if alias_exists(c, &reg.name)? {
+        return Err(StoreError::Refused(Refusal::NameTaken, format!("{:?} is an alias", reg.name)));
+    }
+    if retired(c, &reg.name)? {
+        if !reg.adopt_history {
+            return Err(StoreError::Refused(Refusal::NameRetired, format!("{:?} is a deleted peer's name", reg.name)));
+        }
+        c.prepare_cached("DELETE FROM retired_names WHERE name = ?1").and_then(|mut s| s.execute([&reg.name])).db()?;
+    }
     let caps = reg
         .capabilities
         .as_ref()
@@ -180,9 +190,77 @@ pub(crate) fn delete_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
     if !peer_exists(c, name)? {
         return Err(StoreError::NotFound(format!("peer {name:?}")));
     }
-    revoke_live(c, name, &now_timestamp())?;
+    let now = now_timestamp();
+    revoke_live(c, name, &now)?;
+    c.prepare_cached("DELETE FROM aliases WHERE canonical = ?1").and_then(|mut s| s.execute([name])).db()?;
     c.prepare_cached("DELETE FROM peers WHERE name = ?1").and_then(|mut s| s.execute([name])).db()?;
+    if has_history(c, name)? {
+        c.prepare_cached("INSERT OR REPLACE INTO retired_names (name, deleted_at) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![name, now]))
+            .db()?;
+    }
     Ok(())
+}
+
+fn alias_exists(c: &Connection, name: &str) -> StoreResult<bool> {
+    c.prepare_cached("SELECT 1 FROM aliases WHERE alias = ?1").and_then(|mut s| s.exists([name])).db()
+}
+
+fn retired(c: &Connection, name: &str) -> StoreResult<bool> {
+    c.prepare_cached("SELECT 1 FROM retired_names WHERE name = ?1").and_then(|mut s| s.exists([name])).db()
+}
+
+/// Whether any DM or thread names `name` as sender, recipient or minter.
+fn has_history(c: &Connection, name: &str) -> StoreResult<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE from_node = ?1) \
+         OR EXISTS (SELECT 1 FROM messages WHERE to_node = ?1) \
+         OR EXISTS (SELECT 1 FROM threads WHERE minted_by = ?1)",
+    )
+    .and_then(|mut s| s.query_row([name], |r| r.get(0)))
+    .db()
+}
+
+pub(crate) fn purge_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<Purged> {
+    let c = &ctx.conn;
+    let peer = peer_exists(c, name)?;
+    if peer {
+        revoke_live(c, name, &now_timestamp())?;
+    }
+    let run = |sql: &str| -> StoreResult<u64> {
+        c.prepare_cached(sql).and_then(|mut s| s.execute([name])).map(|n| n as u64).db()
+    };
+    let purged = Purged {
+        peer,
+        aliases: run("DELETE FROM aliases WHERE canonical = ?1")?,
+        messages: run("DELETE FROM messages WHERE from_node = ?1 OR to_node = ?1")?,
+        threads: run("DELETE FROM threads WHERE minted_by = ?1")?,
+    };
+    run("DELETE FROM peers WHERE name = ?1")?;
+    let was_retired = run("DELETE FROM retired_names WHERE name = ?1")? > 0;
+    if !peer && !was_retired && purged.messages == 0 && purged.threads == 0 {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    Ok(purged)
+}
+
+pub(crate) fn set_peer_secret_guard(ctx: &mut WriteCtx, name: &str, policy: Option<&str>) -> StoreResult<()> {
+    let n = ctx
+        .conn
+        .prepare_cached("UPDATE peers SET secret_guard = ?2 WHERE name = ?1")
+        .and_then(|mut s| s.execute(params![name, policy]))
+        .db()?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("peer {name:?}")));
+    }
+    Ok(())
+}
+
+pub(crate) fn peer_secret_guards(c: &Connection) -> StoreResult<Vec<(String, String)>> {
+    let mut s =
+        c.prepare_cached("SELECT name, secret_guard FROM peers WHERE secret_guard IS NOT NULL ORDER BY name").db()?;
+    let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db()?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().db()
 }
 
 pub(crate) fn set_peer_enabled(ctx: &mut WriteCtx, name: &str, enabled: bool) -> StoreResult<Peer> {
@@ -252,7 +330,10 @@ pub(crate) fn revoke_tokens(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
 pub(crate) fn put_alias(ctx: &mut WriteCtx, alias: &str, canonical: &str) -> StoreResult<Alias> {
     let c = &ctx.conn;
     if peer_exists(c, alias)? {
-        return Err(StoreError::Conflict(format!("{alias:?} is a registered peer name")));
+        return Err(StoreError::Refused(Refusal::NameTaken, format!("{alias:?} is a registered peer name")));
+    }
+    if retired(c, alias)? {
+        return Err(StoreError::Refused(Refusal::NameRetired, format!("{alias:?} is a deleted peer's name")));
     }
     if !peer_exists(c, canonical)? {
         return Err(StoreError::NotFound(format!("peer {canonical:?}")));
@@ -316,6 +397,9 @@ pub(crate) fn message(c: &Connection, id: i64) -> StoreResult<Option<Message>> {
 }
 
 pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage) -> StoreResult<Inserted> {
+    if msg.from_node == msg.to_node {
+        return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
+    }
     let digest = msg.digest();
     if let Some(key) = &msg.idempotency_key {
         let prior: Option<(Message, Option<String>)> = ctx
@@ -348,16 +432,9 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage) -> StoreResult
             .and_then(|mut s| s.execute(params![thread, now]))
             .db()?;
         if bumped == 0 {
-            // Unknown thread (or already bumped to `now`): register it; the
-            // name is the UUID until someone mints a readable one. OR IGNORE
-            // also covers a thread whose *name* happens to be this UUID.
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO threads \
-                 (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-                 VALUES (?1, ?1, ?2, '', NULL, ?3, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![thread, format!("{}\u{2194}{}", msg.from_node, msg.to_node), now]))
-            .db()?;
+            // Unknown thread (or already bumped to `now`): register it in
+            // the sender's namespace, named by its UUID.
+            register_thread(c, thread, &msg.from_node, &msg.to_node, &now)?;
         }
     }
     let key_digest = msg.idempotency_key.as_ref().map(|_| digest);
@@ -558,9 +635,22 @@ pub(crate) fn parse_thread_name(name: &str) -> (String, String) {
     }
 }
 
-fn thread_by_name(c: &Connection, name: &str) -> StoreResult<Option<Thread>> {
-    c.prepare_cached(&format!("{THREAD_COLS} WHERE thread_name = ?1"))
-        .and_then(|mut s| s.query_row([name], row_thread).optional())
+/// Registers a thread first seen on a message, in the sender's namespace,
+/// named by its UUID; a known UUID is left alone.
+fn register_thread(c: &Connection, uuid: &str, from: &str, to: &str, at: &str) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO threads \
+         (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, minted_by) \
+         VALUES (?1, ?1, ?2, '', NULL, ?3, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![uuid, format!("{from}\u{2194}{to}"), at, from]))
+    .db()?;
+    Ok(())
+}
+
+fn thread_by_name(c: &Connection, name: &str, minter: Option<&str>) -> StoreResult<Option<Thread>> {
+    c.prepare_cached(&format!("{THREAD_COLS} WHERE thread_name = ?1 AND minted_by IS ?2"))
+        .and_then(|mut s| s.query_row(params![name, minter], row_thread).optional())
         .db()
 }
 
@@ -570,10 +660,18 @@ pub(crate) fn thread(c: &Connection, uuid: &str) -> StoreResult<Option<Thread>> 
         .db()
 }
 
-pub(crate) fn mint_thread(ctx: &mut WriteCtx, name: &str, session_id: Option<&str>) -> StoreResult<Thread> {
+pub(crate) fn mint_thread(
+    ctx: &mut WriteCtx,
+    name: &str,
+    session_id: Option<&str>,
+    minter: Option<&str>,
+) -> StoreResult<Thread> {
     let c = &ctx.conn;
     let now = now_timestamp();
-    if let Some(existing) = thread_by_name(c, name)? {
+    if looks_like_uuid(name) {
+        return Err(StoreError::Refused(Refusal::ThreadNameIsUuid, "a thread name cannot be a UUID".into()));
+    }
+    if let Some(existing) = thread_by_name(c, name, minter)? {
         c.prepare_cached(
             "UPDATE threads SET last_used_at = ?2, session_id = coalesce(?3, session_id) \
              WHERE thread_uuid = ?1",
@@ -589,10 +687,10 @@ pub(crate) fn mint_thread(ctx: &mut WriteCtx, name: &str, session_id: Option<&st
     let uuid = uuid::Uuid::new_v4().to_string();
     c.prepare_cached(
         "INSERT INTO threads \
-         (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+         (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, minted_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
     )
-    .and_then(|mut s| s.execute(params![uuid, name, peer_pair, topic, session_id, now]))
+    .and_then(|mut s| s.execute(params![uuid, name, peer_pair, topic, session_id, now, minter]))
     .db()?;
     Ok(Thread {
         thread_uuid: uuid,
@@ -603,6 +701,7 @@ pub(crate) fn mint_thread(ctx: &mut WriteCtx, name: &str, session_id: Option<&st
         created_at: now.clone(),
         last_used_at: Some(now),
         created: Some(true),
+        minted_by: minter.map(str::to_owned),
     })
 }
 
@@ -640,16 +739,13 @@ pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread
     }
     if let Some(member) = &q.member {
         clauses.push(
-            "(peer_pair = ? OR peer_pair LIKE ? ESCAPE '\\' OR peer_pair LIKE ? ESCAPE '\\' \
-             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid \
-             AND (m.from_node = ? OR m.to_node = ?)))",
+            "(minted_by = ? \
+             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.from_node = ?) \
+             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.to_node = ?))",
         );
-        let escaped = like_escape(member);
-        params.push(Value::Text(member.clone()));
-        params.push(Value::Text(format!("{escaped}\u{2194}%")));
-        params.push(Value::Text(format!("%\u{2194}{escaped}")));
-        params.push(Value::Text(member.clone()));
-        params.push(Value::Text(member.clone()));
+        for _ in 0..3 {
+            params.push(Value::Text(member.clone()));
+        }
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     params.push(Value::Integer(if q.limit == 0 { -1 } else { i64::from(q.limit) }));
@@ -840,12 +936,12 @@ fn import_thread(c: &Connection, t: &Thread) -> StoreResult<ImportOutcome> {
         .db()?;
         return Ok(ImportOutcome::Present);
     }
-    if thread_by_name(c, &t.thread_name)?.is_some() {
+    if thread_by_name(c, &t.thread_name, t.minted_by.as_deref())?.is_some() {
         return Ok(ImportOutcome::Skipped(skip::THREAD_NAME_TAKEN));
     }
     c.prepare_cached(
-        "INSERT INTO threads (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO threads (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, \
+         minted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -855,7 +951,8 @@ fn import_thread(c: &Connection, t: &Thread) -> StoreResult<ImportOutcome> {
             t.topic,
             t.session_id,
             t.created_at,
-            t.last_used_at
+            t.last_used_at,
+            t.minted_by
         ])
     })
     .db()?;
@@ -906,15 +1003,7 @@ fn import_message(c: &Connection, own_store_id: &str, m: &MessageRecord) -> Stor
         }
     }
     if let Some(thread) = &msg.thread_id {
-        c.prepare_cached(
-            "INSERT OR IGNORE INTO threads \
-             (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at) \
-             VALUES (?1, ?1, ?2, '', NULL, ?3, ?3)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![thread, format!("{}\u{2194}{}", msg.from_node, msg.to_node), msg.created_at])
-        })
-        .db()?;
+        register_thread(c, thread, &msg.from_node, &msg.to_node, &msg.created_at)?;
     }
     c.prepare_cached(
         "INSERT INTO messages (from_node, to_node, kind, content, thread_id, related_task_id, \

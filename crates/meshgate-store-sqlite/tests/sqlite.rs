@@ -37,6 +37,7 @@ async fn data_survives_reopen_and_migrations_are_idempotent() {
                 url: Some("http://a:1".into()),
                 capabilities: None,
                 mint: TokenHash::of("t-alpha"),
+                adopt_history: false,
             })
             .await
             .unwrap();

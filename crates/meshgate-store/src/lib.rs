@@ -56,6 +56,24 @@ pub enum StoreError {
     /// Anything else the backend reported; logged, never shown to callers.
     #[error("store backend error: {0}")]
     Backend(String),
+    /// A write the data model forbids whoever asks (see [`Refusal`]).
+    #[error("refused ({0:?}): {1}")]
+    Refused(Refusal, String),
+}
+
+/// Why the data model refuses a write, whatever the caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Peers and aliases share one namespace: the name is already a
+    /// registered peer or an alias.
+    NameTaken,
+    /// The name belonged to a deleted peer whose DMs or threads are kept;
+    /// it comes back only by adopting that history or after a purge.
+    NameRetired,
+    /// A message whose sender is its (canonical) recipient.
+    SelfMessage,
+    /// A thread name that parses as a UUID (it could shadow a thread id).
+    ThreadNameIsUuid,
 }
 
 /// Shorthand for store results.
@@ -69,12 +87,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates or updates a peer. Mints `mint` as the peer's token only when
     /// it has no live token (first registration, or after a revocation).
+    /// Refuses a name that is an alias ([`Refusal::NameTaken`]) or retired
+    /// ([`Refusal::NameRetired`], unless `adopt_history`).
     async fn register_peer(&self, reg: PeerRegistration) -> StoreResult<Registered>;
     /// All peers, ordered by name.
     async fn list_peers(&self) -> StoreResult<Vec<Peer>>;
     /// One peer.
     async fn peer(&self, name: &str) -> StoreResult<Option<Peer>>;
-    /// Removes a peer and revokes its tokens. Its messages stay.
+    /// Removes a peer, revokes its tokens and drops the aliases pointing to
+    /// it. Its messages and threads stay; if it has any, its name is
+    /// retired (see [`Store::register_peer`], [`Store::purge_peer`]).
     async fn delete_peer(&self, name: &str) -> StoreResult<()>;
     /// Enables or disables a peer.
     async fn set_peer_enabled(&self, name: &str, enabled: bool) -> StoreResult<Peer>;
@@ -90,7 +112,8 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_tokens(&self, name: &str) -> StoreResult<()>;
 
     /// Creates or repoints an alias. `canonical` must be a registered peer
-    /// and `alias` must not be one.
+    /// and `alias` must not be one ([`Refusal::NameTaken`]) nor a retired
+    /// name ([`Refusal::NameRetired`]).
     async fn put_alias(&self, alias: &str, canonical: &str) -> StoreResult<Alias>;
     /// All aliases, ordered by alias.
     async fn aliases(&self) -> StoreResult<Vec<Alias>>;
@@ -101,6 +124,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a message, or returns the original one for a repeated
     /// idempotency key with the same body (`Conflict` for a different body).
+    /// A message to its own sender is [`Refusal::SelfMessage`].
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted>;
     /// Messages matching `q`.
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>>;
@@ -116,7 +140,8 @@ pub trait Store: Send + Sync + 'static {
     /// rows that are (now or already) read; missing ids are left out.
     async fn mark_read(&self, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>>;
 
-    /// Returns the thread named `name`, minting it on first use.
+    /// Returns the thread named `name` in the operator's shared namespace,
+    /// minting it on first use ([`Store::mint_thread_as`] with no minter).
     async fn mint_thread(&self, name: &str, session_id: Option<&str>) -> StoreResult<Thread>;
     /// Threads, most recently used first.
     async fn threads(&self, q: &ThreadQuery) -> StoreResult<Vec<Thread>>;
@@ -168,4 +193,40 @@ pub trait Store: Send + Sync + 'static {
     /// message (from any replica, for shared backends). Subscribe before
     /// reading, then wait for a change: no commit is missed.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<i64>;
+
+    /// Returns the thread named `name` in `minter`'s namespace (`None`: the
+    /// operator's), minting it on first use. Never returns a thread of
+    /// another namespace; only this call (by the same minter) updates the
+    /// thread's `session_id`. A UUID-shaped name is
+    /// [`Refusal::ThreadNameIsUuid`].
+    async fn mint_thread_as(&self, name: &str, session_id: Option<&str>, minter: Option<&str>) -> StoreResult<Thread>;
+
+    /// Deletes `name` and its history: the peer (revoking its tokens), the
+    /// aliases pointing to it, every DM it sent or received (with their
+    /// idempotency keys), the threads it minted, and its retirement, so the
+    /// name is free. `NotFound` when there was nothing to purge.
+    async fn purge_peer(&self, name: &str) -> StoreResult<Purged>;
+
+    /// Sets (`Some`) or clears (`None`) the peer's own credential-guard
+    /// policy (`block`, `warn` or `off`).
+    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<()>;
+
+    /// Every peer with its own credential-guard policy, ordered by name.
+    async fn peer_secret_guards(&self) -> StoreResult<Vec<(String, String)>>;
+}
+
+/// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,
+/// simple, braced or `urn:uuid:` form)? Such names cannot be thread names.
+pub fn looks_like_uuid(name: &str) -> bool {
+    let s = name.strip_prefix("urn:uuid:").unwrap_or(name);
+    let s = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')).unwrap_or(s);
+    let hex = |part: &str| part.bytes().all(|b| b.is_ascii_hexdigit());
+    match s.len() {
+        32 => hex(s),
+        36 => {
+            let groups: Vec<&str> = s.split('-').collect();
+            groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
+        }
+        _ => false,
+    }
 }

@@ -35,6 +35,22 @@ pub struct PeerRegistration {
     /// Hash of a freshly generated token, stored only if the peer has no
     /// live token.
     pub mint: TokenHash,
+    /// Register a retired name (a deleted peer's, whose DMs are kept) and
+    /// let the new peer inherit that history: an operator decision.
+    pub adopt_history: bool,
+}
+
+/// What [`Store::purge_peer`](crate::Store::purge_peer) deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Whether a registered peer was deleted.
+    pub peer: bool,
+    /// DMs deleted (sent or received).
+    pub messages: u64,
+    /// Aliases deleted.
+    pub aliases: u64,
+    /// Threads deleted (those the peer minted).
+    pub threads: u64,
 }
 
 /// Outcome of [`Store::register_peer`](crate::Store::register_peer).
@@ -163,8 +179,9 @@ pub struct ThreadQuery {
     pub topic: Option<String>,
     /// Exact session id.
     pub session_id: Option<String>,
-    /// Only threads this peer takes part in: named in the peer pair
-    /// (`a↔b`), or sender or recipient of one of its messages.
+    /// Only threads this peer takes part in: minted by it, or with a DM
+    /// it sent or received. Naming a peer in the thread's name (`a↔b`)
+    /// gives it nothing.
     pub member: Option<String>,
     /// At most this many rows.
     pub limit: u32,

@@ -15,7 +15,8 @@
 //!   `created_at`, `revoked_at`;
 //! - `alias`: `alias`, `canonical`, `created_at`;
 //! - `thread`: `thread_uuid`, `thread_name`, `peer_pair`, `topic`,
-//!   `session_id`, `created_at`, `last_used_at`;
+//!   `session_id`, `created_at`, `last_used_at`, `minted_by` (absent: the
+//!   operator's namespace);
 //! - `message`: `id`, `from_node`, `to_node`, `kind`, `content`,
 //!   `created_at`, `read_at`, `thread_id`, `related_task_id`,
 //!   `idempotency_key`, `idempotency_digest`, `origin`.
@@ -166,6 +167,9 @@ pub(crate) struct ThreadLine {
     pub created_at: String,
     #[serde(default)]
     pub last_used_at: Option<String>,
+    /// The minting peer (absent: the operator's shared namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +243,7 @@ impl Line {
                 session_id: t.session_id,
                 created_at: t.created_at,
                 last_used_at: t.last_used_at,
+                minted_by: t.minted_by,
             }),
             ImportRecord::Message(m) => {
                 let origin = m.origin.unwrap_or_else(|| format!("meshgate:{store_id}:{}", m.message.id));
@@ -296,6 +301,7 @@ impl Line {
                 created_at: ts(&t.created_at)?,
                 last_used_at: opt_ts(t.last_used_at)?,
                 created: None,
+                minted_by: t.minted_by,
             }),
             Line::Message(m) => {
                 let kind: Kind = m.kind.parse().map_err(|_| anyhow::anyhow!("unknown message kind {:?}", m.kind))?;

@@ -8,7 +8,7 @@ use meshgate_store::StoreError;
 use serde_json::{json, Value};
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, Class};
+use crate::error::{ApiError, ApiResult};
 use crate::input::JsonObject;
 use crate::routes::messages::check_name;
 use crate::state::AppState;
@@ -37,11 +37,6 @@ async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Api
         StoreError::NotFound(_) => {
             ApiError::not_found("unknown_peer", format!("canonical {canonical:?} is not a registered peer"))
         }
-        StoreError::Conflict(_) => ApiError::new(
-            Class::Conflict,
-            "alias_is_peer",
-            format!("{alias:?} is a registered peer name and cannot be an alias"),
-        ),
         other => other.into(),
     })?;
     tracing::info!(alias = %stored.alias, canonical = %stored.canonical, "alias set");

@@ -11,7 +11,7 @@ use meshgate_proto::{
     validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, MessageList, MessageListJson, SendResponse,
     CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, WAIT_MAX_SECS,
 };
-use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, StoreError};
+use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, Refusal, StoreError};
 use serde_json::Value;
 
 use crate::auth::Auth;
@@ -40,15 +40,14 @@ pub fn routes() -> Router<AppState> {
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let draft = Draft::parse(&body, &auth)?;
-    if draft.from_node == draft.to_node {
-        return Err(ApiError::bad_request(
-            "self_message",
-            "from_node and to_node are the same peer; a peer cannot DM itself",
-        ));
-    }
     let overridden = guard_content(&state, &auth, &draft)?;
 
     let to_node = resolve_recipient(&state, &draft.to_node).await?;
+    // After alias resolution: `lab` -> `lab-ovh` must not let lab-ovh DM
+    // itself (the store refuses it too).
+    if to_node == draft.from_node {
+        return Err(StoreError::Refused(Refusal::SelfMessage, String::new()).into());
+    }
     check_sender(&state, &auth, &draft.from_node).await?;
 
     let resolved_from = (to_node != draft.to_node).then(|| draft.to_node.clone());
@@ -70,7 +69,6 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         other => other.into(),
     })?;
     let m = inserted.message;
-    state.saw(&m.from_node);
     if let Some(alias) = &resolved_from {
         tracing::info!(id = m.id, alias = %alias, canonical = %m.to_node, "recipient alias resolved");
     }
@@ -234,9 +232,6 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
     let (q, wait) = parse_list_query(&auth, raw.as_deref())?;
-    if let Some(to) = &q.to {
-        state.saw(to);
-    }
     // The store encodes the `MessageList` body itself, as it reads the rows.
     let list =
         if wait.is_zero() { state.store().list_messages_json(&q).await? } else { long_poll(&state, &q, wait).await? };
@@ -332,7 +327,6 @@ async fn mark_read(State(state): State<AppState>, auth: Auth, Path(id): Path<Str
         return Err(ApiError::forbidden("forbidden", "only the recipient can mark a message read"));
     }
     let marked = state.store().mark_read(&[id], auth.peer()).await?;
-    state.saw(&msg.to_node);
     marked
         .into_iter()
         .next()
@@ -359,9 +353,6 @@ async fn mark_read_bulk(
     };
     let marked = state.store().mark_read(&ids, auth.peer()).await?;
     let not_found = ids.iter().copied().filter(|id| !marked.iter().any(|m| m.id == *id)).collect();
-    if let Some(me) = auth.peer() {
-        state.saw(me);
-    }
     Ok(Json(MarkReadBulkResponse { marked, not_found }))
 }
 

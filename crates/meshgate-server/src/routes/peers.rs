@@ -1,6 +1,6 @@
 //! `/peers`: registration, listing, tokens, lifecycle.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use meshgate_proto::{Peer, PeerList, RegisterResponse, TokenRotated};
@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::JsonObject;
+use crate::input::{JsonObject, Query};
+use crate::peer_record::{check_capabilities, check_url};
 use crate::routes::messages::check_name;
 use crate::state::AppState;
 use crate::tokens::{mint, PEER_TOKEN_PREFIX};
@@ -33,11 +34,22 @@ async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -
     if !auth.may_act_as(&name) {
         return Err(ApiError::forbidden("caller_binding", "a peer token can only register its own peer"));
     }
-    let url = body.opt_string("url", 1, 2048)?.map(str::to_owned);
+    let url = body.opt_string("url", 1, crate::peer_record::URL_MAX_CHARS)?.map(str::to_owned);
+    if let Some(url) = &url {
+        check_url(url)?;
+    }
     let capabilities = body.opt_object("capabilities")?.cloned();
+    if let Some(caps) = &capabilities {
+        check_capabilities(caps)?;
+    }
+    let adopt_history = body.opt_bool("adopt_history")?.unwrap_or(false);
+    if adopt_history {
+        auth.require_operator("adopting a deleted peer's history")?;
+    }
     let (token, hash) = mint(PEER_TOKEN_PREFIX);
-    let reg = state.store().register_peer(PeerRegistration { name, url, capabilities, mint: hash }).await?;
-    tracing::info!(peer = %reg.peer.name, minted = reg.minted, generation = reg.generation, "peer registered");
+    let reg =
+        state.store().register_peer(PeerRegistration { name, url, capabilities, mint: hash, adopt_history }).await?;
+    tracing::info!(peer = %reg.peer.name, minted = reg.minted, generation = reg.generation, adopt_history, "peer registered");
     Ok(Json(RegisterResponse {
         peer: reg.peer,
         status: "registered".to_owned(),
@@ -64,11 +76,29 @@ async fn one(State(state): State<AppState>, _auth: Auth, Path(name): Path<String
         .ok_or_else(|| ApiError::not_found("unknown_peer", format!("peer {name:?} is not registered")))
 }
 
-/// `DELETE /peers/{name}`: deregisters and revokes the peer's tokens.
-#[utoipa::path(delete, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, description = "deregistered; its tokens are revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn deregister(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+/// `DELETE /peers/{name}[?purge=true]`: deregisters, revokes the peer's
+/// tokens and drops its aliases; its DMs stay and retire the name. With
+/// `purge=true` (operator), also deletes its DMs and threads and frees the
+/// name (works on a retired name too).
+#[utoipa::path(delete, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name"), ("purge" = Option<bool>, Query, description = "operator: delete the peer's DMs and threads too and free the name")), responses((status = 200, description = "deregistered (or purged); its tokens are revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+async fn deregister(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = Query::parse(raw.as_deref(), &["purge"], "/peers/{name}")?;
     if !auth.may_act_as(&name) {
         return Err(ApiError::forbidden("caller_binding", "a peer token can only deregister its own peer"));
+    }
+    if q.bool("purge")? {
+        auth.require_operator("purging a peer's history")?;
+        let p = state.store().purge_peer(&name).await.map_err(|e| not_registered(e, &name))?;
+        tracing::info!(peer = %name, messages = p.messages, threads = p.threads, aliases = p.aliases, "peer purged");
+        return Ok(Json(json!({
+            "status": "purged", "name": name, "peer": p.peer,
+            "messages": p.messages, "threads": p.threads, "aliases": p.aliases,
+        })));
     }
     state.store().delete_peer(&name).await.map_err(|e| not_registered(e, &name))?;
     tracing::info!(peer = %name, "peer deregistered");

@@ -17,12 +17,14 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/threads", get(list).post(mint)).route("/threads/{uuid}", get(show))
 }
 
-/// `POST /threads {thread_name, session_id?}`: idempotent per name.
-#[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn mint(State(state): State<AppState>, _auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
+/// `POST /threads {thread_name, session_id?}`: idempotent per name within
+/// the caller's namespace (a peer token's own names; the operator's shared
+/// ones). Never returns or changes another peer's thread.
+#[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
     let name = body.string("thread_name", 1, 128)?;
     let session = body.opt_string("session_id", 1, 128)?;
-    Ok(Json(state.store().mint_thread(name, session).await?))
+    Ok(Json(state.store().mint_thread_as(name, session, auth.peer()).await?))
 }
 
 /// `GET /threads?peer=&topic=&session_id=&limit=`.
@@ -40,8 +42,9 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
 }
 
 /// `GET /threads/{uuid}?limit=`: metadata and messages, oldest first. A
-/// peer token sees only threads it takes part in.
-#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadMessages), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+/// peer token sees a thread only if it minted it or sent or received a DM
+/// in it (404 otherwise), and then only the DMs it sent or received.
+#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadMessages), (status = 404, description = "no such thread, or not one the caller takes part in", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     auth: Auth,
@@ -52,18 +55,19 @@ async fn show(
     let limit = q.int("limit", 1, 1000)?.unwrap_or(100) as u32;
     let not_found = || ApiError::not_found("unknown_thread", format!("thread {uuid:?} does not exist"));
     let thread = state.store().thread(&uuid).await?.ok_or_else(not_found)?;
+    // Per message: a peer token reads only the DMs it sent or received.
     let mq = MessageQuery {
         thread_id: Some(thread.thread_uuid.clone()),
+        involving: auth.peer().map(str::to_owned),
         limit,
         order: Order::OldestFirst,
         ..Default::default()
     };
     let messages = state.store().list_messages(&mq).await?;
     if let Some(me) = auth.peer() {
-        let member = thread.peer_pair.split('↔').any(|p| p.trim() == me)
-            || messages.iter().any(|m| m.from_node == me || m.to_node == me);
-        if !member {
-            return Err(ApiError::forbidden("forbidden", "a peer token reads only threads it takes part in"));
+        let minted = thread.minted_by.as_deref() == Some(me);
+        if !minted && messages.is_empty() {
+            return Err(not_found());
         }
     }
     Ok(Json(ThreadMessages { thread, messages }))

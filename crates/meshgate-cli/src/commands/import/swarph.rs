@@ -288,6 +288,7 @@ impl Source {
                 created_at,
                 last_used_at: last_used_at.as_deref().and_then(parse_timestamp),
                 created: None,
+                minted_by: None,
             }));
         }
         Ok(out)
