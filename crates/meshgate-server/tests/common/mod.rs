@@ -14,7 +14,7 @@ pub const OPERATOR: &str = "operator-test-token-0123456789";
 pub struct Gateway {
     pub url: String,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _dir: Box<dyn std::any::Any + Send>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -27,13 +27,24 @@ impl Gateway {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("meshgate.db"), SqliteOptions::default()).unwrap();
+        Self::start_on(Arc::new(store), Box::new(dir), tweak).await
+    }
+
+    /// A gateway over `store`; `guard` (a temp dir, a database) lives as
+    /// long as the gateway.
+    pub async fn start_on(
+        store: Arc<dyn meshgate_store::Store>,
+        guard: Box<dyn std::any::Any + Send>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Gateway {
+        let dir = guard;
         let mut config = Config::new(OperatorToken::new(OPERATOR));
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            meshgate_server::serve(listener, Arc::new(store), config, async {
+            meshgate_server::serve(listener, store, config, async {
                 let _ = stopped.await;
             })
             .await
@@ -96,5 +107,83 @@ impl Gateway {
         let (s, v) = self.get(&format!("/messages?to={name}")).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v["messages"].as_array().unwrap().clone()
+    }
+}
+
+// ---------------------------------------------------------------- backends
+
+/// The store a test gateway runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL from `MESHGATE_TEST_PG_URL`. Panics when that
+/// is unset unless `MESHGATE_SKIP_PG=1`: a silently skipped backend would
+/// look green.
+pub fn backends() -> Vec<Backend> {
+    match pg_base_url() {
+        Some(_) => vec![Backend::Sqlite, Backend::Postgres],
+        None => vec![Backend::Sqlite],
+    }
+}
+
+fn pg_base_url() -> Option<String> {
+    match std::env::var("MESHGATE_TEST_PG_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ if std::env::var("MESHGATE_SKIP_PG").as_deref() == Ok("1") => None,
+        _ => panic!(
+            "MESHGATE_TEST_PG_URL is not set: `export MESHGATE_TEST_PG_URL=\"$(scripts/pg.sh start)\"` \
+             (or MESHGATE_SKIP_PG=1 to run on SQLite only)"
+        ),
+    }
+}
+
+/// A fresh PostgreSQL database, dropped with this value.
+struct PgDb {
+    base: String,
+    name: String,
+}
+
+async fn pg_admin(base: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let c = pg_admin(&base).await;
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            });
+        })
+        .join();
+    }
+}
+
+impl Gateway {
+    /// A gateway on a fresh, empty store of `backend`.
+    pub async fn start_backend(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Gateway {
+        match backend {
+            Backend::Sqlite => Self::start_with(tweak).await,
+            Backend::Postgres => {
+                let base = pg_base_url().expect("PostgreSQL configured");
+                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+                pg_admin(&base).await.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+                let (scheme, rest) = base.split_once("://").unwrap();
+                let authority = rest.split('/').next().unwrap();
+                let url = format!("{scheme}://{authority}/{name}");
+                let db = PgDb { base, name };
+                let store = meshgate_store_postgres::PgStore::connect(&url, Default::default()).await.unwrap();
+                Self::start_on(Arc::new(store), Box::new(db), tweak).await
+            }
+        }
     }
 }

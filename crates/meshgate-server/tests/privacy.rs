@@ -1,0 +1,317 @@
+//! Privacy is per message: with three peers' tokens, every read route
+//! (`GET /threads/{uuid}`, `GET /threads`, `GET /messages?thread_id=`,
+//! long-poll, SSE) shows a peer only the DMs it sent or received, and
+//! minting a thread name never hands out another peer's thread. Every
+//! scenario runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{backends, Gateway, OPERATOR};
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+struct Mesh {
+    gw: Gateway,
+    alice: String,
+    bob: String,
+    mallory: String,
+    carol: String,
+}
+
+async fn mesh(gw: Gateway) -> Mesh {
+    let alice = gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    let mallory = gw.register("mallory").await;
+    let carol = gw.register("carol").await;
+    Mesh { gw, alice, bob, mallory, carol }
+}
+
+impl Mesh {
+    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.gw.call(method, path, Some(token), body).await
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.call(token, Method::GET, path, None).await
+    }
+
+    /// Sends a DM with `token` (the sender is the token's peer); returns its id.
+    async fn dm(&self, token: &str, to: &str, content: &str, thread: Option<&str>) -> i64 {
+        let body = json!({"to_node": to, "kind": "fyi", "content": content, "thread_id": thread});
+        let (s, v) = self.call(token, Method::POST, "/messages", Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["id"].as_i64().unwrap()
+    }
+}
+
+fn ids(v: &Value, key: &str) -> Vec<i64> {
+    v[key].as_array().unwrap_or_else(|| panic!("no {key} in {v}")).iter().map(|m| m["id"].as_i64().unwrap()).collect()
+}
+
+/// Reads the SSE stream at `path` with `token` until an event with id
+/// `until` arrives (or 10 s pass); returns every event id seen.
+async fn sse_ids(gw: &Gateway, token: &str, path: &str, until: i64) -> Vec<i64> {
+    let resp = gw.http.get(format!("{}{path}", gw.url)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&until) {
+        let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("event within 10 s");
+        text.push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            if let Some(id) = event.lines().find_map(|l| l.strip_prefix("id:")) {
+                seen.push(id.trim().parse().unwrap());
+            }
+        }
+    }
+    seen
+}
+
+async fn mint(m: &Mesh, token: &str, name: &str, session: Option<&str>) -> Value {
+    let (s, v) =
+        m.call(token, Method::POST, "/threads", Some(json!({"thread_name": name, "session_id": session}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+/// The attack of issue #11.1, replayed against every read route.
+#[tokio::test]
+async fn a_thread_shows_each_peer_only_its_own_dms() {
+    for backend in backends() {
+        let m = mesh(Gateway::start_backend(backend, |_| {}).await).await;
+        let design = mint(&m, &m.alice, "design", Some("s-alice")).await;
+        let uuid = design["thread_uuid"].as_str().unwrap().to_owned();
+        let secret = m.dm(&m.alice, "bob", "alice to bob: the plan", Some(&uuid)).await;
+
+        // Minting the same name with another token yields another thread
+        // and leaves alice's untouched.
+        let theirs = mint(&m, &m.mallory, "design", Some("s-evil")).await;
+        assert_ne!(theirs["thread_uuid"], design["thread_uuid"], "{backend:?}");
+        assert_eq!(theirs["created"], true);
+        let (_, seen) = m.gw.get(&format!("/threads/{uuid}")).await;
+        assert_eq!(seen["thread"]["session_id"], "s-alice", "{backend:?}: mallory changed alice's thread");
+
+        // Even with the UUID leaked, a DM of her own into the thread shows
+        // mallory her own DM and nothing else.
+        let hers = m.dm(&m.mallory, "bob", "mallory to bob", Some(&uuid)).await;
+        let (s, v) = m.get(&m.mallory, &format!("/threads/{uuid}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(ids(&v, "messages"), [hers], "{backend:?}: GET /threads/{{uuid}}");
+        let (_, v) = m.get(&m.mallory, &format!("/messages?thread_id={uuid}")).await;
+        assert_eq!(ids(&v, "messages"), [hers], "{backend:?}: GET /messages?thread_id=");
+        let (_, v) = m.get(&m.mallory, &format!("/messages?thread_id={uuid}&after_id=0&wait=1")).await;
+        assert_eq!(ids(&v, "messages"), [hers], "{backend:?}: long-poll");
+
+        // Alice sees her DM, not mallory's to bob; bob sees both; the
+        // operator sees everything.
+        let (_, v) = m.get(&m.alice, &format!("/threads/{uuid}")).await;
+        assert_eq!(ids(&v, "messages"), [secret], "{backend:?}");
+        let (_, v) = m.get(&m.bob, &format!("/threads/{uuid}")).await;
+        assert_eq!(ids(&v, "messages"), [secret, hers], "{backend:?}");
+        let (_, v) = m.gw.get(&format!("/threads/{uuid}")).await;
+        assert_eq!(ids(&v, "messages"), [secret, hers], "{backend:?}");
+
+        // A peer with no DM in the thread learns nothing, not even that it exists.
+        let (s, v) = m.get(&m.carol, &format!("/threads/{uuid}")).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_thread")), "{backend:?}");
+        let (_, v) = m.get(&m.carol, "/threads").await;
+        assert_eq!(v["threads"], json!([]), "{backend:?}");
+        let (_, v) = m.get(&m.carol, &format!("/messages?thread_id={uuid}&wait=1")).await;
+        assert_eq!(v["messages"], json!([]), "{backend:?}");
+
+        // SSE, replayed from the start and then live: mallory's stream
+        // carries only DMs to her.
+        let reply = m.dm(&m.bob, "mallory", "bob to mallory", Some(&uuid)).await;
+        m.dm(&m.alice, "bob", "alice to bob again", Some(&uuid)).await;
+        let streamed =
+            sse_ids(&m.gw, &m.mallory, &format!("/messages/stream?after_id=0&thread_id={uuid}"), reply).await;
+        assert_eq!(streamed, [reply], "{backend:?}: SSE");
+        let live = {
+            let gw_url = m.gw.url.clone();
+            let token = m.mallory.clone();
+            let http = m.gw.http.clone();
+            let after = reply;
+            tokio::spawn(async move {
+                let gw = Probe { url: gw_url, http };
+                gw.stream(&token, &format!("/messages/stream?after_id={after}")).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        m.dm(&m.alice, "bob", "alice to bob, live", Some(&uuid)).await;
+        let last = m.dm(&m.alice, "mallory", "alice to mallory", None).await;
+        assert_eq!(live.await.unwrap(), [last], "{backend:?}: live SSE");
+
+        // GET /threads lists, for each peer, only threads it minted or has a DM in.
+        let listed = |v: Value| {
+            let mut u: Vec<String> =
+                v["threads"].as_array().unwrap().iter().map(|t| t["thread_uuid"].as_str().unwrap().into()).collect();
+            u.sort();
+            u
+        };
+        let mut want = vec![uuid.clone(), theirs["thread_uuid"].as_str().unwrap().to_owned()];
+        want.sort();
+        assert_eq!(listed(m.get(&m.mallory, "/threads").await.1), want, "{backend:?}");
+        assert_eq!(listed(m.get(&m.alice, "/threads").await.1), [uuid.clone()], "{backend:?}");
+        m.gw.stop().await;
+    }
+}
+
+/// A stream reader that owns its connection details (for a spawned task).
+struct Probe {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Probe {
+    /// Event ids of the stream until the first one arrives.
+    async fn stream(&self, token: &str, path: &str) -> Vec<i64> {
+        let resp = self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
+        let mut body = resp.bytes_stream();
+        let mut text = String::new();
+        loop {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await.expect("an event").unwrap();
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+            let ids: Vec<i64> = text
+                .split("\n\n")
+                .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("id:")))
+                .map(|id| id.trim().parse().unwrap())
+                .collect();
+            if !ids.is_empty() {
+                return ids;
+            }
+        }
+    }
+}
+
+/// Thread names are per minter: the same token gets its thread back, the
+/// operator has its own shared namespace, and names cannot be UUIDs.
+#[tokio::test]
+async fn thread_names_are_scoped_per_minter_and_cannot_be_uuids() {
+    for backend in backends() {
+        let m = mesh(Gateway::start_backend(backend, |_| {}).await).await;
+        let first = mint(&m, &m.alice, "lab\u{2194}gpu:phase-7", None).await;
+        let again = mint(&m, &m.alice, "lab\u{2194}gpu:phase-7", None).await;
+        assert_eq!(
+            (again["thread_uuid"].clone(), again["created"].clone()),
+            (first["thread_uuid"].clone(), json!(false))
+        );
+        assert_eq!(first["minted_by"], "alice");
+        let (_, op) = m.gw.post("/threads", json!({"thread_name": "lab\u{2194}gpu:phase-7"})).await;
+        assert_ne!(op["thread_uuid"], first["thread_uuid"], "{backend:?}");
+        assert_eq!(op.get("minted_by"), None, "the operator's namespace has no minter");
+        for name in ["5b0c4a1e-1111-4222-8333-444455556666", "5b0c4a1e111142228333444455556666"] {
+            let (s, v) = m.call(&m.alice, Method::POST, "/threads", Some(json!({"thread_name": name}))).await;
+            assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_thread_name")));
+        }
+        m.gw.stop().await;
+    }
+}
+
+/// `lab` -> `lab-ovh` must not let lab-ovh DM itself, with its own token or
+/// the operator's.
+#[tokio::test]
+async fn self_dms_are_refused_after_alias_resolution() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |_| {}).await;
+        let ovh = gw.register("lab-ovh").await;
+        let (s, v) = gw.post("/aliases", json!({"alias": "lab", "canonical": "lab-ovh"})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let body = json!({"to_node": "lab", "kind": "fyi", "content": "note to self"});
+        let (s, v) = gw.call(Method::POST, "/messages", Some(&ovh), Some(body)).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("self_message")), "{backend:?}");
+        let (s, v) = gw.send("lab-ovh", "lab", "note to self").await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("self_message")), "{backend:?}");
+        assert!(gw.inbox("lab-ovh").await.is_empty(), "{backend:?}: nothing stored");
+        gw.stop().await;
+    }
+}
+
+/// Issue #12.2: after `DELETE /peers/bob`, a fresh `bob` must not inherit
+/// old bob's DMs, aliases, idempotency keys or threads unless the operator
+/// says so.
+#[tokio::test]
+async fn a_deleted_peers_history_is_not_inherited_silently() {
+    for backend in backends() {
+        let m = mesh(Gateway::start_backend(backend, |_| {}).await).await;
+        let (s, _) = m.gw.post("/aliases", json!({"alias": "bobby", "canonical": "bob"})).await;
+        assert_eq!(s, StatusCode::OK);
+        let t = mint(&m, &m.bob, "bob-notes", None).await;
+        let old = m.dm(&m.alice, "bob", "for the old bob", t["thread_uuid"].as_str()).await;
+        let keyed = json!({"to_node": "alice", "kind": "fyi", "content": "keyed", "idempotency_key": "k1"});
+        let (s, _) = m.call(&m.bob, Method::POST, "/messages", Some(keyed)).await;
+        assert_eq!(s, StatusCode::OK);
+
+        let (s, _) = m.call(&m.bob, Method::DELETE, "/peers/bob", None).await;
+        assert_eq!(s, StatusCode::OK, "a peer deregisters itself");
+        let (s, v) = m.gw.post("/peers/register", json!({"name": "bob"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("name_retired")), "{backend:?}");
+        assert!(v["detail"].as_str().unwrap().contains("adopt_history"), "{v}");
+        let (_, v) = m.gw.get("/aliases").await;
+        assert_eq!(v["aliases"], json!([]), "{backend:?}: bob's aliases went with him");
+        let (s, v) = m.gw.post("/aliases", json!({"alias": "bob", "canonical": "alice"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("name_retired")));
+        let (s, v) = m
+            .call(&m.alice, Method::POST, "/peers/register", Some(json!({"name": "alice", "adopt_history": true})))
+            .await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("operator_only")), "{v}");
+        let (s, _) = m.call(&m.alice, Method::DELETE, "/peers/bob?purge=true", None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+
+        // Adopting is explicit: the new bob reads old bob's DMs.
+        let (s, v) = m.gw.post("/peers/register", json!({"name": "bob", "adopt_history": true})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let adopted = v["peer_token"].as_str().unwrap().to_owned();
+        let (_, v) = m.get(&adopted, "/messages?to=bob").await;
+        assert_eq!(ids(&v, "messages"), [old], "{backend:?}");
+
+        // Purging: the DMs, keys, threads and the retirement go; a fresh
+        // bob starts empty.
+        let (s, v) = m.call(&adopted, Method::DELETE, "/peers/bob", None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = m.gw.call(Method::DELETE, "/peers/bob?purge=true", Some(OPERATOR), None).await;
+        assert_eq!((s, &v["status"], &v["messages"]), (StatusCode::OK, &json!("purged"), &json!(2)), "{v}");
+        let (s, v) = m.gw.post("/peers/register", json!({"name": "bob"})).await;
+        assert_eq!(s, StatusCode::OK, "{backend:?}: {v}");
+        let fresh = v["peer_token"].as_str().unwrap().to_owned();
+        for path in ["/messages", "/messages?to=bob", "/threads"] {
+            let (_, v) = m.get(&fresh, path).await;
+            let rows = v.get("messages").or(v.get("threads")).unwrap();
+            assert_eq!(rows, &json!([]), "{backend:?}: {path}");
+        }
+        let (s, v) = m.get(&fresh, &format!("/threads/{}", t["thread_uuid"].as_str().unwrap())).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+        let keyed = json!({"to_node": "alice", "kind": "fyi", "content": "another body", "idempotency_key": "k1"});
+        let (s, v) = m.call(&fresh, Method::POST, "/messages", Some(keyed)).await;
+        assert_eq!(s, StatusCode::OK, "{backend:?}: the old key went with its message: {v}");
+        let (_, v) = m.gw.get("/peers/bob").await;
+        assert_eq!(v["name"], "bob");
+        let _ = &m.carol;
+        m.gw.stop().await;
+    }
+}
+
+/// Issue #12.3: one namespace for peers and aliases, refused the same way
+/// in both orders.
+#[tokio::test]
+async fn peers_and_aliases_share_one_namespace() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |_| {}).await;
+        gw.register("bob").await;
+        gw.register("alice").await;
+        let (s, _) = gw.post("/aliases", json!({"alias": "bobby", "canonical": "bob"})).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, v) = gw.post("/peers/register", json!({"name": "bobby"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")), "{backend:?}");
+        let (s, v) = gw.post("/aliases", json!({"alias": "alice", "canonical": "bob"})).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")), "{backend:?}");
+        let (s, _) = gw.get("/peers/bobby").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        gw.stop().await;
+    }
+}
