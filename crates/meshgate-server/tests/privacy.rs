@@ -157,7 +157,7 @@ async fn a_thread_shows_each_peer_only_its_own_dms() {
         let mut want = vec![uuid.clone(), theirs["thread_uuid"].as_str().unwrap().to_owned()];
         want.sort();
         assert_eq!(listed(m.get(&m.mallory, "/threads").await.1), want, "{backend:?}");
-        assert_eq!(listed(m.get(&m.alice, "/threads").await.1), [uuid.clone()], "{backend:?}");
+        assert_eq!(listed(m.get(&m.alice, "/threads").await.1), [uuid.as_str()], "{backend:?}");
         m.gw.stop().await;
     }
 }
