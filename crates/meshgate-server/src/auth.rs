@@ -85,19 +85,21 @@ impl FromRequestParts<AppState> for Auth {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .filter(|ip| config.auth_failures_per_minute > 0 && (config.limit_loopback || !ip.is_loopback()));
-        if let Some(ip) = ip {
-            if state.auth_blocked(ip) {
-                return Err(ApiError::new(
-                    Class::RateLimited,
-                    "rate_limited",
-                    "too many failed authentications from this address; wait a minute",
-                ));
-            }
-        }
+        // Authenticate first: the limiter only ever turns a 401 into a 429,
+        // so a valid token is never refused, whoever shares its address.
         let result = authenticate(parts, state).await;
         if let (Err(e), Some(ip)) = (&result, ip) {
             if e.class == Class::Unauthorized {
-                state.auth_failed(ip);
+                let presented = parts.headers.get(axum::http::header::AUTHORIZATION).map(|h| h.as_bytes());
+                let credential = TokenHash::of_bytes(presented.unwrap_or_default());
+                if state.auth_failed(ip, credential) {
+                    return Err(ApiError::new(
+                        Class::RateLimited,
+                        "rate_limited",
+                        "this credential failed too often from this address; it is unknown, revoked or rotated: \
+                         stop retrying it and wait a minute",
+                    ));
+                }
             }
         }
         result

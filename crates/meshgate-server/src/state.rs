@@ -22,7 +22,7 @@ struct Inner {
     config: Config,
     operator_hash: TokenHash,
     seen: Mutex<HashMap<String, Timestamp>>,
-    auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    auth_failures: Mutex<HashMap<FailureKey, (Instant, u32)>>,
     hub: Arc<Hub>,
     hub_task: tokio::task::JoinHandle<()>,
     stopping: tokio::sync::watch::Sender<bool>,
@@ -112,23 +112,59 @@ impl AppState {
         }
     }
 
-    /// Whether `ip` has failed authentication too often this minute.
-    pub(crate) fn auth_blocked(&self, ip: IpAddr) -> bool {
+    /// Counts one failed authentication of `credential` (a hash of the
+    /// presented Authorization header) from `ip`; true once that pair has
+    /// failed more than the limit this minute. Keyed by the pair, so
+    /// neighbours behind one address never share a count, and only failures
+    /// are counted: a valid token is never refused.
+    pub(crate) fn auth_failed(&self, ip: IpAddr, credential: TokenHash) -> bool {
         let limit = self.inner.config.auth_failures_per_minute;
-        let failures = self.inner.auth_failures.lock().expect("limiter lock");
-        matches!(failures.get(&ip), Some((start, n)) if start.elapsed() < Duration::from_secs(60) && *n >= limit)
-    }
-
-    /// Counts one failed authentication from `ip`.
-    pub(crate) fn auth_failed(&self, ip: IpAddr) {
         let mut failures = self.inner.auth_failures.lock().expect("limiter lock");
-        if failures.len() > 10_000 {
+        if failures.len() >= AUTH_FAILURE_KEYS_MAX {
             failures.retain(|_, (start, _)| start.elapsed() < Duration::from_secs(60));
         }
-        let entry = failures.entry(ip).or_insert((Instant::now(), 0));
+        let key = (ip, credential.0);
+        if failures.len() >= AUTH_FAILURE_KEYS_MAX && !failures.contains_key(&key) {
+            // Full of live keys: a flood of distinct bad credentials. Not
+            // tracking one more costs nothing (it gets a plain 401).
+            return false;
+        }
+        let entry = failures.entry(key).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= Duration::from_secs(60) {
             *entry = (Instant::now(), 0);
         }
-        entry.1 += 1;
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 > limit
+    }
+}
+
+/// What the auth-failure limiter counts: an address and the hash of the
+/// credential it presented.
+type FailureKey = (IpAddr, [u8; 32]);
+
+/// Most (address, credential) pairs the limiter tracks at once (about
+/// 1 MiB), whatever a flood of distinct bad tokens sends.
+pub const AUTH_FAILURE_KEYS_MAX: usize = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_auth_failure_limiter_stays_bounded_under_a_flood_of_distinct_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = meshgate_store_sqlite::SqliteStore::open(&dir.path().join("m.db"), Default::default()).unwrap();
+        let mut config = Config::new(crate::config::OperatorToken::new("op"));
+        config.auth_failures_per_minute = 1;
+        let state = AppState::new(Arc::new(store), config);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for i in 0..AUTH_FAILURE_KEYS_MAX + 500 {
+            assert!(!state.auth_failed(ip, TokenHash::of(&format!("bad-{i}"))), "a first failure is never limited");
+        }
+        assert_eq!(state.inner.auth_failures.lock().unwrap().len(), AUTH_FAILURE_KEYS_MAX);
+        let stale = TokenHash::of("bad-0");
+        assert!(state.auth_failed(ip, stale), "a tracked credential that keeps failing is limited");
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(!state.auth_failed(other, stale), "another address never shares the count");
     }
 }

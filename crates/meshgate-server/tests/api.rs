@@ -172,20 +172,28 @@ async fn credentials_are_blocked_unless_overridden() {
 }
 
 #[tokio::test]
-async fn failed_authentication_is_rate_limited_per_address() {
+async fn failed_authentication_is_limited_per_address_and_credential_and_never_refuses_a_valid_token() {
     let gw = Gateway::start_with(|c| {
         c.auth_failures_per_minute = 5;
         c.limit_loopback = true;
     })
     .await;
+    let peer = gw.register("alpha").await;
     for _ in 0..5 {
         let (s, _) = gw.call(Method::GET, "/peers", Some("wrong-token"), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     let (s, v) = gw.call(Method::GET, "/peers", Some("wrong-token"), None).await;
     assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    // Everyone else behind the same address keeps working.
     let (s, _) = gw.get("/peers").await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "the address is blocked, whatever token it tries");
+    assert_eq!(s, StatusCode::OK, "the operator token from the same address");
+    let (s, _) = gw.call(Method::GET, "/peers", Some(&peer), None).await;
+    assert_eq!(s, StatusCode::OK, "a peer token from the same address");
+    let (s, _) = gw.call(Method::GET, "/peers", Some("another-stale-token"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "another credential has its own count");
+    let (s, _) = gw.call(Method::GET, "/peers", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     gw.stop().await;
 }
 

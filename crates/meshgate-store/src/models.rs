@@ -13,7 +13,12 @@ pub struct TokenHash(pub [u8; 32]);
 impl TokenHash {
     /// Hashes a raw token.
     pub fn of(token: &str) -> Self {
-        TokenHash(Sha256::digest(token.as_bytes()).into())
+        Self::of_bytes(token.as_bytes())
+    }
+
+    /// Hashes raw bytes (e.g. a header that is not valid text).
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        TokenHash(Sha256::digest(bytes).into())
     }
 }
 
