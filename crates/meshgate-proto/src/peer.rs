@@ -26,6 +26,11 @@ pub struct Peer {
     /// Last health probe (kept for the wire shape; meshgate does not probe).
     #[serde(default)]
     pub last_health: Option<String>,
+    /// The peer's own credential-guard policy (`block`, `warn`, `off`),
+    /// set by the operator; absent when the gateway's applies. Shown to
+    /// the operator only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_guard: Option<String>,
 }
 
 fn enabled_default() -> bool {

@@ -562,12 +562,8 @@ impl Store for PgStore {
         in_tx!(self, |tx| ops::purge_peer(&tx, name))
     }
 
-    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<()> {
+    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<Peer> {
         in_tx!(self, |tx| ops::set_peer_secret_guard(&tx, name, policy))
-    }
-
-    async fn peer_secret_guards(&self) -> StoreResult<Vec<(String, String)>> {
-        with_client!(self, |c| ops::peer_secret_guards(&c))
     }
 }
 

@@ -52,8 +52,9 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, idx: usize) -> Sto
 
 // ---------------------------------------------------------------- rows
 
-const PEER_FIELDS: &str = "name, url, capabilities, enabled, registered_at, last_seen, last_health";
-const PEER_COLS: &str = "SELECT name, url, capabilities, enabled, registered_at, last_seen, last_health FROM peers";
+const PEER_FIELDS: &str = "name, url, capabilities, enabled, registered_at, last_seen, last_health, secret_guard";
+const PEER_COLS: &str =
+    "SELECT name, url, capabilities, enabled, registered_at, last_seen, last_health, secret_guard FROM peers";
 
 fn row_peer(r: &Row) -> StoreResult<Peer> {
     let caps: String = get(r, 2)?;
@@ -67,6 +68,7 @@ fn row_peer(r: &Row) -> StoreResult<Peer> {
         registered_at: get(r, 4)?,
         last_seen: get(r, 5)?,
         last_health: get(r, 6)?,
+        secret_guard: get(r, 7)?,
     })
 }
 
@@ -288,17 +290,14 @@ pub(crate) async fn purge_peer(tx: &Transaction<'_>, name: &str) -> StoreResult<
     Ok(purged)
 }
 
-pub(crate) async fn set_peer_secret_guard(tx: &Transaction<'_>, name: &str, policy: Option<&str>) -> StoreResult<()> {
-    if execute(tx, "UPDATE peers SET secret_guard = $2 WHERE name = $1", &[&name, &policy]).await? == 0 {
-        return Err(StoreError::NotFound(format!("peer {name:?}")));
-    }
-    Ok(())
-}
-
-pub(crate) async fn peer_secret_guards<C: GenericClient>(c: &C) -> StoreResult<Vec<(String, String)>> {
-    let rows =
-        query(c, "SELECT name, secret_guard FROM peers WHERE secret_guard IS NOT NULL ORDER BY name", &[]).await?;
-    rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect()
+pub(crate) async fn set_peer_secret_guard(tx: &Transaction<'_>, name: &str, policy: Option<&str>) -> StoreResult<Peer> {
+    let row = query_opt(
+        tx,
+        &format!("UPDATE peers SET secret_guard = $2 WHERE name = $1 RETURNING {PEER_FIELDS}"),
+        &[&name, &policy],
+    )
+    .await?;
+    row.as_ref().map(row_peer).transpose()?.ok_or_else(|| StoreError::NotFound(format!("peer {name:?}")))
 }
 
 pub(crate) async fn set_peer_enabled(tx: &Transaction<'_>, name: &str, enabled: bool) -> StoreResult<Peer> {

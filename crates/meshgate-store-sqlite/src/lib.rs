@@ -536,14 +536,10 @@ impl Store for SqliteStore {
         self.write(move |ctx| ops::purge_peer(ctx, &name)).await
     }
 
-    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<()> {
+    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<Peer> {
         let name = name.to_owned();
         let policy = policy.map(str::to_owned);
         self.write(move |ctx| ops::set_peer_secret_guard(ctx, &name, policy.as_deref())).await
-    }
-
-    async fn peer_secret_guards(&self) -> StoreResult<Vec<(String, String)>> {
-        self.read(ops::peer_secret_guards).await
     }
 }
 

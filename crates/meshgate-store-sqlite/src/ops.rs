@@ -20,7 +20,8 @@ use crate::writer::WriteCtx;
 
 // ---------------------------------------------------------------- rows
 
-const PEER_COLS: &str = "SELECT name, url, capabilities, enabled, registered_at, last_seen, last_health FROM peers";
+const PEER_COLS: &str =
+    "SELECT name, url, capabilities, enabled, registered_at, last_seen, last_health, secret_guard FROM peers";
 
 fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
@@ -37,6 +38,7 @@ fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
         registered_at: r.get(4)?,
         last_seen: r.get(5)?,
         last_health: r.get(6)?,
+        secret_guard: r.get(7)?,
     })
 }
 
@@ -244,23 +246,16 @@ pub(crate) fn purge_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<Purged> 
     Ok(purged)
 }
 
-pub(crate) fn set_peer_secret_guard(ctx: &mut WriteCtx, name: &str, policy: Option<&str>) -> StoreResult<()> {
-    let n = ctx
-        .conn
+pub(crate) fn set_peer_secret_guard(ctx: &mut WriteCtx, name: &str, policy: Option<&str>) -> StoreResult<Peer> {
+    let c = &ctx.conn;
+    let n = c
         .prepare_cached("UPDATE peers SET secret_guard = ?2 WHERE name = ?1")
         .and_then(|mut s| s.execute(params![name, policy]))
         .db()?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("peer {name:?}")));
     }
-    Ok(())
-}
-
-pub(crate) fn peer_secret_guards(c: &Connection) -> StoreResult<Vec<(String, String)>> {
-    let mut s =
-        c.prepare_cached("SELECT name, secret_guard FROM peers WHERE secret_guard IS NOT NULL ORDER BY name").db()?;
-    let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db()?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+    require_peer(c, name)
 }
 
 pub(crate) fn set_peer_enabled(ctx: &mut WriteCtx, name: &str, enabled: bool) -> StoreResult<Peer> {

@@ -929,6 +929,7 @@ fn foreign_peer(name: &str, url: Option<&str>, enabled: bool, day: u32) -> Peer 
         registered_at: Some(ts(day, 1)),
         last_seen: Some(ts(day + 1, 2)),
         last_health: None,
+        secret_guard: None,
     }
 }
 
@@ -1439,21 +1440,27 @@ pub async fn purge_removes_a_peers_history(store: Arc<dyn Store>) {
     assert!(matches!(store.purge_peer("nobody").await, Err(StoreError::NotFound(_))));
 }
 
-/// Per-peer credential-guard policies are stored, listed and cleared.
+/// Per-peer credential-guard policies are stored, shown in the peer
+/// record, cleared, and die with the peer.
 pub async fn peer_secret_guard_policies(store: Arc<dyn Store>) {
     store.register_peer(reg("gpu", "1")).await.unwrap();
     store.register_peer(reg("lab", "1")).await.unwrap();
-    assert!(store.peer_secret_guards().await.unwrap().is_empty());
-    store.set_peer_secret_guard("lab", Some("off")).await.unwrap();
+    let guard = |name: &'static str| {
+        let store = Arc::clone(&store);
+        async move { store.peer(name).await.unwrap().unwrap().secret_guard }
+    };
+    assert_eq!(guard("lab").await, None, "the gateway's policy by default");
+    let p = store.set_peer_secret_guard("lab", Some("off")).await.unwrap();
+    assert_eq!((p.name.as_str(), p.secret_guard.as_deref()), ("lab", Some("off")));
     store.set_peer_secret_guard("gpu", Some("warn")).await.unwrap();
-    assert_eq!(
-        store.peer_secret_guards().await.unwrap(),
-        [("gpu".to_owned(), "warn".to_owned()), ("lab".to_owned(), "off".to_owned())]
-    );
-    store.set_peer_secret_guard("gpu", None).await.unwrap();
-    assert_eq!(store.peer_secret_guards().await.unwrap(), [("lab".to_owned(), "off".to_owned())]);
+    let listed: Vec<(String, Option<String>)> =
+        store.list_peers().await.unwrap().into_iter().map(|p| (p.name, p.secret_guard)).collect();
+    assert_eq!(listed, [("gpu".into(), Some("warn".into())), ("lab".into(), Some("off".into()))]);
+    store.register_peer(reg("gpu", "2")).await.unwrap();
+    assert_eq!(guard("gpu").await.as_deref(), Some("warn"), "re-registration keeps the operator's policy");
+    assert_eq!(store.set_peer_secret_guard("gpu", None).await.unwrap().secret_guard, None);
     assert!(matches!(store.set_peer_secret_guard("nobody", Some("off")).await, Err(StoreError::NotFound(_))));
     store.delete_peer("lab").await.unwrap();
     store.register_peer(reg("lab", "2")).await.unwrap();
-    assert!(store.peer_secret_guards().await.unwrap().is_empty(), "a new peer starts with the gateway's policy");
+    assert_eq!(guard("lab").await, None, "a new peer starts with the gateway's policy");
 }

@@ -208,11 +208,9 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_peer(&self, name: &str) -> StoreResult<Purged>;
 
     /// Sets (`Some`) or clears (`None`) the peer's own credential-guard
-    /// policy (`block`, `warn` or `off`).
-    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<()>;
-
-    /// Every peer with its own credential-guard policy, ordered by name.
-    async fn peer_secret_guards(&self) -> StoreResult<Vec<(String, String)>>;
+    /// policy (`block`, `warn` or `off`; shown as [`Peer::secret_guard`]).
+    /// It is not exported: a deployment's policy, not the peer's identity.
+    async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<Peer>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

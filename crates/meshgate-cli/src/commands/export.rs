@@ -280,6 +280,7 @@ impl Line {
                 registered_at: opt_ts(p.registered_at)?,
                 last_seen: opt_ts(p.last_seen)?,
                 last_health: opt_ts(p.last_health)?,
+                secret_guard: None,
             }),
             Line::Token(t) => ImportRecord::Token(TokenRecord {
                 hash: parse_sha256_hex(&t.token_sha256)

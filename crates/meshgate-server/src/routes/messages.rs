@@ -40,7 +40,7 @@ pub fn routes() -> Router<AppState> {
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let draft = Draft::parse(&body, &auth)?;
-    let overridden = guard_content(&state, &auth, &draft)?;
+    let overridden = guard_content(&state, &auth, &draft).await?;
 
     let to_node = resolve_recipient(&state, &draft.to_node).await?;
     // After alias resolution: `lab` -> `lab-ovh` must not let lab-ovh DM
@@ -156,16 +156,24 @@ impl Draft {
     }
 }
 
-/// Applies the credential policy; returns the label of an overridden finding.
-fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<Option<&'static str>> {
+/// Applies the credential policy (the sender's own, set by the operator,
+/// else the gateway's); returns the label of an overridden finding.
+async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<Option<&'static str>> {
     if draft.content.contains(auth.token()) {
         return Err(ApiError::invalid(
             "secret_detected",
             "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
         ));
     }
+    // The sender's own policy is read only when it can matter: when the
+    // gateway does not scan at all, or when the scan finds something.
+    let mut own: Option<Option<SecretGuard>> = None;
     if state.config().secret_guard == SecretGuard::Off {
-        return Ok(None);
+        let policy = sender_policy(state, &draft.from_node).await?;
+        if matches!(policy, None | Some(SecretGuard::Off)) {
+            return Ok(None);
+        }
+        own = Some(policy);
     }
     let findings = meshgate_guard::scan(&draft.content);
     let Some(first) = findings.first() else { return Ok(None) };
@@ -173,21 +181,35 @@ fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<Opti
     if draft.skip_secret_check {
         return Ok(Some(label));
     }
-    match state.config().secret_guard {
+    let own = match own {
+        Some(policy) => policy,
+        None => sender_policy(state, &draft.from_node).await?,
+    };
+    match own.unwrap_or(state.config().secret_guard) {
         SecretGuard::Block => Err(ApiError::invalid(
             "secret_detected",
             format!(
                 "refusing to store: the content looks like it carries a credential ({label} at line {}, column {}). \
-                 Send secrets out of band; if this is a false positive, resend with skip_secret_check=true",
+                 Send secrets out of band; if this is a false positive, resend with skip_secret_check=true. \
+                 A client that cannot send that flag (the Python MeshClient never does) needs the operator to \
+                 relax this sender's own policy: PATCH /peers/{{name}} {{\"secret_guard\": \"warn\"}} \
+                 (meshgate peers guard NAME warn)",
                 first.line, first.column
             ),
         )),
-        SecretGuard::Warn => {
-            tracing::warn!(from = %draft.from_node, label, line = first.line, "credential-like content stored (secret-guard=warn)");
+        policy => {
+            let policy = if policy == SecretGuard::Warn { "warn" } else { "off" };
+            let whose = if own.is_some() { "the sender's own" } else { "the gateway's" };
+            tracing::warn!(from = %draft.from_node, label, line = first.line, policy, whose, "credential-like content stored");
             Ok(None)
         }
-        SecretGuard::Off => Ok(None),
     }
+}
+
+/// The sender's own guard policy, if the operator set one.
+async fn sender_policy(state: &AppState, from: &str) -> ApiResult<Option<SecretGuard>> {
+    let peer = state.store().peer(from).await?;
+    Ok(peer.and_then(|p| p.secret_guard).and_then(|s| s.parse().ok()))
 }
 
 /// The canonical recipient for `name`, or a 404 with suggestions.

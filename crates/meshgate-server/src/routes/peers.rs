@@ -8,6 +8,7 @@ use meshgate_store::PeerRegistration;
 use serde_json::{json, Value};
 
 use crate::auth::Auth;
+use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, Query};
 use crate::peer_record::{check_capabilities, check_url};
@@ -51,7 +52,7 @@ async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -
         state.store().register_peer(PeerRegistration { name, url, capabilities, mint: hash, adopt_history }).await?;
     tracing::info!(peer = %reg.peer.name, minted = reg.minted, generation = reg.generation, adopt_history, "peer registered");
     Ok(Json(RegisterResponse {
-        peer: reg.peer,
+        peer: for_caller(&auth, reg.peer),
         status: "registered".to_owned(),
         peer_token: reg.minted.then_some(token),
         token_status: if reg.minted { "minted" } else { "existing" }.to_owned(),
@@ -61,18 +62,27 @@ async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -
 
 /// `GET /peers`: every peer, ordered by name.
 #[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<PeerList>> {
-    Ok(Json(PeerList { peers: state.store().list_peers().await? }))
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<PeerList>> {
+    let peers = state.store().list_peers().await?.into_iter().map(|p| for_caller(&auth, p)).collect();
+    Ok(Json(PeerList { peers }))
+}
+
+/// A peer record as `auth` may see it: the guard policy is the operator's.
+fn for_caller(auth: &Auth, mut peer: Peer) -> Peer {
+    if auth.peer().is_some() {
+        peer.secret_guard = None;
+    }
+    peer
 }
 
 /// `GET /peers/{name}`.
 #[utoipa::path(get, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = Peer), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn one(State(state): State<AppState>, _auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Peer>> {
+async fn one(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Peer>> {
     state
         .store()
         .peer(&name)
         .await?
-        .map(Json)
+        .map(|p| Json(for_caller(&auth, p)))
         .ok_or_else(|| ApiError::not_found("unknown_peer", format!("peer {name:?} is not registered")))
 }
 
@@ -105,21 +115,43 @@ async fn deregister(
     Ok(Json(json!({"status": "deregistered", "name": name})))
 }
 
-/// `PATCH /peers/{name} {"enabled": bool}` (operator): disabled peers can
-/// neither send nor be sent to.
-#[utoipa::path(patch, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), request_body(content = Object, description = "{\"enabled\": bool}"), responses((status = 200, body = Peer), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+/// `PATCH /peers/{name} {"enabled"?: bool, "secret_guard"?: "block"|"warn"|"off"|null}`
+/// (operator): disabled peers can neither send nor be sent to; a peer's own
+/// guard policy replaces the gateway's for the DMs it sends (null: back to
+/// the gateway's).
+#[utoipa::path(patch, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), request_body(content = Object, description = "{\"enabled\"?: bool, \"secret_guard\"?: \"block\" | \"warn\" | \"off\" | null}"), responses((status = 200, body = Peer), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
     Path(name): Path<String>,
     body: JsonObject,
 ) -> ApiResult<Json<Peer>> {
-    auth.require_operator("enabling or disabling a peer")?;
-    let enabled =
-        body.opt_bool("enabled")?.ok_or_else(|| ApiError::invalid("missing_field", "field \"enabled\" is required"))?;
-    let peer = state.store().set_peer_enabled(&name, enabled).await.map_err(|e| not_registered(e, &name))?;
-    tracing::info!(peer = %name, enabled, "peer enabled flag changed");
-    Ok(Json(peer))
+    auth.require_operator("changing a peer's settings")?;
+    let enabled = body.opt_bool("enabled")?;
+    let guard = match body.0.get("secret_guard") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => {
+            Some(Some(s.parse::<SecretGuard>().map(|_| s.clone()).map_err(|e| ApiError::invalid("invalid_field", e))?))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid("invalid_field", "field \"secret_guard\" must be block, warn, off or null"))
+        }
+    };
+    if enabled.is_none() && guard.is_none() {
+        return Err(ApiError::invalid("missing_field", "give \"enabled\" and/or \"secret_guard\""));
+    }
+    let mut peer = None;
+    if let Some(enabled) = enabled {
+        peer = Some(state.store().set_peer_enabled(&name, enabled).await.map_err(|e| not_registered(e, &name))?);
+        tracing::info!(peer = %name, enabled, "peer enabled flag changed");
+    }
+    if let Some(policy) = guard {
+        let p = state.store().set_peer_secret_guard(&name, policy.as_deref()).await;
+        peer = Some(p.map_err(|e| not_registered(e, &name))?);
+        tracing::warn!(peer = %name, policy = policy.as_deref().unwrap_or("gateway default"), "peer secret-guard policy changed");
+    }
+    Ok(Json(peer.expect("one field was given")))
 }
 
 /// `POST /peers/{name}/token`: a new token; the previous one dies at once.

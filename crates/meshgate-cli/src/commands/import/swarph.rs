@@ -206,6 +206,7 @@ impl Source {
                 registered_at: registered_at.as_deref().and_then(parse_timestamp),
                 last_seen: last_seen.as_deref().and_then(parse_timestamp),
                 last_health: last_health.as_deref().and_then(parse_timestamp),
+                secret_guard: None,
             });
         }
         Ok(out)
