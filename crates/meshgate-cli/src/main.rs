@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{completions, inbox, peers, read, register, scan, send, serve, thread, wait, watch, Global};
+use commands::{alias, completions, inbox, peers, read, register, scan, send, serve, thread, wait, watch, Global};
 
 /// Send, read and manage direct messages between AI peers through a mesh
 /// gateway.
@@ -37,8 +37,11 @@ enum Command {
     Inbox(inbox::Args),
     /// Mark messages read.
     Read(read::Args),
-    /// List registered peers.
+    /// List registered peers; operator: rm, revoke, rotate, guard one (no --as needed).
     Peers(peers::Args),
+    /// List, add or remove aliases (changes: operator; no --as needed).
+    #[command(subcommand)]
+    Alias(alias::Command),
     /// Register (or update) this peer; saves a newly minted per-peer token.
     Register(register::Args),
     /// Mint, list or show threads.
@@ -94,6 +97,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,
+            Command::Alias(command) => alias::run(command, &global).await,
             Command::Watch(args) => watch::run(args, &global).await,
             Command::Wait(args) => wait::run(args, &global).await,
             Command::Import(args) => commands::import::run(args).await,

@@ -591,7 +591,11 @@ impl Client {
         }
     }
 
-    async fn execute<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder, endpoint: &str) -> Result<T> {
+    pub(crate) async fn execute<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: &str,
+    ) -> Result<T> {
         let (status, bytes) = self.round_trip(request).await?;
         self.decode(status, &bytes, endpoint)
     }

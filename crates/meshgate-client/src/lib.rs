@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod client;
 mod error;
 mod guard;
@@ -42,6 +43,7 @@ mod live;
 mod registry;
 mod sse;
 
+pub use admin::Purged;
 pub use client::{
     Client, ClientBuilder, SendOptions, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV,
 };

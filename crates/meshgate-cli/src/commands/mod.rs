@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share: the global options and
 //! how they turn into an authenticated [`Client`].
 
+pub mod alias;
 pub mod completions;
 pub mod export;
 pub mod import;
@@ -22,6 +23,9 @@ use meshgate_client::{Client, DEFAULT_GATEWAY_URL, GATEWAY_TOKEN_ENV};
 
 use crate::exit::usage;
 use crate::tokens::TokenStore;
+
+/// The client's node name for operator commands run without `--as`.
+const OPERATOR_NODE: &str = "operator";
 
 /// Per-request timeout when `--timeout` is not given.
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: f64 = 10.0;
@@ -65,6 +69,28 @@ impl Global {
     /// one for this gateway, else `MESH_GATEWAY_TOKEN`.
     pub async fn client(&self) -> Result<Client> {
         self.client_with_timeout(self.request_timeout()).await
+    }
+
+    /// A client for commands that need no identity (listing peers, threads
+    /// and aliases, operator actions on other peers): acts as `--as NAME`
+    /// when given, else with `MESH_GATEWAY_TOKEN` alone, as the operator.
+    pub async fn admin_client(&self) -> Result<Client> {
+        if self.identity.as_deref().is_some_and(|s| !s.is_empty()) {
+            return self.client().await;
+        }
+        if std::env::var_os(GATEWAY_TOKEN_ENV).is_none_or(|t| t.is_empty()) {
+            return Err(usage(format!(
+                "no identity: pass --as NAME, or set {GATEWAY_TOKEN_ENV} to act as the operator"
+            )));
+        }
+        // The node name is required by the client but unused by these
+        // requests, which never name the caller.
+        Client::builder()
+            .node(OPERATOR_NODE)
+            .gateway(&self.gateway)
+            .timeout(Duration::from_secs_f64(self.request_timeout().clamp(0.1, 3600.0)))
+            .build()
+            .context("configuring the client")
     }
 
     /// Like [`Global::client`] with an explicit per-request timeout.

@@ -1,4 +1,7 @@
-//! `meshgate peers [--json]`
+//! `meshgate peers [--json]`, and the operator's peer commands:
+//! `peers rm NAME [--purge]`, `peers revoke NAME`, `peers rotate NAME`,
+//! `peers guard NAME block|warn|off|default`. None needs `--as`: with only
+//! `MESH_GATEWAY_TOKEN` set they act as the operator.
 
 use anyhow::{Context, Result};
 
@@ -9,14 +12,51 @@ use crate::output::{one_line, print_json, short_time, table};
 /// Arguments of `peers`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print the peers as JSON.
-    #[arg(long)]
+    /// Print the peers (or the action's result) as JSON.
+    #[arg(long, global = true)]
     pub json: bool,
+    /// An operator action on one peer (default: list the peers).
+    #[command(subcommand)]
+    pub action: Option<Action>,
+}
+
+/// Operator actions on one peer.
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Deregister NAME (its tokens die, its aliases go; its DMs stay and retire the name).
+    Rm {
+        /// Peer name.
+        name: String,
+        /// Also delete every DM it sent or received and the threads it minted, freeing the name.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Revoke NAME's tokens (its next registration mints a new one).
+    Revoke {
+        /// Peer name.
+        name: String,
+    },
+    /// Give NAME a new token (printed once; the old one dies at once).
+    Rotate {
+        /// Peer name.
+        name: String,
+    },
+    /// Set NAME's own credential-guard policy for the DMs it sends (`default`: the gateway's).
+    Guard {
+        /// Peer name.
+        name: String,
+        /// block, warn, off or default.
+        #[arg(value_parser = ["block", "warn", "off", "default"])]
+        policy: String,
+    },
 }
 
 /// Runs `peers`.
 pub async fn run(args: Args, global: &Global) -> Result<u8> {
-    let client = global.client().await?;
+    let client = global.admin_client().await?;
+    if let Some(action) = args.action {
+        return act(&client, action, args.json).await;
+    }
     let peers = client.list_peers().await.context("listing peers")?;
     if args.json {
         print_json(&peers)?;
@@ -38,5 +78,48 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
         })
         .collect();
     println!("{}", table(&["NAME", "URL", "LAST SEEN", "CAPABILITIES"], &rows));
+    Ok(OK)
+}
+
+async fn act(client: &meshgate_client::Client, action: Action, json: bool) -> Result<u8> {
+    match action {
+        Action::Rm { name, purge: false } => {
+            client.delete_peer(&name).await.with_context(|| format!("deregistering {name}"))?;
+            println!("deregistered {name}");
+        }
+        Action::Rm { name, purge: true } => {
+            let p = client.purge_peer(&name).await.with_context(|| format!("purging {name}"))?;
+            if json {
+                print_json(&p)?;
+            } else {
+                println!("purged {name}: {} messages, {} threads, {} aliases", p.messages, p.threads, p.aliases);
+            }
+        }
+        Action::Revoke { name } => {
+            client.revoke_peer_tokens(&name).await.with_context(|| format!("revoking {name}'s tokens"))?;
+            println!("revoked {name}'s tokens");
+        }
+        Action::Rotate { name } => {
+            let r = client.rotate_peer_token(&name).await.with_context(|| format!("rotating {name}'s token"))?;
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("{}", r.peer_token);
+                eprintln!("new token of {name} (generation {}); the old one no longer works", r.token_generation);
+            }
+        }
+        Action::Guard { name, policy } => {
+            let policy = (policy != "default").then_some(policy);
+            let p = client
+                .set_peer_secret_guard(&name, policy.as_deref())
+                .await
+                .with_context(|| format!("setting {name}'s guard policy"))?;
+            if json {
+                print_json(&p)?;
+            } else {
+                println!("{name}: secret guard {}", p.secret_guard.as_deref().unwrap_or("(gateway default)"));
+            }
+        }
+    }
     Ok(OK)
 }

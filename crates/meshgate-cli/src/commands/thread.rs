@@ -1,4 +1,6 @@
-//! `meshgate thread new NAME | show UUID | list`
+//! `meshgate thread new NAME | show UUID | list`. Without `--as`, they act
+//! as the operator (`MESH_GATEWAY_TOKEN`): every thread, and names minted
+//! in the operator's shared namespace; with `--as`, the peer's own.
 
 use anyhow::{Context, Result};
 
@@ -36,7 +38,7 @@ pub enum Command {
 
 /// Runs a `thread` subcommand.
 pub async fn run(command: Command, global: &Global) -> Result<u8> {
-    let client = global.client().await?;
+    let client = global.admin_client().await?;
     match command {
         Command::New { name, json } => {
             let thread = client.mint_thread(&name, None).await.context("minting the thread")?;

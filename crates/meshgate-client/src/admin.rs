@@ -1,0 +1,95 @@
+//! Operator calls: managing other peers, aliases and tokens. They need the
+//! operator token (`MESH_GATEWAY_TOKEN`); a per-peer token gets
+//! [`Error::Auth`](crate::Error::Auth) (403) for anything but its own peer.
+//! None of them uses the client's own node name.
+
+use meshgate_proto::{Alias, AliasList, NewAlias, Peer, TokenRotated};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::client::Client;
+use crate::{registry, Result};
+
+/// What `DELETE /peers/{name}?purge=true` deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purged {
+    /// The purged name.
+    pub name: String,
+    /// Whether a registered peer was deleted (else only its history).
+    #[serde(default)]
+    pub peer: bool,
+    /// DMs deleted (sent or received).
+    #[serde(default)]
+    pub messages: u64,
+    /// Threads deleted (those it minted).
+    #[serde(default)]
+    pub threads: u64,
+    /// Aliases deleted.
+    #[serde(default)]
+    pub aliases: u64,
+}
+
+impl Client {
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<T> {
+        let endpoint = format!("{method} /{}", segments.join("/"));
+        let mut request = self.authorized(method, segments).query(query);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = self.execute(request, &endpoint).await;
+        registry::forget(self.gateway()).await;
+        answer
+    }
+
+    /// `GET /aliases`: the gateway's alias table only (no built-ins).
+    pub async fn gateway_alias_table(&self) -> Result<Vec<Alias>> {
+        Ok(self.get::<AliasList>(&["aliases"], &[]).await?.aliases)
+    }
+
+    /// `POST /aliases` (operator): creates or repoints `alias`.
+    pub async fn put_alias(&self, alias: &str, canonical: &str) -> Result<Alias> {
+        let body = NewAlias { alias: alias.to_owned(), canonical: canonical.to_owned() };
+        self.call(Method::POST, &["aliases"], &[], Some(serde_json::to_value(body).unwrap_or_default())).await
+    }
+
+    /// `DELETE /aliases/{alias}` (operator).
+    pub async fn delete_alias(&self, alias: &str) -> Result<()> {
+        self.call::<Value>(Method::DELETE, &["aliases", alias], &[], None).await.map(drop)
+    }
+
+    /// `DELETE /peers/{name}`: deregisters (its DMs stay and retire the name).
+    pub async fn delete_peer(&self, name: &str) -> Result<()> {
+        self.call::<Value>(Method::DELETE, &["peers", name], &[], None).await.map(drop)
+    }
+
+    /// `DELETE /peers/{name}?purge=true` (operator): deletes the peer and
+    /// every DM it sent or received; frees the name.
+    pub async fn purge_peer(&self, name: &str) -> Result<Purged> {
+        self.call(Method::DELETE, &["peers", name], &[("purge", "true")], None).await
+    }
+
+    /// `POST /peers/{name}/revoke` (operator): kills the peer's tokens.
+    pub async fn revoke_peer_tokens(&self, name: &str) -> Result<()> {
+        self.call::<Value>(Method::POST, &["peers", name, "revoke"], &[], Some(json!({}))).await.map(drop)
+    }
+
+    /// `POST /peers/{name}/token` for another peer (operator): a new token
+    /// for `name`; unlike [`Client::rotate_token`], this client keeps its own.
+    pub async fn rotate_peer_token(&self, name: &str) -> Result<TokenRotated> {
+        self.call(Method::POST, &["peers", name, "token"], &[], Some(json!({}))).await
+    }
+
+    /// `PATCH /peers/{name} {"secret_guard": ...}` (operator): the peer's own
+    /// credential-guard policy (`block`, `warn`, `off`), or `None` for the
+    /// gateway's.
+    pub async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> Result<Peer> {
+        self.call(Method::PATCH, &["peers", name], &[], Some(json!({ "secret_guard": policy }))).await
+    }
+}
