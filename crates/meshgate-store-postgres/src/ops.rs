@@ -902,6 +902,10 @@ pub(crate) async fn import_batch(
 }
 
 async fn import_peer(tx: &Transaction<'_>, p: &Peer) -> StoreResult<ImportOutcome> {
+    lock_name(tx, &p.name).await?;
+    if query_opt(tx, "SELECT 1 FROM aliases WHERE alias = $1", &[&p.name]).await?.is_some() {
+        return Ok(ImportOutcome::Skipped(skip::PEER_IS_ALIAS));
+    }
     let caps = serde_json::to_string(&p.capabilities)
         .map_err(|e| StoreError::Backend(format!("encoding capabilities: {e}")))?;
     let inserted = execute(

@@ -838,6 +838,9 @@ pub(crate) fn import_batch(ctx: &mut WriteCtx, batch: Vec<ImportRecord>) -> Stor
 }
 
 fn import_peer(c: &Connection, p: &Peer) -> StoreResult<ImportOutcome> {
+    if alias_exists(c, &p.name)? {
+        return Ok(ImportOutcome::Skipped(skip::PEER_IS_ALIAS));
+    }
     let caps = serde_json::to_string(&p.capabilities)
         .map_err(|e| StoreError::Backend(format!("encoding capabilities: {e}")))?;
     let registered_at = p.registered_at.clone().unwrap_or_else(now_timestamp);

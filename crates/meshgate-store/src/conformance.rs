@@ -1373,6 +1373,10 @@ pub async fn peers_and_aliases_share_one_namespace(store: Arc<dyn Store>) {
     store.register_peer(reg("carol", "1")).await.unwrap();
     refused(store.put_alias("carol", "bob").await, Refusal::NameTaken);
     assert!(!store.resolve_name("carol").await.unwrap().unwrap().via_alias);
+    // An import does not sneak a peer into an alias's name either.
+    let stats = store.import_batch(vec![ImportRecord::Peer(foreign_peer("bobby", None, true, 3))]).await.unwrap();
+    assert_eq!(stats.get(RecordKind::Peer).skipped_total(), 1);
+    assert!(store.peer("bobby").await.unwrap().is_none());
 }
 
 /// Deleting a peer with DMs or threads retires its name: re-registering

@@ -166,7 +166,8 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// - **peer** (by name): a new one is stored with every field; a present
     ///   one keeps its url, capabilities and enabled flag, and takes the
-    ///   earlier `registered_at` and the later `last_seen`/`last_health`.
+    ///   earlier `registered_at` and the later `last_seen`/`last_health`;
+    ///   skipped when its name is an alias.
     /// - **token** (by hash): a present hash is left alone, except that a
     ///   revocation in the record revokes it. A new one is skipped when its
     ///   (peer, generation) is taken, or when it is live and the peer already

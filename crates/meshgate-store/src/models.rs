@@ -389,6 +389,8 @@ pub mod skip {
     pub const KEY_TAKEN: &str = "the sender's idempotency key is used by a different message in the target";
     /// A message without an origin.
     pub const NO_ORIGIN: &str = "the message has no origin";
+    /// The peer's name is an alias in the target (one namespace for both).
+    pub const PEER_IS_ALIAS: &str = "the peer's name is an alias in the target";
 }
 
 /// What [`Store::import_batch`](crate::Store::import_batch) did with one record.
