@@ -51,16 +51,17 @@ fn ids(v: &Value, key: &str) -> Vec<i64> {
     v[key].as_array().unwrap_or_else(|| panic!("no {key} in {v}")).iter().map(|m| m["id"].as_i64().unwrap()).collect()
 }
 
-/// Reads the SSE stream at `path` with `token` until an event with id
-/// `until` arrives (or 10 s pass); returns every event id seen.
-async fn sse_ids(gw: &Gateway, token: &str, path: &str, until: i64) -> Vec<i64> {
-    let resp = gw.http.get(format!("{}{path}", gw.url)).bearer_auth(token).send().await.unwrap();
+/// Reads the SSE stream at `url` with `token` until an event with id
+/// `until` arrives (`None`: until the first events); returns every event id
+/// seen. Owns its arguments so a task can run it.
+async fn sse_ids(http: reqwest::Client, url: String, token: String, until: Option<i64>) -> Vec<i64> {
+    let resp = http.get(url).bearer_auth(token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.bytes_stream();
     let mut text = String::new();
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !seen.contains(&until) {
+    while until.map_or(seen.is_empty(), |id| !seen.contains(&id)) {
         let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("event within 10 s");
         text.push_str(std::str::from_utf8(&chunk.unwrap().unwrap()).unwrap());
         while let Some(end) = text.find("\n\n") {
@@ -129,19 +130,12 @@ async fn a_thread_shows_each_peer_only_its_own_dms() {
         // carries only DMs to her.
         let reply = m.dm(&m.bob, "mallory", "bob to mallory", Some(&uuid)).await;
         m.dm(&m.alice, "bob", "alice to bob again", Some(&uuid)).await;
-        let streamed =
-            sse_ids(&m.gw, &m.mallory, &format!("/messages/stream?after_id=0&thread_id={uuid}"), reply).await;
-        assert_eq!(streamed, [reply], "{backend:?}: SSE");
-        let live = {
-            let gw_url = m.gw.url.clone();
-            let token = m.mallory.clone();
-            let http = m.gw.http.clone();
-            let after = reply;
-            tokio::spawn(async move {
-                let gw = Probe { url: gw_url, http };
-                gw.stream(&token, &format!("/messages/stream?after_id={after}")).await
-            })
+        let stream = |path: String, until: Option<i64>| {
+            sse_ids(m.gw.http.clone(), format!("{}{path}", m.gw.url), m.mallory.clone(), until)
         };
+        let streamed = stream(format!("/messages/stream?after_id=0&thread_id={uuid}"), Some(reply)).await;
+        assert_eq!(streamed, [reply], "{backend:?}: SSE");
+        let live = tokio::spawn(stream(format!("/messages/stream?after_id={reply}"), None));
         tokio::time::sleep(Duration::from_millis(200)).await;
         m.dm(&m.alice, "bob", "alice to bob, live", Some(&uuid)).await;
         let last = m.dm(&m.alice, "mallory", "alice to mallory", None).await;
@@ -159,33 +153,6 @@ async fn a_thread_shows_each_peer_only_its_own_dms() {
         assert_eq!(listed(m.get(&m.mallory, "/threads").await.1), want, "{backend:?}");
         assert_eq!(listed(m.get(&m.alice, "/threads").await.1), [uuid.as_str()], "{backend:?}");
         m.gw.stop().await;
-    }
-}
-
-/// A stream reader that owns its connection details (for a spawned task).
-struct Probe {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Probe {
-    /// Event ids of the stream until the first one arrives.
-    async fn stream(&self, token: &str, path: &str) -> Vec<i64> {
-        let resp = self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
-        let mut body = resp.bytes_stream();
-        let mut text = String::new();
-        loop {
-            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next()).await.expect("an event").unwrap();
-            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
-            let ids: Vec<i64> = text
-                .split("\n\n")
-                .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("id:")))
-                .map(|id| id.trim().parse().unwrap())
-                .collect();
-            if !ids.is_empty() {
-                return ids;
-            }
-        }
     }
 }
 
