@@ -8,8 +8,8 @@
 use meshgate_proto::{Alias, Kind, MarkRead, Message, MessageListJson, MessageListWriter, MessageRef, Peer, Thread};
 use meshgate_store::{
     looks_like_uuid, now_timestamp, own_origin_id, skip, ImportOutcome, ImportRecord, ImportStats, Inserted,
-    MessageQuery, MessageRecord, NewMessage, Order, PeerRegistration, Purged, Refusal, Registered, Resolved,
-    StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    MessageQuery, MessageRecord, NewMessage, Order, PeerRegistration, Refusal, Registered, Resolved, StoreError,
+    StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use rusqlite::types::{Type, Value};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -17,6 +17,10 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{is_unique_violation, Db};
 use crate::writer::WriteCtx;
+
+mod identity;
+use identity::{alias_exists, has_history, retired};
+pub(crate) use identity::{purge_peer, set_peer_secret_guard};
 
 // ---------------------------------------------------------------- rows
 
@@ -202,60 +206,6 @@ pub(crate) fn delete_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
             .db()?;
     }
     Ok(())
-}
-
-fn alias_exists(c: &Connection, name: &str) -> StoreResult<bool> {
-    c.prepare_cached("SELECT 1 FROM aliases WHERE alias = ?1").and_then(|mut s| s.exists([name])).db()
-}
-
-fn retired(c: &Connection, name: &str) -> StoreResult<bool> {
-    c.prepare_cached("SELECT 1 FROM retired_names WHERE name = ?1").and_then(|mut s| s.exists([name])).db()
-}
-
-/// Whether any DM or thread names `name` as sender, recipient or minter.
-fn has_history(c: &Connection, name: &str) -> StoreResult<bool> {
-    c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE from_node = ?1) \
-         OR EXISTS (SELECT 1 FROM messages WHERE to_node = ?1) \
-         OR EXISTS (SELECT 1 FROM threads WHERE minted_by = ?1)",
-    )
-    .and_then(|mut s| s.query_row([name], |r| r.get(0)))
-    .db()
-}
-
-pub(crate) fn purge_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<Purged> {
-    let c = &ctx.conn;
-    let peer = peer_exists(c, name)?;
-    if peer {
-        revoke_live(c, name, &now_timestamp())?;
-    }
-    let run = |sql: &str| -> StoreResult<u64> {
-        c.prepare_cached(sql).and_then(|mut s| s.execute([name])).map(|n| n as u64).db()
-    };
-    let purged = Purged {
-        peer,
-        aliases: run("DELETE FROM aliases WHERE canonical = ?1")?,
-        messages: run("DELETE FROM messages WHERE from_node = ?1 OR to_node = ?1")?,
-        threads: run("DELETE FROM threads WHERE minted_by = ?1")?,
-    };
-    run("DELETE FROM peers WHERE name = ?1")?;
-    let was_retired = run("DELETE FROM retired_names WHERE name = ?1")? > 0;
-    if !peer && !was_retired && purged.messages == 0 && purged.threads == 0 {
-        return Err(StoreError::NotFound(format!("peer {name:?}")));
-    }
-    Ok(purged)
-}
-
-pub(crate) fn set_peer_secret_guard(ctx: &mut WriteCtx, name: &str, policy: Option<&str>) -> StoreResult<Peer> {
-    let c = &ctx.conn;
-    let n = c
-        .prepare_cached("UPDATE peers SET secret_guard = ?2 WHERE name = ?1")
-        .and_then(|mut s| s.execute(params![name, policy]))
-        .db()?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("peer {name:?}")));
-    }
-    require_peer(c, name)
 }
 
 pub(crate) fn set_peer_enabled(ctx: &mut WriteCtx, name: &str, enabled: bool) -> StoreResult<Peer> {
