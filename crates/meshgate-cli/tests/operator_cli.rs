@@ -90,3 +90,18 @@ async fn without_any_token_operator_commands_say_what_is_missing() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no identity") && stderr.contains("MESH_GATEWAY_TOKEN"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_peers_name_comes_back_only_with_adopt_history() {
+    let gw = meshgate_gateway().await;
+    ok(&gw, &["register", "--as", "bob"]).await;
+    ok(&gw, &["register", "--as", "alice"]).await;
+    ok(&gw, &["send", "bob", "--as", "alice", "--kind", "fyi", "for the old bob"]).await;
+    ok(&gw, &["peers", "rm", "bob"]).await;
+    let (code, _, stderr) = op(&gw, &["register", "--as", "bob"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("adopt_history"), "{stderr}");
+    ok(&gw, &["register", "--as", "bob", "--adopt-history"]).await;
+    let inbox = json(&ok(&gw, &["inbox", "--as", "bob", "--json"]).await);
+    assert_eq!(inbox[0]["content"], "for the old bob", "{inbox}");
+}

@@ -48,6 +48,23 @@ impl Client {
         answer
     }
 
+    /// `POST /peers/register {..., "adopt_history": true}` (operator): this
+    /// client's node registered on a deleted peer's retired name, inheriting
+    /// its DMs (meshgate refuses the name otherwise: 409 `name_retired`).
+    pub async fn register_adopting_history(
+        &self,
+        url: Option<&str>,
+        capabilities: Option<serde_json::Map<String, Value>>,
+    ) -> Result<meshgate_proto::RegisterResponse> {
+        let body = meshgate_proto::RegisterRequest {
+            name: self.node().to_owned(),
+            url: url.map(str::to_owned),
+            capabilities,
+            adopt_history: true,
+        };
+        self.call(Method::POST, &["peers", "register"], &[], Some(serde_json::to_value(body).unwrap_or_default())).await
+    }
+
     /// `GET /aliases`: the gateway's alias table only (no built-ins).
     pub async fn gateway_alias_table(&self) -> Result<Vec<Alias>> {
         Ok(self.get::<AliasList>(&["aliases"], &[]).await?.aliases)

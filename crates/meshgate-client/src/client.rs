@@ -308,7 +308,12 @@ impl Client {
         url: Option<&str>,
         capabilities: Option<Map<String, Value>>,
     ) -> Result<RegisterResponse> {
-        let body = RegisterRequest { name: self.node.clone(), url: url.map(str::to_owned), capabilities };
+        let body = RegisterRequest {
+            name: self.node.clone(),
+            url: url.map(str::to_owned),
+            capabilities,
+            adopt_history: false,
+        };
         let response = self.post(&["peers", "register"], &body).await;
         registry::forget(&self.gateway_key).await;
         response

@@ -68,6 +68,10 @@ pub struct RegisterRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub capabilities: Option<Map<String, Value>>,
+    /// Operator: register a deleted peer's retired name and inherit its
+    /// DMs (meshgate only; omitted when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt_history: bool,
 }
 
 /// `POST /peers/register` answer: the peer row plus the token outcome.

@@ -78,15 +78,21 @@ impl Global {
         if self.identity.as_deref().is_some_and(|s| !s.is_empty()) {
             return self.client().await;
         }
+        // The node name is required by the client but unused by these
+        // requests, which never name the caller.
+        self.operator_client(OPERATOR_NODE)
+    }
+
+    /// A client named `node` that uses `MESH_GATEWAY_TOKEN` alone, never a
+    /// stored per-peer token (which may be a dead one).
+    pub fn operator_client(&self, node: &str) -> Result<Client> {
         if std::env::var_os(GATEWAY_TOKEN_ENV).is_none_or(|t| t.is_empty()) {
             return Err(usage(format!(
                 "no identity: pass --as NAME, or set {GATEWAY_TOKEN_ENV} to act as the operator"
             )));
         }
-        // The node name is required by the client but unused by these
-        // requests, which never name the caller.
         Client::builder()
-            .node(OPERATOR_NODE)
+            .node(node)
             .gateway(&self.gateway)
             .timeout(Duration::from_secs_f64(self.request_timeout().clamp(0.1, 3600.0)))
             .build()

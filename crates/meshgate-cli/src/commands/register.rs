@@ -4,6 +4,8 @@
 //! the given keys are laid over it, so updating one key does not erase the
 //! rest (the gateway replaces the map wholesale). A per-peer token minted by
 //! this call is saved with mode 0600 and used for this identity afterwards.
+//! A deleted peer's name (409 `name_retired`) takes `--adopt-history`
+//! (operator token), which inherits the old peer's DMs.
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -32,6 +34,10 @@ pub struct Args {
     /// Print the registration as JSON (the token is never printed).
     #[arg(long)]
     pub json: bool,
+
+    /// Operator: take over a deleted peer's retired name and inherit its DMs.
+    #[arg(long)]
+    pub adopt_history: bool,
 }
 
 fn parse_capability(raw: &str) -> Result<(String, Value), String> {
@@ -45,12 +51,17 @@ fn parse_capability(raw: &str) -> Result<(String, Value), String> {
 
 /// Runs `register`.
 pub async fn run(args: Args, global: &Global) -> Result<u8> {
-    let client = global.client().await?;
+    let mut client =
+        if args.adopt_history { global.operator_client(global.identity()?)? } else { global.client().await? };
     let node = client.node().to_owned();
-    let existing = match client.peer(&node).await {
-        Ok(peer) => Some(peer),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e).context("reading the current registration"),
+    let existing = match current(&client, &node).await {
+        // A stored token that died with a deleted or revoked peer: the
+        // operator token (when set) registers the peer again.
+        Err(e) if is_dead_token(&e) && std::env::var_os(meshgate_client::GATEWAY_TOKEN_ENV).is_some() => {
+            client = global.operator_client(&node)?;
+            current(&client, &node).await?
+        }
+        other => other?,
     };
     let mut capabilities = match (&existing, args.replace) {
         (Some(peer), false) => peer.capabilities.clone(),
@@ -58,7 +69,12 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
     };
     capabilities.extend(args.capabilities);
     let url = args.url.or_else(|| existing.as_ref().and_then(|p| p.url.clone()));
-    let response = client.register(url.as_deref(), Some(capabilities)).await.with_context(|| {
+    let response = if args.adopt_history {
+        client.register_adopting_history(url.as_deref(), Some(capabilities)).await
+    } else {
+        client.register(url.as_deref(), Some(capabilities)).await
+    };
+    let response = response.with_context(|| {
         if url.is_none() {
             format!("registering {node} (if the gateway asks for a url, pass --url)")
         } else {
@@ -101,6 +117,19 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
         None => {}
     }
     Ok(OK)
+}
+
+/// The peer's current registration, if any.
+async fn current(client: &meshgate_client::Client, node: &str) -> Result<Option<meshgate_client::Peer>> {
+    match client.peer(node).await {
+        Ok(peer) => Ok(Some(peer)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e).context("reading the current registration"),
+    }
+}
+
+fn is_dead_token(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| matches!(c.downcast_ref(), Some(meshgate_client::Error::Auth { status: 401, .. })))
 }
 
 #[cfg(test)]
