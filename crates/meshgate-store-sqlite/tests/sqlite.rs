@@ -253,3 +253,39 @@ async fn checkpoints_run_off_the_commit_path_and_a_closed_store_leaves_an_empty_
     let n: i64 = raw.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 400);
 }
+
+/// A version-2 database (before per-minter thread names) migrates in
+/// place: its threads keep their UUIDs and land in the operator's shared
+/// namespace, its messages keep their threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_database_migrates_its_threads_into_the_operators_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.db");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(concat!(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);",
+            include_str!("../migrations/0001_init.sql"),
+            include_str!("../migrations/0002_import_export.sql"),
+            "INSERT INTO schema_migrations VALUES (1, 'x'), (2, 'x');
+             INSERT INTO threads (thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at)
+               VALUES ('5b0c4a1e-1111-4222-8333-444455556666', 'lab:old', 'lab', 'old', 's1',
+                       '2026-01-01T00:00:00.000000+00:00', NULL);
+             INSERT INTO messages (from_node, to_node, kind, content, thread_id, created_at)
+               VALUES ('lab', 'gpu', 'fyi', 'old', '5b0c4a1e-1111-4222-8333-444455556666',
+                       '2026-01-01T00:00:01.000000+00:00');"
+        ))
+        .unwrap();
+    }
+    let store = open(&path);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let uuid = "5b0c4a1e-1111-4222-8333-444455556666";
+    let t = store.thread(uuid).await.unwrap().expect("kept");
+    assert_eq!((t.thread_name.as_str(), t.session_id.as_deref(), t.minted_by), ("lab:old", Some("s1"), None));
+    let again = store.mint_thread("lab:old", None).await.unwrap();
+    assert_eq!((again.thread_uuid.as_str(), again.created), (uuid, Some(false)), "the operator's namespace");
+    let other = store.mint_thread_as("lab:old", None, Some("lab")).await.unwrap();
+    assert_ne!(other.thread_uuid, uuid, "a peer's own namespace is separate");
+    let q = MessageQuery { thread_id: Some(uuid.into()), limit: 10, order: Order::OldestFirst, ..Default::default() };
+    assert_eq!(store.list_messages(&q).await.unwrap().len(), 1);
+}
