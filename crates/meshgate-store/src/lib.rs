@@ -13,6 +13,11 @@
 //!   cursor never skips a committed message;
 //! - [`Store::subscribe`] yields the highest committed message id; a wake-up
 //!   is a hint to re-read from a cursor, never the data itself.
+//! - identity rules hold whoever calls ([`Refusal`]): peers and aliases
+//!   share one namespace, a deleted peer with history retires its name,
+//!   a message never goes to its own sender, thread names are unique per
+//!   minter and never UUIDs. Who may *read* what is the server's rule (one
+//!   [`MessageQuery`] scoped with `involving`), not the store's.
 //!
 //! Construction (open a file, connect, migrate) is an inherent function of
 //! each backend, not part of the trait.

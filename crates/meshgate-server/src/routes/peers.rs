@@ -151,7 +151,7 @@ async fn update(
         peer = Some(p.map_err(|e| not_registered(e, &name))?);
         tracing::warn!(peer = %name, policy = policy.as_deref().unwrap_or("gateway default"), "peer secret-guard policy changed");
     }
-    Ok(Json(peer.expect("one field was given")))
+    peer.map(Json).ok_or_else(|| ApiError::invalid("missing_field", "give \"enabled\" and/or \"secret_guard\""))
 }
 
 /// `POST /peers/{name}/token`: a new token; the previous one dies at once.
