@@ -667,7 +667,7 @@ pub(crate) async fn mint_thread(
             tx,
             &format!(
                 "UPDATE threads SET last_used_at = meshgate_now(), session_id = coalesce($2, session_id) \
-                 WHERE thread_name = $1 AND minted_by IS NOT DISTINCT FROM $3 RETURNING {THREAD_COLS}"
+                 WHERE coalesce(minted_by, '') = coalesce($3, '') AND thread_name = $1 RETURNING {THREAD_COLS}"
             ),
             &[&name, &session_id, &minter],
         )
@@ -970,7 +970,7 @@ async fn import_thread(tx: &Transaction<'_>, t: &Thread) -> StoreResult<ImportOu
     }
     if query_opt(
         tx,
-        "SELECT 1 FROM threads WHERE thread_name = $1 AND minted_by IS NOT DISTINCT FROM $2",
+        "SELECT 1 FROM threads WHERE coalesce(minted_by, '') = coalesce($2, '') AND thread_name = $1",
         &[&t.thread_name, &t.minted_by],
     )
     .await?

@@ -594,7 +594,8 @@ fn register_thread(c: &Connection, uuid: &str, from: &str, to: &str, at: &str) -
 }
 
 fn thread_by_name(c: &Connection, name: &str, minter: Option<&str>) -> StoreResult<Option<Thread>> {
-    c.prepare_cached(&format!("{THREAD_COLS} WHERE thread_name = ?1 AND minted_by IS ?2"))
+    // The same expression as the unique index `threads_name`, so the lookup uses it.
+    c.prepare_cached(&format!("{THREAD_COLS} WHERE coalesce(minted_by, '') = coalesce(?2, '') AND thread_name = ?1"))
         .and_then(|mut s| s.query_row(params![name, minter], row_thread).optional())
         .db()
 }
