@@ -34,6 +34,9 @@ use crate::{
 };
 use meshgate_proto::{Alias, Message, MessageList, Peer, Thread};
 
+mod live;
+pub use live::*;
+
 /// A boxed check future.
 pub type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -83,6 +86,9 @@ macro_rules! __with_conformance_checks {
         import_preserves_fields,
         import_is_idempotent_and_merges,
         importing_own_export_changes_nothing,
+        pages_stop_at_the_byte_budget,
+        message_heads_follow_ids,
+        credential_changes_are_published,
         );
     };
 }

@@ -168,4 +168,15 @@ pub trait Store: Send + Sync + 'static {
     /// message (from any replica, for shared backends). Subscribe before
     /// reading, then wait for a change: no commit is missed.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<i64>;
+
+    /// Up to `limit` message heads (id, sender, recipient) with an id
+    /// greater than `after_id`, in id order; bodies are not read.
+    async fn message_heads(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageHead>>;
+
+    /// Credential changes, published after each commit that rotates or
+    /// revokes a peer's tokens, disables or enables it, deletes it, or
+    /// imports token revocations (from any replica, for shared backends). A
+    /// receiver that lags behind must treat it as
+    /// [`CredentialEvent::Everyone`].
+    fn subscribe_credentials(&self) -> tokio::sync::broadcast::Receiver<CredentialEvent>;
 }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use meshgate_proto::{
     validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, MessageList, MessageListJson, SendResponse,
-    CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, WAIT_MAX_SECS,
+    CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT, WAIT_MAX_SECS,
 };
 use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, StoreError};
 use serde_json::Value;
@@ -288,6 +288,7 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
         after_id,
         limit,
         order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
+        max_bytes: PAGE_BYTES_DEFAULT,
     };
     Ok((q, wait))
 }
