@@ -21,6 +21,7 @@ pub mod input;
 mod listen;
 pub mod live;
 pub mod routes;
+pub mod session;
 pub mod state;
 pub mod tokens;
 
