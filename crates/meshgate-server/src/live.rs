@@ -36,7 +36,7 @@ pub const PAGE_BYTES: usize = 256 << 10;
 /// `GET /messages/stream`: the caller's inbox as SSE (`id` = message id,
 /// `data` = the message row). Resumes after `Last-Event-ID` or `after_id`;
 /// without either, starts with messages committed from now on.
-#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     auth: Auth,
