@@ -1,5 +1,5 @@
 //! Shared state of the app: the store, settings, and the in-memory helpers
-//! (last-seen coalescing, auth-failure limiter).
+//! (last-seen coalescing, auth-failure limiter, per-peer live slots).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
