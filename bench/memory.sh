@@ -9,7 +9,9 @@
 #   bench/memory.sh [OUTDIR]
 #
 # BEFORE_BIN=/path/to/meshgate also measures another build (e.g. the commit
-# before the fix) the same way.
+# before the fix) the same way. MESHGATE_BENCH_PG_URL=postgres://.../DB runs
+# on PostgreSQL instead: each run gets a fresh database on that server
+# (created and dropped with createdb/dropdb).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/bench/out/memory-$(date +%Y%m%d-%H%M%S)}
@@ -22,8 +24,14 @@ stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/
 trap 'stop; rm -rf "$WORK"' EXIT
 
 run() {  # label binary scenario
-  local dir="$WORK/$1-$3"
-  MESH_GATEWAY_TOKEN=$TOKEN RUST_LOG=warn "$2" serve --listen "127.0.0.1:$PORT" --data-dir "$dir" \
+  local dir="$WORK/$1-$3" db=()
+  if [ -n "${MESHGATE_BENCH_PG_URL:-}" ]; then
+    local name="meshgate_memory_$1_$3"
+    dropdb --if-exists --maintenance-db="$MESHGATE_BENCH_PG_URL" "$name"
+    createdb --maintenance-db="$MESHGATE_BENCH_PG_URL" "$name"
+    db=(--db "${MESHGATE_BENCH_PG_URL%/*}/$name")
+  fi
+  MESH_GATEWAY_TOKEN=$TOKEN RUST_LOG=warn "$2" serve --listen "127.0.0.1:$PORT" --data-dir "$dir" "${db[@]}" \
     >/dev/null 2>"$OUT/server-$1-$3.log" &
   PID=$!
   for _ in $(seq 100); do curl -fs "$URL/health" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -31,6 +39,7 @@ run() {  # label binary scenario
     | python3 -c 'import json,sys; d=json.load(sys.stdin); d["build"]=sys.argv[1]; print(json.dumps(d))' "$1" \
     | tee -a "$OUT/memory.jsonl"
   stop
+  if [ -n "${MESHGATE_BENCH_PG_URL:-}" ]; then dropdb --maintenance-db="$MESHGATE_BENCH_PG_URL" "meshgate_memory_$1_$3"; fi
 }
 
 for scenario in list streams; do
