@@ -237,6 +237,42 @@ async fn wait_long_polls_and_times_out_empty() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_the_token_ends_the_clients_stream_and_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("meshgate.db"), 0);
+    let url = server.url.clone();
+    let alice = peer(&url, "alice").await;
+    let answer = operator(&url, "/peers/register", json!({"name": "bob"})).await;
+    let token = answer["peer_token"].as_str().unwrap().to_owned();
+    let bob = || Client::builder().gateway(&url).token_from(token.clone(), "bob's token").node("bob").build().unwrap();
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let streamer = bob();
+    let consumer = tokio::spawn(async move {
+        let mut inbox = std::pin::pin!(streamer.stream(StreamStart::Now));
+        while let Some(item) = inbox.next().await {
+            let _ = tx.send(item);
+        }
+    });
+    let waiter = {
+        let bob = bob();
+        tokio::spawn(async move { bob.wait(WaitOptions::new().after(1_000).timeout(Duration::from_secs(30))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = send_n(&alice, "bob", 1, "before").await;
+    assert_eq!(take(&mut rx, 1).await, sent);
+
+    operator(&url, "/peers/bob/revoke", json!({})).await;
+    // The stream closes; its reconnect is refused: a final auth error.
+    let item = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("in time").expect("an item");
+    assert!(matches!(&item, Err(Error::Auth { status: 401, .. })), "{item:?}");
+    tokio::time::timeout(Duration::from_secs(5), consumer).await.expect("the stream ended").unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("the wait ended").unwrap();
+    assert!(matches!(&waited, Err(Error::Auth { status: 401, .. })), "{waited:?}");
+    server.stop().await;
+}
+
 /// A second client with the same identity and token source as `client`.
 fn peer_client(url: &str, client: &Client) -> Client {
     // The token is not readable back from a client (by design), so the

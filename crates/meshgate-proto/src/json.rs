@@ -75,6 +75,33 @@ pub(crate) fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
+/// The length of `s` as [`write_str`] writes it (quotes included).
+pub(crate) fn str_len(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let mut len = bytes.len() + 2;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if has_special(u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"))) {
+            len += chunk.iter().map(|&b| escape_extra(b)).sum::<usize>();
+        }
+    }
+    len + chunks.remainder().iter().map(|&b| escape_extra(b)).sum::<usize>()
+}
+
+/// Bytes an escape adds beyond the byte itself.
+fn escape_extra(b: u8) -> usize {
+    match b {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+        b if b < 0x20 => 5,
+        _ => 0,
+    }
+}
+
+/// The length of `s` as [`write_opt_str`] writes it.
+pub(crate) fn opt_str_len(s: Option<&str>) -> usize {
+    s.map_or(4, str_len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +136,17 @@ mod tests {
                 })
                 .collect();
             assert_eq!(ours(&s), serde_json::to_string(&s).unwrap());
+            assert_eq!(str_len(&s), ours(&s).len());
+        }
+    }
+
+    #[test]
+    fn str_len_counts_every_escape() {
+        for b in 0u8..=0x7f {
+            for pad in 0..17 {
+                let s = format!("{}{}{}", "a".repeat(pad), b as char, "é🚀".repeat(pad % 3));
+                assert_eq!(str_len(&s), ours(&s).len(), "byte {b:#x} after {pad}");
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ mod json;
 mod kind;
 mod message;
 mod name;
+mod page;
 mod peer;
 mod thread;
 
@@ -24,6 +25,7 @@ pub use message::{
     SendRequest, SendResponse,
 };
 pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
+pub use page::{PageBudget, PAGE_BYTES_DEFAULT};
 pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
 

@@ -87,6 +87,49 @@ impl<'a> From<&'a Message> for MessageRef<'a> {
     }
 }
 
+impl From<MessageRef<'_>> for Message {
+    fn from(m: MessageRef<'_>) -> Self {
+        Message {
+            id: m.id,
+            from_node: m.from_node.to_owned(),
+            to_node: m.to_node.to_owned(),
+            kind: m.kind,
+            content: m.content.to_owned(),
+            created_at: m.created_at.to_owned(),
+            read_at: m.read_at.map(str::to_owned),
+            thread_id: m.thread_id.map(str::to_owned),
+            related_task_id: m.related_task_id.map(str::to_owned),
+        }
+    }
+}
+
+impl MessageRef<'_> {
+    /// The length of this row as [`MessageListWriter::push`] writes it
+    /// (without the separating comma).
+    pub fn json_len(&self) -> usize {
+        const FIXED: usize = b"{\"id\":".len()
+            + b",\"from_node\":".len()
+            + b",\"to_node\":".len()
+            + b",\"kind\":".len()
+            + b",\"content\":".len()
+            + b",\"created_at\":".len()
+            + b",\"read_at\":".len()
+            + b",\"thread_id\":".len()
+            + b",\"related_task_id\":".len()
+            + b"}".len();
+        FIXED
+            + itoa::Buffer::new().format(self.id).len()
+            + json::str_len(self.from_node)
+            + json::str_len(self.to_node)
+            + json::str_len(self.kind.as_str())
+            + json::str_len(self.content)
+            + json::str_len(self.created_at)
+            + json::opt_str_len(self.read_at)
+            + json::opt_str_len(self.thread_id)
+            + json::opt_str_len(self.related_task_id)
+    }
+}
+
 /// A [`MessageList`] already encoded as its JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageListJson {
@@ -291,6 +334,11 @@ mod tests {
             let json = MessageListJson::from_messages(&messages);
             assert_eq!(String::from_utf8(json.body).unwrap(), String::from_utf8(expected).unwrap());
             assert_eq!(json.n, messages.len());
+            for m in &messages {
+                let one = MessageListJson::from_messages(std::slice::from_ref(m)).body.len();
+                let empty = MessageListJson::from_messages(&[]).body.len();
+                assert_eq!(MessageRef::from(m).json_len(), one - empty, "row {}", m.id);
+            }
         }
     }
 

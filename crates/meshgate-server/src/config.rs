@@ -73,6 +73,15 @@ pub struct Config {
     pub limit_loopback: bool,
     /// Interval of SSE keep-alive comments.
     pub keep_alive: Duration,
+    /// Open `GET /messages/stream` responses per peer before 429
+    /// `too_many_streams` (0: no cap).
+    pub max_streams_per_peer: usize,
+    /// Waiting long-polls (`wait` > 0) per peer before 429 `too_many_polls`
+    /// (0: no cap).
+    pub max_polls_per_peer: usize,
+    /// Byte budget of one `GET /messages` page (encoded rows; at least one
+    /// row is always sent). 0: unlimited.
+    pub page_max_bytes: usize,
 }
 
 impl Config {
@@ -87,6 +96,9 @@ impl Config {
             auth_failures_per_minute: 30,
             limit_loopback: false,
             keep_alive: Duration::from_secs(15),
+            max_streams_per_peer: 16,
+            max_polls_per_peer: 16,
+            page_max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! The store signals every commit on one `watch` channel. With thousands of
 //! idle watchers, waking all of them for every message would turn one
 //! commit into thousands of reads. The hub follows the store's commits
-//! instead, reads each new batch of messages once, and wakes only the
+//! instead, reads the heads (id, sender, recipient; never the bodies) of
+//! each new batch of messages once, and wakes only the
 //! waiters keyed by a sender or recipient of those messages. A waiter still
 //! re-reads from its own cursor: a wake-up is a hint, never the data.
 
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meshgate_store::{MessageQuery, Order, Store};
+use meshgate_store::Store;
 use tokio::sync::watch;
 
 const PAGE: u32 = 1000;
@@ -71,9 +72,7 @@ impl Hub {
             }
             let max = *wake.borrow_and_update();
             while last < max {
-                let q =
-                    MessageQuery { after_id: Some(last), limit: PAGE, order: Order::OldestFirst, ..Default::default() };
-                match self.store.list_messages(&q).await {
+                match self.store.message_heads(last, PAGE).await {
                     Ok(rows) if rows.is_empty() => break,
                     Ok(rows) => {
                         let keys = self.keys.lock().expect("hub lock");

@@ -22,6 +22,7 @@ mod listen;
 pub mod live;
 pub mod peer_record;
 pub mod routes;
+pub mod session;
 pub mod state;
 pub mod tokens;
 

@@ -1,8 +1,13 @@
 //! Live delivery over Server-Sent Events.
 //!
 //! The table is the buffer: the stream holds a cursor (the last id sent)
-//! and reads at most one page past it whenever the store signals a commit.
-//! A slow consumer only delays its own reads; nothing queues in memory.
+//! and reads at most one small page past it whenever the store signals a
+//! commit: up to [`PAGE`] rows and [`PAGE_BYTES`] of encoded rows (always at
+//! least one row). A slow or stalled consumer only delays its own reads;
+//! what a stream holds in memory is that page plus the event being written.
+//! A stream counts against its peer's `--max-streams-per-peer` and ends
+//! when its token is rotated or revoked or its peer disabled or deleted
+//! (see [`crate::session`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,15 +24,19 @@ use tokio::sync::watch;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::messages::{parse_list_query, wake_key};
+use crate::session::{LiveKind, Session};
 use crate::state::AppState;
 use meshgate_proto::ErrorBody;
 
-const PAGE: u32 = 100;
+/// Rows a stream reads at a time.
+pub const PAGE: u32 = 100;
+/// Encoded bytes a stream reads at a time (at least one row).
+pub const PAGE_BYTES: usize = 256 << 10;
 
 /// `GET /messages/stream`: the caller's inbox as SSE (`id` = message id,
 /// `data` = the message row). Resumes after `Last-Event-ID` or `after_id`;
 /// without either, starts with messages committed from now on.
-#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     auth: Auth,
@@ -50,6 +59,7 @@ pub async fn stream(
         ),
         None => None,
     };
+    let session = Session::open(&state, &auth, LiveKind::Stream, live_peer(&auth, &q)).await?;
     // Subscribe before choosing the starting point, so nothing committed
     // in between is missed.
     let wake = state.hub().subscribe(wake_key(&q));
@@ -59,9 +69,10 @@ pub async fn stream(
     };
     q.order = Order::OldestFirst;
     q.limit = PAGE;
+    q.max_bytes = PAGE_BYTES;
     q.unread_only = false;
     let keep_alive = state.config().keep_alive;
-    let feed = Feed { state, q, cursor, wake, ready: VecDeque::new() };
+    let feed = Feed { state, q, cursor, wake, ready: VecDeque::new(), session };
     let events = stream::unfold(feed, |mut feed| async move {
         let msg = feed.next().await?;
         let event = Event::default()
@@ -80,13 +91,24 @@ struct Feed {
     cursor: i64,
     wake: watch::Receiver<i64>,
     ready: VecDeque<Message>,
+    session: Session,
+}
+
+/// The peer a live response of `auth` for `q` counts against: the caller's
+/// own peer, or for the operator the peer it reads for (`*` for all).
+pub(crate) fn live_peer<'a>(auth: &'a Auth, q: &'a MessageQuery) -> &'a str {
+    auth.peer().or(wake_key(q)).unwrap_or("*")
 }
 
 impl Feed {
     /// The next message past the cursor, waiting for commits as needed.
-    /// `None` ends the stream (store gone for good).
+    /// `None` ends the stream (store gone for good, shutdown, or the
+    /// stream's token is dead).
     async fn next(&mut self) -> Option<Message> {
         loop {
+            if self.session.dead().await {
+                return None;
+            }
             if let Some(m) = self.ready.pop_front() {
                 self.cursor = m.id;
                 return Some(m);
@@ -112,6 +134,7 @@ impl Feed {
                     }
                 }
                 _ = self.state.stopping() => return None,
+                _ = self.session.revoked() => return None,
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Shared state of the app: the store, settings, and the in-memory helpers
-//! (last-seen coalescing, auth-failure limiter).
+//! (last-seen coalescing, auth-failure limiter, per-peer live slots).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,6 +10,7 @@ use meshgate_store::{now_timestamp, Store, Timestamp, TokenHash};
 
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::session::Slots;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -26,6 +27,7 @@ struct Inner {
     hub: Arc<Hub>,
     hub_task: tokio::task::JoinHandle<()>,
     stopping: tokio::sync::watch::Sender<bool>,
+    slots: Slots,
 }
 
 impl Drop for Inner {
@@ -50,6 +52,7 @@ impl AppState {
                 operator_hash,
                 seen: Mutex::new(HashMap::new()),
                 auth_failures: Mutex::new(HashMap::new()),
+                slots: Slots::default(),
             }),
         }
     }
@@ -79,6 +82,16 @@ impl AppState {
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Open streams and long-polls per peer (see [`crate::session`]).
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.inner.slots
+    }
+
+    /// How many streams (or waiting long-polls) are open for `peer` now.
+    pub fn open_live(&self, kind: crate::session::LiveKind, peer: &str) -> usize {
+        self.inner.slots.count(kind, peer)
     }
 
     pub(crate) fn operator_hash(&self) -> &TokenHash {

@@ -69,6 +69,7 @@
 
 mod batch;
 mod error;
+mod live;
 mod ops;
 
 use std::future::Future;
@@ -80,10 +81,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
 use meshgate_store::{
-    ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage, PeerRegistration, Purged, Refusal,
-    Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord, NewMessage,
+    PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp,
+    TokenHash, TokenOwner, TokenRecord,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -142,6 +144,7 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: Pool,
     max_id: Arc<watch::Sender<i64>>,
+    credentials: broadcast::Sender<CredentialEvent>,
     listener: JoinHandle<()>,
     inserts: mpsc::UnboundedSender<batch::Job>,
     op_timeout: Duration,
@@ -257,10 +260,11 @@ impl PgStore {
         let app = listen_cfg.get_application_name().unwrap_or("meshgate").to_owned();
         listen_cfg.application_name(format!("{app}-listen"));
         let poll = opts.poll_interval.max(Duration::from_millis(10));
-        let listener = tokio::spawn(listen(listen_cfg, Arc::clone(&max_tx), poll));
+        let credentials = broadcast::channel(live::CREDENTIAL_BACKLOG).0;
+        let listener = tokio::spawn(listen(listen_cfg, Arc::clone(&max_tx), credentials.clone(), poll));
         let (inserts, jobs) = mpsc::unbounded_channel();
         tokio::spawn(batch::run(pool.clone(), jobs, Arc::clone(&max_tx), opts.operation_timeout));
-        Ok(PgStore { pool, max_id: max_tx, listener, inserts, op_timeout: opts.operation_timeout })
+        Ok(PgStore { pool, max_id: max_tx, credentials, listener, inserts, op_timeout: opts.operation_timeout })
     }
 
     /// Bounds `fut` by the operation timeout.
@@ -311,14 +315,20 @@ impl Drop for PgStore {
     }
 }
 
-/// The wake-up task: keeps one `LISTEN` connection and raises `max_id`.
-async fn listen(cfg: tokio_postgres::Config, max_id: Arc<watch::Sender<i64>>, poll: Duration) {
+/// The wake-up task: keeps one `LISTEN` connection, raises `max_id` and
+/// forwards credential events.
+async fn listen(
+    cfg: tokio_postgres::Config,
+    max_id: Arc<watch::Sender<i64>>,
+    credentials: broadcast::Sender<CredentialEvent>,
+    poll: Duration,
+) {
     const MIN_BACKOFF: Duration = Duration::from_millis(100);
     const MAX_BACKOFF: Duration = Duration::from_secs(5);
     let mut backoff = MIN_BACKOFF;
     loop {
         let mut connected = false;
-        let err = listen_once(&cfg, &max_id, poll, &mut connected).await;
+        let err = listen_once(&cfg, &max_id, &credentials, poll, &mut connected).await;
         if connected {
             backoff = MIN_BACKOFF;
         }
@@ -332,6 +342,7 @@ async fn listen(cfg: tokio_postgres::Config, max_id: Arc<watch::Sender<i64>>, po
 async fn listen_once(
     cfg: &tokio_postgres::Config,
     max_id: &watch::Sender<i64>,
+    credentials: &broadcast::Sender<CredentialEvent>,
     poll: Duration,
     connected: &mut bool,
 ) -> StoreError {
@@ -339,7 +350,8 @@ async fn listen_once(
         Ok(pair) => pair,
         Err(e) => return map_pg(e),
     };
-    let (note_tx, mut notes) = mpsc::unbounded_channel::<Option<i64>>();
+    // (is a credential notice, payload)
+    let (note_tx, mut notes) = mpsc::unbounded_channel::<(bool, String)>();
     // Drives the connection and forwards notifications; ends (closing the
     // channel) when the connection does.
     let driver = tokio::spawn(async move {
@@ -347,7 +359,8 @@ async fn listen_once(
         while let Some(m) = stream.next().await {
             match m {
                 Ok(AsyncMessage::Notification(n)) => {
-                    if note_tx.send(n.payload().parse::<i64>().ok()).is_err() {
+                    let credential = n.channel() == live::CREDENTIALS_CHANNEL;
+                    if note_tx.send((credential, n.payload().to_owned())).is_err() {
                         break;
                     }
                 }
@@ -367,10 +380,15 @@ async fn listen_once(
     }
     let _driver = AbortOnDrop(driver);
 
-    if let Err(e) = client.batch_execute(&format!("LISTEN {}", ops::CHANNEL)).await {
+    if let Err(e) =
+        client.batch_execute(&format!("LISTEN {}; LISTEN {}", ops::CHANNEL, live::CREDENTIALS_CHANNEL)).await
+    {
         return map_pg(e);
     }
     *connected = true;
+    // Notices sent while this connection was down are lost: every live
+    // connection re-checks its token.
+    let _ = credentials.send(CredentialEvent::Everyone);
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick fires at once: re-reads max(id) after LISTEN, so
@@ -378,8 +396,13 @@ async fn listen_once(
     loop {
         tokio::select! {
             note = notes.recv() => match note {
-                Some(Some(id)) => publish(max_id, id),
-                Some(None) => tracing::warn!("unparseable meshgate_messages payload"),
+                Some((true, peer)) => {
+                    let _ = credentials.send(live::event_of(&peer));
+                }
+                Some((false, id)) => match id.parse::<i64>() {
+                    Ok(id) => publish(max_id, id),
+                    Err(_) => tracing::warn!("unparseable meshgate_messages payload"),
+                },
                 None => return StoreError::Unavailable("LISTEN connection closed".into()),
             },
             _ = tick.tick() => {
@@ -412,11 +435,15 @@ impl Store for PgStore {
     }
 
     async fn delete_peer(&self, name: &str) -> StoreResult<()> {
-        in_tx!(self, |tx| ops::delete_peer(&tx, name))
+        in_tx!(self, |tx| live::noting(&tx, Some(CredentialEvent::Peer(name.to_owned())), ops::delete_peer(&tx, name)))
     }
 
     async fn set_peer_enabled(&self, name: &str, enabled: bool) -> StoreResult<Peer> {
-        in_tx!(self, |tx| ops::set_peer_enabled(&tx, name, enabled))
+        in_tx!(self, |tx| live::noting(
+            &tx,
+            Some(CredentialEvent::Peer(name.to_owned())),
+            ops::set_peer_enabled(&tx, name, enabled)
+        ))
     }
 
     async fn touch_peers(&self, seen: Vec<(String, Timestamp)>) -> StoreResult<()> {
@@ -431,11 +458,19 @@ impl Store for PgStore {
     }
 
     async fn rotate_token(&self, name: &str, new_hash: TokenHash) -> StoreResult<i64> {
-        in_tx!(self, |tx| ops::rotate_token(&tx, name, &new_hash))
+        in_tx!(self, |tx| live::noting(
+            &tx,
+            Some(CredentialEvent::Peer(name.to_owned())),
+            ops::rotate_token(&tx, name, &new_hash)
+        ))
     }
 
     async fn revoke_tokens(&self, name: &str) -> StoreResult<()> {
-        in_tx!(self, |tx| ops::revoke_tokens(&tx, name))
+        in_tx!(self, |tx| live::noting(
+            &tx,
+            Some(CredentialEvent::Peer(name.to_owned())),
+            ops::revoke_tokens(&tx, name)
+        ))
     }
 
     async fn put_alias(&self, alias: &str, canonical: &str) -> StoreResult<Alias> {
@@ -543,7 +578,8 @@ impl Store for PgStore {
         // any insert: its row lock (taken at the batch's first new message)
         // is held until the commit, so ids follow batch order and commit in
         // id order with every other writer's.
-        let (stats, max_id) = in_tx!(self, |tx| ops::import_batch(&tx, batch))?;
+        let event = CredentialEvent::of_import(&batch);
+        let (stats, max_id) = in_tx!(self, |tx| live::noting(&tx, event, ops::import_batch(&tx, batch)))?;
         if let Some(id) = max_id {
             publish(&self.max_id, id);
         }
@@ -559,11 +595,19 @@ impl Store for PgStore {
     }
 
     async fn purge_peer(&self, name: &str) -> StoreResult<Purged> {
-        in_tx!(self, |tx| ops::purge_peer(&tx, name))
+        in_tx!(self, |tx| live::noting(&tx, Some(CredentialEvent::Peer(name.to_owned())), ops::purge_peer(&tx, name)))
     }
 
     async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<Peer> {
         in_tx!(self, |tx| ops::set_peer_secret_guard(&tx, name, policy))
+    }
+
+    async fn message_heads(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageHead>> {
+        with_client!(self, |c| live::message_heads(&c, after_id, limit))
+    }
+
+    fn subscribe_credentials(&self) -> broadcast::Receiver<CredentialEvent> {
+        self.credentials.subscribe()
     }
 }
 

@@ -7,7 +7,8 @@
 //! clocks still agree.
 
 use deadpool_postgres::{GenericClient, Transaction};
-use meshgate_proto::{Alias, Kind, MarkRead, Message, Peer, Thread};
+use futures_util::TryStreamExt;
+use meshgate_proto::{Alias, Kind, MarkRead, Message, MessageRef, PageBudget, Peer, Thread};
 use meshgate_store::{
     looks_like_uuid, own_origin_id, skip, ImportOutcome, ImportRecord, ImportStats, Inserted, MessageQuery,
     MessageRecord, NewMessage, Order, PeerRegistration, Refusal, Registered, Resolved, StoreError, StoreResult,
@@ -589,10 +590,43 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Param>) {
     (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT ${n}"), params)
 }
 
+/// The page of `q`, stopped by its byte budget (see [`PageBudget`]). Rows
+/// are streamed, so a page cut short never holds the rows after the cut;
+/// the connection discards those as they arrive.
 pub(crate) async fn list_messages<C: GenericClient>(c: &C, q: &MessageQuery) -> StoreResult<Vec<Message>> {
     let (sql, params) = list_messages_sql(q);
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-    collect(query(c, &sql, &refs).await?, row_message)
+    let st = c.prepare_cached(&sql).await.db()?;
+    let rows = c.query_raw(&st, params.iter().map(|p| &**p as &(dyn ToSql + Sync))).await.db()?;
+    let mut rows = std::pin::pin!(rows);
+    let mut budget = PageBudget::new(q.max_bytes);
+    let mut out = Vec::new();
+    while let Some(r) = rows.try_next().await.db()? {
+        let m = row_ref(&r)?;
+        if !budget.admit(&m) {
+            break;
+        }
+        out.push(Message::from(m));
+    }
+    Ok(out)
+}
+
+/// A message row of [`MSG_COLS`], borrowed from the row's buffer.
+fn row_ref(r: &Row) -> StoreResult<MessageRef<'_>> {
+    let kind: &str = get(r, 3)?;
+    let kind: Kind = kind.parse().map_err(|e| StoreError::Backend(format!("decoding kind {kind:?}: {e}")))?;
+    let content: &[u8] = get(r, 4)?;
+    Ok(MessageRef {
+        id: get(r, 0)?,
+        from_node: get(r, 1)?,
+        to_node: get(r, 2)?,
+        kind,
+        content: std::str::from_utf8(content)
+            .map_err(|e| StoreError::Backend(format!("stored content is not UTF-8: {e}")))?,
+        created_at: get(r, 5)?,
+        read_at: get(r, 6)?,
+        thread_id: get(r, 7)?,
+        related_task_id: get(r, 8)?,
+    })
 }
 
 pub(crate) async fn mark_read(

@@ -42,6 +42,7 @@
 
 mod checkpoint;
 mod error;
+mod live;
 mod ops;
 mod writer;
 
@@ -55,12 +56,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
 use meshgate_store::{
-    now_timestamp, ImportRecord, ImportStats, Inserted, MessageQuery, MessageRecord, NewMessage, PeerRegistration,
-    Purged, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner,
-    TokenRecord,
+    now_timestamp, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord,
+    NewMessage, PeerRegistration, Purged, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp,
+    TokenHash, TokenOwner, TokenRecord,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, oneshot, watch, Semaphore};
 
 use crate::error::Db;
 use crate::writer::{Counters, FnJob, Job, WriteCtx};
@@ -141,6 +142,7 @@ pub struct SqliteStore {
     checkpointer: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     max_id: Arc<watch::Sender<i64>>,
+    credentials: broadcast::Sender<CredentialEvent>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -275,6 +277,7 @@ impl SqliteStore {
             checkpointer: Some(checkpointer),
             counters,
             max_id: max_tx,
+            credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
         })
     }
 
@@ -357,11 +360,33 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> StoreResult<T> + Send + 'static,
     {
+        self.queue(f)?.await.map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?
+    }
+
+    /// Queues `f` for the writer thread; the receiver gets its answer after
+    /// the commit.
+    fn queue<T, F>(&self, f: F) -> StoreResult<oneshot::Receiver<StoreResult<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx) -> StoreResult<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(FnJob::new(Box::new(f), tx));
         let sender = self.jobs.as_ref().ok_or_else(|| StoreError::Unavailable("sqlite writer stopped".into()))?;
         sender.send(job).map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?
+        Ok(rx)
+    }
+
+    /// [`SqliteStore::write`] for a change of credentials: once it
+    /// committed, `event` goes to [`Store::subscribe_credentials`].
+    async fn write_credentials<T, F>(&self, event: Option<CredentialEvent>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx) -> StoreResult<T> + Send + 'static,
+    {
+        live::publish_after_commit(self.queue(f)?, self.credentials.clone(), event)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("sqlite writer stopped".into())))
     }
 }
 
@@ -405,12 +430,14 @@ impl Store for SqliteStore {
 
     async fn delete_peer(&self, name: &str) -> StoreResult<()> {
         let name = name.to_owned();
-        self.write(move |ctx| ops::delete_peer(ctx, &name)).await
+        let event = Some(CredentialEvent::Peer(name.clone()));
+        self.write_credentials(event, move |ctx| ops::delete_peer(ctx, &name)).await
     }
 
     async fn set_peer_enabled(&self, name: &str, enabled: bool) -> StoreResult<Peer> {
         let name = name.to_owned();
-        self.write(move |ctx| ops::set_peer_enabled(ctx, &name, enabled)).await
+        let event = Some(CredentialEvent::Peer(name.clone()));
+        self.write_credentials(event, move |ctx| ops::set_peer_enabled(ctx, &name, enabled)).await
     }
 
     async fn touch_peers(&self, seen: Vec<(String, Timestamp)>) -> StoreResult<()> {
@@ -426,12 +453,14 @@ impl Store for SqliteStore {
 
     async fn rotate_token(&self, name: &str, new_hash: TokenHash) -> StoreResult<i64> {
         let name = name.to_owned();
-        self.write(move |ctx| ops::rotate_token(ctx, &name, &new_hash)).await
+        let event = Some(CredentialEvent::Peer(name.clone()));
+        self.write_credentials(event, move |ctx| ops::rotate_token(ctx, &name, &new_hash)).await
     }
 
     async fn revoke_tokens(&self, name: &str) -> StoreResult<()> {
         let name = name.to_owned();
-        self.write(move |ctx| ops::revoke_tokens(ctx, &name)).await
+        let event = Some(CredentialEvent::Peer(name.clone()));
+        self.write_credentials(event, move |ctx| ops::revoke_tokens(ctx, &name)).await
     }
 
     async fn put_alias(&self, alias: &str, canonical: &str) -> StoreResult<Alias> {
@@ -517,7 +546,8 @@ impl Store for SqliteStore {
         }
         // One writer job: the batch commits (or rolls back) as a whole, in
         // the writer's transaction, so ids follow batch order.
-        self.write(move |ctx| ops::import_batch(ctx, batch)).await
+        let event = CredentialEvent::of_import(&batch);
+        self.write_credentials(event, move |ctx| ops::import_batch(ctx, batch)).await
     }
 
     fn subscribe(&self) -> watch::Receiver<i64> {
@@ -533,13 +563,22 @@ impl Store for SqliteStore {
 
     async fn purge_peer(&self, name: &str) -> StoreResult<Purged> {
         let name = name.to_owned();
-        self.write(move |ctx| ops::purge_peer(ctx, &name)).await
+        let event = Some(CredentialEvent::Peer(name.clone()));
+        self.write_credentials(event, move |ctx| ops::purge_peer(ctx, &name)).await
     }
 
     async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<Peer> {
         let name = name.to_owned();
         let policy = policy.map(str::to_owned);
         self.write(move |ctx| ops::set_peer_secret_guard(ctx, &name, policy.as_deref())).await
+    }
+
+    async fn message_heads(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageHead>> {
+        self.read(move |c| live::message_heads(c, after_id, limit)).await
+    }
+
+    fn subscribe_credentials(&self) -> broadcast::Receiver<CredentialEvent> {
+        self.credentials.subscribe()
     }
 }
 

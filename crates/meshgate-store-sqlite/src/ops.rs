@@ -5,7 +5,9 @@
 //! savepoint. Every statement is a fixed string (or built from a fixed set
 //! of clauses) and goes through the prepared-statement cache.
 
-use meshgate_proto::{Alias, Kind, MarkRead, Message, MessageListJson, MessageListWriter, MessageRef, Peer, Thread};
+use meshgate_proto::{
+    Alias, Kind, MarkRead, Message, MessageListJson, MessageListWriter, MessageRef, PageBudget, Peer, Thread,
+};
 use meshgate_store::{
     looks_like_uuid, now_timestamp, own_origin_id, skip, ImportOutcome, ImportRecord, ImportStats, Inserted,
     MessageQuery, MessageRecord, NewMessage, Order, PeerRegistration, Refusal, Registered, Resolved, StoreError,
@@ -496,11 +498,22 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Value>) {
     (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT {limit}"), params)
 }
 
+/// The page of `q`, stopped by its byte budget (see [`PageBudget`]); each
+/// row is measured while SQLite still holds it, before it is copied.
 pub(crate) fn list_messages(c: &Connection, q: &MessageQuery) -> StoreResult<Vec<Message>> {
     let (sql, params) = list_messages_sql(q);
     let mut s = c.prepare_cached(&sql).db()?;
-    let rows = s.query_map(params_from_iter(params), row_message).db()?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+    let mut rows = s.query(params_from_iter(params)).db()?;
+    let mut budget = PageBudget::new(q.max_bytes);
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().db()? {
+        let m = row_ref(r)?;
+        if !budget.admit(&m) {
+            break;
+        }
+        out.push(Message::from(m));
+    }
+    Ok(out)
 }
 
 /// [`list_messages`] encoded as JSON while the rows are read, borrowing
@@ -513,22 +526,31 @@ pub(crate) fn list_messages_json(c: &Connection, q: &MessageQuery) -> StoreResul
     // escaping per row beside the content.
     let expected_rows = if q.limit == 0 { 100 } else { q.limit.min(100) as usize };
     let mut out = MessageListWriter::with_capacity(expected_rows * 640);
+    let mut budget = PageBudget::new(q.max_bytes);
     while let Some(r) = rows.next().db()? {
-        let kind: Kind = text(r, 3)?.parse().map_err(|e| conversion(3, e)).db()?;
-        let m = MessageRef {
-            id: r.get(0).db()?,
-            from_node: text(r, 1)?,
-            to_node: text(r, 2)?,
-            kind,
-            content: text(r, 4)?,
-            created_at: text(r, 5)?,
-            read_at: opt_text(r, 6)?,
-            thread_id: opt_text(r, 7)?,
-            related_task_id: opt_text(r, 8)?,
-        };
+        let m = row_ref(r)?;
+        if !budget.admit(&m) {
+            break;
+        }
         out.push(&m);
     }
     Ok(out.finish())
+}
+
+/// A message row of [`MSG_COLS`], borrowed from SQLite's buffers.
+fn row_ref<'r>(r: &'r Row<'_>) -> StoreResult<MessageRef<'r>> {
+    let kind: Kind = text(r, 3)?.parse().map_err(|e| conversion(3, e)).db()?;
+    Ok(MessageRef {
+        id: r.get(0).db()?,
+        from_node: text(r, 1)?,
+        to_node: text(r, 2)?,
+        kind,
+        content: text(r, 4)?,
+        created_at: text(r, 5)?,
+        read_at: opt_text(r, 6)?,
+        thread_id: opt_text(r, 7)?,
+        related_task_id: opt_text(r, 8)?,
+    })
 }
 
 fn text<'r>(r: &'r Row<'_>, idx: usize) -> StoreResult<&'r str> {

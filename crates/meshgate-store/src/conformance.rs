@@ -34,6 +34,9 @@ use crate::{
 };
 use meshgate_proto::{Alias, Message, MessageList, Peer, Thread};
 
+mod live;
+pub use live::*;
+
 /// A boxed check future.
 pub type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -90,6 +93,9 @@ macro_rules! __with_conformance_checks {
         deleted_names_with_history_are_retired,
         purge_removes_a_peers_history,
         peer_secret_guard_policies,
+        pages_stop_at_the_byte_budget,
+        message_heads_follow_ids,
+        credential_changes_are_published,
         );
     };
 }

@@ -217,6 +217,17 @@ pub trait Store: Send + Sync + 'static {
     /// policy (`block`, `warn` or `off`; shown as [`Peer::secret_guard`]).
     /// It is not exported: a deployment's policy, not the peer's identity.
     async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> StoreResult<Peer>;
+
+    /// Up to `limit` message heads (id, sender, recipient) with an id
+    /// greater than `after_id`, in id order; bodies are not read.
+    async fn message_heads(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageHead>>;
+
+    /// Credential changes, published after each commit that rotates or
+    /// revokes a peer's tokens, disables or enables it, deletes it, or
+    /// imports token revocations (from any replica, for shared backends). A
+    /// receiver that lags behind must treat it as
+    /// [`CredentialEvent::Everyone`].
+    fn subscribe_credentials(&self) -> tokio::sync::broadcast::Receiver<CredentialEvent>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -151,7 +151,7 @@ pub enum Order {
 }
 
 /// Filters of `GET /messages`; all given filters must match.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageQuery {
     /// Recipient.
     pub to: Option<String>,
@@ -173,6 +173,30 @@ pub struct MessageQuery {
     pub limit: u32,
     /// Row order.
     pub order: Order,
+    /// Byte budget of the page's encoded rows (see
+    /// [`PageBudget`](meshgate_proto::PageBudget)); 0: unlimited. The page
+    /// stops before the row that would cross it, keeping at least one row.
+    /// Defaults to [`PAGE_BYTES_DEFAULT`](meshgate_proto::PAGE_BYTES_DEFAULT).
+    pub max_bytes: usize,
+}
+
+impl Default for MessageQuery {
+    /// No filters, no row limit, newest first, the default byte budget.
+    fn default() -> Self {
+        MessageQuery {
+            to: None,
+            from: None,
+            involving: None,
+            thread_id: None,
+            kind: None,
+            unread_only: false,
+            since: None,
+            after_id: None,
+            limit: 0,
+            order: Order::default(),
+            max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
+        }
+    }
 }
 
 /// Filters of `GET /threads`.
@@ -419,4 +443,38 @@ impl ImportStats {
 /// The message id `origin` names when it is `meshgate:<store_id>:<id>`.
 pub fn own_origin_id(origin: &str, store_id: &str) -> Option<i64> {
     origin.strip_prefix("meshgate:")?.strip_prefix(store_id)?.strip_prefix(':')?.parse().ok()
+}
+
+/// Who sent and who receives one message: what the wake-up hub needs to
+/// know of a commit, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageHead {
+    /// Message id.
+    pub id: i64,
+    /// Sender.
+    pub from_node: String,
+    /// Recipient.
+    pub to_node: String,
+}
+
+/// A change to who may act with which token, published by
+/// [`Store::subscribe_credentials`](crate::Store::subscribe_credentials)
+/// after the commit (on every replica of a shared backend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialEvent {
+    /// The tokens of this peer were rotated or revoked, or the peer was
+    /// disabled, enabled or deleted: every live connection opened with one
+    /// of its tokens must check that token again.
+    Peer(String),
+    /// Anything may have changed (an import, or notifications that may have
+    /// been lost): every live connection checks its token again.
+    Everyone,
+}
+
+impl CredentialEvent {
+    /// The event an import batch causes, if any: a token record may revoke
+    /// a live token, so everyone re-checks.
+    pub fn of_import(batch: &[ImportRecord]) -> Option<CredentialEvent> {
+        batch.iter().any(|r| matches!(r, ImportRecord::Token(_))).then_some(CredentialEvent::Everyone)
+    }
 }

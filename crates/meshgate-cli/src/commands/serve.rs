@@ -43,6 +43,18 @@ pub struct Args {
     #[arg(long, value_name = "POLICY", env = "MESHGATE_SECRET_GUARD", default_value = "block",
           value_parser = ["block", "warn", "off"])]
     pub secret_guard: String,
+
+    /// Open `GET /messages/stream` responses per peer before 429 `too_many_streams` (0: no cap).
+    #[arg(long, value_name = "N", env = "MESHGATE_MAX_STREAMS_PER_PEER", default_value_t = 16)]
+    pub max_streams_per_peer: usize,
+
+    /// Waiting long-polls (`wait` > 0) per peer before 429 `too_many_polls` (0: no cap).
+    #[arg(long, value_name = "N", env = "MESHGATE_MAX_POLLS_PER_PEER", default_value_t = 16)]
+    pub max_polls_per_peer: usize,
+
+    /// Byte budget of one `GET /messages` page: a page stops before the row that would cross it (at least one row).
+    #[arg(long, value_name = "BYTES", env = "MESHGATE_PAGE_MAX_BYTES", default_value_t = meshgate_proto::PAGE_BYTES_DEFAULT)]
+    pub page_max_bytes: usize,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -72,6 +84,9 @@ async fn serve(args: Args) -> Result<()> {
     config.require_peer_tokens = args.require_peer_tokens;
     config.allow_unknown_recipients = args.allow_unknown_recipients;
     config.secret_guard = args.secret_guard.parse::<SecretGuard>().map_err(anyhow::Error::msg)?;
+    config.max_streams_per_peer = args.max_streams_per_peer;
+    config.max_polls_per_peer = args.max_polls_per_peer;
+    config.page_max_bytes = args.page_max_bytes;
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use meshgate_proto::{
     validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, MessageList, MessageListJson, SendResponse,
-    CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, WAIT_MAX_SECS,
+    CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT, WAIT_MAX_SECS,
 };
 use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, Refusal, StoreError};
 use serde_json::Value;
@@ -19,6 +19,7 @@ use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult, Class};
 use crate::input::{type_name, JsonObject, Query};
 use crate::routes::{parse_id, suggestions};
+use crate::session::{LiveKind, Session};
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, MarkReadBulk, SendRequest};
 
@@ -250,13 +251,17 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
 }
 
 /// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
-#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_polls: the peer has too many waiting long-polls", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
-    let (q, wait) = parse_list_query(&auth, raw.as_deref())?;
+    let (mut q, wait) = parse_list_query(&auth, raw.as_deref())?;
+    q.max_bytes = state.config().page_max_bytes;
     // The store encodes the `MessageList` body itself, as it reads the rows.
-    let list =
-        if wait.is_zero() { state.store().list_messages_json(&q).await? } else { long_poll(&state, &q, wait).await? };
+    let list = if wait.is_zero() {
+        state.store().list_messages_json(&q).await?
+    } else {
+        long_poll(&state, &auth, &q, wait).await?
+    };
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
 }
 
@@ -305,18 +310,24 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
         after_id,
         limit,
         order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
+        max_bytes: PAGE_BYTES_DEFAULT,
     };
     Ok((q, wait))
 }
 
 /// Answers at once if anything matches, else waits for a matching commit.
 /// Subscribes before reading, so a commit between the read and the wait
-/// is never missed.
-async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiResult<MessageListJson> {
+/// is never missed. Counts against the peer's `--max-polls-per-peer`, and
+/// answers 401 `token_revoked` once its token dies (see [`Session`]).
+async fn long_poll(state: &AppState, auth: &Auth, q: &MessageQuery, wait: Duration) -> ApiResult<MessageListJson> {
     let deadline = tokio::time::Instant::now() + wait;
+    let mut session = Session::open(state, auth, LiveKind::Poll, crate::live::live_peer(auth, q)).await?;
     let mut wake = state.hub().subscribe(wake_key(q));
     loop {
         wake.borrow_and_update();
+        if session.dead().await {
+            return Err(Session::revoked_error());
+        }
         let list = state.store().list_messages_json(q).await?;
         if list.n > 0 {
             return Ok(list);
@@ -327,6 +338,7 @@ async fn long_poll(state: &AppState, q: &MessageQuery, wait: Duration) -> ApiRes
                 Ok(Err(_)) | Err(_) => return Ok(list),
             },
             _ = state.stopping() => return Ok(list),
+            _ = session.revoked() => return Err(Session::revoked_error()),
         }
     }
 }

@@ -1,0 +1,199 @@
+//! What a live response (an SSE stream or a waiting long-poll) holds while
+//! it is open, and what ends it early.
+//!
+//! - **A slot.** Each peer may hold a bounded number of streams and of
+//!   long-polls at once (`--max-streams-per-peer`, `--max-polls-per-peer`);
+//!   beyond them the request is refused with 429 `too_many_streams` /
+//!   `too_many_polls`, so one token cannot make the gateway hold unbounded
+//!   connections, buffers and wake-up channels. The slot is released when
+//!   the response ends (the [`Session`] is dropped).
+//! - **Its credentials.** A response opened with a per-peer token ends as
+//!   soon as that token stops being valid: the store publishes a
+//!   [`CredentialEvent`] after every commit that rotates or revokes a
+//!   peer's tokens, disables or deletes it (on every replica), and the
+//!   session then looks its token up again (hash -> live token of the same
+//!   peer and generation, peer enabled). The operator token is fixed for
+//!   the process and never ends a session.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use meshgate_store::{CredentialEvent, TokenHash};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+
+use crate::auth::{Auth, Caller};
+use crate::error::{ApiError, ApiResult, Class};
+use crate::state::AppState;
+
+/// Which per-peer cap a live response counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LiveKind {
+    /// `GET /messages/stream`.
+    Stream,
+    /// `GET /messages?wait=N` with `N > 0`.
+    Poll,
+}
+
+/// Open live responses per (kind, peer).
+#[derive(Debug, Default)]
+pub(crate) struct Slots(Mutex<HashMap<(LiveKind, String), usize>>);
+
+impl Slots {
+    /// Takes one of `peer`'s `max` slots of `kind` (0: no cap), or refuses.
+    fn take(&self, kind: LiveKind, peer: &str, max: usize) -> ApiResult<()> {
+        let mut open = self.0.lock().expect("slots lock");
+        let n = open.entry((kind, peer.to_owned())).or_insert(0);
+        if max != 0 && *n >= max {
+            let (code, what, flag) = match kind {
+                LiveKind::Stream => ("too_many_streams", "streams", "--max-streams-per-peer"),
+                LiveKind::Poll => ("too_many_polls", "waiting long-polls", "--max-polls-per-peer"),
+            };
+            return Err(ApiError::new(
+                Class::RateLimited,
+                code,
+                format!("{peer:?} already has {n} open {what} (the gateway allows {max}, {flag}); close one and retry"),
+            ));
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    fn release(&self, kind: LiveKind, peer: &str) {
+        let mut open = self.0.lock().expect("slots lock");
+        let key = (kind, peer.to_owned());
+        if let Some(n) = open.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&key);
+            }
+        }
+    }
+
+    /// Open responses of `kind` held for `peer`.
+    pub(crate) fn count(&self, kind: LiveKind, peer: &str) -> usize {
+        self.0.lock().expect("slots lock").get(&(kind, peer.to_owned())).copied().unwrap_or(0)
+    }
+}
+
+/// The per-peer token a session was opened with.
+struct Credential {
+    hash: TokenHash,
+    peer: String,
+    generation: i64,
+}
+
+/// One open live response: its slot and its watched credentials.
+pub struct Session {
+    state: AppState,
+    kind: LiveKind,
+    slot_peer: String,
+    credential: Option<Credential>,
+    events: broadcast::Receiver<CredentialEvent>,
+    /// A relevant event arrived and the token was not looked up since.
+    unchecked: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.state.slots().release(self.kind, &self.slot_peer);
+    }
+}
+
+impl Session {
+    /// Opens a session for `auth`'s caller, counted against `slot_peer`
+    /// (the peer whose inbox is read). Refuses with 429 beyond the cap and
+    /// with 401 if the token died since the request was authenticated.
+    pub async fn open(state: &AppState, auth: &Auth, kind: LiveKind, slot_peer: &str) -> ApiResult<Session> {
+        let max = match kind {
+            LiveKind::Stream => state.config().max_streams_per_peer,
+            LiveKind::Poll => state.config().max_polls_per_peer,
+        };
+        state.slots().take(kind, slot_peer, max)?;
+        let credential = match &auth.caller {
+            Caller::Operator => None,
+            Caller::Peer { name, generation } => {
+                Some(Credential { hash: TokenHash::of(auth.token()), peer: name.clone(), generation: *generation })
+            }
+        };
+        // Subscribe first, then look the token up: a change committed after
+        // authentication is either seen by the lookup or arrives as an event.
+        let mut session = Session {
+            state: state.clone(),
+            kind,
+            slot_peer: slot_peer.to_owned(),
+            unchecked: credential.is_some(),
+            credential,
+            events: state.store().subscribe_credentials(),
+        };
+        if session.dead().await {
+            return Err(Session::revoked_error());
+        }
+        Ok(session)
+    }
+
+    /// The 401 a long-poll answers when its token died while it waited.
+    pub fn revoked_error() -> ApiError {
+        ApiError::unauthorized(
+            "token_revoked",
+            "the token of this request was rotated or revoked, or its peer was disabled or deleted",
+        )
+    }
+
+    fn concerns(&self, event: &CredentialEvent) -> bool {
+        match (event, &self.credential) {
+            (_, None) => false,
+            (CredentialEvent::Everyone, Some(_)) => true,
+            (CredentialEvent::Peer(p), Some(c)) => *p == c.peer,
+        }
+    }
+
+    /// Whether the session's token is dead. Takes the events that already
+    /// arrived without waiting, and looks the token up only if one of them
+    /// concerns it. A store error counts as alive (retried at the next call).
+    pub async fn dead(&mut self) -> bool {
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => self.unchecked |= self.concerns(&event),
+                Err(TryRecvError::Lagged(_)) => self.unchecked |= self.credential.is_some(),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        let Some(c) = self.credential.as_ref().filter(|_| self.unchecked) else { return false };
+        match self.state.store().token_owner(&c.hash).await {
+            Ok(Some(o)) if o.peer == c.peer && o.generation == c.generation && o.enabled => {
+                self.unchecked = false;
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-check a live response's token; retrying");
+                false
+            }
+        }
+    }
+
+    /// Resolves once the session's token is dead; never for the operator.
+    /// Cancel-safe: an event taken but not yet checked is checked at the
+    /// next call.
+    pub async fn revoked(&mut self) {
+        if self.credential.is_none() {
+            return std::future::pending().await;
+        }
+        loop {
+            if self.dead().await {
+                return;
+            }
+            if self.unchecked {
+                // The lookup failed: try again shortly.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            match self.events.recv().await {
+                Ok(event) => self.unchecked |= self.concerns(&event),
+                Err(RecvError::Lagged(_)) => self.unchecked = true,
+                Err(RecvError::Closed) => return std::future::pending().await,
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Conformance checks of what live delivery relies on: byte-bounded pages,
+//! message heads, credential events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meshgate_proto::{Message, MessageList, MessageRef};
+use tokio::sync::broadcast;
+
+use super::{foreign_token, ids, msg, query, reg, send};
+use crate::{CredentialEvent, ImportRecord, MessageQuery, Order, Store, TokenHash};
+
+/// Both list forms of `q`: the same rows, the JSON byte-identical to serde's.
+async fn page(store: &dyn Store, q: &MessageQuery) -> Vec<Message> {
+    let rows = store.list_messages(q).await.unwrap();
+    let json = store.list_messages_json(q).await.unwrap();
+    let expected = serde_json::to_vec(&MessageList { n: rows.len(), messages: rows.clone() }).unwrap();
+    assert_eq!(json.n, rows.len(), "{q:?}");
+    assert!(json.body == expected, "list_messages_json differs from list_messages for {q:?}");
+    rows
+}
+
+/// A page stops before the row that would take its encoded rows past
+/// `max_bytes` (always at least one row), in both list forms, in both
+/// orders and for scoped queries; `after_id` continues without a gap.
+pub async fn pages_stop_at_the_byte_budget(store: Arc<dyn Store>) {
+    // Control characters escape to six bytes: 200 of them encode to 1,200.
+    let body = "\u{1}".repeat(200);
+    let mut sent = Vec::new();
+    for i in 0..6 {
+        let (from, to) = if i % 2 == 0 { ("ba", "bb") } else { ("bb", "ba") };
+        sent.push(send(&*store, msg(from, to, &body)).await);
+    }
+    let all = page(&*store, &MessageQuery { order: Order::OldestFirst, max_bytes: 0, ..query(100) }).await;
+    assert_eq!(ids(&all), sent);
+    let row = MessageRef::from(&all[0]).json_len();
+    assert!(row > 1200, "a row holds its escaped body");
+    // Room for exactly two rows and their comma; one byte less: one row.
+    let two = 2 * row + 1;
+    for order in [Order::OldestFirst, Order::NewestFirst] {
+        let q = MessageQuery { order, max_bytes: two, ..query(100) };
+        let expected: Vec<i64> = match order {
+            Order::OldestFirst => sent[..2].to_vec(),
+            Order::NewestFirst => sent[4..].iter().rev().copied().collect(),
+        };
+        assert_eq!(ids(&page(&*store, &q).await), expected, "{order:?}");
+        assert_eq!(ids(&page(&*store, &MessageQuery { max_bytes: two - 1, ..q.clone() }).await), expected[..1]);
+        assert_eq!(ids(&page(&*store, &MessageQuery { max_bytes: 1, ..q.clone() }).await), expected[..1]);
+        let scoped = MessageQuery { involving: Some("ba".into()), ..q.clone() };
+        assert_eq!(ids(&page(&*store, &scoped).await), expected, "involving, {order:?}");
+        let to = MessageQuery { to: Some("bb".into()), ..q.clone() };
+        assert_eq!(page(&*store, &to).await.len(), 2, "to, {order:?}");
+    }
+    // A cursor walks every row, two per page, without gap or repeat.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let q = MessageQuery { after_id: Some(after), order: Order::OldestFirst, max_bytes: two, ..query(100) };
+        let rows = page(&*store, &q).await;
+        let Some(last) = rows.last() else { break };
+        assert!(rows.len() <= 2);
+        after = last.id;
+        seen.extend(ids(&rows));
+    }
+    assert_eq!(seen, sent);
+    // The default budget is the gateway's: a count limit alone does not bound a page.
+    assert_eq!(MessageQuery::default().max_bytes, meshgate_proto::PAGE_BYTES_DEFAULT);
+}
+
+/// `message_heads` gives id, sender and recipient after a cursor, in id
+/// order, up to its limit.
+pub async fn message_heads_follow_ids(store: Arc<dyn Store>) {
+    assert!(store.message_heads(0, 10).await.unwrap().is_empty());
+    let a = send(&*store, msg("ha", "hb", "one")).await;
+    let b = send(&*store, msg("hb", "hc", &"x".repeat(10_000))).await;
+    let c = send(&*store, msg("hc", "ha", "three")).await;
+    let heads = store.message_heads(0, 10).await.unwrap();
+    let got: Vec<(i64, &str, &str)> = heads.iter().map(|h| (h.id, h.from_node.as_str(), h.to_node.as_str())).collect();
+    assert_eq!(got, [(a, "ha", "hb"), (b, "hb", "hc"), (c, "hc", "ha")]);
+    assert_eq!(store.message_heads(a, 1).await.unwrap().iter().map(|h| h.id).collect::<Vec<_>>(), [b]);
+    assert!(store.message_heads(c, 10).await.unwrap().is_empty());
+}
+
+/// The next event other than `Everyone` (which a backend may publish at
+/// any time, e.g. after reconnecting its listener).
+async fn next_peer_event(rx: &mut broadcast::Receiver<CredentialEvent>) -> String {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("an event within 5 s");
+        match ev {
+            Ok(CredentialEvent::Peer(p)) => return p,
+            Ok(CredentialEvent::Everyone) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(e) => panic!("credential channel closed: {e}"),
+        }
+    }
+}
+
+/// Rotating, revoking, disabling and deleting publish an event for the
+/// peer once committed (the old token is already dead when it arrives); a
+/// failed change publishes nothing; importing tokens publishes `Everyone`.
+pub async fn credential_changes_are_published(store: Arc<dyn Store>) {
+    let mut rx = store.subscribe_credentials();
+    let first = store.register_peer(reg("cred-a", "1")).await.unwrap();
+    assert!(first.minted);
+    store.register_peer(reg("cred-b", "1")).await.unwrap();
+    let old = TokenHash::of("token-cred-a-1");
+
+    store.rotate_token("cred-a", TokenHash::of("cred-a-2")).await.unwrap();
+    assert_eq!(next_peer_event(&mut rx).await, "cred-a");
+    assert!(store.token_owner(&old).await.unwrap().is_none(), "published after the commit");
+
+    store.revoke_tokens("cred-a").await.unwrap();
+    assert_eq!(next_peer_event(&mut rx).await, "cred-a");
+    assert!(store.token_owner(&TokenHash::of("cred-a-2")).await.unwrap().is_none());
+
+    // A change that fails publishes nothing: the next event is cred-b's.
+    assert!(store.rotate_token("no-such-peer", TokenHash::of("x")).await.is_err());
+    store.set_peer_enabled("cred-b", false).await.unwrap();
+    assert_eq!(next_peer_event(&mut rx).await, "cred-b");
+    let b = store.token_owner(&TokenHash::of("token-cred-b-1")).await.unwrap().expect("token stays");
+    assert!(!b.enabled, "published after the commit");
+
+    store.delete_peer("cred-b").await.unwrap();
+    assert_eq!(next_peer_event(&mut rx).await, "cred-b");
+    assert!(store.token_owner(&TokenHash::of("token-cred-b-1")).await.unwrap().is_none());
+
+    store.import_batch(vec![ImportRecord::Token(foreign_token("cred-c", 1, true))]).await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("an event within 5 s");
+    assert!(
+        matches!(ev, Ok(CredentialEvent::Everyone) | Err(broadcast::error::RecvError::Lagged(_))),
+        "an import of tokens makes everyone re-check: {ev:?}"
+    );
+}
