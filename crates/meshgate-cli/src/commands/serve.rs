@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use meshgate_server::bootstrap::{default_data_dir, operator_token, TokenSource};
+use meshgate_server::bootstrap::{create_private_dir, default_data_dir, operator_token, private_data_dir, TokenSource};
 use meshgate_server::{Config, SecretGuard};
 use meshgate_store::Store;
 use meshgate_store_postgres::{PgOptions, PgStore};
@@ -53,8 +53,17 @@ pub fn run(args: Args) -> Result<u8> {
 }
 
 async fn serve(args: Args) -> Result<()> {
+    owner_only_umask();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let db = store_url(args.db.as_deref(), Some(&data_dir));
+    if args.db.as_deref().is_none_or(|d| d.trim().is_empty()) || sqlite_path(&db).is_none() {
+        // The data directory holds the database or the operator token.
+        if let Some(old) =
+            private_data_dir(&data_dir).with_context(|| format!("making {} private", data_dir.display()))?
+        {
+            tracing::info!("data directory {} was mode {old:04o}, now owner-only", data_dir.display());
+        }
+    }
     let (store, token_dir) = open_store(&db).await?;
     let token_dir = token_dir.unwrap_or_else(|| data_dir.clone());
     let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok();
@@ -107,7 +116,7 @@ pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
 pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
     if let Some(path) = sqlite_path(url) {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| ".".into());
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, SqliteOptions::default()))
             .await?
             .context("opening the SQLite store")?;
@@ -120,6 +129,13 @@ pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<Path
         return Ok((Arc::new(store), None));
     }
     bail!("unsupported --db URL {url:?}: expected sqlite:PATH or postgres://...")
+}
+
+/// Everything the gateway creates from here on (database, WAL, temporary
+/// files, directories) is for its user only: the files hold every DM.
+fn owner_only_umask() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM; `watch` stops on it too.
