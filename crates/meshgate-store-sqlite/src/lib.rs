@@ -26,7 +26,16 @@
 //!
 //! A third thread moves committed pages from the WAL into the database
 //! file (`PRAGMA wal_checkpoint(PASSIVE)`), so no commit waits for that
-//! copy and its fsync; see the `checkpoint` module.
+//! copy and its fsync. Under sustained writes passive checkpoints never let
+//! the log start over, so the writer restarts it between batches once the
+//! WAL file passes [`SqliteOptions::wal_limit`]; see the `checkpoint`
+//! module.
+//!
+//! # Files
+//!
+//! The database and its `-wal`/`-shm` files hold every message: they are
+//! created with mode 0600, and existing ones lose group and other
+//! permissions when the store opens.
 //!
 //! # Reads
 //!

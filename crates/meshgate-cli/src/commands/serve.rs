@@ -14,7 +14,7 @@ use meshgate_server::bootstrap::{create_private_dir, default_data_dir, operator_
 use meshgate_server::{Config, SecretGuard};
 use meshgate_store::Store;
 use meshgate_store_postgres::{PgOptions, PgStore};
-use meshgate_store_sqlite::{SqliteOptions, SqliteStore};
+use meshgate_store_sqlite::{SqliteOptions, SqliteStore, DEFAULT_WAL_LIMIT};
 
 /// Options of `meshgate serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +43,10 @@ pub struct Args {
     #[arg(long, value_name = "POLICY", env = "MESHGATE_SECRET_GUARD", default_value = "block",
           value_parser = ["block", "warn", "off"])]
     pub secret_guard: String,
+
+    /// SQLite: MiB of write-ahead log after which it is restarted and its file cut back (0: unbounded).
+    #[arg(long, value_name = "MIB", env = "MESHGATE_SQLITE_WAL_LIMIT", default_value_t = DEFAULT_WAL_LIMIT >> 20)]
+    pub sqlite_wal_limit: u64,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -64,7 +68,8 @@ async fn serve(args: Args) -> Result<()> {
             tracing::info!("data directory {} was mode {old:04o}, now owner-only", data_dir.display());
         }
     }
-    let (store, token_dir) = open_store(&db).await?;
+    let wal_limit = Some(args.sqlite_wal_limit.saturating_mul(1 << 20)).filter(|&b| b > 0);
+    let (store, token_dir) = open_store_with(&db, SqliteOptions { wal_limit, ..SqliteOptions::default() }).await?;
     let token_dir = token_dir.unwrap_or_else(|| data_dir.clone());
     let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok();
     let (token, source) = operator_token(env_token.as_deref(), &token_dir)
@@ -114,10 +119,15 @@ pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
 /// returns it and, for file stores, the directory the operator token lives
 /// in.
 pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
+    open_store_with(url, SqliteOptions::default()).await
+}
+
+/// [`open_store`] with the SQLite tuning `sqlite` (unused for PostgreSQL).
+async fn open_store_with(url: &str, sqlite: SqliteOptions) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
     if let Some(path) = sqlite_path(url) {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| ".".into());
         create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, SqliteOptions::default()))
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, sqlite))
             .await?
             .context("opening the SQLite store")?;
         return Ok((Arc::new(store), Some(dir)));
