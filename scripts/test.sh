@@ -85,6 +85,7 @@ scripts/venv.sh
 export MESHGATE_REF_PYTHON="${MESHGATE_VENV:-$PWD/.venv}/bin/python"
 
 step "cargo test"
+cargo build --workspace --locked --quiet
 cargo test --workspace --locked --no-run --message-format=json-render-diagnostics > "$LOGS/cargo-build.json"
 rc=0; cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$LOGS/cargo-test.log" || rc=$?
 printf 'cargo test\t%s\n' "$rc" >> "$LOGS/status"
