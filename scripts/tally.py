@@ -107,6 +107,8 @@ def main(logdir):
         r = rows[suite]
         p, f, s = r["counts"]
         print(f"{suite:<40} {r['runs']:>4} {p + f:>6} {p:>6} {f:>6} {s:>7}")
+        if f:
+            problems.append(f"{suite}: {f} failed")
         if p + f == 0:
             problems.append(f"{suite}: ran 0 tests")
         if s:
