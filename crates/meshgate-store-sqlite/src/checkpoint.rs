@@ -22,10 +22,10 @@
 //! restart copies those and syncs the database file; being the only
 //! writer, it waits for no lock but short reads. The next commit writes
 //! from the start of the log, and `journal_size_limit` (the same bound)
-//! cuts the file back. The file therefore passes the bound by at most one
-//! batch, or by what is written during a passive checkpoint that happened
-//! to hold the checkpoint lock (the restart is then retried after the next
-//! batch).
+//! cuts the file back. The file therefore passes the bound by one batch,
+//! or by a few when a restart finds a passive checkpoint running or a
+//! reader on the old log for more than [`RESTART_WAIT`] (it is retried
+//! after the next batch).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

@@ -102,7 +102,7 @@ pub struct SqliteOptions {
     pub wal_limit: Option<u64>,
 }
 
-/// Default [`SqliteOptions::wal_limit`]: 64 MiB, about 30,000 sends.
+/// Default [`SqliteOptions::wal_limit`]: 64 MiB.
 pub const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
 
 impl Default for SqliteOptions {
