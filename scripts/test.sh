@@ -94,5 +94,5 @@ step "Python compatibility (swarph-mesh, swarph-shared, swarph CLI from PyPI)"
 rc=0; MESHGATE_BIN="$PWD/target/debug/meshgate" scripts/compat.sh || rc=$?
 printf 'scripts/compat.sh\t%s\n' "$rc" >> "$LOGS/status"
 
-step "tally"
+step "tally (logs: $LOGS)"
 python3 scripts/tally.py "$LOGS"
