@@ -4,8 +4,8 @@
 //! from many concurrent tasks, SIGKILLs the process mid-load, restarts it
 //! on the same file and checks that every message that got a 200 is there.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod serve_proc;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,27 +13,8 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "durability-operator-token-0123456789";
 
-fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("MESH_GATEWAY_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start meshgate serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines.next().expect("gateway exited before listening").unwrap();
-        if let Some(url) = line.strip_prefix("meshgate: listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+fn start(dir: &std::path::Path) -> (std::process::Child, String) {
+    serve_proc::start_in(dir, TOKEN)
 }
 
 async fn post(http: &reqwest::Client, url: &str, path: &str, body: Value) -> reqwest::Result<reqwest::Response> {

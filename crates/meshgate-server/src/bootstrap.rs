@@ -1,5 +1,5 @@
 //! First-start chores: where the data lives and where the operator token
-//! comes from.
+//! comes from, and keeping both private to the gateway's user.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,13 +43,14 @@ pub fn operator_token(explicit: Option<&str>, dir: &Path) -> std::io::Result<(Op
         return Ok((OperatorToken::new(t), TokenSource::Environment));
     }
     let path = dir.join(OPERATOR_TOKEN_FILE);
+    refuse_shared_token_file(&path)?;
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => return Ok((OperatorToken::new(t.trim()), TokenSource::File(path))),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    std::fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let (token, _) = mint("mgo_");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -60,6 +61,65 @@ pub fn operator_token(explicit: Option<&str>, dir: &Path) -> std::io::Result<(Op
     file.write_all(b"\n")?;
     file.sync_all()?;
     Ok((OperatorToken::new(token), TokenSource::Generated(path)))
+}
+
+/// Refuses an existing token file that group or others may read or write,
+/// as ssh refuses such a key: the token can do everything, and whoever
+/// could read it already may have. The operator fixes the mode (or deletes
+/// the file to get a new token); the gateway does not quietly tighten it.
+#[cfg(unix)]
+fn refuse_shared_token_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "the operator token file {p} is accessible by other users (mode {mode:04o}); \
+             run `chmod 600 {p}` (or delete it to have a new token generated)",
+            p = path.display()
+        ),
+    ))
+}
+
+#[cfg(not(unix))]
+fn refuse_shared_token_file(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) with mode 0700; an existing
+/// directory is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes the data directory private: creates it with mode 0700, or takes
+/// group and other permissions off an existing one (it is the gateway's
+/// own directory; a directory named only by `--db sqlite:PATH` may be
+/// shared, e.g. `/tmp`, and is not changed). Returns the old mode when it
+/// changed one.
+pub fn private_data_dir(dir: &Path) -> std::io::Result<Option<u32>> {
+    create_private_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o7700))?;
+            return Ok(Some(mode));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -82,5 +142,46 @@ mod tests {
         }
         let (c, src) = operator_token(Some("explicit"), dir.path()).unwrap();
         assert_eq!((c.expose(), src), ("explicit", TokenSource::Environment));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_token_file_others_can_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(OPERATOR_TOKEN_FILE);
+        std::fs::write(&path, "mgo_shared\n").unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = operator_token(None, dir.path()).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "mode {mode:o}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("chmod 600 {}", path.display())), "{text}");
+            assert!(text.contains(&format!("{mode:04o}")), "{text}");
+            assert!(!text.contains("mgo_shared"), "the error must not show the token: {text}");
+        }
+        // The file was left as it was, and an explicit token is still fine.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "mgo_shared\n");
+        assert!(operator_token(Some("explicit"), dir.path()).is_ok());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (t, src) = operator_token(None, dir.path()).unwrap();
+        assert_eq!((t.expose(), src), ("mgo_shared", TokenSource::File(path)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_dir_is_created_or_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let root = tempfile::tempdir().unwrap();
+        let fresh = root.path().join("a/b/meshgate");
+        assert_eq!(private_data_dir(&fresh).unwrap(), None);
+        assert_eq!(mode(&fresh), 0o700);
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(private_data_dir(&shared).unwrap(), Some(0o755));
+        assert_eq!(mode(&shared), 0o700);
+        assert_eq!(private_data_dir(&shared).unwrap(), None);
     }
 }

@@ -26,7 +26,16 @@
 //!
 //! A third thread moves committed pages from the WAL into the database
 //! file (`PRAGMA wal_checkpoint(PASSIVE)`), so no commit waits for that
-//! copy and its fsync; see the `checkpoint` module.
+//! copy and its fsync. Under sustained writes passive checkpoints never let
+//! the log start over, so the writer restarts it between batches once the
+//! WAL file passes [`SqliteOptions::wal_limit`]; see the `checkpoint`
+//! module.
+//!
+//! # Files
+//!
+//! The database and its `-wal`/`-shm` files hold every message: they are
+//! created with mode 0600, and existing ones lose group and other
+//! permissions when the store opens.
 //!
 //! # Reads
 //!
@@ -42,6 +51,7 @@
 
 mod checkpoint;
 mod error;
+mod files;
 mod live;
 mod ops;
 mod writer;
@@ -91,11 +101,18 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// Most write jobs committed in one transaction (at least 1).
     pub max_batch: usize,
+    /// Bytes of WAL above which the log is restarted and its file cut back
+    /// to this size (see the `checkpoint` module); `None` lets the WAL
+    /// grow while writes continue (SQLite's own behaviour).
+    pub wal_limit: Option<u64>,
 }
+
+/// Default [`SqliteOptions::wal_limit`]: 64 MiB.
+pub const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { readers: 4, max_batch: 512 }
+        SqliteOptions { readers: 4, max_batch: 512, wal_limit: Some(DEFAULT_WAL_LIMIT) }
     }
 }
 
@@ -108,8 +125,12 @@ pub struct SqliteStats {
     pub jobs: u64,
     /// Batches whose transaction could not be committed.
     pub failed_batches: u64,
-    /// WAL checkpoints run by the checkpoint thread.
+    /// WAL checkpoints run (passive ones by the checkpoint thread, restarts
+    /// by the writer).
     pub checkpoints: u64,
+    /// Times the writer restarted a WAL that passed
+    /// [`SqliteOptions::wal_limit`].
+    pub wal_restarts: u64,
 }
 
 /// The pool of read-only connections.
@@ -219,8 +240,11 @@ fn migrate(conn: &mut Connection) -> StoreResult<i64> {
 impl SqliteStore {
     /// Opens (creating the file if needed) and migrates the database at
     /// `path`, then starts the writer thread. The parent directory must
-    /// exist. Blocks briefly: call it at startup.
+    /// exist. The file and its `-wal`/`-shm` companions are made
+    /// owner-only (0600, see the `files` module). Blocks briefly: call it at
+    /// startup.
     pub fn open(path: &Path, opts: SqliteOptions) -> StoreResult<SqliteStore> {
+        files::make_private(path)?;
         let rw = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, rw).db()?;
         configure(&conn, true)?;
@@ -250,6 +274,12 @@ impl SqliteStore {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Box<dyn Job>>();
         // Checkpoints run on their own thread (see `checkpoint`).
         conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
+        let wal_bound =
+            opts.wal_limit.map(|bytes| checkpoint::WalBound { bytes, path: files::companions(path)[1].clone() });
+        if let Some(bound) = &wal_bound {
+            // After a restart the writer's next commit cuts the file back.
+            conn.pragma_update(None, "journal_size_limit", i64::try_from(bound.bytes).unwrap_or(i64::MAX)).db()?;
+        }
         let checkpoint_conn = Connection::open_with_flags(path, rw).db()?;
         configure(&checkpoint_conn, true)?;
         let (nudge, nudges) = checkpoint::channel();
@@ -260,7 +290,7 @@ impl SqliteStore {
                 move || checkpoint::run(checkpoint_conn, nudges, counters)
             })
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
-        let ctx = WriteCtx::new(conn, last_ts, nudge);
+        let ctx = WriteCtx::new(conn, last_ts, nudge, wal_bound);
         let writer = {
             let counters = Arc::clone(&counters);
             let max_tx = Arc::clone(&max_tx);
@@ -288,6 +318,7 @@ impl SqliteStore {
             jobs: self.counters.jobs.load(Ordering::Relaxed),
             failed_batches: self.counters.failed_batches.load(Ordering::Relaxed),
             checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
+            wal_restarts: self.counters.wal_restarts.load(Ordering::Relaxed),
         }
     }
 

@@ -16,7 +16,7 @@ use meshgate_store::{now_timestamp, StoreError, StoreResult, Timestamp};
 use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
-use crate::checkpoint::Nudge;
+use crate::checkpoint::{Nudge, WalBound};
 use crate::error::Db;
 
 /// State the writer keeps between jobs; jobs see it mutably.
@@ -31,11 +31,19 @@ pub(crate) struct WriteCtx {
     last_message_ts: Timestamp,
     /// Tells the checkpoint thread the WAL grew.
     checkpoint: Nudge,
+    /// Where the WAL is restarted; `None`: never.
+    wal_bound: Option<WalBound>,
 }
 
 impl WriteCtx {
-    pub(crate) fn new(conn: Connection, last_message_ts: Option<Timestamp>, checkpoint: Nudge) -> Self {
-        WriteCtx { conn, inserted_messages: false, last_message_ts: last_message_ts.unwrap_or_default(), checkpoint }
+    pub(crate) fn new(
+        conn: Connection,
+        last_message_ts: Option<Timestamp>,
+        checkpoint: Nudge,
+        wal_bound: Option<WalBound>,
+    ) -> Self {
+        let last_message_ts = last_message_ts.unwrap_or_default();
+        WriteCtx { conn, inserted_messages: false, last_message_ts, checkpoint, wal_bound }
     }
 
     /// A `created_at` for a new message: now, or the previous message's if
@@ -103,6 +111,7 @@ pub(crate) struct Counters {
     pub(crate) jobs: AtomicU64,
     pub(crate) failed_batches: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
+    pub(crate) wal_restarts: AtomicU64,
 }
 
 /// The writer thread's main loop; returns when every sender is gone.
@@ -153,6 +162,10 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
     ctx.inserted_messages = false;
     for job in batch {
         job.finish(batch_err.clone());
+    }
+    // After the answers: the restart's wait falls on the next batch only.
+    if let (None, Some(bound)) = (&batch_err, &ctx.wal_bound) {
+        bound.restart_if_over(&ctx.conn, counters);
     }
 }
 

@@ -5,7 +5,7 @@
 //! `Arc<dyn Store>` and panicking on a violation. A backend runs them all
 //! with one line in its tests:
 //!
-//! ```ignore
+//! ```text
 //! // tests/conformance.rs of a backend crate (with tokio's `macros` and
 //! // `rt-multi-thread` features as a dev-dependency)
 //! async fn fresh() -> (Arc<dyn Store>, tempfile::TempDir) { ... }

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use meshgate_server::bootstrap::{default_data_dir, operator_token, TokenSource};
+use meshgate_server::bootstrap::{create_private_dir, default_data_dir, operator_token, private_data_dir, TokenSource};
 use meshgate_server::{Config, SecretGuard};
 use meshgate_store::Store;
 use meshgate_store_postgres::{PgOptions, PgStore};
-use meshgate_store_sqlite::{SqliteOptions, SqliteStore};
+use meshgate_store_sqlite::{SqliteOptions, SqliteStore, DEFAULT_WAL_LIMIT};
 
 /// Options of `meshgate serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,6 +55,10 @@ pub struct Args {
     /// Byte budget of one `GET /messages` page: a page stops before the row that would cross it (at least one row).
     #[arg(long, value_name = "BYTES", env = "MESHGATE_PAGE_MAX_BYTES", default_value_t = meshgate_proto::PAGE_BYTES_DEFAULT)]
     pub page_max_bytes: usize,
+
+    /// SQLite: MiB of write-ahead log after which it is restarted and its file cut back (0: unbounded).
+    #[arg(long, value_name = "MIB", env = "MESHGATE_SQLITE_WAL_LIMIT", default_value_t = DEFAULT_WAL_LIMIT >> 20)]
+    pub sqlite_wal_limit: u64,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -65,9 +69,19 @@ pub fn run(args: Args) -> Result<u8> {
 }
 
 async fn serve(args: Args) -> Result<()> {
+    owner_only_umask();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let db = store_url(args.db.as_deref(), Some(&data_dir));
-    let (store, token_dir) = open_store(&db).await?;
+    if args.db.as_deref().is_none_or(|d| d.trim().is_empty()) || sqlite_path(&db).is_none() {
+        // The data directory holds the database or the operator token.
+        if let Some(old) =
+            private_data_dir(&data_dir).with_context(|| format!("making {} private", data_dir.display()))?
+        {
+            tracing::info!("data directory {} was mode {old:04o}, now owner-only", data_dir.display());
+        }
+    }
+    let wal_limit = Some(args.sqlite_wal_limit.saturating_mul(1 << 20)).filter(|&b| b > 0);
+    let (store, token_dir) = open_store_with(&db, SqliteOptions { wal_limit, ..SqliteOptions::default() }).await?;
     let token_dir = token_dir.unwrap_or_else(|| data_dir.clone());
     let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok();
     let (token, source) = operator_token(env_token.as_deref(), &token_dir)
@@ -120,10 +134,15 @@ pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
 /// returns it and, for file stores, the directory the operator token lives
 /// in.
 pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
+    open_store_with(url, SqliteOptions::default()).await
+}
+
+/// [`open_store`] with the SQLite tuning `sqlite` (unused for PostgreSQL).
+async fn open_store_with(url: &str, sqlite: SqliteOptions) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
     if let Some(path) = sqlite_path(url) {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| ".".into());
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, SqliteOptions::default()))
+        create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, sqlite))
             .await?
             .context("opening the SQLite store")?;
         return Ok((Arc::new(store), Some(dir)));
@@ -135,6 +154,13 @@ pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<Path
         return Ok((Arc::new(store), None));
     }
     bail!("unsupported --db URL {url:?}: expected sqlite:PATH or postgres://...")
+}
+
+/// Everything the gateway creates from here on (database, WAL, temporary
+/// files, directories) is for its user only: the files hold every DM.
+fn owner_only_umask() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM; `watch` stops on it too.
