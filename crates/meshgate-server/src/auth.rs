@@ -95,6 +95,9 @@ impl FromRequestParts<AppState> for Auth {
             }
         }
         let result = authenticate(parts, state).await;
+        if result.is_ok() {
+            crate::conns::mark_authenticated(&parts.extensions);
+        }
         if let (Err(e), Some(ip)) = (&result, ip) {
             if e.class == Class::Unauthorized {
                 state.auth_failed(ip);

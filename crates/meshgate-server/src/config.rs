@@ -73,6 +73,24 @@ pub struct Config {
     pub limit_loopback: bool,
     /// Interval of SSE keep-alive comments.
     pub keep_alive: Duration,
+    /// Most connections served at once; `None`: derived from the file
+    /// descriptor limit ([`crate::limits::derived_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// Most connections per client address that have not yet completed an
+    /// authenticated request (0: no limit). Loopback is exempt unless
+    /// [`Config::limit_loopback`].
+    pub max_unauthenticated_per_address: usize,
+    /// Connections accepted beyond [`Config::max_connections`] that may
+    /// only ask `GET /health` (one request each, then closed).
+    pub health_reserve: usize,
+    /// Time a request body may take to arrive in full (else 408).
+    pub body_timeout: Duration,
+    /// A connection whose writes make no progress for this long is dropped
+    /// (a client that stopped reading).
+    pub write_timeout: Duration,
+    /// After a shutdown signal, how long open connections may take to
+    /// finish before they are dropped.
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {
@@ -87,6 +105,12 @@ impl Config {
             auth_failures_per_minute: 30,
             limit_loopback: false,
             keep_alive: Duration::from_secs(15),
+            max_connections: None,
+            max_unauthenticated_per_address: 64,
+            health_reserve: 16,
+            body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

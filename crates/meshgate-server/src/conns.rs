@@ -1,0 +1,236 @@
+//! Connection accounting: who may hold a socket.
+//!
+//! - **A global cap** (`max_connections`) on served connections.
+//! - **Unauthenticated connections** (accepted, no authenticated request
+//!   yet: a bare TCP connection, a slow request head, `/health` callers)
+//!   are capped per client address, and when the global cap is reached the
+//!   oldest of them is shed to make room: sockets that cost an attacker
+//!   nothing can never lock out peers with tokens.
+//! - **A `/health` reserve.** When the cap is full of authenticated
+//!   connections, a few more are accepted that may only ask `GET /health`
+//!   (one request, short head timeout), so liveness checks keep answering.
+//! - Beyond that, a new connection is refused at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::sync::Notify;
+
+/// The caps of one listener.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    /// Served connections.
+    pub(crate) max_connections: usize,
+    /// Unauthenticated connections per address (0: no limit).
+    pub(crate) per_address: usize,
+    /// Apply `per_address` to loopback too.
+    pub(crate) limit_loopback: bool,
+    /// Health-only connections beyond `max_connections`.
+    pub(crate) health_reserve: usize,
+}
+
+/// Counts and lists the open connections of one listener.
+pub(crate) struct Tracker {
+    caps: Caps,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    /// Served connections (shed ones count until their task drops them).
+    open: usize,
+    /// Health-only connections.
+    reserve_open: usize,
+    /// Unauthenticated connections, oldest first.
+    unauthenticated: BTreeMap<u64, (IpAddr, Weak<Slot>)>,
+    /// Unauthenticated connections per address.
+    per_address: HashMap<IpAddr, usize>,
+}
+
+impl State {
+    fn forget_unauthenticated(&mut self, id: u64) {
+        if let Some((ip, _)) = self.unauthenticated.remove(&id) {
+            if let Some(n) = self.per_address.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_address.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Its address holds too many unauthenticated connections.
+    PerAddress,
+    /// The cap and the `/health` reserve are full.
+    Full,
+}
+
+/// One admitted connection. Shared by its task and every request on it
+/// (as a request extension); the last drop frees its place.
+pub(crate) struct Slot {
+    tracker: Arc<Tracker>,
+    id: u64,
+    /// Admitted into the `/health` reserve.
+    health_only: bool,
+    authenticated: AtomicBool,
+    shed: Notify,
+}
+
+impl Tracker {
+    /// A tracker enforcing `caps`.
+    pub(crate) fn new(caps: Caps) -> Arc<Self> {
+        Arc::new(Tracker { caps, state: Mutex::new(State::default()) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Open connections, the reserve included.
+    pub(crate) fn open(&self) -> usize {
+        let state = self.lock();
+        state.open + state.reserve_open
+    }
+
+    /// Admits a connection from `ip`, shedding the oldest unauthenticated
+    /// one if the cap is reached, or says why not.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, Refused> {
+        let ip = ip.to_canonical();
+        let mut state = self.lock();
+        let limited = self.caps.per_address > 0 && (self.caps.limit_loopback || !ip.is_loopback());
+        if limited && state.per_address.get(&ip).copied().unwrap_or(0) >= self.caps.per_address {
+            return Err(Refused::PerAddress);
+        }
+        let health_only = if state.open < self.caps.max_connections {
+            false
+        } else if let Some((&oldest, _)) = state.unauthenticated.first_key_value() {
+            let victim = state.unauthenticated.get(&oldest).and_then(|(_, slot)| slot.upgrade());
+            state.forget_unauthenticated(oldest);
+            if let Some(victim) = victim {
+                victim.shed.notify_one();
+            }
+            false
+        } else if state.reserve_open < self.caps.health_reserve {
+            true
+        } else {
+            return Err(Refused::Full);
+        };
+        state.next_id += 1;
+        let id = state.next_id;
+        let slot = Arc::new(Slot {
+            tracker: Arc::clone(self),
+            id,
+            health_only,
+            authenticated: AtomicBool::new(false),
+            shed: Notify::new(),
+        });
+        if health_only {
+            state.reserve_open += 1;
+        } else {
+            state.open += 1;
+            state.unauthenticated.insert(id, (ip, Arc::downgrade(&slot)));
+            *state.per_address.entry(ip).or_insert(0) += 1;
+        }
+        Ok(slot)
+    }
+}
+
+impl Slot {
+    /// Whether this connection may only ask `GET /health`.
+    pub(crate) fn health_only(&self) -> bool {
+        self.health_only
+    }
+
+    /// Records that a request on this connection authenticated: it no
+    /// longer counts as unauthenticated nor can be shed.
+    pub(crate) fn authenticated(&self) {
+        if !self.authenticated.swap(true, Ordering::AcqRel) {
+            self.tracker.lock().forget_unauthenticated(self.id);
+        }
+    }
+
+    /// Resolves when the tracker sheds this connection to make room.
+    pub(crate) async fn shed(&self) {
+        self.shed.notified().await;
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut state = self.tracker.lock();
+        if self.health_only {
+            state.reserve_open -= 1;
+        } else {
+            state.open -= 1;
+            state.forget_unauthenticated(self.id);
+        }
+    }
+}
+
+/// Marks the connection a request arrived on as authenticated (called by
+/// the [`crate::auth::Auth`] extractor on success).
+pub(crate) fn mark_authenticated(extensions: &axum::http::Extensions) {
+    if let Some(slot) = extensions.get::<Arc<Slot>>() {
+        slot.authenticated();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(max: usize, per_address: usize, reserve: usize) -> Caps {
+        Caps { max_connections: max, per_address, limit_loopback: true, health_reserve: reserve }
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn per_address_cap_counts_only_unauthenticated_connections() {
+        let tracker = Tracker::new(caps(100, 2, 0));
+        let a1 = tracker.admit(A).unwrap();
+        let a2 = tracker.admit(A).unwrap();
+        assert_eq!(tracker.admit(A).err(), Some(Refused::PerAddress));
+        let _b = tracker.admit(B).unwrap();
+        a1.authenticated();
+        let _a3 = tracker.admit(A).unwrap();
+        assert_eq!(tracker.admit(A).err(), Some(Refused::PerAddress));
+        drop(a2);
+        let _a4 = tracker.admit(A).unwrap();
+        assert_eq!(tracker.open(), 4);
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_unauthenticated_is_shed_then_the_reserve_then_refusal() {
+        let tracker = Tracker::new(caps(2, 0, 1));
+        let old = tracker.admit(A).unwrap();
+        let authed = tracker.admit(B).unwrap();
+        authed.authenticated();
+        // Full: the unauthenticated one makes room.
+        let newer = tracker.admit(A).unwrap();
+        assert!(!newer.health_only());
+        {
+            let shed = old.shed();
+            futures_util::pin_mut!(shed);
+            let waker = futures_util::task::noop_waker();
+            assert!(std::future::Future::poll(shed, &mut std::task::Context::from_waker(&waker)).is_ready());
+        }
+        drop(old);
+        newer.authenticated();
+        // Full of authenticated connections: the reserve, then refusal.
+        let reserve = tracker.admit(A).unwrap();
+        assert!(reserve.health_only());
+        assert_eq!(tracker.admit(A).err(), Some(Refused::Full));
+        drop(reserve);
+        assert!(tracker.admit(A).unwrap().health_only());
+        assert_eq!(tracker.open(), 2);
+    }
+}
