@@ -67,7 +67,8 @@ pub struct Config {
     pub last_seen_flush: Duration,
     /// Failed authentications per address per minute before 429 (0: no limit).
     pub auth_failures_per_minute: u32,
-    /// Apply that limit to loopback clients too. Off by default: local
+    /// Apply that limit (and [`Config::max_unauthenticated_per_address`])
+    /// to loopback clients too. Off by default: local
     /// agents and test suites share 127.0.0.1, and 256-bit tokens cannot be
     /// guessed from a shell on the same machine anyway.
     pub limit_loopback: bool,
