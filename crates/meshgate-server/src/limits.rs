@@ -12,11 +12,13 @@
 /// watchers (10,000 take ~150 MiB).
 pub const MAX_DERIVED_CONNECTIONS: usize = 65_536;
 
-/// The connection cap for a soft descriptor limit of `fd_limit`: half of
-/// it, at most [`MAX_DERIVED_CONNECTIONS`], at least 16.
+/// The connection cap for a soft descriptor limit of `fd_limit`: three
+/// quarters of it (the rest is for the store, the `/health` reserve and the
+/// process: at 1,024, 256 descriptors), at most [`MAX_DERIVED_CONNECTIONS`],
+/// at least 16.
 pub fn derived_max_connections(fd_limit: u64) -> usize {
-    let half = usize::try_from(fd_limit / 2).unwrap_or(usize::MAX);
-    half.clamp(16, MAX_DERIVED_CONNECTIONS)
+    let share = usize::try_from(fd_limit / 4 * 3).unwrap_or(usize::MAX);
+    share.clamp(16, MAX_DERIVED_CONNECTIONS)
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the soft
@@ -49,9 +51,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cap_is_half_the_fd_limit_within_bounds() {
-        assert_eq!(derived_max_connections(1024), 512);
-        assert_eq!(derived_max_connections(20_000), 10_000);
+    fn the_cap_is_three_quarters_of_the_fd_limit_within_bounds() {
+        assert_eq!(derived_max_connections(1024), 768);
+        assert_eq!(derived_max_connections(20_000), 15_000);
         assert_eq!(derived_max_connections(1 << 20), MAX_DERIVED_CONNECTIONS);
         assert_eq!(derived_max_connections(10), 16);
         assert_eq!(derived_max_connections(u64::MAX), MAX_DERIVED_CONNECTIONS);

@@ -44,7 +44,7 @@ pub struct Args {
           value_parser = ["block", "warn", "off"])]
     pub secret_guard: String,
 
-    /// Most connections served at once (default: half the raised file descriptor limit, at most 65536).
+    /// Most connections served at once (default: 3/4 of the raised file descriptor limit, at most 65536).
     #[arg(long, value_name = "N", env = "MESHGATE_MAX_CONNECTIONS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
