@@ -46,7 +46,7 @@ struct State {
     reserve_open: usize,
     /// Unauthenticated connections, oldest first.
     unauthenticated: BTreeMap<u64, (IpAddr, Weak<Slot>)>,
-    /// Unauthenticated connections per address.
+    /// Unauthenticated connections per address (IPv6: per /64).
     per_address: HashMap<IpAddr, usize>,
 }
 
@@ -102,7 +102,7 @@ impl Tracker {
     /// Admits a connection from `ip`, shedding the oldest unauthenticated
     /// one if the cap is reached, or says why not.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, Refused> {
-        let ip = ip.to_canonical();
+        let ip = address_key(ip);
         let mut state = self.lock();
         let limited = self.caps.per_address > 0 && (self.caps.limit_loopback || !ip.is_loopback());
         if limited && state.per_address.get(&ip).copied().unwrap_or(0) >= self.caps.per_address {
@@ -174,6 +174,15 @@ impl Drop for Slot {
     }
 }
 
+/// The address a connection counts against: IPv4 as is, IPv6 by its /64
+/// (one host commonly holds a whole /64).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
 /// Marks the connection a request arrived on as authenticated (called by
 /// the [`crate::auth::Auth`] extractor on success).
 pub(crate) fn mark_authenticated(extensions: &axum::http::Extensions) {
@@ -206,6 +215,16 @@ mod tests {
         drop(a2);
         let _a4 = tracker.admit(A).unwrap();
         assert_eq!(tracker.open(), 4);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64() {
+        let tracker = Tracker::new(caps(100, 1, 0));
+        let _first = tracker.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        assert_eq!(tracker.admit("2001:db8:1:2:ffff::9".parse().unwrap()).err(), Some(Refused::PerAddress));
+        let _other = tracker.admit("2001:db8:1:3::1".parse().unwrap()).unwrap();
+        let _mapped = tracker.admit("::ffff:10.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(tracker.admit(A).err(), Some(Refused::PerAddress));
     }
 
     #[test]
