@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -42,6 +42,7 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
 use tower::ServiceExt;
 
 use crate::config::Config;
@@ -213,31 +214,27 @@ async fn handle(
         let answer = router.oneshot(Request::from_parts(parts, Body::new(body))).await;
         return Ok(answer.unwrap_or_else(|never| match never {}));
     }
-    let done = Arc::new(AtomicBool::new(false));
-    let body = Body::new(DoneBody { inner: body, done: Arc::clone(&done) });
-    let answer = router.oneshot(Request::from_parts(parts, body));
-    tokio::select! {
-        biased;
-        answer = answer => Ok(answer.unwrap_or_else(|never| match never {})),
-        () = body_deadline(body_timeout, &done) => Ok(closing(ApiError::new(
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let body = Body::new(DeadlineBody {
+        inner: body,
+        deadline: Box::pin(tokio::time::sleep(body_timeout)),
+        timed_out: Arc::clone(&timed_out),
+    });
+    let answer = router.oneshot(Request::from_parts(parts, body)).await.unwrap_or_else(|never| match never {});
+    if timed_out.load(Ordering::Acquire) {
+        // Whatever the body's reader made of the error, the answer is 408.
+        return Ok(closing(ApiError::new(
             Class::Timeout,
             "body_timeout",
             format!("the request body did not arrive within {} s", body_timeout.as_secs_f64()),
-        ))),
+        )));
     }
+    Ok(answer)
 }
 
 /// The request's `Content-Length`, if it has a valid one.
 fn declared_length(req: &Request<Incoming>) -> Option<u64> {
     req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// Resolves when `timeout` has passed without the body arriving in full.
-async fn body_deadline(timeout: Duration, done: &AtomicBool) {
-    tokio::time::sleep(timeout).await;
-    if done.load(Ordering::Acquire) {
-        std::future::pending::<()>().await;
-    }
 }
 
 /// `error` as a response that closes the connection (its request body may
@@ -248,25 +245,30 @@ fn closing(error: ApiError) -> Response {
     resp
 }
 
-/// A request body that sets `done` once it has arrived in full.
-struct DoneBody {
+/// A request body that fails once its deadline passes while the reader
+/// still waits for it (so a body nobody reads never times out).
+struct DeadlineBody {
     inner: Incoming,
-    done: Arc<AtomicBool>,
+    deadline: Pin<Box<Sleep>>,
+    timed_out: Arc<AtomicBool>,
 }
 
-impl http_body::Body for DoneBody {
+impl http_body::Body for DeadlineBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = axum::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.done.store(true, Ordering::Release);
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                ready!(self.deadline.as_mut().poll(cx));
+                self.timed_out.store(true, Ordering::Release);
+                Poll::Ready(Some(Err("the request body did not arrive in time".into())))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

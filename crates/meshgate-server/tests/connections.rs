@@ -214,6 +214,21 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_a_slow_but_timely_one_is
     let (status, _, answer) = read_response(&mut slow).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(gw.inbox("bob").await.len(), 1);
+
+    // A body the handler never reads does not time out: a long-poll that
+    // outlives the body deadline answers normally.
+    let mut poll = connect(addr(&gw)).await;
+    poll.write_all(
+        format!(
+            "GET /messages?to=alice&wait=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
+             Content-Length: 5\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (status, _, answer) = read_response(&mut poll).await;
+    assert_eq!(status, 200, "{answer}");
     gw.stop().await;
 }
 
