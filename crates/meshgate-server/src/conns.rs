@@ -15,8 +15,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+/// How often hitting a cap is logged.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The caps of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -48,9 +52,20 @@ struct State {
     unauthenticated: BTreeMap<u64, (IpAddr, Weak<Slot>)>,
     /// Unauthenticated connections per address (IPv6: per /64).
     per_address: HashMap<IpAddr, usize>,
+    /// When a cap was last reported in the log.
+    last_warning: Option<Instant>,
 }
 
 impl State {
+    /// Logs that a cap was hit, at most every [`WARN_EVERY`].
+    fn warn(&mut self, what: &str) {
+        let now = Instant::now();
+        if self.last_warning.is_none_or(|at| now.duration_since(at) >= WARN_EVERY) {
+            self.last_warning = Some(now);
+            tracing::warn!(open = self.open, reserve = self.reserve_open, "{what}");
+        }
+    }
+
     fn forget_unauthenticated(&mut self, id: u64) {
         if let Some((ip, _)) = self.unauthenticated.remove(&id) {
             if let Some(n) = self.per_address.get_mut(&ip) {
@@ -106,7 +121,11 @@ impl Tracker {
         let mut state = self.lock();
         let limited = self.caps.per_address > 0 && (self.caps.limit_loopback || !ip.is_loopback());
         if limited && state.per_address.get(&ip).copied().unwrap_or(0) >= self.caps.per_address {
+            state.warn("an address reached its cap of unauthenticated connections; refusing more");
             return Err(Refused::PerAddress);
+        }
+        if state.open >= self.caps.max_connections {
+            state.warn("connection cap reached: shedding unauthenticated connections, then serving /health only");
         }
         let health_only = if state.open < self.caps.max_connections {
             false

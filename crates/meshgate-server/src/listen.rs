@@ -188,7 +188,7 @@ fn refuse(stream: &TcpStream, why: Refused, remote: SocketAddr) {
 }
 
 /// One request: the checks that come before the router, then the router
-/// racing the body deadline.
+/// with a deadline on the request body.
 async fn handle(
     router: Router,
     req: Request<Incoming>,
