@@ -142,8 +142,10 @@ pub(crate) async fn serve_connections(
         let conn_slot = Arc::clone(&slot);
         let body_timeout = settings.body_timeout;
         let router = router.clone();
+        // Boxed: hyper keeps a slot the size of this future for the whole
+        // life of every connection; a box keeps idle connections small.
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            handle(router.clone(), req, remote, Arc::clone(&conn_slot), body_timeout)
+            Box::pin(handle(router.clone(), req, remote, Arc::clone(&conn_slot), body_timeout))
         });
         let conn = graceful.watch((if health_only { &reserve_http } else { &http }).serve_connection(io, service));
         let mut stopped = stopped.clone();
