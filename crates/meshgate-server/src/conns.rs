@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 /// How often hitting a cap is logged.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -48,6 +48,8 @@ struct State {
     open: usize,
     /// Health-only connections.
     reserve_open: usize,
+    /// Every admitted connection, to stop them all at the shutdown deadline.
+    all: HashMap<u64, Weak<Slot>>,
     /// Unauthenticated connections, oldest first.
     unauthenticated: BTreeMap<u64, (IpAddr, Weak<Slot>)>,
     /// Unauthenticated connections per address (IPv6: per /64).
@@ -95,7 +97,10 @@ pub(crate) struct Slot {
     /// Admitted into the `/health` reserve.
     health_only: bool,
     authenticated: AtomicBool,
-    shed: Notify,
+    /// Set to make the connection's task drop it (shed, or the shutdown
+    /// deadline); `waker` wakes that task.
+    stop: AtomicBool,
+    waker: AtomicWaker,
 }
 
 impl Tracker {
@@ -114,10 +119,21 @@ impl Tracker {
         state.open + state.reserve_open
     }
 
+    /// Stops every open connection (the shutdown deadline).
+    pub(crate) fn stop_all(&self) {
+        let slots: Vec<Arc<Slot>> = self.lock().all.values().filter_map(Weak::upgrade).collect();
+        for slot in slots {
+            slot.stop();
+        }
+    }
+
     /// Admits a connection from `ip`, shedding the oldest unauthenticated
     /// one if the cap is reached, or says why not.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, Refused> {
         let ip = address_key(ip);
+        // Declared before the guard, so dropped after it: the last reference
+        // to a shed slot runs its `Drop`, which takes the lock.
+        let shed: Option<Arc<Slot>>;
         let mut state = self.lock();
         let limited = self.caps.per_address > 0 && (self.caps.limit_loopback || !ip.is_loopback());
         if limited && state.per_address.get(&ip).copied().unwrap_or(0) >= self.caps.per_address {
@@ -130,10 +146,10 @@ impl Tracker {
         let health_only = if state.open < self.caps.max_connections {
             false
         } else if let Some((&oldest, _)) = state.unauthenticated.first_key_value() {
-            let victim = state.unauthenticated.get(&oldest).and_then(|(_, slot)| slot.upgrade());
+            shed = state.unauthenticated.get(&oldest).and_then(|(_, slot)| slot.upgrade());
             state.forget_unauthenticated(oldest);
-            if let Some(victim) = victim {
-                victim.shed.notify_one();
+            if let Some(victim) = &shed {
+                victim.stop();
             }
             false
         } else if state.reserve_open < self.caps.health_reserve {
@@ -148,8 +164,10 @@ impl Tracker {
             id,
             health_only,
             authenticated: AtomicBool::new(false),
-            shed: Notify::new(),
+            stop: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         });
+        state.all.insert(id, Arc::downgrade(&slot));
         if health_only {
             state.reserve_open += 1;
         } else {
@@ -175,15 +193,32 @@ impl Slot {
         }
     }
 
-    /// Resolves when the tracker sheds this connection to make room.
-    pub(crate) async fn shed(&self) {
-        self.shed.notified().await;
+    /// Makes the connection's task drop it.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Runs `connection` until it ends (`Some`) or this slot is stopped:
+    /// shed to make room, or at the shutdown deadline (`None`). Costs an
+    /// atomic load per poll, no lock.
+    pub(crate) async fn serve<F: std::future::Future>(&self, connection: F) -> Option<F::Output> {
+        let mut connection = std::pin::pin!(connection);
+        std::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.stop.load(Ordering::Acquire) {
+                return std::task::Poll::Ready(None);
+            }
+            connection.as_mut().poll(cx).map(Some)
+        })
+        .await
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut state = self.tracker.lock();
+        state.all.remove(&self.id);
         if self.health_only {
             state.reserve_open -= 1;
         } else {
@@ -255,12 +290,8 @@ mod tests {
         // Full: the unauthenticated one makes room.
         let newer = tracker.admit(A).unwrap();
         assert!(!newer.health_only());
-        {
-            let shed = old.shed();
-            futures_util::pin_mut!(shed);
-            let waker = futures_util::task::noop_waker();
-            assert!(std::future::Future::poll(shed, &mut std::task::Context::from_waker(&waker)).is_ready());
-        }
+        assert!(old.stop.load(Ordering::Acquire), "the oldest unauthenticated connection was not shed");
+        assert!(!newer.stop.load(Ordering::Acquire) && !authed.stop.load(Ordering::Acquire));
         drop(old);
         newer.authenticated();
         // Full of authenticated connections: the reserve, then refusal.

@@ -114,7 +114,6 @@ pub(crate) async fn serve_connections(
     );
     let tracker = Tracker::new(settings.caps);
     let graceful = GracefulShutdown::new();
-    let (hard_stop, stopped) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -148,21 +147,18 @@ pub(crate) async fn serve_connections(
             Box::pin(handle(router.clone(), req, remote, Arc::clone(&conn_slot), body_timeout))
         });
         let conn = graceful.watch((if health_only { &reserve_http } else { &http }).serve_connection(io, service));
-        let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                ended = conn => if let Err(e) = ended {
-                    tracing::trace!(error = %e, %remote, "connection ended with an error");
-                },
-                () = slot.shed() => tracing::debug!(%remote, "unauthenticated connection shed at the connection cap"),
-                _ = stopped.wait_for(|stop| *stop) => {}
+            match slot.serve(conn).await {
+                Some(Err(e)) => tracing::trace!(error = %e, %remote, "connection ended with an error"),
+                Some(Ok(())) => {}
+                None => tracing::debug!(%remote, "connection dropped (shed at the cap, or the shutdown deadline)"),
             }
         });
     }
     drop(listener);
     if tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!(open = tracker.open(), "shutdown deadline passed; dropping the remaining connections");
-        let _ = hard_stop.send(true);
+        tracker.stop_all();
         let until = tokio::time::Instant::now() + DROP_GRACE;
         while tracker.open() > 0 && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;
