@@ -146,7 +146,10 @@ pub(crate) async fn serve_connections(
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             Box::pin(handle(router.clone(), req, remote, Arc::clone(&conn_slot), body_timeout))
         });
-        let conn = graceful.watch((if health_only { &reserve_http } else { &http }).serve_connection(io, service));
+        // Boxed: the task then holds a pointer, not a (possibly duplicated)
+        // copy of hyper's large connection state.
+        let conn =
+            Box::pin(graceful.watch((if health_only { &reserve_http } else { &http }).serve_connection(io, service)));
         tokio::spawn(async move {
             match slot.serve(conn).await {
                 Some(Err(e)) => tracing::trace!(error = %e, %remote, "connection ended with an error"),
