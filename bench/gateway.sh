@@ -16,7 +16,9 @@
 # Environment: DURATION (10s), RUNS (3), SEND_CONC ("1 16 64"),
 # READ_CONC ("16 64"), READ_ROWS (100000), PORT (18790), REPLICAS (1; with
 # postgres, N gateways on one database, each loaded by its own oha with c/N
-# connections; throughput is the sum, latency the worst replica's).
+# connections; throughput is the sum, latency the worst replica's),
+# MESHGATE_BIN (a prebuilt meshgate binary instead of building this tree's;
+# for before/after comparisons), LABEL (the column name in the report).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KIND=${1:?usage: gateway.sh meshgate|reference|postgres [OUTDIR]}
@@ -37,16 +39,17 @@ PIDS=()
 stop() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap stop EXIT
 [ "$REPLICAS" = 1 ] || [ "$KIND" = postgres ] || { echo "REPLICAS > 1 needs the postgres kind" >&2; exit 2; }
-echo "$KIND$([ "$REPLICAS" = 1 ] || echo "-x$REPLICAS")" > "$OUT/label"
+echo "${LABEL:-$KIND$([ "$REPLICAS" = 1 ] || echo "-x$REPLICAS")}" > "$OUT/label"
 URLS=()
 
 case "$KIND" in
   meshgate|postgres)
-    (cd "$ROOT" && cargo build --release -p meshgate-cli --quiet)
+    BIN=${MESHGATE_BIN:-$ROOT/target/release/meshgate}
+    [ -n "${MESHGATE_BIN:-}" ] || (cd "$ROOT" && cargo build --release -p meshgate-cli --quiet)
     DB_ARGS=()
     [ "$KIND" = postgres ] && DB_ARGS=(--db "${MESHGATE_BENCH_PG_URL:?set MESHGATE_BENCH_PG_URL}")
     for r in $(seq 0 $((REPLICAS - 1))); do
-      MESH_GATEWAY_TOKEN=$TOKEN RUST_LOG=warn "$ROOT/target/release/meshgate" serve \
+      MESH_GATEWAY_TOKEN=$TOKEN RUST_LOG=warn "$BIN" serve \
         --listen "127.0.0.1:$((PORT + r))" --data-dir "$WORK/r$r" "${DB_ARGS[@]}" 2>"$OUT/server-$r.log" &
       PIDS+=($!); URLS+=("http://127.0.0.1:$((PORT + r))")
     done ;;

@@ -54,7 +54,8 @@ def summary(outs):
     labels = []
     for out in outs:
         label = (Path(out) / "label").read_text().strip()
-        labels.append(label)
+        if label not in labels:  # several OUTDIRs may share a label (alternating runs)
+            labels.append(label)
         for line in (Path(out) / "results.jsonl").read_text().splitlines():
             r = json.loads(line)
             groups.setdefault((r["scenario"], r["conc"]), {}).setdefault(label, []).append(r)

@@ -67,7 +67,8 @@ pub struct Config {
     pub last_seen_flush: Duration,
     /// Failed authentications per address per minute before 429 (0: no limit).
     pub auth_failures_per_minute: u32,
-    /// Apply that limit to loopback clients too. Off by default: local
+    /// Apply that limit (and [`Config::max_unauthenticated_per_address`])
+    /// to loopback clients too. Off by default: local
     /// agents and test suites share 127.0.0.1, and 256-bit tokens cannot be
     /// guessed from a shell on the same machine anyway.
     pub limit_loopback: bool,
@@ -82,6 +83,25 @@ pub struct Config {
     /// Byte budget of one `GET /messages` page (encoded rows; at least one
     /// row is always sent). 0: unlimited.
     pub page_max_bytes: usize,
+
+    /// Most connections served at once; `None`: derived from the file
+    /// descriptor limit ([`crate::limits::derived_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// Most connections per client address that have not yet completed an
+    /// authenticated request (0: no limit). Loopback is exempt unless
+    /// [`Config::limit_loopback`].
+    pub max_unauthenticated_per_address: usize,
+    /// Connections accepted beyond [`Config::max_connections`] that may
+    /// only ask `GET /health` (one request each, then closed).
+    pub health_reserve: usize,
+    /// Time a request body may take to arrive in full (else 408).
+    pub body_timeout: Duration,
+    /// A connection whose writes make no progress for this long is dropped
+    /// (a client that stopped reading).
+    pub write_timeout: Duration,
+    /// After a shutdown signal, how long open connections may take to
+    /// finish before they are dropped.
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {
@@ -99,6 +119,13 @@ impl Config {
             max_streams_per_peer: 16,
             max_polls_per_peer: 16,
             page_max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
+
+            max_connections: None,
+            max_unauthenticated_per_address: 64,
+            health_reserve: 16,
+            body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

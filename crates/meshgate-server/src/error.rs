@@ -33,6 +33,8 @@ pub enum Class {
     Unavailable,
     /// 500: a bug or an unexpected backend failure (details only logged).
     Internal,
+    /// 408: the request body did not arrive in time.
+    Timeout,
 }
 
 /// An error answer: class, stable code, human detail.
@@ -93,6 +95,7 @@ impl ApiError {
             Class::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Class::Timeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

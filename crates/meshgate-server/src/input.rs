@@ -12,6 +12,11 @@ use crate::error::{ApiError, Class};
 /// characters are all escaped astral-plane code points is about 2.4 MB.
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// 413 `body_too_large`: a body (or its declared length) over [`BODY_LIMIT`].
+pub fn body_too_large() -> ApiError {
+    ApiError::new(Class::TooLarge, "body_too_large", format!("request body is over {BODY_LIMIT} bytes"))
+}
+
 /// A JSON object body.
 pub struct JsonObject(pub Map<String, Value>);
 
@@ -21,7 +26,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(Class::TooLarge, "body_too_large", format!("request body is over {BODY_LIMIT} bytes"))
+                body_too_large()
             } else {
                 ApiError::invalid("invalid_body", "could not read the request body")
             }

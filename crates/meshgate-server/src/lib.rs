@@ -15,14 +15,17 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+mod conns;
 pub mod error;
 pub mod hub;
 pub mod input;
+pub mod limits;
 mod listen;
 pub mod live;
 pub mod peer_record;
 pub mod routes;
 pub mod session;
+mod stall;
 pub mod state;
 pub mod tokens;
 
@@ -62,13 +65,15 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Serves `store` with `config` on `listener` until `shutdown` resolves,
-/// then flushes pending `last_seen` updates.
+/// then flushes pending `last_seen` updates. Raises the process's soft
+/// file descriptor limit to the hard one first ([`limits`]).
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let settings = listen::Settings::new(&config, limits::raise_fd_limit());
     let state = AppState::new(store, config);
     let flusher = {
         let state = state.clone();
@@ -89,7 +94,7 @@ pub async fn serve(
         // does not wait for them.
         stopping.begin_shutdown();
     };
-    listen::serve_connections(listener, app(state.clone()), shutdown).await;
+    listen::serve_connections(listener, app(state.clone()), shutdown, settings).await;
     flusher.abort();
     state.flush_last_seen().await;
     Ok(())

@@ -14,34 +14,105 @@
 //!
 //! `TCP_NODELAY` is set: every answer is written in one go, and small SSE
 //! events must not wait for an ACK.
+//!
+//! Defences, so no client can hold the gateway's sockets, memory or
+//! shutdown: admission by [`crate::conns`] (caps, shedding, the `/health`
+//! reserve), a deadline on request bodies (408 `body_timeout`), a
+//! `Content-Length` over the body limit refused with 413 before any
+//! `100 Continue`, a write timeout ([`crate::stall`]), and a shutdown
+//! deadline after which the remaining connections are dropped.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
 use tower::ServiceExt;
 
-/// How long a client may take to send a complete request head.
+use crate::config::Config;
+use crate::conns::{Caps, Refused, Slot, Tracker};
+use crate::error::{ApiError, Class};
+use crate::stall::WriteDeadline;
+
+/// How long a client may take to send a complete request head (and how
+/// long a keep-alive connection may sit idle between requests).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `router` on `listener` until `shutdown` resolves, then waits for
-/// open connections to finish their current request.
+/// The same for a connection in the `/health` reserve.
+const RESERVE_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After the shutdown deadline, how long to wait for connection tasks to
+/// drop their sockets.
+const DROP_GRACE: Duration = Duration::from_secs(1);
+
+/// Connection settings of one listener, from [`Config`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Admission caps.
+    pub(crate) caps: Caps,
+    /// Time a request body may take to arrive.
+    pub(crate) body_timeout: Duration,
+    /// Time a write may make no progress.
+    pub(crate) write_timeout: Duration,
+    /// Time connections get to finish after the shutdown signal.
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// The settings of `config`; the connection cap, unless configured, is
+    /// derived from the soft descriptor limit `fd_limit`.
+    pub(crate) fn new(config: &Config, fd_limit: Option<u64>) -> Self {
+        let derived = crate::limits::derived_max_connections(fd_limit.unwrap_or(u64::MAX));
+        Settings {
+            caps: Caps {
+                max_connections: config.max_connections.unwrap_or(derived),
+                per_address: config.max_unauthenticated_per_address,
+                limit_loopback: config.limit_loopback,
+                health_reserve: config.health_reserve,
+            },
+            body_timeout: config.body_timeout,
+            write_timeout: config.write_timeout,
+            shutdown_timeout: config.shutdown_timeout,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets open
+/// connections finish their current request for at most
+/// `settings.shutdown_timeout` and drops the rest.
 pub(crate) async fn serve_connections(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    settings: Settings,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.half_close(true).timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut reserve_http = hyper::server::conn::http1::Builder::new();
+    reserve_http.timer(TokioTimer::new()).header_read_timeout(RESERVE_HEADER_READ_TIMEOUT).keep_alive(false);
+    tracing::info!(
+        max_connections = settings.caps.max_connections,
+        per_address = settings.caps.per_address,
+        health_reserve = settings.caps.health_reserve,
+        "connection limits"
+    );
+    let tracker = Tracker::new(settings.caps);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -55,23 +126,159 @@ pub(crate) async fn serve_connections(
             },
             () = &mut shutdown => break,
         };
+        let slot = match tracker.admit(remote.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                refuse(&stream, why, remote);
+                continue;
+            }
+        };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let service = router.clone().map_request(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
-            req.map(Body::new)
+        let io = TokioIo::new(WriteDeadline::new(stream, settings.write_timeout));
+        let health_only = slot.health_only();
+        let conn_slot = Arc::clone(&slot);
+        let body_timeout = settings.body_timeout;
+        let router = router.clone();
+        // Boxed: hyper keeps a slot the size of this future for the whole
+        // life of every connection; a box keeps idle connections small.
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            Box::pin(handle(router.clone(), req, remote, Arc::clone(&conn_slot), body_timeout))
         });
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
+        // Boxed: the task then holds a pointer, not a (possibly duplicated)
+        // copy of hyper's large connection state.
+        let conn =
+            Box::pin(graceful.watch((if health_only { &reserve_http } else { &http }).serve_connection(io, service)));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, %remote, "connection ended with an error");
+            match slot.serve(conn).await {
+                Some(Err(e)) => tracing::trace!(error = %e, %remote, "connection ended with an error"),
+                Some(Ok(())) => {}
+                None => tracing::debug!(%remote, "connection dropped (shed at the cap, or the shutdown deadline)"),
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!(open = tracker.open(), "shutdown deadline passed; dropping the remaining connections");
+        tracker.stop_all();
+        let until = tokio::time::Instant::now() + DROP_GRACE;
+        while tracker.open() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Turns a refused connection away: a best-effort 503 (never waiting on
+/// the socket), then close.
+fn refuse(stream: &TcpStream, why: Refused, remote: SocketAddr) {
+    static ANSWER: LazyLock<Vec<u8>> = LazyLock::new(|| {
+        let body = serde_json::json!({
+            "error": "too_many_connections",
+            "detail": "the gateway is at its connection limit; retry shortly",
+        })
+        .to_string();
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    });
+    tracing::debug!(?why, %remote, "connection refused");
+    let _ = stream.try_write(&ANSWER);
+}
+
+/// One request: the checks that come before the router, then the router
+/// with a deadline on the request body.
+async fn handle(
+    router: Router,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    slot: Arc<Slot>,
+    body_timeout: Duration,
+) -> Result<Response, Infallible> {
+    if slot.health_only() && !(req.method() == Method::GET && req.uri().path() == "/health") {
+        return Ok(closing(ApiError::new(
+            Class::Unavailable,
+            "too_many_connections",
+            "the gateway is at its connection limit; only GET /health is answered on this connection",
+        )));
+    }
+    // Before the body is polled, so `Expect: 100-continue` gets no 100.
+    if declared_length(&req).is_some_and(|n| n > crate::input::BODY_LIMIT as u64) {
+        return Ok(closing(crate::input::body_too_large()));
+    }
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(ConnectInfo(remote));
+    parts.extensions.insert(slot);
+    if http_body::Body::is_end_stream(&body) {
+        let answer = router.oneshot(Request::from_parts(parts, Body::new(body))).await;
+        return Ok(answer.unwrap_or_else(|never| match never {}));
+    }
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let body = Body::new(DeadlineBody {
+        inner: body,
+        deadline: Box::pin(tokio::time::sleep(body_timeout)),
+        timed_out: Arc::clone(&timed_out),
+    });
+    let answer = router.oneshot(Request::from_parts(parts, body)).await.unwrap_or_else(|never| match never {});
+    if timed_out.load(Ordering::Acquire) {
+        // Whatever the body's reader made of the error, the answer is 408.
+        return Ok(closing(ApiError::new(
+            Class::Timeout,
+            "body_timeout",
+            format!("the request body did not arrive within {} s", body_timeout.as_secs_f64()),
+        )));
+    }
+    Ok(answer)
+}
+
+/// The request's `Content-Length`, if it has a valid one.
+fn declared_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// `error` as a response that closes the connection (its request body may
+/// be unread).
+fn closing(error: ApiError) -> Response {
+    let mut resp = error.into_response();
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// A request body that fails once its deadline passes while the reader
+/// still waits for it (so a body nobody reads never times out).
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<Sleep>>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                ready!(self.deadline.as_mut().poll(cx));
+                self.timed_out.store(true, Ordering::Release);
+                Poll::Ready(Some(Err("the request body did not arrive in time".into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Per-connection accept errors (the client left first) are skipped; the
@@ -126,9 +333,15 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_connections(listener, router, async {
-            let _ = stopped.await;
-        }));
+        let settings = Settings::new(&Config::new(crate::OperatorToken::new("unused")), None);
+        let server = tokio::spawn(serve_connections(
+            listener,
+            router,
+            async {
+                let _ = stopped.await;
+            },
+            settings,
+        ));
 
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();

@@ -59,6 +59,29 @@ pub struct Args {
     /// SQLite: MiB of write-ahead log after which it is restarted and its file cut back (0: unbounded).
     #[arg(long, value_name = "MIB", env = "MESHGATE_SQLITE_WAL_LIMIT", default_value_t = DEFAULT_WAL_LIMIT >> 20)]
     pub sqlite_wal_limit: u64,
+
+    /// Most connections served at once (default: 3/4 of the raised file descriptor limit, at most 65536).
+    #[arg(long, value_name = "N", env = "MESHGATE_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
+    /// Most not-yet-authenticated connections per client address (0: no limit; loopback exempt).
+    #[arg(long, value_name = "N", env = "MESHGATE_MAX_UNAUTHENTICATED_PER_ADDRESS", default_value_t = 64)]
+    pub max_unauthenticated_per_address: usize,
+
+    /// Seconds a request body may take to arrive (else 408).
+    #[arg(long, value_name = "SECS", env = "MESHGATE_BODY_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+
+    /// Seconds a write to a client may make no progress before the connection is dropped.
+    #[arg(long, value_name = "SECS", env = "MESHGATE_WRITE_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
+
+    /// Seconds open connections get to finish after SIGTERM/SIGINT before they are dropped.
+    #[arg(long, value_name = "SECS", env = "MESHGATE_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u64,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -101,6 +124,7 @@ async fn serve(args: Args) -> Result<()> {
     config.max_streams_per_peer = args.max_streams_per_peer;
     config.max_polls_per_peer = args.max_polls_per_peer;
     config.page_max_bytes = args.page_max_bytes;
+    apply_connection_limits(&args, &mut config);
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
@@ -110,6 +134,15 @@ async fn serve(args: Args) -> Result<()> {
     meshgate_server::serve(listener, store, config, shutdown_signal()).await?;
     tracing::info!("meshgate gateway stopped");
     Ok(())
+}
+
+/// The connection caps and deadlines of `args`, into `config`.
+fn apply_connection_limits(args: &Args, config: &mut Config) {
+    config.max_connections = args.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    config.max_unauthenticated_per_address = args.max_unauthenticated_per_address;
+    config.body_timeout = std::time::Duration::from_secs(args.body_timeout);
+    config.write_timeout = std::time::Duration::from_secs(args.write_timeout);
+    config.shutdown_timeout = std::time::Duration::from_secs(args.shutdown_timeout);
 }
 
 /// The store URL `meshgate serve` uses: `db` (`--db` / `MESHGATE_DB`) if

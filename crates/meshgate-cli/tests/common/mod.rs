@@ -211,12 +211,18 @@ pub async fn reference_gateway() -> Option<Gateway> {
 /// A fresh `meshgate serve` child process (this crate's binary) on a free
 /// port, over an SQLite file in a temp dir.
 pub async fn meshgate_gateway() -> Gateway {
+    meshgate_gateway_with(&[]).await
+}
+
+/// [`meshgate_gateway`] with extra `meshgate serve` arguments.
+pub async fn meshgate_gateway_with(extra: &[&str]) -> Gateway {
     use tokio::io::AsyncBufReadExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let token = format!("meshgate-operator-{}-token-0123456789", std::process::id());
     let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
+        .args(extra)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("MESH_GATEWAY_TOKEN", &token)

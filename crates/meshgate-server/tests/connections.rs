@@ -1,0 +1,326 @@
+//! Connection defences, driven by raw TCP clients against a real gateway:
+//! caps and shedding, the `/health` reserve, the body deadline, 413 before
+//! `100 Continue`, the write timeout and the shutdown deadline.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::{Gateway, OPERATOR};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+fn addr(gw: &Gateway) -> SocketAddr {
+    gw.url.trim_start_matches("http://").parse().unwrap()
+}
+
+/// A TCP connection to `to` from the loopback address `from`, with a small
+/// receive buffer (so a client that does not read stalls the server soon).
+async fn connect_from(from: Ipv4Addr, to: SocketAddr, small_buffer: bool) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    if small_buffer {
+        socket.set_recv_buffer_size(4096).unwrap();
+    }
+    socket.bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+async fn connect(to: SocketAddr) -> TcpStream {
+    connect_from(Ipv4Addr::LOCALHOST, to, false).await
+}
+
+/// Reads one response (head and `Content-Length` body) within 5 s.
+async fn read_response(stream: &mut TcpStream) -> (u16, String, String) {
+    let mut buf = Vec::new();
+    let read = async {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .map_or(0, |v| v.parse::<usize>().unwrap());
+                if buf.len() >= end + 4 + len {
+                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+                    buf.drain(..end + 4 + len);
+                    let status = head[9..12].parse().unwrap();
+                    return (status, head, body);
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-response: {}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read).await.expect("no response within 5 s")
+}
+
+/// Whether the server closes `stream` within `within` (reading and
+/// discarding whatever it sends first).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let drain = async {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, drain).await.is_ok()
+}
+
+async fn request(stream: &mut TcpStream, method: &str, path: &str, token: Option<&str>) -> (u16, String, String) {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    stream.write_all(format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n").as_bytes()).await.unwrap();
+    read_response(stream).await
+}
+
+fn error_code(body: &str) -> String {
+    serde_json::from_str::<Value>(body).unwrap()["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn bare_connections_beyond_the_cap_are_shed_and_never_starve_health_or_peers() {
+    let gw = Gateway::start_with(|c| c.max_connections = Some(8)).await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let mut bare = Vec::new();
+    for _ in 0..40 {
+        bare.push(connect(addr(&gw)).await);
+    }
+
+    let fresh = reqwest::Client::new();
+    let started = Instant::now();
+    let health = fresh.get(format!("{}/health", gw.url)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let sent = fresh
+        .post(format!("{}/messages", gw.url))
+        .bearer_auth(&alice)
+        .json(&json!({"to_node": "bob", "kind": "fyi", "content": "still through"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK, "{}", sent.text().await.unwrap());
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+
+    let mut closed = 0;
+    for stream in &mut bare {
+        if closed_within(stream, Duration::from_millis(100)).await {
+            closed += 1;
+        }
+    }
+    // At most 8 are served at once; every older bare one made room.
+    assert!(closed >= 32, "only {closed} of 40 bare connections were closed");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_address_may_hold_only_so_many_unauthenticated_connections() {
+    let gw = Gateway::start_with(|c| {
+        c.limit_loopback = true;
+        c.max_unauthenticated_per_address = 4;
+    })
+    .await;
+    let attacker = Ipv4Addr::new(127, 0, 0, 2);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from(attacker, addr(&gw), false).await);
+    }
+    let started = Instant::now();
+    let mut extra = connect_from(attacker, addr(&gw), false).await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut answer)).await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too_many_connections"), "{answer}");
+    assert!(!closed_within(&mut held[3], Duration::from_millis(200)).await, "an admitted connection was closed");
+
+    // Another address is unaffected.
+    assert_eq!(gw.get("/health").await.0, StatusCode::OK);
+
+    // An authenticated connection no longer counts against its address.
+    let (status, _, _) = request(&mut held[0], "GET", "/peers", Some(OPERATOR)).await;
+    assert_eq!(status, 200);
+    let mut next = connect_from(attacker, addr(&gw), false).await;
+    let (status, _, body) = request(&mut next, "GET", "/health", None).await;
+    assert_eq!(status, 200, "{body}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_cap_full_of_authenticated_connections_still_answers_health_from_the_reserve() {
+    let gw = Gateway::start_with(|c| {
+        c.max_connections = Some(3);
+        c.health_reserve = 2;
+    })
+    .await;
+    let mut authed = Vec::new();
+    for _ in 0..3 {
+        let mut s = connect(addr(&gw)).await;
+        assert_eq!(request(&mut s, "GET", "/peers", Some(OPERATOR)).await.0, 200);
+        authed.push(s);
+    }
+
+    let mut probe = connect(addr(&gw)).await;
+    let (status, head, body) = request(&mut probe, "GET", "/health", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert!(closed_within(&mut probe, Duration::from_secs(1)).await);
+
+    let mut other = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut other, "GET", "/peers", Some(OPERATOR)).await;
+    assert_eq!((status, error_code(&body).as_str()), (503, "too_many_connections"));
+
+    // Two idle connections fill the reserve; the next is refused at once.
+    let _idle = [connect(addr(&gw)).await, connect(addr(&gw)).await];
+    let mut refused = connect(addr(&gw)).await;
+    assert!(closed_within(&mut refused, Duration::from_secs(1)).await);
+
+    // The authenticated connections were never disturbed.
+    assert_eq!(request(&mut authed[0], "GET", "/peers", Some(OPERATOR)).await.0, 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_a_slow_but_timely_one_is_served() {
+    let gw = Gateway::start_with(|c| c.body_timeout = Duration::from_millis(500)).await;
+    gw.register("alice").await;
+    gw.register("bob").await;
+    let head = format!(
+        "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    );
+    let mut drip = connect(addr(&gw)).await;
+    drip.write_all(format!("{head}{{").as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (status, _, body) = read_response(&mut drip).await;
+    assert_eq!((status, error_code(&body).as_str()), (408, "body_timeout"));
+    assert!(started.elapsed() >= Duration::from_millis(400), "answered after {:?}", started.elapsed());
+    assert!(closed_within(&mut drip, Duration::from_secs(1)).await);
+
+    let body = json!({"from_node": "alice", "to_node": "bob", "kind": "fyi", "content": "in two parts"}).to_string();
+    let (first, second) = body.split_at(10);
+    let mut slow = connect(addr(&gw)).await;
+    let head = head.replace("1000", &body.len().to_string());
+    slow.write_all(format!("{head}{first}").as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    slow.write_all(second.as_bytes()).await.unwrap();
+    let (status, _, answer) = read_response(&mut slow).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(gw.inbox("bob").await.len(), 1);
+
+    // A body the handler never reads does not time out: a long-poll that
+    // outlives the body deadline answers normally.
+    let mut poll = connect(addr(&gw)).await;
+    poll.write_all(
+        format!(
+            "GET /messages?to=alice&wait=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
+             Content-Length: 5\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (status, _, answer) = read_response(&mut poll).await;
+    assert_eq!(status, 200, "{answer}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_content_length_is_413_before_any_100_continue() {
+    let gw = Gateway::start().await;
+    gw.register("alice").await;
+    gw.register("bob").await;
+    let mut big = connect(addr(&gw)).await;
+    big.write_all(
+        format!(
+            "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
+             Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 1000000000\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (status, _, body) = read_response(&mut big).await;
+    assert_eq!((status, error_code(&body).as_str()), (413, "body_too_large"));
+    assert!(closed_within(&mut big, Duration::from_secs(1)).await);
+
+    // A body within the limit still gets its 100 Continue.
+    let body = json!({"from_node": "alice", "to_node": "bob", "kind": "fyi", "content": "expected"}).to_string();
+    let mut small = connect(addr(&gw)).await;
+    small
+        .write_all(
+            format!(
+                "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
+                 Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (status, _, _) = read_response(&mut small).await;
+    assert_eq!(status, 100);
+    small.write_all(body.as_bytes()).await.unwrap();
+    let (status, _, answer) = read_response(&mut small).await;
+    assert_eq!(status, 200, "{answer}");
+    gw.stop().await;
+}
+
+/// Registers alice and bob and fills bob's inbox with ~6 MB of DMs.
+async fn large_inbox(gw: &Gateway) -> String {
+    gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    let content = "a large direct message ".repeat(8_000);
+    for _ in 0..30 {
+        let (status, v) = gw.send("alice", "bob", &content).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    bob
+}
+
+/// Opens bob's SSE stream and never reads it.
+async fn stalled_stream(gw: &Gateway, bob: &str) -> TcpStream {
+    let mut s = connect_from(Ipv4Addr::LOCALHOST, addr(gw), true).await;
+    s.write_all(
+        format!("GET /messages/stream?after_id=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bob}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let gw = Gateway::start_with(|c| c.write_timeout = Duration::from_secs(1)).await;
+    let bob = large_inbox(&gw).await;
+    let mut stream = stalled_stream(&gw, &bob).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Had the gateway kept it, reading now would resume the stream, which
+    // then stays open (keep-alive comments) and never ends.
+    assert!(closed_within(&mut stream, Duration::from_secs(10)).await, "the stalled stream was not dropped");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_within_its_deadline_despite_clients_that_do_not_read() {
+    let gw = Gateway::start_with(|c| {
+        c.shutdown_timeout = Duration::from_secs(1);
+        c.write_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let bob = large_inbox(&gw).await;
+    let _stalled = [stalled_stream(&gw, &bob).await, stalled_stream(&gw, &bob).await];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), gw.stop()).await.expect("shutdown outlived its deadline");
+    // It waited for the stuck connections, then dropped them.
+    assert!(started.elapsed() >= Duration::from_millis(900), "stopped after {:?}", started.elapsed());
+}
