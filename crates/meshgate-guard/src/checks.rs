@@ -41,6 +41,55 @@ impl<'a> LineFacts<'a> {
         *self.conn_keys.get_or_insert_with(|| KEYS.iter().any(|k| contains_ci(text, k)))
     }
 
+    /// The bytes just before and just after `v` (0 at the ends of the text),
+    /// when `v` lies inside this line's text.
+    fn around(&self, v: &str) -> (u8, u8) {
+        let (base, at) = (self.text.as_ptr() as usize, v.as_ptr() as usize);
+        if at < base || at + v.len() > base + self.text.len() {
+            return (0, 0);
+        }
+        let (b, start) = (self.text.as_bytes(), at - base);
+        let end = start + v.len();
+        (if start > 0 { b[start - 1] } else { 0 }, b.get(end).copied().unwrap_or(0))
+    }
+
+    /// At most the last [`BEFORE_WINDOW`] bytes of this line's text before
+    /// `v` (empty when `v` is not in it): what the checks look back at stays
+    /// bounded, so many matches on one long line cost linear time.
+    fn before(&self, v: &str) -> &'a str {
+        let (base, at) = (self.text.as_ptr() as usize, v.as_ptr() as usize);
+        if at < base || at > base + self.text.len() {
+            return "";
+        }
+        let end = at - base;
+        let mut start = end.saturating_sub(BEFORE_WINDOW);
+        while !self.text.is_char_boundary(start) {
+            start += 1;
+        }
+        &self.text[start..end]
+    }
+
+    /// Whether `v` is written inside quotes (`"v`, `'v`, `\"v`).
+    fn quoted(&self, v: &str) -> bool {
+        matches!(self.around(v).0, b'"' | b'\'')
+    }
+
+    /// Whether `needle` (ASCII lowercase, not after an ASCII letter) occurs
+    /// within `dist` bytes of `v` on this line.
+    fn near(&self, v: &str, needle: &str, dist: usize) -> bool {
+        let (base, at) = (self.text.as_ptr() as usize, v.as_ptr() as usize);
+        if at < base || at + v.len() > base + self.text.len() {
+            return false;
+        }
+        let start = at - base;
+        let b = self.text.as_bytes();
+        let lo = start.saturating_sub(dist);
+        let hi = (start + v.len() + dist).min(b.len());
+        let n = needle.as_bytes();
+        (lo..hi.saturating_sub(n.len() - 1))
+            .any(|i| b[i..i + n.len()].eq_ignore_ascii_case(n) && (i == 0 || !b[i - 1].is_ascii_alphabetic()))
+    }
+
     fn sas(&mut self) -> bool {
         let text = self.text;
         *self.sas.get_or_insert_with(|| contains_ci(text, "sv="))
@@ -48,40 +97,130 @@ impl<'a> LineFacts<'a> {
 }
 
 pub(crate) fn check<'a>(check: Check, value: &'a str, line: &mut LineFacts<'a>) -> bool {
-    let mut placeholder = |v: &'a str| line.placeholder(v);
+    let quoted = line.quoted(value);
+    let (prev, next) = line.around(value);
     match check {
         Check::None => true,
         Check::NotWords => not_words(value),
-        Check::MixedAws => mixed_aws(value),
-        Check::Generic => generic(value, &mut placeholder),
-        Check::UrlPassword => url_password(value, &mut placeholder),
-        Check::ConnString => conn_string(value, &mut placeholder) && line.conn_keys(),
-        Check::NotRef => not_ref(value),
-        Check::NotPlaceholder => not_ref(value) && !placeholder(value),
+        Check::MixedAws => mixed_aws(value) && next != b'=' && line.near(value, "aws", AWS_NEAR),
+        Check::MeshShape => mesh_shape(value, prev, next, line.before(value)),
+        Check::Generic => {
+            let before = line.before(value);
+            // A public badge token (`badge.svg?token=…`) is meant to be published.
+            let badge = prev == b'=' && {
+                let url = tail_after(before, char::is_whitespace);
+                url.contains("badge") || url.contains(".svg?") || url.contains("shields.io")
+            };
+            !badge && !names_metadata(key_before(before)) && generic(value, quoted, &mut |v| line.placeholder(v))
+        }
+        Check::UrlPassword => url_password(value, &mut |v| line.placeholder(v)),
+        Check::ConnString => conn_string(value, &mut |v| line.placeholder(v)) && line.conn_keys(),
+        Check::NotRef => !is_reference(value),
+        Check::NotPlaceholder => !is_reference(value) && !line.placeholder(value),
         Check::HasPercent => value.contains('%'),
         Check::AzureSas => line.sas(),
     }
 }
 
-/// Rejects prefixed matches whose body (after the first `-`/`_`/`.`) is a run
-/// of lowercase words, e.g. `sk-learn-model-selection`, `pypi-publish-workflow`.
-/// Placeholders such as `sk-xxxxxxxxxxxxxxxxxxxxxxxx` are kept.
+/// Most bytes of the line before a value that the checks look at.
+const BEFORE_WINDOW: usize = 256;
+
+/// Most bytes between an `aws` keyword and a 40-char run for the AWS line
+/// heuristic: on a long line (minified JSON, a search index) a keyword far
+/// away says nothing about the run.
+const AWS_NEAR: usize = 64;
+
+/// Rejects prefixed matches whose body (after the first `-`/`_`/`.`) is a
+/// slug or identifier made of words, e.g. `sk-learn-model-selection`,
+/// `sk-hynix-memory-bandwidth-roadmap-2027`, `pypi-publish-workflow`.
+/// Placeholders without separators such as `sk-xxxxxxxxxxxxxxxxxxxxxxxx` are kept.
 fn not_words(value: &str) -> bool {
     let body = match value.bytes().position(|b| matches!(b, b'-' | b'_' | b'.')) {
         Some(i) => &value[i + 1..],
         None => value,
     };
-    let (mut has_upper, mut has_sep) = (false, false);
-    for b in body.bytes() {
-        has_upper |= b.is_ascii_uppercase();
-        has_sep |= b == b'-' || b == b'_';
+    !(body.bytes().any(|b| b == b'-' || b == b'_') && is_wordy(body))
+}
+
+/// A slug, file name or identifier: every segment between `-`, `_`, `.` is a
+/// word (`word`, `Word`, `WORD`, camel-case words), a number, or at most 4
+/// chars (`v2`, `x86`, `rc1`). Random tokens have long segments of mixed
+/// letters and digits.
+pub(crate) fn is_wordy(v: &str) -> bool {
+    v.split(['-', '_', '.']).all(|seg| {
+        let b = seg.as_bytes();
+        if b.len() <= 4 || b.iter().all(u8::is_ascii_digit) {
+            return true;
+        }
+        if !b.iter().all(u8::is_ascii_alphanumeric) {
+            return false;
+        }
+        // Pieces: `Word`, `word`, `WORD`, digit runs (`fts5CreateTokenizer`
+        // = fts·5·Create·Tokenizer, `MLKEM768`, `x25519`). Words average 3+
+        // chars a piece; random text changes class every 1-2 chars.
+        let (digit, up, low) = (u8::is_ascii_digit, u8::is_ascii_uppercase, u8::is_ascii_lowercase);
+        let pieces = 1
+            + b.windows(2).filter(|w| digit(&w[0]) != digit(&w[1]) || (low(&w[0]) && up(&w[1]))).count()
+            + b.windows(3).filter(|w| up(&w[0]) && up(&w[1]) && low(&w[2])).count();
+        b.len() >= 3 * pieces
+    })
+}
+
+/// Key names that hold data about a secret, not the secret: lengths, sizes,
+/// types, names, files, URLs (`secret_key_len`, `token_stream`,
+/// `xCreateTokenizer`, `password_file`).
+fn names_metadata(key: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        "len", "length", "size", "count", "buffer", "buf", "type", "kind", "name", "file", "path", "dir", "url", "uri",
+        "endpoint", "hint", "expander", "index", "idx", "stream", "policy", "format", "header", "ttl", "expiry",
+        "expires", "timeout", "_id", "-id", ".id", "ids",
+    ];
+    let lower = key.to_ascii_lowercase();
+    lower.contains("tokeniz")
+        || key.ends_with("Id")
+        || SUFFIXES.iter().any(|s| lower.ends_with(s) && (s.len() < lower.len()))
+}
+
+/// The part of `s` after the last char matching `stop` (all of `s` if none).
+fn tail_after(s: &str, stop: impl Fn(char) -> bool) -> &str {
+    match s.char_indices().rev().find(|&(_, c)| stop(c)) {
+        Some((i, c)) => &s[i + c.len_utf8()..],
+        None => s,
     }
-    if has_upper || !has_sep {
-        return true;
+}
+
+/// The key of an assignment: the identifier just before the separator that
+/// precedes the value (`secret_key_len` in `out->secret_key_len = …`).
+fn key_before(before: &str) -> &str {
+    let head = before.trim_end_matches(|c: char| c.is_ascii_whitespace() || "\"'`:=>]\\".contains(c));
+    tail_after(head, |c| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+}
+
+/// The shape of a mesh-gateway token found by the line heuristic: random
+/// url-safe base64 (upper, lower and digits; not a slug), not hex, not part of
+/// a path, URL, standard-base64 string or `algo:digest` / `algo-digest`.
+fn mesh_shape(v: &str, prev: u8, next: u8, before: &str) -> bool {
+    let b = v.as_bytes();
+    if !(b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase)
+        && b.iter().any(u8::is_ascii_digit))
+    {
+        return false;
     }
-    // Every segment is a lowercase word or a short token such as `v2`.
-    let wordy = body.split(['-', '_']).all(|seg| seg.bytes().all(|b| b.is_ascii_lowercase()) || seg.len() <= 3);
-    !wordy
+    if matches!(prev, b'/' | b'+' | b'.' | b'@' | b'#' | b'~' | b'%')
+        || matches!(next, b'/' | b'+' | b'=' | b'@' | b'%')
+    {
+        return false;
+    }
+    if v.contains(['-', '_']) && is_wordy(v) {
+        return false;
+    }
+    // `sha256:…`, `sha512-…`, `h1:…`, `md5=`: a digest, not a token.
+    let head = before.trim_end_matches([':', '-', '=']);
+    let word = tail_after(head, |c| !c.is_ascii_alphanumeric());
+    let w = word.to_ascii_lowercase();
+    !(head.len() < before.len()
+        && (w.starts_with("sha") || w.starts_with("md5") || w.starts_with("blake") || w == "h1" || w == "sri"))
 }
 
 fn mixed_aws(v: &str) -> bool {
@@ -99,11 +238,87 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
     memchr::memchr2_iter(lo, up, h).any(|i| h.len() - i >= n.len() && h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
-/// A reference to a variable / expression rather than a literal value.
-fn not_ref(v: &str) -> bool {
-    let first = v.as_bytes().first().copied().unwrap_or(b'$');
-    !matches!(first, b'$' | b'<' | b'{' | b'%' | b'(' | b'*')
-        && !v.bytes().any(|b| matches!(b, b'(' | b'[' | b'{' | b'<' | b'$'))
+/// Whether the whole value is a reference to a value kept elsewhere, in
+/// real reference syntax: `$VAR` / `${VAR}` / `${VAR:-default}` /
+/// `${{ secrets.X }}` / `$(command)`, `%(name)s`, `%s`, `%VAR%`,
+/// `{{ var }}`, `{name}`, `<placeholder>`, or a concatenation of these with
+/// `:/@._-` glue (`${USER}:${PASS}`). `$VAR` names are one case
+/// (`DB_PASS`, `db_pass`): `$ecretPassw0rd` is a literal. A value that only
+/// starts a template (`{{`, `${{`, `<your`, cut at a space) counts too.
+/// Anything else — `Pa$$w0rd!(x`, `Ab$$cd(ef` — is a literal.
+/// End of a `$NAME` variable starting at `b[i] == b'$'`: NAME is an
+/// identifier in one case (`DB_PASS`, `db_pass`), the environment-variable
+/// convention; `$ecretPassw0rd` is not one.
+fn dollar_var(b: &[u8], i: usize) -> Option<usize> {
+    let name = &b[i + 1..];
+    let n = name.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+    let name = &name[..n];
+    let one_case = name.iter().all(|c| !c.is_ascii_lowercase()) || name.iter().all(|c| !c.is_ascii_uppercase());
+    (n > 0 && !name[0].is_ascii_digit() && one_case).then_some(i + 1 + n)
+}
+
+pub(crate) fn is_reference(v: &str) -> bool {
+    if v.is_empty() {
+        return true;
+    }
+    if v.starts_with("{{") || v.starts_with("${{") || v == "%s" {
+        return true;
+    }
+    // `<placeholder words` cut at a space, or `<placeholder>`.
+    if let Some(rest) = v.strip_prefix('<') {
+        let inner = rest.strip_suffix('>').unwrap_or(rest);
+        if !inner.is_empty() && inner.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-. ".contains(&c)) {
+            return true;
+        }
+    }
+    let b = v.as_bytes();
+    let ident = |i: usize| b[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+    let (mut i, mut refs) = (0, 0);
+    while i < b.len() {
+        let closing = |open: u8, close: u8, from: usize| -> Option<usize> {
+            let mut depth = 0usize;
+            for (k, &c) in b[from..].iter().enumerate() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(from + k + 1);
+                    }
+                }
+            }
+            None
+        };
+        let end = match b[i] {
+            b'$' if b.get(i + 1) == Some(&b'{') => closing(b'{', b'}', i + 1),
+            b'$' if b.get(i + 1) == Some(&b'(') => closing(b'(', b')', i + 1),
+            b'$' => dollar_var(b, i),
+            b'%' if b.get(i + 1) == Some(&b'(') => {
+                closing(b'(', b')', i + 1).filter(|&e| e < b.len() && b[e].is_ascii_alphabetic()).map(|e| e + 1)
+            }
+            b'%' => {
+                let n = ident(i + 1);
+                (n > 0 && b.get(i + 1 + n) == Some(&b'%')).then_some(i + 2 + n)
+            }
+            b'{' => closing(b'{', b'}', i).filter(|&e| {
+                let inner = &b[i + 1..e - 1];
+                inner.iter().all(|c| c.is_ascii_alphanumeric() || b"_. ".contains(c))
+            }),
+            c if b":/@._-".contains(&c) => {
+                i += 1;
+                continue;
+            }
+            _ => None,
+        };
+        match end {
+            Some(e) => {
+                i = e;
+                refs += 1;
+            }
+            None => return false,
+        }
+    }
+    refs > 0
 }
 
 const PLACEHOLDER_WORDS: &[&str] = &[
@@ -137,15 +352,19 @@ fn is_placeholder(v: &str) -> bool {
     EXACT.iter().any(|w| v.eq_ignore_ascii_case(w)) || WORDS.is_match(v)
 }
 
+/// Shortest URL password reported: `http://a:b@c` and `https://abc:xyz@host`
+/// are parser test data, not credentials; services ask for 8+ characters.
+const MIN_URL_PASSWORD: usize = 6;
+
 fn url_password<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
-    if v.starts_with("%s") || v.starts_with("%(") {
+    if v.starts_with("%s") || v.starts_with("%(") || v.len() < MIN_URL_PASSWORD {
         return false;
     }
-    not_ref(v) && !is_placeholder(v) && !v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
+    !is_reference(v) && !is_placeholder(v) && !v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
 }
 
 fn conn_string<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
-    v.len() >= 3 && not_ref(v) && !is_placeholder(v)
+    v.len() >= 3 && !is_reference(v) && !is_placeholder(v)
 }
 
 fn looks_like_email(v: &str) -> bool {
@@ -160,17 +379,85 @@ fn looks_like_email(v: &str) -> bool {
     }
 }
 
-/// Generic `key = value` assignment: the value must look like a literal random
-/// secret, not code, a reference, a word or a placeholder.
-fn generic<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
-    let v = v.trim_end_matches(['.', ')', ']', '}', '>', '\\']);
-    let n = v.len();
+/// Whether an unquoted value reads as code rather than a literal: brackets,
+/// Rust paths (`::`), shell/JS variables (`$x`), or an identifier made of
+/// words (`SHA256_DIGEST_LENGTH`, `node.colon2_token`).
+fn looks_like_code(v: &str) -> bool {
     let b = v.as_bytes();
-    if !(8..=512).contains(&n) || !not_ref(v) || v.contains("://") {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    // Calls, indexing, generics, closers, escapes: `f(x`, `a[0]`, `Vec<u8>`, `x?`.
+    if b.windows(2).any(|w| word(w[0]) && matches!(w[1], b'(' | b'[' | b'<' | b'{'))
+        || b.iter().any(|c| matches!(c, b')' | b']' | b'}' | b'>' | b'\\' | b'?'))
+        || b.first().is_some_and(|c| matches!(c, b'(' | b'[' | b'{' | b'<' | b':'))
+        || v.contains("::")
+    {
+        return true;
+    }
+    // A macro call `quote!(…`, `vec![…` (not `…$w0rd!(x`: a password).
+    if let Some(i) = v.find(['!']) {
+        let name = &b[..i];
+        if !name.is_empty()
+            && name.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+            && matches!(b.get(i + 1), Some(b'(' | b'[' | b'{'))
+        {
+            return true;
+        }
+    }
+    // Arithmetic on an identifier: `nToken+1`, `params.shared_secret_len/2`.
+    if let Some(i) = v.rfind(['+', '*', '/', '-']) {
+        let (lhs, rhs) = (&v[..i], &v[i + 1..]);
+        if (1..=3).contains(&rhs.len())
+            && rhs.bytes().all(|c| c.is_ascii_digit())
+            && lhs.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.'))
+            && is_wordy(lhs)
+        {
+            return true;
+        }
+    }
+    // A variable (`$x`, `$DB_PASS`); `$$` is an escaped dollar (compose files).
+    if (0..b.len()).any(|i| b[i] == b'$' && (i == 0 || b[i - 1] != b'$') && dollar_var(b, i).is_some()) {
+        return true;
+    }
+    b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':'))
+        && b.iter().any(|c| matches!(c, b'_' | b'.'))
+        && is_wordy(&v.replace(':', "_"))
+}
+
+/// `algo:digest` / `algo-digest` (`sha256:…`, `sha512-…`, `md5:…`, `h1:…`):
+/// a content hash written with its algorithm, not a secret.
+fn is_digest(v: &str) -> bool {
+    let Some(i) = v.find([':', '-']) else { return false };
+    let algo = v[..i].to_ascii_lowercase();
+    let known = ["sha1", "sha224", "sha256", "sha384", "sha512", "md5", "h1", "blake2b", "blake3", "sha3"];
+    known.contains(&algo.as_str()) && v.len() - i > 16
+}
+
+/// `name.ext` with a short alphabetic extension (`.md`, `.tar.gz`, `.json`).
+fn has_extension(v: &str) -> bool {
+    v.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && (1..=5).contains(&ext.len()) && ext.bytes().all(|c| c.is_ascii_alphabetic())
+    })
+}
+
+/// Generic `key = value` assignment: the value must look like a literal random
+/// secret, not code, a reference, a word or a placeholder. A quoted value is a
+/// string literal, so brackets, `$` and `!` in it are password characters; an
+/// unquoted one with them is code.
+fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
+    if !quoted && looks_like_code(v) {
         return false;
     }
-    if b.iter().any(|c| matches!(c, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b'\\' | b'$')) {
+    let v = if quoted { v } else { v.trim_end_matches(['.', ']', '}', '>']) };
+    let n = v.len();
+    let b = v.as_bytes();
+    if !(8..=512).contains(&n) || is_reference(v) || v.contains("://") || is_digest(v) {
         return false;
+    }
+    if quoted {
+        // Templates inside a string: `"Bearer ${token}"`, `"%(pw)s"`, `"{}"`.
+        if v.contains("${") || v.contains("{{") || v.contains("%(") || v.contains("{}") || v.contains("%s") {
+            return false;
+        }
     }
     let (mut digits, mut upper, mut lower) = (0, 0, 0);
     for c in b {
@@ -187,11 +474,22 @@ fn generic<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> 
     if v.trim_end_matches('=').contains('=') {
         return false;
     }
-    // paths and e-mail addresses
+    // paths, file names and e-mail addresses
     if v.starts_with(['/', '~']) || v.starts_with("./") || v.starts_with("../") || looks_like_email(v) {
         return false;
     }
-    if digits == 0 {
+    // Slugs and file names (`release-notes-2024-11-03-final-v3.md`); a quoted
+    // passphrase of words (`"correct-horse-battery-staple"`) stays a secret.
+    if b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && v.contains(['-', '_', '.'])
+        && is_wordy(v)
+        && (!quoted || has_extension(v) || !v.contains('-'))
+    {
+        return false;
+    }
+    // A quoted value with password symbols is not an identifier.
+    let symbols = b.iter().any(|c| b"!@#$%^&*()+{}[]<>?~|".contains(c));
+    if digits == 0 && !(quoted && symbols) {
         // No digit: identifiers, words, dotted paths (self.password, X-API-Key,
         // get_password_from_vault) — accept only random-looking mixed case.
         let uu = b.windows(2).filter(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()).count();
@@ -220,7 +518,7 @@ mod tests {
     use super::*;
 
     fn is_generic(v: &str) -> bool {
-        generic(v, &mut is_placeholder)
+        generic(v, false, &mut is_placeholder)
     }
 
     #[test]
@@ -247,7 +545,9 @@ mod tests {
     fn not_words_rejects_kebab_only() {
         assert!(!not_words("sk-learn-model-selection-cv"));
         assert!(not_words("sk-xxxxxxxxxxxxxxxxxxxxxxxx"));
-        assert!(not_words("sk-Abc-123"));
+        assert!(not_words("sk-Abc-123x9QzLm"));
+        assert!(!not_words("sk-hynix-memory-bandwidth-roadmap-2027"));
+        assert!(!not_words("sk-Release-Notes-For-Q3-2027"));
         assert!(!not_words("xai-grok-adapter-integration-test-suite-runner-v2"));
         assert!(not_words("pypi-ab12cd34ef56gh78ij90-kl"));
     }

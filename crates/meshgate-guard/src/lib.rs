@@ -168,6 +168,8 @@ pub(crate) enum Check {
     UrlPassword,
     ConnString,
     NotRef,
+    /// The line heuristic's mesh-gateway token shape (see `checks::mesh_shape`).
+    MeshShape,
     NotPlaceholder,
     HasPercent,
     AzureSas,
@@ -746,7 +748,12 @@ impl<'s, 't> ScanState<'s, 't> {
             Kind::Prefixed { check, .. } => check,
             _ => Check::None,
         };
-        if checks::check(check, &text[pos..end], &mut checks::LineFacts::new("")) {
+        // A token shape inside a longer run is a fragment of something else:
+        // a base64url digest (`sha256=qaN-fw_…`), a base64 blob (`…/EAAC…+…`).
+        let bytes = text.as_bytes();
+        let embedded = self.sc.block_ends[ri].is_none()
+            && ((pos > 0 && matches!(bytes[pos - 1], b'-' | b'+')) || bytes.get(end) == Some(&b'+'));
+        if !embedded && checks::check(check, &text[pos..end], &mut checks::LineFacts::new(text)) {
             self.out.push((pos..end, ri));
         }
     }

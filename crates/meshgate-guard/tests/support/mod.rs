@@ -45,6 +45,21 @@ impl Rng {
     }
 }
 
+/// Deterministic pseudo-random body over `alphabet` (xorshift64), for tests
+/// that build key-looking strings at run time.
+pub fn body(alphabet: &str, n: usize, seed: u64) -> String {
+    let a = alphabet.as_bytes();
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            a[(x % a.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
 pub fn class(c: char) -> &'static str {
     match c {
         'a' => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
@@ -239,6 +254,8 @@ pub const POSITIVES: &[(&str, &[&str])] = &[
         "jwt",
         &["[[eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{w40}.{w43}]]", "[[eyJ{w10}.eyJ{w10}.{w10}]]", "Authorization: Bearer [[eyJ{w30}.eyJ{w80}.{w43}]]"],
     ),
+    ("meshgate-peer-token", &["[[mgp_{w43}]]", "MESH_GATEWAY_TOKEN=[[mgp_{w43}]]"]),
+    ("meshgate-operator-token", &["[[mgo_{w43}]]", "MESHGATE_OPERATOR_TOKEN=[[mgo_{w43}]]"]),
     ("mesh-gateway-token-assignment", &["MESH_GATEWAY_TOKEN=[[{w32}]]", "export MESH_GATEWAY_TOKEN=\"[[{w64}]]\"", "MESH_GATEWAY_TOKEN: [[{a12}]]"]),
     ("mesh-gateway-token-heuristic", &["[[{w64}]] <- MESH_GATEWAY_TOKEN", "MESH_GATEWAY_TOKEN value is [[{w56}]]"]),
     (
