@@ -82,7 +82,8 @@ fn shape(v: &str) -> String {
     other.sort_unstable();
     other.dedup();
     if !other.is_empty() {
-        classes.push(other.into_iter().take(12).collect());
+        // Control chars and spaces escaped: the shape stays on one table row.
+        classes.push(other.into_iter().take(12).flat_map(char::escape_default).collect());
     }
     format!("{} chars [{}]", v.chars().count(), classes.join(" "))
 }

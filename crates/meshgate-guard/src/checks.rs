@@ -357,7 +357,8 @@ fn is_placeholder(v: &str) -> bool {
 const MIN_URL_PASSWORD: usize = 6;
 
 fn url_password<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
-    if v.starts_with("%s") || v.starts_with("%(") || v.len() < MIN_URL_PASSWORD {
+    // `cvs://:pserver:user@host`: a CVSROOT access method, not a password.
+    if v.starts_with("%s") || v.starts_with("%(") || v.starts_with("pserver:") || v.len() < MIN_URL_PASSWORD {
         return false;
     }
     !is_reference(v) && !is_placeholder(v) && !v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
