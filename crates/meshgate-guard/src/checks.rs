@@ -207,12 +207,14 @@ fn mesh_shape(v: &str, prev: u8, next: u8, before: &str) -> bool {
     {
         return false;
     }
-    if matches!(prev, b'/' | b'+' | b'.' | b'@' | b'#' | b'~' | b'%')
+    // Inside a path, URL, base64 string or another key's `key=value`.
+    if matches!(prev, b'/' | b'+' | b'.' | b'@' | b'#' | b'~' | b'%' | b'=')
         || matches!(next, b'/' | b'+' | b'=' | b'@' | b'%')
     {
         return false;
     }
-    if v.contains(['-', '_']) && is_wordy(v) {
+    // `AAAA…` is base64 of length-prefixed binary (`ssh-ed25519 AAAAC3Nz…`).
+    if v.starts_with("AAAA") || (v.contains(['-', '_']) && is_wordy(v)) {
         return false;
     }
     // `sha256:…`, `sha512-…`, `h1:…`, `md5=`: a digest, not a token.
@@ -424,6 +426,21 @@ fn looks_like_code(v: &str) -> bool {
         && is_wordy(&v.replace(':', "_"))
 }
 
+/// Whether a string literal interpolates something: `${name}`, `{{ … }}`,
+/// `%(name)s`, `{}`, `{0}`, `{name}` — an identifier between the delimiters,
+/// so a password such as `Zk{9$pQ!2mW(x7` is not a template.
+fn has_template(v: &str) -> bool {
+    let b = v.as_bytes();
+    let ident = |s: &[u8]| !s.is_empty() && s.iter().all(|c| c.is_ascii_alphanumeric() || b"_. ".contains(c));
+    let closed = |from: usize, close: u8| b[from..].iter().position(|&c| c == close).map(|k| from + k);
+    (0..b.len()).any(|i| match b[i] {
+        b'{' => closed(i + 1, b'}').is_some_and(|e| e == i + 1 || ident(&b[i + 1..e]) || b[i + 1] == b'{'),
+        b'%' if b.get(i + 1) == Some(&b'(') => closed(i + 2, b')')
+            .is_some_and(|e| ident(&b[i + 2..e]) && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic)),
+        _ => false,
+    })
+}
+
 /// `algo:digest` / `algo-digest` (`sha256:…`, `sha512-…`, `md5:…`, `h1:…`):
 /// a content hash written with its algorithm, not a secret.
 fn is_digest(v: &str) -> bool {
@@ -456,7 +473,7 @@ fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str
     }
     if quoted {
         // Templates inside a string: `"Bearer ${token}"`, `"%(pw)s"`, `"{}"`.
-        if v.contains("${") || v.contains("{{") || v.contains("%(") || v.contains("{}") || v.contains("%s") {
+        if has_template(v) {
             return false;
         }
     }

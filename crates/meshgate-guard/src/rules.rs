@@ -267,9 +267,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "mesh-gateway-token-heuristic",
         label: "possible mesh-gateway token",
-        source: "Python guard heuristic: 48+ char [A-Za-z0-9_-] token with MESH_GATEWAY_TOKEN on the same line (before or after); meshgate: only the token's own shape (upper, lower and digits, not a slug, digest, path or base64 fragment)",
+        source: "Python guard heuristic: 48+ char [A-Za-z0-9_-] token with MESH_GATEWAY_TOKEN on the same line (before or after); meshgate: only the token's own shape (48 to 128 chars: upper, lower and digits; not a slug, digest, path, base64 fragment or another key's value)",
         specificity: SPEC_LINE_HEURISTIC,
-        kind: Kind::Run { gates: &["mesh_gateway_token"], class: RunClass::UrlSafe, min: 48, max: usize::MAX, check: MeshShape },
+        kind: Kind::Run { gates: &["mesh_gateway_token"], class: RunClass::UrlSafe, min: 48, max: 128, check: MeshShape },
     },
     // ---------------------------------------------------------------- structural / assignments
     g("url-with-password", "url with password", "RFC 3986 userinfo (scheme://user:password@host); covers postgres/mysql/mongodb/redis/amqp URLs; gitleaks: generic URL credentials", A, &["!://"], r#"://[^\s:/?#@"'<>\[\]\\]*:(?P<s>[^\s/?#@"'<>\[\]\\]+)@[A-Za-z0-9\[_-]"#, UrlPassword, loc(0)),
