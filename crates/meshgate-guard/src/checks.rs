@@ -105,13 +105,16 @@ pub(crate) fn check<'a>(check: Check, value: &'a str, line: &mut LineFacts<'a>) 
         Check::MixedAws => mixed_aws(value) && next != b'=' && line.near(value, "aws", AWS_NEAR),
         Check::MeshShape => mesh_shape(value, prev, next, line.before(value)),
         Check::Generic => {
-            let before = line.before(value);
-            // A public badge token (`badge.svg?token=…`) is meant to be published.
-            let badge = prev == b'=' && {
-                let url = tail_after(before, char::is_whitespace);
-                url.contains("badge") || url.contains(".svg?") || url.contains("shields.io")
-            };
-            !badge && !names_metadata(key_before(before)) && generic(value, quoted, &mut |v| line.placeholder(v))
+            // The value's own tests first: they reject most candidates cheaply.
+            generic(value, quoted, &mut |v| line.placeholder(v)) && {
+                let before = line.before(value);
+                // A public badge token (`badge.svg?token=…`) is meant to be published.
+                let badge = prev == b'=' && {
+                    let url = tail_after(before, char::is_whitespace);
+                    url.contains("badge") || url.contains(".svg?") || url.contains("shields.io")
+                };
+                !badge && !names_metadata(key_before(before))
+            }
         }
         Check::UrlPassword => url_password(value, &mut |v| line.placeholder(v)),
         Check::ConnString => conn_string(value, &mut |v| line.placeholder(v)) && line.conn_keys(),
@@ -142,12 +145,12 @@ fn not_words(value: &str) -> bool {
     !(body.bytes().any(|b| b == b'-' || b == b'_') && is_wordy(body))
 }
 
-/// A slug, file name or identifier: every segment between `-`, `_`, `.` is a
+/// A slug, file name or identifier: every segment between `-`, `_`, `.`, `:` is a
 /// word (`word`, `Word`, `WORD`, camel-case words), a number, or at most 4
 /// chars (`v2`, `x86`, `rc1`). Random tokens have long segments of mixed
 /// letters and digits.
 pub(crate) fn is_wordy(v: &str) -> bool {
-    v.split(['-', '_', '.']).all(|seg| {
+    v.split(['-', '_', '.', ':']).all(|seg| {
         let b = seg.as_bytes();
         if b.len() <= 4 || b.iter().all(u8::is_ascii_digit) {
             return true;
@@ -175,10 +178,9 @@ fn names_metadata(key: &str) -> bool {
         "endpoint", "hint", "expander", "index", "idx", "stream", "policy", "format", "header", "ttl", "expiry",
         "expires", "timeout", "_id", "-id", ".id", "ids",
     ];
-    let lower = key.to_ascii_lowercase();
-    lower.contains("tokeniz")
-        || key.ends_with("Id")
-        || SUFFIXES.iter().any(|s| lower.ends_with(s) && (s.len() < lower.len()))
+    let k = key.as_bytes();
+    let ends = |s: &str| k.len() > s.len() && k[k.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes());
+    key.ends_with("Id") || SUFFIXES.iter().any(|s| ends(s)) || k.windows(7).any(|w| w.eq_ignore_ascii_case(b"tokeniz"))
 }
 
 /// The part of `s` after the last char matching `stop` (all of `s` if none).
@@ -200,17 +202,20 @@ fn key_before(before: &str) -> &str {
 /// url-safe base64 (upper, lower and digits; not a slug), not hex, not part of
 /// a path, URL, standard-base64 string or `algo:digest` / `algo-digest`.
 fn mesh_shape(v: &str, prev: u8, next: u8, before: &str) -> bool {
-    let b = v.as_bytes();
-    if !(b.iter().any(u8::is_ascii_uppercase)
-        && b.iter().any(u8::is_ascii_lowercase)
-        && b.iter().any(u8::is_ascii_digit))
-    {
-        return false;
-    }
     // Inside a path, URL, base64 string or another key's `key=value`.
     if matches!(prev, b'/' | b'+' | b'.' | b'@' | b'#' | b'~' | b'%' | b'=')
         || matches!(next, b'/' | b'+' | b'=' | b'@' | b'%')
     {
+        return false;
+    }
+    let b = v.as_bytes();
+    let (mut upper, mut lower, mut digit) = (false, false, false);
+    for c in b {
+        upper |= c.is_ascii_uppercase();
+        lower |= c.is_ascii_lowercase();
+        digit |= c.is_ascii_digit();
+    }
+    if !(upper && lower && digit) {
         return false;
     }
     // `AAAA…` is base64 of length-prefixed binary (`ssh-ed25519 AAAAC3Nz…`).
@@ -219,10 +224,12 @@ fn mesh_shape(v: &str, prev: u8, next: u8, before: &str) -> bool {
     }
     // `sha256:…`, `sha512-…`, `h1:…`, `md5=`: a digest, not a token.
     let head = before.trim_end_matches([':', '-', '=']);
-    let word = tail_after(head, |c| !c.is_ascii_alphanumeric());
-    let w = word.to_ascii_lowercase();
-    !(head.len() < before.len()
-        && (w.starts_with("sha") || w.starts_with("md5") || w.starts_with("blake") || w == "h1" || w == "sri"))
+    if head.len() == before.len() {
+        return true;
+    }
+    let w = tail_after(head, |c| !c.is_ascii_alphanumeric()).as_bytes();
+    let starts = |p: &[u8]| w.len() >= p.len() && w[..p.len()].eq_ignore_ascii_case(p);
+    !(starts(b"sha") || starts(b"md5") || starts(b"blake") || w.eq_ignore_ascii_case(b"h1"))
 }
 
 fn mixed_aws(v: &str) -> bool {
@@ -423,7 +430,7 @@ fn looks_like_code(v: &str) -> bool {
     }
     b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':'))
         && b.iter().any(|c| matches!(c, b'_' | b'.'))
-        && is_wordy(&v.replace(':', "_"))
+        && is_wordy(v)
 }
 
 /// Whether a string literal interpolates something: `${name}`, `{{ … }}`,

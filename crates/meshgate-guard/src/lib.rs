@@ -39,6 +39,19 @@
 //!    | [`SPEC_LINE_HEURISTIC`] (40) | keyword-on-the-same-line heuristics (40-char AWS secret, 48+-char mesh token) |
 //!    | [`SPEC_GENERIC`] (20) | generic high-entropy `password = …` / `Bearer …` |
 //!
+//! ## Precision
+//!
+//! A refused message stops an agent's work, so a credential is recognised by
+//! its own shape, not by a credential word nearby: a digest, UUID, integrity
+//! string, slug, file name, path or public key next to `token` or
+//! `MESH_GATEWAY_TOKEN` is not a secret, and the variable-reference exemption
+//! covers only real reference syntax (`$VAR`, `${VAR}`, `%(name)s`,
+//! `{{ var }}`, `<placeholder>`, … as the whole value), so passwords with
+//! `$`, `(`, `{`, `!` are found. meshgate's own tokens (`mgp_…`, `mgo_…`)
+//! have their own rules. `bench/guard/EVAL.md` (bait by category of real text)
+//! and `bench/guard/CORPUS.md` (1 GB of installed documentation and sources,
+//! every finding reviewed) measure it.
+//!
 //! ## Never echoing secrets
 //!
 //! A [`Finding`] carries the rule and the byte span, never the matched bytes.

@@ -131,6 +131,8 @@ fn real_reference_syntax_is_exempt() {
     ] {
         assert!(ids(text).is_empty(), "{text}: {:?}", ids(text));
     }
+    // The documented price (README): unquoted, `word(` reads as code.
+    assert!(ids("DB_PASSWORD=Pa$$x9(y").is_empty());
     // `$Name` in mixed case is not a variable name convention: a literal.
     assert_eq!(ids("password: $ecretPassw0rd9"), vec!["generic-secret-assignment"]);
 }
