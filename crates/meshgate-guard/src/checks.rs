@@ -69,11 +69,6 @@ impl<'a> LineFacts<'a> {
         &self.text[start..end]
     }
 
-    /// Whether `v` is written inside quotes (`"v`, `'v`, `\"v`).
-    fn quoted(&self, v: &str) -> bool {
-        matches!(self.around(v).0, b'"' | b'\'')
-    }
-
     /// Whether `needle` (ASCII lowercase, not after an ASCII letter) occurs
     /// within `dist` bytes of `v` on this line.
     fn near(&self, v: &str, needle: &str, dist: usize) -> bool {
@@ -97,8 +92,9 @@ impl<'a> LineFacts<'a> {
 }
 
 pub(crate) fn check<'a>(check: Check, value: &'a str, line: &mut LineFacts<'a>) -> bool {
-    let quoted = line.quoted(value);
     let (prev, next) = line.around(value);
+    // Written inside quotes (`"v`, `'v`, `\"v`): a string literal.
+    let quoted = matches!(prev, b'"' | b'\'');
     match check {
         Check::None => true,
         Check::NotWords => not_words(value),
@@ -108,12 +104,15 @@ pub(crate) fn check<'a>(check: Check, value: &'a str, line: &mut LineFacts<'a>) 
             // The value's own tests first: they reject most candidates cheaply.
             generic(value, quoted, &mut |v| line.placeholder(v)) && {
                 let before = line.before(value);
+                let key = key_before(before);
                 // A public badge token (`badge.svg?token=…`) is meant to be published.
-                let badge = prev == b'=' && {
-                    let url = tail_after(before, char::is_whitespace);
+                let at = key.as_ptr() as usize - before.as_ptr() as usize;
+                let query = at > 0 && matches!(before.as_bytes()[at - 1], b'?' | b'&');
+                let badge = prev == b'=' && query && {
+                    let url = tail_after(before, |c| c.is_ascii_whitespace());
                     url.contains("badge") || url.contains(".svg?") || url.contains("shields.io")
                 };
-                !badge && !names_metadata(key_before(before))
+                !badge && !names_metadata(key)
             }
         }
         Check::UrlPassword => url_password(value, &mut |v| line.placeholder(v)),
@@ -161,11 +160,18 @@ pub(crate) fn is_wordy(v: &str) -> bool {
         // Pieces: `Word`, `word`, `WORD`, digit runs (`fts5CreateTokenizer`
         // = fts·5·Create·Tokenizer, `MLKEM768`, `x25519`). Words average 3+
         // chars a piece; random text changes class every 1-2 chars.
+        // Counted until the segment cannot average 3 chars a piece any more.
         let (digit, up, low) = (u8::is_ascii_digit, u8::is_ascii_uppercase, u8::is_ascii_lowercase);
-        let pieces = 1
-            + b.windows(2).filter(|w| digit(&w[0]) != digit(&w[1]) || (low(&w[0]) && up(&w[1]))).count()
-            + b.windows(3).filter(|w| up(&w[0]) && up(&w[1]) && low(&w[2])).count();
-        b.len() >= 3 * pieces
+        let mut pieces = 1;
+        for i in 1..b.len() {
+            let (p, c) = (&b[i - 1], &b[i]);
+            pieces += usize::from(digit(p) != digit(c) || (low(p) && up(c)));
+            pieces += usize::from(i >= 2 && up(&b[i - 2]) && up(p) && low(c));
+            if 3 * pieces > b.len() {
+                return false;
+            }
+        }
+        true
     })
 }
 
@@ -183,10 +189,12 @@ fn names_metadata(key: &str) -> bool {
     key.ends_with("Id") || SUFFIXES.iter().any(|s| ends(s)) || k.windows(7).any(|w| w.eq_ignore_ascii_case(b"tokeniz"))
 }
 
-/// The part of `s` after the last char matching `stop` (all of `s` if none).
-fn tail_after(s: &str, stop: impl Fn(char) -> bool) -> &str {
-    match s.char_indices().rev().find(|&(_, c)| stop(c)) {
-        Some((i, c)) => &s[i + c.len_utf8()..],
+/// The part of `s` after the last ASCII byte matching `stop` (all of `s` if
+/// none). Bytes of multi-byte chars never match an ASCII predicate, so the cut
+/// is on a char boundary.
+fn tail_after(s: &str, stop: impl Fn(u8) -> bool) -> &str {
+    match s.bytes().rposition(|c| c.is_ascii() && stop(c)) {
+        Some(i) => &s[i + 1..],
         None => s,
     }
 }
@@ -194,8 +202,9 @@ fn tail_after(s: &str, stop: impl Fn(char) -> bool) -> &str {
 /// The key of an assignment: the identifier just before the separator that
 /// precedes the value (`secret_key_len` in `out->secret_key_len = …`).
 fn key_before(before: &str) -> &str {
-    let head = before.trim_end_matches(|c: char| c.is_ascii_whitespace() || "\"'`:=>]\\".contains(c));
-    tail_after(head, |c| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+    let b = before.as_bytes();
+    let end = b.iter().rposition(|c| !(c.is_ascii_whitespace() || b"\"'`:=>]\\".contains(c))).map_or(0, |i| i + 1);
+    tail_after(&before[..end], |c| !(c.is_ascii_alphanumeric() || b"_.-".contains(&c)))
 }
 
 /// The shape of a mesh-gateway token found by the line heuristic: random
@@ -219,7 +228,7 @@ fn mesh_shape(v: &str, prev: u8, next: u8, before: &str) -> bool {
         return false;
     }
     // `AAAA…` is base64 of length-prefixed binary (`ssh-ed25519 AAAAC3Nz…`).
-    if v.starts_with("AAAA") || (v.contains(['-', '_']) && is_wordy(v)) {
+    if v.starts_with("AAAA") || (b.iter().any(|&c| c == b'-' || c == b'_') && is_wordy(v)) {
         return false;
     }
     // `sha256:…`, `sha512-…`, `h1:…`, `md5=`: a digest, not a token.
@@ -395,16 +404,26 @@ fn looks_like_email(v: &str) -> bool {
 fn looks_like_code(v: &str) -> bool {
     let b = v.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    // Calls, indexing, generics, closers, escapes: `f(x`, `a[0]`, `Vec<u8>`, `x?`.
-    if b.windows(2).any(|w| word(w[0]) && matches!(w[1], b'(' | b'[' | b'<' | b'{'))
-        || b.iter().any(|c| matches!(c, b')' | b']' | b'}' | b'>' | b'\\' | b'?'))
-        || b.first().is_some_and(|c| matches!(c, b'(' | b'[' | b'{' | b'<' | b':'))
-        || v.contains("::")
-    {
-        return true;
+    let (mut ident_only, mut has_sep, mut bang, mut op) = (true, false, None, None);
+    for (i, &c) in b.iter().enumerate() {
+        let prev = if i > 0 { b[i - 1] } else { 0 };
+        match c {
+            // Calls, indexing, generics, closers, escapes, paths: `f(x`, `a[0]`,
+            // `Vec<u8>`, `x?`, `x::Y`; a leading bracket or `:`.
+            b'(' | b'[' | b'<' | b'{' if i == 0 || word(prev) => return true,
+            b')' | b']' | b'}' | b'>' | b'\\' | b'?' => return true,
+            b':' if i == 0 || prev == b':' => return true,
+            // A variable (`$x`, `$DB_PASS`); `$$` is an escaped dollar (compose files).
+            b'$' if prev != b'$' && dollar_var(b, i).is_some() => return true,
+            b'!' if bang.is_none() => bang = Some(i),
+            b'+' | b'*' | b'/' | b'-' => op = Some(i),
+            _ => {}
+        }
+        has_sep |= c == b'_' || c == b'.';
+        ident_only &= word(c) || c == b'.' || c == b':';
     }
     // A macro call `quote!(…`, `vec![…` (not `…$w0rd!(x`: a password).
-    if let Some(i) = v.find(['!']) {
+    if let Some(i) = bang {
         let name = &b[..i];
         if !name.is_empty()
             && name.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
@@ -414,23 +433,17 @@ fn looks_like_code(v: &str) -> bool {
         }
     }
     // Arithmetic on an identifier: `nToken+1`, `params.shared_secret_len/2`.
-    if let Some(i) = v.rfind(['+', '*', '/', '-']) {
-        let (lhs, rhs) = (&v[..i], &v[i + 1..]);
+    if let Some(i) = op {
+        let (lhs, rhs) = (&v[..i], &b[i + 1..]);
         if (1..=3).contains(&rhs.len())
-            && rhs.bytes().all(|c| c.is_ascii_digit())
-            && lhs.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.'))
+            && rhs.iter().all(u8::is_ascii_digit)
+            && lhs.bytes().all(|c| word(c) || c == b'.')
             && is_wordy(lhs)
         {
             return true;
         }
     }
-    // A variable (`$x`, `$DB_PASS`); `$$` is an escaped dollar (compose files).
-    if (0..b.len()).any(|i| b[i] == b'$' && (i == 0 || b[i - 1] != b'$') && dollar_var(b, i).is_some()) {
-        return true;
-    }
-    b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':'))
-        && b.iter().any(|c| matches!(c, b'_' | b'.'))
-        && is_wordy(v)
+    ident_only && has_sep && is_wordy(v)
 }
 
 /// Whether a string literal interpolates something: `${name}`, `{{ … }}`,
@@ -451,10 +464,10 @@ fn has_template(v: &str) -> bool {
 /// `algo:digest` / `algo-digest` (`sha256:…`, `sha512-…`, `md5:…`, `h1:…`):
 /// a content hash written with its algorithm, not a secret.
 fn is_digest(v: &str) -> bool {
-    let Some(i) = v.find([':', '-']) else { return false };
-    let algo = v[..i].to_ascii_lowercase();
+    let b = v.as_bytes();
+    let Some(i) = b.iter().take(8).position(|&c| c == b':' || c == b'-') else { return false };
     let known = ["sha1", "sha224", "sha256", "sha384", "sha512", "md5", "h1", "blake2b", "blake3", "sha3"];
-    known.contains(&algo.as_str()) && v.len() - i > 16
+    b.len() - i > 16 && known.iter().any(|k| b[..i].eq_ignore_ascii_case(k.as_bytes()))
 }
 
 /// `name.ext` with a short alphabetic extension (`.md`, `.tar.gz`, `.json`).
@@ -469,21 +482,14 @@ fn has_extension(v: &str) -> bool {
 /// string literal, so brackets, `$` and `!` in it are password characters; an
 /// unquoted one with them is code.
 fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str) -> bool) -> bool {
-    if !quoted && looks_like_code(v) {
-        return false;
-    }
+    let raw = v;
     let v = if quoted { v } else { v.trim_end_matches(['.', ']', '}', '>']) };
     let n = v.len();
     let b = v.as_bytes();
-    if !(8..=512).contains(&n) || is_reference(v) || v.contains("://") || is_digest(v) {
+    if !(8..=512).contains(&n) {
         return false;
     }
-    if quoted {
-        // Templates inside a string: `"Bearer ${token}"`, `"%(pw)s"`, `"{}"`.
-        if has_template(v) {
-            return false;
-        }
-    }
+    // The cheap class tests first: they reject most candidates.
     let (mut digits, mut upper, mut lower) = (0, 0, 0);
     for c in b {
         digits += usize::from(c.is_ascii_digit());
@@ -493,6 +499,17 @@ fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str
     let other = n - digits - upper - lower;
     // numbers, versions, dates: mostly non-letters
     if upper + lower < 3 || (digits + upper + lower) * 2 < n {
+        return false;
+    }
+    // A value without digits must be long to pass (see below).
+    if digits == 0 && n < 16 && !quoted {
+        return false;
+    }
+    if (!quoted && looks_like_code(raw)) || is_reference(v) || is_digest(v) || v.contains("://") {
+        return false;
+    }
+    // Templates inside a string: `"Bearer ${token}"`, `"%(pw)s"`, `"{}"`.
+    if quoted && has_template(v) {
         return false;
     }
     // nested assignments (min_length=12) — '=' only allowed as base64 padding
@@ -506,7 +523,7 @@ fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str
     // Slugs and file names (`release-notes-2024-11-03-final-v3.md`); a quoted
     // passphrase of words (`"correct-horse-battery-staple"`) stays a secret.
     if b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && v.contains(['-', '_', '.'])
+        && b.iter().any(|c| matches!(c, b'-' | b'_' | b'.'))
         && is_wordy(v)
         && (!quoted || has_extension(v) || !v.contains('-'))
     {

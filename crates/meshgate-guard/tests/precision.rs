@@ -84,6 +84,8 @@ fn slugs_and_file_names_are_not_keys() {
         "let tokens = quote!(..100u32);",
         "Ok(ConnectionTrafficSecrets::Aes128Gcm { key, iv })",
         "[![codecov](https://codecov.io/gh/o/r/graph/badge.svg?token=AB12CD34EF)]",
+        "[codecov-badge]: https://codecov.io/gh/o/r/graph/badge.svg?token=AB12CD34EF",
+        "https://img.shields.io/codecov/c/github/o/r?logo=codecov&style=flat-square&token=AB12CD34EF&color=C43AC3",
     ] {
         assert!(ids(text).is_empty(), "{text}: {:?}", ids(text));
     }
