@@ -81,8 +81,13 @@ impl<'a> LineFacts<'a> {
         let lo = start.saturating_sub(dist);
         let hi = (start + v.len() + dist).min(b.len());
         let n = needle.as_bytes();
-        (lo..hi.saturating_sub(n.len() - 1))
-            .any(|i| b[i..i + n.len()].eq_ignore_ascii_case(n) && (i == 0 || !b[i - 1].is_ascii_alphabetic()))
+        let (first_lo, first_up) = (n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase());
+        // Candidates by their first byte (SIMD), then the case-insensitive compare.
+        memchr::memchr2_iter(first_lo, first_up, &b[lo..hi]).map(|k| lo + k).any(|i| {
+            i + n.len() <= hi
+                && b[i..i + n.len()].eq_ignore_ascii_case(n)
+                && (i == 0 || !b[i - 1].is_ascii_alphabetic())
+        })
     }
 
     fn sas(&mut self) -> bool {
