@@ -208,8 +208,13 @@ fn tail_after(s: &str, stop: impl Fn(u8) -> bool) -> &str {
 /// precedes the value (`secret_key_len` in `out->secret_key_len = …`).
 fn key_before(before: &str) -> &str {
     let b = before.as_bytes();
-    let end = b.iter().rposition(|c| !(c.is_ascii_whitespace() || b"\"'`:=>]\\".contains(c))).map_or(0, |i| i + 1);
-    tail_after(&before[..end], |c| !(c.is_ascii_alphanumeric() || b"_.-".contains(&c)))
+    let end = b
+        .iter()
+        .rposition(|c| {
+            !(c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'`' | b':' | b'=' | b'>' | b']' | b'\\'))
+        })
+        .map_or(0, |i| i + 1);
+    tail_after(&before[..end], |c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')))
 }
 
 /// The shape of a mesh-gateway token found by the line heuristic: random
@@ -290,7 +295,9 @@ pub(crate) fn is_reference(v: &str) -> bool {
     // `<placeholder words` cut at a space, or `<placeholder>`.
     if let Some(rest) = v.strip_prefix('<') {
         let inner = rest.strip_suffix('>').unwrap_or(rest);
-        if !inner.is_empty() && inner.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-. ".contains(&c)) {
+        if !inner.is_empty()
+            && inner.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b' '))
+        {
             return true;
         }
     }
@@ -325,9 +332,9 @@ pub(crate) fn is_reference(v: &str) -> bool {
             }
             b'{' => closing(b'{', b'}', i).filter(|&e| {
                 let inner = &b[i + 1..e - 1];
-                inner.iter().all(|c| c.is_ascii_alphanumeric() || b"_. ".contains(c))
+                inner.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b' '))
             }),
-            c if b":/@._-".contains(&c) => {
+            b':' | b'/' | b'@' | b'.' | b'_' | b'-' => {
                 i += 1;
                 continue;
             }
@@ -392,7 +399,9 @@ fn conn_string<'a>(v: &'a str, is_placeholder: &mut impl FnMut(&'a str) -> bool)
 }
 
 fn looks_like_email(v: &str) -> bool {
-    match v.split_once('@') {
+    // A byte loop, not `split_once`: values are short, a memchr call costs more.
+    let at = v.bytes().position(|c| c == b'@');
+    match at.map(|i| (&v[..i], &v[i + 1..])) {
         Some((user, domain)) => {
             !user.is_empty()
                 && domain.contains('.')
@@ -456,7 +465,8 @@ fn looks_like_code(v: &str) -> bool {
 /// so a password such as `Zk{9$pQ!2mW(x7` is not a template.
 fn has_template(v: &str) -> bool {
     let b = v.as_bytes();
-    let ident = |s: &[u8]| !s.is_empty() && s.iter().all(|c| c.is_ascii_alphanumeric() || b"_. ".contains(c));
+    let ident =
+        |s: &[u8]| !s.is_empty() && s.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b' '));
     let closed = |from: usize, close: u8| b[from..].iter().position(|&c| c == close).map(|k| from + k);
     (0..b.len()).any(|i| match b[i] {
         b'{' => closed(i + 1, b'}').is_some_and(|e| e == i + 1 || ident(&b[i + 1..e]) || b[i + 1] == b'{'),
@@ -495,11 +505,12 @@ fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str
         return false;
     }
     // The cheap class tests first: they reject most candidates.
-    let (mut digits, mut upper, mut lower) = (0, 0, 0);
+    let (mut digits, mut upper, mut lower, mut eqs) = (0, 0, 0, 0);
     for c in b {
         digits += usize::from(c.is_ascii_digit());
         upper += usize::from(c.is_ascii_uppercase());
         lower += usize::from(c.is_ascii_lowercase());
+        eqs += usize::from(*c == b'=');
     }
     let other = n - digits - upper - lower;
     // numbers, versions, dates: mostly non-letters
@@ -510,7 +521,7 @@ fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str
     if digits == 0 && n < 16 && !quoted {
         return false;
     }
-    if (!quoted && looks_like_code(raw)) || is_reference(v) || is_digest(v) || v.contains("://") {
+    if (!quoted && looks_like_code(raw)) || is_reference(v) || is_digest(v) || b.windows(3).any(|w| w == b"://") {
         return false;
     }
     // Templates inside a string: `"Bearer ${token}"`, `"%(pw)s"`, `"{}"`.
@@ -518,7 +529,8 @@ fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str
         return false;
     }
     // nested assignments (min_length=12) — '=' only allowed as base64 padding
-    if v.trim_end_matches('=').contains('=') {
+    let padding = n - b.iter().rposition(|&c| c != b'=').map_or(0, |i| i + 1);
+    if eqs > padding {
         return false;
     }
     // paths, file names and e-mail addresses
@@ -535,7 +547,12 @@ fn generic<'a>(v: &'a str, quoted: bool, is_placeholder: &mut impl FnMut(&'a str
         return false;
     }
     // A quoted value with password symbols is not an identifier.
-    let symbols = b.iter().any(|c| b"!@#$%^&*()+{}[]<>?~|".contains(c));
+    let symbols = b.iter().any(|c| {
+        matches!(
+            c,
+            b'!' | b'@' | b'#' | b'$' | b'%' | b'^' | b'&' | b'*' | b'(' | b')' | b'+' | b'{' | b'}' | b'[' | b']'
+        ) || matches!(c, b'<' | b'>' | b'?' | b'~' | b'|')
+    });
     if digits == 0 && !(quoted && symbols) {
         // No digit: identifiers, words, dotted paths (self.password, X-API-Key,
         // get_password_from_vault) — accept only random-looking mixed case.
