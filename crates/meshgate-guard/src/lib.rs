@@ -39,6 +39,19 @@
 //!    | [`SPEC_LINE_HEURISTIC`] (40) | keyword-on-the-same-line heuristics (40-char AWS secret, 48+-char mesh token) |
 //!    | [`SPEC_GENERIC`] (20) | generic high-entropy `password = …` / `Bearer …` |
 //!
+//! ## Precision
+//!
+//! A refused message stops an agent's work, so a credential is recognised by
+//! its own shape, not by a credential word nearby: a digest, UUID, integrity
+//! string, slug, file name, path or public key next to `token` or
+//! `MESH_GATEWAY_TOKEN` is not a secret, and the variable-reference exemption
+//! covers only real reference syntax (`$VAR`, `${VAR}`, `%(name)s`,
+//! `{{ var }}`, `<placeholder>`, … as the whole value), so passwords with
+//! `$`, `(`, `{`, `!` are found. meshgate's own tokens (`mgp_…`, `mgo_…`)
+//! have their own rules. `bench/guard/EVAL.md` (bait by category of real text)
+//! and `bench/guard/CORPUS.md` (1 GB of installed documentation and sources,
+//! every finding reviewed) measure it.
+//!
 //! ## Never echoing secrets
 //!
 //! A [`Finding`] carries the rule and the byte span, never the matched bytes.
@@ -168,6 +181,8 @@ pub(crate) enum Check {
     UrlPassword,
     ConnString,
     NotRef,
+    /// The line heuristic's mesh-gateway token shape (see `checks::mesh_shape`).
+    MeshShape,
     NotPlaceholder,
     HasPercent,
     AzureSas,
@@ -746,7 +761,12 @@ impl<'s, 't> ScanState<'s, 't> {
             Kind::Prefixed { check, .. } => check,
             _ => Check::None,
         };
-        if checks::check(check, &text[pos..end], &mut checks::LineFacts::new("")) {
+        // A token shape inside a longer run is a fragment of something else:
+        // a base64url digest (`sha256=qaN-fw_…`), a base64 blob (`…/EAAC…+…`).
+        let bytes = text.as_bytes();
+        let embedded = self.sc.block_ends[ri].is_none()
+            && ((pos > 0 && matches!(bytes[pos - 1], b'-' | b'+')) || bytes.get(end) == Some(&b'+'));
+        if !embedded && checks::check(check, &text[pos..end], &mut checks::LineFacts::new(text)) {
             self.out.push((pos..end, ri));
         }
     }

@@ -98,7 +98,9 @@ const fn g(
     Rule { id, label, source, specificity, kind: Kind::Gated { gates, pattern, check, scope } }
 }
 
-use Check::{AzureSas, ConnString, Generic, HasPercent, MixedAws, NotPlaceholder, NotRef, NotWords, UrlPassword};
+use Check::{
+    AzureSas, ConnString, Generic, HasPercent, MeshShape, MixedAws, NotPlaceholder, NotRef, NotWords, UrlPassword,
+};
 const NONE: Check = Check::None;
 const LINE: Scope = Scope::Line;
 const fn loc(back: usize) -> Scope {
@@ -259,13 +261,15 @@ pub static RULES: &[Rule] = &[
     p("putty-private-key", "putty private key", "https://the.earth.li/~sgtatham/putty/0.78/htmldoc/AppendixC.html (PuTTY-User-Key-File-N:)", V, r"PuTTY-User-Key-File-[0-9]+:", NONE),
     g("jwt", "jwt", "https://datatracker.ietf.org/doc/html/rfc7519; gitleaks: jwt; Python guard", B, &["!eyJ"], r"\beyJ[A-Za-z0-9_-]{7,}\.eyJ[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}", NONE, loc(0)),
     // ---------------------------------------------------------------- mesh gateway
+    p("meshgate-peer-token", "meshgate peer token", "meshgate: per-peer bearer token, mgp_ + 43 chars of URL-safe base64 without padding (256 random bits; crates/meshgate-server/src/tokens.rs)", N, r"\bmgp_[A-Za-z0-9_-]{43}", NONE),
+    p("meshgate-operator-token", "meshgate operator token", "meshgate: generated operator token, mgo_ + 43 chars of URL-safe base64 without padding (crates/meshgate-server/src/bootstrap.rs)", N, r"\bmgo_[A-Za-z0-9_-]{43}", NONE),
     g("mesh-gateway-token-assignment", "possible mesh-gateway token", "meshgate: MESH_GATEWAY_TOKEN=<value> (any value of >= 8 chars that is not a variable reference)", A, &["mesh_gateway_token"], r#"(?i)MESH_GATEWAY_TOKEN[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;\\=]{8,}={0,2})"#, NotRef, loc(0)),
     Rule {
         id: "mesh-gateway-token-heuristic",
         label: "possible mesh-gateway token",
-        source: "Python guard heuristic: 48+ char [A-Za-z0-9_-] token with MESH_GATEWAY_TOKEN on the same line (before or after)",
+        source: "Python guard heuristic: 48+ char [A-Za-z0-9_-] token with MESH_GATEWAY_TOKEN on the same line (before or after); meshgate: only the token's own shape (48 to 128 chars: upper, lower and digits; not a slug, digest, path, base64 fragment or another key's value)",
         specificity: SPEC_LINE_HEURISTIC,
-        kind: Kind::Run { gates: &["mesh_gateway_token"], class: RunClass::UrlSafe, min: 48, max: usize::MAX, check: NotWords },
+        kind: Kind::Run { gates: &["mesh_gateway_token"], class: RunClass::UrlSafe, min: 48, max: 128, check: MeshShape },
     },
     // ---------------------------------------------------------------- structural / assignments
     g("url-with-password", "url with password", "RFC 3986 userinfo (scheme://user:password@host); covers postgres/mysql/mongodb/redis/amqp URLs; gitleaks: generic URL credentials", A, &["!://"], r#"://[^\s:/?#@"'<>\[\]\\]*:(?P<s>[^\s/?#@"'<>\[\]\\]+)@[A-Za-z0-9\[_-]"#, UrlPassword, loc(0)),

@@ -2,25 +2,15 @@
 //! Key-looking strings are built at run time (prefix + body) so that the
 //! repository itself never contains literal credentials.
 
+mod support;
+
 use meshgate_guard::{redact, rules, scan, scan_with_token, Finding, Scanner};
 
 fn rep(c: &str, n: usize) -> String {
     c.repeat(n)
 }
 
-/// Deterministic pseudo-random body over `alphabet`.
-fn body(alphabet: &str, n: usize, seed: u64) -> String {
-    let a = alphabet.as_bytes();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            a[(x % a.len() as u64) as usize] as char
-        })
-        .collect()
-}
+use support::body;
 
 const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const HEX: &str = "0123456789abcdef";

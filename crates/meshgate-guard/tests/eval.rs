@@ -1,6 +1,9 @@
 //! Quality evaluation: recall per label on synthetic credentials embedded in
-//! realistic contexts, false-positive rate on clean bait. Targets: recall
-//! >= 97 %, false positives <= 3 %.
+//! realistic contexts, false-positive rate on clean bait written from
+//! categories of real text (digests, integrity strings, UUIDs, base64 images,
+//! slugs, file names, public keys, JWT-like non-secrets) placed next to
+//! credential words. Targets (issue #11): recall >= 99 %, false positives
+//! <= 1 % on bait overall and in every category.
 
 mod support;
 
@@ -23,7 +26,10 @@ fn recall_and_false_positive_targets() {
     for fp in &report.fp_examples {
         println!("false positive: {fp}");
     }
-    assert!(report.recall() >= 0.97, "recall {:.4}", report.recall());
+    assert!(report.recall() >= 0.99, "recall {:.4}", report.recall());
     assert!(report.block_rate() >= 0.99, "block rate {:.4}", report.block_rate());
-    assert!(report.fp_rate() <= 0.03, "fp rate {:.4}", report.fp_rate());
+    assert!(report.fp_rate() <= 0.01, "fp rate {:.4}", report.fp_rate());
+    for (category, (n, flagged)) in &report.bait_per_kind {
+        assert!(*flagged as f64 <= 0.01 * *n as f64, "{category}: {flagged} of {n} bait documents flagged");
+    }
 }

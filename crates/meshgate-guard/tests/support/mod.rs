@@ -10,6 +10,10 @@
 //! | a | `[A-Za-z0-9]` | h | `[0-9a-f]` | H | `[0-9A-F]` | d | `[0-9]` |
 //! | u | `[A-Z0-9]` | n | `[a-z0-9]` | b | `[A-Za-z0-9+/]` | w | `[A-Za-z0-9_-]` |
 //! | z | age bech32 upper | s | password chars `[A-Za-z0-9!@#^_+-]` |
+//! | p | password chars with reference characters `[A-Za-z0-9!$()*{}~._^-]` | l | `[a-z]` |
+//!
+//! `{W<n>}`, `{S<n>}`, `{C<n>}` expand to `n` ordinary words (kebab, snake,
+//! Camel case) for slugs, file names and identifiers in the bait.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -17,6 +21,10 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use meshgate_guard::{rules, Scanner};
+
+mod bait;
+#[allow(unused_imports)] // each test crate uses part of the support module
+pub use bait::{bait, BAIT, NEAR_WORDS};
 
 /// xorshift64* — deterministic, dependency-free.
 pub struct Rng(u64);
@@ -45,6 +53,21 @@ impl Rng {
     }
 }
 
+/// Deterministic pseudo-random body over `alphabet` (xorshift64), for tests
+/// that build key-looking strings at run time.
+pub fn body(alphabet: &str, n: usize, seed: u64) -> String {
+    let a = alphabet.as_bytes();
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            a[(x % a.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
 pub fn class(c: char) -> &'static str {
     match c {
         'a' => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
@@ -58,12 +81,88 @@ pub fn class(c: char) -> &'static str {
         'z' => "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L",
         's' => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!@#^_+-",
         'l' => "abcdefghijklmnopqrstuvwxyz",
+        'p' => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!$()*{}~-_.^",
         'U' => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
         other => panic!("unknown class {other}"),
     }
 }
 
-/// Expands `{X<n>}` placeholders; keeps `[[`/`]]` markers.
+/// Ordinary English and engineering words for slugs, file names and identifiers.
+const WORDS: &[&str] = &[
+    "memory",
+    "bandwidth",
+    "roadmap",
+    "release",
+    "notes",
+    "final",
+    "draft",
+    "review",
+    "market",
+    "share",
+    "quarterly",
+    "earnings",
+    "report",
+    "token",
+    "secret",
+    "password",
+    "rotation",
+    "guide",
+    "how",
+    "to",
+    "configure",
+    "the",
+    "gateway",
+    "agent",
+    "mesh",
+    "deploy",
+    "linux",
+    "server",
+    "client",
+    "update",
+    "security",
+    "advisory",
+    "fix",
+    "handle",
+    "incoming",
+    "request",
+    "retry",
+    "policy",
+    "cache",
+    "layer",
+    "storage",
+    "backend",
+    "migration",
+    "plan",
+    "meeting",
+    "summary",
+    "new",
+    "chip",
+    "launch",
+    "price",
+    "key",
+    "access",
+    "api",
+    "auth",
+    "login",
+    "session",
+    "user",
+    "profile",
+    "settings",
+    "export",
+];
+
+/// `n` random words: `W` kebab-case, `S` snake_case, `C` CamelCase.
+fn words(rng: &mut Rng, style: char, n: usize) -> String {
+    let ws: Vec<&str> = (0..n).map(|_| *rng.pick(WORDS)).collect();
+    match style {
+        'W' => ws.join("-"),
+        'S' => ws.join("_"),
+        _ => ws.iter().map(|w| w[..1].to_uppercase() + &w[1..]).collect(),
+    }
+}
+
+/// Expands `{X<n>}` placeholders (`{W<n>}`/`{S<n>}`/`{C<n>}`: `n` words);
+/// keeps `[[`/`]]` markers.
 pub fn expand(template: &str, rng: &mut Rng) -> String {
     let mut out = String::new();
     let mut rest = template;
@@ -72,6 +171,10 @@ pub fn expand(template: &str, rng: &mut Rng) -> String {
         let spec = &rest[i + 1..i + j];
         let mut cs = spec.chars();
         match (cs.next(), cs.as_str().parse::<usize>()) {
+            (Some(c @ ('W' | 'C' | 'S')), Ok(n)) if spec.len() <= 3 => {
+                out.push_str(&rest[..i]);
+                out.push_str(&words(rng, c, n));
+            }
             (Some(c), Ok(n)) if spec.len() <= 4 => {
                 out.push_str(&rest[..i]);
                 out.push_str(&rng.chars(class(c), n));
@@ -239,6 +342,8 @@ pub const POSITIVES: &[(&str, &[&str])] = &[
         "jwt",
         &["[[eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{w40}.{w43}]]", "[[eyJ{w10}.eyJ{w10}.{w10}]]", "Authorization: Bearer [[eyJ{w30}.eyJ{w80}.{w43}]]"],
     ),
+    ("meshgate-peer-token", &["[[mgp_{w43}]]", "MESH_GATEWAY_TOKEN=[[mgp_{w43}]]"]),
+    ("meshgate-operator-token", &["[[mgo_{w43}]]", "MESHGATE_OPERATOR_TOKEN=[[mgo_{w43}]]"]),
     ("mesh-gateway-token-assignment", &["MESH_GATEWAY_TOKEN=[[{w32}]]", "export MESH_GATEWAY_TOKEN=\"[[{w64}]]\"", "MESH_GATEWAY_TOKEN: [[{a12}]]"]),
     ("mesh-gateway-token-heuristic", &["[[{w64}]] <- MESH_GATEWAY_TOKEN", "MESH_GATEWAY_TOKEN value is [[{w56}]]"]),
     (
@@ -250,6 +355,23 @@ pub const POSITIVES: &[(&str, &[&str])] = &[
             "https://deploy:[[{a20}]]@git.example.com/r.git",
             "amqp://worker:[[{a12}]]@mq:5672/",
             "mysql://root:[[{a10}-{a4}!]]@127.0.0.1:3306/db",
+        ],
+    ),
+    (
+        "url-with-password",
+        &[
+            "postgres://app:[[Pa$${p10}!(x]]@db:5432/main",
+            "DATABASE_URL=mysql://root:[[{p16}]]@127.0.0.1:3306/db",
+            "amqp://svc:[[{p8}$({p4}]]@mq.internal:5672/",
+        ],
+    ),
+    (
+        "generic-secret-assignment",
+        &[
+            "password: \"[[Ab$${p6}(ef{p6}]]\"",
+            "\"db_password\": \"[[{p20}]]\"",
+            "secret = '[[{p12}!{d2}]]'",
+            "DB_PASSWORD=[[Pa$${p10}!(x{d2}]]",
         ],
     ),
     (
@@ -291,6 +413,8 @@ fn json_escape(s: &str) -> String {
 
 pub struct Positive {
     pub rule_id: &'static str,
+    /// The template (placeholders only, never a generated secret).
+    pub template: &'static str,
     pub label: &'static str,
     pub context: &'static str,
     pub text: String,
@@ -308,68 +432,9 @@ pub fn positives(seeds: u64) -> Vec<Positive> {
                     let snippet = expand(t, &mut rng);
                     let doc = ctx.replace("{S}", &snippet).replace("{J}", &json_escape(&snippet));
                     let (text, span) = unmark(&doc);
-                    out.push(Positive { rule_id, label, context: cname, text, span });
+                    out.push(Positive { rule_id, template: t, label, context: cname, text, span });
                 }
             }
-        }
-    }
-    out
-}
-
-/// Clean bait templates (kind, template); no credential, many near misses.
-pub const BAIT: &[(&str, &str)] = &[
-    ("sha1", "commit {h40}\nAuthor: Dev <dev@example.com>\nDate: Mon May 6 10:00:00 2024\n\n    fix: handle retries\n"),
-    ("sha1", "{h40} refs/heads/main\n{h40} refs/tags/v1.2.3\n"),
-    ("sha256", "sha256:{h64}  meshgate-x86_64-linux.tar.gz\n"),
-    ("sha256", "image: registry.example.com/app@sha256:{h64}\n"),
-    ("sha512-integrity", "\"integrity\": \"sha512-{b86}==\",\n\"resolved\": \"https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz\""),
-    ("uuid", "request_id={h8}-{h4}-4{h3}-a{h3}-{h12} user={h8}-{h4}-4{h3}-b{h3}-{h12}"),
-    ("uuid", "{\"id\":\"{h8}-{h4}-4{h3}-8{h3}-{h12}\",\"parent\":\"{h8}-{h4}-4{h3}-9{h3}-{h12}\"}"),
-    ("base64", "data:image/png;base64,{b300}=="),
-    ("base64", "payload: {b40}\nchecksum: {b44}"),
-    ("base64-pubkey", "-----BEGIN PUBLIC KEY-----\n{b64}\n{b64}\n-----END PUBLIC KEY-----\n"),
-    ("base64-cert", "-----BEGIN CERTIFICATE-----\n{b64}\n{b64}\n-----END CERTIFICATE-----\n"),
-    ("ssh-pubkey", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{b43} agent@host\n"),
-    ("identifier", "fn handle_incoming_request_with_retry_and_exponential_backoff_policy() {}"),
-    ("identifier", "class AbstractSingletonProxyFactoryBeanConfigurationManagerImpl extends Base {}"),
-    ("identifier", "the sk-learn-model-selection-cross-validation-helper module and task-runner-configuration-manager"),
-    ("identifier", "pypi-publish-workflow-configuration-template.yml and xai-grok-adapter-integration-test-suite-runner-v2"),
-    ("url", "see https://github.com/org/repo/blob/{h40}/src/main.rs#L10-L20 for details"),
-    ("url", "clone git@github.com:org/repo.git or ssh://git@git.example.com:2222/org/repo.git"),
-    ("url", "https://user@example.com/path and https://example.com/search?q=api_key&token= and http://[::1]:8080/x"),
-    ("url", "postgres://localhost:5432/app redis://cache:6379/0 https://example.com:8443/a/b@c"),
-    ("url", "docs: postgres://user:password@localhost/db (replace user and password)"),
-    ("prose", "OpenAI keys start with sk- and GitHub tokens use the ghp_ prefix; AWS access keys begin with AKIA."),
-    ("prose", "Set MESH_GATEWAY_TOKEN in your environment and never paste it; the laws of {b40} physics apply."),
-    ("prose", "The bearer token is required. Use the Authorization header with your token. Password must be 12+ chars."),
-    ("prose", "eyJ is how base64 JSON starts; sk-ant- marks Anthropic keys, xoxb- Slack bot tokens, glpat- GitLab."),
-    ("minified-json", "{\"files\":[{\"path\":\"src/a.rs\",\"sha1\":\"{h40}\",\"size\":1234},{\"path\":\"src/b.rs\",\"sha1\":\"{h40}\",\"size\":99},{\"path\":\"README.md\",\"sha256\":\"{h64}\"}]}"),
-    ("path", "/home/agent/.cache/pip/wheels/{h2}/{h2}/{h56}/pkg-1.0-py3-none-any.whl"),
-    ("path", "C:\\Users\\dev\\AppData\\Local\\Temp\\{h32}\\build.log"),
-    ("code", "password = os.environ[\"DB_PASSWORD\"]\ntoken = get_token(user)\napi_key: ${API_KEY}\n"),
-    ("code", "const secret = process.env.SECRET;\nif (password.length < 8) { return false; }\n"),
-    ("code", "tokenizer = AutoTokenizer.from_pretrained(\"bert-base-uncased\")\nmax_tokens: 4096\ntoken_count=123456789\n"),
-    ("code", "secret_name: my-app-db-credentials\npassword_policy: min_length=12\napi_key_header_name = X-API-Key\n"),
-    ("code", "secret_file=/run/secrets/db_password\nsecurity_contact=security@example.com\ntoken_url = auth.example.com\n"),
-    ("code", "MESH_GATEWAY_TOKEN=${MESH_GATEWAY_TOKEN}\nAuthorization: Bearer $TOKEN\npassword: ********\n"),
-    ("code", "let pwd = std::env::current_dir()?;\nlet secret_len = 32;\nlet access_key_id = cfg.access_key_id.clone();\n"),
-    ("shell", "AWS_REGION=us-east-1 aws s3 cp s3://bucket/{h40}.tar.gz . && sha1sum {h40}.tar.gz"),
-    ("shell", "curl -sS https://api.example.com/v1/items -H 'Accept: application/json' | jq .items[0].id"),
-    ("locale", "Accept-Language: en-us,en;q=0.5\nContent-Type: text/html; charset=utf-8\nETag: \"{h32}\""),
-    ("hash-list", "md5 {h32}\nsha1 {h40}\nsha256 {h64}\nblake3 {h64}\n"),
-    ("git-log", "{h7} Merge pull request #123 from org/feature-branch\n{h7} chore: bump deps ({h40})"),
-    ("k8s", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  LOG_LEVEL: debug\n  CACHE_TTL: \"3600\"\n"),
-    ("hex-blob", "0x{h64}{h64}"),
-    ("alnum-run", "{a200}"),
-    ("kebab-run", "a-very-long-kebab-case-name-for-something-that-goes-on-and-on-and-on-forever-and-ever"),
-];
-
-pub fn bait(seeds: u64) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    for (bi, (kind, t)) in BAIT.iter().enumerate() {
-        for seed in 0..seeds {
-            let mut rng = Rng::new(0xBA17 ^ (bi as u64) << 20 ^ seed);
-            out.push((*kind, expand(t, &mut rng)));
         }
     }
     out
@@ -461,8 +526,9 @@ pub fn evaluate(scanner: &Scanner, seeds: u64) -> Report {
         } else if misses.len() < 200 {
             // Rule ids and labels only: never print the generated secret.
             misses.push(format!(
-                "{} in {}: got {:?}",
+                "{} (template `{}`) in {}: got {:?}",
                 p.rule_id,
+                p.template,
                 p.context,
                 overlapping.iter().map(|f| f.rule_id()).collect::<Vec<_>>()
             ));
