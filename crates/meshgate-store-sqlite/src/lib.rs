@@ -39,9 +39,13 @@
 //!
 //! # Reads
 //!
-//! A small pool of `query_only` connections serves reads on tokio's
-//! blocking pool (`spawn_blocking`), so the async runtime never blocks on
-//! SQLite. WAL lets them read while the writer commits.
+//! A small pool of `query_only` connections serves reads; WAL lets them
+//! read while the writer commits. Point lookups (a peer, a token, a name,
+//! one message) and message pages of up to 100 rows run on the calling
+//! task's thread, blocking it for their tens of microseconds: less than
+//! the two thread wake-ups of a hop to tokio's blocking pool. Every other
+//! read (peer and alias lists, threads, exports, larger pages) runs on the
+//! blocking pool (`spawn_blocking`).
 //!
 //! # Schema
 //!
