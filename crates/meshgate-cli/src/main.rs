@@ -27,8 +27,9 @@ pub struct Cli {
     command: Command,
 }
 
-/// Every subcommand. Offline ones (`scan`, `completions`) run without an
-/// async runtime; the rest get a `Global` to build their client from.
+/// Every subcommand. `scan` and `completions` run without an async runtime
+/// and `serve` builds its own; the client commands get a `Global` to build
+/// their client from; `import` and `export` open a store, not the gateway.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send a direct message (refused locally if the recipient is unknown or the content carries a credential).
@@ -86,7 +87,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs a command that talks to the gateway on a fresh tokio runtime.
+/// Runs a client command (or `import`/`export`, which open a store
+/// directly) on a fresh tokio runtime.
 fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {

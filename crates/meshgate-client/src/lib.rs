@@ -50,7 +50,7 @@ pub use client::{
 pub use error::{Error, Result};
 pub use live::{StreamStart, WaitOptions, DEFAULT_WAIT, RECONNECT_MAX, RECONNECT_MIN, STREAM_IDLE_TIMEOUT, WAIT_MAX};
 pub use meshgate_proto::{
-    Alias, Health, Kind, MarkRead, MarkReadBulkResponse, Message, Peer, RegisterResponse, SendResponse, Thread,
-    ThreadMessages, TokenRotated,
+    suggestions, Alias, Health, Kind, MarkRead, MarkReadBulkResponse, Message, Peer, RegisterResponse, SendResponse,
+    Thread, ThreadMessages, TokenRotated,
 };
-pub use registry::{suggestions, KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
+pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};

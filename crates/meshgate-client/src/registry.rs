@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use meshgate_proto::suggestions;
 use tokio::sync::RwLock;
 
 /// Aliases every client resolves, whatever the gateway says: `{alias:
@@ -26,9 +27,6 @@ pub const REGISTRY_TTL: Duration = Duration::from_secs(60);
 /// How old a snapshot may be and still be used when the gateway cannot be
 /// reached (same hour as the Python `CACHE_GRACE_SECONDS`).
 pub const REGISTRY_GRACE: Duration = Duration::from_secs(3600);
-
-/// Most suggestions a rejection lists.
-const MAX_SUGGESTIONS: usize = 5;
 
 /// One read of a gateway's registry and alias table.
 #[derive(Debug)]
@@ -79,21 +77,17 @@ impl Snapshot {
         Some(Recipient { canonical: canonical.to_owned(), alias: via_alias.then(|| name.to_owned()) })
     }
 
-    /// The error for a name [`Snapshot::resolve`] refused.
+    /// The error for a name [`Snapshot::resolve`] refused, with the same
+    /// suggestions the gateway would give ([`suggestions`]).
     pub(crate) fn not_found(&self, name: &str) -> crate::Error {
         let (canonical, _) = self.canonical_of(name);
         let aliases = self
             .gateway_aliases
             .iter()
             .flat_map(|a| a.keys().map(String::as_str))
-            .chain(KNOWN_ALIASES.iter().map(|(a, _)| *a));
-        let mut close = suggestions(name, self.names.iter().map(String::as_str).chain(aliases));
-        // An alias adds nothing when the peer it stands for is suggested too.
-        let suggested_names: Vec<String> = close.iter().filter(|c| self.names.contains(*c)).cloned().collect();
-        close.retain(|c| {
-            let (target, via_alias) = self.canonical_of(c);
-            !via_alias || !suggested_names.iter().any(|n| n == target)
-        });
+            .chain(KNOWN_ALIASES.iter().map(|(a, _)| *a))
+            .map(|alias| (alias, self.canonical_of(alias).0));
+        let close = suggestions(name, self.names.iter().map(String::as_str), aliases);
         crate::Error::NotInRegistry { name: canonical.to_owned(), suggestions: close }
     }
 }
@@ -122,45 +116,6 @@ pub(crate) async fn forget(gateway: &str) {
     cache().write().await.remove(gateway);
 }
 
-/// Names close to `name`: Levenshtein distance at most 2, or a shared prefix
-/// of at least three characters (or one name a prefix of the other). Best
-/// first, without duplicates, at most five.
-pub fn suggestions<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut scored: Vec<(usize, &str)> = candidates
-        .into_iter()
-        .filter(|c| *c != name)
-        .filter_map(|c| {
-            let distance = levenshtein(name, c);
-            let prefix = common_prefix_chars(name, c);
-            let related = distance <= 2 || prefix >= 3 || (prefix >= 2 && (c.starts_with(name) || name.starts_with(c)));
-            related.then_some((distance, c))
-        })
-        .collect();
-    scored.sort_unstable();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(MAX_SUGGESTIONS).map(|(_, c)| c.to_owned()).collect()
-}
-
-fn common_prefix_chars(a: &str, b: &str) -> usize {
-    a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
-}
-
-/// Edit distance in characters (insert, delete, substitute).
-pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,23 +126,6 @@ mod tests {
             gateway_aliases: gateway_aliases.map(|a| a.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             fetched_at: Instant::now(),
         }
-    }
-
-    #[test]
-    fn levenshtein_basics() {
-        assert_eq!(levenshtein("droplet", "droplet"), 0);
-        assert_eq!(levenshtein("droplt", "droplet"), 1);
-        assert_eq!(levenshtein("", "ab"), 2);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn suggestions_by_distance_and_prefix() {
-        let names = ["droplet", "lab-ovh", "lab-gpu", "workstation-lc", "zz"];
-        assert_eq!(suggestions("droplt", names), vec!["droplet"]);
-        assert_eq!(suggestions("lab-x", names), vec!["lab-gpu", "lab-ovh"]);
-        assert_eq!(suggestions("work", names), vec!["workstation-lc"]);
-        assert!(suggestions("qqqqqq", names).is_empty());
     }
 
     #[test]

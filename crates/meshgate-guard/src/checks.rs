@@ -2,7 +2,7 @@
 //! whole line (connection-string keys, SAS `sv=`) compute that fact once per
 //! line ([`LineFacts`]), so many matches on one long line stay linear.
 
-use crate::Check;
+use crate::rules::Check;
 
 /// The line a gated match was found on, with lazily computed, cached facts.
 pub(crate) struct LineFacts<'a> {

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use aho_corasick::{packed, AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
 
-use crate::What;
+use crate::scanner::What;
 
 /// A literal confirmed around a trigger occurrence.
 pub(crate) struct Entry {

@@ -30,7 +30,7 @@
 //!   guard (40-char AWS secret, 48+-char mesh token): maximal runs of an
 //!   alphabet are measured on lines that contain the keyword.
 
-use crate::{Check, Kind, Rule, RunClass, Scope};
+use crate::Rule;
 
 /// Specificity of the caller's own bearer token (exact match, zero false positives).
 pub const SPEC_OWN_TOKEN: u8 = 100;
@@ -51,6 +51,73 @@ pub const SPEC_ASSIGNMENT: u8 = 60;
 pub const SPEC_LINE_HEURISTIC: u8 = 40;
 /// A generic high-entropy assignment (`password = "…"`, `Bearer …`).
 pub const SPEC_GENERIC: u8 = 20;
+
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Prefixed { pattern: &'static str, check: Check, block_end: Option<&'static str> },
+    Gated { gates: &'static [&'static str], pattern: &'static str, check: Check, scope: Scope },
+    Run { gates: &'static [&'static str], class: RunClass, min: usize, max: usize, check: Check },
+    OwnToken,
+}
+
+/// Where a gated rule's regex is evaluated relative to a gate occurrence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The gate lies inside the match, at most `back` bytes after its start:
+    /// search from `gate - back` (within the line).
+    Local { back: usize },
+    /// The gate may be anywhere on the line: evaluate the whole line once.
+    Line,
+}
+
+/// Post-match validation applied to the secret value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    None,
+    NotWords,
+    MixedAws,
+    Generic,
+    UrlPassword,
+    ConnString,
+    NotRef,
+    /// The line heuristic's mesh-gateway token shape (see `checks::mesh_shape`).
+    MeshShape,
+    NotPlaceholder,
+    HasPercent,
+    AzureSas,
+}
+
+/// Alphabet of a line-heuristic token run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunClass {
+    /// `[A-Za-z0-9/+]`
+    AwsSecret,
+    /// `[A-Za-z0-9_-]`
+    UrlSafe,
+}
+
+impl RunClass {
+    #[inline]
+    pub(crate) fn contains(self, b: u8) -> bool {
+        /// Membership tables: one load per byte instead of range tests.
+        const fn table(extra: [u8; 2]) -> [bool; 256] {
+            let mut t = [false; 256];
+            let mut b = 0;
+            while b < 256 {
+                let c = b as u8;
+                t[b] = c.is_ascii_alphanumeric() || c == extra[0] || c == extra[1];
+                b += 1;
+            }
+            t
+        }
+        static AWS_SECRET: [bool; 256] = table([b'/', b'+']);
+        static URL_SAFE: [bool; 256] = table([b'_', b'-']);
+        match self {
+            RunClass::AwsSecret => AWS_SECRET[b as usize],
+            RunClass::UrlSafe => URL_SAFE[b as usize],
+        }
+    }
+}
 
 const fn p(
     id: &'static str,

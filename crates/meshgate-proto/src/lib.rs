@@ -17,6 +17,7 @@ mod message;
 mod name;
 mod page;
 mod peer;
+mod suggest;
 mod thread;
 
 pub use kind::{Kind, UnknownKind};
@@ -27,6 +28,7 @@ pub use message::{
 pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
 pub use page::{PageBudget, PAGE_BYTES_DEFAULT};
 pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
+pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
 
 use serde::{Deserialize, Serialize};

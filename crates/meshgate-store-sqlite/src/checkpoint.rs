@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::writer::Counters;
+use crate::counters::Counters;
 
 /// Least time between two checkpoints: batches the copying into fewer,
 /// larger writes and fewer fsyncs of the database file.
@@ -79,6 +79,8 @@ pub(crate) struct WalBound {
     pub(crate) path: PathBuf,
     /// Bytes of log above which the writer restarts it.
     pub(crate) bytes: u64,
+    /// The writer connection's usual busy timeout, restored after a restart.
+    pub(crate) busy_timeout: Duration,
 }
 
 impl WalBound {
@@ -99,7 +101,7 @@ impl WalBound {
         if checkpoint(conn, "RESTART", counters).is_some_and(|(busy, _, _)| busy == 0) {
             counters.wal_restarts.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = conn.busy_timeout(crate::BUSY_TIMEOUT);
+        let _ = conn.busy_timeout(self.busy_timeout);
     }
 }
 

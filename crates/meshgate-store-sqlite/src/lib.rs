@@ -39,9 +39,13 @@
 //!
 //! # Reads
 //!
-//! A small pool of `query_only` connections serves reads on tokio's
-//! blocking pool (`spawn_blocking`), so the async runtime never blocks on
-//! SQLite. WAL lets them read while the writer commits.
+//! A small pool of `query_only` connections serves reads; WAL lets them
+//! read while the writer commits. Point lookups (a peer, a token, a name,
+//! one message) and message pages of up to 100 rows run on the calling
+//! task's thread, blocking it for their tens of microseconds: less than
+//! the two thread wake-ups of a hop to tokio's blocking pool. Every other
+//! read (peer and alias lists, threads, exports, larger pages) runs on the
+//! blocking pool (`spawn_blocking`).
 //!
 //! # Schema
 //!
@@ -50,6 +54,7 @@
 //! applied versions are recorded in `schema_migrations`.
 
 mod checkpoint;
+mod counters;
 mod error;
 mod files;
 mod live;
@@ -73,8 +78,9 @@ use meshgate_store::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, watch, Semaphore};
 
+use crate::counters::Counters;
 use crate::error::Db;
-use crate::writer::{Counters, FnJob, Job, WriteCtx};
+use crate::writer::{FnJob, Job, WriteCtx};
 
 /// The embedded migrations, in order. Never edit a released one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -274,8 +280,11 @@ impl SqliteStore {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Box<dyn Job>>();
         // Checkpoints run on their own thread (see `checkpoint`).
         conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
-        let wal_bound =
-            opts.wal_limit.map(|bytes| checkpoint::WalBound { bytes, path: files::companions(path)[1].clone() });
+        let wal_bound = opts.wal_limit.map(|bytes| checkpoint::WalBound {
+            bytes,
+            path: files::companions(path)[1].clone(),
+            busy_timeout: BUSY_TIMEOUT,
+        });
         if let Some(bound) = &wal_bound {
             // After a restart the writer's next commit cuts the file back.
             conn.pragma_update(None, "journal_size_limit", i64::try_from(bound.bytes).unwrap_or(i64::MAX)).db()?;

@@ -8,7 +8,7 @@
 //! means the row is on disk (`synchronous=FULL`).
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
 use crate::checkpoint::{Nudge, WalBound};
+use crate::counters::Counters;
 use crate::error::Db;
 
 /// State the writer keeps between jobs; jobs see it mutably.
@@ -102,16 +103,6 @@ impl<T: Send + 'static> Job for FnJob<T> {
         // The caller may have gone away (request cancelled): nothing to do.
         let _ = self.reply.send(out);
     }
-}
-
-/// Counters shared with [`crate::SqliteStore::stats`].
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) commits: AtomicU64,
-    pub(crate) jobs: AtomicU64,
-    pub(crate) failed_batches: AtomicU64,
-    pub(crate) checkpoints: AtomicU64,
-    pub(crate) wal_restarts: AtomicU64,
 }
 
 /// The writer thread's main loop; returns when every sender is gone.
