@@ -129,7 +129,8 @@ fn unauthorized_hint(token_source: &str, name: &str, global: &Global) -> String 
              peer's current token; no per-peer token is stored for {name} ({file}): {set}, or {register}"
         );
     }
-    format!("no token: {register}, {set} (it goes to {file}), or set {GATEWAY_TOKEN_ENV}")
+    let what = if token_source.starts_with("missing token") { "no token".to_owned() } else { token_source.to_owned() };
+    format!("{what}: {register}, {set} (it goes to {file}), or set {GATEWAY_TOKEN_ENV}")
 }
 
 /// A 403 by its code: the token is valid but may not do this.
@@ -191,5 +192,40 @@ mod tests {
         assert_eq!(exit_code(&refused), REFUSED);
         assert_eq!(exit_code(&usage("no identity")), USAGE);
         assert_eq!(exit_code(&anyhow::anyhow!("other")), REFUSED);
+    }
+
+    #[test]
+    fn hints_follow_the_code() {
+        let global =
+            Global { identity: Some("carol".into()), gateway: "http://127.0.0.1:1".into(), timeout: None, verbose: 0 };
+        let auth = |status, code: &str, source: &str| ClientError::Auth {
+            status,
+            code: code.into(),
+            token_source: source.into(),
+            detail: "d".into(),
+        };
+        let conflict = |code: &str| ClientError::Gateway { status: 409, code: code.into(), detail: "d".into() };
+        let cases: Vec<(ClientError, u8, &str)> = vec![
+            (auth(401, "invalid_token", "per-peer token from /t/carol"), AUTH, "token stored in /t/carol"),
+            (auth(401, "invalid_token", "MESH_GATEWAY_TOKEN"), AUTH, "MESH_GATEWAY_TOKEN is not a token"),
+            (auth(401, "missing_token", "missing token (x)"), AUTH, "no token: register carol"),
+            (auth(403, "operator_only", "per-peer token from /t/carol"), AUTH, "needs the operator token"),
+            (auth(403, "peer_disabled", "per-peer token from /t/carol"), AUTH, "meshgate peers enable carol"),
+            (auth(403, "peer_token_required", "MESH_GATEWAY_TOKEN"), AUTH, "refuses the operator token"),
+            (auth(403, "caller_binding", "per-peer token from /t/carol"), AUTH, "act as the peer"),
+            (conflict("name_retired"), REFUSED, "meshgate register --as carol --adopt-history"),
+            (conflict("name_taken"), REFUSED, "one namespace"),
+            (conflict("idempotency_conflict"), REFUSED, "idempotency key"),
+            (ClientError::RecipientDisabled { name: "bob".into() }, REFUSED, "meshgate peers enable bob"),
+        ];
+        for (error, code, wanted) in cases {
+            let shown = format!("{error:?}");
+            let err = anyhow::Error::new(error);
+            assert_eq!(exit_code(&err), code, "{shown}");
+            let hint = hint(&err, &global).unwrap_or_default();
+            assert!(hint.contains(wanted), "{shown}: {hint}");
+            assert!(!hint.contains("--url"), "{shown}: {hint}");
+        }
+        assert_eq!(hint(&anyhow::Error::new(conflict("conflict")), &global), None);
     }
 }

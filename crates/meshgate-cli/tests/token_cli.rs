@@ -104,6 +104,9 @@ async fn a_token_rotated_elsewhere_is_stored_with_token_set() {
     let new = stdout.trim().to_owned();
     assert!(stderr.contains("not stored") && stderr.contains("meshgate token set --as carol"), "{stderr}");
     assert!(!op.config.join("tokens").exists(), "nothing written where no tokens are kept");
+    // Registering an identity whose token lives elsewhere points at `token set`.
+    let (_, stderr) = op.ok(&["register", "--as", "carol"]).await;
+    assert!(stderr.contains("meshgate token set --as carol"), "{stderr}");
 
     // carol's stored token is dead now: exit 4, and the hint names the file and the fixes.
     let (code, _, stderr) = carol.run(&["inbox", "--as", "carol"], None).await;
