@@ -1,6 +1,9 @@
 //! The exit-code contract, in one place.
 
-use meshgate_client::Error as ClientError;
+use meshgate_client::{Error as ClientError, GATEWAY_TOKEN_ENV};
+
+use crate::commands::Global;
+use crate::tokens::{stored_token_path, TokenStore};
 
 /// Success.
 pub const OK: u8 = 0;
@@ -22,15 +25,17 @@ Exit codes:
   1  refused or not found (unknown recipient, credential in content, gateway said no);
      `scan` found a credential; `wait` timed out; `watch --exec` CMD failed (that message
      stays unacknowledged and the next watch retries it); the gateway lacks wait/watch
-  2  usage error (bad flags, no identity, no content)
+  2  usage error (bad flags, no identity, no content, `scan` FILE unreadable)
   3  gateway unreachable (`serve`/`import`/`export`: the store)
-  4  authentication failed (token missing, wrong or revoked)
+  4  authentication failed (token missing, wrong, rotated or revoked), or the token may not
+     do this (operator only, peer disabled, another peer's action)
 
 Environment:
   MESH_NODE             identity when --as is not given
   MESH_GATEWAY_URL      gateway when --gateway is not given (default http://127.0.0.1:8788)
   MESH_GATEWAY_TOKEN    shared token, used when no per-peer token is stored for the identity
-  MESHGATE_CONFIG_DIR   where per-peer tokens live (default $XDG_CONFIG_HOME/meshgate)";
+  MESHGATE_CONFIG_DIR   where per-peer tokens live (default $XDG_CONFIG_HOME/meshgate, else
+                        ~/.config/meshgate; `meshgate token show-path --as NAME` prints the file)";
 
 /// A command-line mistake found after parsing (exit 2).
 #[derive(Debug)]
@@ -72,32 +77,96 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// What to do next, when the error alone does not say.
-pub fn hint(err: &anyhow::Error) -> Option<String> {
+/// What to do next, when the error alone does not say. Chosen by the
+/// failure's kind and, for gateway answers, by its stable `error` code;
+/// `global` supplies the identity and gateway the hint names.
+pub fn hint(err: &anyhow::Error, global: &Global) -> Option<String> {
     if err.chain().any(|e| e.is::<UsageError>()) {
         return Some("see `meshgate --help`".into());
     }
+    let name = global.identity.as_deref().filter(|n| !n.is_empty()).unwrap_or("NAME");
     Some(match client_error(err)? {
-        ClientError::Auth { status: 403, .. } => {
-            "the token is valid but may not do this; act as the peer the token belongs to (--as), or use that peer's token".into()
+        ClientError::Auth { status: 401, token_source, .. } => unauthorized_hint(token_source, name, global),
+        ClientError::Auth { code, .. } => forbidden_hint(code, name),
+        ClientError::Unreachable { gateway, .. } => {
+            format!("is the gateway running at {gateway}? pass --gateway or set MESH_GATEWAY_URL")
         }
-        ClientError::Auth { .. } => {
-            "register this identity (`meshgate register --as NAME --url URL`) to mint a per-peer token, or set MESH_GATEWAY_TOKEN to the gateway's shared token".into()
-        }
-        ClientError::Unreachable { gateway, .. } => format!(
-            "is the gateway running at {gateway}? pass --gateway or set MESH_GATEWAY_URL"
-        ),
         ClientError::NotInRegistry { .. } => {
             "check the name with `meshgate peers`; a peer must register before it can receive".into()
+        }
+        ClientError::RecipientDisabled { name } => {
+            format!("the operator disabled {name}; `meshgate peers enable {name}` (operator token) turns it back on")
         }
         ClientError::SecretDetected { .. } => {
             "remove the credential and share it out of band; for a known false positive pass --skip-secret-check".into()
         }
         ClientError::InvalidName(_) => "peer names look like `lab-ovh`: a-z, 0-9 and '-'".into(),
-        ClientError::Gateway { status: 409, .. } => {
+        ClientError::Gateway { status: 409, code, detail } => conflict_hint(code, detail, name)?,
+        _ => return None,
+    })
+}
+
+/// A 401: the token was missing, unknown, revoked or rotated. Names the
+/// token file and the ways to a working token.
+fn unauthorized_hint(token_source: &str, name: &str, global: &Global) -> String {
+    let register = format!(
+        "register {name} with the operator token (`MESH_GATEWAY_TOKEN=<operator token> meshgate register --as {name}`; \
+         the gateway's operator token is the `operator-token` file in its data directory)"
+    );
+    let set = format!("store a token minted elsewhere with `meshgate token set --as {name} < FILE` (reads stdin)");
+    if let Some(path) = stored_token_path(token_source) {
+        return format!(
+            "the token stored in {path} is not valid at this gateway (rotated, revoked, or the peer was removed): \
+             {set}, or delete it with `meshgate token forget --as {name}` and {register}"
+        );
+    }
+    let file = TokenStore::locate()
+        .map(|s| s.path(&global.gateway, name).display().to_string())
+        .unwrap_or_else(|_| "the config directory".into());
+    if token_source == GATEWAY_TOKEN_ENV {
+        return format!(
+            "{GATEWAY_TOKEN_ENV} is not a token this gateway accepts: set it to the gateway's operator token or a \
+             peer's current token; no per-peer token is stored for {name} ({file}): {set}, or {register}"
+        );
+    }
+    let what = if token_source.starts_with("missing token") { "no token".to_owned() } else { token_source.to_owned() };
+    format!("{what}: {register}, {set} (it goes to {file}), or set {GATEWAY_TOKEN_ENV}")
+}
+
+/// A 403 by its code: the token is valid but may not do this.
+fn forbidden_hint(code: &str, name: &str) -> String {
+    match code {
+        "operator_only" => format!(
+            "this needs the operator token: set {GATEWAY_TOKEN_ENV} to it (the `operator-token` file in the \
+             gateway's data directory) and leave out --as (and MESH_NODE)"
+        ),
+        "peer_disabled" | "sender_disabled" => format!(
+            "the operator disabled {name}: ask them to enable it (`meshgate peers enable {name}`, i.e. \
+             PATCH /peers/{name} {{\"enabled\": true}})"
+        ),
+        "peer_token_required" => format!(
+            "this gateway refuses the operator token for messages: act as a peer with its own token (--as {name}; \
+             `meshgate register --as {name}` mints one, `meshgate token set --as {name}` stores one)"
+        ),
+        _ => "the token is valid but may not do this; act as the peer the token belongs to (--as), or use that \
+              peer's token"
+            .into(),
+    }
+}
+
+/// A 409 by its code; `None` for a conflict with no known remedy.
+fn conflict_hint(code: &str, detail: &str, name: &str) -> Option<String> {
+    Some(match code {
+        "name_retired" => format!(
+            "the name's old DMs are kept: take it over with them (`meshgate register --as {name} --adopt-history`, \
+             operator token) or free it by deleting them (`meshgate peers rm {name} --purge`)"
+        ),
+        "name_taken" => "peers and aliases share one namespace and this name is taken by one of them (see \
+                         `meshgate peers` and `meshgate alias list`): pick another name, or remove the alias first"
+            .into(),
+        c if c == "idempotency_conflict" || detail.to_ascii_lowercase().contains("idempotency") => {
             "an idempotency key was reused with different content; pick a new key".into()
         }
-        ClientError::Unsupported { .. } => return None,
         _ => return None,
     })
 }
@@ -110,6 +179,7 @@ mod tests {
     fn codes_follow_the_contract() {
         let auth = anyhow::Error::new(ClientError::Auth {
             status: 401,
+            code: "invalid_token".into(),
             token_source: "MESH_GATEWAY_TOKEN".into(),
             detail: "bad token".into(),
         });
@@ -122,5 +192,40 @@ mod tests {
         assert_eq!(exit_code(&refused), REFUSED);
         assert_eq!(exit_code(&usage("no identity")), USAGE);
         assert_eq!(exit_code(&anyhow::anyhow!("other")), REFUSED);
+    }
+
+    #[test]
+    fn hints_follow_the_code() {
+        let global =
+            Global { identity: Some("carol".into()), gateway: "http://127.0.0.1:1".into(), timeout: None, verbose: 0 };
+        let auth = |status, code: &str, source: &str| ClientError::Auth {
+            status,
+            code: code.into(),
+            token_source: source.into(),
+            detail: "d".into(),
+        };
+        let conflict = |code: &str| ClientError::Gateway { status: 409, code: code.into(), detail: "d".into() };
+        let cases: Vec<(ClientError, u8, &str)> = vec![
+            (auth(401, "invalid_token", "per-peer token from /t/carol"), AUTH, "token stored in /t/carol"),
+            (auth(401, "invalid_token", "MESH_GATEWAY_TOKEN"), AUTH, "MESH_GATEWAY_TOKEN is not a token"),
+            (auth(401, "missing_token", "missing token (x)"), AUTH, "no token: register carol"),
+            (auth(403, "operator_only", "per-peer token from /t/carol"), AUTH, "needs the operator token"),
+            (auth(403, "peer_disabled", "per-peer token from /t/carol"), AUTH, "meshgate peers enable carol"),
+            (auth(403, "peer_token_required", "MESH_GATEWAY_TOKEN"), AUTH, "refuses the operator token"),
+            (auth(403, "caller_binding", "per-peer token from /t/carol"), AUTH, "act as the peer"),
+            (conflict("name_retired"), REFUSED, "meshgate register --as carol --adopt-history"),
+            (conflict("name_taken"), REFUSED, "one namespace"),
+            (conflict("idempotency_conflict"), REFUSED, "idempotency key"),
+            (ClientError::RecipientDisabled { name: "bob".into() }, REFUSED, "meshgate peers enable bob"),
+        ];
+        for (error, code, wanted) in cases {
+            let shown = format!("{error:?}");
+            let err = anyhow::Error::new(error);
+            assert_eq!(exit_code(&err), code, "{shown}");
+            let hint = hint(&err, &global).unwrap_or_default();
+            assert!(hint.contains(wanted), "{shown}: {hint}");
+            assert!(!hint.contains("--url"), "{shown}: {hint}");
+        }
+        assert_eq!(hint(&anyhow::Error::new(conflict("conflict")), &global), None);
     }
 }

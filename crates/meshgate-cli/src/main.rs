@@ -14,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{alias, completions, inbox, peers, read, register, scan, send, serve, thread, wait, watch, Global};
+use commands::{
+    alias, completions, inbox, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
+};
 
 /// Send, read and manage direct messages between AI peers through a mesh
 /// gateway.
@@ -45,6 +47,9 @@ enum Command {
     Alias(alias::Command),
     /// Register (or update) this peer; saves a newly minted per-peer token.
     Register(register::Args),
+    /// Show, forget or set (from stdin) the stored per-peer token of --as NAME for this gateway.
+    #[command(subcommand)]
+    Token(token::Command),
     /// Mint, list or show threads.
     #[command(subcommand)]
     Thread(thread::Command),
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
     // The gateway logs at info by default; client commands only warn.
     let serving = matches!(cli.command, Command::Serve(_));
     init_tracing(cli.global.verbose + u8::from(serving));
+    let global = cli.global.clone();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Scan(args) => scan::run(args),
@@ -79,7 +85,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("meshgate: {err:#}");
-            if let Some(hint) = exit::hint(&err) {
+            if let Some(hint) = exit::hint(&err, &global) {
                 eprintln!("hint: {hint}");
             }
             ExitCode::from(exit::exit_code(&err))
@@ -99,6 +105,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,
+            Command::Token(command) => token::run(command, &global).await,
             Command::Alias(command) => alias::run(command, &global).await,
             Command::Watch(args) => watch::run(args, &global).await,
             Command::Wait(args) => wait::run(args, &global).await,

@@ -76,6 +76,34 @@ impl TokenStore {
     }
 }
 
+/// How a client names a token it took from the store; [`stored_token_path`]
+/// reads the file back out of an error's token source.
+pub const STORED_SOURCE_PREFIX: &str = "per-peer token from ";
+
+/// The token file named by a token source string, when the token came from
+/// the store.
+pub fn stored_token_path(token_source: &str) -> Option<&str> {
+    token_source.strip_prefix(STORED_SOURCE_PREFIX)
+}
+
+impl TokenStore {
+    /// Whether this CLI keeps tokens for `gateway` here: some token was saved
+    /// for it before (its directory exists).
+    pub fn keeps_tokens_for(&self, gateway: &str) -> bool {
+        self.root.join(gateway_dir_name(gateway)).is_dir()
+    }
+
+    /// Deletes `node`'s token for `gateway`; the file if there was one.
+    pub async fn forget(&self, gateway: &str, node: &str) -> Result<Option<PathBuf>> {
+        let path = self.path(gateway, node);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(Some(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("deleting {}", path.display())),
+        }
+    }
+}
+
 /// `MESHGATE_CONFIG_DIR`, else `$XDG_CONFIG_HOME/meshgate`, else
 /// `~/.config/meshgate`.
 pub fn config_dir() -> Result<PathBuf> {

@@ -127,3 +127,23 @@ fn a_token_file_others_can_read_is_refused() {
         .unwrap_or_else(|e| panic!("serve failed after chmod 600:\n{e}"));
     stop(child);
 }
+
+/// `--db sqlite:PATH` names only the database: the generated operator token
+/// goes into the data directory, not beside the database (whose directory
+/// may be shared).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_token_lives_in_the_data_dir_with_db_elsewhere() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let shared = root.path().join("shared");
+    let db_arg = format!("sqlite:{}", shared.join("mesh.db").display());
+    let args = ["--data-dir".as_ref(), data.as_os_str(), "--db".as_ref(), db_arg.as_ref()];
+    let (child, url) = serve_proc::start(&args, &[]).unwrap_or_else(|e| panic!("serve failed:\n{e}"));
+    let token_file = data.join("operator-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    write_something(&url, token.trim()).await;
+    assert_eq!(mode(&token_file), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    assert!(!shared.join("operator-token").exists(), "no token beside the database");
+    stop(child);
+}

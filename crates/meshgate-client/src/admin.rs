@@ -109,4 +109,12 @@ impl Client {
     pub async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> Result<Peer> {
         self.call(Method::PATCH, &["peers", name], &[], Some(json!({ "secret_guard": policy }))).await
     }
+
+    /// `PATCH /peers/{name} {"enabled": ...}` (operator): a disabled peer's
+    /// token is refused and DMs to it are refused; its data stays.
+    pub async fn set_peer_enabled(&self, name: &str, enabled: bool) -> Result<Peer> {
+        let peer = self.call(Method::PATCH, &["peers", name], &[], Some(json!({ "enabled": enabled }))).await;
+        registry::forget(self.gateway()).await;
+        peer
+    }
 }

@@ -280,10 +280,12 @@ impl Client {
     pub async fn list_peers(&self) -> Result<Vec<Peer>> {
         let list: PeerList = self.get(&["peers"], &[]).await?;
         let previous = registry::cached(&self.gateway_key).await;
+        let (names, disabled) = peer_names(&list.peers);
         registry::store(
             &self.gateway_key,
             Snapshot {
-                names: enabled_names(&list.peers),
+                names,
+                disabled,
                 gateway_aliases: previous.and_then(|p| p.gateway_aliases.clone()),
                 fetched_at: Instant::now(),
             },
@@ -414,9 +416,10 @@ impl Client {
                 previous.and_then(|p| p.gateway_aliases.clone())
             }
         };
+        let (names, disabled) = peer_names(&peers.peers);
         Ok(registry::store(
             &self.gateway_key,
-            Snapshot { names: enabled_names(&peers.peers), gateway_aliases, fetched_at: Instant::now() },
+            Snapshot { names, disabled, gateway_aliases, fetched_at: Instant::now() },
         )
         .await)
     }
@@ -443,12 +446,17 @@ impl Client {
         };
         let request = self.authorized(Method::POST, &["messages"]).json(&body);
         let (status, bytes) = self.round_trip(request).await?;
-        if status == StatusCode::NOT_FOUND {
+        if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
             let (code, _, suggestions) = parse_error_body(status, &bytes);
-            if code == "unknown_recipient" {
+            if code == "unknown_recipient" || code == "recipient_disabled" {
                 // The registry changed between our check and the POST.
                 registry::forget(&self.gateway_key).await;
+            }
+            if code == "unknown_recipient" {
                 return Err(Error::NotInRegistry { name: recipient.canonical, suggestions });
+            }
+            if code == "recipient_disabled" {
+                return Err(Error::RecipientDisabled { name: recipient.canonical });
             }
         }
         let mut sent: SendResponse = self.decode(status, &bytes, "POST /messages")?;
@@ -639,16 +647,19 @@ impl Client {
             return Error::Auth {
                 status: status.as_u16(),
                 token_source: self.credential_snapshot().source,
-                detail: if detail.is_empty() { code } else { detail },
+                detail: if detail.is_empty() { code.clone() } else { detail },
+                code,
             };
         }
         Error::Gateway { status: status.as_u16(), code, detail }
     }
 }
 
-/// Names of the enabled peers in a `GET /peers` answer.
-fn enabled_names(peers: &[Peer]) -> std::collections::BTreeSet<String> {
-    peers.iter().filter(|p| p.enabled).map(|p| p.name.clone()).collect()
+/// Names of the enabled and of the disabled peers in a `GET /peers` answer.
+fn peer_names(peers: &[Peer]) -> (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>) {
+    let (enabled, disabled): (Vec<&Peer>, Vec<&Peer>) = peers.iter().partition(|p| p.enabled);
+    let names = |list: Vec<&Peer>| list.into_iter().map(|p| p.name.clone()).collect();
+    (names(enabled), names(disabled))
 }
 
 /// Whether the registry check may fall back to a cached copy after `error`:

@@ -34,6 +34,9 @@ pub enum Error {
     Auth {
         /// 401 or 403.
         status: u16,
+        /// The gateway's stable code (`invalid_token`, `operator_only`,
+        /// `peer_disabled`, ...); derived from the status when it sends none.
+        code: String,
         /// Where the token came from (never the token itself), e.g.
         /// `MESH_GATEWAY_TOKEN` or `per-peer token from /path/NAME`.
         token_source: String,
@@ -70,6 +73,14 @@ pub enum Error {
         name: String,
         /// Registered names (or aliases) close to it, best first.
         suggestions: Vec<String>,
+    },
+
+    /// The recipient is registered but disabled by the operator; nothing
+    /// was sent.
+    #[error("peer {name:?} is disabled at the gateway; nothing was sent")]
+    RecipientDisabled {
+        /// The recipient after alias resolution.
+        name: String,
     },
 
     /// The credential guard found a secret in the content; nothing was sent.
@@ -115,7 +126,11 @@ impl Error {
     pub fn is_local_refusal(&self) -> bool {
         matches!(
             self,
-            Error::InvalidName(_) | Error::NotInRegistry { .. } | Error::SecretDetected { .. } | Error::InvalidKind(_)
+            Error::InvalidName(_)
+                | Error::NotInRegistry { .. }
+                | Error::RecipientDisabled { .. }
+                | Error::SecretDetected { .. }
+                | Error::InvalidKind(_)
         )
     }
 }

@@ -33,6 +33,9 @@ pub const REGISTRY_GRACE: Duration = Duration::from_secs(3600);
 pub(crate) struct Snapshot {
     /// Names of enabled peers.
     pub(crate) names: BTreeSet<String>,
+    /// Names of registered but disabled peers (refused as such, not as
+    /// unknown).
+    pub(crate) disabled: BTreeSet<String>,
     /// The gateway's alias table; `None` when the gateway has none
     /// (the reference gateway lacks `GET /aliases`).
     pub(crate) gateway_aliases: Option<HashMap<String, String>>,
@@ -81,6 +84,9 @@ impl Snapshot {
     /// suggestions the gateway would give ([`suggestions`]).
     pub(crate) fn not_found(&self, name: &str) -> crate::Error {
         let (canonical, _) = self.canonical_of(name);
+        if self.disabled.contains(canonical) {
+            return crate::Error::RecipientDisabled { name: canonical.to_owned() };
+        }
         let aliases = self
             .gateway_aliases
             .iter()
@@ -123,6 +129,7 @@ mod tests {
     fn snapshot(names: &[&str], gateway_aliases: Option<&[(&str, &str)]>) -> Snapshot {
         Snapshot {
             names: names.iter().map(|s| s.to_string()).collect(),
+            disabled: BTreeSet::new(),
             gateway_aliases: gateway_aliases.map(|a| a.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             fetched_at: Instant::now(),
         }
@@ -169,5 +176,14 @@ mod tests {
         assert!(!cached("http://b.invalid:1").await.unwrap().names.contains("aa"));
         forget("http://a.invalid:1").await;
         assert!(cached("http://a.invalid:1").await.is_none());
+    }
+
+    #[test]
+    fn a_disabled_peer_is_reported_as_disabled() {
+        let mut s = snapshot(&["droplet"], None);
+        s.disabled.insert("carol".into());
+        assert!(s.resolve("carol").is_none());
+        assert!(matches!(s.not_found("carol"), crate::Error::RecipientDisabled { name } if name == "carol"));
+        assert!(matches!(s.not_found("dave"), crate::Error::NotInRegistry { .. }));
     }
 }

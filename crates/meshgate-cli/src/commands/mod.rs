@@ -13,6 +13,7 @@ pub mod scan;
 pub mod send;
 pub mod serve;
 pub mod thread;
+pub mod token;
 pub mod wait;
 pub mod watch;
 
@@ -22,7 +23,7 @@ use anyhow::{Context, Result};
 use meshgate_client::{Client, DEFAULT_GATEWAY_URL, GATEWAY_TOKEN_ENV};
 
 use crate::exit::usage;
-use crate::tokens::TokenStore;
+use crate::tokens::{TokenStore, STORED_SOURCE_PREFIX};
 
 /// The client's node name for operator commands run without `--as`.
 const OPERATOR_NODE: &str = "operator";
@@ -108,7 +109,7 @@ impl Global {
             .gateway(&self.gateway)
             .timeout(Duration::from_secs_f64(timeout_secs.clamp(0.1, 3600.0)));
         if let Some(stored) = store.load(&self.gateway, node).await? {
-            builder = builder.token_from(stored.token, format!("per-peer token from {}", stored.path.display()));
+            builder = builder.token_from(stored.token, format!("{STORED_SOURCE_PREFIX}{}", stored.path.display()));
         } else if std::env::var_os(GATEWAY_TOKEN_ENV).is_none() {
             tracing::info!("no per-peer token stored for {node} and {GATEWAY_TOKEN_ENV} is unset");
         }

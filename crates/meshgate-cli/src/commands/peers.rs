@@ -1,13 +1,15 @@
 //! `meshgate peers [--json]`, and the operator's peer commands:
 //! `peers rm NAME [--purge]`, `peers revoke NAME`, `peers rotate NAME`,
-//! `peers guard NAME block|warn|off|default`. None needs `--as`: with only
-//! `MESH_GATEWAY_TOKEN` set they act as the operator.
+//! `peers guard NAME block|warn|off|default`, `peers enable|disable NAME`.
+//! None needs `--as`: with only `MESH_GATEWAY_TOKEN` set they act as the
+//! operator. `rotate` also stores the new token where this CLI keeps NAME's.
 
 use anyhow::{Context, Result};
 
 use super::Global;
 use crate::exit::OK;
 use crate::output::{one_line, print_json, short_time, table};
+use crate::tokens::TokenStore;
 
 /// Arguments of `peers`.
 #[derive(Debug, clap::Args)]
@@ -36,8 +38,18 @@ pub enum Action {
         /// Peer name.
         name: String,
     },
-    /// Give NAME a new token (printed once; the old one dies at once).
+    /// Give NAME a new token (printed once, and stored for NAME when this CLI keeps tokens for the gateway; the old one dies at once).
     Rotate {
+        /// Peer name.
+        name: String,
+    },
+    /// Enable NAME again: its token works and DMs to it are accepted.
+    Enable {
+        /// Peer name.
+        name: String,
+    },
+    /// Disable NAME: its token is refused and DMs to it are refused; its data stays.
+    Disable {
         /// Peer name.
         name: String,
     },
@@ -55,7 +67,7 @@ pub enum Action {
 pub async fn run(args: Args, global: &Global) -> Result<u8> {
     let client = global.admin_client().await?;
     if let Some(action) = args.action {
-        return act(&client, action, args.json).await;
+        return act(&client, action, args.json, global).await;
     }
     let peers = client.list_peers().await.context("listing peers")?;
     if args.json {
@@ -81,7 +93,7 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
     Ok(OK)
 }
 
-async fn act(client: &meshgate_client::Client, action: Action, json: bool) -> Result<u8> {
+async fn act(client: &meshgate_client::Client, action: Action, json: bool, global: &Global) -> Result<u8> {
     match action {
         Action::Rm { name, purge: false } => {
             client.delete_peer(&name).await.with_context(|| format!("deregistering {name}"))?;
@@ -107,7 +119,10 @@ async fn act(client: &meshgate_client::Client, action: Action, json: bool) -> Re
                 println!("{}", r.peer_token);
                 eprintln!("new token of {name} (generation {}); the old one no longer works", r.token_generation);
             }
+            store_rotated(global, &name, &r.peer_token).await?;
         }
+        Action::Enable { name } => set_enabled(client, &name, true, json).await?,
+        Action::Disable { name } => set_enabled(client, &name, false, json).await?,
         Action::Guard { name, policy } => {
             let policy = (policy != "default").then_some(policy);
             let p = client
@@ -122,4 +137,38 @@ async fn act(client: &meshgate_client::Client, action: Action, json: bool) -> Re
         }
     }
     Ok(OK)
+}
+
+/// `peers enable|disable NAME`.
+async fn set_enabled(client: &meshgate_client::Client, name: &str, enabled: bool, json: bool) -> Result<()> {
+    let verb = if enabled { "enabling" } else { "disabling" };
+    let p = client.set_peer_enabled(name, enabled).await.with_context(|| format!("{verb} {name}"))?;
+    if json {
+        print_json(&p)?;
+    } else {
+        println!("{name}: {}", if p.enabled { "enabled" } else { "disabled" });
+    }
+    Ok(())
+}
+
+/// After a rotation: stores the new token in `name`'s token file when this
+/// CLI keeps tokens for the gateway (a peer rotating its own token, a file
+/// already there, or any token saved for the gateway before), so the next
+/// `--as NAME` works; else says how to store it. The token was printed
+/// before, so a failure here loses nothing.
+async fn store_rotated(global: &Global, name: &str, token: &str) -> Result<()> {
+    let store = TokenStore::locate()?;
+    let own = global.identity.as_deref() == Some(name);
+    if own || store.path(&global.gateway, name).exists() || store.keeps_tokens_for(&global.gateway) {
+        let path = store.save(&global.gateway, name, token).await.with_context(|| {
+            format!("storing {name}'s new token (printed above; `meshgate token set --as {name}` stores it)")
+        })?;
+        eprintln!("stored it for --as {name} in {} (mode 0600)", path.display());
+    } else {
+        eprintln!(
+            "not stored: this CLI keeps no tokens for {}; to use it here, `meshgate token set --as {name}` (reads stdin)",
+            global.gateway
+        );
+    }
+    Ok(())
 }

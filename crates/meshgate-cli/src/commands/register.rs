@@ -110,7 +110,8 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
         ),
         None if !stored_path.exists() => eprintln!(
             "note: the gateway already holds a token for {node} ({}), but none is stored at {}; \
-             this identity keeps using MESH_GATEWAY_TOKEN",
+             this identity keeps using MESH_GATEWAY_TOKEN; to use that token (e.g. minted by \
+             `swarph mesh register`), `meshgate token set --as {node}` stores it from stdin",
             response.token_status,
             stored_path.display()
         ),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::exit::{OK, REFUSED};
+use crate::exit::{usage, OK, REFUSED};
 use crate::output::print_json;
 
 /// Arguments of `scan`.
@@ -31,13 +31,15 @@ struct Finding {
     column: usize,
 }
 
-/// Runs `scan`; exit 1 when something is found. Runs before any runtime
+/// Runs `scan`; exit 1 when something is found, 2 when FILE cannot be read. Runs before any runtime
 /// exists, so plain blocking reads are fine here.
 pub fn run(args: Args) -> Result<u8> {
     let (name, text) = match &args.file {
         Some(path) if path.as_os_str() != "-" => (
             path.display().to_string(),
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            // A file that cannot be read is a usage error (exit 2), never
+            // exit 1, which means a credential was found.
+            std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?,
         ),
         _ => {
             let mut text = String::new();

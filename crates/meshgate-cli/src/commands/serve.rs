@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use meshgate_server::bootstrap::{create_private_dir, default_data_dir, operator_token, private_data_dir, TokenSource};
+use meshgate_server::bootstrap::{
+    create_private_dir, default_data_dir, operator_token, private_data_dir, TokenSource, OPERATOR_TOKEN_FILE,
+};
 use meshgate_server::{Config, SecretGuard};
 use meshgate_store::Store;
 use meshgate_store_postgres::{PgOptions, PgStore};
@@ -95,7 +97,8 @@ async fn serve(args: Args) -> Result<()> {
     owner_only_umask();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let db = store_url(args.db.as_deref(), Some(&data_dir));
-    if args.db.as_deref().is_none_or(|d| d.trim().is_empty()) || sqlite_path(&db).is_none() {
+    let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok().filter(|t| !t.trim().is_empty());
+    if args.db.as_deref().is_none_or(|d| d.trim().is_empty()) || env_token.is_none() {
         // The data directory holds the database or the operator token.
         if let Some(old) =
             private_data_dir(&data_dir).with_context(|| format!("making {} private", data_dir.display()))?
@@ -104,9 +107,13 @@ async fn serve(args: Args) -> Result<()> {
         }
     }
     let wal_limit = Some(args.sqlite_wal_limit.saturating_mul(1 << 20)).filter(|&b| b > 0);
-    let (store, token_dir) = open_store_with(&db, SqliteOptions { wal_limit, ..SqliteOptions::default() }).await?;
-    let token_dir = token_dir.unwrap_or_else(|| data_dir.clone());
-    let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok();
+    let (store, db_dir) = open_store_with(&db, SqliteOptions { wal_limit, ..SqliteOptions::default() }).await?;
+    // The operator token lives in the data directory, never beside a
+    // database named by --db, whose directory may be shared.
+    let token_dir = data_dir.clone();
+    if env_token.is_none() {
+        warn_of_token_beside_db(db_dir.as_deref(), &token_dir);
+    }
     let (token, source) = operator_token(env_token.as_deref(), &token_dir)
         .with_context(|| format!("reading or creating the operator token in {}", token_dir.display()))?;
     match &source {
@@ -134,6 +141,21 @@ async fn serve(args: Args) -> Result<()> {
     meshgate_server::serve(listener, store, config, shutdown_signal()).await?;
     tracing::info!("meshgate gateway stopped");
     Ok(())
+}
+
+/// Warns when an `operator-token` sits beside the database but not in the
+/// data directory (where earlier versions wrote it for `--db sqlite:PATH`):
+/// that file is no longer read.
+fn warn_of_token_beside_db(db_dir: Option<&Path>, data_dir: &Path) {
+    let Some(db_dir) = db_dir else { return };
+    let beside = db_dir.join(OPERATOR_TOKEN_FILE);
+    if db_dir != data_dir && beside.exists() && !data_dir.join(OPERATOR_TOKEN_FILE).exists() {
+        tracing::warn!(
+            "{} is not used: the operator token lives in the data directory {}; move the file there to keep it",
+            beside.display(),
+            data_dir.display()
+        );
+    }
 }
 
 /// The connection caps and deadlines of `args`, into `config`.
