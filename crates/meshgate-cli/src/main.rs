@@ -40,7 +40,7 @@ enum Command {
     Inbox(inbox::Args),
     /// Mark messages read.
     Read(read::Args),
-    /// List registered peers; operator: rm, revoke, rotate, guard one (no --as needed).
+    /// List registered peers; operator: rm, revoke, rotate, enable, disable, guard one (no --as needed).
     Peers(peers::Args),
     /// List, add or remove aliases (changes: operator; no --as needed).
     #[command(subcommand)]

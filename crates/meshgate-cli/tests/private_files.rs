@@ -147,3 +147,44 @@ async fn the_operator_token_lives_in_the_data_dir_with_db_elsewhere() {
     assert!(!shared.join("operator-token").exists(), "no token beside the database");
     stop(child);
 }
+
+/// An `operator-token` left beside a `--db sqlite:PATH` database (where
+/// earlier versions wrote it) is not read; `serve` says so, naming both
+/// places, and generates the data directory's own.
+#[test]
+fn a_token_beside_the_database_is_not_read_and_serve_warns() {
+    use std::io::{BufRead, BufReader};
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let old = shared.join("operator-token");
+    std::fs::write(&old, "mgo_old_token_beside_the_database\n").unwrap();
+    chmod(&old, 0o600);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--db")
+        .arg(format!("sqlite:{}", shared.join("mesh.db").display()))
+        .env_remove("MESH_GATEWAY_TOKEN")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("meshgate: listening on ") {
+            break;
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    stop(child);
+    assert!(seen.contains(&format!("{} is not used", old.display())), "{seen}");
+    assert!(seen.contains(&data.display().to_string()), "{seen}");
+    assert!(!seen.contains("mgo_old_token"), "{seen}");
+    let new = std::fs::read_to_string(data.join("operator-token")).unwrap();
+    assert!(new.starts_with("mgo_") && !new.contains("beside"), "a new token was generated");
+}
