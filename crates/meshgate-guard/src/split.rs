@@ -75,6 +75,7 @@ impl Split {
     }
 
     /// The match starting exactly at `at` in `hay`.
+    #[inline]
     pub(crate) fn at(&self, parts: &[DFA], caches: &mut PartCaches, hay: &str, at: usize) -> SplitMatch {
         let mut end_of = |i: usize, from: usize| {
             let cache = caches[i].get_or_insert_with(|| parts[i].create_cache());
