@@ -6,7 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, Class};
+use crate::error::{shown, ApiError, Class};
+
+/// Most unknown query keys named in an `unknown_parameter` detail.
+const UNKNOWN_SHOWN: usize = 8;
 
 /// Largest accepted request body. A 200,000-character message whose
 /// characters are all escaped astral-plane code points is about 2.4 MB.
@@ -145,11 +148,17 @@ impl Query {
         if !unknown.is_empty() {
             unknown.sort_unstable();
             unknown.dedup();
+            let listed: Vec<String> = unknown.iter().take(UNKNOWN_SHOWN).map(|k| shown(k)).collect();
+            let more = match unknown.len().saturating_sub(UNKNOWN_SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
             return Err(ApiError::bad_request(
                 "unknown_parameter",
                 format!(
-                    "unrecognized query parameter(s) {unknown:?} on {endpoint}; accepted: {allowed:?}. \
-                     Refusing rather than ignoring: an ignored filter would return an unfiltered superset"
+                    "unrecognized query parameter(s) [{}]{more} on {endpoint}; accepted: {allowed:?}. \
+                     Refusing rather than ignoring: an ignored filter would return an unfiltered superset",
+                    listed.join(", ")
                 ),
             ));
         }
