@@ -56,3 +56,32 @@ async fn quoted_input_is_bounded() {
     assert!(detail(&v).len() <= DETAIL_MAX + '…'.len_utf8(), "{} bytes", detail(&v).len());
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_chunked_body_is_413_and_the_connection_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = Gateway::start().await;
+    let mallory = gw.register("mallory").await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {mallory}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    // 5 MiB in 64 KiB chunks (no end chunk): over the 4 MiB body limit.
+    let chunk = format!("10000\r\n{}\r\n", "a".repeat(0x10000));
+    for _ in 0..80 {
+        if sock.write_all(chunk.as_bytes()).await.is_err() {
+            break; // the gateway answered and closed while we were writing
+        }
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(answer.contains("\"error\":\"body_too_large\""), "{answer}");
+    assert!(matches!(read, Ok(Ok(_))), "the gateway closed the connection (EOF), not left it open: {read:?}");
+    gw.stop().await;
+}
