@@ -68,3 +68,24 @@ async fn token_shapes_to_look_up_are_bounded() {
     assert_eq!(gw.inbox("beta").await.len(), 1);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn tokens_in_the_id_fields_of_a_send_are_refused() {
+    let gw = Gateway::start().await;
+    let alpha = gw.register("alpha").await;
+    let beta = gw.register("beta").await;
+    for field in ["related_task_id", "idempotency_key"] {
+        for secret in [alpha.as_str(), beta.as_str(), OPERATOR] {
+            let mut body = json!({"to_node": "beta", "kind": "fyi", "content": "see the task"});
+            body[field] = json!(format!("task {secret}"));
+            let (s, v) = gw.call(Method::POST, "/messages", Some(&alpha), Some(body)).await;
+            assert_refused((s, v.clone()), secret);
+            assert!(v["detail"].as_str().unwrap_or_default().contains(field), "{v}");
+        }
+    }
+    assert!(gw.inbox("beta").await.is_empty());
+    let body = json!({"to_node": "beta", "kind": "fyi", "content": "see", "related_task_id": "JIRA-42", "idempotency_key": "k1"});
+    let (s, v) = gw.call(Method::POST, "/messages", Some(&alpha), Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    gw.stop().await;
+}

@@ -55,6 +55,35 @@ pub(crate) async fn refuse_live_credentials(state: &AppState, content: &str) -> 
     Ok(())
 }
 
+/// The same exact checks for the short fields of a send besides `content`
+/// (`related_task_id` is shown to the recipient): the caller's own token, the
+/// operator token, a live peer token. The scanner's shape rules are not
+/// applied there: these are opaque identifiers, and its findings are content
+/// policy (`skip_secret_check`, `--secret-guard`).
+pub(crate) async fn refuse_in_fields(
+    state: &AppState,
+    own_token: &str,
+    fields: &[(&str, Option<&str>)],
+) -> ApiResult<()> {
+    for &(field, value) in fields {
+        let Some(value) = value else { continue };
+        if value.contains(own_token) {
+            return Err(ApiError::invalid(
+                "secret_detected",
+                format!(
+                    "refusing to store: field {field:?} contains the bearer token of this request; \
+                     rotate it if it was shared"
+                ),
+            ));
+        }
+        refuse_live_credentials(state, value).await.map_err(|mut e| {
+            e.detail = format!("field {field:?}: {}", e.detail);
+            e
+        })?;
+    }
+    Ok(())
+}
+
 /// The peer-token shape starting at byte `at` (where `mgp_` was found).
 fn peer_token_at(content: &str, at: usize) -> Option<&str> {
     let end = at + 4 + PEER_TOKEN_BODY;
