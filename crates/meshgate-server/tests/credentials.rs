@@ -89,3 +89,26 @@ async fn tokens_in_the_id_fields_of_a_send_are_refused() {
     assert_eq!(s, StatusCode::OK, "{v}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn tokens_in_a_peers_url_or_capabilities_are_refused() {
+    let gw = Gateway::start().await;
+    let alpha = gw.register("alpha").await;
+    let beta = gw.register("beta").await;
+    for secret in [alpha.as_str(), beta.as_str(), OPERATOR] {
+        for body in [
+            json!({"name": "alpha", "url": format!("http://x.local/?token={secret}")}),
+            json!({"name": "alpha", "capabilities": {"auth": secret}}),
+        ] {
+            let (s, v) = gw.call(Method::POST, "/peers/register", Some(&alpha), Some(body)).await;
+            assert_refused((s, v), secret);
+        }
+    }
+    let (s, v) = gw.call(Method::GET, "/peers/alpha", Some(&beta), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(!v.to_string().contains(&alpha), "nothing was stored: {v}");
+    let body = json!({"name": "alpha", "url": "http://x.local/hook", "capabilities": {"runtime": "claude"}});
+    let (s, v) = gw.call(Method::POST, "/peers/register", Some(&alpha), Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    gw.stop().await;
+}
