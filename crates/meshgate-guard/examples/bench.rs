@@ -269,6 +269,13 @@ fn adversarial() -> Vec<(&'static str, Box<dyn Fn(usize) -> String>)> {
                 s
             }),
         ),
+        // The hostile review's slowest bodies (a POST each): a generic
+        // assignment whose value is a full-length run, repeated; bare vendor
+        // prefixes; URL credentials; our own token shape.
+        ("api-key-A39-repeat", Box::new(|n| repeat_to(&format!("api_key={} ", "A".repeat(39)), n))),
+        ("ghp-repeat", Box::new(|n| repeat_to("ghp_", n))),
+        ("url-creds-repeat", Box::new(|n| repeat_to("postgres://a:b@", n))),
+        ("mgp-42-repeat", Box::new(|n| repeat_to(&format!("mgp_{} ", "A".repeat(42)), n))),
     ]
 }
 
@@ -505,7 +512,9 @@ fn main() {
     for (name, t) in &at200 {
         let first = FIRST_ENGINE.iter().find(|(n, _)| n == name).map_or("", |(_, b)| b);
         let (prev, prev_secs) = PREVIOUS.iter().find(|(n, _, _)| n == name).map_or(("", f64::NAN), |&(_, p, s)| (p, s));
-        println!("| {name} | {first} | {prev} | {} | {:.2} |", fmt_dur(*t), t.as_secs_f64() / prev_secs);
+        // A case added after the previous run has no ratio.
+        let ratio = if prev_secs.is_nan() { String::new() } else { format!("{:.2}", t.as_secs_f64() / prev_secs) };
+        println!("| {name} | {first} | {prev} | {} | {ratio} |", fmt_dur(*t));
     }
     println!();
     if let Some(p) = tsv_path {

@@ -184,6 +184,15 @@ const OPENAI: &str = "https://platform.openai.com/docs/api-reference/authenticat
 /// Label of the own-token rule.
 pub const OWN_TOKEN_LABEL: &str = "own gateway token";
 
+/// Whether rule `ri` is one of meshgate's own token formats (`mgp_…`,
+/// `mgo_…`). Those are found wherever they sit, also glued to a word
+/// (`MY_TOKEN_mgp_…`, `?token%3Dmgp_…`) or between `-`/`+`: 256 random bits
+/// behind our own prefix are never a fragment of something else, and a live
+/// token pasted into a URL or a variable name is still a live token.
+pub(crate) fn is_meshgate_token(ri: usize) -> bool {
+    matches!(RULES[ri].id, "meshgate-peer-token" | "meshgate-operator-token")
+}
+
 /// Index of the own-token rule in [`RULES`].
 pub const OWN_TOKEN_INDEX: usize = 0;
 
@@ -328,8 +337,8 @@ pub static RULES: &[Rule] = &[
     p("putty-private-key", "putty private key", "https://the.earth.li/~sgtatham/putty/0.78/htmldoc/AppendixC.html (PuTTY-User-Key-File-N:)", V, r"PuTTY-User-Key-File-[0-9]+:", NONE),
     g("jwt", "jwt", "https://datatracker.ietf.org/doc/html/rfc7519; gitleaks: jwt; Python guard", B, &["!eyJ"], r"\beyJ[A-Za-z0-9_-]{7,}\.eyJ[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{10,}", NONE, loc(0)),
     // ---------------------------------------------------------------- mesh gateway
-    p("meshgate-peer-token", "meshgate peer token", "meshgate: per-peer bearer token, mgp_ + 43 chars of URL-safe base64 without padding (256 random bits; crates/meshgate-server/src/tokens.rs)", N, r"\bmgp_[A-Za-z0-9_-]{43}", NONE),
-    p("meshgate-operator-token", "meshgate operator token", "meshgate: generated operator token, mgo_ + 43 chars of URL-safe base64 without padding (crates/meshgate-server/src/bootstrap.rs)", N, r"\bmgo_[A-Za-z0-9_-]{43}", NONE),
+    p("meshgate-peer-token", "meshgate peer token", "meshgate: per-peer bearer token, mgp_ + 43 chars of URL-safe base64 without padding (256 random bits; crates/meshgate-server/src/tokens.rs)", N, r"mgp_[A-Za-z0-9_-]{43}", NONE),
+    p("meshgate-operator-token", "meshgate operator token", "meshgate: generated operator token, mgo_ + 43 chars of URL-safe base64 without padding (crates/meshgate-server/src/bootstrap.rs)", N, r"mgo_[A-Za-z0-9_-]{43}", NONE),
     g("mesh-gateway-token-assignment", "possible mesh-gateway token", "meshgate: MESH_GATEWAY_TOKEN=<value> (any value of >= 8 chars that is not a variable reference)", A, &["mesh_gateway_token"], r#"(?i)MESH_GATEWAY_TOKEN[\\"'\]]*\s*(?::=|=>|[:=])\s*\\?["']?(?P<s>[^\s"'`,;\\=]{8,}={0,2})"#, NotRef, loc(0)),
     Rule {
         id: "mesh-gateway-token-heuristic",

@@ -161,6 +161,7 @@ impl<'s, 't> ScanState<'s, 't> {
         // a base64url digest (`sha256=qaN-fw_…`), a base64 blob (`…/EAAC…+…`).
         let bytes = text.as_bytes();
         let embedded = self.sc.block_ends[ri].is_none()
+            && !rules::is_meshgate_token(ri)
             && ((pos > 0 && matches!(bytes[pos - 1], b'-' | b'+')) || bytes.get(end) == Some(&b'+'));
         if !embedded && checks::check(check, &text[pos..end], &mut checks::LineFacts::new(text)) {
             self.out.push((pos..end, ri));

@@ -19,6 +19,15 @@ fn ids(text: &str) -> Vec<&'static str> {
     scan(text).iter().map(Finding::rule_id).collect()
 }
 
+/// `text` holds exactly one finding: `tok`, labelled `label`.
+fn assert_one_token(text: &str, tok: &str, label: &str) {
+    let f = scan(text);
+    assert_eq!(f.len(), 1, "{label} in {}", text.replace(tok, "<tok>"));
+    assert_eq!(f[0].label(), label);
+    let start = text.find(tok).unwrap();
+    assert_eq!(f[0].span, start..start + tok.len());
+}
+
 #[test]
 fn meshgate_peer_and_operator_tokens() {
     for seed in 0..200 {
@@ -32,11 +41,7 @@ fn meshgate_peer_and_operator_tokens() {
                 format!("{{\"token\":\"{tok}\"}}"),
                 format!("Authorization: Bearer {tok}"),
             ] {
-                let f = scan(&text);
-                assert_eq!(f.len(), 1, "{label} in {}", text.replace(tok.as_str(), "<tok>"));
-                assert_eq!(f[0].label(), label);
-                let start = text.find(tok.as_str()).unwrap();
-                assert_eq!(f[0].span, start..start + tok.len());
+                assert_one_token(&text, tok, label);
             }
         }
     }
@@ -173,4 +178,29 @@ fn token_shapes_inside_longer_blobs_are_fragments() {
         body("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 130, 4)
     );
     assert!(ids(&blob).is_empty(), "{:?}", ids(&blob));
+}
+
+#[test]
+fn meshgate_tokens_glued_to_other_text_are_found() {
+    // Hostile review: a live token pasted into a URL-encoded query, a variable
+    // name or a flag passed, because the vendor-shape rules require a word
+    // boundary and skip shapes next to `-`/`+` (base64 fragments).
+    for seed in 0..50 {
+        let peer = format!("mgp_{}", body(B64URL, 43, seed));
+        let op = format!("mgo_{}", body(B64URL, 43, seed + 1000));
+        for (tok, label) in [(&peer, "meshgate peer token"), (&op, "meshgate operator token")] {
+            for text in [
+                format!("curl http://gw:8788/messages?token%3D{tok}"),
+                format!("MY_TOKEN_{tok}"),
+                format!("--token -{tok}"),
+                format!("token-{tok}"),
+                format!("tok+{tok}"),
+                format!("{tok}+"),
+                format!("1{tok}"),
+                format!("x{tok}y"),
+            ] {
+                assert_one_token(&text, tok, label);
+            }
+        }
+    }
 }

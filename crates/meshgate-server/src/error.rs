@@ -44,7 +44,9 @@ pub struct ApiError {
     pub class: Class,
     /// Stable machine code, e.g. `unknown_kind`.
     pub code: &'static str,
-    /// Human detail; never echoes message content or tokens.
+    /// Human detail; never echoes message content or tokens (quote a
+    /// caller's value with [`shown`]; [`DETAIL_MAX`] and redaction apply to
+    /// every detail sent).
     pub detail: String,
     /// Close names, for `unknown_recipient`.
     pub suggestions: Vec<String>,
@@ -150,17 +152,58 @@ fn refused(refusal: Refusal, what: String) -> ApiError {
     }
 }
 
+/// Longest `detail` sent, in bytes. Values a caller supplied are quoted
+/// through [`shown`]; this cut is the net for any place that quotes one whole
+/// (an unknown `kind` can be megabytes).
+pub const DETAIL_MAX: usize = 1024;
+
+/// Most characters of a caller-supplied value quoted in a detail.
+pub const SHOWN_MAX: usize = 64;
+
+/// A caller-supplied value as quoted in a detail: Debug-quoted, cut to
+/// [`SHOWN_MAX`] characters (then `…`).
+pub fn shown(value: &str) -> String {
+    match value.char_indices().nth(SHOWN_MAX) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}…", &value[..cut]),
+    }
+}
+
+/// The detail as sent: cut to [`DETAIL_MAX`] and, since it may quote what the
+/// caller sent (a name, a parameter, a path), every credential shape the
+/// guard finds in it replaced by `[REDACTED:<label>]`: an error answer may
+/// end up in a proxy's or an agent's log.
+fn outgoing(mut detail: String) -> String {
+    if detail.len() > DETAIL_MAX {
+        let mut cut = DETAIL_MAX;
+        while !detail.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        detail.truncate(cut);
+        detail.push('…');
+    }
+    let findings = meshgate_guard::scan(&detail);
+    if findings.is_empty() {
+        detail
+    } else {
+        meshgate_guard::redact(&detail, &findings)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut resp = (
-            status,
-            Json(ErrorBody { error: self.code.to_owned(), detail: self.detail, suggestions: self.suggestions }),
-        )
+        let detail = outgoing(self.detail);
+        let mut resp = (status, Json(ErrorBody { error: self.code.to_owned(), detail, suggestions: self.suggestions }))
             .into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was never read: the connection cannot
+            // carry another request, so say so and let hyper close it.
+            resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
         }
         resp
     }

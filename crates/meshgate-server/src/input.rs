@@ -6,7 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, Class};
+use crate::error::{shown, ApiError, Class};
+
+/// Most unknown query keys named in an `unknown_parameter` detail.
+const UNKNOWN_SHOWN: usize = 8;
 
 /// Largest accepted request body. A 200,000-character message whose
 /// characters are all escaped astral-plane code points is about 2.4 MB.
@@ -60,7 +63,9 @@ impl JsonObject {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => {
                 let n = s.chars().count();
-                if n < min {
+                if field != "content" && s.contains('\0') {
+                    Err(nul_in_field(field))
+                } else if n < min {
                     Err(ApiError::invalid("invalid_field", format!("field {field:?} must not be empty")))
                 } else if n > max {
                     Err(ApiError::invalid(
@@ -116,6 +121,29 @@ impl JsonObject {
     }
 }
 
+/// 422 for a NUL character in a string field. PostgreSQL's `text` cannot
+/// hold it (only `content` is stored as bytes), so it is refused here, on
+/// every backend alike, instead of failing in the store.
+fn nul_in_field(field: &str) -> ApiError {
+    ApiError::invalid("invalid_field", format!("field {field:?} must not contain the NUL character"))
+}
+
+/// Middleware: refuses a request whose path or query carries an encoded NUL
+/// (`%00`), for the reason of [`JsonObject::opt_string`]'s refusal: a name,
+/// filter or path segment with one would fail in the PostgreSQL store (a
+/// 500). One check before routing covers every route; it runs before
+/// authentication, which it cannot leak anything to.
+pub async fn refuse_nul_in_uri(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(req.uri().path()) || req.uri().query().is_some_and(has_nul) {
+        return axum::response::IntoResponse::into_response(ApiError::invalid(
+            "invalid_parameter",
+            "the URI contains an encoded NUL character (%00), which no name, id or filter may hold",
+        ));
+    }
+    next.run(req).await
+}
+
 /// JSON type name for error details (never the value itself).
 pub fn type_name(v: &Value) -> &'static str {
     match v {
@@ -145,11 +173,17 @@ impl Query {
         if !unknown.is_empty() {
             unknown.sort_unstable();
             unknown.dedup();
+            let listed: Vec<String> = unknown.iter().take(UNKNOWN_SHOWN).map(|k| shown(k)).collect();
+            let more = match unknown.len().saturating_sub(UNKNOWN_SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
             return Err(ApiError::bad_request(
                 "unknown_parameter",
                 format!(
-                    "unrecognized query parameter(s) {unknown:?} on {endpoint}; accepted: {allowed:?}. \
-                     Refusing rather than ignoring: an ignored filter would return an unfiltered superset"
+                    "unrecognized query parameter(s) [{}]{more} on {endpoint}; accepted: {allowed:?}. \
+                     Refusing rather than ignoring: an ignored filter would return an unfiltered superset",
+                    listed.join(", ")
                 ),
             ));
         }

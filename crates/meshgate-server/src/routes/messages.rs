@@ -166,6 +166,10 @@ async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResul
             "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
         ));
     }
+    super::credentials::refuse_live_credentials(state, &draft.content).await?;
+    let fields =
+        [("related_task_id", draft.related_task_id.as_deref()), ("idempotency_key", draft.idempotency_key.as_deref())];
+    super::credentials::refuse_in_fields(state, auth.token(), &fields).await?;
     // The sender's own policy is read only when it can matter: when the
     // gateway does not scan at all, or when the scan finds something.
     let mut own: Option<Option<SecretGuard>> = None;

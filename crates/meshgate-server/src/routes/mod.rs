@@ -1,6 +1,7 @@
 //! HTTP resources; each module owns its routes.
 
 pub mod aliases;
+mod credentials;
 pub mod health;
 pub mod messages;
 pub mod openapi;

@@ -43,6 +43,10 @@ async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -
     if let Some(caps) = &capabilities {
         check_capabilities(caps)?;
     }
+    // Every peer reads these fields (GET /peers): no live credential in them.
+    let caps_text = capabilities.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
+    let fields = [("url", url.as_deref()), ("capabilities", caps_text.as_deref())];
+    super::credentials::refuse_in_fields(&state, auth.token(), &fields).await?;
     let adopt_history = body.opt_bool("adopt_history")?.unwrap_or(false);
     if adopt_history {
         auth.require_operator("adopting a deleted peer's history")?;

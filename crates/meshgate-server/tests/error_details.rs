@@ -1,0 +1,87 @@
+//! Error details quote what the caller sent only bounded and never a
+//! credential (hostile review: a peer token passed as `to_node`, as a path
+//! or as a query key came back verbatim; 1,000 unknown keys made a 10 KB detail;
+//! an unknown `kind` is echoed whole).
+
+mod common;
+
+use common::Gateway;
+use meshgate_server::error::DETAIL_MAX;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn detail(v: &Value) -> &str {
+    v["detail"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn tokens_sent_as_names_are_not_echoed() {
+    let gw = Gateway::start().await;
+    let alice = gw.register("alice").await;
+    let mallory = gw.register("mallory").await;
+    let body = json!({"to_node": alice, "kind": "fyi", "content": "hi"});
+    let (s, v) = gw.call(Method::POST, "/messages", Some(&mallory), Some(body)).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_recipient")), "{v}");
+    let (s2, v2) = gw.call(Method::GET, &format!("/peers/{alice}"), Some(&mallory), None).await;
+    assert_eq!(s2, StatusCode::NOT_FOUND, "{v2}");
+    let (s3, v3) = gw.call(Method::GET, &format!("/messages?{alice}=1"), Some(&mallory), None).await;
+    assert_eq!((s3, v3["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_parameter")), "{v3}");
+    for v in [&v, &v2, &v3] {
+        assert!(!v.to_string().contains(&alice), "the token is not echoed: {v}");
+        assert!(detail(v).contains("[REDACTED:meshgate peer token]"), "{v}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn quoted_input_is_bounded() {
+    let gw = Gateway::start().await;
+    let mallory = gw.register("mallory").await;
+    gw.register("alice").await;
+    // 1,000 unknown keys: eight are named, the rest counted.
+    let query: Vec<String> = (0..1000).map(|i| format!("k{i:04}=1")).collect();
+    let (s, v) = gw.call(Method::GET, &format!("/messages?{}", query.join("&")), Some(&mallory), None).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_parameter")), "{v}");
+    assert!(detail(&v).contains("\"k0007\"] and 992 more on /messages"), "{v}");
+    assert!(!detail(&v).contains("k0008"), "{v}");
+    // One long key is cut to 64 characters.
+    let (_, v) = gw.call(Method::GET, &format!("/messages?{}=1", "x".repeat(5000)), Some(&mallory), None).await;
+    assert!(detail(&v).contains(&format!("\"{}\"…", "x".repeat(64))), "{v}");
+    assert!(!detail(&v).contains(&"x".repeat(65)), "{v}");
+    // A 100,000-character kind: the detail stays within the byte bound.
+    let body = json!({"to_node": "alice", "kind": "q".repeat(100_000), "content": "hi"});
+    let (s, v) = gw.call(Method::POST, "/messages", Some(&mallory), Some(body)).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_kind")), "{v}");
+    assert!(detail(&v).starts_with("unknown kind \"qqq"), "{v}");
+    assert!(detail(&v).len() <= DETAIL_MAX + '…'.len_utf8(), "{} bytes", detail(&v).len());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_chunked_body_is_413_and_the_connection_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = Gateway::start().await;
+    let mallory = gw.register("mallory").await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {mallory}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    // 5 MiB in 64 KiB chunks (no end chunk): over the 4 MiB body limit.
+    let chunk = format!("10000\r\n{}\r\n", "a".repeat(0x10000));
+    for _ in 0..80 {
+        if sock.write_all(chunk.as_bytes()).await.is_err() {
+            break; // the gateway answered and closed while we were writing
+        }
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(answer.contains("\"error\":\"body_too_large\""), "{answer}");
+    assert!(matches!(read, Ok(Ok(_))), "the gateway closed the connection (EOF), not left it open: {read:?}");
+    gw.stop().await;
+}
