@@ -127,3 +127,42 @@ fn a_token_file_others_can_read_is_refused() {
         .unwrap_or_else(|e| panic!("serve failed after chmod 600:\n{e}"));
     stop(child);
 }
+
+/// With `--db sqlite:PATH` in a directory other users can write to (as
+/// `/tmp`), serve neither generates the operator token there nor reads one
+/// planted there; with `MESH_GATEWAY_TOKEN` it runs. Files of that database
+/// another user put there first are refused (that half needs root).
+#[test]
+fn a_shared_database_dir_gets_no_token_file_and_foreign_files_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o1777);
+    let db = shared.join("mesh.db");
+    let db_arg = format!("sqlite:{}", db.display());
+    let data = root.path().join("data");
+    let args = ["--data-dir".as_ref(), data.as_os_str(), "--db".as_ref(), db_arg.as_ref()];
+    let stderr = serve_proc::start(&args, &[]).map(|(child, _)| stop(child)).expect_err("no token file in /tmp");
+    assert!(stderr.contains("MESH_GATEWAY_TOKEN") && stderr.contains(&shared.display().to_string()), "{stderr}");
+    assert!(!shared.join("operator-token").exists(), "a token was generated into a shared directory");
+
+    // A token someone planted there is not used either.
+    std::fs::write(shared.join("operator-token"), "mgo_planted_by_someone_else\n").unwrap();
+    chmod(&shared.join("operator-token"), 0o600);
+    let stderr = serve_proc::start(&args, &[]).map(|(child, _)| stop(child)).expect_err("planted token");
+    assert!(!stderr.contains("mgo_planted_by_someone_else"), "{stderr}");
+
+    let (child, _) = serve_proc::start(&args, &[("MESH_GATEWAY_TOKEN", TOKEN)])
+        .unwrap_or_else(|e| panic!("serve with MESH_GATEWAY_TOKEN failed:\n{e}"));
+    stop(child);
+
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: cannot make a file of another user; skipped that half");
+        return;
+    }
+    std::os::unix::fs::chown(&db, Some(65534), None).unwrap();
+    let stderr = serve_proc::start(&args, &[("MESH_GATEWAY_TOKEN", TOKEN)])
+        .map(|(child, _)| stop(child))
+        .expect_err("a database file of another user must be refused");
+    assert!(stderr.contains("uid 65534") && stderr.contains("mesh.db"), "{stderr}");
+}
