@@ -360,3 +360,45 @@ async fn sqlite_export_imports_into_postgres_and_exports_the_same() {
     assert_eq!(code, 3, "{stderr}");
     pg.drop_db().await;
 }
+
+/// An export holds every DM: `-o FILE` is 0600 under a permissive umask,
+/// and an existing wider file is narrowed before the DMs go into it.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_export_file_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mesh.db");
+    {
+        let store = meshgate_store_sqlite::SqliteStore::open(&db, Default::default()).unwrap();
+        let m = meshgate_store::NewMessage {
+            from_node: "a".into(),
+            to_node: "b".into(),
+            kind: meshgate_proto::Kind::Fyi,
+            content: "private DM".into(),
+            thread_id: None,
+            related_task_id: None,
+            idempotency_key: None,
+        };
+        meshgate_store::Store::insert_message(&store, m).await.unwrap();
+    }
+    let fresh = dir.path().join("fresh.jsonl");
+    let existing = dir.path().join("existing.jsonl");
+    std::fs::write(&existing, "old\n").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for out in [&fresh, &existing] {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg("umask 022; exec \"$0\" export --db \"$1\" -o \"$2\"")
+            .arg(env!("CARGO_BIN_EXE_meshgate"))
+            .arg(format!("sqlite:{}", db.display()))
+            .arg(out)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{}", out.display());
+        let mode = std::fs::metadata(out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", out.display());
+        assert!(std::fs::read_to_string(out).unwrap().contains("private DM"));
+    }
+}

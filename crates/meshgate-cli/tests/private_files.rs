@@ -188,3 +188,30 @@ fn a_token_beside_the_database_is_not_read_and_serve_warns() {
     let new = std::fs::read_to_string(data.join("operator-token")).unwrap();
     assert!(new.starts_with("mgo_") && !new.contains("beside"), "a new token was generated");
 }
+
+/// Files of a `--db sqlite:PATH` database that another user put there first
+/// (in a shared directory such as `/tmp`) are refused: a planted WAL would be
+/// replayed into the database on open. The token never goes there (it lives
+/// in the data directory). Making a file of another user needs root.
+#[test]
+fn a_database_file_of_another_user_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o1777);
+    let db = shared.join("mesh.db");
+    let db_arg = format!("sqlite:{}", db.display());
+    let data = root.path().join("data");
+    let args = ["--data-dir".as_ref(), data.as_os_str(), "--db".as_ref(), db_arg.as_ref()];
+    let (child, _) = serve_proc::start(&args, &[]).unwrap_or_else(|e| panic!("serve failed:\n{e}"));
+    stop(child);
+    assert!(!shared.join("operator-token").exists(), "a token was generated into a shared directory");
+    assert!(data.join("operator-token").exists(), "the token lives in the data directory");
+
+    assert_eq!(rustix::process::geteuid().as_raw(), 0, "this test makes a file of another user: run it as root");
+    std::os::unix::fs::chown(&db, Some(65534), None).unwrap();
+    let stderr = serve_proc::start(&args, &[("MESH_GATEWAY_TOKEN", TOKEN)])
+        .map(|(child, _)| stop(child))
+        .expect_err("a database file of another user must be refused");
+    assert!(stderr.contains("uid 65534") && stderr.contains("mesh.db"), "{stderr}");
+}

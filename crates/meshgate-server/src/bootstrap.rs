@@ -43,6 +43,7 @@ pub fn operator_token(explicit: Option<&str>, dir: &Path) -> std::io::Result<(Op
         return Ok((OperatorToken::new(t), TokenSource::Environment));
     }
     let path = dir.join(OPERATOR_TOKEN_FILE);
+    refuse_shared_token_dir(dir)?;
     refuse_shared_token_file(&path)?;
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => return Ok((OperatorToken::new(t.trim()), TokenSource::File(path))),
@@ -76,7 +77,7 @@ fn refuse_shared_token_file(path: &Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     };
     if mode & 0o077 == 0 {
-        return Ok(());
+        return refuse_foreign_file(path, "the operator token file");
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::PermissionDenied,
@@ -91,6 +92,86 @@ fn refuse_shared_token_file(path: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn refuse_shared_token_file(_path: &Path) -> std::io::Result<()> {
     Ok(())
+}
+
+/// Refuses to keep the operator token in a directory another user can
+/// create files in (group or other write, sticky or not, e.g. `/tmp` for
+/// `--db sqlite:/tmp/mesh.db`) or that another user owns: they could plant
+/// a token file the gateway would then trust. A missing directory is
+/// created 0700 later.
+#[cfg(unix)]
+fn refuse_shared_token_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let (mode, owner) = (meta.mode() & 0o7777, meta.uid());
+    if mode & 0o022 == 0 && (owner == euid() || owner == 0) {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "the operator token would be kept in {d} (mode {mode:04o}, owner uid {owner}), where other users \
+             can put a token file of their own; set MESH_GATEWAY_TOKEN, or keep the database in a directory \
+             only this user can write to (--data-dir)",
+            d = dir.display()
+        ),
+    ))
+}
+
+#[cfg(not(unix))]
+fn refuse_shared_token_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Refuses a SQLite database whose file, `-wal` or `-shm` belongs to
+/// another user: in a shared directory someone else could have put them
+/// there first (a planted WAL is replayed into the database on open, e.g.
+/// with token hashes of their choosing). Missing files are fine.
+pub fn refuse_foreign_database(db: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        refuse_foreign_file(Path::new(&path), "the database file")?;
+    }
+    Ok(())
+}
+
+/// Refuses an existing `path` that another user owns (root included: the
+/// gateway trusts only its own files); `what` names it in the error.
+#[cfg(unix)]
+fn refuse_foreign_file(path: &Path, what: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = match std::fs::symlink_metadata(path) {
+        Ok(m) => m.uid(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if owner == euid() {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "{what} {p} belongs to uid {owner}, not to this user (uid {me}); another user may have put it \
+             there. Move it away (or chown it if it is yours)",
+            p = path.display(),
+            me = euid()
+        ),
+    ))
+}
+
+#[cfg(not(unix))]
+fn refuse_foreign_file(_path: &Path, _what: &str) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
 /// Creates `dir` (and missing parents) with mode 0700; an existing
@@ -166,6 +247,57 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let (t, src) = operator_token(None, dir.path()).unwrap();
         assert_eq!((t.expose(), src), ("mgo_shared", TokenSource::File(path)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_token_dir_others_can_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        for mode in [0o1777, 0o777, 0o775, 0o1733] {
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = operator_token(None, &shared).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "mode {mode:o}");
+            assert!(err.to_string().contains("MESH_GATEWAY_TOKEN"), "{err}");
+            assert!(!shared.join(OPERATOR_TOKEN_FILE).exists(), "nothing generated into a shared dir");
+        }
+        // A token planted there (mode 0600) is not read either.
+        std::fs::write(shared.join(OPERATOR_TOKEN_FILE), "mgo_planted\n").unwrap();
+        std::fs::set_permissions(shared.join(OPERATOR_TOKEN_FILE), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = operator_token(None, &shared).unwrap_err();
+        assert!(!err.to_string().contains("mgo_planted"), "{err}");
+        assert!(operator_token(Some("explicit"), &shared).is_ok(), "an explicit token needs no file");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(operator_token(None, &shared).unwrap().0.expose(), "mgo_planted");
+    }
+
+    /// Files of another user are refused. Needs root to make one (`chown`);
+    /// as another user only the own-files half runs.
+    #[cfg(unix)]
+    #[test]
+    fn refuses_files_of_another_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mesh.db");
+        std::fs::write(&db, b"").unwrap();
+        std::fs::write(dir.path().join("mesh.db-wal"), b"").unwrap();
+        refuse_foreign_database(&db).unwrap();
+        if euid() != 0 {
+            eprintln!("not root: cannot make a file of another user; skipped that half");
+            return;
+        }
+        std::os::unix::fs::chown(dir.path().join("mesh.db-wal"), Some(65534), None).unwrap();
+        let err = refuse_foreign_database(&db).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("mesh.db-wal") && err.to_string().contains("65534"), "{err}");
+        let token = dir.path().join(OPERATOR_TOKEN_FILE);
+        std::fs::write(&token, "mgo_planted\n").unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&token, Some(65534), None).unwrap();
+        let err = operator_token(None, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("uid 65534") && !err.to_string().contains("mgo_planted"), "{err}");
     }
 
     #[cfg(unix)]

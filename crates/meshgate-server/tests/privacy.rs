@@ -282,3 +282,62 @@ async fn peers_and_aliases_share_one_namespace() {
         gw.stop().await;
     }
 }
+
+/// A peer that joins a thread it did not mint (here: by its leaked UUID)
+/// learns nothing of the others' activity in it: not the minter's
+/// `session_id` (nor finds the thread by it), not when others last wrote
+/// there (`last_used_at` and the list order follow its own DMs).
+#[tokio::test]
+async fn joining_a_thread_shows_nothing_of_the_others_activity() {
+    for backend in backends() {
+        let m = mesh(Gateway::start_backend(backend, |_| {}).await).await;
+        let merger = mint(&m, &m.alice, "alice\u{2194}bob:merger", Some("s-alice-1")).await;
+        let uuid = merger["thread_uuid"].as_str().unwrap().to_owned();
+        m.dm(&m.alice, "bob", "the plan", Some(&uuid)).await;
+        let body = json!({"to_node": "bob", "kind": "fyi", "content": "me too", "thread_id": uuid});
+        let (_, sent) = m.call(&m.mallory, Method::POST, "/messages", Some(body)).await;
+        let joined_at = sent["created_at"].clone();
+        let own = mint(&m, &m.mallory, "mine", None).await;
+
+        // Alice carries on and moves to another session.
+        let (_, later) = m
+            .call(
+                &m.alice,
+                Method::POST,
+                "/messages",
+                Some(json!({"to_node": "bob", "kind": "fyi", "content": "more", "thread_id": uuid})),
+            )
+            .await;
+        mint(&m, &m.alice, "alice\u{2194}bob:merger", Some("s-alice-2")).await;
+
+        let (s, v) = m.get(&m.mallory, &format!("/threads/{uuid}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["thread"]["session_id"], Value::Null, "{backend:?}: {v}");
+        assert_eq!(v["thread"]["last_used_at"], joined_at, "{backend:?}: {v}");
+        let (_, v) = m.get(&m.mallory, "/threads").await;
+        let rows = v["threads"].as_array().unwrap();
+        let order: Vec<&str> = rows.iter().map(|t| t["thread_uuid"].as_str().unwrap()).collect();
+        assert_eq!(
+            order,
+            [own["thread_uuid"].as_str().unwrap(), uuid.as_str()],
+            "{backend:?}: order follows her own DMs"
+        );
+        assert_eq!((&rows[1]["session_id"], &rows[1]["last_used_at"]), (&Value::Null, &joined_at), "{backend:?}");
+        for session in ["s-alice-1", "s-alice-2"] {
+            let (_, v) = m.get(&m.mallory, &format!("/threads?session_id={session}")).await;
+            assert_eq!(v["threads"], json!([]), "{backend:?}: found by alice's session id");
+        }
+
+        // Bob, a legitimate party who did not mint it, sees his own newest DM.
+        let (_, v) = m.get(&m.bob, &format!("/threads/{uuid}")).await;
+        assert_eq!((&v["thread"]["session_id"], &v["thread"]["last_used_at"]), (&Value::Null, &later["created_at"]));
+        // The minter and the operator see the thread's own metadata.
+        let (_, v) = m.get(&m.alice, "/threads?session_id=s-alice-2").await;
+        assert_eq!(v["threads"][0]["thread_uuid"], uuid.as_str(), "{backend:?}: {v}");
+        let (_, v) = m.get(&m.alice, &format!("/threads/{uuid}")).await;
+        assert_eq!(v["thread"]["session_id"], "s-alice-2", "{backend:?}");
+        let (_, v) = m.gw.get("/threads?session_id=s-alice-2").await;
+        assert_eq!(v["threads"][0]["session_id"], "s-alice-2", "{backend:?}");
+        m.gw.stop().await;
+    }
+}

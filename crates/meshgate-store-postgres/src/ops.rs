@@ -766,6 +766,7 @@ pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreRe
         params.push(Box::new(session.clone()));
         clauses.push(format!("session_id = ${}", params.len()));
     }
+    let mut cols = THREAD_COLS.to_owned();
     if let Some(member) = &q.member {
         params.push(Box::new(member.clone()));
         let m = params.len();
@@ -774,11 +775,24 @@ pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreRe
              OR EXISTS (SELECT 1 FROM messages msg WHERE msg.thread_id = threads.thread_uuid AND msg.from_node = ${m}) \
              OR EXISTS (SELECT 1 FROM messages msg WHERE msg.thread_id = threads.thread_uuid AND msg.to_node = ${m}))"
         ));
+        if q.session_id.is_some() {
+            // A session id is its minter's: nobody else finds a thread by it.
+            clauses.push(format!("minted_by = ${m}"));
+        }
+        // As the member sees a thread it did not mint: no session id (the
+        // minter's), and its own newest DM there as `last_used_at`.
+        cols = format!(
+            "thread_uuid, thread_name, peer_pair, topic, \
+             CASE WHEN minted_by = ${m} THEN session_id END AS session_id, created_at, \
+             CASE WHEN minted_by = ${m} THEN threads.last_used_at ELSE (SELECT max(msg.created_at) FROM messages msg \
+             WHERE msg.thread_id = threads.thread_uuid AND (msg.from_node = ${m} OR msg.to_node = ${m})) END \
+             AS last_used_at, minted_by"
+        );
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     params.push(Box::new((q.limit != 0).then(|| i64::from(q.limit))));
     let sql = format!(
-        "SELECT {THREAD_COLS} FROM threads{filter} \
+        "SELECT {cols} FROM threads{filter} \
          ORDER BY last_used_at DESC NULLS LAST, created_at DESC, thread_uuid LIMIT ${}",
         params.len()
     );

@@ -70,6 +70,15 @@ fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
 const THREAD_COLS: &str = "SELECT thread_uuid, thread_name, peer_pair, topic, session_id, \
                            created_at, last_used_at, minted_by FROM threads";
 
+/// [`THREAD_COLS`] as one peer (the four `?`) sees them: of a thread it did
+/// not mint, no `session_id` (the minter's) and, as `last_used_at`, its own
+/// newest DM there rather than anyone's (see [`ThreadQuery::member`]).
+const MEMBER_THREAD_COLS: &str = "SELECT thread_uuid, thread_name, peer_pair, topic, \
+     CASE WHEN minted_by = ?1 THEN session_id END AS session_id, created_at, \
+     CASE WHEN minted_by = ?2 THEN threads.last_used_at ELSE (SELECT max(m.created_at) FROM messages m \
+     WHERE m.thread_id = threads.thread_uuid AND (m.from_node = ?3 OR m.to_node = ?4)) END AS last_used_at, \
+     minted_by FROM threads";
+
 fn row_thread(r: &Row<'_>) -> rusqlite::Result<Thread> {
     Ok(Thread {
         thread_uuid: r.get(0)?,
@@ -704,6 +713,11 @@ pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread
     if let Some(session) = &q.session_id {
         clauses.push("session_id = ?");
         params.push(Value::Text(session.clone()));
+        if let Some(member) = &q.member {
+            // A session id is its minter's: nobody else finds a thread by it.
+            clauses.push("minted_by = ?");
+            params.push(Value::Text(member.clone()));
+        }
     }
     if let Some(member) = &q.member {
         clauses.push(
@@ -717,7 +731,18 @@ pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     params.push(Value::Integer(if q.limit == 0 { -1 } else { i64::from(q.limit) }));
-    let sql = format!("{THREAD_COLS}{filter} ORDER BY last_used_at DESC, created_at DESC, thread_uuid LIMIT ?");
+    let cols = match &q.member {
+        None => THREAD_COLS.to_owned(),
+        Some(member) => {
+            // The selected columns come first in the statement: their
+            // parameters too.
+            for _ in 0..4 {
+                params.insert(0, Value::Text(member.clone()));
+            }
+            MEMBER_THREAD_COLS.to_owned()
+        }
+    };
+    let sql = format!("{cols}{filter} ORDER BY last_used_at DESC, created_at DESC, thread_uuid LIMIT ?");
     let mut s = c.prepare_cached(&sql).db()?;
     let rows = s.query_map(params_from_iter(params), row_thread).db()?;
     rows.collect::<rusqlite::Result<Vec<_>>>().db()

@@ -96,6 +96,7 @@ macro_rules! __with_conformance_checks {
         pages_stop_at_the_byte_budget,
         message_heads_follow_ids,
         credential_changes_are_published,
+        member_view_hides_others_activity,
         );
     };
 }
@@ -142,6 +143,9 @@ pair_checks!(export_import_round_trip);
 
 mod identity;
 pub use identity::*;
+
+mod members;
+pub use members::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///

@@ -210,7 +210,11 @@ pub struct ThreadQuery {
     pub session_id: Option<String>,
     /// Only threads this peer takes part in: minted by it, or with a DM
     /// it sent or received. Naming a peer in the thread's name (`a↔b`)
-    /// gives it nothing.
+    /// gives it nothing. Rows are then as this peer sees them: of a thread
+    /// it did not mint, `session_id` is withheld (the minter's) and
+    /// `last_used_at` (and the order) is its own newest DM there, so DMs
+    /// between others show nothing; `session_id` matches only threads it
+    /// minted.
     pub member: Option<String>,
     /// At most this many rows.
     pub limit: u32,

@@ -75,6 +75,8 @@ token, alias, thread, message). Load the file into any meshgate store (SQLite or
 PostgreSQL) with `meshgate import FILE`. The export is read while the store may be in use:
 messages committed after it started may be left out.
 
+The file given with -o is created (or narrowed to) mode 0600: it holds every DM.
+
 Examples:
   meshgate export -o mesh.jsonl
   meshgate export --db postgres://meshgate@db/meshgate -o - | gzip > mesh.jsonl.gz")]
@@ -371,8 +373,7 @@ pub async fn run(args: Args) -> Result<u8> {
     let mut out: Box<dyn Write + Send> = if args.output.as_os_str() == "-" {
         Box::new(std::io::BufWriter::new(std::io::stdout()))
     } else {
-        let file =
-            std::fs::File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+        let file = private_file(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
         Box::new(std::io::BufWriter::new(file))
     };
     let counts = export(&*store, &mut out).await?;
@@ -381,6 +382,27 @@ pub async fn run(args: Args) -> Result<u8> {
     let summary: Vec<String> = counts.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
     eprintln!("meshgate: exported {} from {}", summary.join(", "), redact(&url));
     Ok(crate::exit::OK)
+}
+
+/// Creates (or truncates) `path` for writing, readable by this user only:
+/// an export holds every DM and token hash. A new file is created 0600
+/// whatever the umask; an existing one is narrowed to 0600 before anything
+/// is written to it.
+fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        if file.metadata()?.file_type().is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 /// `url` without a password.

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use meshgate_server::bootstrap::{
-    create_private_dir, default_data_dir, operator_token, private_data_dir, TokenSource, OPERATOR_TOKEN_FILE,
+    create_private_dir, default_data_dir, operator_token, private_data_dir, refuse_foreign_database, TokenSource,
+    OPERATOR_TOKEN_FILE,
 };
 use meshgate_server::{Config, SecretGuard};
 use meshgate_store::Store;
@@ -105,6 +106,9 @@ async fn serve(args: Args) -> Result<()> {
         {
             tracing::info!("data directory {} was mode {old:04o}, now owner-only", data_dir.display());
         }
+    }
+    if let Some(path) = sqlite_path(&db) {
+        refuse_foreign_database(&path).context("opening the SQLite store")?;
     }
     let wal_limit = Some(args.sqlite_wal_limit.saturating_mul(1 << 20)).filter(|&b| b > 0);
     let (store, db_dir) = open_store_with(&db, SqliteOptions { wal_limit, ..SqliteOptions::default() }).await?;

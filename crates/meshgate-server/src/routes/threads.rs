@@ -43,7 +43,8 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
 
 /// `GET /threads/{uuid}?limit=`: metadata and messages, oldest first. A
 /// peer token sees a thread only if it minted it or sent or received a DM
-/// in it (404 otherwise), and then only the DMs it sent or received.
+/// in it (404 otherwise), and then only the DMs it sent or received; of a
+/// thread it did not mint, without the minter's `session_id`.
 #[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadMessages), (status = 404, description = "no such thread, or not one the caller takes part in", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
@@ -64,11 +65,31 @@ async fn show(
         ..Default::default()
     };
     let messages = state.store().list_messages(&mq).await?;
+    let mut thread = thread;
     if let Some(me) = auth.peer() {
         let minted = thread.minted_by.as_deref() == Some(me);
         if !minted && messages.is_empty() {
             return Err(not_found());
         }
+        if !minted {
+            member_view(&state, &mut thread, me).await?;
+        }
     }
     Ok(Json(ThreadMessages { thread, messages }))
+}
+
+/// A thread as a peer that did not mint it sees it (as in `GET /threads`):
+/// the minter's `session_id` withheld, and `last_used_at` the time of the
+/// peer's own newest DM in it, not of DMs between others.
+async fn member_view(state: &AppState, thread: &mut Thread, me: &str) -> ApiResult<()> {
+    let newest = MessageQuery {
+        thread_id: Some(thread.thread_uuid.clone()),
+        involving: Some(me.to_owned()),
+        limit: 1,
+        order: Order::NewestFirst,
+        ..Default::default()
+    };
+    thread.session_id = None;
+    thread.last_used_at = state.store().list_messages(&newest).await?.pop().map(|m| m.created_at);
+    Ok(())
 }
