@@ -46,7 +46,7 @@ use tokio::time::Sleep;
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::conns::{Caps, Refused, Slot, Tracker};
+use crate::conns::{Caps, InFlight, Refused, Tracker};
 use crate::error::{ApiError, Class};
 use crate::stall::WriteDeadline;
 
@@ -72,6 +72,8 @@ pub(crate) struct Settings {
     pub(crate) write_timeout: Duration,
     /// Time connections get to finish after the shutdown signal.
     pub(crate) shutdown_timeout: Duration,
+    /// Hash of the operator token, which the reserve also serves.
+    pub(crate) operator_hash: meshgate_store::TokenHash,
 }
 
 impl Settings {
@@ -85,10 +87,12 @@ impl Settings {
                 per_address: config.max_unauthenticated_per_address,
                 limit_loopback: config.limit_loopback,
                 health_reserve: config.health_reserve,
+                per_peer: config.max_requests_per_peer,
             },
             body_timeout: config.body_timeout,
             write_timeout: config.write_timeout,
             shutdown_timeout: config.shutdown_timeout,
+            operator_hash: meshgate_store::TokenHash::of(config.operator_token.expose()),
         }
     }
 }
@@ -110,6 +114,7 @@ pub(crate) async fn serve_connections(
         max_connections = settings.caps.max_connections,
         per_address = settings.caps.per_address,
         health_reserve = settings.caps.health_reserve,
+        requests_per_peer = ?settings.caps.per_peer_limit(),
         "connection limits"
     );
     let tracker = Tracker::new(settings.caps);
@@ -140,11 +145,13 @@ pub(crate) async fn serve_connections(
         let health_only = slot.health_only();
         let conn_slot = Arc::clone(&slot);
         let body_timeout = settings.body_timeout;
+        let operator_hash = settings.operator_hash;
         let router = router.clone();
         // Boxed: hyper keeps a slot the size of this future for the whole
         // life of every connection; a box keeps idle connections small.
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            Box::pin(handle(router.clone(), req, remote, Arc::clone(&conn_slot), body_timeout))
+            let request = conn_slot.begin_request();
+            Box::pin(handle(router.clone(), req, remote, request, body_timeout, operator_hash))
         });
         // Boxed: the task then holds a pointer, not a (possibly duplicated)
         // copy of hyper's large connection state.
@@ -194,14 +201,17 @@ async fn handle(
     router: Router,
     req: Request<Incoming>,
     remote: SocketAddr,
-    slot: Arc<Slot>,
+    request: Arc<InFlight>,
     body_timeout: Duration,
+    operator_hash: meshgate_store::TokenHash,
 ) -> Result<Response, Infallible> {
-    if slot.health_only() && !(req.method() == Method::GET && req.uri().path() == "/health") {
+    let health = req.method() == Method::GET && req.uri().path() == "/health";
+    if request.slot().health_only() && !health && !is_operator(&req, &operator_hash) {
         return Ok(closing(ApiError::new(
             Class::Unavailable,
             "too_many_connections",
-            "the gateway is at its connection limit; only GET /health is answered on this connection",
+            "the gateway is at its connection limit; only GET /health and the operator are answered on this \
+             connection",
         )));
     }
     // Before the body is polled, so `Expect: 100-continue` gets no 100.
@@ -210,10 +220,10 @@ async fn handle(
     }
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ConnectInfo(remote));
-    parts.extensions.insert(slot);
+    parts.extensions.insert(Arc::clone(&request));
     if http_body::Body::is_end_stream(&body) {
         let answer = router.oneshot(Request::from_parts(parts, Body::new(body))).await;
-        return Ok(answer.unwrap_or_else(|never| match never {}));
+        return Ok(holding(answer.unwrap_or_else(|never| match never {}), request));
     }
     let timed_out = Arc::new(AtomicBool::new(false));
     let body = Body::new(DeadlineBody {
@@ -230,7 +240,55 @@ async fn handle(
             format!("the request body did not arrive within {} s", body_timeout.as_secs_f64()),
         )));
     }
-    Ok(answer)
+    Ok(holding(answer, request))
+}
+
+/// Whether the request carries the operator token (compared in constant
+/// time, by hash).
+fn is_operator(req: &Request<Incoming>, operator_hash: &meshgate_store::TokenHash) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    match token.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+            bool::from(meshgate_store::TokenHash::of(rest.trim()).0.ct_eq(&operator_hash.0))
+        }
+        _ => false,
+    }
+}
+
+/// `answer` with `request` kept alive until its body is written or dropped:
+/// until then the connection is busy and the request counts against its
+/// peer ([`crate::conns`]).
+fn holding(answer: Response, request: Arc<InFlight>) -> Response {
+    answer.map(|body| Body::new(HeldBody { inner: body, _request: request }))
+}
+
+/// A response body that holds its request's [`InFlight`] guard.
+struct HeldBody {
+    inner: Body,
+    _request: Arc<InFlight>,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The request's `Content-Length`, if it has a valid one.
