@@ -308,6 +308,11 @@ impl InFlight {
         &self.slot
     }
 
+    /// The peer it counts against, once authenticated as one.
+    pub(crate) fn peer(&self) -> Option<String> {
+        self.peer.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Counts this request against `peer`; refuses it if that peer already
     /// has its cap of requests in flight. Counted once per request.
     fn count_for(&self, peer: &str) -> Result<(), usize> {

@@ -19,8 +19,10 @@
 //! shutdown: admission by [`crate::conns`] (caps, shedding, the `/health`
 //! reserve), a deadline on request bodies (408 `body_timeout`), a
 //! `Content-Length` over the body limit refused with 413 before any
-//! `100 Continue`, a write timeout ([`crate::stall`]), and a shutdown
-//! deadline after which the remaining connections are dropped.
+//! `100 Continue`, a write timeout ([`crate::stall`]), a shutdown
+//! deadline after which the remaining connections are dropped, and the
+//! byte budget of response and request bodies in flight
+//! ([`crate::budget`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -45,6 +47,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 use tower::ServiceExt;
 
+use crate::budget::{Budget, Over, Reservation};
 use crate::config::Config;
 use crate::conns::{Caps, InFlight, Refused, Tracker};
 use crate::error::{ApiError, Class};
@@ -74,6 +77,8 @@ pub(crate) struct Settings {
     pub(crate) shutdown_timeout: Duration,
     /// Hash of the operator token, which the reserve also serves.
     pub(crate) operator_hash: meshgate_store::TokenHash,
+    /// Bytes in flight per peer and in total ([`crate::budget`]).
+    pub(crate) buffered_bytes: (usize, usize),
 }
 
 impl Settings {
@@ -93,6 +98,7 @@ impl Settings {
             write_timeout: config.write_timeout,
             shutdown_timeout: config.shutdown_timeout,
             operator_hash: meshgate_store::TokenHash::of(config.operator_token.expose()),
+            buffered_bytes: (config.max_buffered_bytes_per_peer, config.max_buffered_bytes),
         }
     }
 }
@@ -118,6 +124,7 @@ pub(crate) async fn serve_connections(
         "connection limits"
     );
     let tracker = Tracker::new(settings.caps);
+    let budget = Budget::new(settings.buffered_bytes.0, settings.buffered_bytes.1);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -146,12 +153,14 @@ pub(crate) async fn serve_connections(
         let conn_slot = Arc::clone(&slot);
         let body_timeout = settings.body_timeout;
         let operator_hash = settings.operator_hash;
+        let budget = Arc::clone(&budget);
         let router = router.clone();
         // Boxed: hyper keeps a slot the size of this future for the whole
         // life of every connection; a box keeps idle connections small.
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let request = conn_slot.begin_request();
-            Box::pin(handle(router.clone(), req, remote, request, body_timeout, operator_hash))
+            let limits = Limits { body_timeout, operator_hash, budget: Arc::clone(&budget) };
+            Box::pin(handle(router.clone(), req, remote, request, limits))
         });
         // Boxed: the task then holds a pointer, not a (possibly duplicated)
         // copy of hyper's large connection state.
@@ -202,9 +211,9 @@ async fn handle(
     req: Request<Incoming>,
     remote: SocketAddr,
     request: Arc<InFlight>,
-    body_timeout: Duration,
-    operator_hash: meshgate_store::TokenHash,
+    limits: Limits,
 ) -> Result<Response, Infallible> {
+    let Limits { body_timeout, operator_hash, budget } = limits;
     let health = req.method() == Method::GET && req.uri().path() == "/health";
     if request.slot().health_only() && !health && !is_operator(&req, &operator_hash) {
         return Ok(closing(ApiError::new(
@@ -223,15 +232,21 @@ async fn handle(
     parts.extensions.insert(Arc::clone(&request));
     if http_body::Body::is_end_stream(&body) {
         let answer = router.oneshot(Request::from_parts(parts, Body::new(body))).await;
-        return Ok(holding(answer.unwrap_or_else(|never| match never {}), request));
+        return Ok(holding(answer.unwrap_or_else(|never| match never {}), request, &budget));
     }
     let timed_out = Arc::new(AtomicBool::new(false));
+    let over = Arc::new(std::sync::Mutex::new(None));
     let body = Body::new(DeadlineBody {
         inner: body,
         deadline: Box::pin(tokio::time::sleep(body_timeout)),
         timed_out: Arc::clone(&timed_out),
+        budget: Some((Arc::clone(&budget), Arc::clone(&request), Arc::clone(&over))),
+        reservation: None,
     });
     let answer = router.oneshot(Request::from_parts(parts, body)).await.unwrap_or_else(|never| match never {});
+    if let Some(over) = *over.lock().unwrap_or_else(|e| e.into_inner()) {
+        return Ok(closing(over.error()));
+    }
     if timed_out.load(Ordering::Acquire) {
         // Whatever the body's reader made of the error, the answer is 408.
         return Ok(closing(ApiError::new(
@@ -240,7 +255,14 @@ async fn handle(
             format!("the request body did not arrive within {} s", body_timeout.as_secs_f64()),
         )));
     }
-    Ok(holding(answer, request))
+    Ok(holding(answer, request, &budget))
+}
+
+/// Per-listener limits every request handler needs.
+struct Limits {
+    body_timeout: Duration,
+    operator_hash: meshgate_store::TokenHash,
+    budget: Arc<Budget>,
 }
 
 /// Whether the request carries the operator token (compared in constant
@@ -260,15 +282,32 @@ fn is_operator(req: &Request<Incoming>, operator_hash: &meshgate_store::TokenHas
 
 /// `answer` with `request` kept alive until its body is written or dropped:
 /// until then the connection is busy and the request counts against its
-/// peer ([`crate::conns`]).
-fn holding(answer: Response, request: Arc<InFlight>) -> Response {
-    answer.map(|body| Body::new(HeldBody { inner: body, _request: request }))
+/// peer ([`crate::conns`]), and a body of known size holds its bytes in
+/// the `budget` (beyond it the answer is dropped for 429 / 503).
+fn holding(answer: Response, request: Arc<InFlight>, budget: &Arc<Budget>) -> Response {
+    let bytes = usize::try_from(http_body::Body::size_hint(answer.body()).lower()).unwrap_or(usize::MAX);
+    let (answer, reservation) = match budget.reserve(request.peer().as_deref(), bytes) {
+        Ok(reservation) => (answer, Some(reservation)),
+        Err(over) => (over.error().into_response(), None),
+    };
+    answer.map(|body| {
+        Body::new(HeldBody { inner: body, pending: Bytes::new(), _request: request, _reservation: reservation })
+    })
 }
 
-/// A response body that holds its request's [`InFlight`] guard.
+/// Largest frame a [`HeldBody`] hands to hyper. Hyper stops taking frames
+/// while its write buffer is full (about 400 KiB), so the body, and with it
+/// the reservation, lives until all but that much has been written.
+const HELD_CHUNK: usize = 64 * 1024;
+
+/// A response body that holds its request's [`InFlight`] guard and its
+/// bytes' [`Reservation`], handing out its data in [`HELD_CHUNK`] slices.
 struct HeldBody {
     inner: Body,
+    /// The rest of the current data frame.
+    pending: Bytes,
     _request: Arc<InFlight>,
+    _reservation: Option<Reservation>,
 }
 
 impl http_body::Body for HeldBody {
@@ -279,15 +318,32 @@ impl http_body::Body for HeldBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        if self.pending.is_empty() {
+            match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => self.pending = data,
+                    Err(other) => return Poll::Ready(Some(Ok(other))),
+                },
+                other => return Poll::Ready(other),
+            }
+        }
+        let n = self.pending.len().min(HELD_CHUNK);
+        Poll::Ready(Some(Ok(Frame::data(self.pending.split_to(n)))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.pending.is_empty() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let inner = self.inner.size_hint();
+        let pending = self.pending.len() as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + pending);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + pending);
+        }
+        hint
     }
 }
 
@@ -305,12 +361,20 @@ fn closing(error: ApiError) -> Response {
 }
 
 /// A request body that fails once its deadline passes while the reader
-/// still waits for it (so a body nobody reads never times out).
+/// still waits for it (so a body nobody reads never times out), and that
+/// reserves its declared size (at most the body limit) in the byte budget
+/// when first read, failing if the budget is spent.
 struct DeadlineBody {
     inner: Incoming,
     deadline: Pin<Box<Sleep>>,
     timed_out: Arc<AtomicBool>,
+    /// Until first read: the budget, the request (for its peer) and where
+    /// to report a refusal.
+    budget: Option<BodyBudget>,
+    reservation: Option<Reservation>,
 }
+
+type BodyBudget = (Arc<Budget>, Arc<InFlight>, Arc<std::sync::Mutex<Option<Over>>>);
 
 impl http_body::Body for DeadlineBody {
     type Data = Bytes;
@@ -320,6 +384,17 @@ impl http_body::Body for DeadlineBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if let Some((budget, request, over)) = self.budget.take() {
+            let limit = crate::input::BODY_LIMIT as u64;
+            let declared = self.inner.size_hint().upper().unwrap_or(limit).min(limit);
+            match budget.reserve(request.peer().as_deref(), usize::try_from(declared).unwrap_or(usize::MAX)) {
+                Ok(reservation) => self.reservation = Some(reservation),
+                Err(refused) => {
+                    *over.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
+                    return Poll::Ready(Some(Err("the byte budget is spent".into())));
+                }
+            }
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
             Poll::Pending => {

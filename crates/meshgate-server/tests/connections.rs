@@ -426,3 +426,73 @@ async fn shutdown_finishes_within_its_deadline_despite_clients_that_do_not_read(
     // It waited for the stuck connections, then dropped them.
     assert!(started.elapsed() >= Duration::from_millis(900), "stopped after {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn unread_pages_of_one_peer_are_bounded_by_its_byte_budget() {
+    let gw = Gateway::start_with(|c| c.max_buffered_bytes_per_peer = 1 << 20).await;
+    let bob = large_inbox(&gw).await;
+    let carol = gw.register("carol").await;
+    let page = format!("GET /messages?to=bob&limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bob}\r\n\r\n");
+    // A page larger than the budget is still served when bob holds nothing.
+    let mut unread = connect_from(Ipv4Addr::LOCALHOST, addr(&gw), true).await;
+    unread.write_all(page.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    unread.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    // While bob does not read it, his next page is refused, not built up.
+    let mut next = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut next, "GET", "/messages?to=bob&limit=1000", Some(&bob)).await;
+    assert_eq!((status, error_code(&body).as_str()), (429, "too_many_bytes"));
+    // Other peers are not affected.
+    let (status, _, body) = request(&mut next, "GET", "/messages?to=carol", Some(&carol)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Once he reads it, the budget is free again.
+    let reader = tokio::spawn(async move {
+        let mut sink = vec![0u8; 64 * 1024];
+        while unread.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _, _) = request(&mut next, "GET", "/messages?to=bob&limit=1", Some(&bob)).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the read page's bytes were never released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reader.abort();
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn request_bodies_being_received_count_against_the_byte_budget() {
+    let gw = Gateway::start_with(|c| c.max_buffered_bytes_per_peer = 1 << 20).await;
+    gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    let head = format!(
+        "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bob}\r\n\
+         Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n"
+    );
+    // A body dripping in holds its declared size.
+    let mut drip = connect(addr(&gw)).await;
+    drip.write_all(format!("{head}{{\"to_node\": \"alice\", \"content\": \"").as_bytes()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut second = connect(addr(&gw)).await;
+        second.write_all(head.as_bytes()).await.unwrap();
+        let (status, _, body) = read_response(&mut second).await;
+        if status == 429 {
+            assert_eq!(error_code(&body), "too_many_bytes");
+            break;
+        }
+        assert!(Instant::now() < deadline, "a second large body was never refused: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Small requests of bob's still go through.
+    let mut small = connect(addr(&gw)).await;
+    assert_eq!(request(&mut small, "GET", "/peers", Some(&bob)).await.0, 200);
+    drop(drip);
+    gw.stop().await;
+}
