@@ -8,6 +8,10 @@ Scenarios (each on a fresh gateway; prints one JSON object):
            /messages?to=bob&limit=1000 ROUNDS times, reading every answer.
   streams  100 DMs of 200,000 four-byte characters (~800 KB) to bob; then 10
            SSE clients open /messages/stream?after_id=0 and never read.
+  nonread  as list, then CLIENTS (50) connections each ask bob's
+           /messages?to=bob&limit=1000 (4 MiB pages) and never read.
+  drip     CLIENTS (50) connections each POST /messages with bob's token,
+           Content-Length 4 MiB, and send all but the last 100 bytes.
 
 RSS is sampled from /proc/PID/status every 20 ms during the attack (VmRSS,
 split into RssAnon and RssFile: SQLite's mapped database pages count as
@@ -124,9 +128,8 @@ def list_attack(args):
     }
 
 
-def stream_attack(args):
-    api = Api(args.url, args.token)
-    bob = setup(api, args.messages, "\U0001F600" * 200_000)
+def hold_sockets(args, scenario, request):
+    """CLIENTS connections each send `request` and never read; RSS meanwhile."""
     time.sleep(0.5)
     before = status(args.pid)
     reset_peak(args.pid)
@@ -138,10 +141,10 @@ def stream_attack(args):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect((u.hostname, u.port))
-        s.sendall(
-            f"GET /messages/stream?after_id=0 HTTP/1.1\r\nHost: {u.hostname}\r\n"
-            f"Authorization: Bearer {bob}\r\nAccept: text/event-stream\r\n\r\n".encode()
-        )
+        try:
+            s.sendall(request)
+        except OSError:
+            pass  # refused and closed by the gateway
         socks.append(s)  # never read
     time.sleep(args.hold)
     sampler.stop.set()
@@ -150,7 +153,7 @@ def stream_attack(args):
     for s in socks:
         s.close()
     return {
-        "scenario": "streams",
+        "scenario": scenario,
         "messages": args.messages,
         "clients": args.clients,
         "hold_seconds": args.hold,
@@ -163,24 +166,56 @@ def stream_attack(args):
     }
 
 
+def stream_attack(args):
+    bob = setup(Api(args.url, args.token), args.messages, "\U0001F600" * 200_000)
+    host = urlparse(args.url).hostname
+    return hold_sockets(args, "streams", (
+        f"GET /messages/stream?after_id=0 HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {bob}\r\nAccept: text/event-stream\r\n\r\n").encode())
+
+
+def nonread_attack(args):
+    bob = setup(Api(args.url, args.token), args.messages, "\x01" * 190_000)
+    host = urlparse(args.url).hostname
+    return hold_sockets(args, "nonread", (
+        f"GET /messages?to=bob&limit=1000 HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {bob}\r\n\r\n").encode())
+
+
+def drip_attack(args):
+    bob = setup(Api(args.url, args.token), 0, "")
+    host = urlparse(args.url).hostname
+    length = 4 * 1024 * 1024
+    head = (f"POST /messages HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bob}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode()
+    body = b'{"to_node":"alice","kind":"fyi","content":"' + b"a" * (length - 100)
+    return hold_sockets(args, "drip", head + body)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["list", "streams"])
+    p.add_argument("scenario", choices=["list", "streams", "nonread", "drip"])
     p.add_argument("--url", required=True)
     p.add_argument("--token", required=True)
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--messages", type=int)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--clients", type=int)
     p.add_argument("--hold", type=float, default=10.0)
     args = p.parse_args()
     if args.scenario == "list":
         args.messages = args.messages or 300
         print(json.dumps(list_attack(args)))
-    else:
+    elif args.scenario == "streams":
         args.messages = args.messages or 100
+        args.clients = args.clients or 10
         print(json.dumps(stream_attack(args)))
+    else:
+        args.messages = args.messages or (300 if args.scenario == "nonread" else 0)
+        args.clients = args.clients or 50
+        attack = nonread_attack if args.scenario == "nonread" else drip_attack
+        print(json.dumps(attack(args)))
 
 
 if __name__ == "__main__":

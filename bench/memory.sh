@@ -2,13 +2,15 @@
 # Memory under hostile input (issues #11.3 and #12.5): the gateway's RSS while
 #   list     4 clients x 3 rounds of GET /messages?limit=1000 on an inbox of
 #            300 DMs of 190,000 control characters (342 MB of JSON unbounded);
-#   streams  10 SSE clients that never read, on an inbox of 100 DMs of ~800 KB.
+#   streams  10 SSE clients that never read, on an inbox of 100 DMs of ~800 KB;
+#   nonread  50 clients that ask the list's 4 MiB pages and never read;
+#   drip     50 clients that send all but the last bytes of 4 MiB bodies.
 # Each scenario runs on a fresh gateway (release build, SQLite); RSS is
 # sampled from /proc (bench/memory.py).
 #
 #   bench/memory.sh [OUTDIR]
 #
-# BEFORE_BIN=/path/to/meshgate also measures another build (e.g. the commit
+# SCENARIOS="nonread drip" runs only those. BEFORE_BIN=/path/to/meshgate also measures another build (e.g. the commit
 # before the fix) the same way. MESHGATE_BENCH_PG_URL=postgres://.../DB runs
 # on PostgreSQL instead: each run gets a fresh database on that server
 # (created and dropped with createdb/dropdb).
@@ -42,7 +44,7 @@ run() {  # label binary scenario
   if [ -n "${MESHGATE_BENCH_PG_URL:-}" ]; then dropdb --maintenance-db="$MESHGATE_BENCH_PG_URL" "meshgate_memory_$1_$3"; fi
 }
 
-for scenario in list streams; do
+for scenario in ${SCENARIOS:-list streams nonread drip}; do
   [ -n "${BEFORE_BIN:-}" ] && run before "$BEFORE_BIN" "$scenario"
   run after "$ROOT/target/release/meshgate" "$scenario"
 done

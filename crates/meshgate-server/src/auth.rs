@@ -88,8 +88,8 @@ impl FromRequestParts<AppState> for Auth {
         // Authenticate first: the limiter only ever turns a 401 into a 429,
         // so a valid token is never refused, whoever shares its address.
         let result = authenticate(parts, state).await;
-        if result.is_ok() {
-            crate::conns::mark_authenticated(&parts.extensions);
+        if let Ok(auth) = &result {
+            crate::conns::mark_authenticated(&parts.extensions, auth.peer())?;
         }
         if let (Err(e), Some(ip)) = (&result, ip) {
             if e.class == Class::Unauthorized {

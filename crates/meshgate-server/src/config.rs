@@ -92,8 +92,19 @@ pub struct Config {
     /// [`Config::limit_loopback`].
     pub max_unauthenticated_per_address: usize,
     /// Connections accepted beyond [`Config::max_connections`] that may
-    /// only ask `GET /health` (one request each, then closed).
+    /// only ask `GET /health` or carry the operator token (one request
+    /// each, then closed).
     pub health_reserve: usize,
+    /// Requests in flight per peer, from authentication until the response
+    /// is fully written, before 429 `too_many_requests` (0: no cap); never
+    /// more than half of the connection cap.
+    pub max_requests_per_peer: usize,
+    /// Bytes of response bodies not yet written and request bodies being
+    /// received that one peer may hold, before 429 `too_many_bytes` (0: no
+    /// limit).
+    pub max_buffered_bytes_per_peer: usize,
+    /// The same for all callers together, before 503 `busy` (0: no limit).
+    pub max_buffered_bytes: usize,
     /// Time a request body may take to arrive in full (else 408).
     pub body_timeout: Duration,
     /// A connection whose writes make no progress for this long is dropped
@@ -123,6 +134,9 @@ impl Config {
             max_connections: None,
             max_unauthenticated_per_address: 64,
             health_reserve: 16,
+            max_requests_per_peer: 48,
+            max_buffered_bytes_per_peer: 16 << 20,
+            max_buffered_bytes: 256 << 20,
             body_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),

@@ -3,21 +3,30 @@
 //! - **A global cap** (`max_connections`) on served connections.
 //! - **Unauthenticated connections** (accepted, no authenticated request
 //!   yet: a bare TCP connection, a slow request head, `/health` callers)
-//!   are capped per client address, and when the global cap is reached the
-//!   oldest of them is shed to make room: sockets that cost an attacker
-//!   nothing can never lock out peers with tokens.
-//! - **A `/health` reserve.** When the cap is full of authenticated
-//!   connections, a few more are accepted that may only ask `GET /health`
-//!   (one request, short head timeout), so liveness checks keep answering.
+//!   are capped per client address.
+//! - **Idle connections are shed.** When the global cap is reached, the
+//!   connection idle the longest (not inside a request: between keep-alive
+//!   requests, or never sent one) is closed to make room, authenticated or
+//!   not: holding an idle socket never locks anyone out.
+//! - **Requests in flight per peer** are capped ([`Caps::per_peer`]), from
+//!   authentication until the response body is written or dropped, so one
+//!   token can neither fill the cap with busy connections nor pile up
+//!   response pages in memory (429 `too_many_requests`).
+//! - **A reserve** for the operator and liveness checks: when the cap is
+//!   full of connections inside requests, a few more are accepted that may
+//!   only ask `GET /health` or carry the operator token (one request, short
+//!   head timeout), so health checks answer and the operator can revoke.
 //! - Beyond that, a new connection is refused at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
+
+use crate::error::{ApiError, Class};
 
 /// How often hitting a cap is logged.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -33,6 +42,17 @@ pub(crate) struct Caps {
     pub(crate) limit_loopback: bool,
     /// Health-only connections beyond `max_connections`.
     pub(crate) health_reserve: usize,
+    /// Requests in flight per peer (0: no limit); see [`Caps::per_peer_limit`].
+    pub(crate) per_peer: usize,
+}
+
+impl Caps {
+    /// The requests in flight one peer may have: `per_peer`, but never more
+    /// than half of `max_connections` (at least 1), so a single token
+    /// cannot occupy the whole cap. `None`: no limit.
+    pub(crate) fn per_peer_limit(&self) -> Option<usize> {
+        (self.per_peer > 0).then(|| self.per_peer.min((self.max_connections / 2).max(1)))
+    }
 }
 
 /// Counts and lists the open connections of one listener.
@@ -54,6 +74,11 @@ struct State {
     unauthenticated: BTreeMap<u64, (IpAddr, Weak<Slot>)>,
     /// Unauthenticated connections per address (IPv6: per /64).
     per_address: HashMap<IpAddr, usize>,
+    /// Connections not inside a request, longest idle first (keyed by
+    /// when they became idle; the key is in [`Slot::idle_key`]).
+    idle: BTreeMap<u64, Weak<Slot>>,
+    /// Requests in flight per peer.
+    per_peer: HashMap<String, usize>,
     /// When a cap was last reported in the log.
     last_warning: Option<Instant>,
 }
@@ -66,6 +91,11 @@ impl State {
             self.last_warning = Some(now);
             tracing::warn!(open = self.open, reserve = self.reserve_open, "{what}");
         }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
     }
 
     fn forget_unauthenticated(&mut self, id: u64) {
@@ -97,6 +127,12 @@ pub(crate) struct Slot {
     /// Admitted into the `/health` reserve.
     health_only: bool,
     authenticated: AtomicBool,
+    /// Requests on this connection not yet finished (changed under the
+    /// tracker's lock).
+    busy: AtomicUsize,
+    /// Its key in [`State::idle`] while idle, else 0 (changed under the
+    /// tracker's lock).
+    idle_key: AtomicU64,
     /// Set to make the connection's task drop it (shed, or the shutdown
     /// deadline); `waker` wakes that task.
     stop: AtomicBool,
@@ -145,10 +181,11 @@ impl Tracker {
         }
         let health_only = if state.open < self.caps.max_connections {
             false
-        } else if let Some((&oldest, _)) = state.unauthenticated.first_key_value() {
-            shed = state.unauthenticated.get(&oldest).and_then(|(_, slot)| slot.upgrade());
-            state.forget_unauthenticated(oldest);
+        } else if let Some((_, oldest)) = state.idle.pop_first() {
+            shed = oldest.upgrade();
             if let Some(victim) = &shed {
+                victim.idle_key.store(0, Ordering::Relaxed);
+                state.forget_unauthenticated(victim.id);
                 victim.stop();
             }
             false
@@ -157,13 +194,14 @@ impl Tracker {
         } else {
             return Err(Refused::Full);
         };
-        state.next_id += 1;
-        let id = state.next_id;
+        let id = state.next_id();
         let slot = Arc::new(Slot {
             tracker: Arc::clone(self),
             id,
             health_only,
             authenticated: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+            idle_key: AtomicU64::new(if health_only { 0 } else { id }),
             stop: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
@@ -172,6 +210,7 @@ impl Tracker {
             state.reserve_open += 1;
         } else {
             state.open += 1;
+            state.idle.insert(id, Arc::downgrade(&slot));
             state.unauthenticated.insert(id, (ip, Arc::downgrade(&slot)));
             *state.per_address.entry(ip).or_insert(0) += 1;
         }
@@ -191,6 +230,19 @@ impl Slot {
         if !self.authenticated.swap(true, Ordering::AcqRel) {
             self.tracker.lock().forget_unauthenticated(self.id);
         }
+    }
+
+    /// Marks the start of a request on this connection: it is no longer
+    /// idle (cannot be shed) until the returned guard is dropped, which
+    /// should happen when the response body is written or dropped.
+    pub(crate) fn begin_request(self: &Arc<Self>) -> Arc<InFlight> {
+        let mut state = self.tracker.lock();
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        let key = self.idle_key.swap(0, Ordering::Relaxed);
+        if key != 0 {
+            state.idle.remove(&key);
+        }
+        Arc::new(InFlight { slot: Arc::clone(self), peer: Mutex::new(None) })
     }
 
     /// Makes the connection's task drop it.
@@ -219,6 +271,10 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut state = self.tracker.lock();
         state.all.remove(&self.id);
+        let key = self.idle_key.load(Ordering::Relaxed);
+        if key != 0 {
+            state.idle.remove(&key);
+        }
         if self.health_only {
             state.reserve_open -= 1;
         } else {
@@ -237,11 +293,87 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Marks the connection a request arrived on as authenticated (called by
-/// the [`crate::auth::Auth`] extractor on success).
-pub(crate) fn mark_authenticated(extensions: &axum::http::Extensions) {
-    if let Some(slot) = extensions.get::<Arc<Slot>>() {
-        slot.authenticated();
+/// One request in flight on a connection (a request extension, moved
+/// into the response body): while it lives the connection is busy and,
+/// once authenticated, the request counts against its peer.
+pub(crate) struct InFlight {
+    slot: Arc<Slot>,
+    /// The peer it counts against, once authenticated as one.
+    peer: Mutex<Option<String>>,
+}
+
+impl InFlight {
+    /// The connection it runs on.
+    pub(crate) fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
+    /// The peer it counts against, once authenticated as one.
+    pub(crate) fn peer(&self) -> Option<String> {
+        self.peer.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts this request against `peer`; refuses it if that peer already
+    /// has its cap of requests in flight. Counted once per request.
+    fn count_for(&self, peer: &str) -> Result<(), usize> {
+        let mut counted = self.peer.lock().unwrap_or_else(|e| e.into_inner());
+        if counted.is_some() {
+            return Ok(());
+        }
+        let tracker = &self.slot.tracker;
+        let mut state = tracker.lock();
+        let n = state.per_peer.get(peer).copied().unwrap_or(0);
+        if let Some(limit) = tracker.caps.per_peer_limit() {
+            if n >= limit {
+                state.warn("a peer reached its cap of requests in flight; refusing more");
+                return Err(limit);
+            }
+        }
+        state.per_peer.insert(peer.to_owned(), n + 1);
+        *counted = Some(peer.to_owned());
+        Ok(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let peer = self.peer.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let mut state = self.slot.tracker.lock();
+        if let Some(peer) = peer {
+            if let Some(n) = state.per_peer.get_mut(&peer) {
+                *n -= 1;
+                if *n == 0 {
+                    state.per_peer.remove(&peer);
+                }
+            }
+        }
+        if self.slot.busy.fetch_sub(1, Ordering::Relaxed) == 1 && !self.slot.health_only {
+            let key = state.next_id();
+            self.slot.idle_key.store(key, Ordering::Relaxed);
+            state.idle.insert(key, Arc::downgrade(&self.slot));
+        }
+    }
+}
+
+/// Records that a request authenticated (called by the
+/// [`crate::auth::Auth`] extractor on success): its connection no longer
+/// counts as unauthenticated, and a peer's request counts against its cap
+/// of requests in flight (429 `too_many_requests` beyond it).
+pub(crate) fn mark_authenticated(extensions: &axum::http::Extensions, peer: Option<&str>) -> Result<(), ApiError> {
+    let Some(request) = extensions.get::<Arc<InFlight>>() else {
+        return Ok(());
+    };
+    request.slot.authenticated();
+    match peer.map(|peer| request.count_for(peer)) {
+        Some(Err(limit)) => Err(ApiError::new(
+            Class::RateLimited,
+            "too_many_requests",
+            format!(
+                "this peer already has {limit} requests in flight (responses not yet fully read); \
+                 wait for them to finish"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -250,7 +382,7 @@ mod tests {
     use super::*;
 
     fn caps(max: usize, per_address: usize, reserve: usize) -> Caps {
-        Caps { max_connections: max, per_address, limit_loopback: true, health_reserve: reserve }
+        Caps { max_connections: max, per_address, limit_loopback: true, health_reserve: reserve, per_peer: 0 }
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
@@ -282,24 +414,57 @@ mod tests {
     }
 
     #[test]
-    fn at_the_cap_the_oldest_unauthenticated_is_shed_then_the_reserve_then_refusal() {
+    fn at_the_cap_the_longest_idle_is_shed_whatever_its_state_then_the_reserve_then_refusal() {
         let tracker = Tracker::new(caps(2, 0, 1));
-        let old = tracker.admit(A).unwrap();
         let authed = tracker.admit(B).unwrap();
         authed.authenticated();
-        // Full: the unauthenticated one makes room.
+        let bare = tracker.admit(A).unwrap();
+        // Full: the authenticated but idle one has been idle longest.
         let newer = tracker.admit(A).unwrap();
         assert!(!newer.health_only());
-        assert!(old.stop.load(Ordering::Acquire), "the oldest unauthenticated connection was not shed");
-        assert!(!newer.stop.load(Ordering::Acquire) && !authed.stop.load(Ordering::Acquire));
-        drop(old);
-        newer.authenticated();
-        // Full of authenticated connections: the reserve, then refusal.
+        assert!(authed.stop.load(Ordering::Acquire), "the longest-idle connection was not shed");
+        assert!(!newer.stop.load(Ordering::Acquire) && !bare.stop.load(Ordering::Acquire));
+        drop(authed);
+        // A request makes a connection busy; when it ends it is the newest idle one.
+        let request = bare.begin_request();
+        let next = tracker.admit(A).unwrap();
+        assert!(newer.stop.load(Ordering::Acquire) && !bare.stop.load(Ordering::Acquire));
+        drop(newer);
+        drop(request);
+        let after = tracker.admit(A).unwrap();
+        assert!(next.stop.load(Ordering::Acquire) && !bare.stop.load(Ordering::Acquire));
+        drop(next);
+        // Full of connections inside requests: the reserve, then refusal.
+        let _busy = [bare.begin_request(), after.begin_request()];
         let reserve = tracker.admit(A).unwrap();
         assert!(reserve.health_only());
         assert_eq!(tracker.admit(A).err(), Some(Refused::Full));
         drop(reserve);
         assert!(tracker.admit(A).unwrap().health_only());
         assert_eq!(tracker.open(), 2);
+    }
+
+    #[test]
+    fn a_peer_may_have_only_so_many_requests_in_flight_and_at_most_half_the_cap() {
+        let mut limits = caps(10, 0, 0);
+        limits.per_peer = 3;
+        assert_eq!(limits.per_peer_limit(), Some(3));
+        assert_eq!(Caps { max_connections: 4, ..limits }.per_peer_limit(), Some(2));
+        assert_eq!(Caps { max_connections: 1, ..limits }.per_peer_limit(), Some(1));
+        assert_eq!(Caps { per_peer: 0, ..limits }.per_peer_limit(), None);
+        let tracker = Tracker::new(limits);
+        let slot = tracker.admit(A).unwrap();
+        let held: Vec<_> = (0..3).map(|_| slot.begin_request()).collect();
+        for r in &held {
+            r.count_for("mallory").unwrap();
+            r.count_for("mallory").unwrap(); // counted once per request
+        }
+        let fourth = slot.begin_request();
+        assert_eq!(fourth.count_for("mallory"), Err(3));
+        fourth.count_for("alice").unwrap();
+        drop(held);
+        let again = slot.begin_request();
+        again.count_for("mallory").unwrap();
+        assert_eq!(tracker.lock().per_peer.get("mallory"), Some(&1));
     }
 }

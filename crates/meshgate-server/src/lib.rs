@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+mod budget;
 pub mod config;
 mod conns;
 pub mod error;

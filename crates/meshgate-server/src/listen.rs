@@ -19,8 +19,10 @@
 //! shutdown: admission by [`crate::conns`] (caps, shedding, the `/health`
 //! reserve), a deadline on request bodies (408 `body_timeout`), a
 //! `Content-Length` over the body limit refused with 413 before any
-//! `100 Continue`, a write timeout ([`crate::stall`]), and a shutdown
-//! deadline after which the remaining connections are dropped.
+//! `100 Continue`, a write timeout ([`crate::stall`]), a shutdown
+//! deadline after which the remaining connections are dropped, and the
+//! byte budget of response and request bodies in flight
+//! ([`crate::budget`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -45,8 +47,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 use tower::ServiceExt;
 
+use crate::budget::{Budget, Over, Reservation};
 use crate::config::Config;
-use crate::conns::{Caps, Refused, Slot, Tracker};
+use crate::conns::{Caps, InFlight, Refused, Tracker};
 use crate::error::{ApiError, Class};
 use crate::stall::WriteDeadline;
 
@@ -72,6 +75,10 @@ pub(crate) struct Settings {
     pub(crate) write_timeout: Duration,
     /// Time connections get to finish after the shutdown signal.
     pub(crate) shutdown_timeout: Duration,
+    /// Hash of the operator token, which the reserve also serves.
+    pub(crate) operator_hash: meshgate_store::TokenHash,
+    /// Bytes in flight per peer and in total ([`crate::budget`]).
+    pub(crate) buffered_bytes: (usize, usize),
 }
 
 impl Settings {
@@ -85,10 +92,13 @@ impl Settings {
                 per_address: config.max_unauthenticated_per_address,
                 limit_loopback: config.limit_loopback,
                 health_reserve: config.health_reserve,
+                per_peer: config.max_requests_per_peer,
             },
             body_timeout: config.body_timeout,
             write_timeout: config.write_timeout,
             shutdown_timeout: config.shutdown_timeout,
+            operator_hash: meshgate_store::TokenHash::of(config.operator_token.expose()),
+            buffered_bytes: (config.max_buffered_bytes_per_peer, config.max_buffered_bytes),
         }
     }
 }
@@ -110,9 +120,11 @@ pub(crate) async fn serve_connections(
         max_connections = settings.caps.max_connections,
         per_address = settings.caps.per_address,
         health_reserve = settings.caps.health_reserve,
+        requests_per_peer = ?settings.caps.per_peer_limit(),
         "connection limits"
     );
     let tracker = Tracker::new(settings.caps);
+    let budget = Budget::new(settings.buffered_bytes.0, settings.buffered_bytes.1);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -140,11 +152,15 @@ pub(crate) async fn serve_connections(
         let health_only = slot.health_only();
         let conn_slot = Arc::clone(&slot);
         let body_timeout = settings.body_timeout;
+        let operator_hash = settings.operator_hash;
+        let budget = Arc::clone(&budget);
         let router = router.clone();
         // Boxed: hyper keeps a slot the size of this future for the whole
         // life of every connection; a box keeps idle connections small.
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            Box::pin(handle(router.clone(), req, remote, Arc::clone(&conn_slot), body_timeout))
+            let request = conn_slot.begin_request();
+            let limits = Limits { body_timeout, operator_hash, budget: Arc::clone(&budget) };
+            Box::pin(handle(router.clone(), req, remote, request, limits))
         });
         // Boxed: the task then holds a pointer, not a (possibly duplicated)
         // copy of hyper's large connection state.
@@ -194,14 +210,17 @@ async fn handle(
     router: Router,
     req: Request<Incoming>,
     remote: SocketAddr,
-    slot: Arc<Slot>,
-    body_timeout: Duration,
+    request: Arc<InFlight>,
+    limits: Limits,
 ) -> Result<Response, Infallible> {
-    if slot.health_only() && !(req.method() == Method::GET && req.uri().path() == "/health") {
+    let Limits { body_timeout, operator_hash, budget } = limits;
+    let health = req.method() == Method::GET && req.uri().path() == "/health";
+    if request.slot().health_only() && !health && !is_operator(&req, &operator_hash) {
         return Ok(closing(ApiError::new(
             Class::Unavailable,
             "too_many_connections",
-            "the gateway is at its connection limit; only GET /health is answered on this connection",
+            "the gateway is at its connection limit; only GET /health and the operator are answered on this \
+             connection",
         )));
     }
     // Before the body is polled, so `Expect: 100-continue` gets no 100.
@@ -210,18 +229,24 @@ async fn handle(
     }
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ConnectInfo(remote));
-    parts.extensions.insert(slot);
+    parts.extensions.insert(Arc::clone(&request));
     if http_body::Body::is_end_stream(&body) {
         let answer = router.oneshot(Request::from_parts(parts, Body::new(body))).await;
-        return Ok(answer.unwrap_or_else(|never| match never {}));
+        return Ok(holding(answer.unwrap_or_else(|never| match never {}), request, &budget));
     }
     let timed_out = Arc::new(AtomicBool::new(false));
+    let over = Arc::new(std::sync::Mutex::new(None));
     let body = Body::new(DeadlineBody {
         inner: body,
         deadline: Box::pin(tokio::time::sleep(body_timeout)),
         timed_out: Arc::clone(&timed_out),
+        budget: Some((Arc::clone(&budget), Arc::clone(&request), Arc::clone(&over))),
+        reservation: None,
     });
     let answer = router.oneshot(Request::from_parts(parts, body)).await.unwrap_or_else(|never| match never {});
+    if let Some(over) = *over.lock().unwrap_or_else(|e| e.into_inner()) {
+        return Ok(closing(over.error()));
+    }
     if timed_out.load(Ordering::Acquire) {
         // Whatever the body's reader made of the error, the answer is 408.
         return Ok(closing(ApiError::new(
@@ -230,7 +255,96 @@ async fn handle(
             format!("the request body did not arrive within {} s", body_timeout.as_secs_f64()),
         )));
     }
-    Ok(answer)
+    Ok(holding(answer, request, &budget))
+}
+
+/// Per-listener limits every request handler needs.
+struct Limits {
+    body_timeout: Duration,
+    operator_hash: meshgate_store::TokenHash,
+    budget: Arc<Budget>,
+}
+
+/// Whether the request carries the operator token (compared in constant
+/// time, by hash).
+fn is_operator(req: &Request<Incoming>, operator_hash: &meshgate_store::TokenHash) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    match token.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+            bool::from(meshgate_store::TokenHash::of(rest.trim()).0.ct_eq(&operator_hash.0))
+        }
+        _ => false,
+    }
+}
+
+/// `answer` with `request` kept alive until its body is written or dropped:
+/// until then the connection is busy and the request counts against its
+/// peer ([`crate::conns`]), and a body of known size holds its bytes in
+/// the `budget` (beyond it the answer is dropped for 429 / 503).
+fn holding(answer: Response, request: Arc<InFlight>, budget: &Arc<Budget>) -> Response {
+    let bytes = usize::try_from(http_body::Body::size_hint(answer.body()).lower()).unwrap_or(usize::MAX);
+    let (answer, reservation) = match budget.reserve(request.peer().as_deref(), bytes) {
+        Ok(reservation) => (answer, Some(reservation)),
+        Err(over) => (over.error().into_response(), None),
+    };
+    answer.map(|body| {
+        Body::new(HeldBody { inner: body, pending: Bytes::new(), _request: request, _reservation: reservation })
+    })
+}
+
+/// Largest frame a [`HeldBody`] hands to hyper. Hyper stops taking frames
+/// while its write buffer is full (about 400 KiB), so the body, and with it
+/// the reservation, lives until all but that much has been written.
+const HELD_CHUNK: usize = 64 * 1024;
+
+/// A response body that holds its request's [`InFlight`] guard and its
+/// bytes' [`Reservation`], handing out its data in [`HELD_CHUNK`] slices.
+struct HeldBody {
+    inner: Body,
+    /// The rest of the current data frame.
+    pending: Bytes,
+    _request: Arc<InFlight>,
+    _reservation: Option<Reservation>,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if self.pending.is_empty() {
+            match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => self.pending = data,
+                    Err(other) => return Poll::Ready(Some(Ok(other))),
+                },
+                other => return Poll::Ready(other),
+            }
+        }
+        let n = self.pending.len().min(HELD_CHUNK);
+        Poll::Ready(Some(Ok(Frame::data(self.pending.split_to(n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pending.is_empty() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let inner = self.inner.size_hint();
+        let pending = self.pending.len() as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + pending);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + pending);
+        }
+        hint
+    }
 }
 
 /// The request's `Content-Length`, if it has a valid one.
@@ -247,12 +361,20 @@ fn closing(error: ApiError) -> Response {
 }
 
 /// A request body that fails once its deadline passes while the reader
-/// still waits for it (so a body nobody reads never times out).
+/// still waits for it (so a body nobody reads never times out), and that
+/// reserves its declared size (at most the body limit) in the byte budget
+/// when first read, failing if the budget is spent.
 struct DeadlineBody {
     inner: Incoming,
     deadline: Pin<Box<Sleep>>,
     timed_out: Arc<AtomicBool>,
+    /// Until first read: the budget, the request (for its peer) and where
+    /// to report a refusal.
+    budget: Option<BodyBudget>,
+    reservation: Option<Reservation>,
 }
+
+type BodyBudget = (Arc<Budget>, Arc<InFlight>, Arc<std::sync::Mutex<Option<Over>>>);
 
 impl http_body::Body for DeadlineBody {
     type Data = Bytes;
@@ -262,6 +384,17 @@ impl http_body::Body for DeadlineBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if let Some((budget, request, over)) = self.budget.take() {
+            let limit = crate::input::BODY_LIMIT as u64;
+            let declared = self.inner.size_hint().upper().unwrap_or(limit).min(limit);
+            match budget.reserve(request.peer().as_deref(), usize::try_from(declared).unwrap_or(usize::MAX)) {
+                Ok(reservation) => self.reservation = Some(reservation),
+                Err(refused) => {
+                    *over.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
+                    return Poll::Ready(Some(Err("the byte budget is spent".into())));
+                }
+            }
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
             Poll::Pending => {

@@ -80,6 +80,29 @@ async fn request(stream: &mut TcpStream, method: &str, path: &str, token: Option
     read_response(stream).await
 }
 
+/// Alice's DM to bob on a fresh client is accepted.
+async fn alice_sends_to_bob(gw: &Gateway, client: &reqwest::Client, alice: &str) {
+    let sent = client
+        .post(format!("{}/messages", gw.url))
+        .bearer_auth(alice)
+        .json(&json!({"to_node": "bob", "kind": "fyi", "content": "still through"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK, "{}", sent.text().await.unwrap());
+}
+
+/// How many of `streams` the server closes within 100 ms each.
+async fn count_closed(streams: &mut [TcpStream]) -> usize {
+    let mut closed = 0;
+    for stream in streams {
+        if closed_within(stream, Duration::from_millis(100)).await {
+            closed += 1;
+        }
+    }
+    closed
+}
+
 fn error_code(body: &str) -> String {
     serde_json::from_str::<Value>(body).unwrap()["error"].as_str().unwrap().to_owned()
 }
@@ -98,22 +121,10 @@ async fn bare_connections_beyond_the_cap_are_shed_and_never_starve_health_or_pee
     let started = Instant::now();
     let health = fresh.get(format!("{}/health", gw.url)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let sent = fresh
-        .post(format!("{}/messages", gw.url))
-        .bearer_auth(&alice)
-        .json(&json!({"to_node": "bob", "kind": "fyi", "content": "still through"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), StatusCode::OK, "{}", sent.text().await.unwrap());
+    alice_sends_to_bob(&gw, &fresh, &alice).await;
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 
-    let mut closed = 0;
-    for stream in &mut bare {
-        if closed_within(stream, Duration::from_millis(100)).await {
-            closed += 1;
-        }
-    }
+    let closed = count_closed(&mut bare).await;
     // At most 8 are served at once; every older bare one made room.
     assert!(closed >= 32, "only {closed} of 40 bare connections were closed");
     gw.stop().await;
@@ -154,18 +165,17 @@ async fn an_address_may_hold_only_so_many_unauthenticated_connections() {
 }
 
 #[tokio::test]
-async fn a_cap_full_of_authenticated_connections_still_answers_health_from_the_reserve() {
+async fn a_cap_full_of_busy_connections_still_answers_health_and_the_operator_from_the_reserve() {
     let gw = Gateway::start_with(|c| {
         c.max_connections = Some(3);
         c.health_reserve = 2;
+        c.max_requests_per_peer = 0;
     })
     .await;
-    let mut authed = Vec::new();
-    for _ in 0..3 {
-        let mut s = connect(addr(&gw)).await;
-        assert_eq!(request(&mut s, "GET", "/peers", Some(OPERATOR)).await.0, 200);
-        authed.push(s);
-    }
+    gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    // Three streams keep their connections inside a request: none is idle.
+    let busy = open_streams(&gw, &bob, 3).await;
 
     let mut probe = connect(addr(&gw)).await;
     let (status, head, body) = request(&mut probe, "GET", "/health", None).await;
@@ -174,16 +184,108 @@ async fn a_cap_full_of_authenticated_connections_still_answers_health_from_the_r
     assert!(closed_within(&mut probe, Duration::from_secs(1)).await);
 
     let mut other = connect(addr(&gw)).await;
-    let (status, _, body) = request(&mut other, "GET", "/peers", Some(OPERATOR)).await;
+    let (status, _, body) = request(&mut other, "GET", "/peers", Some(&bob)).await;
     assert_eq!((status, error_code(&body).as_str()), (503, "too_many_connections"));
+
+    // The operator is served from the reserve (e.g. to revoke the hoarder).
+    let mut operator = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut operator, "GET", "/peers", Some(OPERATOR)).await;
+    assert_eq!(status, 200, "{body}");
 
     // Two idle connections fill the reserve; the next is refused at once.
     let _idle = [connect(addr(&gw)).await, connect(addr(&gw)).await];
     let mut refused = connect(addr(&gw)).await;
     assert!(closed_within(&mut refused, Duration::from_secs(1)).await);
+    drop(busy);
+    gw.stop().await;
+}
 
-    // The authenticated connections were never disturbed.
-    assert_eq!(request(&mut authed[0], "GET", "/peers", Some(OPERATOR)).await.0, 200);
+/// Opens `n` SSE streams with `token` (answered 200) and never reads them.
+async fn open_streams(gw: &Gateway, token: &str, n: usize) -> Vec<TcpStream> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let mut s = stalled_stream(gw, token).await;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        streams.push(s);
+    }
+    streams
+}
+
+/// Opens `n` keep-alive connections and makes one request with `token` on
+/// each (F1 of the hostile review: one token holding every slot).
+async fn hoard(gw: &Gateway, n: usize, token: &str) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut s = connect(addr(gw)).await;
+        let (status, _, body) = request(&mut s, "GET", "/peers", Some(token)).await;
+        assert_eq!(status, 200, "{body}");
+        held.push(s);
+    }
+    held
+}
+
+#[tokio::test]
+async fn one_peer_holding_every_connection_idle_locks_out_neither_peers_nor_the_operator() {
+    let gw = Gateway::start_with(|c| c.max_connections = Some(8)).await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let mallory = gw.register("mallory").await;
+    let mut held = hoard(&gw, 8, &mallory).await;
+    // Token-less keep-alive pings on each do not protect them.
+    for s in &mut held {
+        assert_eq!(request(s, "GET", "/health", None).await.0, 200);
+    }
+
+    let mut a = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut a, "GET", "/peers", Some(&alice)).await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = reqwest::Client::new();
+    alice_sends_to_bob(&gw, &fresh, &alice).await;
+    let mut op = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut op, "POST", "/peers/mallory/revoke", Some(OPERATOR)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let closed = count_closed(&mut held).await;
+    assert!(closed >= 3, "only {closed} of mallory's idle connections made room");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_may_keep_only_half_the_connection_cap_busy() {
+    let gw = Gateway::start_with(|c| {
+        c.max_connections = Some(8);
+        // A stream whose client left ends at its next write.
+        c.keep_alive = Duration::from_millis(100);
+    })
+    .await;
+    let alice = gw.register("alice").await;
+    let mallory = gw.register("mallory").await;
+    // Streams stay inside their request: at most 4 (half of 8) per peer.
+    let mut streams = open_streams(&gw, &mallory, 4).await;
+    let mut fifth = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut fifth, "GET", "/messages/stream?after_id=0", Some(&mallory)).await;
+    assert_eq!((status, error_code(&body).as_str()), (429, "too_many_requests"));
+    // Other requests of hers are refused alike while the four are open.
+    let (status, _, body) = request(&mut fifth, "GET", "/peers", Some(&mallory)).await;
+    assert_eq!((status, error_code(&body).as_str()), (429, "too_many_requests"));
+
+    let mut a = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut a, "GET", "/peers", Some(&alice)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A stream whose client left frees its place.
+    drop(streams.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _, _) = request(&mut fifth, "GET", "/peers", Some(&mallory)).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the closed stream's place was never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     gw.stop().await;
 }
 
@@ -323,4 +425,74 @@ async fn shutdown_finishes_within_its_deadline_despite_clients_that_do_not_read(
     tokio::time::timeout(Duration::from_secs(5), gw.stop()).await.expect("shutdown outlived its deadline");
     // It waited for the stuck connections, then dropped them.
     assert!(started.elapsed() >= Duration::from_millis(900), "stopped after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn unread_pages_of_one_peer_are_bounded_by_its_byte_budget() {
+    let gw = Gateway::start_with(|c| c.max_buffered_bytes_per_peer = 1 << 20).await;
+    let bob = large_inbox(&gw).await;
+    let carol = gw.register("carol").await;
+    let page = format!("GET /messages?to=bob&limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bob}\r\n\r\n");
+    // A page larger than the budget is still served when bob holds nothing.
+    let mut unread = connect_from(Ipv4Addr::LOCALHOST, addr(&gw), true).await;
+    unread.write_all(page.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    unread.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    // While bob does not read it, his next page is refused, not built up.
+    let mut next = connect(addr(&gw)).await;
+    let (status, _, body) = request(&mut next, "GET", "/messages?to=bob&limit=1000", Some(&bob)).await;
+    assert_eq!((status, error_code(&body).as_str()), (429, "too_many_bytes"));
+    // Other peers are not affected.
+    let (status, _, body) = request(&mut next, "GET", "/messages?to=carol", Some(&carol)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Once he reads it, the budget is free again.
+    let reader = tokio::spawn(async move {
+        let mut sink = vec![0u8; 64 * 1024];
+        while unread.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _, _) = request(&mut next, "GET", "/messages?to=bob&limit=1", Some(&bob)).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the read page's bytes were never released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reader.abort();
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn request_bodies_being_received_count_against_the_byte_budget() {
+    let gw = Gateway::start_with(|c| c.max_buffered_bytes_per_peer = 1 << 20).await;
+    gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    let head = format!(
+        "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bob}\r\n\
+         Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n"
+    );
+    // A body dripping in holds its declared size.
+    let mut drip = connect(addr(&gw)).await;
+    drip.write_all(format!("{head}{{\"to_node\": \"alice\", \"content\": \"").as_bytes()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut second = connect(addr(&gw)).await;
+        second.write_all(head.as_bytes()).await.unwrap();
+        let (status, _, body) = read_response(&mut second).await;
+        if status == 429 {
+            assert_eq!(error_code(&body), "too_many_bytes");
+            break;
+        }
+        assert!(Instant::now() < deadline, "a second large body was never refused: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Small requests of bob's still go through.
+    let mut small = connect(addr(&gw)).await;
+    assert_eq!(request(&mut small, "GET", "/peers", Some(&bob)).await.0, 200);
+    drop(drip);
+    gw.stop().await;
 }

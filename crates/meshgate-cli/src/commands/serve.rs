@@ -72,6 +72,19 @@ pub struct Args {
     #[arg(long, value_name = "N", env = "MESHGATE_MAX_UNAUTHENTICATED_PER_ADDRESS", default_value_t = 64)]
     pub max_unauthenticated_per_address: usize,
 
+    /// Requests in flight per peer until the response is fully written, before 429 `too_many_requests`
+    /// (0: no cap; never more than half of --max-connections).
+    #[arg(long, value_name = "N", env = "MESHGATE_MAX_REQUESTS_PER_PEER", default_value_t = 48)]
+    pub max_requests_per_peer: usize,
+
+    /// Bytes of unwritten responses and incoming request bodies one peer may hold (else 429 `too_many_bytes`; 0: no limit).
+    #[arg(long, value_name = "BYTES", env = "MESHGATE_MAX_BUFFERED_BYTES_PER_PEER", default_value_t = 16 << 20)]
+    pub max_buffered_bytes_per_peer: usize,
+
+    /// The same for all callers together (else 503 `busy`; 0: no limit).
+    #[arg(long, value_name = "BYTES", env = "MESHGATE_MAX_BUFFERED_BYTES", default_value_t = 256 << 20)]
+    pub max_buffered_bytes: usize,
+
     /// Seconds a request body may take to arrive (else 408).
     #[arg(long, value_name = "SECS", env = "MESHGATE_BODY_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -166,6 +179,9 @@ fn warn_of_token_beside_db(db_dir: Option<&Path>, data_dir: &Path) {
 fn apply_connection_limits(args: &Args, config: &mut Config) {
     config.max_connections = args.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     config.max_unauthenticated_per_address = args.max_unauthenticated_per_address;
+    config.max_requests_per_peer = args.max_requests_per_peer;
+    config.max_buffered_bytes_per_peer = args.max_buffered_bytes_per_peer;
+    config.max_buffered_bytes = args.max_buffered_bytes;
     config.body_timeout = std::time::Duration::from_secs(args.body_timeout);
     config.write_timeout = std::time::Duration::from_secs(args.write_timeout);
     config.shutdown_timeout = std::time::Duration::from_secs(args.shutdown_timeout);
