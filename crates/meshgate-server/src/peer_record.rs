@@ -34,12 +34,31 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("must not contain whitespace or control characters"));
     }
+    if url.chars().any(invisible) {
+        return Err(bad("must not contain invisible or bidirectional-override characters"));
+    }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit('@').next().unwrap_or_default();
     if host.is_empty() || host.starts_with(':') {
         return Err(bad("must name a host"));
     }
+    if let Some(v6) = host.strip_prefix('[') {
+        // `[addr]` or `[addr]:port`, nothing else.
+        let closed = v6
+            .split_once(']')
+            .is_some_and(|(addr, after)| !addr.is_empty() && (after.is_empty() || after.strip_prefix(':').is_some()));
+        if !closed {
+            return Err(bad("has an IPv6 host without its closing ']'"));
+        }
+    }
     Ok(())
+}
+
+/// Characters that change how a URL reads without showing: bidirectional
+/// overrides and isolates (`http://x\u{202e}moc.evil`), zero-width ones and
+/// the byte-order mark. Every peer sees a peer's `url`.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// Refuses `capabilities` larger, deeper or with more keys than the caps.
@@ -94,6 +113,24 @@ mod tests {
             ["javascript:alert(1)", "file:///etc/passwd", "http://", "https://:80/x", "http://a b", "ftp://h", "//h"]
         {
             assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_read_as_they_show() {
+        for ok in ["http://[::1]:8788/hook", "https://[2001:db8::1]", "http://h/caf\u{e9}"] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://x\u{202e}",
+            "http://x/\u{202e}moc.live",
+            "http://a\u{200b}b.example",
+            "https://\u{feff}h",
+            "http://[::1",
+            "http://[::1]x",
+            "http://[]:80",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad:?}");
         }
     }
 
