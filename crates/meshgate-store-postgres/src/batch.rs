@@ -32,6 +32,8 @@ pub(crate) struct Job {
     pub(crate) msg: NewMessage,
     pub(crate) digest: String,
     pub(crate) reply: oneshot::Sender<StoreResult<Option<Message>>>,
+    /// Store it only if both ends are registered peers when it commits.
+    pub(crate) peers_only: bool,
 }
 
 /// Runs batches until every sender is gone.
@@ -59,11 +61,11 @@ pub(crate) async fn run(
         };
         match result {
             Ok(stored) => {
-                if let Some(id) = stored.iter().flatten().map(|m| m.id).max() {
+                if let Some(id) = stored.iter().flatten().flatten().map(|m| m.id).max() {
                     publish(&max_id, id);
                 }
                 for (job, message) in batch.into_iter().zip(stored) {
-                    let _ = job.reply.send(Ok(message));
+                    let _ = job.reply.send(message);
                 }
             }
             Err(e) => {
@@ -75,11 +77,33 @@ pub(crate) async fn run(
     }
 }
 
-async fn store(pool: &Pool, batch: &[Job]) -> StoreResult<Vec<Option<Message>>> {
+/// Stores a batch in one transaction; a job whose ends must be peers and
+/// are not gets its own `NotFound`, the others are stored.
+async fn store(pool: &Pool, batch: &[Job]) -> StoreResult<Vec<StoreResult<Option<Message>>>> {
     let mut client = pool.get().await.map_err(map_pool)?;
     let tx = client.transaction().await.map_err(map_pg)?;
-    let msgs: Vec<(&NewMessage, &str)> = batch.iter().map(|j| (&j.msg, j.digest.as_str())).collect();
-    let stored = ops::insert_batch(&tx, &msgs).await?;
+    let ends: Vec<&str> = batch
+        .iter()
+        .filter(|j| j.peers_only)
+        .flat_map(|j| [j.msg.from_node.as_str(), j.msg.to_node.as_str()])
+        .collect();
+    // Locked until the commit: a concurrent delete of one of them waits and
+    // then sees these DMs (and retires the name), or went first and the
+    // DM is refused.
+    let peers = ops::lock_existing_peers(&tx, &ends).await?;
+    let missing = |j: &Job| -> Option<String> {
+        let mut ends = [&j.msg.from_node, &j.msg.to_node].into_iter();
+        j.peers_only.then(|| ends.find(|n| !peers.contains(n.as_str())).cloned()).flatten()
+    };
+    let msgs: Vec<(&NewMessage, &str)> =
+        batch.iter().filter(|j| missing(j).is_none()).map(|j| (&j.msg, j.digest.as_str())).collect();
+    let mut stored = ops::insert_batch(&tx, &msgs).await?.into_iter();
     tx.commit().await.map_err(map_pg)?;
-    Ok(stored)
+    Ok(batch
+        .iter()
+        .map(|j| match missing(j) {
+            Some(name) => Err(StoreError::NotFound(format!("peer {name:?}"))),
+            None => Ok(stored.next().flatten()),
+        })
+        .collect())
 }

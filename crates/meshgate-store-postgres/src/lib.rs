@@ -490,41 +490,7 @@ impl Store for PgStore {
     }
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
-        if msg.from_node == msg.to_node {
-            return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
-        }
-        let digest = msg.digest();
-        self.guard(async {
-            let key = msg.idempotency_key.clone();
-            let from = msg.from_node.clone();
-            if let Some(key) = &key {
-                let client = self.client().await?;
-                if let Some(prior) = ops::prior_for_key(&client, &from, key, &digest).await? {
-                    return prior;
-                }
-            }
-            // Stored by the batch task (see `batch`), which also publishes
-            // the new id.
-            let (reply, stored) = tokio::sync::oneshot::channel();
-            let job = batch::Job { msg, digest: digest.clone(), reply };
-            self.inserts.send(job).map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))?;
-            let stored = stored.await.map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))??;
-            match stored {
-                Some(message) => Ok(Inserted { message, duplicate: false }),
-                // The key was taken first: by another replica, or by an
-                // earlier message of the same batch.
-                None => {
-                    let Some(key) = key.as_deref() else {
-                        return Err(StoreError::Backend("a message without idempotency key was not stored".into()));
-                    };
-                    let client = self.client().await?;
-                    ops::prior_for_key(&client, &from, key, &digest).await?.unwrap_or_else(|| {
-                        Err(StoreError::Backend("idempotency key conflicted but its message is gone".into()))
-                    })
-                }
-            }
-        })
-        .await
+        self.insert(msg, false).await
     }
 
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {
@@ -608,6 +574,52 @@ impl Store for PgStore {
 
     fn subscribe_credentials(&self) -> broadcast::Receiver<CredentialEvent> {
         self.credentials.subscribe()
+    }
+
+    async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
+        self.insert(msg, true).await
+    }
+}
+
+impl PgStore {
+    /// [`Store::insert_message`]; with `peers_only`, the batch stores `msg`
+    /// only if both ends are registered peers (see `batch`).
+    async fn insert(&self, msg: NewMessage, peers_only: bool) -> StoreResult<Inserted> {
+        if msg.from_node == msg.to_node {
+            return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
+        }
+        let digest = msg.digest();
+        self.guard(async {
+            let key = msg.idempotency_key.clone();
+            let from = msg.from_node.clone();
+            if let Some(key) = &key {
+                let client = self.client().await?;
+                if let Some(prior) = ops::prior_for_key(&client, &from, key, &digest).await? {
+                    return prior;
+                }
+            }
+            // Stored by the batch task (see `batch`), which also publishes
+            // the new id.
+            let (reply, stored) = tokio::sync::oneshot::channel();
+            let job = batch::Job { msg, digest: digest.clone(), reply, peers_only };
+            self.inserts.send(job).map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))?;
+            let stored = stored.await.map_err(|_| StoreError::Unavailable("postgres insert task stopped".into()))??;
+            match stored {
+                Some(message) => Ok(Inserted { message, duplicate: false }),
+                // The key was taken first: by another replica, or by an
+                // earlier message of the same batch.
+                None => {
+                    let Some(key) = key.as_deref() else {
+                        return Err(StoreError::Backend("a message without idempotency key was not stored".into()));
+                    };
+                    let client = self.client().await?;
+                    ops::prior_for_key(&client, &from, key, &digest).await?.unwrap_or_else(|| {
+                        Err(StoreError::Backend("idempotency key conflicted but its message is gone".into()))
+                    })
+                }
+            }
+        })
+        .await
     }
 }
 

@@ -491,6 +491,20 @@ pub(crate) async fn insert_batch(
     }
 }
 
+/// Which of `names` are registered peers, their rows locked `FOR KEY SHARE`
+/// until the transaction ends: a delete of one waits for the commit (and
+/// `touch_peers` does not). Locked in name order, so batches cannot deadlock.
+pub(crate) async fn lock_existing_peers(
+    tx: &Transaction<'_>,
+    names: &[&str],
+) -> StoreResult<std::collections::HashSet<String>> {
+    if names.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = query(tx, "SELECT name FROM peers WHERE name = ANY($1) ORDER BY name FOR KEY SHARE", &[&names]).await?;
+    rows.iter().map(|r| get::<String>(r, 0)).collect()
+}
+
 /// Bumps a thread's `last_used_at`, registering an unknown thread (its
 /// name is the UUID until someone mints a readable one).
 async fn touch_thread(tx: &Transaction<'_>, thread: &str, from: &str, to: &str, now: &str) -> StoreResult<()> {

@@ -523,7 +523,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
-        self.write(move |ctx| ops::insert_message(ctx, msg)).await
+        self.write(move |ctx| ops::insert_message(ctx, msg, false)).await
     }
 
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {
@@ -619,6 +619,10 @@ impl Store for SqliteStore {
 
     fn subscribe_credentials(&self) -> broadcast::Receiver<CredentialEvent> {
         self.credentials.subscribe()
+    }
+
+    async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
+        self.write(move |ctx| ops::insert_message(ctx, msg, true)).await
     }
 }
 

@@ -352,7 +352,9 @@ pub(crate) fn message(c: &Connection, id: i64) -> StoreResult<Option<Message>> {
         .db()
 }
 
-pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage) -> StoreResult<Inserted> {
+/// Stores `msg`; with `peers_only`, only if both ends are registered peers
+/// (see [`meshgate_store::Store::insert_message_between_peers`]).
+pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bool) -> StoreResult<Inserted> {
     if msg.from_node == msg.to_node {
         return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
     }
@@ -375,6 +377,13 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage) -> StoreResult
                     original.id
                 )))
             };
+        }
+    }
+    if peers_only {
+        for name in [&msg.from_node, &msg.to_node] {
+            if !peer_exists(&ctx.conn, name)? {
+                return Err(StoreError::NotFound(format!("peer {name:?}")));
+            }
         }
     }
     let now = ctx.next_message_ts();

@@ -97,6 +97,7 @@ macro_rules! __with_conformance_checks {
         message_heads_follow_ids,
         credential_changes_are_published,
         member_view_hides_others_activity,
+        sends_recheck_that_both_ends_are_peers,
         );
     };
 }
@@ -146,6 +147,9 @@ pub use identity::*;
 
 mod members;
 pub use members::*;
+
+mod recheck;
+pub use recheck::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///

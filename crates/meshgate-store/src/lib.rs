@@ -228,6 +228,14 @@ pub trait Store: Send + Sync + 'static {
     /// receiver that lags behind must treat it as
     /// [`CredentialEvent::Everyone`].
     fn subscribe_credentials(&self) -> tokio::sync::broadcast::Receiver<CredentialEvent>;
+
+    /// [`Store::insert_message`] for the send route: in the same
+    /// transaction, both ends must still be registered peers (`NotFound`
+    /// `peer "x"` otherwise). A peer deleted between the route's check and
+    /// the insert would otherwise get a DM after its name was (or was not)
+    /// retired, and a new peer of that name would read it. An idempotent
+    /// resend of a stored message is answered as by `insert_message`.
+    async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

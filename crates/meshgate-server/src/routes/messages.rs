@@ -61,7 +61,14 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         related_task_id: draft.related_task_id,
         idempotency_key: draft.idempotency_key,
     };
-    let inserted = state.store().insert_message(msg).await.map_err(|e| match e {
+    // With unknown names refused, the store re-checks both ends in the
+    // insert's transaction (a concurrent delete of either is 404 not_found).
+    let inserted = if state.config().allow_unknown_recipients {
+        state.store().insert_message(msg).await
+    } else {
+        state.store().insert_message_between_peers(msg).await
+    };
+    let inserted = inserted.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::new(
             Class::Conflict,
             "idempotency_conflict",
