@@ -11,7 +11,6 @@
 //! `related_task_id` and `enabled`, unknown extra fields), so the same types
 //! read answers from either gateway.
 
-pub mod framing;
 mod json;
 mod kind;
 mod message;
