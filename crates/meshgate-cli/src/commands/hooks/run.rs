@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use meshgate_client::{Client, Error as ClientError, Message, WaitOptions, WAIT_MAX};
-use meshgate_proto::framing::{frame_dm, Provenance};
+use meshgate_proto::framing::{frame_dm, SenderIdentity};
 use tokio::time::Instant;
 
 use super::state::SessionState;
@@ -128,7 +128,7 @@ fn render(node: &str, rows: &[Message], shown: &mut BTreeSet<i64>) -> Option<Str
     let mut frames = Vec::new();
     let mut used = 0;
     for message in &fresh {
-        let frame = frame_dm(message, Provenance::Unverified, Some(BODY_MAX_CHARS));
+        let frame = frame(message);
         let chars = frame.chars().count() + 2;
         if !frames.is_empty() && used + chars > TEXT_BUDGET_CHARS - 600 {
             break;
@@ -152,6 +152,31 @@ fn render(node: &str, rows: &[Message], shown: &mut BTreeSet<i64>) -> Option<Str
         ));
     }
     Some(text)
+}
+
+/// One DM framed for the model ([`frame_dm`]), its body cut at
+/// [`BODY_MAX_CHARS`] (the cut said) and control characters but newline and
+/// tab shown as `\u{..}`: stderr may reach a terminal, and an escape
+/// sequence could hide text there.
+fn frame(message: &Message) -> String {
+    let total = message.content.chars().count();
+    let mut shown = message.clone();
+    shown.content = message
+        .content
+        .chars()
+        .take(BODY_MAX_CHARS)
+        .map(
+            |c| if c.is_control() && c != '\n' && c != '\t' { format!("\\u{{{:x}}}", c as u32) } else { c.to_string() },
+        )
+        .collect();
+    let mut text = frame_dm(&shown, SenderIdentity::of(message));
+    if total > BODY_MAX_CHARS {
+        text.push_str(&format!(
+            "\n[body cut at {BODY_MAX_CHARS} of {total} characters; read all of DM #{} from the inbox]",
+            message.id
+        ));
+    }
+    text
 }
 
 /// `hooks run wake`: waits (at most `max_wait`) for a DM this session has
@@ -283,6 +308,10 @@ mod tests {
         // One huge DM is cut to fit.
         let text = render("bob", &[dm(9, 200_000)], &mut BTreeSet::new()).unwrap();
         assert!(text.chars().count() <= TEXT_BUDGET_CHARS && text.contains("body cut at 4000"));
+        let mut hostile = dm(10, 0);
+        hostile.content = "a\x1b[2Kb\nc\td".into();
+        let text = frame(&hostile);
+        assert!(text.contains("a\\u{1b}[2Kb\nc\td") && !text.contains('\x1b'), "{text}");
         assert_eq!(render("bob", &rows[..1], &mut BTreeSet::from([1])), None);
     }
 }
