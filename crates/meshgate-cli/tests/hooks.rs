@@ -230,6 +230,20 @@ async fn install_merges_into_an_existing_file_idempotently_and_uninstall_restore
     assert_eq!(code, 0);
     assert!(out.contains("nothing changed"), "{out}");
 
+    // A symlinked settings file is written through to its target.
+    #[cfg(unix)]
+    {
+        let target = gw.dir.path().join("dotfiles-settings.json");
+        std::fs::write(&target, EXISTING).unwrap();
+        std::fs::remove_file(&desk.settings).unwrap();
+        std::os::unix::fs::symlink(&target, &desk.settings).unwrap();
+        let (code, out, err) = desk.install("claude-code", "bob", &[]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(std::fs::symlink_metadata(&desk.settings).unwrap().file_type().is_symlink(), "still a link");
+        assert!(std::fs::read_to_string(&target).unwrap().contains("hooks run wake"));
+        std::fs::remove_file(&desk.settings).unwrap();
+    }
+
     // A malformed file is refused and left alone, without a backup.
     let broken = "{\n  \"model\": \"opus\",\n  \"hooks\": {\n";
     std::fs::write(&desk.settings, broken).unwrap();
@@ -423,6 +437,25 @@ async fn with_the_gateway_down_the_context_hook_exits_0_fast_and_wake_gives_up_q
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
     assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 
+    // A host that never closes stdin does not hang the context hook.
+    let mut held = Command::new("sh")
+        .arg("-c")
+        .arg(desk.command("UserPromptSubmit"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("MESHGATE_CONFIG_DIR", &desk.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let _stdin_kept_open = held.stdin.take();
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), held.wait()).await.expect("exits").unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(7), "{:?}", started.elapsed());
+
     // A broken hook command line is reported and exits 0, never 2.
     let (code, _, err) = desk.cli(&["hooks", "run", "wake", "--no-such-flag"], false).await;
     assert_eq!(code, 0);
@@ -430,6 +463,72 @@ async fn with_the_gateway_down_the_context_hook_exits_0_fast_and_wake_gives_up_q
     // No stdin at all (run by hand): still a clean exit.
     let (code, _, _) = desk.cli(&["hooks", "run", "context", "--as", "bob", "--gateway", &down], false).await;
     assert_eq!(code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_hook_ends_without_its_parent_or_with_a_refused_token_and_old_state_expires() {
+    let gw = meshgate_gateway().await;
+    let desk = Desk::new(&gw).await;
+    let (code, out, err) = desk.install("claude-code", "bob", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let wake = desk.command("Stop");
+
+    // The host dies: the orphaned wake hook exits by itself.
+    let pid_file = gw.dir.path().join("wake.pid");
+    let mut host =
+        desk.spawn_hook(&format!("{wake} & echo $! > '{}'; wait", pid_file.display()), "Stop", "orphan").await;
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<u32>().ok()) {
+            break pid;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    host.kill().await.unwrap();
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let started = Instant::now();
+    while alive(pid) && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(pid), "the wake hook outlived its host");
+
+    // Session files untouched for 30 days go at the next run.
+    let state_dir = desk.config.join("hooks").join(gw.url.trim_start_matches("http://").replace(':', "-")).join("bob");
+    let stale = state_dir.join("0123456789abcdef0123456789abcdef.shown");
+    std::fs::write(&stale, "1\n").unwrap();
+    let touched = std::process::Command::new("touch").arg("-d").arg("40 days ago").arg(&stale).status().unwrap();
+    assert!(touched.success());
+    let (code, _, _) = desk.run_hook(&short_wait(&wake, 1), "Stop", "fresh").await;
+    assert_eq!(code, 0);
+    assert!(!stale.exists(), "expired state is deleted");
+
+    // A peer without a usable token: a non-blocking hook error (exit 1), not a wake.
+    let (code, out, err) = desk.install("claude-code", "dave", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = desk.run_hook(&desk.command("Stop"), "Stop", "nobody").await;
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("the wake hook stopped"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_hooks_beyond_the_long_poll_cap_retry_and_still_wake() {
+    let gw = meshgate_gateway_with(&["--max-polls-per-peer", "1"]).await;
+    let desk = Desk::new(&gw).await;
+    let (code, out, err) = desk.install("claude-code", "bob", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let wake = desk.command("Stop");
+    let first = desk.spawn_hook(&wake, "Stop", "one").await;
+    let second = desk.spawn_hook(&wake, "Stop", "two").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    desk.send("alice", "bob", "for both sessions").await;
+    for hook in [first, second] {
+        let (code, _, err) = finish(hook, Duration::from_secs(20)).await;
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("for both sessions"), "{err}");
+    }
 }
 
 /// A fresh PostgreSQL database on `MESHGATE_TEST_PG_URL` for one gateway.

@@ -109,13 +109,14 @@ fn private_file(path: &Path, truncate: bool) -> Result<std::fs::File> {
     options.open(path).with_context(|| format!("opening {}", path.display()))
 }
 
-/// Replaces `path` atomically with `text` (0600).
+/// Replaces `path` atomically with `text` (0600). Not fsynced: this sits
+/// between a DM's arrival and the wake, and a crash that loses the last
+/// write only means a DM may be shown once more.
 fn write_private(path: &Path, text: &str) -> Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let mut file = private_file(&temp, true)?;
     file.write_all(text.as_bytes())?;
-    file.sync_all()?;
     drop(file);
     std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
 }
@@ -142,5 +143,32 @@ fn prune(dir: &Path) {
         if !lock.with_extension("shown").exists() && !lock.with_extension("wake").exists() {
             let _ = std::fs::remove_file(lock);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_ids_are_kept_private_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = SessionState { dir: dir.path().to_path_buf(), key: "k".into() };
+        state.with_shown(|shown| shown.extend(1..=(SHOWN_MAX as i64 + 5))).unwrap();
+        let kept = state.with_shown(|shown| shown.clone()).unwrap();
+        assert_eq!(kept.len(), SHOWN_MAX);
+        assert_eq!(kept.first(), Some(&6), "the oldest ids go first");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("k.shown")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let token = state.claim_wake().unwrap();
+        assert!(state.is_current_wake(&token));
+        let newer = state.claim_wake().unwrap();
+        assert!(!state.is_current_wake(&token) && state.is_current_wake(&newer));
+        state.cancel_wake();
+        assert!(!state.is_current_wake(&newer));
     }
 }
