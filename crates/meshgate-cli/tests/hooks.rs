@@ -268,11 +268,26 @@ async fn codex_and_gemini_get_context_hooks_in_their_own_files() {
         ("codex", ".codex/hooks.json", ["SessionStart", "UserPromptSubmit"], 15),
         ("gemini", ".gemini/settings.json", ["SessionStart", "BeforeAgent"], 15_000),
     ] {
-        let (code, out, err) = desk.cli(&["hooks", "install", host, "--as", "bob"], false).await;
+        let (code, out, err) = desk.cli(&["hooks", "install", host, "--as", "bob", "--mcp"], false).await;
         assert_eq!(code, 0, "{out}{err}");
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(home.join(file)).unwrap()).unwrap();
         let hooks = doc["hooks"].as_object().unwrap();
         assert_eq!(hooks.len(), 2, "{doc}");
+        if host == "gemini" {
+            let mcp = &doc["mcpServers"]["meshgate"];
+            assert_eq!(mcp["args"], json!(["mcp", "--as", "bob", "--gateway", gw.url]), "{doc}");
+            assert!(mcp["command"].as_str().unwrap().ends_with("/meshgate"), "{doc}");
+        } else {
+            assert!(doc.get("mcpServers").is_none());
+            assert!(
+                out.contains("[mcp_servers.meshgate]\ncommand = \"")
+                    && out.contains("args = [\"mcp\", \"--as\", \"bob\""),
+                "{out}"
+            );
+        }
+        let (code, out, _) = desk.cli(&["hooks", "install", host, "--as", "bob", "--mcp"], false).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("nothing changed"), "{out}");
         for event in events {
             let handler = &doc["hooks"][event][0]["hooks"][0];
             assert!(handler["command"].as_str().unwrap().contains("hooks run context --as bob"), "{doc}");
@@ -508,6 +523,7 @@ async fn wake_hook_ends_without_its_parent_or_with_a_refused_token_and_old_state
     // A peer without a usable token: a non-blocking hook error (exit 1), not a wake.
     let (code, out, err) = desk.install("claude-code", "dave", &[]).await;
     assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("warning: no per-peer token of dave is stored"), "{err}");
     let (code, out, err) = desk.run_hook(&desk.command("Stop"), "Stop", "nobody").await;
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
     assert!(err.contains("the wake hook stopped"), "{err}");

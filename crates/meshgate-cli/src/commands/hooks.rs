@@ -24,7 +24,7 @@ mod run;
 mod settings;
 mod state;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -78,6 +78,11 @@ pub struct InstallArgs {
     /// Claude Code: how long an idle session's wake hook waits for a DM, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_WAIT_SECS)]
     pub max_wait: u64,
+
+    /// Also add the `meshgate mcp --as NAME` server: written for Gemini CLI and for Claude Code with
+    /// --project (./.mcp.json), printed for Codex and Claude Code's user scope.
+    #[arg(long)]
+    pub mcp: bool,
 }
 
 /// The hook commands.
@@ -187,49 +192,81 @@ pub fn is_hook_run(args: &[std::ffi::OsString]) -> bool {
 /// Runs `meshgate hooks ...`.
 pub async fn run(command: Command, global: &Global) -> Result<u8> {
     match command {
-        Command::Install(args) => install(&args, global),
+        Command::Install(args) => install(&args, global).await,
         Command::Uninstall(target) => uninstall(&target),
         Command::Run(RunCommand::Context) => Ok(run::context(global).await),
         Command::Run(RunCommand::Wake { max_wait }) => Ok(run::wake(global, Duration::from_secs(max_wait)).await),
     }
 }
 
+/// This binary's absolute path (hosts run hooks without the user's shell
+/// PATH), or `meshgate`.
+fn this_binary() -> String {
+    std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "meshgate".to_owned())
+}
+
 /// The command line a hook runs: this binary, `hooks run WHAT`, the peer
 /// and the gateway, shell-quoted.
 fn hook_command(global: &Global, node: &str, what: &str) -> String {
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "meshgate".to_owned());
     format!(
         "{} hooks run {what} --as {} --gateway {}",
-        shell_quote(&exe),
+        shell_quote(&this_binary()),
         shell_quote(node),
         shell_quote(&global.gateway)
     )
 }
 
-fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
+/// The `mcpServers` entry for `meshgate mcp --as NODE`.
+fn mcp_entry(global: &Global, node: &str) -> Json {
+    let args = ["mcp", "--as", node, "--gateway", &global.gateway].map(Json::str).to_vec();
+    Json::object(vec![("command", Json::str(this_binary())), ("args", Json::Array(args))])
+}
+
+/// Applies `change` to the settings file at `path` and writes it when that
+/// changed anything; says what happened (`what`: "hooks", "MCP server").
+fn apply(path: &Path, what: &str, change: impl Fn(&Json, &Path) -> Result<Json>) -> Result<bool> {
+    let file = SettingsFile::read(path)?;
+    let doc = change(&file.doc, &file.path).map_err(|e| usage(e.to_string()))?;
+    if doc == file.doc && (file.existed || doc == Json::Object(Vec::new())) {
+        println!("{}: meshgate's {what} already as wanted; nothing changed", file.path.display());
+        return Ok(false);
+    }
+    let backup = file.write(&doc)?;
+    println!("{}: meshgate's {what} updated", file.path.display());
+    if let Some(backup) = backup {
+        println!("  the previous file is in {}", backup.display());
+    }
+    Ok(true)
+}
+
+async fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
     let node = global.identity()?;
     meshgate_proto::validate_peer_name(node).map_err(|e| usage(format!("--as {node}: {e}")))?;
     let host = args.target.host;
     let path = args.target.path()?;
-    let file = SettingsFile::read(&path)?;
     let context = hook_command(global, node, "context");
     let wake = format!("{} --max-wait {}", hook_command(global, node, "wake"), args.max_wait);
     let entries = host.entries(&context, &wake, args.max_wait);
-    let doc = settings::with_entries(&file.doc, &entries, &file.path).map_err(|e| usage(e.to_string()))?;
-    if doc == file.doc && file.existed {
-        println!("meshgate's {} hooks for {node} are already in {}; nothing changed", host.name(), file.path.display());
-        return Ok(OK);
-    }
-    let backup = file.write(&doc)?;
     let events: Vec<&str> = entries.iter().map(|e| e.event).collect();
-    println!(
-        "installed meshgate's {} hooks for {node} in {} ({})",
-        host.name(),
-        file.path.display(),
-        events.join(", ")
-    );
-    if let Some(backup) = backup {
-        println!("the previous file is in {}", backup.display());
+    let mcp = args.mcp.then(|| mcp_entry(global, node));
+    apply(&path, &format!("{} hooks for {node} ({})", host.name(), events.join(", ")), |doc, file| {
+        let doc = settings::with_entries(doc, &entries, file)?;
+        match (&mcp, host) {
+            (Some(entry), Host::Gemini) => settings::with_mcp(&doc, entry.clone(), file),
+            _ => Ok(doc),
+        }
+    })?;
+    if let Some(entry) = &mcp {
+        install_mcp(args, host, entry)?;
+    }
+    let stored = crate::tokens::TokenStore::locate()?.load(&global.gateway, node).await?;
+    if stored.is_none() {
+        eprintln!(
+            "warning: no per-peer token of {node} is stored for {}: the hooks will use MESH_GATEWAY_TOKEN \
+             from the host's environment, or fail; store one with `meshgate register --as {node}` (operator \
+             token) or `meshgate token set --as {node}`",
+            global.gateway
+        );
     }
     match host {
         Host::ClaudeCode => println!("start a new Claude Code session (hooks load at start; review them with /hooks)"),
@@ -245,18 +282,50 @@ fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
     Ok(OK)
 }
 
+/// `--mcp` where the MCP server is not in the hooks file: Claude Code's
+/// project `.mcp.json` is written; its user scope lives in Claude Code's own
+/// state file, and Codex's in TOML, so for those the entry is printed.
+fn install_mcp(args: &InstallArgs, host: Host, entry: &Json) -> Result<()> {
+    let command = entry.get("command").and_then(Json::as_str).unwrap_or("meshgate");
+    let words: Vec<String> = match entry.get("args") {
+        Some(Json::Array(a)) => a.iter().filter_map(Json::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    match host {
+        Host::Gemini => {}
+        Host::ClaudeCode if args.target.project => {
+            let path = std::env::current_dir().context("reading the current directory")?.join(".mcp.json");
+            apply(&path, "MCP server", |doc, file| settings::with_mcp(doc, entry.clone(), file))?;
+        }
+        Host::ClaudeCode => {
+            let line: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+            println!(
+                "to add the MCP server, run: claude mcp add --scope user meshgate -- {} {}",
+                shell_quote(command),
+                line.join(" ")
+            );
+        }
+        Host::Codex => {
+            let quoted: Vec<String> = words.iter().map(|w| serde_json::to_string(w).unwrap_or_default()).collect();
+            println!(
+                "to add the MCP server, put this in ~/.codex/config.toml:\n[mcp_servers.meshgate]\ncommand = {}\nargs = [{}]",
+                serde_json::to_string(command).unwrap_or_default(),
+                quoted.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 fn uninstall(target: &TargetArgs) -> Result<u8> {
     let path = target.path()?;
-    let file = SettingsFile::read(&path)?;
-    let doc = without_ours(&file.doc, &file.path).map_err(|e| usage(e.to_string()))?;
-    if doc == file.doc {
-        println!("no meshgate hooks in {}; nothing changed", file.path.display());
-        return Ok(OK);
-    }
-    let backup = file.write(&doc)?;
-    println!("removed meshgate's {} hooks from {}", target.host.name(), file.path.display());
-    if let Some(backup) = backup {
-        println!("the previous file is in {}", backup.display());
+    let what = format!("{} hooks", target.host.name());
+    apply(&path, &what, |doc, file| Ok(settings::without_mcp(&without_ours(doc, file)?)))?;
+    if target.host == Host::ClaudeCode && target.project {
+        let mcp = std::env::current_dir().context("reading the current directory")?.join(".mcp.json");
+        if mcp.exists() {
+            apply(&mcp, "MCP server", |doc, _| Ok(settings::without_mcp(doc)))?;
+        }
     }
     Ok(OK)
 }

@@ -195,6 +195,70 @@ pub fn with_entries(doc: &Json, entries: &[Entry], file: &Path) -> Result<Json> 
     Ok(Json::Object(top))
 }
 
+/// The name of our MCP server entry under `mcpServers`.
+pub const MCP_NAME: &str = "meshgate";
+
+/// Whether an `mcpServers` entry runs `meshgate mcp ...`.
+fn mcp_is_ours(entry: &Json) -> bool {
+    let program = entry.get("command").and_then(Json::as_str).unwrap_or_default();
+    let first_arg = match entry.get("args") {
+        Some(Json::Array(args)) => args.first().and_then(Json::as_str),
+        _ => None,
+    };
+    program.rsplit('/').next() == Some("meshgate") && first_arg == Some("mcp")
+}
+
+/// `doc` with `mcpServers.meshgate` set to `entry`. One that is there and
+/// not ours is refused rather than overwritten.
+pub fn with_mcp(doc: &Json, entry: Json, file: &Path) -> Result<Json> {
+    let Json::Object(mut top) = doc.clone() else {
+        return Err(anyhow!("{} holds {}, not a JSON object; nothing was changed", file.display(), doc.kind()));
+    };
+    let mut servers = match top.iter().find(|(k, _)| k == "mcpServers").map(|(_, v)| v) {
+        None => Vec::new(),
+        Some(Json::Object(servers)) => servers.clone(),
+        Some(other) => {
+            return Err(anyhow!(
+                "\"mcpServers\" in {} is {}, not an object; nothing was changed",
+                file.display(),
+                other.kind()
+            ))
+        }
+    };
+    if let Some((_, existing)) = servers.iter().find(|(k, _)| k == MCP_NAME) {
+        if !mcp_is_ours(existing) {
+            return Err(anyhow!(
+                "{} already has an MCP server named \"{MCP_NAME}\" that does not run `meshgate mcp`; \
+                 rename or remove it, or install without --mcp; nothing was changed",
+                file.display()
+            ));
+        }
+    }
+    set(&mut servers, MCP_NAME, entry);
+    set(&mut top, "mcpServers", Json::Object(servers));
+    Ok(Json::Object(top))
+}
+
+/// `doc` without our `mcpServers.meshgate` (and without `mcpServers` if
+/// that emptied it).
+pub fn without_mcp(doc: &Json) -> Json {
+    let Json::Object(top) = doc else { return doc.clone() };
+    let Some(Json::Object(servers)) = top.iter().find(|(k, _)| k == "mcpServers").map(|(_, v)| v) else {
+        return doc.clone();
+    };
+    if !servers.iter().any(|(k, v)| k == MCP_NAME && mcp_is_ours(v)) {
+        return doc.clone();
+    }
+    let kept: Vec<(String, Json)> = servers.iter().filter(|(k, _)| k != MCP_NAME).cloned().collect();
+    let mut top = top.clone();
+    if kept.is_empty() {
+        top.retain(|(k, _)| k != "mcpServers");
+    } else {
+        set(&mut top, "mcpServers", Json::Object(kept));
+    }
+    Json::Object(top)
+}
+
 /// A settings file as read: its real path (symlinks followed) and content.
 pub struct SettingsFile {
     /// Where it is written (the symlink's target for a symlink).
@@ -322,6 +386,23 @@ mod tests {
         // Nothing of ours in a file without hooks: uninstall is a no-op.
         let bare: Json = serde_json::from_str(r#"{"a":1}"#).unwrap();
         assert_eq!(without_ours(&with_entries(&bare, &entries, file).unwrap(), file).unwrap(), bare);
+    }
+
+    #[test]
+    fn mcp_entry_is_set_once_and_a_foreign_one_is_kept() {
+        let file = Path::new("settings.json");
+        let ours = Json::object(vec![
+            ("command", Json::str("/bin/meshgate")),
+            ("args", Json::Array(vec![Json::str("mcp"), Json::str("--as"), Json::str("a")])),
+        ]);
+        let original: Json = serde_json::from_str(r#"{"mcpServers":{"other":{"command":"x"}},"k":1}"#).unwrap();
+        let once = with_mcp(&original, ours.clone(), file).unwrap();
+        assert_eq!(with_mcp(&once, ours.clone(), file).unwrap(), once);
+        assert_eq!(without_mcp(&once), original);
+        let foreign: Json =
+            serde_json::from_str(r#"{"mcpServers":{"meshgate":{"command":"npx","args":["x"]}}}"#).unwrap();
+        assert!(with_mcp(&foreign, ours, file).is_err());
+        assert_eq!(without_mcp(&foreign), foreign, "not ours: left alone");
     }
 
     #[test]
