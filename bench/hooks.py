@@ -9,7 +9,8 @@ Environment: COUNT (200 measured wakes, after 10 warm-up ones), MESHGATE_BIN
 (default target/release/meshgate). Starts its own gateway (SQLite, fresh data
 dir), registers two peers with the CLI, installs the hooks into a scratch
 settings file and reads the Stop command back from it. Each round starts a
-wake hook, waits until it is blocked in its long-poll (0.3 s), sends one DM
+wake hook, waits until it has claimed the session (its .wake file) and
+then 0.3 s so that it is blocked in its long-poll, sends one DM
 with alice's per-peer token over HTTP, and records when the hook process
 exited (a thread blocked in waitpid). Writes samples.json and prints a
 Markdown row for bench/RESULTS.md.
@@ -30,6 +31,15 @@ BIN = os.environ.get("MESHGATE_BIN", os.path.join(ROOT, "target/release/meshgate
 COUNT = int(os.environ.get("COUNT", "200"))
 WARMUP = 10
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "bench/out/hooks-" + time.strftime("%Y%m%d-%H%M%S"))
+
+
+def fresh_wake_file(state_dir, since):
+    """Whether some session's .wake file was written after `since`."""
+    try:
+        return any(name.endswith(".wake") and os.stat(os.path.join(state_dir, name)).st_mtime >= since
+                   for name in os.listdir(state_dir))
+    except FileNotFoundError:
+        return False
 
 
 def main():
@@ -60,9 +70,11 @@ def main():
         wake = next(h["command"] for g in doc["hooks"]["Stop"] for h in g["hooks"] if " hooks run wake " in h["command"])
         token_dir = os.path.join(work, "config", "tokens", url.split("://", 1)[1].replace(":", "-"))
         alice = open(os.path.join(token_dir, "alice")).read().strip()
+        state_dir = os.path.join(work, "config", "hooks", url.split("://", 1)[1].replace(":", "-"), "bob")
 
         samples = []
         for i in range(WARMUP + COUNT):
+            round_start = time.time()
             hook = subprocess.Popen(["sh", "-c", wake], env=env, stdin=subprocess.PIPE,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             hook.stdin.write(json.dumps({"session_id": "bench", "hook_event_name": "Stop",
@@ -77,6 +89,11 @@ def main():
 
             reaper = threading.Thread(target=reap)
             reaper.start()
+            # Wait until the hook has claimed the session (its .wake file is
+            # fresh), then give it time to be blocked in its long-poll.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not fresh_wake_file(state_dir, round_start):
+                time.sleep(0.001)
             time.sleep(0.3)
             body = json.dumps({"to_node": "bob", "kind": "fyi", "content": f"bench wake {i}"}).encode()
             request = urllib.request.Request(url + "/messages", data=body, method="POST", headers={
