@@ -417,6 +417,14 @@ async fn a_newer_wake_hook_or_a_prompt_supersedes_a_waiting_one_quietly() {
     assert_eq!(code, 0);
     let (code, out, err) = finish(waiting, Duration::from_secs(5)).await;
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+
+    // So does the end of the session (Claude Code's SessionEnd).
+    let waiting = desk.spawn_hook(&wake, "Stop", "u").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, out, err) = desk.run_hook(&desk.command("SessionEnd"), "SessionEnd", "u").await;
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let (code, out, err) = finish(waiting, Duration::from_secs(5)).await;
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,8 @@
 //! - Claude Code (`~/.claude/settings.json`, `--project`:
 //!   `./.claude/settings.json`): the context hook on `SessionStart` and
 //!   `UserPromptSubmit`, and the wake hook on `Stop` with `async` and
-//!   `asyncRewake`, which wakes an idle session when it exits 2.
+//!   `asyncRewake`, which wakes an idle session when it exits 2, and the end
+//!   hook on `SessionEnd`, which stops a waiting wake hook.
 //! - Codex (`~/.codex/hooks.json`, `--project`: `./.codex/hooks.json`): the
 //!   context hook on `SessionStart` and `UserPromptSubmit`. Codex runs hooks
 //!   synchronously and has no background wake, so there is no wake hook.
@@ -90,6 +91,8 @@ pub struct InstallArgs {
 pub enum RunCommand {
     /// Print the host's context JSON listing unread DMs not yet shown to this session (always exits 0).
     Context,
+    /// End this session's waiting wake hook (the session is over); always exits 0.
+    End,
     /// Wait for a DM not yet shown to this session; write it on stderr and exit 2 (0: superseded or --max-wait passed).
     Wake {
         /// Give up (exit 0) after this many seconds.
@@ -127,8 +130,8 @@ impl Host {
         }
     }
 
-    /// The entries to install for the commands `context` and `wake`.
-    fn entries(self, context: &str, wake: &str, max_wait: u64) -> Vec<Entry> {
+    /// The entries to install for the commands `context`, `wake` and `end`.
+    fn entries(self, context: &str, wake: &str, end: &str, max_wait: u64) -> Vec<Entry> {
         let command = |command: &str, timeout: u64| {
             Json::object(vec![
                 ("type", Json::str("command")),
@@ -145,6 +148,7 @@ impl Host {
                     Entry { event: "SessionStart", handler: command(context, CONTEXT_TIMEOUT_SECS) },
                     Entry { event: "UserPromptSubmit", handler: command(context, CONTEXT_TIMEOUT_SECS) },
                     Entry { event: "Stop", handler: Json::Object(wake_handler) },
+                    Entry { event: "SessionEnd", handler: command(end, CONTEXT_TIMEOUT_SECS) },
                 ]
             }
             Host::Codex => vec![
@@ -195,6 +199,7 @@ pub async fn run(command: Command, global: &Global) -> Result<u8> {
         Command::Install(args) => install(&args, global).await,
         Command::Uninstall(target) => uninstall(&target),
         Command::Run(RunCommand::Context) => Ok(run::context(global).await),
+        Command::Run(RunCommand::End) => Ok(run::end(global).await),
         Command::Run(RunCommand::Wake { max_wait }) => Ok(run::wake(global, Duration::from_secs(max_wait)).await),
     }
 }
@@ -246,7 +251,8 @@ async fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
     let path = args.target.path()?;
     let context = hook_command(global, node, "context");
     let wake = format!("{} --max-wait {}", hook_command(global, node, "wake"), args.max_wait);
-    let entries = host.entries(&context, &wake, args.max_wait);
+    let end = hook_command(global, node, "end");
+    let entries = host.entries(&context, &wake, &end, args.max_wait);
     let events: Vec<&str> = entries.iter().map(|e| e.event).collect();
     let mcp = args.mcp.then(|| mcp_entry(global, node));
     apply(&path, &format!("{} hooks for {node} ({})", host.name(), events.join(", ")), |doc, file| {

@@ -1,5 +1,5 @@
-//! The commands the installed hooks run: `meshgate hooks run context` and
-//! `meshgate hooks run wake`. Both read the host's event JSON on stdin
+//! The commands the installed hooks run: `meshgate hooks run context`,
+//! `meshgate hooks run wake` and `meshgate hooks run end`. Both read the host's event JSON on stdin
 //! (only `session_id` and `hook_event_name` are used) and act as `--as NAME`
 //! with its stored per-peer token, else `MESH_GATEWAY_TOKEN`.
 //!
@@ -100,6 +100,21 @@ async fn context_inner(global: &Global) -> Result<()> {
     });
     println!("{output}");
     Ok(())
+}
+
+/// `hooks run end` (Claude Code `SessionEnd`): the session is over, so its
+/// waiting wake hook exits. Touches no gateway; always exit 0.
+pub async fn end(global: &Global) -> u8 {
+    let input = read_input().await;
+    let state = global
+        .identity()
+        .map(str::to_owned)
+        .and_then(|node| SessionState::open(&global.gateway, &node, &input.session_id));
+    match state {
+        Ok(state) => state.cancel_wake(),
+        Err(e) => eprintln!("meshgate hook: {e:#}"),
+    }
+    0
 }
 
 /// Up to [`CONTEXT_READ_MAX`] unread DMs, oldest first.

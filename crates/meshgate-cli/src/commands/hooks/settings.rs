@@ -118,7 +118,7 @@ pub fn ours(doc: &Json, file: &Path) -> Result<Vec<Entry>> {
 }
 
 /// Every event name some host's entries use.
-const KNOWN_EVENTS: [&str; 4] = ["SessionStart", "UserPromptSubmit", "Stop", "BeforeAgent"];
+const KNOWN_EVENTS: [&str; 5] = ["SessionStart", "UserPromptSubmit", "Stop", "SessionEnd", "BeforeAgent"];
 
 /// `doc` without our handlers (and without what their removal left empty).
 pub fn without_ours(doc: &Json, file: &Path) -> Result<Json> {
