@@ -406,6 +406,19 @@ mod tests {
     }
 
     #[test]
+    fn gemini_switches_inside_hooks_are_kept() {
+        let file = Path::new("settings.json");
+        let original: Json = serde_json::from_str(r#"{"hooks":{"enabled":true,"disabled":["x"]}}"#).unwrap();
+        let entries = [entry("BeforeAgent", "meshgate hooks run context --as a")];
+        let installed = with_entries(&original, &entries, file).unwrap();
+        assert_eq!(
+            serde_json::to_string(&installed).unwrap(),
+            r#"{"hooks":{"enabled":true,"disabled":["x"],"BeforeAgent":[{"hooks":[{"type":"command","command":"meshgate hooks run context --as a"}]}]}}"#
+        );
+        assert_eq!(without_ours(&installed, file).unwrap(), original);
+    }
+
+    #[test]
     fn unexpected_shapes_are_refused() {
         let file = Path::new("s.json");
         let entries = [entry("Stop", "meshgate hooks run wake --as a")];
