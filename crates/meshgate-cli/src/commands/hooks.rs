@@ -190,7 +190,15 @@ impl TargetArgs {
 /// ...`: then even a usage error must not exit 2 (which a host reads as
 /// "block" or "wake").
 pub fn is_hook_run(args: &[std::ffi::OsString]) -> bool {
-    args.windows(2).any(|w| w[0] == "hooks" && w[1] == "run")
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        if word == "--as" || word == "--gateway" || word == "--timeout" {
+            words.next();
+        } else if !word.to_string_lossy().starts_with('-') {
+            return word == "hooks" && words.next().is_some_and(|w| w == "run");
+        }
+    }
+    false
 }
 
 /// Runs `meshgate hooks ...`.
@@ -334,4 +342,17 @@ fn uninstall(target: &TargetArgs) -> Result<u8> {
         }
     }
     Ok(OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_hook_commands_count_as_hook_runs() {
+        let args = |line: &str| line.split(' ').map(Into::into).collect::<Vec<std::ffi::OsString>>();
+        assert!(super::is_hook_run(&args("meshgate hooks run wake --bogus")));
+        assert!(super::is_hook_run(&args("meshgate --as a -v --gateway g hooks run context")));
+        assert!(!super::is_hook_run(&args("meshgate send hooks run")));
+        assert!(!super::is_hook_run(&args("meshgate hooks install")));
+        assert!(!super::is_hook_run(&args("meshgate")));
+    }
 }
