@@ -67,10 +67,22 @@ enum Command {
     Import(commands::import::Args),
     /// Write all data of a store as JSON lines (tokens as hashes only).
     Export(commands::export::Args),
+    /// Put DMs in front of Claude Code, Codex or Gemini CLI sessions: install, uninstall, and the hook commands.
+    #[command(subcommand)]
+    Hooks(commands::hooks::Command),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A hook's exit 2 means "block" or "wake" to its host: a usage
+        // error there is reported and exits 0 instead.
+        Err(err) if commands::hooks::is_hook_run(&std::env::args_os().collect::<Vec<_>>()) => {
+            eprintln!("meshgate hook: {err}");
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => err.exit(),
+    };
     // The gateway logs at info by default; client commands only warn.
     let serving = matches!(cli.command, Command::Serve(_));
     init_tracing(cli.global.verbose + u8::from(serving));
@@ -111,6 +123,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Wait(args) => wait::run(args, &global).await,
             Command::Import(args) => commands::import::run(args).await,
             Command::Export(args) => commands::export::run(args).await,
+            Command::Hooks(command) => commands::hooks::run(command, &global).await,
             Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => {
                 unreachable!("these commands run in main")
             }

@@ -1,0 +1,174 @@
+//! What the hooks remember per (gateway, peer, host session): the ids of
+//! the DMs already shown to that session, and which wake hook is the
+//! current one.
+//!
+//! Files live in `<config>/hooks/<host-port>/<NAME>/` (directory 0700,
+//! files 0600), named by a hash of the host's `session_id` (which is the
+//! host's string, not ours to put in a path):
+//! - `<hash>.shown`: the shown ids, one per line, newest
+//!   [`SHOWN_MAX`] kept; read and rewritten under an exclusive lock on
+//!   `<hash>.lock`, so a context hook and a wake hook never show one DM twice;
+//! - `<hash>.wake`: the token (`pid:nanos`) of the current wake hook. A new
+//!   wake hook writes its own; a prompt (context hook on `UserPromptSubmit`)
+//!   removes it. A wake hook that finds another token, or none, exits.
+//!
+//! Files of sessions untouched for [`EXPIRE_DAYS`] days are deleted by the
+//! next hook run of that peer, so the directory stays small.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::tokens::{config_dir, gateway_dir_name};
+
+/// Most shown ids kept per session (the oldest are forgotten first).
+pub const SHOWN_MAX: usize = 10_000;
+
+/// Session files older than this are deleted.
+pub const EXPIRE_DAYS: u64 = 30;
+
+/// One host session's hook state.
+pub struct SessionState {
+    dir: PathBuf,
+    key: String,
+}
+
+impl SessionState {
+    /// The state of `session_id` for `node` on `gateway`; creates the
+    /// private directory and prunes expired sessions.
+    pub fn open(gateway: &str, node: &str, session_id: &str) -> Result<SessionState> {
+        let dir = config_dir()?.join("hooks").join(gateway_dir_name(gateway)).join(node);
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        prune(&dir);
+        let digest = Sha256::digest(session_id.as_bytes());
+        let key = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        Ok(SessionState { dir, key })
+    }
+
+    fn file(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", self.key))
+    }
+
+    /// Runs `f` on the shown set under the session's lock and saves the
+    /// set if `f` changed it.
+    pub fn with_shown<T>(&self, f: impl FnOnce(&mut BTreeSet<i64>) -> T) -> Result<T> {
+        let lock_path = self.file("lock");
+        let lock = private_file(&lock_path, false)?;
+        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+        let path = self.file("shown");
+        let mut shown: BTreeSet<i64> = match std::fs::read_to_string(&path) {
+            Ok(text) => text.lines().filter_map(|l| l.trim().parse().ok()).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let before = shown.clone();
+        let out = f(&mut shown);
+        while shown.len() > SHOWN_MAX {
+            shown.pop_first();
+        }
+        if shown != before {
+            let text: String = shown.iter().map(|id| format!("{id}\n")).collect();
+            write_private(&path, &text)?;
+        }
+        Ok(out)
+    }
+
+    /// Makes the caller the session's current wake hook; returns its token.
+    pub fn claim_wake(&self) -> Result<String> {
+        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let token = format!("{}:{nanos}", std::process::id());
+        write_private(&self.file("wake"), &token)?;
+        Ok(token)
+    }
+
+    /// Whether `token` is still the current wake hook.
+    pub fn is_current_wake(&self, token: &str) -> bool {
+        std::fs::read_to_string(self.file("wake")).is_ok_and(|t| t.trim() == token)
+    }
+
+    /// Ends whichever wake hook is waiting for this session.
+    pub fn cancel_wake(&self) {
+        let _ = std::fs::remove_file(self.file("wake"));
+    }
+}
+
+/// Opens (creating 0600) a file.
+fn private_file(path: &Path, truncate: bool) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(truncate);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).with_context(|| format!("opening {}", path.display()))
+}
+
+/// Replaces `path` atomically with `text` (0600). Not fsynced: this sits
+/// between a DM's arrival and the wake, and a crash that loses the last
+/// write only means a DM may be shown once more.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let mut file = private_file(&temp, true)?;
+    file.write_all(text.as_bytes())?;
+    drop(file);
+    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Deletes files in `dir` not modified for [`EXPIRE_DAYS`] days; an old
+/// lock file (whose time never moves) only once its session's other files are gone.
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let max_age = Duration::from_secs(EXPIRE_DAYS * 86_400);
+    let mut locks = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let modified = entry.metadata().and_then(|m| m.modified()).ok();
+        if modified.and_then(|t| t.elapsed().ok()).is_none_or(|age| age <= max_age) {
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "lock") {
+            locks.push(path);
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    for lock in locks {
+        if !lock.with_extension("shown").exists() && !lock.with_extension("wake").exists() {
+            let _ = std::fs::remove_file(lock);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_ids_are_kept_private_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = SessionState { dir: dir.path().to_path_buf(), key: "k".into() };
+        state.with_shown(|shown| shown.extend(1..=(SHOWN_MAX as i64 + 5))).unwrap();
+        let kept = state.with_shown(|shown| shown.clone()).unwrap();
+        assert_eq!(kept.len(), SHOWN_MAX);
+        assert_eq!(kept.first(), Some(&6), "the oldest ids go first");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("k.shown")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let token = state.claim_wake().unwrap();
+        assert!(state.is_current_wake(&token));
+        let newer = state.claim_wake().unwrap();
+        assert!(!state.is_current_wake(&token) && state.is_current_wake(&newer));
+        state.cancel_wake();
+        assert!(!state.is_current_wake(&newer));
+    }
+}
