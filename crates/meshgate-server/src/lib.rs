@@ -28,6 +28,7 @@ pub mod routes;
 pub mod session;
 mod stall;
 pub mod state;
+pub mod tls;
 pub mod tokens;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ use tokio::net::TcpListener;
 pub use config::{Config, OperatorToken, SecretGuard};
 pub use error::ApiError;
 pub use state::AppState;
+pub use tls::TlsSettings;
 
 /// The router with every resource, over `state`.
 pub fn app(state: AppState) -> Router {
@@ -68,14 +70,19 @@ async fn method_not_allowed() -> ApiError {
 
 /// Serves `store` with `config` on `listener` until `shutdown` resolves,
 /// then flushes pending `last_seen` updates. Raises the process's soft
-/// file descriptor limit to the hard one first ([`limits`]).
+/// file descriptor limit to the hard one first ([`limits`]). With
+/// [`Config::tls`] set, serves TLS only; a certificate or key that cannot
+/// be loaded is an `InvalidInput` error naming the file.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let settings = listen::Settings::new(&config, limits::raise_fd_limit());
+    let mut settings = listen::Settings::new(&config, limits::raise_fd_limit());
+    if let Some(tls) = &config.tls {
+        settings.tls = Some(tls::Tls::start(tls)?);
+    }
     let state = AppState::new(store, config);
     let flusher = {
         let state = state.clone();
