@@ -28,7 +28,7 @@ pub mod routes;
 pub mod session;
 mod stall;
 pub mod state;
-pub mod tls;
+mod tls;
 pub mod tokens;
 
 use std::future::Future;
