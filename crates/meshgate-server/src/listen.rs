@@ -221,7 +221,7 @@ async fn handle(
     limits: Limits,
 ) -> Result<Response, Infallible> {
     let Limits { body_timeout, operator_hash, budget } = limits;
-    let health = req.method() == Method::GET && req.uri().path() == "/health";
+    let health = req.method() == Method::GET && matches!(req.uri().path(), "/health" | "/ready");
     if request.slot().health_only() && !health && !is_operator(&req, &operator_hash) {
         return Ok(closing(ApiError::new(
             Class::Unavailable,
