@@ -67,6 +67,8 @@ enum Command {
     Import(commands::import::Args),
     /// Write all data of a store as JSON lines (tokens as hashes only).
     Export(commands::export::Args),
+    /// Copy a SQLite store consistently while the gateway serves it (PostgreSQL: pg_dump).
+    Backup(commands::backup::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Backup(args) => commands::backup::run(args),
         online => run_online(online, cli.global),
     };
     match result {
@@ -111,7 +114,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Wait(args) => wait::run(args, &global).await,
             Command::Import(args) => commands::import::run(args).await,
             Command::Export(args) => commands::export::run(args).await,
-            Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => {
+            Command::Serve(_) | Command::Scan(_) | Command::Completions(_) | Command::Backup(_) => {
                 unreachable!("these commands run in main")
             }
         }
