@@ -75,7 +75,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The gateway logs at info by default; client commands only warn.
     let serving = matches!(cli.command, Command::Serve(_));
-    init_tracing(cli.global.verbose + u8::from(serving));
+    let json = matches!(&cli.command, Command::Serve(args) if args.log_format == "json");
+    init_tracing(cli.global.verbose + u8::from(serving), json);
     let global = cli.global.clone();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
@@ -122,8 +123,10 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
 }
 
 /// Diagnostics go to stderr: warnings by default (a stale registry, an
-/// alias resolved), more with `-v`/`-vv`; `RUST_LOG` overrides.
-fn init_tracing(verbose: u8) {
+/// alias resolved), more with `-v`/`-vv`; `RUST_LOG` overrides. `json`
+/// (`serve --log-format json`): one JSON object per line, with a timestamp
+/// and the current span (a request's id, method and path).
+fn init_tracing(verbose: u8, json: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -131,6 +134,16 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

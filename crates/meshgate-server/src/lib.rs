@@ -24,6 +24,7 @@ pub mod limits;
 mod listen;
 pub mod live;
 pub mod peer_record;
+pub mod request_id;
 pub mod routes;
 pub mod session;
 mod stall;
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
         .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 

@@ -107,6 +107,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE", env = "MESHGATE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Log lines as `text` or `json` (one JSON object per line, with the request's id in its span).
+    #[arg(long, value_name = "FORMAT", env = "MESHGATE_LOG_FORMAT", default_value = "text",
+          value_parser = ["text", "json"])]
+    pub log_format: String,
+
     /// Serve plain HTTP on a non-loopback address: only where the network is already private (WireGuard, Tailscale).
     #[arg(long, env = "MESHGATE_ALLOW_PLAINTEXT")]
     pub allow_plaintext: bool,
