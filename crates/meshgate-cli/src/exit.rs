@@ -34,6 +34,7 @@ Environment:
   MESH_NODE             identity when --as is not given
   MESH_GATEWAY_URL      gateway when --gateway is not given (default http://127.0.0.1:8788)
   MESH_GATEWAY_TOKEN    shared token, used when no per-peer token is stored for the identity
+  MESHGATE_CA_FILE      PEM bundle of CAs trusted for an https:// gateway besides the system roots
   MESHGATE_CONFIG_DIR   where per-peer tokens live (default $XDG_CONFIG_HOME/meshgate, else
                         ~/.config/meshgate; `meshgate token show-path --as NAME` prints the file)";
 
@@ -88,6 +89,11 @@ pub fn hint(err: &anyhow::Error, global: &Global) -> Option<String> {
     Some(match client_error(err)? {
         ClientError::Auth { status: 401, token_source, .. } => unauthorized_hint(token_source, name, global),
         ClientError::Auth { code, .. } => forbidden_hint(code, name),
+        ClientError::Unreachable { gateway, reason } if meshgate_client::is_certificate_problem(reason) => format!(
+            "the TLS certificate of {gateway} was not accepted: if a private CA signed it, set {}=CA.pem; the \
+             host in the URL must be a name the certificate was issued for",
+            meshgate_client::CA_FILE_ENV
+        ),
         ClientError::Unreachable { gateway, .. } => {
             format!("is the gateway running at {gateway}? pass --gateway or set MESH_GATEWAY_URL")
         }

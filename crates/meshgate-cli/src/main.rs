@@ -70,6 +70,8 @@ enum Command {
     /// Put DMs in front of Claude Code, Codex or Gemini CLI sessions: install, uninstall, and the hook commands.
     #[command(subcommand)]
     Hooks(commands::hooks::Command),
+    /// Copy a SQLite store consistently while the gateway serves it (PostgreSQL: pg_dump).
+    Backup(commands::backup::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,12 +87,14 @@ fn main() -> ExitCode {
     };
     // The gateway logs at info by default; client commands only warn.
     let serving = matches!(cli.command, Command::Serve(_));
-    init_tracing(cli.global.verbose + u8::from(serving));
+    let json = matches!(&cli.command, Command::Serve(args) if args.log_format == "json");
+    init_tracing(cli.global.verbose + u8::from(serving), json);
     let global = cli.global.clone();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Backup(args) => commands::backup::run(args),
         online => run_online(online, cli.global),
     };
     match result {
@@ -124,7 +128,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Import(args) => commands::import::run(args).await,
             Command::Export(args) => commands::export::run(args).await,
             Command::Hooks(command) => commands::hooks::run(command, &global).await,
-            Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => {
+            Command::Serve(_) | Command::Scan(_) | Command::Completions(_) | Command::Backup(_) => {
                 unreachable!("these commands run in main")
             }
         }
@@ -132,8 +136,10 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
 }
 
 /// Diagnostics go to stderr: warnings by default (a stale registry, an
-/// alias resolved), more with `-v`/`-vv`; `RUST_LOG` overrides.
-fn init_tracing(verbose: u8) {
+/// alias resolved), more with `-v`/`-vv`; `RUST_LOG` overrides. `json`
+/// (`serve --log-format json`): one JSON object per line, with a timestamp
+/// and the current span (a request's id, method and path).
+fn init_tracing(verbose: u8, json: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -141,6 +147,16 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

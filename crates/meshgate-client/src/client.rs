@@ -91,6 +91,7 @@ pub struct ClientBuilder {
     credential: Option<Credential>,
     node: Option<String>,
     timeout: Option<Duration>,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -100,6 +101,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("token_source", &self.credential.as_ref().map(|c| &c.source))
             .field("node", &self.node)
             .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -138,6 +140,13 @@ impl ClientBuilder {
         self
     }
 
+    /// A PEM bundle of CAs to trust besides the system roots (default:
+    /// `MESHGATE_CA_FILE`, if set), for a gateway with a private CA.
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
     /// Validates the configuration and builds the HTTP pool.
     pub fn build(self) -> Result<Client> {
         let node = self.node.ok_or_else(|| Error::Config("no node name: call .node(NAME)".into()))?;
@@ -153,16 +162,19 @@ impl ClientBuilder {
             },
         });
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let http = reqwest::Client::builder()
+        let ca_file = self.ca_file.or_else(|| non_empty_env(crate::tls::CA_FILE_ENV).map(Into::into));
+        let roots = match &ca_file {
+            Some(path) => crate::tls::extra_roots(path)?,
+            None => Vec::new(),
+        };
+        let http = http_builder(&roots)
             .timeout(timeout)
-            .user_agent(concat!("meshgate-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         // Streams have no overall deadline; only connecting is bounded (idle
         // connections are detected by the keep-alive watchdog instead).
-        let stream_http = reqwest::Client::builder()
+        let stream_http = http_builder(&roots)
             .connect_timeout(timeout)
-            .user_agent(concat!("meshgate-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -176,6 +188,16 @@ impl ClientBuilder {
             bulk_read_missing: AtomicBool::new(false),
         })
     }
+}
+
+/// An HTTP client builder with the user agent and the extra trusted CAs
+/// `roots` (besides the system's).
+fn http_builder(roots: &[reqwest::Certificate]) -> reqwest::ClientBuilder {
+    let mut builder = reqwest::Client::builder().user_agent(concat!("meshgate-client/", env!("CARGO_PKG_VERSION")));
+    for root in roots {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    builder
 }
 
 fn non_empty_env(key: &str) -> Option<String> {

@@ -42,6 +42,7 @@ mod guard;
 mod live;
 mod registry;
 mod sse;
+mod tls;
 
 pub use admin::Purged;
 pub use client::{
@@ -54,3 +55,4 @@ pub use meshgate_proto::{
     Thread, ThreadMessages, TokenRotated,
 };
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
+pub use tls::{is_certificate_problem, CA_FILE_ENV};

@@ -113,6 +113,9 @@ pub struct Config {
     /// After a shutdown signal, how long open connections may take to
     /// finish before they are dropped.
     pub shutdown_timeout: Duration,
+    /// Serve TLS with this certificate and key (reloaded when they change);
+    /// `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Config {
@@ -140,6 +143,7 @@ impl Config {
             body_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }

@@ -24,10 +24,12 @@ pub mod limits;
 mod listen;
 pub mod live;
 pub mod peer_record;
+pub mod request_id;
 pub mod routes;
 pub mod session;
 mod stall;
 pub mod state;
+mod tls;
 pub mod tokens;
 
 use std::future::Future;
@@ -41,6 +43,7 @@ use tokio::net::TcpListener;
 pub use config::{Config, OperatorToken, SecretGuard};
 pub use error::ApiError;
 pub use state::AppState;
+pub use tls::TlsSettings;
 
 /// The router with every resource, over `state`.
 pub fn app(state: AppState) -> Router {
@@ -55,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
         .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
@@ -68,14 +72,19 @@ async fn method_not_allowed() -> ApiError {
 
 /// Serves `store` with `config` on `listener` until `shutdown` resolves,
 /// then flushes pending `last_seen` updates. Raises the process's soft
-/// file descriptor limit to the hard one first ([`limits`]).
+/// file descriptor limit to the hard one first ([`limits`]). With
+/// [`Config::tls`] set, serves TLS only; a certificate or key that cannot
+/// be loaded is an `InvalidInput` error naming the file.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let settings = listen::Settings::new(&config, limits::raise_fd_limit());
+    let mut settings = listen::Settings::new(&config, limits::raise_fd_limit());
+    if let Some(tls) = &config.tls {
+        settings.tls = Some(tls::Tls::start(tls)?);
+    }
     let state = AppState::new(store, config);
     let flusher = {
         let state = state.clone();

@@ -65,7 +65,7 @@ const RESERVE_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const DROP_GRACE: Duration = Duration::from_secs(1);
 
 /// Connection settings of one listener, from [`Config`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Settings {
     /// Admission caps.
     pub(crate) caps: Caps,
@@ -79,6 +79,8 @@ pub(crate) struct Settings {
     pub(crate) operator_hash: meshgate_store::TokenHash,
     /// Bytes in flight per peer and in total ([`crate::budget`]).
     pub(crate) buffered_bytes: (usize, usize),
+    /// TLS, if the listener serves it ([`crate::tls`]).
+    pub(crate) tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Settings {
@@ -99,6 +101,7 @@ impl Settings {
             shutdown_timeout: config.shutdown_timeout,
             operator_hash: meshgate_store::TokenHash::of(config.operator_token.expose()),
             buffered_bytes: (config.max_buffered_bytes_per_peer, config.max_buffered_bytes),
+            tls: None,
         }
     }
 }
@@ -141,13 +144,17 @@ pub(crate) async fn serve_connections(
         let slot = match tracker.admit(remote.ip()) {
             Ok(slot) => slot,
             Err(why) => {
-                refuse(&stream, why, remote);
+                // A TLS client would read the plain-text 503 as garbage.
+                if settings.tls.is_none() {
+                    refuse(&stream, why, remote);
+                }
                 continue;
             }
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
+        let stream = crate::tls::Stream::new(stream, settings.tls.as_deref());
         let io = TokioIo::new(WriteDeadline::new(stream, settings.write_timeout));
         let health_only = slot.health_only();
         let conn_slot = Arc::clone(&slot);
@@ -214,7 +221,7 @@ async fn handle(
     limits: Limits,
 ) -> Result<Response, Infallible> {
     let Limits { body_timeout, operator_hash, budget } = limits;
-    let health = req.method() == Method::GET && req.uri().path() == "/health";
+    let health = req.method() == Method::GET && matches!(req.uri().path(), "/health" | "/ready");
     if request.slot().health_only() && !health && !is_operator(&req, &operator_hash) {
         return Ok(closing(ApiError::new(
             Class::Unavailable,

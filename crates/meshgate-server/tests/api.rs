@@ -23,6 +23,16 @@ async fn health_is_public_and_discloses_no_paths() {
 }
 
 #[tokio::test]
+async fn ready_is_public_and_says_whether_the_store_answers() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.call(Method::GET, "/ready", None, None).await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"status": "ready"})));
+    let (s, v) = gw.call(Method::POST, "/ready", None, None).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn register_mints_once_and_returns_the_row() {
     let gw = Gateway::start().await;
     let (s, v) = gw.post("/peers/register", json!({"name": "alpha", "capabilities": {"runtime": "claude"}})).await;
@@ -205,6 +215,7 @@ async fn openapi_document_lists_every_route() {
     let paths = v["paths"].as_object().unwrap();
     for p in [
         "/health",
+        "/ready",
         "/peers/register",
         "/peers/{name}/token",
         "/messages",

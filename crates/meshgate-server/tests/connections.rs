@@ -200,6 +200,25 @@ async fn a_cap_full_of_busy_connections_still_answers_health_and_the_operator_fr
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn ready_is_answered_from_the_reserve_like_health() {
+    let gw = Gateway::start_with(|c| {
+        c.max_connections = Some(2);
+        c.health_reserve = 1;
+        c.max_requests_per_peer = 0;
+    })
+    .await;
+    gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    let busy = open_streams(&gw, &bob, 2).await;
+    let mut probe = connect(addr(&gw)).await;
+    let (status, head, body) = request(&mut probe, "GET", "/ready", None).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    drop(busy);
+    gw.stop().await;
+}
+
 /// Opens `n` SSE streams with `token` (answered 200) and never reads them.
 async fn open_streams(gw: &Gateway, token: &str, n: usize) -> Vec<TcpStream> {
     let mut streams = Vec::new();

@@ -1,6 +1,7 @@
 //! The gateway over HTTP while PostgreSQL goes away and comes back: sends
-//! fail fast with 503 `store_unavailable`, `/health` says the store is down,
-//! the gateway recovers by itself, and every acknowledged message is there.
+//! fail fast with 503 `store_unavailable`, `/health` (liveness) stays 200
+//! and says the store is down, `/ready` is 503 `store_unavailable`, the
+//! gateway recovers by itself, and every acknowledged message is there.
 
 mod common;
 
@@ -52,9 +53,13 @@ async fn gateway_answers_503_during_an_outage_and_recovers() {
         assert!(started.elapsed() < Duration::from_secs(5), "failed slowly: {:?}", started.elapsed());
     }
     let health = http.get(format!("{}/health", gw.url)).send().await.unwrap();
-    assert_eq!(health.status().as_u16(), 503);
+    assert_eq!(health.status().as_u16(), 200);
     let body: Value = health.json().await.unwrap();
     assert_eq!((body["status"].as_str(), body["store"].as_str()), (Some("degraded"), Some("unavailable")));
+    let ready = http.get(format!("{}/ready", gw.url)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["error"].as_str(), Some("store_unavailable"), "{body}");
 
     let root = cluster.root.clone();
     tokio::task::spawn_blocking(move || pg(&root, "start")).await.unwrap();
@@ -73,6 +78,8 @@ async fn gateway_answers_503_during_an_outage_and_recovers() {
     }
     let health = http.get(format!("{}/health", gw.url)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
+    let ready = http.get(format!("{}/ready", gw.url)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
     let resp = http.get(format!("{}/messages?to=bob&after_id=0&limit=1000", gw.url)).bearer_auth(TOKEN).send().await;
     let rows: Value = resp.unwrap().json().await.unwrap();
     let stored: Vec<(i64, String)> = rows["messages"]

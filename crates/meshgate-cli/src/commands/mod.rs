@@ -2,6 +2,7 @@
 //! how they turn into an authenticated [`Client`].
 
 pub mod alias;
+pub mod backup;
 pub mod completions;
 pub mod export;
 pub mod hooks;

@@ -98,6 +98,23 @@ pub struct Args {
     /// Seconds open connections get to finish after SIGTERM/SIGINT before they are dropped.
     #[arg(long, value_name = "SECS", env = "MESHGATE_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout: u64,
+
+    /// Serve TLS with this PEM certificate chain (needs --tls-key); reloaded when it changes or on SIGHUP.
+    #[arg(long, value_name = "FILE", env = "MESHGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", env = "MESHGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Log lines as `text` or `json` (one JSON object per line, with the request's id in its span).
+    #[arg(long, value_name = "FORMAT", env = "MESHGATE_LOG_FORMAT", default_value = "text",
+          value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// Serve plain HTTP on a non-loopback address: only where the network is already private (WireGuard, Tailscale).
+    #[arg(long, env = "MESHGATE_ALLOW_PLAINTEXT")]
+    pub allow_plaintext: bool,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -108,6 +125,7 @@ pub fn run(args: Args) -> Result<u8> {
 }
 
 async fn serve(args: Args) -> Result<()> {
+    refuse_plaintext_across_machines(&args)?;
     owner_only_umask();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let db = store_url(args.db.as_deref(), Some(&data_dir));
@@ -149,14 +167,32 @@ async fn serve(args: Args) -> Result<()> {
     config.max_polls_per_peer = args.max_polls_per_peer;
     config.page_max_bytes = args.page_max_bytes;
     apply_connection_limits(&args, &mut config);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(meshgate_server::TlsSettings::new(cert, key));
+    }
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "meshgate gateway listening");
-    eprintln!("meshgate: listening on http://{addr}");
+    tracing::info!(%addr, scheme, "meshgate gateway listening");
+    eprintln!("meshgate: listening on {scheme}://{addr}");
     meshgate_server::serve(listener, store, config, shutdown_signal()).await?;
     tracing::info!("meshgate gateway stopped");
+    Ok(())
+}
+
+/// Refuses plain HTTP on an address other machines can reach, unless
+/// `--allow-plaintext` says the network is private: bearer tokens would
+/// cross it in clear text.
+fn refuse_plaintext_across_machines(args: &Args) -> Result<()> {
+    if args.tls_cert.is_none() && !args.allow_plaintext && !args.listen.ip().to_canonical().is_loopback() {
+        return Err(crate::exit::usage(format!(
+            "refusing to serve plain HTTP on {}: tokens would cross the network in clear text; use TLS \
+             (--tls-cert FILE --tls-key FILE), or --allow-plaintext on WireGuard/Tailscale/private networks",
+            args.listen
+        )));
+    }
     Ok(())
 }
 

@@ -1,7 +1,15 @@
-//! `/health`: public liveness; discloses no paths or counts.
+//! `/health` (liveness) and `/ready` (readiness): public, served from the
+//! connection reserve, disclosing no paths or counts.
+//!
+//! `/health` answers 200 while the process serves, whatever the store
+//! says (its body reports the store), so a supervisor does not restart a
+//! gateway for a database outage; `/ready` is 503 `store_unavailable` while
+//! the store does not answer a cheap query, so a load balancer sends no
+//! traffic to it meanwhile.
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use meshgate_proto::Health;
@@ -10,11 +18,12 @@ use crate::state::AppState;
 
 /// Routes of this resource.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new().route("/health", get(health)).route("/ready", get(ready))
 }
 
-/// `GET /health` (no auth): 200 when the store answers, 503 otherwise.
-#[utoipa::path(get, path = "/health", tag = "health", security(), responses((status = 200, description = "store answers", body = Health), (status = 503, description = "store unavailable", body = Health)))]
+/// `GET /health` (no auth): 200 while the gateway serves; `status` is
+/// `degraded` and `store` `unavailable` when the store does not answer.
+#[utoipa::path(get, path = "/health", tag = "health", security(), responses((status = 200, description = "the gateway serves; the body says whether the store answers", body = Health)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let schema = state.store().schema_version().await;
     let ok = schema.is_ok();
@@ -25,5 +34,23 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         schema_version: schema.ok(),
         store: Some(if ok { "ok" } else { "unavailable" }.to_owned()),
     };
-    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (StatusCode::OK, Json(body))
+}
+
+/// `GET /ready` (no auth): 200 `{"status": "ready"}` when the store answers
+/// a cheap query, else 503 `store_unavailable`.
+#[utoipa::path(get, path = "/ready", tag = "health", security(), responses((status = 200, description = "the store answers"), (status = 503, description = "store_unavailable")))]
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store().schema_version().await {
+        Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            crate::ApiError::new(
+                crate::error::Class::Unavailable,
+                "store_unavailable",
+                "the message store does not answer; the gateway log says why",
+            )
+            .into_response()
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::routes::{aliases, health, messages, peers, threads};
 #[openapi(
     info(title = "meshgate", description = "Mesh gateway: peers register and exchange typed direct messages."),
     paths(
-        health::health,
+        health::health, health::ready,
         peers::register, peers::list, peers::one, peers::deregister, peers::update, peers::rotate, peers::revoke,
         messages::send, messages::list, messages::mark_read, messages::mark_read_bulk, live::stream,
         threads::mint, threads::list, threads::show,

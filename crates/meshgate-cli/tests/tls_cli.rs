@@ -1,0 +1,200 @@
+//! TLS through the real binaries: `meshgate serve --tls-cert --tls-key`
+//! (a child process) with a CA made in the test; the `meshgate` CLI and
+//! the Python `MeshClient` (through `SSL_CERT_FILE`) over https; a CA that
+//! did not sign the certificate is exit 3 with the certificate problem
+//! named; SIGHUP reloads a renewed certificate; plain HTTP on a
+//! non-loopback address is refused unless `--allow-plaintext`.
+
+mod common;
+mod serve_proc;
+#[path = "../../meshgate-client/tests/tls_fixture/mod.rs"]
+mod tls_fixture;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::meshgate;
+use tls_fixture::{server_files, write, Ca};
+
+const OPERATOR: &str = "operator-tls-cli-token-0123456789";
+
+/// `meshgate serve` with TLS from `dir`'s cert.pem and key.pem.
+fn serve_tls(dir: &Path) -> (Child, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let args: [std::ffi::OsString; 6] = [
+        "--data-dir".into(),
+        dir.join("data").into_os_string(),
+        "--tls-cert".into(),
+        cert.into_os_string(),
+        "--tls-key".into(),
+        key.into_os_string(),
+    ];
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    serve_proc::start(&args, &[("MESH_GATEWAY_TOKEN", OPERATOR)])
+        .unwrap_or_else(|stderr| panic!("gateway exited before listening:\n{stderr}"))
+}
+
+/// The environment of a CLI call against `url`, trusting `ca` if given.
+fn env<'a>(url: &'a str, config: &'a str, ca: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![("MESH_GATEWAY_URL", url), ("MESHGATE_CONFIG_DIR", config), ("MESH_GATEWAY_TOKEN", OPERATOR)];
+    if let Some(ca) = ca {
+        env.push(("MESHGATE_CA_FILE", ca));
+    }
+    env
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn the_cli_works_over_https_and_a_wrong_ca_is_exit_3_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, _cert, _key, ca_file) = server_files(dir.path());
+    let (child, url) = serve_tls(dir.path());
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let config = dir.path().join("config");
+    let (config, ca) = (config.to_str().unwrap(), ca_file.to_str().unwrap());
+
+    for name in ["alice", "bob"] {
+        let (code, _, err) = meshgate(&["register", "--as", name], &env(&url, config, Some(ca)), None).await;
+        assert_eq!(code, 0, "register {name}: {err}");
+    }
+    let (code, _, err) = meshgate(
+        &["send", "bob", "--as", "alice", "--kind", "fyi", "hello over TLS"],
+        &env(&url, config, Some(ca)),
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "send: {err}");
+    let (code, out, err) = meshgate(&["inbox", "--as", "bob", "--json"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "inbox: {err}");
+    assert!(out.contains("hello over TLS"), "{out}");
+
+    // No CA file, and a CA that did not sign the certificate.
+    let other = write(dir.path(), "other-ca.pem", &Ca::new("someone else").pem());
+    for ca in [None, Some(other.to_str().unwrap())] {
+        let (code, _, err) = meshgate(&["peers", "--as", "alice"], &env(&url, config, ca), None).await;
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("invalid peer certificate") && err.contains("UnknownIssuer"), "{err}");
+        assert!(err.contains("hint:") && err.contains("MESHGATE_CA_FILE"), "{err}");
+    }
+    stop(child);
+}
+
+#[tokio::test]
+async fn python_mesh_client_works_over_https_with_ssl_cert_file() {
+    let python = PathBuf::from(std::env::var("MESHGATE_VENV").unwrap_or_else(|_| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+        root.to_string_lossy().into_owned()
+    }))
+    .join("bin/python");
+    let python = std::env::var_os("MESHGATE_REF_PYTHON").map(PathBuf::from).unwrap_or(python);
+    if !python.exists() && std::env::var("MESHGATE_SKIP_REFERENCE").as_deref() == Ok("1") {
+        eprintln!("skipping: no python venv (MESHGATE_SKIP_REFERENCE=1)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, _cert, _key, ca_file) = server_files(dir.path());
+    let (child, url) = serve_tls(dir.path());
+    let script = r#"
+import asyncio, os
+from swarph_mesh import MeshClient
+
+async def main():
+    url, token = os.environ["URL"], os.environ["TOKEN"]
+    alice = MeshClient("alice", token=token, gateway_url=url)
+    bob = MeshClient("bob", token=token, gateway_url=url)
+    await alice.register()
+    await bob.register()
+    await alice.send(to="bob", kind="fyi", content="python over TLS")
+    got = await bob.fetch(unread_only=True)
+    assert any(m.content == "python over TLS" for m in got), got
+    print("ok", len(got))
+
+asyncio.run(main())
+"#;
+    let run = |ca: &Path| {
+        Command::new(&python)
+            .args(["-c", script])
+            .env("URL", &url)
+            .env("TOKEN", OPERATOR)
+            .env("SSL_CERT_FILE", ca)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run python")
+    };
+    let out = run(&ca_file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "python MeshClient over https failed:\n{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok"), "{stderr}");
+
+    // The wrong CA: the Python client fails on verification, nothing is sent.
+    let other = write(dir.path(), "other-ca.pem", &Ca::new("someone else").pem());
+    let out = run(&other);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("CERTIFICATE_VERIFY_FAILED"), "{stderr}");
+    stop(child);
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_renewed_certificate_on_the_same_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, _cert, _key, ca_file) = server_files(dir.path());
+    let (child, url) = serve_tls(dir.path());
+    let config = dir.path().join("config");
+    let config = config.to_str().unwrap();
+    let peers = |ca: PathBuf| {
+        let url = url.clone();
+        async move { meshgate(&["peers"], &env(&url, config, Some(ca.to_str().unwrap())), None).await.0 }
+    };
+    assert_eq!(peers(ca_file.clone()).await, 0);
+
+    let renewed = Ca::new("renewed CA");
+    let renewed_ca = write(dir.path(), "renewed-ca.pem", &renewed.pem());
+    let (cert, key) = renewed.leaf(&["127.0.0.1"]);
+    write(dir.path(), "key.pem", &key);
+    write(dir.path(), "cert.pem", &cert);
+    let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while peers(renewed_ca.clone()).await != 0 {
+        assert!(Instant::now() < deadline, "the renewed certificate was not served after SIGHUP");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(peers(ca_file).await, 3, "the old certificate is still served");
+    stop(child);
+}
+
+#[tokio::test]
+async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meshgate"))
+            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .env("MESH_GATEWAY_TOKEN", OPERATOR)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let out = serve(&[]).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("tokens would cross the network in clear text"), "{stderr}");
+    assert!(stderr.contains("--allow-plaintext on WireGuard/Tailscale/private networks"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "the refusal came after creating the data directory");
+
+    let mut allowed = serve(&["--allow-plaintext"]);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(allowed.stderr.take().unwrap()));
+    let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("meshgate: listening on "))).unwrap().unwrap();
+    assert!(line.starts_with("meshgate: listening on http://0.0.0.0:"), "{line}");
+    stop(allowed);
+}

@@ -1,0 +1,221 @@
+//! TLS end to end: the real gateway (in-process, SQLite in a temp dir)
+//! serving a certificate from a CA made in the test, and the real client.
+//! Trust through the CA file, refusals that name the certificate problem,
+//! reloading a renewed certificate without rebinding, and the handshake
+//! deadline and per-address cap on connections that never finish it.
+
+mod tls_fixture;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meshgate_client::{Client, Error, Kind, SendOptions};
+use meshgate_server::{Config, OperatorToken, TlsSettings};
+use meshgate_store_sqlite::{SqliteOptions, SqliteStore};
+use tls_fixture::{server_files, write, Ca};
+use tokio::io::AsyncReadExt;
+
+const OPERATOR: &str = "operator-tls-test-token-0123456789";
+
+struct Gateway {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    async fn start(dir: &Path, tls: TlsSettings, tweak: impl FnOnce(&mut Config)) -> Gateway {
+        let store = SqliteStore::open(&dir.join("meshgate.db"), SqliteOptions::default()).unwrap();
+        let mut config = Config::new(OperatorToken::new(OPERATOR));
+        config.tls = Some(tls);
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(meshgate_server::serve(listener, Arc::new(store), config, async {
+            let _ = stopped.await;
+        }));
+        Gateway { port, stop: Some(stop), task }
+    }
+
+    fn url(&self, host: &str) -> String {
+        format!("https://{host}:{}", self.port)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn client(url: &str, node: &str, token: &str, ca: Option<&Path>) -> Client {
+    let mut builder = Client::builder().gateway(url).node(node).token(token).timeout(Duration::from_secs(5));
+    if let Some(ca) = ca {
+        builder = builder.ca_file(ca);
+    }
+    builder.build().unwrap()
+}
+
+/// The transport failure of `result`, which must be one.
+fn unreachable_reason<T: std::fmt::Debug>(result: meshgate_client::Result<T>) -> String {
+    match result {
+        Err(Error::Unreachable { reason, .. }) => reason,
+        other => panic!("expected a transport failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_client_sends_and_reads_over_https_trusting_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key, ca_file) = server_files(dir.path());
+    let gw = Gateway::start(dir.path(), TlsSettings::new(&cert, &key), |_| {}).await;
+    for host in ["127.0.0.1", "localhost"] {
+        let url = gw.url(host);
+        let operator = client(&url, "alice", OPERATOR, Some(&ca_file));
+        assert_eq!(operator.health().await.unwrap().status, "ok");
+        let alice_token = operator.register(None, None).await.unwrap().peer_token;
+        let bob = client(&url, "bob", OPERATOR, Some(&ca_file));
+        let bob_token = bob.register(None, None).await.unwrap().peer_token;
+        let alice = client(&url, "alice", alice_token.as_deref().unwrap_or(OPERATOR), Some(&ca_file));
+        let sent = alice.send("bob", Kind::Fyi, &format!("over TLS via {host}"), SendOptions::new()).await.unwrap();
+        let bob = client(&url, "bob", bob_token.as_deref().unwrap_or(OPERATOR), Some(&ca_file));
+        let inbox = bob.fetch(None, true, None).await.unwrap();
+        assert!(inbox.iter().any(|m| m.id == sent.id), "the DM sent over TLS is not in the inbox");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn certificate_failures_are_transport_errors_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key, _ca_file) = server_files(dir.path());
+    let gw = Gateway::start(dir.path(), TlsSettings::new(&cert, &key), |_| {}).await;
+
+    // A CA that did not sign it, and no CA file at all: unknown issuer.
+    let other = write(dir.path(), "other-ca.pem", &Ca::new("someone else").pem());
+    for ca in [Some(other.as_path()), None] {
+        let reason = unreachable_reason(client(&gw.url("127.0.0.1"), "alice", OPERATOR, ca).health().await);
+        assert!(reason.contains("UnknownIssuer"), "{reason}");
+        assert!(meshgate_client::is_certificate_problem(&reason), "{reason}");
+    }
+    // Plain HTTP to the TLS port is refused, not answered.
+    let plain = client(&format!("http://127.0.0.1:{}", gw.port), "alice", OPERATOR, None);
+    assert!(matches!(plain.health().await, Err(Error::Unreachable { .. } | Error::Decode { .. })));
+    gw.stop().await;
+
+    // A certificate for another name, and an expired one, from a trusted CA.
+    let ca = Ca::new("meshgate test CA 2");
+    let ca_file = write(dir.path(), "ca2.pem", &ca.pem());
+    for (leaf, wanted) in
+        [(ca.leaf(&["gateway.example"]), "not valid for name"), (ca.expired_leaf(&["127.0.0.1"]), "expired")]
+    {
+        let cert = write(dir.path(), "cert.pem", &leaf.0);
+        let key = write(dir.path(), "key.pem", &leaf.1);
+        let gw = Gateway::start(dir.path(), TlsSettings::new(&cert, &key), |_| {}).await;
+        let reason = unreachable_reason(client(&gw.url("127.0.0.1"), "alice", OPERATOR, Some(&ca_file)).health().await);
+        assert!(reason.contains(wanted), "{wanted}: {reason}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_ca_file_is_a_configuration_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = write(dir.path(), "garbage.pem", "not a certificate\n");
+    for path in [garbage, dir.path().join("missing.pem")] {
+        let built = Client::builder().gateway("https://127.0.0.1:1").node("alice").ca_file(&path).build();
+        match built {
+            Err(Error::Config(why)) => assert!(why.contains(&path.display().to_string()), "{why}"),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_rebinding_and_a_broken_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_old_ca, cert, key, old_ca_file) = server_files(dir.path());
+    let mut tls = TlsSettings::new(&cert, &key);
+    tls.reload_every = Duration::from_millis(50);
+    let gw = Gateway::start(dir.path(), tls, |_| {}).await;
+    let url = gw.url("127.0.0.1");
+    client(&url, "alice", OPERATOR, Some(&old_ca_file)).health().await.unwrap();
+
+    // A broken renewal (a key that does not fit) keeps the old certificate.
+    let new_ca = Ca::new("renewed CA");
+    let new_ca_file = write(dir.path(), "new-ca.pem", &new_ca.pem());
+    let (new_cert, new_key) = new_ca.leaf(&["127.0.0.1"]);
+    write(dir.path(), "cert.pem", &new_cert);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client(&url, "alice", OPERATOR, Some(&old_ca_file)).health().await.unwrap();
+
+    // The matching key arrives: the new certificate is served on the same port.
+    write(dir.path(), "key.pem", &new_key);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if client(&url, "alice", OPERATOR, Some(&new_ca_file)).health().await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the renewed certificate was not served within 5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reason = unreachable_reason(client(&url, "alice", OPERATOR, Some(&old_ca_file)).health().await);
+    assert!(reason.contains("UnknownIssuer"), "{reason}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_unloadable_certificate_stops_the_start_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, _key, _) = server_files(dir.path());
+    let other_key = write(dir.path(), "other-key.pem", &ca.leaf(&["x"]).1);
+    let cases = [
+        (TlsSettings::new(dir.path().join("nope.pem"), &other_key), "cannot read"),
+        (TlsSettings::new(&other_key, &other_key), "no CERTIFICATE"),
+        (TlsSettings::new(&cert, &cert), "no usable private key"),
+        (TlsSettings::new(&cert, &other_key), "does not fit"),
+    ];
+    for (tls, wanted) in cases {
+        let gw = Gateway::start(dir.path(), tls, |_| {}).await;
+        let err = gw.task.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains(wanted), "{wanted}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_is_dropped_and_capped_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key, ca_file) = server_files(dir.path());
+    let mut tls = TlsSettings::new(&cert, &key);
+    tls.handshake_timeout = Duration::from_millis(500);
+    let gw = Gateway::start(dir.path(), tls, |c| {
+        c.limit_loopback = true;
+        c.max_unauthenticated_per_address = 3;
+    })
+    .await;
+    let addr = format!("127.0.0.1:{}", gw.port);
+
+    // Three silent TCP connections fill this address's unauthenticated cap:
+    // a fourth is closed at once.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut fourth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(300), fourth.read(&mut byte)).await;
+    assert!(matches!(read, Ok(Ok(0) | Err(_))), "the connection over the per-address cap was not closed: {read:?}");
+
+    // The silent ones are closed at the handshake deadline, and the cap frees up.
+    let started = Instant::now();
+    for stream in &mut silent {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "a silent connection outlived the handshake deadline");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    client(&gw.url("127.0.0.1"), "alice", OPERATOR, Some(&ca_file)).health().await.unwrap();
+    gw.stop().await;
+}
