@@ -11,6 +11,7 @@
 //! `related_task_id` and `enabled`, unknown extra fields), so the same types
 //! read answers from either gateway.
 
+pub mod framing;
 mod json;
 mod kind;
 mod message;
