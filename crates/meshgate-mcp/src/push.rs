@@ -134,3 +134,39 @@ pub(crate) fn channel_notification(message: &Message) -> CustomNotification {
     let params = serde_json::json!({ "content": frame_dm(message, identity), "meta": meta });
     CustomNotification::new(CHANNEL_METHOD, Some(params))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshgate_proto::Kind;
+
+    #[test]
+    fn channel_notification_carries_the_framed_dm_and_string_meta() {
+        let message = Message {
+            id: 12,
+            from_node: "alice".into(),
+            to_node: "bob".into(),
+            kind: Kind::Question,
+            content: "which port?".into(),
+            created_at: "2026-01-01T00:00:00.000000+00:00".into(),
+            read_at: None,
+            thread_id: Some("5f0c6a54-0c3f-4a8e-9a57-1f0b8d0f2a11".into()),
+            related_task_id: None,
+        };
+        let note = channel_notification(&message);
+        assert_eq!(note.method, "notifications/claude/channel");
+        let params = note.params.expect("params");
+        let content = params["content"].as_str().expect("content");
+        assert!(content.starts_with("[MESH DM #12 from alice"));
+        assert!(content.contains("\nwhich port?\n[END MESH DM #12]"));
+        let meta = params["meta"].as_object().expect("meta");
+        for (key, value) in meta {
+            assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{key}");
+            assert!(value.is_string(), "{key}");
+        }
+        assert_eq!(meta["message_id"], "12");
+        assert_eq!(meta["from"], "alice");
+        assert_eq!(meta["identity"], "unverified");
+        assert_eq!(meta["thread_id"], "5f0c6a54-0c3f-4a8e-9a57-1f0b8d0f2a11");
+    }
+}
