@@ -179,3 +179,18 @@ async def test_inbox_resource_pushes_an_update_when_a_dm_arrives(mesh, connect):
         await asyncio.wait_for(updated.wait(), 15)
         inbox = await s.read_resource("meshgate://inbox")
     assert "pushed" in inbox.contents[0].text
+
+
+async def test_a_tool_result_is_bounded_whatever_the_inbox_holds(mesh, connect):
+    alice, bob = mesh.register("alice"), mesh.register("bob")
+    big = "x" * 150_000
+    for i in range(8):  # 1.2 MB of bodies
+        mesh.send(alice, bob.name, f"{i}{big}", kind="fyi")
+    async with connect(bob) as s:
+        inbox = text(await s.call_tool("check_inbox", {"limit": 100}))
+        waited = text(await s.call_tool("wait_for_message", {"timeout_seconds": 1, "after_id": 0}))
+        peek = text(await s.call_tool("check_inbox", {"limit": 100, "peek": True}))
+    for out in (inbox, waited):
+        assert 150_000 < len(out) <= 512 * 1024 + 2_000, len(out)
+        assert "more DM(s) not shown" in out
+    assert peek.count("[MESH DM #") == 8 and len(peek) < 8_000

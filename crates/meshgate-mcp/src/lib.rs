@@ -29,6 +29,7 @@ use serde::Serialize;
 
 pub use rmcp;
 pub use server::{MeshServer, Options, INBOX_URI, TOOL_NAMES, WAIT_MAX_SECS};
+pub use text::RESULT_BUDGET;
 
 /// A DM to send, as the `send_message` and `reply` tools built it.
 #[derive(Debug, Clone)]
