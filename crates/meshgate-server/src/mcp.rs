@@ -60,6 +60,16 @@ pub struct McpCaller {
 /// The `/mcp` route over `api` (the gateway's router without `/mcp`).
 pub fn router(state: AppState, api: Router) -> Router {
     let gate = Arc::new(Gate::new(api));
+    // On shutdown, MCP event streams end like the gateway's own streams.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let cancel = gate.service.config.cancellation_token.clone();
+        let mut stop = state.stop_signal();
+        runtime.spawn(async move {
+            if stop.wait_for(|stopping| *stopping).await.is_ok() {
+                cancel.cancel();
+            }
+        });
+    }
     Router::new()
         .route(
             "/mcp",
