@@ -60,3 +60,24 @@ def test_sessions_per_peer_are_capped(mesh):
                           headers={"Authorization": f"Bearer {bob.token}", "Mcp-Session-Id": sessions[0]})
     assert closed.status_code in (200, 204)
     assert post(mesh, bob.token, INIT).status_code == 200
+
+
+def test_abandoned_session_openings_do_not_count(mesh):
+    """Clients that start an initialize and hang up mid-body hold no session slot afterwards."""
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    bob = mesh.register("bob")
+    url = urlparse(mesh.url)
+    for _ in range(6):
+        s = socket.create_connection((url.hostname, url.port))
+        s.sendall((f"POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bob.token}\r\n"
+                   "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 1000\r\n\r\n{\"jsonrpc\"").encode())
+        time.sleep(0.2)  # the gateway is now reading the body, the opening counted
+        s.close()
+    time.sleep(0.5)
+    for _ in range(4):
+        r = post(mesh, bob.token, INIT)
+        assert r.status_code == 200, r.text

@@ -116,7 +116,7 @@ impl Gate {
             .into_response();
         };
         let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let opening = match &session {
+        let _opening = match &session {
             Some(id) => {
                 if self.owner(id).as_deref() != Some(peer.as_str()) {
                     return ApiError::not_found(
@@ -125,27 +125,23 @@ impl Gate {
                     )
                     .into_response();
                 }
-                false
+                None
             }
             None if req.method() == Method::POST => match self.reserve(&peer).await {
-                Ok(()) => true,
+                Ok(reservation) => Some(reservation),
                 Err(e) => return e.into_response(),
             },
-            None => false,
+            None => None,
         };
         let method = req.method().clone();
         let (mut parts, body) = req.into_parts();
         let body = match axum::body::to_bytes(body, crate::input::BODY_LIMIT).await {
             Ok(bytes) => bytes,
-            Err(_) => {
-                self.release(&peer, opening);
-                return crate::input::body_too_large().into_response();
-            }
+            Err(_) => return crate::input::body_too_large().into_response(),
         };
         let remote = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
         parts.extensions.insert(McpCaller { peer: peer.clone(), token: auth.token().to_owned(), remote });
         let response = self.service.handle(Request::from_parts(parts, Body::from(body))).await;
-        self.release(&peer, opening);
         let issued = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         if let (None, Some(id)) = (&session, issued) {
@@ -167,9 +163,10 @@ impl Gate {
         self.owners.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
-    /// Counts a session being opened for `peer`, or refuses past the cap
+    /// Counts a session being opened for `peer` until the returned guard
+    /// drops (also when the request is abandoned), or refuses past the cap
     /// (sessions rmcp closed meanwhile are forgotten first).
-    async fn reserve(&self, peer: &str) -> Result<(), ApiError> {
+    async fn reserve<'a>(&'a self, peer: &str) -> Result<Reservation<'a>, ApiError> {
         let mine: Vec<String> = {
             let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
             owners.iter().filter(|(_, p)| *p == peer).map(|(id, _)| id.clone()).collect()
@@ -198,18 +195,23 @@ impl Gate {
             ));
         }
         *pending += 1;
-        Ok(())
+        Ok(Reservation { gate: self, peer: peer.to_owned() })
     }
+}
 
-    fn release(&self, peer: &str, opening: bool) {
-        if !opening {
-            return;
-        }
-        let mut map = self.opening.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(peer) {
+/// A session being opened, counted against its peer's cap while it lives.
+struct Reservation<'a> {
+    gate: &'a Gate,
+    peer: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut map = self.gate.opening.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.peer) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                map.remove(peer);
+                map.remove(&self.peer);
             }
         }
     }
