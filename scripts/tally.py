@@ -27,7 +27,8 @@ RUST = "Rust (cargo test, SQLite)"
 PG = "PostgreSQL (meshgate-store-postgres)"
 COMPAT = "Python compat (tests/compat)"
 CONFORMANCE = "shared conformance"
-SUITES = [RUST, PG, COMPAT, CONFORMANCE]
+MCP = "MCP (tests/mcp)"
+SUITES = [RUST, PG, COMPAT, CONFORMANCE, MCP]
 PG_PACKAGE = "meshgate-store-postgres"
 
 

@@ -7,7 +7,9 @@
 #   4. scripts/compat.sh: the Python ecosystem from PyPI against a real gateway
 #      (our tests/compat suite, then ../shared/conformance, on SQLite and on
 #      two PostgreSQL replicas)
-#   5. scripts/tally.py: how many tests each suite ran; a suite that ran none,
+#   5. scripts/mcp.sh: the official MCP Python SDK against `meshgate mcp` (stdio)
+#      and /mcp (streamable HTTP), on SQLite and PostgreSQL
+#   6. scripts/tally.py: how many tests each suite ran; a suite that ran none,
 #      a skipped test and a failed one all fail the run. The last line reads
 #      "N passed, N failed".
 # Nothing is skipped: where PostgreSQL or strace cannot be installed the run
@@ -93,6 +95,10 @@ printf 'cargo test\t%s\n' "$rc" >> "$LOGS/status"
 step "Python compatibility (swarph-mesh, swarph-shared, swarph CLI from PyPI)"
 rc=0; MESHGATE_BIN="$PWD/target/debug/meshgate" scripts/compat.sh || rc=$?
 printf 'scripts/compat.sh\t%s\n' "$rc" >> "$LOGS/status"
+
+step "MCP (the official MCP Python SDK against meshgate mcp and /mcp)"
+rc=0; MESHGATE_BIN="$PWD/target/debug/meshgate" scripts/mcp.sh || rc=$?
+printf 'scripts/mcp.sh\t%s\n' "$rc" >> "$LOGS/status"
 
 step "tally (logs: $LOGS)"
 python3 scripts/tally.py "$LOGS"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the Python venv the tests need: the swarph packages from
-# PyPI (client, shared registry, CLI and the reference gateway) and pytest.
+# PyPI (client, shared registry, CLI and the reference gateway), the official MCP
+# SDK (`mcp`, for tests/mcp) and pytest.
 #
 #   scripts/venv.sh            # prints nothing but progress; the venv is $MESHGATE_VENV or <repo>/.venv
 set -euo pipefail
@@ -11,10 +12,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 if ! "$PY" - <<'PYEOF' 2>/dev/null
-import httpx, pytest, pytest_asyncio, swarph_cli, swarph_mesh, swarph_shared, uvicorn  # noqa: F401
+import httpx, mcp, pytest, pytest_asyncio, swarph_cli, swarph_mesh, swarph_shared, uvicorn  # noqa: F401
 PYEOF
 then
   "$PY" -m pip install --quiet --disable-pip-version-check \
-    swarph-mesh swarph-shared 'swarph-cli[gateway]' pytest pytest-asyncio httpx
+    swarph-mesh swarph-shared 'swarph-cli[gateway]' pytest pytest-asyncio httpx mcp
 fi
 "$PY" -c 'import swarph_cli; print("venv:", "'"$VENV"'", "swarph-cli", swarph_cli.__version__)'

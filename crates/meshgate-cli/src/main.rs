@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    alias, completions, inbox, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
+    alias, completions, inbox, mcp, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
 };
 
 /// Send, read and manage direct messages between AI peers through a mesh
@@ -57,6 +57,8 @@ enum Command {
     Watch(watch::Args),
     /// Block until the next DM arrives and print it (exit 1 if --timeout passes first).
     Wait(wait::Args),
+    /// Serve MCP on stdio as --as NAME (tools: send, inbox, wait, reply, thread, ...), for agent hosts.
+    Mcp(mcp::Args),
     /// Scan text for credentials without sending anything (exit 1 if one is found).
     Scan(scan::Args),
     /// Print a shell completion script.
@@ -125,6 +127,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Alias(command) => alias::run(command, &global).await,
             Command::Watch(args) => watch::run(args, &global).await,
             Command::Wait(args) => wait::run(args, &global).await,
+            Command::Mcp(args) => mcp::run(args, &global).await,
             Command::Import(args) => commands::import::run(args).await,
             Command::Export(args) => commands::export::run(args).await,
             Command::Hooks(command) => commands::hooks::run(command, &global).await,

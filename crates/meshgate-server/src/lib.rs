@@ -23,6 +23,7 @@ pub mod input;
 pub mod limits;
 mod listen;
 pub mod live;
+pub mod mcp;
 pub mod peer_record;
 pub mod request_id;
 pub mod routes;
@@ -45,8 +46,14 @@ pub use error::ApiError;
 pub use state::AppState;
 pub use tls::TlsSettings;
 
-/// The router with every resource, over `state`.
+/// The router with every resource, over `state`, and `/mcp` on top of it.
 pub fn app(state: AppState) -> Router {
+    let api = api(state.clone());
+    api.clone().merge(mcp::router(state, api))
+}
+
+/// The HTTP API without `/mcp` (whose tools call it in-process).
+fn api(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::routes())
         .merge(routes::peers::routes())

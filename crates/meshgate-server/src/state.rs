@@ -149,6 +149,13 @@ impl AppState {
         entry.1 = entry.1.saturating_add(1);
         entry.1 > limit
     }
+
+    /// Turns `true` at [`AppState::begin_shutdown`]; unlike
+    /// [`AppState::stopping`] it does not keep the state alive (for
+    /// background tasks, which then end with the state).
+    pub fn stop_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
+    }
 }
 
 /// What the auth-failure limiter counts: an address and the hash of the

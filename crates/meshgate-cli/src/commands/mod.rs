@@ -8,6 +8,7 @@ pub mod export;
 pub mod hooks;
 pub mod import;
 pub mod inbox;
+pub mod mcp;
 pub mod peers;
 pub mod read;
 pub mod register;

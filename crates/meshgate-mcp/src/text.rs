@@ -1,0 +1,101 @@
+//! What the tools say to the model: short text, every DM framed by
+//! [`meshgate_proto::framing`].
+
+use std::fmt::Write;
+
+use meshgate_proto::framing::{dm_header, frame_dm, SenderIdentity};
+use meshgate_proto::{Message, Peer, SendResponse};
+
+/// Most bytes of DMs one tool result carries (at least one DM is always
+/// shown): a result is held in memory and may be kept for stream resumption,
+/// and a model cannot use more in one go anyway.
+pub const RESULT_BUDGET: usize = 512 * 1024;
+
+/// Appends framed DMs to `out` while it stays within [`RESULT_BUDGET`]
+/// (always the first), then says how many were left out.
+fn push_dms<'a>(out: &mut String, rows: impl ExactSizeIterator<Item = (String, &'a Message)>, peek: bool) {
+    let total = rows.len();
+    for (shown, (prefix, m)) in rows.enumerate() {
+        let dm = framed(m, peek);
+        if shown > 0 && out.len() + prefix.len() + dm.len() > RESULT_BUDGET {
+            let _ = write!(
+                out,
+                "\n\n[{} more DM(s) not shown: this result is full. Mark the ones above read (or reply), use peek, or \
+                 ask with a smaller limit.]",
+                total - shown
+            );
+            return;
+        }
+        out.push_str(&prefix);
+        out.push_str(&dm);
+    }
+}
+
+pub(crate) fn peers(peers: &[Peer]) -> String {
+    let mut out = format!("{} peers:\n", peers.len());
+    for p in peers {
+        let state = if p.enabled { "" } else { " (disabled: cannot receive)" };
+        let seen = p.last_seen.as_deref().unwrap_or("never");
+        let _ = writeln!(out, "- {}{} (last seen {})", p.name, state, seen);
+    }
+    out
+}
+
+pub(crate) fn sent(sent: &SendResponse) -> String {
+    let mut out = format!("Sent DM #{} to {} (kind {})", sent.id, sent.to_node, sent.kind);
+    if let Some(alias) = &sent.resolved_from {
+        let _ = write!(out, ", resolved from alias {alias}");
+    }
+    if let Some(thread) = &sent.thread_id {
+        let _ = write!(out, ", thread {thread}");
+    }
+    out.push('.');
+    out
+}
+
+fn framed(m: &Message, peek: bool) -> String {
+    let identity = SenderIdentity::of(m);
+    if peek {
+        dm_header(m, identity)
+    } else {
+        frame_dm(m, identity)
+    }
+}
+
+/// `check_inbox`: the first `unread` rows are unread.
+pub(crate) fn inbox(rows: &[Message], unread: usize, newest: i64, peek: bool) -> String {
+    let mut out = if unread == 0 {
+        "No unread DMs.".to_owned()
+    } else {
+        format!("{unread} unread DM(s); they stay unread until you call mark_read or reply.")
+    };
+    let _ = write!(out, " Newest DM id: {newest} (pass it as after_id to wait_for_message).");
+    let rows = rows.iter().enumerate().map(|(i, m)| {
+        let prefix = if i == unread && i > 0 { "\n\nAlready read:\n\n" } else { "\n\n" };
+        (prefix.to_owned(), m)
+    });
+    push_dms(&mut out, rows, peek);
+    out
+}
+
+pub(crate) fn arrived(rows: &[Message]) -> String {
+    let newest = rows.iter().map(|m| m.id).max().unwrap_or(0);
+    let mut out = format!("{} new DM(s) (newest id {newest}; unread until mark_read or reply):", rows.len());
+    push_dms(&mut out, rows.iter().map(|m| ("\n\n".to_owned(), m)), false);
+    out
+}
+
+pub(crate) fn marked(marked: &[i64], asked: &[i64]) -> String {
+    let missing: Vec<String> = asked.iter().filter(|id| !marked.contains(id)).map(i64::to_string).collect();
+    let mut out = format!("Marked {} DM(s) read.", marked.len());
+    if !missing.is_empty() {
+        let _ = write!(out, " Not in your inbox: {}.", missing.join(", "));
+    }
+    out
+}
+
+pub(crate) fn thread(thread_id: &str, rows: &[Message]) -> String {
+    let mut out = format!("Thread {thread_id}: {} DM(s) you may read, oldest first.", rows.len());
+    push_dms(&mut out, rows.iter().map(|m| (format!("\n\n(to {}) ", m.to_node), m)), false);
+    out
+}

@@ -1,0 +1,350 @@
+//! `/mcp`: the MCP tools of `meshgate-mcp` over streamable HTTP, acting as
+//! the peer whose per-peer token authenticates each request.
+//!
+//! What this module owns, and why:
+//! - **Authentication.** Every request to `/mcp` goes through [`Auth`]: a bad
+//!   token is our usual 401 JSON, and the operator token is refused (403
+//!   `operator_token_refused`), since a session must act as one peer.
+//! - **Sessions belong to a peer.** rmcp hands out `Mcp-Session-Id`s; a
+//!   session id presented with another peer's token is 404
+//!   `unknown_session`, as if it did not exist. Each peer may hold
+//!   [`SESSIONS_PER_PEER`] sessions (then 429 `too_many_sessions`); a
+//!   session idle for [`SESSION_IDLE`] is closed.
+//! - **One set of rules.** The tools do not touch the store: each mesh
+//!   operation is a request to the gateway's own router (tower `oneshot`)
+//!   with the request's bearer token, so auth, validation, the credential
+//!   guard, privacy scoping and the per-peer long-poll cap apply exactly as
+//!   for a plain HTTP client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use meshgate_mcp::rmcp::model::Extensions;
+use meshgate_mcp::rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
+use meshgate_mcp::rmcp::transport::streamable_http_server::session::SessionManager;
+use meshgate_mcp::rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
+use meshgate_proto::{ErrorBody, MarkReadBulkResponse, Message, MessageList, Peer, PeerList, SendResponse};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, Class};
+use crate::state::AppState;
+
+/// MCP sessions one peer may hold at once on `/mcp`.
+pub const SESSIONS_PER_PEER: usize = 4;
+
+/// An MCP session with no traffic for this long is closed.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The authenticated caller, put into the request for the tools.
+#[derive(Clone)]
+pub struct McpCaller {
+    peer: String,
+    token: String,
+    remote: Option<ConnectInfo<SocketAddr>>,
+}
+
+/// The `/mcp` route over `api` (the gateway's router without `/mcp`).
+pub fn router(state: AppState, api: Router) -> Router {
+    let gate = Arc::new(Gate::new(api));
+    // On shutdown, MCP event streams end like the gateway's own streams.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let cancel = gate.service.config.cancellation_token.clone();
+        let mut stop = state.stop_signal();
+        runtime.spawn(async move {
+            if stop.wait_for(|stopping| *stopping).await.is_ok() {
+                cancel.cancel();
+            }
+        });
+    }
+    Router::new()
+        .route(
+            "/mcp",
+            axum::routing::any(move |State(_): State<AppState>, auth: Auth, req: Request| {
+                let gate = gate.clone();
+                async move { gate.handle(auth, req).await }
+            }),
+        )
+        .with_state(state)
+}
+
+type Service = StreamableHttpService<MeshServer<RouterMesh>, LocalSessionManager>;
+
+struct Gate {
+    service: Service,
+    manager: Arc<LocalSessionManager>,
+    /// Session id -> the peer that opened it.
+    owners: Mutex<HashMap<String, String>>,
+    /// Sessions being opened, per peer (they count against the cap).
+    opening: Mutex<HashMap<String, usize>>,
+}
+
+impl Gate {
+    fn new(api: Router) -> Gate {
+        let mesh = Arc::new(RouterMesh { api });
+        let manager = Arc::new(LocalSessionManager {
+            sessions: Default::default(),
+            session_config: SessionConfig { channel_capacity: 16, keep_alive: Some(SESSION_IDLE) },
+        });
+        let service = StreamableHttpService::new(
+            move || Ok(MeshServer::new(mesh.clone(), Options::default())),
+            manager.clone(),
+            StreamableHttpServerConfig { sse_keep_alive: Some(Duration::from_secs(15)), ..Default::default() },
+        );
+        Gate { service, manager, owners: Mutex::default(), opening: Mutex::default() }
+    }
+
+    async fn handle(&self, auth: Auth, req: Request) -> Response {
+        let Some(peer) = auth.peer().map(str::to_owned) else {
+            return ApiError::forbidden(
+                "operator_token_refused",
+                "/mcp acts as one peer: authenticate with that peer's own token, not the operator token",
+            )
+            .into_response();
+        };
+        let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let _opening = match &session {
+            Some(id) => {
+                if self.owner(id).as_deref() != Some(peer.as_str()) {
+                    return ApiError::not_found(
+                        "unknown_session",
+                        "no such MCP session for this token; start a new one (initialize without Mcp-Session-Id)",
+                    )
+                    .into_response();
+                }
+                None
+            }
+            None if req.method() == Method::POST => match self.reserve(&peer).await {
+                Ok(reservation) => Some(reservation),
+                Err(e) => return e.into_response(),
+            },
+            None => None,
+        };
+        let method = req.method().clone();
+        let (mut parts, body) = req.into_parts();
+        let body = match axum::body::to_bytes(body, crate::input::BODY_LIMIT).await {
+            Ok(bytes) => bytes,
+            Err(_) => return crate::input::body_too_large().into_response(),
+        };
+        let remote = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
+        parts.extensions.insert(McpCaller { peer: peer.clone(), token: auth.token().to_owned(), remote });
+        let response = self.service.handle(Request::from_parts(parts, Body::from(body))).await;
+        let issued = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if let (None, Some(id)) = (&session, issued) {
+            owners.insert(id, peer);
+        }
+        if let (Some(id), true) = (&session, method == Method::DELETE && response.status().is_success()) {
+            owners.remove(id);
+        }
+        drop(owners);
+        let mut response = response.map(Body::new);
+        if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
+            // rmcp answers 202; clients (the Python SDK) expect 200 or 204 for a closed session.
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        response
+    }
+
+    fn owner(&self, id: &str) -> Option<String> {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    /// Counts a session being opened for `peer` until the returned guard
+    /// drops (also when the request is abandoned), or refuses past the cap
+    /// (sessions rmcp closed meanwhile are forgotten first).
+    async fn reserve<'a>(&'a self, peer: &str) -> Result<Reservation<'a>, ApiError> {
+        let mine: Vec<String> = {
+            let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+            owners.iter().filter(|(_, p)| *p == peer).map(|(id, _)| id.clone()).collect()
+        };
+        let mut gone = Vec::new();
+        for id in &mine {
+            if !self.manager.has_session(&id.as_str().into()).await.unwrap_or(false) {
+                gone.push(id.clone());
+            }
+        }
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &gone {
+            owners.remove(id);
+        }
+        let open = owners.values().filter(|p| *p == peer).count();
+        let mut opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
+        let pending = opening.entry(peer.to_owned()).or_default();
+        if open + *pending >= SESSIONS_PER_PEER {
+            return Err(ApiError::new(
+                Class::RateLimited,
+                "too_many_sessions",
+                format!(
+                    "this peer already holds {SESSIONS_PER_PEER} MCP sessions; close one (DELETE /mcp) or let it \
+                     expire"
+                ),
+            ));
+        }
+        *pending += 1;
+        Ok(Reservation { gate: self, peer: peer.to_owned() })
+    }
+}
+
+/// A session being opened, counted against its peer's cap while it lives.
+struct Reservation<'a> {
+    gate: &'a Gate,
+    peer: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut map = self.gate.opening.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// The mesh operations as requests to the gateway's own router.
+struct RouterMesh {
+    api: Router,
+}
+
+impl RouterMesh {
+    async fn request<T: DeserializeOwned>(
+        &self,
+        call: &McpCaller,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> MeshResult<T> {
+        let mut builder = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", call.token));
+        let body = match body {
+            Some(v) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(&v).map_err(|_| internal())?)
+            }
+            None => Body::empty(),
+        };
+        let mut req = builder.body(body).map_err(|_| internal())?;
+        if let Some(remote) = &call.remote {
+            req.extensions_mut().insert(*remote);
+        }
+        let response = self.api.clone().oneshot(req).await.unwrap_or_else(|never| match never {});
+        let status = response.status();
+        // A page is bounded by the gateway's page byte budget; allow one large row beyond it.
+        let bytes: Bytes =
+            axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024).await.map_err(|_| internal())?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|_| internal());
+        }
+        Err(gateway_error(status, &bytes))
+    }
+}
+
+fn internal() -> ToolError {
+    ToolError::new("internal", "internal error; the gateway log has details")
+}
+
+/// The gateway's error body as a tool error (suggestions kept).
+fn gateway_error(status: StatusCode, bytes: &[u8]) -> ToolError {
+    let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_else(|_| ErrorBody {
+        error: status.as_u16().to_string(),
+        detail: status.to_string(),
+        suggestions: Vec::new(),
+    });
+    ToolError { error: body.error, detail: body.detail, suggestions: body.suggestions }
+}
+
+fn percent(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Mesh for RouterMesh {
+    type Call = McpCaller;
+
+    fn call(&self, extensions: &Extensions) -> MeshResult<McpCaller> {
+        extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<McpCaller>())
+            .cloned()
+            .ok_or_else(|| ToolError::new("missing_token", "this MCP request carried no authenticated caller"))
+    }
+
+    async fn whoami(&self, call: &McpCaller) -> MeshResult<String> {
+        Ok(call.peer.clone())
+    }
+
+    async fn peers(&self, call: &McpCaller) -> MeshResult<Vec<Peer>> {
+        Ok(self.request::<PeerList>(call, Method::GET, "/peers", None).await?.peers)
+    }
+
+    async fn send(&self, call: &McpCaller, draft: Draft) -> MeshResult<SendResponse> {
+        let body = json!({
+            "to_node": draft.to,
+            "kind": draft.kind,
+            "content": draft.content,
+            "thread_id": draft.thread_id,
+            "related_task_id": draft.related_task_id,
+        });
+        self.request(call, Method::POST, "/messages", Some(body)).await
+    }
+
+    async fn inbox(&self, call: &McpCaller, unread_only: bool, limit: u32) -> MeshResult<Vec<Message>> {
+        let uri = format!("/messages?to={}&unread_only={unread_only}&limit={limit}", percent(&call.peer));
+        Ok(self.request::<MessageList>(call, Method::GET, &uri, None).await?.messages)
+    }
+
+    async fn received_after(
+        &self,
+        call: &McpCaller,
+        after_id: i64,
+        limit: u32,
+        wait_secs: u64,
+    ) -> MeshResult<Vec<Message>> {
+        let me = percent(&call.peer);
+        let uri = format!("/messages?to={me}&after_id={after_id}&limit={limit}&wait={wait_secs}");
+        Ok(self.request::<MessageList>(call, Method::GET, &uri, None).await?.messages)
+    }
+
+    async fn latest_id(&self, call: &McpCaller) -> MeshResult<i64> {
+        let uri = format!("/messages?to={}&limit=1", percent(&call.peer));
+        let list: MessageList = self.request(call, Method::GET, &uri, None).await?;
+        Ok(list.messages.iter().map(|m| m.id).max().unwrap_or(0))
+    }
+
+    async fn mark_read(&self, call: &McpCaller, ids: &[i64]) -> MeshResult<Vec<i64>> {
+        let answer: MarkReadBulkResponse =
+            self.request(call, Method::POST, "/messages/read", Some(json!({ "ids": ids }))).await?;
+        Ok(answer.marked.iter().map(|m| m.id).collect())
+    }
+
+    async fn thread(&self, call: &McpCaller, thread_id: &str) -> MeshResult<Vec<Message>> {
+        let uri = format!("/threads/{}", percent(thread_id));
+        Ok(self.request::<meshgate_proto::ThreadMessages>(call, Method::GET, &uri, None).await?.messages)
+    }
+}

@@ -1,0 +1,83 @@
+"""What only /mcp has: authentication by a per-peer token and sessions bound to their peer."""
+
+from __future__ import annotations
+
+import httpx
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def post(mesh, token, body, session=None):
+    headers = dict(ACCEPT, Authorization=f"Bearer {token}")
+    if session:
+        headers["Mcp-Session-Id"] = session
+    return httpx.post(f"{mesh.url}/mcp", json=body, headers=headers, timeout=10)
+
+
+def test_operator_token_is_refused(mesh):
+    r = post(mesh, mesh.operator, INIT)
+    assert r.status_code == 403
+    assert r.json()["error"] == "operator_token_refused"
+    assert mesh.operator not in r.text
+
+
+def test_bad_token_is_401_json_without_the_token(mesh):
+    bad = "mgp_" + "Z" * 43
+    r = post(mesh, bad, INIT)
+    assert r.status_code == 401
+    assert r.json()["error"] == "invalid_token"
+    assert bad not in r.text
+    r = httpx.post(f"{mesh.url}/mcp", json=INIT, headers=ACCEPT)
+    assert r.status_code == 401 and r.json()["error"] == "missing_token"
+
+
+def test_a_session_works_only_with_its_peers_token(mesh):
+    bob, carol = mesh.register("bob"), mesh.register("carol")
+    r = post(mesh, bob.token, INIT)
+    assert r.status_code == 200, r.text
+    session = r.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    stolen = post(mesh, carol.token, listing, session)
+    assert stolen.status_code == 404 and stolen.json()["error"] == "unknown_session"
+    closed = httpx.delete(f"{mesh.url}/mcp", headers={"Authorization": f"Bearer {bob.token}", "Mcp-Session-Id": session})
+    assert closed.status_code in (200, 204)
+
+
+def test_sessions_per_peer_are_capped(mesh):
+    bob = mesh.register("bob")
+    sessions = []
+    for _ in range(4):
+        r = post(mesh, bob.token, INIT)
+        assert r.status_code == 200, r.text
+        sessions.append(r.headers["mcp-session-id"])
+    over = post(mesh, bob.token, INIT)
+    assert over.status_code == 429 and over.json()["error"] == "too_many_sessions"
+    # Another peer is not affected.
+    assert post(mesh, mesh.register("carol").token, INIT).status_code == 200
+    closed = httpx.delete(f"{mesh.url}/mcp",
+                          headers={"Authorization": f"Bearer {bob.token}", "Mcp-Session-Id": sessions[0]})
+    assert closed.status_code in (200, 204)
+    assert post(mesh, bob.token, INIT).status_code == 200
+
+
+def test_abandoned_session_openings_do_not_count(mesh):
+    """Clients that start an initialize and hang up mid-body hold no session slot afterwards."""
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    bob = mesh.register("bob")
+    url = urlparse(mesh.url)
+    for _ in range(6):
+        s = socket.create_connection((url.hostname, url.port))
+        s.sendall((f"POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bob.token}\r\n"
+                   "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 1000\r\n\r\n{\"jsonrpc\"").encode())
+        time.sleep(0.2)  # the gateway is now reading the body, the opening counted
+        s.close()
+    time.sleep(0.5)
+    for _ in range(4):
+        r = post(mesh, bob.token, INIT)
+        assert r.status_code == 200, r.text
