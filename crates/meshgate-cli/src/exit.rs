@@ -13,7 +13,8 @@ pub const REFUSED: u8 = 1;
 pub const TIMED_OUT: u8 = 1;
 /// Bad command line or missing identity/content (clap uses 2 as well).
 pub const USAGE: u8 = 2;
-/// The gateway could not be reached or is unavailable (5xx from a proxy).
+/// The gateway could not be reached, its TLS certificate was refused, or it
+/// is unavailable (5xx from a proxy).
 pub const UNREACHABLE: u8 = 3;
 /// The gateway refused the credential.
 pub const AUTH: u8 = 4;
@@ -26,7 +27,7 @@ Exit codes:
      `scan` found a credential; `wait` timed out; `watch --exec` CMD failed (that message
      stays unacknowledged and the next watch retries it); the gateway lacks wait/watch
   2  usage error (bad flags, no identity, no content, `scan` FILE unreadable)
-  3  gateway unreachable (`serve`/`import`/`export`: the store)
+  3  gateway unreachable or its TLS certificate refused (`serve`/`import`/`export`: the store)
   4  authentication failed (token missing, wrong, rotated or revoked), or the token may not
      do this (operator only, peer disabled, another peer's action)
 

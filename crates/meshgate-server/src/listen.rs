@@ -15,6 +15,10 @@
 //! `TCP_NODELAY` is set: every answer is written in one go, and small SSE
 //! events must not wait for an ACK.
 //!
+//! With TLS configured, each accepted socket is wrapped in
+//! [`crate::tls::Stream`] after admission, so the handshake runs inside the
+//! connection's slot (caps, shedding) under its own deadline.
+//!
 //! Defences, so no client can hold the gateway's sockets, memory or
 //! shutdown: admission by [`crate::conns`] (caps, shedding, the `/health`
 //! reserve), a deadline on request bodies (408 `body_timeout`), a
