@@ -113,6 +113,10 @@ pub struct Config {
     /// After a shutdown signal, how long open connections may take to
     /// finish before they are dropped.
     pub shutdown_timeout: Duration,
+    /// Per-sender token bucket of sends (`None`: off).
+    pub send_rate: Option<crate::traffic::SendRate>,
+    /// The conversation-loop breaker (`None`: off).
+    pub loop_limit: Option<crate::traffic::LoopLimit>,
 }
 
 impl Config {
@@ -140,6 +144,8 @@ impl Config {
             body_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            send_rate: Some(crate::traffic::SendRate::default()),
+            loop_limit: Some(crate::traffic::LoopLimit::default()),
         }
     }
 }

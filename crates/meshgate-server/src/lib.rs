@@ -29,6 +29,7 @@ pub mod session;
 mod stall;
 pub mod state;
 pub mod tokens;
+pub mod traffic;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::messages::routes())
         .merge(routes::threads::routes())
         .merge(routes::aliases::routes())
+        .merge(routes::loops::routes())
         .route("/openapi.json", axum::routing::get(routes::openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

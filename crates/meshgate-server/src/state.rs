@@ -28,6 +28,8 @@ struct Inner {
     hub_task: tokio::task::JoinHandle<()>,
     stopping: tokio::sync::watch::Sender<bool>,
     slots: Slots,
+    send_limiter: Option<crate::traffic::SendLimiter>,
+    loops: Option<crate::traffic::LoopBreaker>,
 }
 
 impl Drop for Inner {
@@ -48,11 +50,13 @@ impl AppState {
                 hub_task,
                 stopping: tokio::sync::watch::channel(false).0,
                 store,
-                config,
                 operator_hash,
                 seen: Mutex::new(HashMap::new()),
                 auth_failures: Mutex::new(HashMap::new()),
                 slots: Slots::default(),
+                send_limiter: config.send_rate.map(crate::traffic::SendLimiter::new),
+                loops: config.loop_limit.map(crate::traffic::LoopBreaker::new),
+                config,
             }),
         }
     }
@@ -92,6 +96,16 @@ impl AppState {
     /// How many streams (or waiting long-polls) are open for `peer` now.
     pub fn open_live(&self, kind: crate::session::LiveKind, peer: &str) -> usize {
         self.inner.slots.count(kind, peer)
+    }
+
+    /// The per-sender send limiter (`None`: `--send-rate off`).
+    pub fn send_limiter(&self) -> Option<&crate::traffic::SendLimiter> {
+        self.inner.send_limiter.as_ref()
+    }
+
+    /// The conversation-loop breaker (`None`: `--loop-limit off`).
+    pub fn loops(&self) -> Option<&crate::traffic::LoopBreaker> {
+        self.inner.loops.as_ref()
     }
 
     pub(crate) fn operator_hash(&self) -> &TokenHash {

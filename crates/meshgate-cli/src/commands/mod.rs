@@ -12,6 +12,7 @@ pub mod register;
 pub mod scan;
 pub mod send;
 pub mod serve;
+pub mod serve_traffic;
 pub mod thread;
 pub mod token;
 pub mod wait;

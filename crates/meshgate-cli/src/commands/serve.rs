@@ -98,6 +98,10 @@ pub struct Args {
     /// Seconds open connections get to finish after SIGTERM/SIGINT before they are dropped.
     #[arg(long, value_name = "SECS", env = "MESHGATE_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout: u64,
+
+    /// Send rate limit and conversation-loop breaker.
+    #[command(flatten)]
+    pub traffic: super::serve_traffic::TrafficArgs,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -149,6 +153,7 @@ async fn serve(args: Args) -> Result<()> {
     config.max_polls_per_peer = args.max_polls_per_peer;
     config.page_max_bytes = args.page_max_bytes;
     apply_connection_limits(&args, &mut config);
+    args.traffic.apply(&mut config)?;
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

@@ -37,7 +37,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /messages`: validate, guard, resolve the recipient, store.
-#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let draft = Draft::parse(&body, &auth)?;
@@ -50,6 +50,8 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         return Err(StoreError::Refused(Refusal::SelfMessage, String::new()).into());
     }
     check_sender(&state, &auth, &draft.from_node).await?;
+    let admitted = crate::traffic::admit(&state, &draft.from_node, &to_node)?;
+    let (from, to) = (draft.from_node.clone(), to_node.clone());
 
     let resolved_from = (to_node != draft.to_node).then(|| draft.to_node.clone());
     let msg = NewMessage {
@@ -68,6 +70,8 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
     } else {
         state.store().insert_message_between_peers(msg).await
     };
+    let stored = inserted.as_ref().is_ok_and(|i| !i.duplicate);
+    crate::traffic::settle(&state, &auth, admitted, stored, &from, &to);
     let inserted = inserted.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::new(
             Class::Conflict,
