@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    alias, completions, inbox, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
+    alias, completions, inbox, loops, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
 };
 
 /// Send, read and manage direct messages between AI peers through a mesh
@@ -50,6 +50,8 @@ enum Command {
     /// Show, forget or set (from stdin) the stored per-peer token of --as NAME for this gateway.
     #[command(subcommand)]
     Token(token::Command),
+    /// List the peer pairs the conversation-loop breaker refuses, or reset one (operator).
+    Loops(loops::Args),
     /// Mint, list or show threads.
     #[command(subcommand)]
     Thread(thread::Command),
@@ -105,6 +107,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,
+            Command::Loops(args) => loops::run(args, &global).await,
             Command::Token(command) => token::run(command, &global).await,
             Command::Alias(command) => alias::run(command, &global).await,
             Command::Watch(args) => watch::run(args, &global).await,

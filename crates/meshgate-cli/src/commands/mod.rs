@@ -6,6 +6,7 @@ pub mod completions;
 pub mod export;
 pub mod import;
 pub mod inbox;
+pub mod loops;
 pub mod peers;
 pub mod read;
 pub mod register;
