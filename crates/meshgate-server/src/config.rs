@@ -117,6 +117,11 @@ pub struct Config {
     pub send_rate: Option<crate::traffic::SendRate>,
     /// The conversation-loop breaker (`None`: off).
     pub loop_limit: Option<crate::traffic::LoopLimit>,
+    /// Count requests, sends and commits for `/metrics` (off: no
+    /// bookkeeping, `/metrics` is 404 `metrics_off`).
+    pub metrics: bool,
+    /// Also serve `GET /metrics` without auth on this address.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -146,6 +151,8 @@ impl Config {
             shutdown_timeout: Duration::from_secs(10),
             send_rate: Some(crate::traffic::SendRate::default()),
             loop_limit: Some(crate::traffic::LoopLimit::default()),
+            metrics: true,
+            metrics_listen: None,
         }
     }
 }

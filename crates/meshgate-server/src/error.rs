@@ -204,6 +204,7 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
         }
+        resp.extensions_mut().insert(ErrorCode(self.code));
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
@@ -215,6 +216,11 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// The stable code of an error answer, left in its response's extensions
+/// for the metrics middleware (store errors are counted from it).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -23,6 +23,7 @@ pub mod input;
 pub mod limits;
 mod listen;
 pub mod live;
+pub mod metrics;
 pub mod peer_record;
 pub mod routes;
 pub mod session;
@@ -45,7 +46,7 @@ pub use state::AppState;
 
 /// The router with every resource, over `state`.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(routes::health::routes())
         .merge(routes::peers::routes())
         .merge(routes::messages::routes())
@@ -53,11 +54,18 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::aliases::routes())
         .merge(routes::loops::routes())
         .route("/openapi.json", axum::routing::get(routes::openapi::document))
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri));
+    // Runs after routing (the matched template is known) and around every
+    // route and fallback.
+    let router = match state.metrics() {
+        Some(m) => router.layer(axum::middleware::from_fn_with_state(Arc::clone(m), metrics::track)),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -98,7 +106,25 @@ pub async fn serve(
         // does not wait for them.
         stopping.begin_shutdown();
     };
+    let scraper = match state.config().metrics_listen {
+        Some(addr) => {
+            let metrics_listener = TcpListener::bind(addr).await?;
+            let bound = metrics_listener.local_addr()?;
+            tracing::info!(%bound, "metrics without auth at /metrics");
+            eprintln!("meshgate: metrics on http://{bound}/metrics (no auth)");
+            let app = metrics::scrape_only_app(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics_listener, app).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     listen::serve_connections(listener, app(state.clone()), shutdown, settings).await;
+    if let Some(task) = scraper {
+        task.abort();
+    }
     flusher.abort();
     state.flush_last_seen().await;
     Ok(())

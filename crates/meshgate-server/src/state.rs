@@ -30,6 +30,9 @@ struct Inner {
     slots: Slots,
     send_limiter: Option<crate::traffic::SendLimiter>,
     loops: Option<crate::traffic::LoopBreaker>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Wake-ups already added to the metrics' counter.
+    wakeups_seen: Mutex<u64>,
 }
 
 impl Drop for Inner {
@@ -44,6 +47,12 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let operator_hash = TokenHash::of(config.operator_token.expose());
         let (hub, hub_task) = Hub::start(Arc::clone(&store));
+        let metrics = config.metrics.then(|| Arc::new(crate::metrics::Metrics::new()));
+        if let Some(m) = &metrics {
+            if !store.observe_commits(Arc::clone(m) as Arc<dyn meshgate_store::CommitObserver>) {
+                tracing::debug!("the store does not report commits (or reports them elsewhere)");
+            }
+        }
         AppState {
             inner: Arc::new(Inner {
                 hub,
@@ -56,6 +65,8 @@ impl AppState {
                 slots: Slots::default(),
                 send_limiter: config.send_rate.map(crate::traffic::SendLimiter::new),
                 loops: config.loop_limit.map(crate::traffic::LoopBreaker::new),
+                metrics,
+                wakeups_seen: Mutex::new(0),
                 config,
             }),
         }
@@ -106,6 +117,23 @@ impl AppState {
     /// The conversation-loop breaker (`None`: `--loop-limit off`).
     pub fn loops(&self) -> Option<&crate::traffic::LoopBreaker> {
         self.inner.loops.as_ref()
+    }
+
+    /// The metrics (`None`: `--metrics off`).
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.inner.metrics.as_ref()
+    }
+
+    /// Brings the gauges and counters kept elsewhere (open streams and
+    /// long-polls, the hub's wake-ups) into the metrics, before a scrape.
+    pub(crate) fn sync_metrics(&self, m: &crate::metrics::Metrics) {
+        use crate::session::LiveKind;
+        m.streams.set(self.inner.slots.total(LiveKind::Stream) as i64);
+        m.polls.set(self.inner.slots.total(LiveKind::Poll) as i64);
+        let mut seen = self.inner.wakeups_seen.lock().expect("wakeups lock");
+        let now = self.inner.hub.wakeups();
+        m.wakeups.inc_by(now.saturating_sub(*seen));
+        *seen = now;
     }
 
     pub(crate) fn operator_hash(&self) -> &TokenHash {

@@ -417,8 +417,14 @@ fn split_key(k: &str) -> Option<(&str, &str)> {
 /// the loop breaker first (its count can be given back), then the sender's
 /// bucket. The reservation goes to [`settle`] once the store answered.
 pub(crate) fn admit(state: &AppState, from: &str, to: &str) -> Result<Option<Reserved>, ApiError> {
+    let refused = |e: ApiError| {
+        if let Some(m) = state.metrics() {
+            m.send_refused(e.code);
+        }
+        e
+    };
     let reserved = match state.loops() {
-        Some(loops) => loops.reserve(from, to)?,
+        Some(loops) => loops.reserve(from, to).map_err(refused)?,
         None => None,
     };
     if let (Some(limiter), Some(rate)) = (state.send_limiter(), state.config().send_rate) {
@@ -426,7 +432,7 @@ pub(crate) fn admit(state: &AppState, from: &str, to: &str) -> Result<Option<Res
             if let (Some(loops), Some(r)) = (state.loops(), reserved) {
                 loops.release(r);
             }
-            return Err(rate_limited(from, rate, wait));
+            return Err(refused(rate_limited(from, rate, wait)));
         }
     }
     Ok(reserved)

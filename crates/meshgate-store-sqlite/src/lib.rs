@@ -624,6 +624,10 @@ impl Store for SqliteStore {
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
         self.write(move |ctx| ops::insert_message(ctx, msg, true)).await
     }
+
+    fn observe_commits(&self, observer: Arc<dyn meshgate_store::CommitObserver>) -> bool {
+        self.counters.observer.set(observer).is_ok()
+    }
 }
 
 /// The SQL [`Store::list_messages`] runs for `q`, with its parameters'

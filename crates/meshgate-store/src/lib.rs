@@ -43,6 +43,14 @@ pub use models::*;
 pub use time_fmt::{now_timestamp, parse_timestamp, Timestamp};
 
 use async_trait::async_trait;
+
+/// Told of each committed write transaction of a store (the gateway's
+/// metrics); called on the store's writer, so it must be quick.
+pub trait CommitObserver: Send + Sync + 'static {
+    /// A transaction of `jobs` writes committed; its `COMMIT` took
+    /// `commit` (SQLite: the WAL fsync).
+    fn committed(&self, jobs: usize, commit: std::time::Duration);
+}
 use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
 
 /// Why a store operation failed.
@@ -236,6 +244,14 @@ pub trait Store: Send + Sync + 'static {
     /// retired, and a new peer of that name would read it. An idempotent
     /// resend of a stored message is answered as by `insert_message`.
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted>;
+
+    /// Reports every committed write transaction to `observer` from now on
+    /// (batch size and commit time, for metrics); false if this backend
+    /// does not report, or already reports to another observer.
+    fn observe_commits(&self, observer: std::sync::Arc<dyn CommitObserver>) -> bool {
+        let _ = observer;
+        false
+    }
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -99,7 +99,7 @@ pub struct Args {
     #[arg(long, value_name = "SECS", env = "MESHGATE_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout: u64,
 
-    /// Send rate limit and conversation-loop breaker.
+    /// Send rate limit, conversation-loop breaker, metrics.
     #[command(flatten)]
     pub traffic: super::serve_traffic::TrafficArgs,
 }

@@ -1,5 +1,6 @@
-//! `meshgate serve`'s traffic-control flags: the per-sender send rate and
-//! the conversation-loop breaker (kept apart from `serve.rs`'s other flags).
+//! `meshgate serve`'s traffic-control and metrics flags: the per-sender
+//! send rate, the conversation-loop breaker, Prometheus metrics (kept
+//! apart from `serve.rs`'s other flags).
 
 use anyhow::Result;
 use meshgate_server::traffic::{parse_loop_limit, parse_send_rate, LoopLimit, SendRate};
@@ -24,6 +25,16 @@ pub struct TrafficArgs {
     #[arg(long, value_name = "COUNT/SECONDS|off", env = "MESHGATE_LOOP_LIMIT", default_value = "60/600",
           value_parser = |s: &str| parse_loop_limit(s).map(OrOff))]
     pub loop_limit: OrOff<LoopLimit>,
+
+    /// Prometheus metrics: `on` counts requests, sends and commits for `GET /metrics` (operator token); `off` does
+    /// no bookkeeping.
+    #[arg(long, value_name = "on|off", env = "MESHGATE_METRICS", default_value = "on",
+          value_parser = ["on", "off"])]
+    pub metrics: String,
+
+    /// Also serve `GET /metrics` WITHOUT auth on this address (for a scraper on a private address).
+    #[arg(long, value_name = "ADDR", env = "MESHGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// A setting that `off` disables (`None`); a type of its own so clap does
@@ -36,6 +47,11 @@ impl TrafficArgs {
     pub fn apply(&self, config: &mut Config) -> Result<()> {
         config.send_rate = self.send_rate.0.map(|per_second| SendRate { per_second, burst: self.send_burst });
         config.loop_limit = self.loop_limit.0;
+        config.metrics = self.metrics == "on";
+        if self.metrics_listen.is_some() && !config.metrics {
+            anyhow::bail!("--metrics-listen needs --metrics on");
+        }
+        config.metrics_listen = self.metrics_listen;
         Ok(())
     }
 }

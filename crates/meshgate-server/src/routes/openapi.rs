@@ -5,8 +5,8 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::live;
 use crate::routes::{aliases, health, loops, messages, peers, threads};
+use crate::{live, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::routes::{aliases, health, loops, messages, peers, threads};
         threads::mint, threads::list, threads::show,
         aliases::list, aliases::put, aliases::remove,
         loops::list, loops::reset,
+        metrics::scrape,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
