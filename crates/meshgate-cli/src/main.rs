@@ -69,6 +69,8 @@ enum Command {
     Import(commands::import::Args),
     /// Write all data of a store as JSON lines (tokens as hashes only).
     Export(commands::export::Args),
+    /// Delete old read DMs (and, if asked, old unread ones) once, and print the counts.
+    Gc(commands::gc::Args),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +116,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Wait(args) => wait::run(args, &global).await,
             Command::Import(args) => commands::import::run(args).await,
             Command::Export(args) => commands::export::run(args).await,
+            Command::Gc(args) => commands::gc::run(args).await,
             Command::Serve(_) | Command::Scan(_) | Command::Completions(_) => {
                 unreachable!("these commands run in main")
             }

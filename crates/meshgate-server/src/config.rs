@@ -122,6 +122,10 @@ pub struct Config {
     pub metrics: bool,
     /// Also serve `GET /metrics` without auth on this address.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// What retention deletes (nothing by default).
+    pub retain: crate::retention::RetainDays,
+    /// Time between retention passes.
+    pub retention_every: Duration,
 }
 
 impl Config {
@@ -153,6 +157,8 @@ impl Config {
             loop_limit: Some(crate::traffic::LoopLimit::default()),
             metrics: true,
             metrics_listen: None,
+            retain: crate::retention::RetainDays::default(),
+            retention_every: crate::retention::EVERY,
         }
     }
 }

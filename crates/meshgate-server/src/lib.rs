@@ -25,6 +25,7 @@ mod listen;
 pub mod live;
 pub mod metrics;
 pub mod peer_record;
+pub mod retention;
 pub mod routes;
 pub mod session;
 mod stall;
@@ -106,6 +107,10 @@ pub async fn serve(
         // does not wait for them.
         stopping.begin_shutdown();
     };
+    let retention = state.config().retain.is_on().then(|| {
+        let (store, config) = (Arc::clone(state.store_arc()), state.config());
+        tokio::spawn(retention::run(store, config.retain, config.retention_every))
+    });
     let scraper = match state.config().metrics_listen {
         Some(addr) => {
             let metrics_listener = TcpListener::bind(addr).await?;
@@ -122,7 +127,7 @@ pub async fn serve(
         None => None,
     };
     listen::serve_connections(listener, app(state.clone()), shutdown, settings).await;
-    if let Some(task) = scraper {
+    for task in [scraper, retention].into_iter().flatten() {
         task.abort();
     }
     flusher.abort();

@@ -77,6 +77,11 @@ impl AppState {
         self.inner.store.as_ref()
     }
 
+    /// The store, shared (for background tasks).
+    pub fn store_arc(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
     /// Wake-ups for the waiters of one peer (or of every message).
     pub fn hub(&self) -> &Hub {
         &self.inner.hub

@@ -600,6 +600,15 @@ impl Store for PgStore {
     fn observe_commits(&self, observer: Arc<dyn meshgate_store::CommitObserver>) -> bool {
         self.observer.set(observer).is_ok()
     }
+
+    async fn purge_expired(
+        &self,
+        policy: &meshgate_store::Retention,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<meshgate_store::PurgePass> {
+        in_tx!(self, |tx| ops::purge_expired(&tx, policy, after_id, limit))
+    }
 }
 
 impl PgStore {

@@ -101,6 +101,7 @@ macro_rules! __with_conformance_checks {
         member_view_hides_others_activity,
         sends_recheck_that_both_ends_are_peers,
         commits_are_reported_to_the_observer,
+        retention_deletes_expired_dms_and_emptied_threads,
         );
     };
 }
@@ -156,6 +157,9 @@ pub use recheck::*;
 
 mod observer;
 pub use observer::*;
+
+mod retention;
+pub use retention::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///

@@ -40,7 +40,7 @@ mod time_fmt;
 pub mod conformance;
 
 pub use models::*;
-pub use time_fmt::{now_timestamp, parse_timestamp, Timestamp};
+pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, Timestamp};
 
 use async_trait::async_trait;
 
@@ -252,6 +252,15 @@ pub trait Store: Send + Sync + 'static {
         let _ = observer;
         false
     }
+
+    /// One retention batch: examines the next `limit` DMs with ids above
+    /// `after_id`, in id order, deletes those `policy` says are expired
+    /// (with their idempotency keys), then the threads this left without
+    /// DMs that were last used before [`Retention::horizon`]. A caller runs
+    /// batches from `after_id = 0` until `done`. Every DM is examined: ids
+    /// follow creation time only for DMs sent here (imported ones keep
+    /// their original times under new ids), so no batch may stop early.
+    async fn purge_expired(&self, policy: &Retention, after_id: i64, limit: u32) -> StoreResult<PurgePass>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

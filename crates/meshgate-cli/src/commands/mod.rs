@@ -4,6 +4,7 @@
 pub mod alias;
 pub mod completions;
 pub mod export;
+pub mod gc;
 pub mod import;
 pub mod inbox;
 pub mod loops;

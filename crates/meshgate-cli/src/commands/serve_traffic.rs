@@ -1,6 +1,6 @@
-//! `meshgate serve`'s traffic-control and metrics flags: the per-sender
-//! send rate, the conversation-loop breaker, Prometheus metrics (kept
-//! apart from `serve.rs`'s other flags).
+//! `meshgate serve`'s traffic-control, metrics and retention flags: the
+//! per-sender send rate, the conversation-loop breaker, Prometheus metrics,
+//! `--retain-days` (kept apart from `serve.rs`'s other flags).
 
 use anyhow::Result;
 use meshgate_server::traffic::{parse_loop_limit, parse_send_rate, LoopLimit, SendRate};
@@ -35,6 +35,10 @@ pub struct TrafficArgs {
     /// Also serve `GET /metrics` WITHOUT auth on this address (for a scraper on a private address).
     #[arg(long, value_name = "ADDR", env = "MESHGATE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Retention, run every 5 minutes in the background.
+    #[command(flatten)]
+    pub retain: super::gc::RetainArgs,
 }
 
 /// A setting that `off` disables (`None`); a type of its own so clap does
@@ -52,6 +56,7 @@ impl TrafficArgs {
             anyhow::bail!("--metrics-listen needs --metrics on");
         }
         config.metrics_listen = self.metrics_listen;
+        config.retain = self.retain.days();
         Ok(())
     }
 }
