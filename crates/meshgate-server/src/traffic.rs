@@ -124,7 +124,11 @@ impl<V> Shards<V> {
         f: impl FnOnce(Option<&mut V>) -> R,
     ) -> R {
         let mut shard = self.shard(key);
-        if !shard.contains_key(key) && shard.len() >= self.per_shard {
+        if shard.contains_key(key) {
+            // No allocation for a known key (the common case).
+            return f(shard.get_mut(key));
+        }
+        if shard.len() >= self.per_shard {
             shard.retain(|_, v| !idle(v));
             if shard.len() >= self.per_shard {
                 tracing::warn!(
@@ -267,22 +271,24 @@ impl LoopBreaker {
         let window = self.limit.window;
         let count = self.limit.count as usize;
         let stale = |p: &Pair| p.sent.back().is_none_or(|t| now.duration_since(*t) >= window);
-        self.pairs.with(&key, Pair::default, stale, |pair| {
-            let Some(p) = pair else { return Ok(None) };
-            while p.sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                p.sent.pop_front();
-            }
-            if p.sent.len() >= count {
-                let oldest = *p.sent.front().expect("count >= 1");
-                let wait = (oldest + window).saturating_duration_since(now);
-                return Err(self.loop_error(x, y, p.sent.len(), wait));
-            }
-            p.sent.push_back(now);
-            if p.sent.len() >= count {
-                self.full.store(true, Ordering::Release);
-            }
-            Ok(Some(Reserved { key: key.clone(), at: now }))
-        })
+        self.pairs
+            .with(&key, Pair::default, stale, |pair| {
+                let Some(p) = pair else { return Ok(false) };
+                while p.sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+                    p.sent.pop_front();
+                }
+                if p.sent.len() >= count {
+                    let oldest = *p.sent.front().expect("count >= 1");
+                    let wait = (oldest + window).saturating_duration_since(now);
+                    return Err(self.loop_error(x, y, p.sent.len(), wait));
+                }
+                p.sent.push_back(now);
+                if p.sent.len() >= count {
+                    self.full.store(true, Ordering::Release);
+                }
+                Ok(true)
+            })
+            .map(|counted| counted.then_some(Reserved { key, at: now }))
     }
 
     /// Uncounts a DM that was not stored (refused later, or a duplicate).
