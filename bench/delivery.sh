@@ -12,6 +12,9 @@
 # DURATION (10s per throughput run), REFERENCE=1 to also measure the Python
 # gateway's polling model ($MESHGATE_VENV with swarph-cli[gateway]).
 set -euo pipefail
+# One sender and one pair at full speed: the send rate limit and the loop
+# breaker would refuse most of it, so they are off unless the caller sets them.
+export MESHGATE_SEND_RATE=${MESHGATE_SEND_RATE:-off} MESHGATE_LOOP_LIMIT=${MESHGATE_LOOP_LIMIT:-off}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/bench/out/delivery-$(date +%Y%m%d-%H%M%S)}
 COUNT=${COUNT:-1000}; WATCHERS=${WATCHERS:-10000}; DURATION=${DURATION:-10s}

@@ -20,6 +20,9 @@
 # MESHGATE_BIN (a prebuilt meshgate binary instead of building this tree's;
 # for before/after comparisons), LABEL (the column name in the report).
 set -euo pipefail
+# One sender and one pair at full speed: the send rate limit and the loop
+# breaker would refuse most of it, so they are off unless the caller sets them.
+export MESHGATE_SEND_RATE=${MESHGATE_SEND_RATE:-off} MESHGATE_LOOP_LIMIT=${MESHGATE_LOOP_LIMIT:-off}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KIND=${1:?usage: gateway.sh meshgate|reference|postgres [OUTDIR]}
 OUT=${2:-$ROOT/bench/out/$KIND-$(date +%Y%m%d-%H%M%S)}

@@ -15,6 +15,9 @@
 # on PostgreSQL instead: each run gets a fresh database on that server
 # (created and dropped with createdb/dropdb).
 set -euo pipefail
+# One sender and one pair at full speed: the send rate limit and the loop
+# breaker would refuse most of it, so they are off unless the caller sets them.
+export MESHGATE_SEND_RATE=${MESHGATE_SEND_RATE:-off} MESHGATE_LOOP_LIMIT=${MESHGATE_LOOP_LIMIT:-off}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/bench/out/memory-$(date +%Y%m%d-%H%M%S)}
 TOKEN=benchtoken-0123456789abcdef

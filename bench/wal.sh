@@ -13,6 +13,9 @@
 # Environment: LIMITS ("0 64"), SENDS (1000000), SEND_CONC (64), RUNS (1),
 # PORT (18795). Needs oha (cargo install oha --locked).
 set -euo pipefail
+# One sender and one pair at full speed: the send rate limit and the loop
+# breaker would refuse most of it, so they are off unless the caller sets them.
+export MESHGATE_SEND_RATE=${MESHGATE_SEND_RATE:-off} MESHGATE_LOOP_LIMIT=${MESHGATE_LOOP_LIMIT:-off}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/bench/out/wal-$(date +%Y%m%d-%H%M%S)}
 LIMITS=${LIMITS:-"0 64"}; SENDS=${SENDS:-1000000}; SEND_CONC=${SEND_CONC:-64}; RUNS=${RUNS:-1}

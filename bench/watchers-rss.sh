@@ -7,6 +7,9 @@
 #
 # Needs target/release/meshgate-bench (cargo build --release -p meshgate-bench).
 set -euo pipefail
+# One sender and one pair at full speed: the send rate limit and the loop
+# breaker would refuse most of it, so they are off unless the caller sets them.
+export MESHGATE_SEND_RATE=${MESHGATE_SEND_RATE:-off} MESHGATE_LOOP_LIMIT=${MESHGATE_LOOP_LIMIT:-off}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:?usage: watchers-rss.sh MESHGATE_BIN [COUNT]}
 COUNT=${2:-10000}

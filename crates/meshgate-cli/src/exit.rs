@@ -109,6 +109,14 @@ pub fn hint(err: &anyhow::Error, global: &Global) -> Option<String> {
         }
         ClientError::InvalidName(_) => "peer names look like `lab-ovh`: a-z, 0-9 and '-'".into(),
         ClientError::Gateway { status: 409, code, detail } => conflict_hint(code, detail, name)?,
+        ClientError::Throttled { code, .. } if code == "conversation_loop" => {
+            "the two peers answered each other too often; the operator lifts it with `meshgate loops reset A B` \
+             (see `meshgate loops`) or by sending either of them a DM"
+                .into()
+        }
+        ClientError::Throttled { .. } => {
+            "this sender is over the gateway's --send-rate; slow down and retry after the wait given".into()
+        }
         _ => return None,
     })
 }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    alias, completions, inbox, mcp, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
+    alias, completions, inbox, loops, mcp, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
 };
 
 /// Send, read and manage direct messages between AI peers through a mesh
@@ -50,6 +50,8 @@ enum Command {
     /// Show, forget or set (from stdin) the stored per-peer token of --as NAME for this gateway.
     #[command(subcommand)]
     Token(token::Command),
+    /// List the peer pairs the conversation-loop breaker refuses, or reset one (operator).
+    Loops(loops::Args),
     /// Mint, list or show threads.
     #[command(subcommand)]
     Thread(thread::Command),
@@ -74,6 +76,8 @@ enum Command {
     Hooks(commands::hooks::Command),
     /// Copy a SQLite store consistently while the gateway serves it (PostgreSQL: pg_dump).
     Backup(commands::backup::Args),
+    /// Delete old read DMs (and, if asked, old unread ones) once, and print the counts.
+    Gc(commands::gc::Args),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +127,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,
+            Command::Loops(args) => loops::run(args, &global).await,
             Command::Token(command) => token::run(command, &global).await,
             Command::Alias(command) => alias::run(command, &global).await,
             Command::Watch(args) => watch::run(args, &global).await,
@@ -131,6 +136,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Import(args) => commands::import::run(args).await,
             Command::Export(args) => commands::export::run(args).await,
             Command::Hooks(command) => commands::hooks::run(command, &global).await,
+            Command::Gc(args) => commands::gc::run(args).await,
             Command::Serve(_) | Command::Scan(_) | Command::Completions(_) | Command::Backup(_) => {
                 unreachable!("these commands run in main")
             }

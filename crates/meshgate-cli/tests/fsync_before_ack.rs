@@ -203,7 +203,7 @@ async fn every_acknowledged_send_was_fsynced_before_its_200() {
         env!("CARGO_BIN_EXE_meshgate"),
     ]);
     let (mut child, url) =
-        serve_proc::start_command(strace, &["--data-dir".as_ref(), data.as_os_str()], &[("MESH_GATEWAY_TOKEN", TOKEN)])
+        serve_proc::start_command(strace, &["--data-dir".as_ref(), data.as_os_str()], &serve_proc::unlimited(TOKEN))
             .unwrap_or_else(|e| panic!("traced gateway did not start:\n{e}"));
     let acked = send_all(&url).await;
     stop_traced(&mut child);

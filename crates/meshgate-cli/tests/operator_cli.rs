@@ -5,25 +5,8 @@
 
 mod common;
 
-use common::{meshgate, meshgate_gateway, Gateway};
+use common::{meshgate, meshgate_gateway, operator_ok as ok, operator_run as op};
 use serde_json::Value;
-
-/// Runs the binary with the operator token and no identity.
-async fn op(gw: &Gateway, args: &[&str]) -> (i32, String, String) {
-    let config = gw.dir.path().join("config").display().to_string();
-    meshgate(
-        args,
-        &[("MESH_GATEWAY_URL", &gw.url), ("MESH_GATEWAY_TOKEN", &gw.token), ("MESHGATE_CONFIG_DIR", &config)],
-        None,
-    )
-    .await
-}
-
-async fn ok(gw: &Gateway, args: &[&str]) -> String {
-    let (code, stdout, stderr) = op(gw, args).await;
-    assert_eq!(code, 0, "meshgate {args:?}\nstdout: {stdout}\nstderr: {stderr}");
-    stdout
-}
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))

@@ -27,6 +27,12 @@ pub const GATEWAY_TOKEN_ENV: &str = "MESH_GATEWAY_TOKEN";
 /// Per-request timeout when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most times a send refused with 429 and `Retry-After` is sent again.
+pub const SEND_RETRIES_MAX: u32 = 3;
+/// Most time one send spends waiting out `Retry-After`s; a longer wait
+/// (a tripped conversation loop) fails at once with [`Error::Throttled`].
+pub const SEND_RETRY_WAIT_MAX: Duration = Duration::from_secs(30);
+
 /// Extra rows asked for when the own inbox is read, to make up for rows the
 /// client drops because this peer sent them.
 const OWN_ROWS_SLACK: u32 = 8;
@@ -466,8 +472,7 @@ impl Client {
             idempotency_key: options.idempotency_key,
             skip_secret_check: options.skip_secret_check,
         };
-        let request = self.authorized(Method::POST, &["messages"]).json(&body);
-        let (status, bytes) = self.round_trip(request).await?;
+        let (status, bytes) = self.post_throttled(&body).await?;
         if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
             let (code, _, suggestions) = parse_error_body(status, &bytes);
             if code == "unknown_recipient" || code == "recipient_disabled" {
@@ -638,10 +643,52 @@ impl Client {
     /// Sends `request` and reads the whole answer; only transport failures
     /// are errors here.
     pub(crate) async fn round_trip(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
+        let (status, _, bytes) = self.round_trip_timed(request).await?;
+        Ok((status, bytes))
+    }
+
+    /// [`Client::round_trip`] that also returns the `Retry-After` header
+    /// (integer seconds).
+    async fn round_trip_timed(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Option<u64>, Vec<u8>)> {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
-        Ok((status, bytes.to_vec()))
+        Ok((status, retry_after, bytes.to_vec()))
+    }
+
+    /// `POST /messages` with `body`, honouring a 429's `Retry-After`: the
+    /// same body (so the same idempotency key) is sent again after the
+    /// wait, at most [`SEND_RETRIES_MAX`] times and [`SEND_RETRY_WAIT_MAX`]
+    /// of waiting in all; then [`Error::Throttled`]. A 429 means nothing
+    /// was stored, so a retry never sends a DM twice.
+    async fn post_throttled(&self, body: &SendRequest) -> Result<(StatusCode, Vec<u8>)> {
+        let mut waited = Duration::ZERO;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let request = self.authorized(Method::POST, &["messages"]).json(body);
+            let (status, retry_after, bytes) = self.round_trip_timed(request).await?;
+            if status != StatusCode::TOO_MANY_REQUESTS {
+                return Ok((status, bytes));
+            }
+            let wait = retry_after.map(Duration::from_secs);
+            match wait {
+                Some(wait) if attempts <= SEND_RETRIES_MAX && waited + wait <= SEND_RETRY_WAIT_MAX => {
+                    tracing::info!(wait_secs = wait.as_secs(), attempts, "gateway throttled the send; retrying");
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                _ => {
+                    let (code, detail, _) = parse_error_body(status, &bytes);
+                    return Err(Error::Throttled { code, detail, retry_after, attempts });
+                }
+            }
+        }
     }
 
     pub(crate) fn decode<T: DeserializeOwned>(&self, status: StatusCode, bytes: &[u8], endpoint: &str) -> Result<T> {

@@ -111,6 +111,23 @@ pub enum Error {
         detail: String,
     },
 
+    /// The gateway refused a send with 429 (`rate_limited`,
+    /// `conversation_loop`) and the client stopped retrying: after
+    /// [`crate::SEND_RETRIES_MAX`] retries, or because the wait it asked
+    /// for was beyond [`crate::SEND_RETRY_WAIT_MAX`]. Nothing was stored.
+    #[error("gateway refused the send (429 {code}) after {attempts} attempt(s){}; nothing was stored: {detail}",
+            retry_after.map(|s| format!(", retry after {s} s")).unwrap_or_default())]
+    Throttled {
+        /// `rate_limited`, `conversation_loop`, ...
+        code: String,
+        /// The gateway's explanation (a loop's names the pair and how to reset it).
+        detail: String,
+        /// The last `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+        /// Requests made.
+        attempts: u32,
+    },
+
     /// The client was configured wrongly (bad URL, missing node name).
     #[error("invalid client configuration: {0}")]
     Config(String),

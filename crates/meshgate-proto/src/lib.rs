@@ -20,6 +20,7 @@ mod page;
 mod peer;
 mod suggest;
 mod thread;
+mod traffic;
 
 pub use kind::{Kind, UnknownKind};
 pub use message::{
@@ -31,6 +32,7 @@ pub use page::{PageBudget, PAGE_BYTES_DEFAULT};
 pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
 pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
+pub use traffic::{LoopList, LoopPair, LoopReset};
 
 use serde::{Deserialize, Serialize};
 

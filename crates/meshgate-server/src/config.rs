@@ -116,6 +116,19 @@ pub struct Config {
     /// Serve TLS with this certificate and key (reloaded when they change);
     /// `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// Per-sender token bucket of sends (`None`: off).
+    pub send_rate: Option<crate::traffic::SendRate>,
+    /// The conversation-loop breaker (`None`: off).
+    pub loop_limit: Option<crate::traffic::LoopLimit>,
+    /// Count requests, sends and commits for `/metrics` (off: no
+    /// bookkeeping, `/metrics` is 404 `metrics_off`).
+    pub metrics: bool,
+    /// Also serve `GET /metrics` without auth on this address.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// What retention deletes (nothing by default).
+    pub retain: crate::retention::RetainDays,
+    /// Time between retention passes.
+    pub retention_every: Duration,
 }
 
 impl Config {
@@ -144,6 +157,12 @@ impl Config {
             write_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             tls: None,
+            send_rate: Some(crate::traffic::SendRate::default()),
+            loop_limit: Some(crate::traffic::LoopLimit::default()),
+            metrics: true,
+            metrics_listen: None,
+            retain: crate::retention::RetainDays::default(),
+            retention_every: crate::retention::EVERY,
         }
     }
 }

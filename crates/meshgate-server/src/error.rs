@@ -27,7 +27,8 @@ pub enum Class {
     TooLarge,
     /// 422: malformed JSON, missing or mistyped fields, refused content.
     Invalid,
-    /// 429: too many failed authentications from this address.
+    /// 429: too many failed authentications from this address, a sender
+    /// over its rate, a conversation loop, a per-peer cap.
     RateLimited,
     /// 503: the store cannot be reached.
     Unavailable,
@@ -50,12 +51,15 @@ pub struct ApiError {
     pub detail: String,
     /// Close names, for `unknown_recipient`.
     pub suggestions: Vec<String>,
+    /// Seconds for a `Retry-After` header (429 `rate_limited`,
+    /// `conversation_loop`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// A new error of `class`.
     pub fn new(class: Class, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { class, code, detail: detail.into(), suggestions: Vec::new() }
+        ApiError { class, code, detail: detail.into(), suggestions: Vec::new(), retry_after: None }
     }
 
     /// 400.
@@ -200,6 +204,10 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
         }
+        resp.extensions_mut().insert(ErrorCode(self.code));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was never read: the connection cannot
             // carry another request, so say so and let hyper close it.
@@ -208,6 +216,11 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// The stable code of an error answer, left in its response's extensions
+/// for the metrics middleware (store errors are counted from it).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -21,6 +21,7 @@ const PAGE: u32 = 1000;
 pub struct Hub {
     store: Arc<dyn Store>,
     keys: Mutex<HashMap<String, watch::Sender<i64>>>,
+    woken: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
@@ -28,7 +29,7 @@ impl Hub {
     /// inside a Tokio runtime. The task ends when the returned handle is
     /// aborted or the store's channel closes.
     pub fn start(store: Arc<dyn Store>) -> (Arc<Hub>, tokio::task::JoinHandle<()>) {
-        let hub = Arc::new(Hub { store, keys: Mutex::new(HashMap::new()) });
+        let hub = Arc::new(Hub { store, keys: Mutex::new(HashMap::new()), woken: Default::default() });
         // Take the position now, before any waiter can subscribe, so that
         // every later commit is seen by the task.
         let mut wake = hub.store.subscribe();
@@ -56,6 +57,11 @@ impl Hub {
         }
     }
 
+    /// Wake-ups sent so far (a waiter's channel told of a commit).
+    pub fn wakeups(&self) -> u64 {
+        self.woken.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn follow(self: Arc<Self>, mut wake: watch::Receiver<i64>, mut last: i64) {
         let mut sweep = tokio::time::interval(Duration::from_secs(10));
         loop {
@@ -76,13 +82,16 @@ impl Hub {
                     Ok(rows) if rows.is_empty() => break,
                     Ok(rows) => {
                         let keys = self.keys.lock().expect("hub lock");
+                        let mut woken = 0;
                         for m in &rows {
                             for peer in [&m.to_node, &m.from_node] {
                                 if let Some(tx) = keys.get(peer.as_str()) {
                                     tx.send_replace(m.id);
+                                    woken += 1;
                                 }
                             }
                         }
+                        self.woken.fetch_add(woken, std::sync::atomic::Ordering::Relaxed);
                         last = rows.last().map_or(max, |m| m.id);
                     }
                     Err(e) => {

@@ -24,14 +24,17 @@ pub mod limits;
 mod listen;
 pub mod live;
 pub mod mcp;
+pub mod metrics;
 pub mod peer_record;
 pub mod request_id;
+pub mod retention;
 pub mod routes;
 pub mod session;
 mod stall;
 pub mod state;
 mod tls;
 pub mod tokens;
+pub mod traffic;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -54,19 +57,27 @@ pub fn app(state: AppState) -> Router {
 
 /// The HTTP API without `/mcp` (whose tools call it in-process).
 fn api(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(routes::health::routes())
         .merge(routes::peers::routes())
         .merge(routes::messages::routes())
         .merge(routes::threads::routes())
         .merge(routes::aliases::routes())
+        .merge(routes::loops::routes())
         .route("/openapi.json", axum::routing::get(routes::openapi::document))
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
         .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
-        .layer(axum::middleware::from_fn(request_id::assign))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(request_id::assign));
+    // Runs after routing (the matched template is known) and around every
+    // route and fallback.
+    let router = match state.metrics() {
+        Some(m) => router.layer(axum::middleware::from_fn_with_state(Arc::clone(m), metrics::track)),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -112,7 +123,29 @@ pub async fn serve(
         // does not wait for them.
         stopping.begin_shutdown();
     };
+    let retention = state.config().retain.is_on().then(|| {
+        let (store, config) = (Arc::clone(state.store_arc()), state.config());
+        tokio::spawn(retention::run(store, config.retain, config.retention_every))
+    });
+    let scraper = match state.config().metrics_listen {
+        Some(addr) => {
+            let metrics_listener = TcpListener::bind(addr).await?;
+            let bound = metrics_listener.local_addr()?;
+            tracing::info!(%bound, "metrics without auth at /metrics");
+            eprintln!("meshgate: metrics on http://{bound}/metrics (no auth)");
+            let app = metrics::scrape_only_app(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics_listener, app).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     listen::serve_connections(listener, app(state.clone()), shutdown, settings).await;
+    for task in [scraper, retention].into_iter().flatten() {
+        task.abort();
+    }
     flusher.abort();
     state.flush_last_seen().await;
     Ok(())

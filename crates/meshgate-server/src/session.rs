@@ -70,6 +70,11 @@ impl Slots {
         }
     }
 
+    /// Open responses of `kind` held for all peers together.
+    pub(crate) fn total(&self, kind: LiveKind) -> usize {
+        self.0.lock().expect("slots lock").iter().filter(|((k, _), _)| *k == kind).map(|(_, n)| n).sum()
+    }
+
     /// Open responses of `kind` held for `peer`.
     pub(crate) fn count(&self, kind: LiveKind, peer: &str) -> usize {
         self.0.lock().expect("slots lock").get(&(kind, peer.to_owned())).copied().unwrap_or(0)

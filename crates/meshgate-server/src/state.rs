@@ -28,6 +28,11 @@ struct Inner {
     hub_task: tokio::task::JoinHandle<()>,
     stopping: tokio::sync::watch::Sender<bool>,
     slots: Slots,
+    send_limiter: Option<crate::traffic::SendLimiter>,
+    loops: Option<crate::traffic::LoopBreaker>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Wake-ups already added to the metrics' counter.
+    wakeups_seen: Mutex<u64>,
 }
 
 impl Drop for Inner {
@@ -42,17 +47,27 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let operator_hash = TokenHash::of(config.operator_token.expose());
         let (hub, hub_task) = Hub::start(Arc::clone(&store));
+        let metrics = config.metrics.then(|| Arc::new(crate::metrics::Metrics::new()));
+        if let Some(m) = &metrics {
+            if !store.observe_commits(Arc::clone(m) as Arc<dyn meshgate_store::CommitObserver>) {
+                tracing::debug!("the store does not report commits (or reports them elsewhere)");
+            }
+        }
         AppState {
             inner: Arc::new(Inner {
                 hub,
                 hub_task,
                 stopping: tokio::sync::watch::channel(false).0,
                 store,
-                config,
                 operator_hash,
                 seen: Mutex::new(HashMap::new()),
                 auth_failures: Mutex::new(HashMap::new()),
                 slots: Slots::default(),
+                send_limiter: config.send_rate.map(crate::traffic::SendLimiter::new),
+                loops: config.loop_limit.map(crate::traffic::LoopBreaker::new),
+                metrics,
+                wakeups_seen: Mutex::new(0),
+                config,
             }),
         }
     }
@@ -60,6 +75,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// The store, shared (for background tasks).
+    pub fn store_arc(&self) -> &Arc<dyn Store> {
+        &self.inner.store
     }
 
     /// Wake-ups for the waiters of one peer (or of every message).
@@ -92,6 +112,33 @@ impl AppState {
     /// How many streams (or waiting long-polls) are open for `peer` now.
     pub fn open_live(&self, kind: crate::session::LiveKind, peer: &str) -> usize {
         self.inner.slots.count(kind, peer)
+    }
+
+    /// The per-sender send limiter (`None`: `--send-rate off`).
+    pub fn send_limiter(&self) -> Option<&crate::traffic::SendLimiter> {
+        self.inner.send_limiter.as_ref()
+    }
+
+    /// The conversation-loop breaker (`None`: `--loop-limit off`).
+    pub fn loops(&self) -> Option<&crate::traffic::LoopBreaker> {
+        self.inner.loops.as_ref()
+    }
+
+    /// The metrics (`None`: `--metrics off`).
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.inner.metrics.as_ref()
+    }
+
+    /// Brings the gauges and counters kept elsewhere (open streams and
+    /// long-polls, the hub's wake-ups) into the metrics, before a scrape.
+    pub(crate) fn sync_metrics(&self, m: &crate::metrics::Metrics) {
+        use crate::session::LiveKind;
+        m.streams.set(self.inner.slots.total(LiveKind::Stream) as i64);
+        m.polls.set(self.inner.slots.total(LiveKind::Poll) as i64);
+        let mut seen = self.inner.wakeups_seen.lock().expect("wakeups lock");
+        let now = self.inner.hub.wakeups();
+        m.wakeups.inc_by(now.saturating_sub(*seen));
+        *seen = now;
     }
 
     pub(crate) fn operator_hash(&self) -> &TokenHash {

@@ -36,12 +36,16 @@ pub(crate) struct Job {
     pub(crate) peers_only: bool,
 }
 
+/// Where the batches' commits are reported, once the gateway set it.
+pub(crate) type Observer = Arc<std::sync::OnceLock<Arc<dyn meshgate_store::CommitObserver>>>;
+
 /// Runs batches until every sender is gone.
 pub(crate) async fn run(
     pool: Pool,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     max_id: Arc<watch::Sender<i64>>,
     op_timeout: Duration,
+    observer: Observer,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut bytes = first.msg.content.len();
@@ -55,7 +59,7 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        let result = match tokio::time::timeout(op_timeout, store(&pool, &batch)).await {
+        let result = match tokio::time::timeout(op_timeout, store(&pool, &batch, &observer)).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!("postgres insert timed out after {op_timeout:?}"))),
         };
@@ -79,7 +83,7 @@ pub(crate) async fn run(
 
 /// Stores a batch in one transaction; a job whose ends must be peers and
 /// are not gets its own `NotFound`, the others are stored.
-async fn store(pool: &Pool, batch: &[Job]) -> StoreResult<Vec<StoreResult<Option<Message>>>> {
+async fn store(pool: &Pool, batch: &[Job], observer: &Observer) -> StoreResult<Vec<StoreResult<Option<Message>>>> {
     let mut client = pool.get().await.map_err(map_pool)?;
     let tx = client.transaction().await.map_err(map_pg)?;
     let ends: Vec<&str> = batch
@@ -98,7 +102,11 @@ async fn store(pool: &Pool, batch: &[Job]) -> StoreResult<Vec<StoreResult<Option
     let msgs: Vec<(&NewMessage, &str)> =
         batch.iter().filter(|j| missing(j).is_none()).map(|j| (&j.msg, j.digest.as_str())).collect();
     let mut stored = ops::insert_batch(&tx, &msgs).await?.into_iter();
+    let started = std::time::Instant::now();
     tx.commit().await.map_err(map_pg)?;
+    if let Some(observer) = observer.get() {
+        observer.committed(batch.len(), started.elapsed());
+    }
     Ok(batch
         .iter()
         .map(|j| match missing(j) {

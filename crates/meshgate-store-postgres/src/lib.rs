@@ -148,6 +148,8 @@ pub struct PgStore {
     listener: JoinHandle<()>,
     inserts: mpsc::UnboundedSender<batch::Job>,
     op_timeout: Duration,
+    /// Told of each insert batch's commit (set once, by the gateway).
+    observer: batch::Observer,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -263,8 +265,23 @@ impl PgStore {
         let credentials = broadcast::channel(live::CREDENTIAL_BACKLOG).0;
         let listener = tokio::spawn(listen(listen_cfg, Arc::clone(&max_tx), credentials.clone(), poll));
         let (inserts, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(batch::run(pool.clone(), jobs, Arc::clone(&max_tx), opts.operation_timeout));
-        Ok(PgStore { pool, max_id: max_tx, credentials, listener, inserts, op_timeout: opts.operation_timeout })
+        let observer = batch::Observer::default();
+        tokio::spawn(batch::run(
+            pool.clone(),
+            jobs,
+            Arc::clone(&max_tx),
+            opts.operation_timeout,
+            Arc::clone(&observer),
+        ));
+        Ok(PgStore {
+            pool,
+            max_id: max_tx,
+            credentials,
+            listener,
+            inserts,
+            op_timeout: opts.operation_timeout,
+            observer,
+        })
     }
 
     /// Bounds `fut` by the operation timeout.
@@ -578,6 +595,19 @@ impl Store for PgStore {
 
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
         self.insert(msg, true).await
+    }
+
+    fn observe_commits(&self, observer: Arc<dyn meshgate_store::CommitObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    async fn purge_expired(
+        &self,
+        policy: &meshgate_store::Retention,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<meshgate_store::PurgePass> {
+        in_tx!(self, |tx| ops::purge_expired(&tx, policy, after_id, limit))
     }
 }
 

@@ -12,4 +12,6 @@ pub(crate) struct Counters {
     pub(crate) failed_batches: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
     pub(crate) wal_restarts: AtomicU64,
+    /// Told of each commit ([`meshgate_store::Store::observe_commits`]).
+    pub(crate) observer: std::sync::OnceLock<std::sync::Arc<dyn meshgate_store::CommitObserver>>,
 }

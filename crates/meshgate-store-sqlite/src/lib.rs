@@ -624,6 +624,20 @@ impl Store for SqliteStore {
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
         self.write(move |ctx| ops::insert_message(ctx, msg, true)).await
     }
+
+    fn observe_commits(&self, observer: Arc<dyn meshgate_store::CommitObserver>) -> bool {
+        self.counters.observer.set(observer).is_ok()
+    }
+
+    async fn purge_expired(
+        &self,
+        policy: &meshgate_store::Retention,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<meshgate_store::PurgePass> {
+        let policy = policy.clone();
+        self.write(move |ctx| ops::purge_expired(ctx, &policy, after_id, limit)).await
+    }
 }
 
 /// The SQL [`Store::list_messages`] runs for `q`, with its parameters'

@@ -34,6 +34,8 @@ pub(crate) struct WriteCtx {
     checkpoint: Nudge,
     /// Where the WAL is restarted; `None`: never.
     wal_bound: Option<WalBound>,
+    /// How long the last `COMMIT` took (its fsync), for the observer.
+    commit_time: std::time::Duration,
 }
 
 impl WriteCtx {
@@ -44,7 +46,14 @@ impl WriteCtx {
         wal_bound: Option<WalBound>,
     ) -> Self {
         let last_message_ts = last_message_ts.unwrap_or_default();
-        WriteCtx { conn, inserted_messages: false, last_message_ts, checkpoint, wal_bound }
+        WriteCtx {
+            conn,
+            inserted_messages: false,
+            last_message_ts,
+            checkpoint,
+            wal_bound,
+            commit_time: std::time::Duration::ZERO,
+        }
     }
 
     /// A `created_at` for a new message: now, or the previous message's if
@@ -135,6 +144,9 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
     match &batch_err {
         None => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
+            if let Some(observer) = counters.observer.get() {
+                observer.committed(batch.len(), ctx.commit_time);
+            }
             ctx.checkpoint.nudge();
             if ctx.inserted_messages {
                 publish_max_id(ctx, max_id);
@@ -182,7 +194,10 @@ fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
             ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job").db()?;
         }
     }
-    ctx.conn.execute_batch("COMMIT").db()
+    let started = std::time::Instant::now();
+    ctx.conn.execute_batch("COMMIT").db()?;
+    ctx.commit_time = started.elapsed();
+    Ok(())
 }
 
 fn publish_max_id(ctx: &WriteCtx, max_id: &watch::Sender<i64>) {

@@ -100,6 +100,8 @@ macro_rules! __with_conformance_checks {
         credential_changes_are_published,
         member_view_hides_others_activity,
         sends_recheck_that_both_ends_are_peers,
+        commits_are_reported_to_the_observer,
+        retention_deletes_expired_dms_and_emptied_threads,
         );
     };
 }
@@ -152,6 +154,12 @@ pub use members::*;
 
 mod recheck;
 pub use recheck::*;
+
+mod observer;
+pub use observer::*;
+
+mod retention;
+pub use retention::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///

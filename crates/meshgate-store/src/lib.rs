@@ -42,9 +42,17 @@ pub mod conformance;
 
 pub use models::*;
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
-pub use time_fmt::{now_timestamp, parse_timestamp, Timestamp};
+pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, Timestamp};
 
 use async_trait::async_trait;
+
+/// Told of each committed write transaction of a store (the gateway's
+/// metrics); called on the store's writer, so it must be quick.
+pub trait CommitObserver: Send + Sync + 'static {
+    /// A transaction of `jobs` writes committed; its `COMMIT` took
+    /// `commit` (SQLite: the WAL fsync).
+    fn committed(&self, jobs: usize, commit: std::time::Duration);
+}
 use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
 
 /// Why a store operation failed.
@@ -238,6 +246,23 @@ pub trait Store: Send + Sync + 'static {
     /// retired, and a new peer of that name would read it. An idempotent
     /// resend of a stored message is answered as by `insert_message`.
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted>;
+
+    /// Reports every committed write transaction to `observer` from now on
+    /// (batch size and commit time, for metrics); false if this backend
+    /// does not report, or already reports to another observer.
+    fn observe_commits(&self, observer: std::sync::Arc<dyn CommitObserver>) -> bool {
+        let _ = observer;
+        false
+    }
+
+    /// One retention batch: examines the next `limit` DMs with ids above
+    /// `after_id`, in id order, deletes those `policy` says are expired
+    /// (with their idempotency keys), then the threads this left without
+    /// DMs that were last used before [`Retention::horizon`]. A caller runs
+    /// batches from `after_id = 0` until `done`. Every DM is examined: ids
+    /// follow creation time only for DMs sent here (imported ones keep
+    /// their original times under new ids), so no batch may stop early.
+    async fn purge_expired(&self, policy: &Retention, after_id: i64, limit: u32) -> StoreResult<PurgePass>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -482,3 +482,46 @@ impl CredentialEvent {
         batch.iter().any(|r| matches!(r, ImportRecord::Token(_))).then_some(CredentialEvent::Everyone)
     }
 }
+
+/// Which DMs a retention pass deletes ([`Store::purge_expired`](crate::Store::purge_expired)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Read DMs read before this instant (so also created before it);
+    /// `None`: read DMs are kept.
+    pub read_before: Option<Timestamp>,
+    /// Unread DMs created before this instant; `None`: unread DMs are kept.
+    pub unread_before: Option<Timestamp>,
+}
+
+impl Retention {
+    /// The later of the two cutoffs: a thread unused since before it, and
+    /// left without DMs, goes with its last DMs.
+    pub fn horizon(&self) -> Option<&str> {
+        match (&self.read_before, &self.unread_before) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.as_deref().or(b.as_deref()),
+        }
+    }
+
+    /// Whether a DM created at `created_at`, read at `read_at`, goes.
+    pub fn expired(&self, created_at: &str, read_at: Option<&str>) -> bool {
+        match read_at {
+            Some(read) => self.read_before.as_deref().is_some_and(|c| read < c),
+            None => self.unread_before.as_deref().is_some_and(|c| created_at < c),
+        }
+    }
+}
+
+/// What one [`Store::purge_expired`](crate::Store::purge_expired) batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgePass {
+    /// DMs deleted.
+    pub messages: u64,
+    /// Threads deleted: left without DMs by this batch and unused since
+    /// before the horizon.
+    pub threads: u64,
+    /// Continue the pass after this id.
+    pub next_after_id: i64,
+    /// No DM after `next_after_id`: the pass is over.
+    pub done: bool,
+}

@@ -13,6 +13,12 @@ pub fn now_timestamp() -> Timestamp {
     format_utc(OffsetDateTime::now_utc())
 }
 
+/// The instant `age` before now, as a [`Timestamp`] (retention cutoffs).
+pub fn timestamp_ago(age: std::time::Duration) -> Timestamp {
+    let age = time::Duration::try_from(age).unwrap_or(time::Duration::MAX);
+    format_utc(OffsetDateTime::now_utc().checked_sub(age).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+}
+
 /// Parses any RFC 3339 / ISO 8601 instant with an offset (or a naive one,
 /// taken as UTC, as Python writes them) and renders it as a [`Timestamp`].
 pub fn parse_timestamp(text: &str) -> Option<Timestamp> {

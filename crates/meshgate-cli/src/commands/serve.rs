@@ -115,6 +115,10 @@ pub struct Args {
     /// Serve plain HTTP on a non-loopback address: only where the network is already private (WireGuard, Tailscale).
     #[arg(long, env = "MESHGATE_ALLOW_PLAINTEXT")]
     pub allow_plaintext: bool,
+
+    /// Send rate limit, conversation-loop breaker, metrics.
+    #[command(flatten)]
+    pub traffic: super::serve_traffic::TrafficArgs,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -171,6 +175,7 @@ async fn serve(args: Args) -> Result<()> {
         config.tls = Some(meshgate_server::TlsSettings::new(cert, key));
     }
     let scheme = if config.tls.is_some() { "https" } else { "http" };
+    args.traffic.apply(&mut config)?;
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

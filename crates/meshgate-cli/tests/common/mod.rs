@@ -401,3 +401,22 @@ pub async fn meshgate(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) 
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Runs the binary against `gw` with the operator token and no identity
+/// (its own config directory in the gateway's temp dir).
+pub async fn operator_run(gw: &Gateway, args: &[&str]) -> (i32, String, String) {
+    let config = gw.dir.path().join("config").display().to_string();
+    meshgate(
+        args,
+        &[("MESH_GATEWAY_URL", &gw.url), ("MESH_GATEWAY_TOKEN", &gw.token), ("MESHGATE_CONFIG_DIR", &config)],
+        None,
+    )
+    .await
+}
+
+/// [`operator_run`] that must exit 0; returns stdout.
+pub async fn operator_ok(gw: &Gateway, args: &[&str]) -> String {
+    let (code, stdout, stderr) = operator_run(gw, args).await;
+    assert_eq!(code, 0, "meshgate {args:?}\nstdout: {stdout}\nstderr: {stderr}");
+    stdout
+}

@@ -49,3 +49,10 @@ pub fn start_in(dir: &Path, token: &str) -> (Child, String) {
     start(&["--data-dir".as_ref(), dir.as_os_str()], &[("MESH_GATEWAY_TOKEN", token)])
         .unwrap_or_else(|stderr| panic!("gateway exited before listening:\n{stderr}"))
 }
+
+/// The environment of a load test: the operator token, and the per-sender
+/// rate limit and the conversation-loop breaker off (one pair sends
+/// hundreds of DMs a second there).
+pub fn unlimited(token: &str) -> [(&str, &str); 3] {
+    [("MESH_GATEWAY_TOKEN", token), ("MESHGATE_SEND_RATE", "off"), ("MESHGATE_LOOP_LIMIT", "off")]
+}

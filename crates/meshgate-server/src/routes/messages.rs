@@ -37,7 +37,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /messages`: validate, guard, resolve the recipient, store.
-#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let draft = Draft::parse(&body, &auth)?;
@@ -50,6 +50,8 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         return Err(StoreError::Refused(Refusal::SelfMessage, String::new()).into());
     }
     check_sender(&state, &auth, &draft.from_node).await?;
+    let admitted = crate::traffic::admit(&state, &draft.from_node, &to_node)?;
+    let (from, to) = (draft.from_node.clone(), to_node.clone());
 
     let resolved_from = (to_node != draft.to_node).then(|| draft.to_node.clone());
     let msg = NewMessage {
@@ -68,6 +70,11 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
     } else {
         state.store().insert_message_between_peers(msg).await
     };
+    let stored = inserted.as_ref().is_ok_and(|i| !i.duplicate);
+    crate::traffic::settle(&state, &auth, admitted, stored, &from, &to);
+    if let (true, Some(m)) = (stored, state.metrics()) {
+        m.dm_sent();
+    }
     let inserted = inserted.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::new(
             Class::Conflict,
@@ -167,16 +174,12 @@ impl Draft {
 /// Applies the credential policy (the sender's own, set by the operator,
 /// else the gateway's); returns the label of an overridden finding.
 async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<Option<&'static str>> {
-    if draft.content.contains(auth.token()) {
-        return Err(ApiError::invalid(
-            "secret_detected",
-            "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
-        ));
+    if let Err(e) = refuse_live_credentials(state, auth, draft).await {
+        if let (Some(m), "secret_detected") = (state.metrics(), e.code) {
+            m.guard_refused("live_credential");
+        }
+        return Err(e);
     }
-    super::credentials::refuse_live_credentials(state, &draft.content).await?;
-    let fields =
-        [("related_task_id", draft.related_task_id.as_deref()), ("idempotency_key", draft.idempotency_key.as_deref())];
-    super::credentials::refuse_in_fields(state, auth.token(), &fields).await?;
     // The sender's own policy is read only when it can matter: when the
     // gateway does not scan at all, or when the scan finds something.
     let mut own: Option<Option<SecretGuard>> = None;
@@ -198,9 +201,13 @@ async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResul
         None => sender_policy(state, &draft.from_node).await?,
     };
     match own.unwrap_or(state.config().secret_guard) {
-        SecretGuard::Block => Err(ApiError::invalid(
-            "secret_detected",
-            format!(
+        SecretGuard::Block => Err({
+            if let Some(m) = state.metrics() {
+                m.guard_refused(label);
+            }
+            ApiError::invalid(
+                "secret_detected",
+                format!(
                 "refusing to store: the content looks like it carries a credential ({label} at line {}, column {}). \
                  Send secrets out of band; if this is a false positive, resend with skip_secret_check=true. \
                  A client that cannot send that flag (the Python MeshClient never does) needs the operator to \
@@ -208,7 +215,8 @@ async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResul
                  (meshgate peers guard NAME warn)",
                 first.line, first.column
             ),
-        )),
+            )
+        }),
         policy => {
             let policy = if policy == SecretGuard::Warn { "warn" } else { "off" };
             let whose = if own.is_some() { "the sender's own" } else { "the gateway's" };
@@ -216,6 +224,22 @@ async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResul
             Ok(None)
         }
     }
+}
+
+/// Refuses this gateway's live credentials (whatever the policies say):
+/// the request's own token, any live peer token, in the content or the
+/// fields shown to the recipient.
+async fn refuse_live_credentials(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<()> {
+    if draft.content.contains(auth.token()) {
+        return Err(ApiError::invalid(
+            "secret_detected",
+            "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
+        ));
+    }
+    super::credentials::refuse_live_credentials(state, &draft.content).await?;
+    let fields =
+        [("related_task_id", draft.related_task_id.as_deref()), ("idempotency_key", draft.idempotency_key.as_deref())];
+    super::credentials::refuse_in_fields(state, auth.token(), &fields).await
 }
 
 /// The sender's own guard policy, if the operator set one.

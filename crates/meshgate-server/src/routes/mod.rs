@@ -3,6 +3,7 @@
 pub mod aliases;
 mod credentials;
 pub mod health;
+pub mod loops;
 pub mod messages;
 pub mod openapi;
 pub mod peers;

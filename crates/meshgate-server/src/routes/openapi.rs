@@ -5,8 +5,8 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::live;
-use crate::routes::{aliases, health, messages, peers, threads};
+use crate::routes::{aliases, health, loops, messages, peers, threads};
+use crate::{live, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,8 @@ use crate::routes::{aliases, health, messages, peers, threads};
         messages::send, messages::list, messages::mark_read, messages::mark_read_bulk, live::stream,
         threads::mint, threads::list, threads::show,
         aliases::list, aliases::put, aliases::remove,
+        loops::list, loops::reset,
+        metrics::scrape,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

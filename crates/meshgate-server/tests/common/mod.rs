@@ -14,6 +14,8 @@ pub const OPERATOR: &str = "operator-test-token-0123456789";
 pub struct Gateway {
     pub url: String,
     pub http: reqwest::Client,
+    /// The store the gateway serves.
+    pub store: Arc<dyn meshgate_store::Store>,
     _dir: Box<dyn std::any::Any + Send>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -42,6 +44,7 @@ impl Gateway {
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = Arc::clone(&store);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             meshgate_server::serve(listener, store, config, async {
@@ -50,7 +53,7 @@ impl Gateway {
             .await
             .unwrap();
         });
-        Gateway { url, http: reqwest::Client::new(), _dir: dir, stop: Some(stop), task: Some(task) }
+        Gateway { url, http: reqwest::Client::new(), store: handle, _dir: dir, stop: Some(stop), task: Some(task) }
     }
 
     pub async fn stop(mut self) {

@@ -25,6 +25,8 @@ type Param = Box<dyn ToSql + Sync + Send>;
 
 mod messages;
 mod peers;
+mod retention;
+pub(crate) use retention::purge_expired;
 mod threads;
 mod transfer;
 pub(crate) use messages::{

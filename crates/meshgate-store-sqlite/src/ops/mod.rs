@@ -18,6 +18,8 @@ pub(crate) use identity::{purge_peer, set_peer_secret_guard};
 
 mod messages;
 mod peers;
+mod retention;
+pub(crate) use retention::purge_expired;
 mod threads;
 mod transfer;
 pub(crate) use messages::{insert_message, list_messages, list_messages_json, list_messages_sql, mark_read, message};

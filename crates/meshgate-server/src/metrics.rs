@@ -1,0 +1,270 @@
+//! Prometheus metrics: what is counted, and `/metrics` (operator token, or
+//! without auth on `--metrics-listen`'s own listener).
+//!
+//! One [`Metrics`] per [`AppState`] (no global recorder, so tests running
+//! several gateways in one process never mix their counts). Requests are
+//! labelled by route template (`/peers/{name}`, never the raw path) and
+//! status, so label cardinality is bounded by the router. The store reports
+//! its commits through [`meshgate_store::CommitObserver`], so the store
+//! crates do not depend on this one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::auth::Auth;
+use crate::error::{ApiResult, ErrorCode};
+use crate::state::AppState;
+
+/// Route templates of the router: the only values of the `route` label
+/// (anything else is `unmatched`).
+pub const ROUTES: &[&str] = &[
+    "/health",
+    "/openapi.json",
+    "/metrics",
+    "/peers",
+    "/peers/register",
+    "/peers/{name}",
+    "/peers/{name}/token",
+    "/peers/{name}/revoke",
+    "/messages",
+    "/messages/read",
+    "/messages/{id}/read",
+    "/messages/stream",
+    "/threads",
+    "/threads/{uuid}",
+    "/aliases",
+    "/aliases/{alias}",
+    "/loops",
+    "/loops/{a}/{b}",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: &'static str,
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// The gateway's metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    dms_sent: Counter,
+    commit_jobs: Histogram,
+    commit_seconds: Histogram,
+    /// Open SSE streams.
+    pub(crate) streams: Gauge,
+    /// Waiting long-polls.
+    pub(crate) polls: Gauge,
+    /// Waiters woken by a commit (see [`crate::hub`]).
+    pub(crate) wakeups: Counter,
+    guard_refusals: Family<RuleLabels, Counter>,
+    send_refusals: Family<ReasonLabels, Counter>,
+    store_errors: Family<KindLabels, Counter>,
+    store_up: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric, registered under `meshgate_`.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("meshgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        // 100 µs .. ~105 s.
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 4.0, 11))
+        });
+        let dms_sent = Counter::default();
+        let commit_jobs = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let (streams, polls, store_up) = (Gauge::default(), Gauge::default(), Gauge::default());
+        let wakeups = Counter::default();
+        let guard_refusals = Family::<RuleLabels, Counter>::default();
+        let send_refusals = Family::<ReasonLabels, Counter>::default();
+        let store_errors = Family::<KindLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by method, route template and status", requests.clone());
+        registry.register("http_request_duration_seconds", "Time to the response head", latency.clone());
+        registry.register("dms_sent", "DMs stored (idempotent resends not counted)", dms_sent.clone());
+        registry.register("store_commit_jobs", "Writes per committed store transaction", commit_jobs.clone());
+        registry.register(
+            "store_commit_seconds",
+            "Time of a store COMMIT (SQLite: includes the WAL fsync)",
+            commit_seconds.clone(),
+        );
+        registry.register("open_streams", "Open GET /messages/stream responses", streams.clone());
+        registry.register("waiting_polls", "Long-polls waiting for a DM", polls.clone());
+        registry.register("wakeups", "Waiters woken by a commit", wakeups.clone());
+        registry.register("guard_refusals", "DMs refused by the credential guard, by rule", guard_refusals.clone());
+        registry.register(
+            "send_refusals",
+            "DMs refused by traffic control (rate_limited, conversation_loop)",
+            send_refusals.clone(),
+        );
+        registry.register("store_errors", "Requests failed by the store (unavailable, backend)", store_errors.clone());
+        registry.register("store_up", "1 when the store answered the last scrape's probe", store_up.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            dms_sent,
+            commit_jobs,
+            commit_seconds,
+            streams,
+            polls,
+            wakeups,
+            guard_refusals,
+            send_refusals,
+            store_errors,
+            store_up,
+        }
+    }
+
+    /// A DM was stored.
+    pub fn dm_sent(&self) {
+        self.dms_sent.inc();
+    }
+
+    /// The credential guard refused a DM; `rule` is the finding's label
+    /// (a fixed set) or `live_credential`.
+    pub fn guard_refused(&self, rule: &'static str) {
+        self.guard_refusals.get_or_create(&RuleLabels { rule }).inc();
+    }
+
+    /// Traffic control refused a DM (`rate_limited`, `conversation_loop`).
+    pub fn send_refused(&self, reason: &'static str) {
+        self.send_refusals.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// The exposition text (OpenMetrics), after probing the store.
+    pub async fn render(&self, state: &AppState) -> String {
+        self.store_up.set(i64::from(state.store().schema_version().await.is_ok()));
+        state.sync_metrics(self);
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "could not encode metrics");
+        }
+        out
+    }
+
+    fn observe(&self, method: &Method, route: &'static str, status: u16, took: Duration, error: Option<&str>) {
+        let method = method_label(method);
+        self.requests.get_or_create(&RequestLabels { method, route, status }).inc();
+        self.latency.get_or_create(&RouteLabels { method, route }).observe(took.as_secs_f64());
+        match error {
+            Some("store_unavailable") => self.store_errors.get_or_create(&KindLabels { kind: "unavailable" }).inc(),
+            Some("internal") => self.store_errors.get_or_create(&KindLabels { kind: "backend" }).inc(),
+            _ => 0,
+        };
+    }
+}
+
+impl meshgate_store::CommitObserver for Metrics {
+    fn committed(&self, jobs: usize, commit: Duration) {
+        self.commit_jobs.observe(jobs as f64);
+        self.commit_seconds.observe(commit.as_secs_f64());
+    }
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+/// The `route` label of a matched path.
+fn route_label(matched: Option<&MatchedPath>) -> &'static str {
+    matched.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied()).unwrap_or("unmatched")
+}
+
+/// Middleware: counts the request by route template and status, and its
+/// time to the response head.
+pub(crate) async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = route_label(req.extensions().get::<MatchedPath>());
+    let resp = next.run(req).await;
+    let error = resp.extensions().get::<ErrorCode>().map(|c| c.0);
+    metrics.observe(&method, route, resp.status().as_u16(), started.elapsed(), error);
+    resp
+}
+
+/// `GET /metrics` on the API listener: the operator token only.
+#[utoipa::path(get, path = "/metrics", tag = "metrics", responses((status = 200, description = "Prometheus text exposition"), (status = 403, description = "operator only", body = meshgate_proto::ErrorBody), (status = 404, description = "metrics are off", body = meshgate_proto::ErrorBody)))]
+pub(crate) async fn scrape(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    auth.require_operator("reading metrics")?;
+    match state.metrics() {
+        Some(m) => Ok(exposition(m.render(&state).await)),
+        None => Err(crate::ApiError::not_found("metrics_off", "metrics are off on this gateway (--metrics off)")),
+    }
+}
+
+/// The HTTP answer carrying `text`.
+pub(crate) fn exposition(text: String) -> Response {
+    const TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(TYPE))], text).into_response()
+}
+
+/// The router of `--metrics-listen`: `GET /metrics` without auth (for a
+/// scraper on a private address), nothing else.
+pub fn scrape_only_app(state: AppState) -> axum::Router {
+    async fn open_scrape(State(state): State<AppState>) -> Response {
+        match state.metrics() {
+            Some(m) => exposition(m.render(&state).await),
+            None => crate::ApiError::not_found("metrics_off", "metrics are off on this gateway").into_response(),
+        }
+    }
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(open_scrape))
+        .fallback(|| async { crate::ApiError::not_found("no_route", "this listener serves GET /metrics only") })
+        .with_state(state)
+}

@@ -1,0 +1,52 @@
+//! `/loops`: the conversation-loop breaker's tripped pairs (operator).
+
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use meshgate_proto::{ErrorBody, LoopList, LoopReset};
+
+use crate::auth::Auth;
+use crate::error::ApiResult;
+use crate::routes::messages::check_name;
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/loops", get(list)).route("/loops/{a}/{b}", delete(reset))
+}
+
+/// `GET /loops` (operator): pairs whose DMs the breaker refuses now, on
+/// this replica.
+#[utoipa::path(get, path = "/loops", tag = "loops", responses((status = 200, body = LoopList), (status = 403, description = "operator only", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<LoopList>> {
+    auth.require_operator("listing conversation loops")?;
+    let limit = state.loops().map(|l| l.limit());
+    Ok(Json(LoopList {
+        count: limit.map(|l| l.count),
+        window_secs: limit.map(|l| l.window.as_secs()),
+        tripped: state.loops().map(|l| l.tripped()).unwrap_or_default(),
+    }))
+}
+
+/// `DELETE /loops/{a}/{b}` (operator): forgets the pair's count, so DMs
+/// between them flow again (aliases resolve; idempotent).
+#[utoipa::path(delete, path = "/loops/{a}/{b}", tag = "loops", params(("a" = String, Path), ("b" = String, Path)), responses((status = 200, body = LoopReset), (status = 403, description = "operator only", body = ErrorBody), (status = 422, description = "invalid name", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+async fn reset(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((a, b)): Path<(String, String)>,
+) -> ApiResult<Json<LoopReset>> {
+    auth.require_operator("resetting a conversation loop")?;
+    check_name(&a)?;
+    check_name(&b)?;
+    let a = canonical(&state, a).await?;
+    let b = canonical(&state, b).await?;
+    let was_tripped = state.loops().is_some_and(|l| l.reset(&a, &b));
+    tracing::info!(%a, %b, was_tripped, "conversation loop reset");
+    Ok(Json(LoopReset { a, b, was_tripped }))
+}
+
+/// The canonical peer of `name` when it is an alias, else `name`.
+async fn canonical(state: &AppState, name: String) -> ApiResult<String> {
+    Ok(state.store().resolve_name(&name).await?.map_or(name, |r| r.canonical))
+}

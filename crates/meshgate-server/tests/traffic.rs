@@ -1,0 +1,217 @@
+//! Traffic control of sends, on SQLite and PostgreSQL: the per-sender
+//! token bucket (429 `rate_limited` with `Retry-After`) and the
+//! conversation-loop breaker (429 `conversation_loop`; other pairs
+//! unaffected; an operator DM, a reset or the window's end lifts it; `off`
+//! disables it).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{backends, Backend, Gateway, OPERATOR};
+use meshgate_server::traffic::{LoopLimit, SendRate};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Sends a DM with `token` (from its own peer, or `from` with the operator
+/// token); returns the status, the `Retry-After` header and the body.
+async fn send(gw: &Gateway, token: &str, from: &str, to: &str) -> (StatusCode, Option<u64>, Value) {
+    let body = json!({"from_node": from, "to_node": to, "kind": "fyi", "content": "ping"});
+    let resp = gw.http.post(format!("{}/messages", gw.url)).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = resp.status();
+    let retry = resp.headers().get("retry-after").map(|h| h.to_str().unwrap().parse::<u64>().expect("integer seconds"));
+    (status, retry, resp.json().await.unwrap())
+}
+
+async fn count_between(gw: &Gateway, a: &str, b: &str) -> usize {
+    let (s, v) = gw.get(&format!("/messages?from={a}&to={b}&limit=1000")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["messages"].as_array().unwrap().len()
+}
+
+async fn loops_gateway(backend: Backend, count: u32, window: Duration) -> Gateway {
+    Gateway::start_backend(backend, |c| {
+        c.send_rate = None;
+        c.loop_limit = Some(LoopLimit { count, window });
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_over_its_rate_gets_429_rate_limited_with_retry_after_and_nothing_is_stored() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = Some(SendRate { per_second: 0.2, burst: 3 });
+            c.loop_limit = None;
+        })
+        .await;
+        let alice = gw.register("alice").await;
+        let bob = gw.register("bob").await;
+        gw.register("carol").await;
+        for _ in 0..3 {
+            let (s, _, v) = send(&gw, &alice, "alice", "bob").await;
+            assert_eq!(s, StatusCode::OK, "{backend:?}: {v}");
+        }
+        let (s, retry, v) = send(&gw, &alice, "alice", "carol").await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{backend:?}: {v}");
+        assert_eq!(v["error"], "rate_limited", "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("--send-rate"), "{v}");
+        // One token comes back every 5 s.
+        assert!(matches!(retry, Some(1..=5)), "Retry-After {retry:?}");
+        assert_eq!(count_between(&gw, "alice", "carol").await, 0, "a refused DM is not stored");
+        // Another sender has its own bucket.
+        let (s, _, v) = send(&gw, &bob, "bob", "alice").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // The operator token sending as alice spends alice's bucket: the
+        // shared token of legacy agents is limited per sending name.
+        let (s, _, v) = send(&gw, OPERATOR, "alice", "bob").await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{v}");
+        let (s, _, v) = send(&gw, OPERATOR, "carol", "bob").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_rate_off_disables_the_limit() {
+    let gw = Gateway::start_with(|c| {
+        c.send_rate = None;
+        c.loop_limit = None;
+    })
+    .await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    for _ in 0..250 {
+        let (s, _, v) = send(&gw, &alice, "alice", "bob").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    gw.stop().await;
+}
+
+/// alice and bob exchange `n` DMs, alternating directions.
+async fn exchange(gw: &Gateway, alice: &str, bob: &str, n: usize) {
+    for i in 0..n {
+        let (token, from, to) = if i % 2 == 0 { (alice, "alice", "bob") } else { (bob, "bob", "alice") };
+        let (s, _, v) = send(gw, token, from, to).await;
+        assert_eq!(s, StatusCode::OK, "DM {i}: {v}");
+    }
+}
+
+async fn assert_loop_refused(gw: &Gateway, token: &str, from: &str, to: &str) -> (Option<u64>, String) {
+    let (s, retry, v) = send(gw, token, from, to).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["error"], "conversation_loop", "{v}");
+    (retry, v["detail"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_breaker_trips_a_pair_only_and_an_operator_dm_or_reset_lifts_it() {
+    for backend in backends() {
+        let gw = loops_gateway(backend, 6, Duration::from_secs(600)).await;
+        let alice = gw.register("alice").await;
+        let bob = gw.register("bob").await;
+        let carol = gw.register("carol").await;
+        gw.register("overseer").await;
+
+        exchange(&gw, &alice, &bob, 6).await;
+        let (retry, detail) = assert_loop_refused(&gw, &bob, "bob", "alice").await;
+        for part in [
+            "\"alice\" and \"bob\"",
+            "exchanged 6 DMs within 600 s",
+            "meshgate loops reset alice bob",
+            "DELETE /loops/alice/bob",
+        ] {
+            assert!(detail.contains(part), "{backend:?}: {part:?} missing from {detail}");
+        }
+        assert!(matches!(retry, Some(590..=600)), "Retry-After {retry:?}");
+        assert_loop_refused(&gw, &alice, "alice", "bob").await;
+        // The operator token acting as one of the pair is counted too
+        // (shared-token agents loop that way).
+        assert_loop_refused(&gw, OPERATOR, "alice", "bob").await;
+        assert_eq!(count_between(&gw, "alice", "bob").await, 3, "refused DMs are not stored");
+        // Other pairs are unaffected, including pairs with alice or bob.
+        let (s, _, v) = send(&gw, &carol, "carol", "alice").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, _, v) = send(&gw, &bob, "bob", "carol").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // A third peer's own DM into the pair lifts nothing.
+        assert_loop_refused(&gw, &alice, "alice", "bob").await;
+
+        // The operator lists tripped pairs; a peer may not.
+        let (s, v) = gw.get("/loops").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["count"], 6);
+        assert_eq!(v["window_secs"], 600);
+        assert_eq!(
+            v["tripped"],
+            json!([{"a": "alice", "b": "bob", "count": 6, "retry_after": v["tripped"][0]["retry_after"]}])
+        );
+        let (s, v) = gw.call(Method::GET, "/loops", Some(&carol), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("operator_only")), "{v}");
+        let (s, v) = gw.call(Method::DELETE, "/loops/alice/bob", Some(&alice), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+
+        // Reset (names in either order) lifts it.
+        let (s, v) = gw.call(Method::DELETE, "/loops/bob/alice", Some(OPERATOR), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v, json!({"a": "bob", "b": "alice", "was_tripped": true}));
+        assert_eq!(gw.get("/loops").await.1["tripped"], json!([]));
+        exchange(&gw, &alice, &bob, 6).await;
+        assert_loop_refused(&gw, &alice, "alice", "bob").await;
+
+        // An operator DM into the pair (to either peer) lifts it.
+        let (s, _, v) = send(&gw, OPERATOR, "overseer", "bob").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        exchange(&gw, &alice, &bob, 6).await;
+        assert_loop_refused(&gw, &bob, "bob", "alice").await;
+        let (s, v) = gw.call(Method::DELETE, "/loops/alice/nobody", Some(OPERATOR), None).await;
+        assert_eq!((s, v["was_tripped"].as_bool()), (StatusCode::OK, Some(false)), "{v}");
+        let (s, v) = gw.call(Method::DELETE, "/loops/alice/bad%20name", Some(OPERATOR), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_name")), "{v}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_the_window_lifts_a_loop_and_off_disables_the_breaker() {
+    for backend in backends() {
+        let gw = loops_gateway(backend, 3, Duration::from_secs(2)).await;
+        let alice = gw.register("alice").await;
+        let bob = gw.register("bob").await;
+        exchange(&gw, &alice, &bob, 3).await;
+        let (retry, _) = assert_loop_refused(&gw, &alice, "alice", "bob").await;
+        assert!(matches!(retry, Some(1..=2)), "Retry-After {retry:?}");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        exchange(&gw, &alice, &bob, 3).await;
+        assert_loop_refused(&gw, &bob, "bob", "alice").await;
+        gw.stop().await;
+
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = None;
+            c.loop_limit = None;
+        })
+        .await;
+        let alice = gw.register("alice").await;
+        let bob = gw.register("bob").await;
+        exchange(&gw, &alice, &bob, 80).await;
+        let (s, v) = gw.get("/loops").await;
+        assert_eq!((s, v["count"].clone(), v["tripped"].clone()), (StatusCode::OK, Value::Null, json!([])));
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_retry_is_not_counted_twice_by_the_breaker() {
+    let gw = loops_gateway(Backend::Sqlite, 2, Duration::from_secs(600)).await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let body = json!({"to_node": "bob", "kind": "fyi", "content": "once", "idempotency_key": "k1"});
+    for _ in 0..3 {
+        let (s, v) = gw.call(Method::POST, "/messages", Some(&alice), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, _, v) = send(&gw, &alice, "alice", "bob").await;
+    assert_eq!(s, StatusCode::OK, "the second DM fits: {v}");
+    assert_loop_refused(&gw, &alice, "alice", "bob").await;
+    gw.stop().await;
+}
