@@ -175,6 +175,23 @@ async fn with_the_gateway_down_the_context_hook_exits_0_fast_and_wake_gives_up_q
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
     assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 
+    // A gateway that accepts connections and never answers: the same, after 3 s.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let held_sockets = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let command = desk.command("UserPromptSubmit").replace(&down, &silent_url);
+    let started = Instant::now();
+    let (code, out, err) = desk.run_hook(&command, "UserPromptSubmit", "silent").await;
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("meshgate hook: no DMs shown"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    held_sockets.abort();
+
     // A host that never closes stdin does not hang the context hook.
     let mut held = Command::new("sh")
         .arg("-c")
