@@ -113,6 +113,13 @@ async fn install_merges_into_an_existing_file_idempotently_and_uninstall_restore
         std::fs::remove_file(&desk.settings).unwrap();
     }
 
+    // Credentials in the gateway URL would land in the file: refused.
+    let before = std::fs::read_to_string(&desk.settings).ok();
+    let (code, _, err) = desk.install("claude-code", "bob", &["--gateway", "http://bob:s3cret@127.0.0.1:1"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("carries credentials") && !err.contains("s3cret"), "{err}");
+    assert_eq!(std::fs::read_to_string(&desk.settings).ok(), before);
+
     // A malformed file is refused and left alone, without a backup.
     let broken = "{\n  \"model\": \"opus\",\n  \"hooks\": {\n";
     std::fs::write(&desk.settings, broken).unwrap();
