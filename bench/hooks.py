@@ -12,8 +12,9 @@ settings file and reads the Stop command back from it. Each round starts a
 wake hook, waits until it has claimed the session (its .wake file) and
 then 0.3 s so that it is blocked in its long-poll, sends one DM
 with alice's per-peer token over HTTP, and records when the hook process
-exited (a thread blocked in waitpid). Writes samples.json and prints a
-Markdown row for bench/RESULTS.md.
+exited (a thread blocked in waitpid), and how long the POST alone took (to
+its 200) and from that 200 to the hook's exit. Writes samples.json and prints a Markdown row for bench/RESULTS.md
+(with the load average at the end, since the machine is shared).
 """
 
 import json
@@ -33,13 +34,12 @@ WARMUP = 10
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "bench/out/hooks-" + time.strftime("%Y%m%d-%H%M%S"))
 
 
-def fresh_wake_file(state_dir, since):
-    """Whether some session's .wake file was written after `since`."""
+def wake_tokens(state_dir):
+    """The current wake hooks' tokens (`pid:nanos`, one per session file)."""
     try:
-        return any(name.endswith(".wake") and os.stat(os.path.join(state_dir, name)).st_mtime >= since
-                   for name in os.listdir(state_dir))
+        return {open(os.path.join(state_dir, n)).read() for n in os.listdir(state_dir) if n.endswith(".wake")}
     except FileNotFoundError:
-        return False
+        return set()
 
 
 def main():
@@ -73,8 +73,10 @@ def main():
         state_dir = os.path.join(work, "config", "hooks", url.split("://", 1)[1].replace(":", "-"), "bob")
 
         samples = []
+        posts = []  # the POST alone: request sent to 200 read
+        after_ok = []  # from the 200 to the hook's exit (0 when it exited first)
         for i in range(WARMUP + COUNT):
-            round_start = time.time()
+            before = wake_tokens(state_dir)
             hook = subprocess.Popen(["sh", "-c", wake], env=env, stdin=subprocess.PIPE,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             hook.stdin.write(json.dumps({"session_id": "bench", "hook_event_name": "Stop",
@@ -92,7 +94,7 @@ def main():
             # Wait until the hook has claimed the session (its .wake file is
             # fresh), then give it time to be blocked in its long-poll.
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not fresh_wake_file(state_dir, round_start):
+            while time.monotonic() < deadline and wake_tokens(state_dir) in (set(), before):
                 time.sleep(0.001)
             time.sleep(0.3)
             body = json.dumps({"to_node": "bob", "kind": "fyi", "content": f"bench wake {i}"}).encode()
@@ -100,19 +102,30 @@ def main():
                 "Authorization": "Bearer " + alice, "Content-Type": "application/json"})
             start = time.perf_counter()
             urllib.request.urlopen(request).read()
+            answered = time.perf_counter()
             reaper.join(10)
             stderr = hook.stderr.read().decode()
             if exited.get("code") != 2 or f"bench wake {i}" not in stderr:
                 raise SystemExit(f"round {i}: hook exit {exited.get('code')}, stderr {stderr!r}")
             if i >= WARMUP:
                 samples.append((exited["t"] - start) * 1000)
+                posts.append((answered - start) * 1000)
+                after_ok.append(max(0.0, exited["t"] - answered) * 1000)
         samples.sort()
-        pct = lambda p: samples[min(len(samples) - 1, int(round(p / 100 * len(samples) + 0.5)) - 1)]
-        result = {"count": len(samples), "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
-                  "max_ms": samples[-1], "mean_ms": statistics.mean(samples), "samples_ms": samples}
+        posts.sort()
+        after_ok.sort()
+        pct = lambda xs, p: xs[min(len(xs) - 1, int(round(p / 100 * len(xs) + 0.5)) - 1)]
+        result = {"count": len(samples), "p50_ms": pct(samples, 50), "p90_ms": pct(samples, 90),
+                  "p99_ms": pct(samples, 99), "max_ms": samples[-1], "mean_ms": statistics.mean(samples),
+                  "post_p50_ms": pct(posts, 50), "post_p99_ms": pct(posts, 99),
+                  "after_ok_p50_ms": pct(after_ok, 50), "after_ok_p99_ms": pct(after_ok, 99),
+                  "load_avg": os.getloadavg(), "samples_ms": samples, "post_ms": posts, "after_ok_ms": after_ok}
         json.dump(result, open(os.path.join(OUT, "samples.json"), "w"), indent=1)
         print(f"| DM sent -> wake hook exited 2 | {len(samples)} | {result['p50_ms']:.2f} ms | "
-              f"{result['p90_ms']:.2f} ms | {result['p99_ms']:.2f} ms | {result['max_ms']:.2f} ms |")
+              f"{result['p90_ms']:.2f} ms | {result['p99_ms']:.2f} ms | {result['max_ms']:.2f} ms | "
+              f"{result['post_p50_ms']:.2f} / {result['post_p99_ms']:.2f} ms | "
+              f"{result['after_ok_p50_ms']:.2f} / {result['after_ok_p99_ms']:.2f} ms | "
+              f"{' / '.join(f'{x:.1f}' for x in result['load_avg'])} |")
     finally:
         server.terminate()
         server.wait(10)

@@ -255,6 +255,13 @@ fn apply(path: &Path, what: &str, change: impl Fn(&Json, &Path) -> Result<Json>)
 async fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
     let node = global.identity()?;
     meshgate_proto::validate_peer_name(node).map_err(|e| usage(format!("--as {node}: {e}")))?;
+    let authority = global.gateway.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    if authority.contains('@') {
+        return Err(usage(
+            "the --gateway URL carries credentials (user@ or user:password@), which would be written into the \
+             host's settings file; give the gateway without them (tokens stay in meshgate's token store)",
+        ));
+    }
     let host = args.target.host;
     let path = args.target.path()?;
     let context = hook_command(global, node, "context");

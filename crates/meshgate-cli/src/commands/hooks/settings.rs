@@ -165,10 +165,11 @@ pub fn without_ours(doc: &Json, file: &Path) -> Result<Json> {
 }
 
 /// `doc` with exactly `entries` as our handlers: unchanged when it already
-/// has them (in that order), else ours removed and `entries` appended, one
-/// group each, at the end of their event's array.
+/// has them (wherever the user moved them), else ours removed and `entries`
+/// appended, one group each, at the end of their event's array.
 pub fn with_entries(doc: &Json, entries: &[Entry], file: &Path) -> Result<Json> {
-    if ours(doc, file)? == entries {
+    let present = ours(doc, file)?;
+    if present.len() == entries.len() && entries.iter().all(|e| present.contains(e)) {
         return Ok(doc.clone());
     }
     let Json::Object(mut top) = without_ours(doc, file)? else { unreachable!("checked by hooks_of") };
@@ -377,6 +378,14 @@ mod tests {
         let once = with_entries(&original, &entries, file).unwrap();
         assert_eq!(ours(&once, file).unwrap(), entries);
         assert_eq!(with_entries(&once, &entries, file).unwrap(), once, "idempotent");
+        // A hook the user added after ours does not make a reinstall move ours.
+        let Json::Object(mut top) = once.clone() else { panic!() };
+        let Some((_, Json::Object(hooks))) = top.iter_mut().find(|(k, _)| k == "hooks") else { panic!() };
+        let Some((_, Json::Array(stop))) = hooks.iter_mut().find(|(k, _)| k == "Stop") else { panic!() };
+        stop.push(Json::object(vec![("hooks", Json::Array(vec![entry("Stop", "later").handler]))]));
+        let edited = Json::Object(top);
+        let reordered = [entries[1].clone(), entries[0].clone()];
+        assert_eq!(with_entries(&edited, &reordered, file).unwrap(), edited, "still idempotent");
         assert_eq!(without_ours(&once, file).unwrap(), original, "uninstall restores");
         // A different identity replaces ours instead of adding a second set.
         let other = [entry("Stop", "meshgate hooks run wake --as b")];
