@@ -28,7 +28,7 @@ use meshgate_proto::{Kind, Message, Peer, SendResponse};
 use serde::Serialize;
 
 pub use rmcp;
-pub use server::{MeshServer, Options, INBOX_URI, TOOL_NAMES, WAIT_MAX_SECS};
+pub use server::{MeshServer, Options, INBOX_URI, WAIT_MAX_SECS};
 pub use text::RESULT_BUDGET;
 
 /// A DM to send, as the `send_message` and `reply` tools built it.

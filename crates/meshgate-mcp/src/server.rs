@@ -25,10 +25,6 @@ pub const INBOX_URI: &str = "meshgate://inbox";
 /// Longest `wait_for_message` timeout, in seconds.
 pub const WAIT_MAX_SECS: u64 = 300;
 
-/// Every tool the server offers.
-pub const TOOL_NAMES: [&str; 8] =
-    ["whoami", "list_peers", "send_message", "check_inbox", "mark_read", "wait_for_message", "reply", "get_thread"];
-
 /// Most DMs `check_inbox` lists at once.
 const INBOX_LIMIT_MAX: u32 = 100;
 /// Most ids one `mark_read` takes.
