@@ -54,6 +54,15 @@ impl TlsSettings {
     }
 }
 
+impl TlsSettings {
+    /// Loads the certificate and key once, as [`crate::serve`] will: the
+    /// error names the file and what is wrong with it. For a start-up check
+    /// before anything else is opened.
+    pub fn check(&self) -> Result<(), String> {
+        Files { cert: self.cert.clone(), key: self.key.clone() }.load().map(drop)
+    }
+}
+
 /// The TLS side of one listener: the acceptor and the reload task.
 pub(crate) struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
