@@ -177,6 +177,14 @@ async fn an_unloadable_certificate_stops_the_start_with_a_reason() {
         (TlsSettings::new(&cert, &cert), "no usable private key"),
         (TlsSettings::new(&cert, &other_key), "does not fit"),
     ];
+    #[cfg(unix)]
+    let cases = {
+        let public = write(dir.path(), "public-key.pem", &ca.leaf(&["x"]).1);
+        std::fs::set_permissions(&public, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let mut cases = cases.to_vec();
+        cases.push((TlsSettings::new(&cert, &public), "readable or writable by every user (mode 0644)"));
+        cases
+    };
     for (tls, wanted) in cases {
         let gw = Gateway::start(dir.path(), tls, |_| {}).await;
         let err = gw.task.await.unwrap().unwrap_err();
