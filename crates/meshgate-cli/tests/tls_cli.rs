@@ -86,16 +86,21 @@ async fn the_cli_works_over_https_and_a_wrong_ca_is_exit_3_naming_the_problem() 
 
 #[tokio::test]
 async fn python_mesh_client_works_over_https_with_ssl_cert_file() {
-    let python = PathBuf::from(std::env::var("MESHGATE_VENV").unwrap_or_else(|_| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
-        root.to_string_lossy().into_owned()
-    }))
-    .join("bin/python");
-    let python = std::env::var_os("MESHGATE_REF_PYTHON").map(PathBuf::from).unwrap_or(python);
-    if !python.exists() && std::env::var("MESHGATE_SKIP_REFERENCE").as_deref() == Ok("1") {
-        eprintln!("skipping: no python venv (MESHGATE_SKIP_REFERENCE=1)");
-        return;
-    }
+    // MESHGATE_REF_PYTHON (set by scripts/test.sh), MESHGATE_VENV, else the repo's .venv.
+    let candidates = [
+        std::env::var_os("MESHGATE_REF_PYTHON").map(PathBuf::from),
+        std::env::var_os("MESHGATE_VENV").map(|v| PathBuf::from(v).join("bin/python")),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")),
+    ];
+    let Some(python) = candidates.into_iter().flatten().find(|p| p.exists()) else {
+        if std::env::var("MESHGATE_SKIP_REFERENCE").as_deref() == Ok("1") {
+            eprintln!("skipping: no python venv (MESHGATE_SKIP_REFERENCE=1)");
+            return;
+        }
+        panic!(
+            "no python venv with swarph-mesh: set MESHGATE_VENV or MESHGATE_REF_PYTHON (or MESHGATE_SKIP_REFERENCE=1)"
+        );
+    };
     let dir = tempfile::tempdir().unwrap();
     let (_ca, _cert, _key, ca_file) = server_files(dir.path());
     let (child, url) = serve_tls(dir.path());
@@ -168,6 +173,28 @@ async fn sighup_reloads_a_renewed_certificate_on_the_same_listener() {
     }
     assert_eq!(peers(ca_file).await, 3, "the old certificate is still served");
     stop(child);
+}
+
+#[tokio::test]
+async fn a_certificate_that_cannot_be_loaded_stops_serve_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _cert, _key, _) = server_files(dir.path());
+    write(dir.path(), "key.pem", &ca.leaf(&["127.0.0.1"]).1);
+    let out = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(dir.path().join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.path().join("key.pem"))
+        .env("MESH_GATEWAY_TOKEN", OPERATOR)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("does not fit certificate") && stderr.contains("key.pem"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "{stderr}");
 }
 
 #[tokio::test]

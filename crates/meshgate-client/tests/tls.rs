@@ -1,8 +1,9 @@
 //! TLS end to end: the real gateway (in-process, SQLite in a temp dir)
 //! serving a certificate from a CA made in the test, and the real client.
 //! Trust through the CA file, refusals that name the certificate problem,
-//! reloading a renewed certificate without rebinding, and the handshake
-//! deadline and per-address cap on connections that never finish it.
+//! reloading a renewed certificate without rebinding, the handshake
+//! deadline and per-address cap on connections that never finish it, and
+//! the body deadline and connection cap on TLS connections.
 
 mod tls_fixture;
 
@@ -14,7 +15,7 @@ use meshgate_client::{Client, Error, Kind, SendOptions};
 use meshgate_server::{Config, OperatorToken, TlsSettings};
 use meshgate_store_sqlite::{SqliteOptions, SqliteStore};
 use tls_fixture::{server_files, write, Ca};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const OPERATOR: &str = "operator-tls-test-token-0123456789";
 
@@ -176,6 +177,14 @@ async fn an_unloadable_certificate_stops_the_start_with_a_reason() {
         (TlsSettings::new(&cert, &cert), "no usable private key"),
         (TlsSettings::new(&cert, &other_key), "does not fit"),
     ];
+    #[cfg(unix)]
+    let cases = {
+        let public = write(dir.path(), "public-key.pem", &ca.leaf(&["x"]).1);
+        std::fs::set_permissions(&public, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let mut cases = cases.to_vec();
+        cases.push((TlsSettings::new(&cert, &public), "readable or writable by every user (mode 0644)"));
+        cases
+    };
     for (tls, wanted) in cases {
         let gw = Gateway::start(dir.path(), tls, |_| {}).await;
         let err = gw.task.await.unwrap().unwrap_err();
@@ -216,6 +225,74 @@ async fn a_client_that_never_finishes_the_handshake_is_dropped_and_capped_per_ad
         assert!(matches!(read, Ok(Ok(0) | Err(_))), "a silent connection outlived the handshake deadline");
     }
     assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    client(&gw.url("127.0.0.1"), "alice", OPERATOR, Some(&ca_file)).health().await.unwrap();
+    gw.stop().await;
+}
+
+/// A raw TLS connection to `port` trusting `ca_pem` (for requests written
+/// by hand, as a slow or hostile client would).
+async fn raw_tls(port: u16, ca_pem: &Path) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    connector.connect("127.0.0.1".try_into().unwrap(), tcp).await.unwrap()
+}
+
+/// Everything `stream` sends until it closes (at most 5 s).
+async fn read_to_close(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn the_body_deadline_and_the_connection_cap_hold_on_tls_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key, ca_file) = server_files(dir.path());
+    let gw = Gateway::start(dir.path(), TlsSettings::new(&cert, &key), |c| {
+        c.body_timeout = Duration::from_secs(1);
+        c.max_connections = Some(2);
+        c.health_reserve = 0;
+    })
+    .await;
+
+    // A body that never arrives: 408 body_timeout over TLS, then closed.
+    let mut drip = raw_tls(gw.port, &ca_file).await;
+    let head = format!(
+        "POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    drip.write_all(head.as_bytes()).await.unwrap();
+    drip.flush().await.unwrap();
+    let started = Instant::now();
+    let answer = read_to_close(&mut drip).await;
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "answered after {:?}", started.elapsed());
+
+    // Two TLS connections inside requests fill the cap (no reserve): the next
+    // connection is closed without a handshake.
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let mut s = raw_tls(gw.port, &ca_file).await;
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.flush().await.unwrap();
+        busy.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = client(&gw.url("127.0.0.1"), "alice", OPERATOR, Some(&ca_file)).health().await;
+    assert!(matches!(refused, Err(Error::Unreachable { .. })), "{refused:?}");
+    for mut s in busy {
+        assert!(read_to_close(&mut s).await.starts_with("HTTP/1.1 408"));
+    }
     client(&gw.url("127.0.0.1"), "alice", OPERATOR, Some(&ca_file)).health().await.unwrap();
     gw.stop().await;
 }

@@ -33,7 +33,8 @@ use tokio::time::Sleep;
 pub struct TlsSettings {
     /// PEM certificate chain, leaf first.
     pub cert: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); refused if every user may
+    /// read or write it.
     pub key: PathBuf,
     /// How often the files are checked for changes.
     pub reload_every: Duration,
@@ -51,6 +52,15 @@ impl TlsSettings {
             reload_every: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl TlsSettings {
+    /// Loads the certificate and key once, as [`crate::serve`] will: the
+    /// error names the file and what is wrong with it. For a start-up check
+    /// before anything else is opened.
+    pub fn check(&self) -> Result<(), String> {
+        Files { cert: self.cert.clone(), key: self.key.clone() }.load().map(drop)
     }
 }
 
@@ -127,6 +137,7 @@ impl Files {
         if chain.is_empty() {
             return Err(format!("TLS certificate {} holds no CERTIFICATE block", self.cert.display()));
         }
+        refuse_public_key_file(&self.key)?;
         let key_pem = read(&self.key, "key")?;
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| format!("TLS key {} holds no usable private key: {e}", self.key.display()))?;
@@ -134,6 +145,26 @@ impl Files {
             format!("TLS key {} does not fit certificate {}: {e}", self.key.display(), self.cert.display())
         })
     }
+}
+
+/// Refuses a key file every user of the machine may read or write (as ssh
+/// refuses such a key); group access is allowed (e.g. an `ssl-cert` group).
+fn refuse_public_key_file(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+        if mode & 0o006 != 0 {
+            return Err(format!(
+                "TLS key {} is readable or writable by every user (mode {mode:04o}): chmod 600 {} (or 640 with a \
+                 group the gateway's user is in)",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Hands every handshake the current certificate.

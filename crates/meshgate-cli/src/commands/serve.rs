@@ -130,6 +130,14 @@ pub fn run(args: Args) -> Result<u8> {
 
 async fn serve(args: Args) -> Result<()> {
     refuse_plaintext_across_machines(&args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = meshgate_server::TlsSettings::new(cert, key);
+            tls.check().map_err(crate::exit::usage)?;
+            Some(tls)
+        }
+        _ => None,
+    };
     owner_only_umask();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let db = store_url(args.db.as_deref(), Some(&data_dir));
@@ -171,9 +179,7 @@ async fn serve(args: Args) -> Result<()> {
     config.max_polls_per_peer = args.max_polls_per_peer;
     config.page_max_bytes = args.page_max_bytes;
     apply_connection_limits(&args, &mut config);
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        config.tls = Some(meshgate_server::TlsSettings::new(cert, key));
-    }
+    config.tls = tls;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     args.traffic.apply(&mut config)?;
 

@@ -50,11 +50,13 @@ impl Ca {
 }
 
 /// Writes `contents` to `dir/name` (atomically: a temp file renamed over
-/// it, as certificate tools do) and returns the path.
+/// it, as certificate tools do), mode 0600, and returns the path.
 pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, contents).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     path
 }
