@@ -66,7 +66,7 @@ enum Command {
     /// Print a shell completion script.
     Completions(completions::Args),
     /// Run the gateway (SQLite by default; no flags needed).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Load a `meshgate export` file or a swarph gateway's mesh.db into a store (idempotent).
     Import(commands::import::Args),
     /// Write all data of a store as JSON lines (tokens as hashes only).
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
     init_tracing(cli.global.verbose + u8::from(serving), json);
     let global = cli.global.clone();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Scan(args) => scan::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Backup(args) => commands::backup::run(args),
