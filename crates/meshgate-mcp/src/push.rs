@@ -26,6 +26,9 @@ pub(crate) struct Push {
     started: AtomicBool,
 }
 
+/// How often a waiting watcher looks whether its session ended.
+const CLOSED_CHECK: Duration = Duration::from_secs(1);
+
 /// Method of Claude Code's channel notification.
 const CHANNEL_METHOD: &str = "notifications/claude/channel";
 
@@ -67,7 +70,22 @@ impl Push {
 
     async fn run<M: Mesh>(&self, mesh: Arc<M>, call: M::Call, peer: Peer<RoleServer>, mut after: i64) {
         while !peer.is_transport_closed() {
-            let rows = match mesh.received_after(&call, after, 20, meshgate_proto::WAIT_MAX_SECS).await {
+            let poll = mesh.received_after(&call, after, 20, meshgate_proto::WAIT_MAX_SECS);
+            tokio::pin!(poll);
+            // A session that ends gives back its long-poll slot within a second,
+            // not when the long-poll runs out.
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut poll => break Some(answer),
+                    () = tokio::time::sleep(CLOSED_CHECK) => {
+                        if peer.is_transport_closed() {
+                            break None;
+                        }
+                    }
+                }
+            };
+            let Some(answer) = answer else { break };
+            let rows = match answer {
                 Ok(rows) => rows,
                 Err(e) if is_final(&e.error) => {
                     tracing::info!(error = %e.error, "mcp push: stopped");
