@@ -110,5 +110,15 @@ async def test_a_closed_session_gives_back_its_long_poll_slot(tmp_path):
         await asyncio.sleep(2.5)
         freed = httpx.get(f"{mesh.url}/messages", params=poll, headers=auth, timeout=10)
         assert freed.status_code == 200, freed.text
+        # The same for a wait_for_message call whose session ends while it waits.
+        async with http_session(mesh, bob) as s:
+            waiting = asyncio.create_task(s.call_tool("wait_for_message", {"timeout_seconds": 300}))
+            await asyncio.sleep(0.5)
+            held = httpx.get(f"{mesh.url}/messages", params=poll, headers=auth, timeout=10)
+            assert held.status_code == 429 and held.json()["error"] == "too_many_polls"
+            waiting.cancel()
+        await asyncio.sleep(2.5)
+        freed = httpx.get(f"{mesh.url}/messages", params=poll, headers=auth, timeout=10)
+        assert freed.status_code == 200, freed.text
     finally:
         proc.stop()

@@ -7,6 +7,7 @@
 //! it counts against the peer's long-poll cap like any waiter) and ends when
 //! the client goes away or the credential is refused.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,20 +72,7 @@ impl Push {
     async fn run<M: Mesh>(&self, mesh: Arc<M>, call: M::Call, peer: Peer<RoleServer>, mut after: i64) {
         while !peer.is_transport_closed() {
             let poll = mesh.received_after(&call, after, 20, meshgate_proto::WAIT_MAX_SECS);
-            tokio::pin!(poll);
-            // A session that ends gives back its long-poll slot within a second,
-            // not when the long-poll runs out.
-            let answer = loop {
-                tokio::select! {
-                    answer = &mut poll => break Some(answer),
-                    () = tokio::time::sleep(CLOSED_CHECK) => {
-                        if peer.is_transport_closed() {
-                            break None;
-                        }
-                    }
-                }
-            };
-            let Some(answer) = answer else { break };
+            let Some(answer) = while_open(poll, &peer, std::future::pending()).await else { break };
             let rows = match answer {
                 Ok(rows) => rows,
                 Err(e) if is_final(&e.error) => {
@@ -117,6 +105,30 @@ impl Push {
             }
         }
         self.started.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Runs `work` while the session is open and `cancelled` has not resolved;
+/// `None` when either ended first. A session that ends thus gives back the
+/// long-poll slot its waiter held within [`CLOSED_CHECK`], not when the
+/// long-poll runs out.
+pub(crate) async fn while_open<T>(
+    work: impl Future<Output = T>,
+    peer: &Peer<RoleServer>,
+    cancelled: impl Future<Output = ()>,
+) -> Option<T> {
+    tokio::pin!(work);
+    tokio::pin!(cancelled);
+    loop {
+        tokio::select! {
+            answer = &mut work => return Some(answer),
+            () = &mut cancelled => return None,
+            () = tokio::time::sleep(CLOSED_CHECK) => {
+                if peer.is_transport_closed() {
+                    return None;
+                }
+            }
+        }
     }
 }
 
