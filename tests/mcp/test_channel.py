@@ -87,25 +87,23 @@ def test_a_client_declaring_claude_channel_gets_each_dm_framed(mesh):
                               "identity": "unverified", "thread_id": "0d3f8a52-6f4e-4b59-8a8e-6a1b3c0d9e21"}
 
 
-def test_without_the_capability_no_channel_notification_is_sent(mesh):
+def channel_note_after_a_dm(mesh, *args, wait):
+    """Starts `meshgate mcp` as a fresh peer with `args`, sends it a DM, returns the channel
+    notification it pushed within `wait` seconds (or None)."""
     alice, bob = mesh.register("alice"), mesh.register("bob")
-    proc, _ = start(mesh, bob)
+    proc, _ = start(mesh, bob, *args)
     try:
         time.sleep(0.5)
-        mesh.send(alice, bob.name, "quiet")
-        note = read_until(proc, lambda m: m.get("method") == "notifications/claude/channel", 2)
+        mesh.send(alice, bob.name, "pushed?")
+        return read_until(proc, lambda m: m.get("method") == "notifications/claude/channel", wait)
     finally:
         stop(proc)
-    assert note is None
+
+
+def test_without_the_capability_no_channel_notification_is_sent(mesh):
+    assert channel_note_after_a_dm(mesh, wait=2) is None
 
 
 def test_channel_flag_pushes_without_the_declaration(mesh):
-    alice, bob = mesh.register("alice"), mesh.register("bob")
-    proc, _ = start(mesh, bob, "--channel")
-    try:
-        time.sleep(0.5)
-        mesh.send(alice, bob.name, "flagged")
-        note = read_until(proc, lambda m: m.get("method") == "notifications/claude/channel", 10)
-    finally:
-        stop(proc)
-    assert note is not None and "flagged" in note["params"]["content"]
+    note = channel_note_after_a_dm(mesh, "--channel", wait=10)
+    assert note is not None and "pushed?" in note["params"]["content"]

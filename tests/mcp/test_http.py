@@ -81,3 +81,44 @@ def test_abandoned_session_openings_do_not_count(mesh):
     for _ in range(4):
         r = post(mesh, bob.token, INIT)
         assert r.status_code == 200, r.text
+
+
+async def test_a_closed_session_gives_back_its_long_poll_slot(tmp_path):
+    """The inbox watcher of a subscribed session long-polls as its peer; closing the session
+    frees that slot at once (here the only one: --max-polls-per-peer 1), not after 60 s."""
+    import asyncio
+    import os
+
+    from compat import meshgate_bin, start_gateway
+    from conftest import Mesh, http_session
+
+    os.environ["MESHGATE_MAX_POLLS_PER_PEER"] = "1"
+    try:
+        proc = start_gateway(meshgate_bin(), tmp_path)
+    finally:
+        del os.environ["MESHGATE_MAX_POLLS_PER_PEER"]
+    try:
+        mesh = Mesh(proc.url, proc.token)
+        bob = mesh.register("bob")
+        poll = {"to": bob.name, "wait": "1"}
+        auth = {"Authorization": f"Bearer {bob.token}"}
+        async with http_session(mesh, bob) as s:
+            await s.subscribe_resource("meshgate://inbox")
+            await asyncio.sleep(0.5)
+            held = httpx.get(f"{mesh.url}/messages", params=poll, headers=auth, timeout=10)
+            assert held.status_code == 429 and held.json()["error"] == "too_many_polls"
+        await asyncio.sleep(2.5)
+        freed = httpx.get(f"{mesh.url}/messages", params=poll, headers=auth, timeout=10)
+        assert freed.status_code == 200, freed.text
+        # The same for a wait_for_message call whose session ends while it waits.
+        async with http_session(mesh, bob) as s:
+            waiting = asyncio.create_task(s.call_tool("wait_for_message", {"timeout_seconds": 300}))
+            await asyncio.sleep(0.5)
+            held = httpx.get(f"{mesh.url}/messages", params=poll, headers=auth, timeout=10)
+            assert held.status_code == 429 and held.json()["error"] == "too_many_polls"
+            waiting.cancel()
+        await asyncio.sleep(2.5)
+        freed = httpx.get(f"{mesh.url}/messages", params=poll, headers=auth, timeout=10)
+        assert freed.status_code == 200, freed.text
+    finally:
+        proc.stop()

@@ -7,6 +7,7 @@
 //! it counts against the peer's long-poll cap like any waiter) and ends when
 //! the client goes away or the credential is refused.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub(crate) struct Push {
     channel: AtomicBool,
     started: AtomicBool,
 }
+
+/// How often a waiting watcher looks whether its session ended.
+const CLOSED_CHECK: Duration = Duration::from_secs(1);
 
 /// Method of Claude Code's channel notification.
 const CHANNEL_METHOD: &str = "notifications/claude/channel";
@@ -67,7 +71,9 @@ impl Push {
 
     async fn run<M: Mesh>(&self, mesh: Arc<M>, call: M::Call, peer: Peer<RoleServer>, mut after: i64) {
         while !peer.is_transport_closed() {
-            let rows = match mesh.received_after(&call, after, 20, meshgate_proto::WAIT_MAX_SECS).await {
+            let poll = mesh.received_after(&call, after, 20, meshgate_proto::WAIT_MAX_SECS);
+            let Some(answer) = while_open(poll, &peer, std::future::pending()).await else { break };
+            let rows = match answer {
                 Ok(rows) => rows,
                 Err(e) if is_final(&e.error) => {
                     tracing::info!(error = %e.error, "mcp push: stopped");
@@ -99,6 +105,30 @@ impl Push {
             }
         }
         self.started.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Runs `work` while the session is open and `cancelled` has not resolved;
+/// `None` when either ended first. A session that ends thus gives back the
+/// long-poll slot its waiter held within [`CLOSED_CHECK`], not when the
+/// long-poll runs out.
+pub(crate) async fn while_open<T>(
+    work: impl Future<Output = T>,
+    peer: &Peer<RoleServer>,
+    cancelled: impl Future<Output = ()>,
+) -> Option<T> {
+    tokio::pin!(work);
+    tokio::pin!(cancelled);
+    loop {
+        tokio::select! {
+            answer = &mut work => return Some(answer),
+            () = &mut cancelled => return None,
+            () = tokio::time::sleep(CLOSED_CHECK) => {
+                if peer.is_transport_closed() {
+                    return None;
+                }
+            }
+        }
     }
 }
 

@@ -273,32 +273,33 @@ impl<M: Mesh> MeshServer<M> {
     )]
     async fn wait_for_message(
         &self,
-        extensions: Extensions,
+        context: RequestContext<RoleServer>,
         Parameters(p): Parameters<WaitParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        done(
-            async {
-                let call = self.caller(&extensions)?;
-                let timeout = p.timeout_seconds.unwrap_or(60).clamp(1, WAIT_MAX_SECS);
-                let after = match p.after_id {
-                    Some(id) => id,
-                    None => self.mesh.latest_id(&call).await?,
-                };
-                let deadline = Instant::now() + Duration::from_secs(timeout);
-                loop {
-                    let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-                    let rows =
-                        self.mesh.received_after(&call, after, 20, left.min(meshgate_proto::WAIT_MAX_SECS)).await?;
-                    if !rows.is_empty() {
-                        return Ok(text::arrived(&rows));
-                    }
-                    if left == 0 {
-                        return Ok(format!("No new DM within {timeout} s (newest id you have seen: {after})."));
-                    }
+        let waiting = async {
+            let call = self.caller(&context.extensions)?;
+            let timeout = p.timeout_seconds.unwrap_or(60).clamp(1, WAIT_MAX_SECS);
+            let after = match p.after_id {
+                Some(id) => id,
+                None => self.mesh.latest_id(&call).await?,
+            };
+            let deadline = Instant::now() + Duration::from_secs(timeout);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+                let rows = self.mesh.received_after(&call, after, 20, left.min(meshgate_proto::WAIT_MAX_SECS)).await?;
+                if !rows.is_empty() {
+                    return Ok(text::arrived(&rows));
+                }
+                if left == 0 {
+                    return Ok(format!("No new DM within {timeout} s (newest id you have seen: {after})."));
                 }
             }
-            .await,
-        )
+        };
+        // A cancelled call or a closed session stops waiting (and frees its long-poll slot).
+        match crate::push::while_open(waiting, &context.peer, context.ct.cancelled()).await {
+            Some(result) => done(result),
+            None => done(Err(ToolError::new("cancelled", "the wait was cancelled or the session ended"))),
+        }
     }
 
     #[tool(description = "Reply to a DM you received: goes to its sender, in its thread, and marks the DM read.")]
