@@ -2,19 +2,10 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 use meshgate_proto::Thread;
-use meshgate_store::{looks_like_uuid, Refusal, StoreError, StoreResult, ThreadQuery};
+use meshgate_store::{like_pattern, looks_like_uuid, parse_thread_name, Refusal, StoreError, StoreResult, ThreadQuery};
 use tokio_postgres::types::ToSql;
 
 use super::{collect, query, query_opt, row_thread, Param, THREAD_COLS};
-
-/// Splits `pair:topic` at the first `:` (both trimmed), as the reference
-/// gateway does; no `:` means the whole name is the pair.
-pub(crate) fn parse_thread_name(name: &str) -> (String, String) {
-    match name.split_once(':') {
-        Some((pair, topic)) => (pair.trim().to_owned(), topic.trim().to_owned()),
-        None => (name.to_owned(), String::new()),
-    }
-}
 
 pub(crate) async fn thread<C: GenericClient>(c: &C, uuid: &str) -> StoreResult<Option<Thread>> {
     query_opt(c, &format!("SELECT {THREAD_COLS} FROM threads WHERE thread_uuid = $1"), &[&uuid])
@@ -72,23 +63,6 @@ pub(crate) async fn mint_thread(
     Err(StoreError::Unavailable("thread mint raced repeatedly; retry".into()))
 }
 
-/// `%text%` with LIKE's wildcards escaped (`\` is the escape character).
-fn like_pattern(text: &str) -> String {
-    format!("%{}%", like_escape(text))
-}
-
-/// Escapes LIKE wildcards (`%`, `_`) and the escape character itself.
-fn like_escape(text: &str) -> String {
-    let mut p = String::with_capacity(text.len());
-    for ch in text.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p
-}
-
 pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
@@ -137,19 +111,4 @@ pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreRe
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
     collect(query(c, &sql, &refs).await?, row_thread)
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thread_names_split_at_the_first_colon() {
-        assert_eq!(parse_thread_name("lab\u{2194}gpu: phase:7 "), ("lab\u{2194}gpu".into(), "phase:7".into()));
-        assert_eq!(parse_thread_name("plain"), ("plain".into(), String::new()));
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("a%_\\b"), "%a\\%\\_\\\\b%");
-    }
 }

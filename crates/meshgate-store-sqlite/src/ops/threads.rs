@@ -1,22 +1,15 @@
 //! Threads: minting, lookup and listing.
 
 use meshgate_proto::Thread;
-use meshgate_store::{looks_like_uuid, now_timestamp, Refusal, StoreError, StoreResult, ThreadQuery};
+use meshgate_store::{
+    like_pattern, looks_like_uuid, now_timestamp, parse_thread_name, Refusal, StoreError, StoreResult, ThreadQuery,
+};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::{row_thread, MEMBER_THREAD_COLS, THREAD_COLS};
 use crate::error::Db;
 use crate::writer::WriteCtx;
-
-/// Splits `pair:topic` at the first `:` (both trimmed), as the reference
-/// gateway does; no `:` means the whole name is the pair.
-pub(crate) fn parse_thread_name(name: &str) -> (String, String) {
-    match name.split_once(':') {
-        Some((pair, topic)) => (pair.trim().to_owned(), topic.trim().to_owned()),
-        None => (name.to_owned(), String::new()),
-    }
-}
 
 /// Registers a thread first seen on a message, in the sender's namespace,
 /// named by its UUID; a known UUID is left alone.
@@ -89,23 +82,6 @@ pub(crate) fn mint_thread(
     })
 }
 
-/// `%text%` with LIKE's wildcards escaped (`\` is the escape character).
-fn like_pattern(text: &str) -> String {
-    format!("%{}%", like_escape(text))
-}
-
-/// Escapes LIKE wildcards (`%`, `_`) and the escape character itself.
-fn like_escape(text: &str) -> String {
-    let mut p = String::with_capacity(text.len());
-    for ch in text.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p
-}
-
 pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
     let mut clauses: Vec<&'static str> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
@@ -153,20 +129,4 @@ pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread
     let mut s = c.prepare_cached(&sql).db()?;
     let rows = s.query_map(params_from_iter(params), row_thread).db()?;
     rows.collect::<rusqlite::Result<Vec<_>>>().db()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thread_names_split_at_the_first_colon() {
-        assert_eq!(parse_thread_name("lab\u{2194}gpu: phase:7 "), ("lab\u{2194}gpu".into(), "phase:7".into()));
-        assert_eq!(parse_thread_name("plain"), ("plain".into(), String::new()));
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("a%_\\b"), "%a\\%\\_\\\\b%");
-    }
 }
