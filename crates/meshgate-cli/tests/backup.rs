@@ -52,7 +52,10 @@ async fn all_dms(http: &reqwest::Client, url: &str) -> HashMap<i64, String> {
 async fn a_backup_taken_under_load_serves_every_acknowledged_dm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut gateway, url) = serve_proc::start_in(&data, OPERATOR);
+    // One pair sends hundreds of DMs here: traffic control off.
+    let (mut gateway, url) =
+        serve_proc::start(&["--data-dir".as_ref(), data.as_os_str()], &serve_proc::unlimited(OPERATOR))
+            .unwrap_or_else(|e| panic!("gateway exited before listening:\n{e}"));
     let http = reqwest::Client::new();
     for name in ["alice", "bob"] {
         let r = http.post(format!("{url}/peers/register")).bearer_auth(OPERATOR).json(&json!({"name": name}));
