@@ -118,6 +118,15 @@ fn peer_exists(c: &Connection, name: &str) -> StoreResult<bool> {
     c.prepare_cached("SELECT 1 FROM peers WHERE name = ?1").and_then(|mut s| s.exists([name])).db()
 }
 
+/// Whether two distinct names are both registered peers, in one statement
+/// (the check on every send between peers).
+fn both_peers_exist(c: &Connection, a: &str, b: &str) -> StoreResult<bool> {
+    c.prepare_cached("SELECT count(*) FROM peers WHERE name IN (?1, ?2)")
+        .and_then(|mut s| s.query_row([a, b], |r| r.get::<_, i64>(0)))
+        .map(|n| n == 2)
+        .db()
+}
+
 fn require_peer(c: &Connection, name: &str) -> StoreResult<Peer> {
     peer(c, name)?.ok_or_else(|| StoreError::NotFound(format!("peer {name:?}")))
 }
@@ -379,7 +388,7 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
             };
         }
     }
-    if peers_only {
+    if peers_only && !both_peers_exist(&ctx.conn, &msg.from_node, &msg.to_node)? {
         for name in [&msg.from_node, &msg.to_node] {
             if !peer_exists(&ctx.conn, name)? {
                 return Err(StoreError::NotFound(format!("peer {name:?}")));
@@ -544,13 +553,10 @@ pub(crate) fn list_messages_json(c: &Connection, q: &MessageQuery) -> StoreResul
     // escaping per row beside the content.
     let expected_rows = if q.limit == 0 { 100 } else { q.limit.min(100) as usize };
     let mut out = MessageListWriter::with_capacity(expected_rows * 640);
-    let mut budget = PageBudget::new(q.max_bytes);
     while let Some(r) = rows.next().db()? {
-        let m = row_ref(r)?;
-        if !budget.admit(&m) {
+        if !out.push_within(&row_ref(r)?, q.max_bytes) {
             break;
         }
-        out.push(&m);
     }
     Ok(out.finish())
 }
