@@ -13,6 +13,7 @@
 //! become HTTP statuses.
 
 pub mod auth;
+mod autoreply;
 pub mod bootstrap;
 mod budget;
 pub mod config;
@@ -54,7 +55,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
         .with_state(state)
 }
 
