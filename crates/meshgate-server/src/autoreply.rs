@@ -43,8 +43,9 @@ fn replacement(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
     if !buf.starts_with(b"HTTP/1.1 4") {
         return None;
     }
-    let head = memchr::memmem::find(buf, b"\r\n\r\n")? + 4;
-    memchr::memmem::find(&buf[..head], b"\r\ncontent-length: 0\r\n")?;
+    let head = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let empty = b"\r\ncontent-length: 0\r\n";
+    buf[..head].windows(empty.len()).position(|w| w == empty)?;
     let error = match buf.get(9..12)? {
         b"400" => ApiError::bad_request(
             "bad_request",

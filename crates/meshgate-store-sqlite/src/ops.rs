@@ -118,15 +118,6 @@ fn peer_exists(c: &Connection, name: &str) -> StoreResult<bool> {
     c.prepare_cached("SELECT 1 FROM peers WHERE name = ?1").and_then(|mut s| s.exists([name])).db()
 }
 
-/// Whether two distinct names are both registered peers, in one statement
-/// (the check on every send between peers).
-fn both_peers_exist(c: &Connection, a: &str, b: &str) -> StoreResult<bool> {
-    c.prepare_cached("SELECT count(*) FROM peers WHERE name IN (?1, ?2)")
-        .and_then(|mut s| s.query_row([a, b], |r| r.get::<_, i64>(0)))
-        .map(|n| n == 2)
-        .db()
-}
-
 fn require_peer(c: &Connection, name: &str) -> StoreResult<Peer> {
     peer(c, name)?.ok_or_else(|| StoreError::NotFound(format!("peer {name:?}")))
 }
@@ -388,7 +379,7 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
             };
         }
     }
-    if peers_only && !both_peers_exist(&ctx.conn, &msg.from_node, &msg.to_node)? {
+    if peers_only {
         for name in [&msg.from_node, &msg.to_node] {
             if !peer_exists(&ctx.conn, name)? {
                 return Err(StoreError::NotFound(format!("peer {name:?}")));

@@ -30,11 +30,11 @@ const PEER_TOKEN_BODY: usize = 43;
 /// live peer token of this gateway (revoked and rotated ones are harmless).
 pub(crate) async fn refuse_live_credentials(state: &AppState, content: &str) -> ApiResult<()> {
     let operator = state.config().operator_token.expose();
-    if operator.len() >= MIN_OPERATOR_TOKEN && memchr::memmem::find(content.as_bytes(), operator.as_bytes()).is_some() {
+    if operator.len() >= MIN_OPERATOR_TOKEN && content.contains(operator) {
         return Err(live_credential());
     }
     let mut seen: HashSet<&str> = HashSet::new();
-    for at in memchr::memmem::find_iter(content.as_bytes(), b"mgp_") {
+    for (at, _) in content.match_indices("mgp_") {
         let Some(candidate) = peer_token_at(content, at) else { continue };
         if !seen.insert(candidate) {
             continue;

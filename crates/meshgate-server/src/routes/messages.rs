@@ -167,7 +167,7 @@ impl Draft {
 /// Applies the credential policy (the sender's own, set by the operator,
 /// else the gateway's); returns the label of an overridden finding.
 async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<Option<&'static str>> {
-    if memchr::memmem::find(draft.content.as_bytes(), auth.token().as_bytes()).is_some() {
+    if draft.content.contains(auth.token()) {
         return Err(ApiError::invalid(
             "secret_detected",
             "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
