@@ -34,12 +34,14 @@
 //! column), so importing the same data twice stores nothing new.
 
 mod models;
+mod sql_text;
 mod time_fmt;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use models::*;
+pub use sql_text::{like_escape, like_pattern, parse_thread_name};
 pub use time_fmt::{now_timestamp, parse_timestamp, Timestamp};
 
 use async_trait::async_trait;

@@ -6,7 +6,8 @@ use deadpool_postgres::{GenericClient, Transaction};
 use meshgate_proto::Peer;
 use meshgate_store::{Purged, StoreError, StoreResult};
 
-use super::{execute, lock_peer, query_opt, revoke_live, row_peer, PEER_FIELDS};
+use super::peers::{lock_peer, revoke_live};
+use super::{execute, query_opt, row_peer, PEER_FIELDS};
 
 /// Serialises every change to the peer/alias namespace of `name` across
 /// replicas until the transaction ends (a peer and an alias of the same

@@ -6,7 +6,7 @@ use meshgate_proto::Peer;
 use meshgate_store::{now_timestamp, Purged, StoreError, StoreResult};
 use rusqlite::{params, Connection};
 
-use super::{peer_exists, require_peer, revoke_live};
+use super::peers::{peer_exists, require_peer, revoke_live};
 use crate::error::Db;
 use crate::writer::WriteCtx;
 

@@ -1,0 +1,272 @@
+//! Messages: insert, list (rows or JSON written while reading), mark read.
+
+use meshgate_proto::{Kind, MarkRead, Message, MessageListJson, MessageListWriter, MessageRef, PageBudget};
+use meshgate_store::{now_timestamp, Inserted, MessageQuery, NewMessage, Order, Refusal, StoreError, StoreResult};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::peers::peer_exists;
+use super::threads::register_thread;
+use super::{conversion, row_message, MSG_COLS};
+use crate::error::Db;
+use crate::writer::WriteCtx;
+
+pub(crate) fn message(c: &Connection, id: i64) -> StoreResult<Option<Message>> {
+    c.prepare_cached(&format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], row_message).optional())
+        .db()
+}
+
+/// Stores `msg`; with `peers_only`, only if both ends are registered peers
+/// (see [`meshgate_store::Store::insert_message_between_peers`]).
+pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bool) -> StoreResult<Inserted> {
+    if msg.from_node == msg.to_node {
+        return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
+    }
+    let digest = msg.digest();
+    if let Some(key) = &msg.idempotency_key {
+        let prior: Option<(Message, Option<String>)> = ctx
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MSG_COLS}, idempotency_digest FROM messages \
+                 WHERE from_node = ?1 AND idempotency_key = ?2"
+            ))
+            .and_then(|mut s| s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(9)?))).optional())
+            .db()?;
+        if let Some((original, prior_digest)) = prior {
+            return if prior_digest.as_deref() == Some(digest.as_str()) {
+                Ok(Inserted { message: original, duplicate: true })
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "idempotency key already used for message {} with a different body",
+                    original.id
+                )))
+            };
+        }
+    }
+    if peers_only {
+        for name in [&msg.from_node, &msg.to_node] {
+            if !peer_exists(&ctx.conn, name)? {
+                return Err(StoreError::NotFound(format!("peer {name:?}")));
+            }
+        }
+    }
+    let now = ctx.next_message_ts();
+    let c = &ctx.conn;
+    if let Some(thread) = &msg.thread_id {
+        let bumped = c
+            .prepare_cached(
+                "UPDATE threads SET last_used_at = ?2 WHERE thread_uuid = ?1 \
+                 AND (last_used_at IS NULL OR last_used_at < ?2)",
+            )
+            .and_then(|mut s| s.execute(params![thread, now]))
+            .db()?;
+        if bumped == 0 {
+            // Unknown thread (or already bumped to `now`): register it in
+            // the sender's namespace, named by its UUID.
+            register_thread(c, thread, &msg.from_node, &msg.to_node, &now)?;
+        }
+    }
+    let key_digest = msg.idempotency_key.as_ref().map(|_| digest);
+    c.prepare_cached(
+        "INSERT INTO messages (from_node, to_node, kind, content, thread_id, related_task_id, \
+         idempotency_key, idempotency_digest, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            msg.from_node,
+            msg.to_node,
+            msg.kind.as_str(),
+            msg.content,
+            msg.thread_id,
+            msg.related_task_id,
+            msg.idempotency_key,
+            key_digest,
+            now
+        ])
+    })
+    .db()?;
+    let id = c.last_insert_rowid();
+    ctx.inserted_messages = true;
+    Ok(Inserted {
+        message: Message {
+            id,
+            from_node: msg.from_node,
+            to_node: msg.to_node,
+            kind: msg.kind,
+            content: msg.content,
+            created_at: now,
+            read_at: None,
+            thread_id: msg.thread_id,
+            related_task_id: msg.related_task_id,
+        },
+        duplicate: false,
+    })
+}
+
+/// Builds the `SELECT` of [`MessageQuery`] from a fixed set of clauses;
+/// values only ever travel as parameters.
+pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Value>) {
+    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(to) = &q.to {
+        clauses.push("to_node = ?");
+        params.push(Value::Text(to.clone()));
+    }
+    if let Some(from) = &q.from {
+        clauses.push("from_node = ?");
+        params.push(Value::Text(from.clone()));
+    }
+    if let Some(thread) = &q.thread_id {
+        clauses.push("thread_id = ?");
+        params.push(Value::Text(thread.clone()));
+    }
+    if let Some(kind) = q.kind {
+        clauses.push("kind = ?");
+        params.push(Value::Text(kind.as_str().to_owned()));
+    }
+    if q.unread_only {
+        clauses.push("read_at IS NULL");
+    }
+    if let Some(since) = &q.since {
+        clauses.push("created_at > ?");
+        params.push(Value::Text(since.clone()));
+    }
+    if let Some(after) = q.after_id {
+        clauses.push("id > ?");
+        params.push(Value::Integer(after));
+    }
+    let order = match q.order {
+        Order::NewestFirst => "DESC",
+        Order::OldestFirst => "ASC",
+    };
+    // 0 means "no limit" (SQLite reads a negative LIMIT as unbounded). The
+    // limit is an integer written into the SQL, not a parameter: SQLite's
+    // planner looks at a bound LIMIT, so rebinding it re-prepares the
+    // statement on every run (12% of a read's CPU). Each limit gets its
+    // own cached statement.
+    let limit = if q.limit == 0 { -1 } else { i64::from(q.limit) };
+
+    match &q.involving {
+        // With `to` or `from` given, their index already narrows the scan.
+        Some(inv) if q.to.is_some() || q.from.is_some() => {
+            clauses.push("(from_node = ? OR to_node = ?)");
+            params.push(Value::Text(inv.clone()));
+            params.push(Value::Text(inv.clone()));
+        }
+        // Alone, `from = X OR to = X` would read every row of X and sort:
+        // take the top `limit` of each index instead, then merge.
+        Some(inv) => {
+            let rest: String = clauses.iter().map(|c| format!(" AND {c}")).collect();
+            let sql = format!(
+                "SELECT {MSG_COLS} FROM messages WHERE id IN (\
+                 SELECT id FROM (SELECT id FROM messages WHERE from_node = ?{rest} \
+                 ORDER BY id {order} LIMIT {limit}) \
+                 UNION ALL \
+                 SELECT id FROM (SELECT id FROM messages WHERE to_node = ?{rest} \
+                 ORDER BY id {order} LIMIT {limit})) \
+                 ORDER BY id {order} LIMIT {limit}"
+            );
+            let mut all = Vec::with_capacity(params.len() * 2 + 2);
+            for _ in 0..2 {
+                all.push(Value::Text(inv.clone()));
+                all.extend(params.iter().cloned());
+            }
+            return (sql, all);
+        }
+        None => {}
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT {limit}"), params)
+}
+
+/// The page of `q`, stopped by its byte budget (see [`PageBudget`]); each
+/// row is measured while SQLite still holds it, before it is copied.
+pub(crate) fn list_messages(c: &Connection, q: &MessageQuery) -> StoreResult<Vec<Message>> {
+    let (sql, params) = list_messages_sql(q);
+    let mut s = c.prepare_cached(&sql).db()?;
+    let mut rows = s.query(params_from_iter(params)).db()?;
+    let mut budget = PageBudget::new(q.max_bytes);
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().db()? {
+        let m = row_ref(r)?;
+        if !budget.admit(&m) {
+            break;
+        }
+        out.push(Message::from(m));
+    }
+    Ok(out)
+}
+
+/// [`list_messages`] encoded as JSON while the rows are read, borrowing
+/// each field from SQLite's buffers instead of copying it into a `String`.
+pub(crate) fn list_messages_json(c: &Connection, q: &MessageQuery) -> StoreResult<MessageListJson> {
+    let (sql, params) = list_messages_sql(q);
+    let mut s = c.prepare_cached(&sql).db()?;
+    let mut rows = s.query(params_from_iter(params)).db()?;
+    // Room for a typical page without regrowing: ~400 bytes of fields and
+    // escaping per row beside the content.
+    let expected_rows = if q.limit == 0 { 100 } else { q.limit.min(100) as usize };
+    let mut out = MessageListWriter::with_capacity(expected_rows * 640);
+    while let Some(r) = rows.next().db()? {
+        if !out.push_within(&row_ref(r)?, q.max_bytes) {
+            break;
+        }
+    }
+    Ok(out.finish())
+}
+
+/// A message row of [`MSG_COLS`], borrowed from SQLite's buffers.
+fn row_ref<'r>(r: &'r Row<'_>) -> StoreResult<MessageRef<'r>> {
+    let kind: Kind = text(r, 3)?.parse().map_err(|e| conversion(3, e)).db()?;
+    Ok(MessageRef {
+        id: r.get(0).db()?,
+        from_node: text(r, 1)?,
+        to_node: text(r, 2)?,
+        kind,
+        content: text(r, 4)?,
+        created_at: text(r, 5)?,
+        read_at: opt_text(r, 6)?,
+        thread_id: opt_text(r, 7)?,
+        related_task_id: opt_text(r, 8)?,
+    })
+}
+
+pub(super) fn text<'r>(r: &'r Row<'_>, idx: usize) -> StoreResult<&'r str> {
+    r.get_ref(idx).and_then(|v| v.as_str().map_err(|e| conversion(idx, e))).db()
+}
+
+fn opt_text<'r>(r: &'r Row<'_>, idx: usize) -> StoreResult<Option<&'r str>> {
+    r.get_ref(idx).and_then(|v| v.as_str_or_null().map_err(|e| conversion(idx, e))).db()
+}
+
+pub(crate) fn mark_read(ctx: &mut WriteCtx, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>> {
+    let c = &ctx.conn;
+    let now = now_timestamp();
+    let mut update = c
+        .prepare_cached(
+            "UPDATE messages SET read_at = ?2 WHERE id = ?1 AND read_at IS NULL \
+             AND (?3 IS NULL OR to_node = ?3)",
+        )
+        .db()?;
+    let mut select = c
+        .prepare_cached(
+            "SELECT read_at FROM messages WHERE id = ?1 AND read_at IS NOT NULL \
+             AND (?2 IS NULL OR to_node = ?2)",
+        )
+        .db()?;
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if !seen.insert(id) {
+            continue;
+        }
+        update.execute(params![id, now, recipient]).db()?;
+        let read_at: Option<String> = select.query_row(params![id, recipient], |r| r.get(0)).optional().db()?;
+        if let Some(read_at) = read_at {
+            out.push(MarkRead { id, read_at });
+        }
+    }
+    Ok(out)
+}
