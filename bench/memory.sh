@@ -11,7 +11,7 @@
 #   bench/memory.sh [OUTDIR]
 #
 # SCENARIOS="nonread drip" runs only those. BEFORE_BIN=/path/to/meshgate also measures another build (e.g. the commit
-# before the fix) the same way. MESHGATE_BENCH_PG_URL=postgres://.../DB runs
+# before the fix) the same way; AFTER_BIN=/path/to/meshgate measures that binary instead of building this tree. MESHGATE_BENCH_PG_URL=postgres://.../DB runs
 # on PostgreSQL instead: each run gets a fresh database on that server
 # (created and dropped with createdb/dropdb).
 set -euo pipefail
@@ -23,7 +23,8 @@ OUT=${1:-$ROOT/bench/out/memory-$(date +%Y%m%d-%H%M%S)}
 TOKEN=benchtoken-0123456789abcdef
 PORT=${PORT:-18795}; URL=http://127.0.0.1:$PORT
 mkdir -p "$OUT"
-(cd "$ROOT" && cargo build --release -p meshgate-cli --quiet)
+AFTER=${AFTER_BIN:-$ROOT/target/release/meshgate}
+[ -n "${AFTER_BIN:-}" ] || (cd "$ROOT" && cargo build --release -p meshgate-cli --quiet)
 WORK=$(mktemp -d); PID=""
 stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; PID=""; }
 trap 'stop; rm -rf "$WORK"' EXIT
@@ -49,6 +50,6 @@ run() {  # label binary scenario
 
 for scenario in ${SCENARIOS:-list streams nonread drip}; do
   [ -n "${BEFORE_BIN:-}" ] && run before "$BEFORE_BIN" "$scenario"
-  run after "$ROOT/target/release/meshgate" "$scenario"
+  run after "$AFTER" "$scenario"
 done
 echo "results: $OUT/memory.jsonl"

@@ -183,6 +183,24 @@ impl MessageListWriter {
         self.n += 1;
     }
 
+    /// Appends `m` if it fits the page's byte budget of `max_bytes` (0:
+    /// unlimited), with the same rule and result as
+    /// [`PageBudget::admit`](crate::PageBudget::admit): the first row always
+    /// fits, a later one only if the encoded rows (commas included) stay
+    /// within the budget. The row is measured by writing it (and cut off
+    /// again if it does not fit) rather than in a pass of its own, so a page
+    /// costs no more than its encoding.
+    pub fn push_within(&mut self, m: &MessageRef<'_>, max_bytes: usize) -> bool {
+        let mark = self.body.len();
+        self.push(m);
+        if max_bytes != 0 && self.n > 1 && self.body.len() - Self::HEAD.len() > max_bytes {
+            self.body.truncate(mark);
+            self.n -= 1;
+            return false;
+        }
+        true
+    }
+
     /// Closes the list and adds the `n` field.
     pub fn finish(mut self) -> MessageListJson {
         self.body.extend_from_slice(b"],\"n\":");

@@ -86,6 +86,19 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_cuts_a_page_where_the_budget_does() {
+        let rows: Vec<Message> = (1..=6).map(|i| msg(i, &"\u{1}".repeat(40 * i as usize))).collect();
+        for max in [0, 1, 500, 900, 1000, 1500, 2000, 2200, 5000] {
+            let mut budget = PageBudget::new(max);
+            let admitted = rows.iter().take_while(|m| budget.admit(&MessageRef::from(*m))).count();
+            let mut w = crate::MessageListWriter::with_capacity(0);
+            let written = rows.iter().take_while(|m| w.push_within(&MessageRef::from(*m), max)).count();
+            assert_eq!(written, admitted, "budget {max}");
+            assert_eq!(w.finish(), MessageListJson::from_messages(&rows[..admitted]), "budget {max}");
+        }
+    }
+
+    #[test]
     fn the_first_row_always_fits_and_zero_is_unlimited() {
         let big = msg(1, &"\u{0}".repeat(10_000));
         assert!(PageBudget::new(1).admit(&MessageRef::from(&big)));

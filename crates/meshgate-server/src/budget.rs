@@ -9,11 +9,20 @@
 //! dropped). Beyond the peer's share: 429 `too_many_bytes`; beyond the
 //! total: 503 `busy`. One buffer is always allowed when nothing is held, so
 //! a budget smaller than a page never blocks a peer for good.
+//!
+//! Buffers of at most [`UNCOUNTED`] bytes (a send's body and answer, an
+//! error, a peer record) are not counted: they are no larger than the
+//! buffers every connection holds anyway, which the connection caps bound
+//! (`crate::conns`), and counting them would put two shared locks on every
+//! request for nothing the budget is there to stop.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{ApiError, Class};
+
+/// Buffers up to this size are not counted (see the module docs).
+pub(crate) const UNCOUNTED: usize = 4096;
 
 /// Byte budget of one listener.
 pub(crate) struct Budget {

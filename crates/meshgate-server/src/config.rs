@@ -74,11 +74,11 @@ pub struct Config {
     pub limit_loopback: bool,
     /// Interval of SSE keep-alive comments.
     pub keep_alive: Duration,
-    /// Open `GET /messages/stream` responses per peer before 429
-    /// `too_many_streams` (0: no cap).
+    /// Open `GET /messages/stream` responses per peer; a newer one beyond
+    /// it ends the peer's oldest (0: no cap).
     pub max_streams_per_peer: usize,
-    /// Waiting long-polls (`wait` > 0) per peer before 429 `too_many_polls`
-    /// (0: no cap).
+    /// Waiting long-polls (`wait` > 0) per peer; a newer one beyond it
+    /// makes the peer's oldest answer its empty page (0: no cap).
     pub max_polls_per_peer: usize,
     /// Byte budget of one `GET /messages` page (encoded rows; at least one
     /// row is always sent). 0: unlimited.

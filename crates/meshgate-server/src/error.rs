@@ -36,6 +36,10 @@ pub enum Class {
     Internal,
     /// 408: the request body did not arrive in time.
     Timeout,
+    /// 414: the request URI is longer than the HTTP parser accepts.
+    UriTooLong,
+    /// 431: the request head is larger than the HTTP parser accepts.
+    HeadersTooLarge,
 }
 
 /// An error answer: class, stable code, human detail.
@@ -102,6 +106,8 @@ impl ApiError {
             Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Class::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Class::UriTooLong => StatusCode::URI_TOO_LONG,
+            Class::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 }
@@ -221,6 +227,31 @@ impl IntoResponse for ApiError {
 /// for the metrics middleware (store errors are counted from it).
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode(pub &'static str);
+
+impl ApiError {
+    /// This error as a complete HTTP/1.1 response that closes the
+    /// connection, for answers written to the socket directly, outside
+    /// hyper's request handling (a refused connection, a request hyper
+    /// could not parse).
+    pub(crate) fn into_http1_bytes(self) -> Vec<u8> {
+        let status = self.status();
+        let body = serde_json::to_vec(&ErrorBody {
+            error: self.code.to_owned(),
+            detail: outgoing(self.detail),
+            suggestions: self.suggestions,
+        })
+        .expect("an error body always encodes");
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
+    }
+}
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;

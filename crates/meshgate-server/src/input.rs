@@ -128,20 +128,20 @@ fn nul_in_field(field: &str) -> ApiError {
     ApiError::invalid("invalid_field", format!("field {field:?} must not contain the NUL character"))
 }
 
-/// Middleware: refuses a request whose path or query carries an encoded NUL
-/// (`%00`), for the reason of [`JsonObject::opt_string`]'s refusal: a name,
-/// filter or path segment with one would fail in the PostgreSQL store (a
-/// 500). One check before routing covers every route; it runs before
-/// authentication, which it cannot leak anything to.
-pub async fn refuse_nul_in_uri(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+/// Refuses a URI whose path or query carries an encoded NUL (`%00`), for
+/// the reason of [`JsonObject::opt_string`]'s refusal: a name, filter or
+/// path segment with one would fail in the PostgreSQL store (a 500). The
+/// connection layer runs it once before routing, for every route; it runs
+/// before authentication, which it cannot leak anything to.
+pub fn refuse_nul_in_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
     let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
-    if has_nul(req.uri().path()) || req.uri().query().is_some_and(has_nul) {
-        return axum::response::IntoResponse::into_response(ApiError::invalid(
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return Err(ApiError::invalid(
             "invalid_parameter",
             "the URI contains an encoded NUL character (%00), which no name, id or filter may hold",
         ));
     }
-    next.run(req).await
+    Ok(())
 }
 
 /// JSON type name for error details (never the value itself).

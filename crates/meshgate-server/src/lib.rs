@@ -13,6 +13,7 @@
 //! become HTTP statuses.
 
 pub mod auth;
+mod autoreply;
 pub mod bootstrap;
 mod budget;
 pub mod config;
@@ -69,7 +70,6 @@ fn api(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(request_id::assign));
     // Runs after routing (the matched template is known) and around every
     // route and fallback.

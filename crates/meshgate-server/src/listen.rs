@@ -23,7 +23,8 @@
 //! shutdown: admission by [`crate::conns`] (caps, shedding, the `/health`
 //! reserve), a deadline on request bodies (408 `body_timeout`), a
 //! `Content-Length` over the body limit refused with 413 before any
-//! `100 Continue`, a write timeout ([`crate::stall`]), a shutdown
+//! `100 Continue`, a write timeout ([`crate::stall`]), JSON bodies for
+//! the errors hyper answers itself ([`crate::autoreply`]), a shutdown
 //! deadline after which the remaining connections are dropped, and the
 //! byte budget of response and request bodies in flight
 //! ([`crate::budget`]).
@@ -51,6 +52,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 use tower::ServiceExt;
 
+use crate::autoreply::JsonErrors;
 use crate::budget::{Budget, Over, Reservation};
 use crate::config::Config;
 use crate::conns::{Caps, InFlight, Refused, Tracker};
@@ -159,7 +161,7 @@ pub(crate) async fn serve_connections(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let stream = crate::tls::Stream::new(stream, settings.tls.as_deref());
-        let io = TokioIo::new(WriteDeadline::new(stream, settings.write_timeout));
+        let io = TokioIo::new(JsonErrors::new(WriteDeadline::new(stream, settings.write_timeout)));
         let health_only = slot.health_only();
         let conn_slot = Arc::clone(&slot);
         let body_timeout = settings.body_timeout;
@@ -200,16 +202,12 @@ pub(crate) async fn serve_connections(
 /// the socket), then close.
 fn refuse(stream: &TcpStream, why: Refused, remote: SocketAddr) {
     static ANSWER: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let body = serde_json::json!({
-            "error": "too_many_connections",
-            "detail": "the gateway is at its connection limit; retry shortly",
-        })
-        .to_string();
-        format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
+        ApiError::new(
+            Class::Unavailable,
+            "too_many_connections",
+            "the gateway is at its connection limit; retry shortly",
         )
-        .into_bytes()
+        .into_http1_bytes()
     });
     tracing::debug!(?why, %remote, "connection refused");
     let _ = stream.try_write(&ANSWER);
@@ -235,8 +233,12 @@ async fn handle(
         )));
     }
     // Before the body is polled, so `Expect: 100-continue` gets no 100.
-    if declared_length(&req).is_some_and(|n| n > crate::input::BODY_LIMIT as u64) {
+    let declared = declared_length(&req);
+    if declared.is_some_and(|n| n > crate::input::BODY_LIMIT as u64) {
         return Ok(closing(crate::input::body_too_large()));
+    }
+    if let Err(e) = crate::input::refuse_nul_in_uri(req.uri()) {
+        return Ok(e.into_response());
     }
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ConnectInfo(remote));
@@ -245,20 +247,22 @@ async fn handle(
         let answer = router.oneshot(Request::from_parts(parts, Body::new(body))).await;
         return Ok(holding(answer.unwrap_or_else(|never| match never {}), request, &budget));
     }
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let over = Arc::new(std::sync::Mutex::new(None));
+    let outcome = Arc::new(BodyOutcome::default());
+    // A small body is not counted in the byte budget (see `crate::budget`).
+    let budgeted = declared.is_none_or(|n| n > crate::budget::UNCOUNTED as u64);
     let body = Body::new(DeadlineBody {
         inner: body,
-        deadline: Box::pin(tokio::time::sleep(body_timeout)),
-        timed_out: Arc::clone(&timed_out),
-        budget: Some((Arc::clone(&budget), Arc::clone(&request), Arc::clone(&over))),
+        deadline: tokio::time::Instant::now() + body_timeout,
+        timer: None,
+        outcome: Arc::clone(&outcome),
+        budget: budgeted.then(|| (Arc::clone(&budget), Arc::clone(&request))),
         reservation: None,
     });
     let answer = router.oneshot(Request::from_parts(parts, body)).await.unwrap_or_else(|never| match never {});
-    if let Some(over) = *over.lock().unwrap_or_else(|e| e.into_inner()) {
+    if let Some(over) = *outcome.over.lock().unwrap_or_else(|e| e.into_inner()) {
         return Ok(closing(over.error()));
     }
-    if timed_out.load(Ordering::Acquire) {
+    if outcome.timed_out.load(Ordering::Acquire) {
         // Whatever the body's reader made of the error, the answer is 408.
         return Ok(closing(ApiError::new(
             Class::Timeout,
@@ -294,12 +298,17 @@ fn is_operator(req: &Request<Incoming>, operator_hash: &meshgate_store::TokenHas
 /// `answer` with `request` kept alive until its body is written or dropped:
 /// until then the connection is busy and the request counts against its
 /// peer ([`crate::conns`]), and a body of known size holds its bytes in
-/// the `budget` (beyond it the answer is dropped for 429 / 503).
+/// the `budget` (beyond it the answer is dropped for 429 / 503), unless it
+/// is small ([`crate::budget::UNCOUNTED`]).
 fn holding(answer: Response, request: Arc<InFlight>, budget: &Arc<Budget>) -> Response {
     let bytes = usize::try_from(http_body::Body::size_hint(answer.body()).lower()).unwrap_or(usize::MAX);
-    let (answer, reservation) = match budget.reserve(request.peer().as_deref(), bytes) {
-        Ok(reservation) => (answer, Some(reservation)),
-        Err(over) => (over.error().into_response(), None),
+    let (answer, reservation) = if bytes <= crate::budget::UNCOUNTED {
+        (answer, None)
+    } else {
+        match budget.reserve(request.peer().as_deref(), bytes) {
+            Ok(reservation) => (answer, Some(reservation)),
+            Err(over) => (over.error().into_response(), None),
+        }
     };
     answer.map(|body| {
         Body::new(HeldBody { inner: body, pending: Bytes::new(), _request: request, _reservation: reservation })
@@ -374,18 +383,25 @@ fn closing(error: ApiError) -> Response {
 /// A request body that fails once its deadline passes while the reader
 /// still waits for it (so a body nobody reads never times out), and that
 /// reserves its declared size (at most the body limit) in the byte budget
-/// when first read, failing if the budget is spent.
+/// when first read, failing if the budget is spent. The timer is made only
+/// when the body is not there yet: a body that came with its head (most)
+/// never touches the timer wheel.
 struct DeadlineBody {
     inner: Incoming,
-    deadline: Pin<Box<Sleep>>,
-    timed_out: Arc<AtomicBool>,
-    /// Until first read: the budget, the request (for its peer) and where
-    /// to report a refusal.
-    budget: Option<BodyBudget>,
+    deadline: tokio::time::Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+    outcome: Arc<BodyOutcome>,
+    /// Until first read: the budget and the request (for its peer).
+    budget: Option<(Arc<Budget>, Arc<InFlight>)>,
     reservation: Option<Reservation>,
 }
 
-type BodyBudget = (Arc<Budget>, Arc<InFlight>, Arc<std::sync::Mutex<Option<Over>>>);
+/// What went wrong with a request body, for the answer.
+#[derive(Default)]
+struct BodyOutcome {
+    timed_out: AtomicBool,
+    over: std::sync::Mutex<Option<Over>>,
+}
 
 impl http_body::Body for DeadlineBody {
     type Data = Bytes;
@@ -395,13 +411,13 @@ impl http_body::Body for DeadlineBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        if let Some((budget, request, over)) = self.budget.take() {
+        if let Some((budget, request)) = self.budget.take() {
             let limit = crate::input::BODY_LIMIT as u64;
             let declared = self.inner.size_hint().upper().unwrap_or(limit).min(limit);
             match budget.reserve(request.peer().as_deref(), usize::try_from(declared).unwrap_or(usize::MAX)) {
                 Ok(reservation) => self.reservation = Some(reservation),
                 Err(refused) => {
-                    *over.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
+                    *self.outcome.over.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
                     return Poll::Ready(Some(Err("the byte budget is spent".into())));
                 }
             }
@@ -409,8 +425,10 @@ impl http_body::Body for DeadlineBody {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
             Poll::Pending => {
-                ready!(self.deadline.as_mut().poll(cx));
-                self.timed_out.store(true, Ordering::Release);
+                let deadline = self.deadline;
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                ready!(timer.as_mut().poll(cx));
+                self.outcome.timed_out.store(true, Ordering::Release);
                 Poll::Ready(Some(Err("the request body did not arrive in time".into())))
             }
         }

@@ -5,9 +5,9 @@
 //! commit: up to [`PAGE`] rows and [`PAGE_BYTES`] of encoded rows (always at
 //! least one row). A slow or stalled consumer only delays its own reads;
 //! what a stream holds in memory is that page plus the event being written.
-//! A stream counts against its peer's `--max-streams-per-peer` and ends
-//! when its token is rotated or revoked or its peer disabled or deleted
-//! (see [`crate::session`]).
+//! A stream counts against its peer's `--max-streams-per-peer` (a newer
+//! one beyond it ends the oldest) and ends when its token is rotated or
+//! revoked or its peer disabled or deleted (see [`crate::session`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -36,7 +36,7 @@ pub const PAGE_BYTES: usize = 256 << 10;
 /// `GET /messages/stream`: the caller's inbox as SSE (`id` = message id,
 /// `data` = the message row). Resumes after `Last-Event-ID` or `after_id`;
 /// without either, starts with messages committed from now on.
-#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its stream cap, the oldest stream ends instead)", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     auth: Auth,
@@ -102,11 +102,11 @@ pub(crate) fn live_peer<'a>(auth: &'a Auth, q: &'a MessageQuery) -> &'a str {
 
 impl Feed {
     /// The next message past the cursor, waiting for commits as needed.
-    /// `None` ends the stream (store gone for good, shutdown, or the
-    /// stream's token is dead).
+    /// `None` ends the stream (store gone for good, shutdown, the stream's
+    /// token is dead, or a newer stream of its peer took its slot).
     async fn next(&mut self) -> Option<Message> {
         loop {
-            if self.session.dead().await {
+            if self.session.evicted() || self.session.dead().await {
                 return None;
             }
             if let Some(m) = self.ready.pop_front() {
@@ -127,6 +127,7 @@ impl Feed {
                     continue;
                 }
             }
+            let evicted = self.session.on_evicted();
             tokio::select! {
                 changed = self.wake.changed() => {
                     if changed.is_err() {
@@ -135,6 +136,7 @@ impl Feed {
                 }
                 _ = self.state.stopping() => return None,
                 _ = self.session.revoked() => return None,
+                _ = evicted => return None,
             }
         }
     }

@@ -2,11 +2,16 @@
 //! it is open, and what ends it early.
 //!
 //! - **A slot.** Each peer may hold a bounded number of streams and of
-//!   long-polls at once (`--max-streams-per-peer`, `--max-polls-per-peer`);
-//!   beyond them the request is refused with 429 `too_many_streams` /
-//!   `too_many_polls`, so one token cannot make the gateway hold unbounded
-//!   connections, buffers and wake-up channels. The slot is released when
-//!   the response ends (the [`Session`] is dropped).
+//!   long-polls at once (`--max-streams-per-peer`, `--max-polls-per-peer`),
+//!   so one token cannot make the gateway hold unbounded connections,
+//!   buffers and wake-up channels. A new one beyond the cap **evicts that
+//!   peer's oldest** of the same kind, which ends cleanly (the stream
+//!   closes, the long-poll answers its empty page): a client whose
+//!   connection died keeps its slot only until the same peer opens
+//!   another, so a reconnecting agent is served at once instead of waiting
+//!   for the dead connection to be noticed. Slots are per peer, so no peer
+//!   can evict another's. The slot is released when the response ends (the
+//!   [`Session`] is dropped).
 //! - **Its credentials.** A response opened with a per-peer token ends as
 //!   soon as that token stops being valid: the store publishes a
 //!   [`CredentialEvent`] after every commit that rotates or revokes a
@@ -15,15 +20,17 @@
 //!   peer and generation, peer enabled). The operator token is fixed for
 //!   the process and never ends a session.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshgate_store::{CredentialEvent, TokenHash};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::Notify;
 
 use crate::auth::{Auth, Caller};
-use crate::error::{ApiError, ApiResult, Class};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Which per-peer cap a live response counts against.
@@ -35,36 +42,53 @@ pub enum LiveKind {
     Poll,
 }
 
-/// Open live responses per (kind, peer).
+/// The open live responses of one (kind, peer), oldest first.
+type Held = HashMap<(LiveKind, String), VecDeque<Arc<Eviction>>>;
+
+/// Open live responses per (kind, peer), oldest first.
 #[derive(Debug, Default)]
-pub(crate) struct Slots(Mutex<HashMap<(LiveKind, String), usize>>);
+pub(crate) struct Slots {
+    open: Mutex<Held>,
+    next_id: AtomicU64,
+}
+
+/// How a session learns it was evicted by a newer one of its peer.
+#[derive(Debug)]
+struct Eviction {
+    id: u64,
+    evicted: AtomicBool,
+    notify: Notify,
+}
 
 impl Slots {
-    /// Takes one of `peer`'s `max` slots of `kind` (0: no cap), or refuses.
-    fn take(&self, kind: LiveKind, peer: &str, max: usize) -> ApiResult<()> {
-        let mut open = self.0.lock().expect("slots lock");
-        let n = open.entry((kind, peer.to_owned())).or_insert(0);
-        if max != 0 && *n >= max {
-            let (code, what, flag) = match kind {
-                LiveKind::Stream => ("too_many_streams", "streams", "--max-streams-per-peer"),
-                LiveKind::Poll => ("too_many_polls", "waiting long-polls", "--max-polls-per-peer"),
-            };
-            return Err(ApiError::new(
-                Class::RateLimited,
-                code,
-                format!("{peer:?} already has {n} open {what} (the gateway allows {max}, {flag}); close one and retry"),
-            ));
+    /// Takes one of `peer`'s `max` slots of `kind` (0: no cap), evicting
+    /// the peer's oldest of that kind when all are taken.
+    fn take(&self, kind: LiveKind, peer: &str, max: usize) -> Arc<Eviction> {
+        let mine = Arc::new(Eviction {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            evicted: AtomicBool::new(false),
+            notify: Notify::new(),
+        });
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let held = open.entry((kind, peer.to_owned())).or_default();
+        if max != 0 && held.len() >= max {
+            if let Some(oldest) = held.pop_front() {
+                tracing::debug!(peer, ?kind, "cap of live responses reached: the oldest ends");
+                oldest.evicted.store(true, Ordering::Release);
+                oldest.notify.notify_one();
+            }
         }
-        *n += 1;
-        Ok(())
+        held.push_back(Arc::clone(&mine));
+        mine
     }
 
-    fn release(&self, kind: LiveKind, peer: &str) {
-        let mut open = self.0.lock().expect("slots lock");
+    /// Frees the slot `id` of `peer` (nothing if it was evicted).
+    fn release(&self, kind: LiveKind, peer: &str, id: u64) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let key = (kind, peer.to_owned());
-        if let Some(n) = open.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(held) = open.get_mut(&key) {
+            held.retain(|e| e.id != id);
+            if held.is_empty() {
                 open.remove(&key);
             }
         }
@@ -77,7 +101,8 @@ impl Slots {
 
     /// Open responses of `kind` held for `peer`.
     pub(crate) fn count(&self, kind: LiveKind, peer: &str) -> usize {
-        self.0.lock().expect("slots lock").get(&(kind, peer.to_owned())).copied().unwrap_or(0)
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&(kind, peer.to_owned())).map_or(0, VecDeque::len)
     }
 }
 
@@ -97,24 +122,27 @@ pub struct Session {
     events: broadcast::Receiver<CredentialEvent>,
     /// A relevant event arrived and the token was not looked up since.
     unchecked: bool,
+    /// Set when a newer response of the same peer took this one's slot.
+    eviction: Arc<Eviction>,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.state.slots().release(self.kind, &self.slot_peer);
+        self.state.slots().release(self.kind, &self.slot_peer, self.eviction.id);
     }
 }
 
 impl Session {
     /// Opens a session for `auth`'s caller, counted against `slot_peer`
-    /// (the peer whose inbox is read). Refuses with 429 beyond the cap and
-    /// with 401 if the token died since the request was authenticated.
+    /// (the peer whose inbox is read), evicting that peer's oldest of
+    /// `kind` at the cap. Refuses with 401 if the token died since the
+    /// request was authenticated.
     pub async fn open(state: &AppState, auth: &Auth, kind: LiveKind, slot_peer: &str) -> ApiResult<Session> {
         let max = match kind {
             LiveKind::Stream => state.config().max_streams_per_peer,
             LiveKind::Poll => state.config().max_polls_per_peer,
         };
-        state.slots().take(kind, slot_peer, max)?;
+        let eviction = state.slots().take(kind, slot_peer, max);
         let credential = match &auth.caller {
             Caller::Operator => None,
             Caller::Peer { name, generation } => {
@@ -130,6 +158,7 @@ impl Session {
             unchecked: credential.is_some(),
             credential,
             events: state.store().subscribe_credentials(),
+            eviction,
         };
         if session.dead().await {
             return Err(Session::revoked_error());
@@ -143,6 +172,23 @@ impl Session {
             "token_revoked",
             "the token of this request was rotated or revoked, or its peer was disabled or deleted",
         )
+    }
+
+    /// Whether a newer response of the same peer took this one's slot.
+    pub fn evicted(&self) -> bool {
+        self.eviction.evicted.load(Ordering::Acquire)
+    }
+
+    /// Resolves once a newer response of the same peer took this one's
+    /// slot (see the module docs). Borrows nothing, so it can be awaited
+    /// beside [`Session::revoked`].
+    pub fn on_evicted(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let eviction = Arc::clone(&self.eviction);
+        async move {
+            while !eviction.evicted.load(Ordering::Acquire) {
+                eviction.notify.notified().await;
+            }
+        }
     }
 
     fn concerns(&self, event: &CredentialEvent) -> bool {

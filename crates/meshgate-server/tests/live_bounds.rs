@@ -102,6 +102,16 @@ async fn read_to_end(resp: reqwest::Response, within: Duration) -> Vec<i64> {
     buf.lines().filter_map(|l| l.strip_prefix("id:")).filter_map(|v| v.trim().parse().ok()).collect()
 }
 
+/// Reads an open SSE response until the event with `id` arrived (within 5 s).
+async fn await_event(resp: reqwest::Response, id: i64, what: &str) {
+    let mut events = resp.bytes_stream();
+    let mut buf = String::new();
+    while !buf.contains(&format!("id: {id}")) && !buf.contains(&format!("id:{id}")) {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect(what);
+        buf.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+}
+
 async fn open_stream(gw: &Gateway, token: &str) -> reqwest::Response {
     let resp = gw.http.get(format!("{}/messages/stream", gw.url)).bearer_auth(token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -149,53 +159,45 @@ async fn large_rows_stream_one_by_one_without_gap() {
 }
 
 #[tokio::test]
-async fn streams_and_long_polls_are_capped_per_peer() {
+async fn at_the_cap_a_new_stream_or_long_poll_ends_the_peers_oldest() {
     let gw = Gateway::start_with(|c| {
         c.max_streams_per_peer = 2;
         c.max_polls_per_peer = 1;
-        c.keep_alive = Duration::from_millis(100);
+        c.keep_alive = Duration::from_secs(60);
     })
     .await;
     let alice = gw.register("alice").await;
     let bob = gw.register("bob").await;
 
     let first = open_stream(&gw, &bob).await;
-    let _second = open_stream(&gw, &bob).await;
-    let (s, v) = gw.call(Method::GET, "/messages/stream", Some(&bob), None).await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    assert_eq!(v["error"], "too_many_streams");
-    // The operator reading bob's inbox counts against bob too.
-    let (s, _) = gw.call(Method::GET, "/messages/stream?to=bob", Some(OPERATOR), None).await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
-    // Another peer is not affected.
+    let second = open_stream(&gw, &bob).await;
+    // A third ends the oldest at once; the second stays.
+    let third = open_stream(&gw, &bob).await;
+    assert!(read_to_end(first, Duration::from_secs(3)).await.is_empty());
+    // The operator reading bob's inbox counts against bob too: it ends the second.
+    let _operator = gw.http.get(format!("{}/messages/stream?to=bob", gw.url)).bearer_auth(OPERATOR).send().await;
+    assert!(read_to_end(second, Duration::from_secs(3)).await.is_empty());
+    // Another peer is not affected, and the newest of bob's still delivers.
     let _alice_stream = open_stream(&gw, &alice).await;
+    let (s, v) = gw.send("alice", "bob", "to the newest stream").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    await_event(third, id, "the newest streams").await;
 
-    // A closed stream frees its slot (noticed at the next keep-alive).
-    drop(first);
-    let started = Instant::now();
-    loop {
-        let resp = gw.http.get(format!("{}/messages/stream", gw.url)).bearer_auth(&bob).send().await.unwrap();
-        if resp.status() == StatusCode::OK {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "the slot was not freed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    // Long-polls: one waiting; a second is refused; wait=0 is not counted.
-    let poll = spawn_poll(&gw, &bob, "wait=30");
+    // Long-polls: one waiting; a second makes the first answer its empty
+    // page now and waits itself; wait=0 is not counted.
+    let poll = spawn_poll(&gw, &bob, &format!("wait=30&after_id={id}"));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (s, v) = gw.call(Method::GET, "/messages?wait=30", Some(&bob), None).await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    assert_eq!(v["error"], "too_many_polls");
+    let started = Instant::now();
+    let newer = spawn_poll(&gw, &bob, &format!("wait=30&after_id={id}"));
+    let (s, v) = tokio::time::timeout(Duration::from_secs(5), poll).await.expect("the oldest answered").unwrap();
+    assert_eq!((s, v["n"].as_u64()), (StatusCode::OK, Some(0)), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     let (s, _) = gw.call(Method::GET, "/messages", Some(&bob), None).await;
     assert_eq!(s, StatusCode::OK);
     gw.send("alice", "bob", "wake up").await;
-    let (s, v) = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap();
+    let (s, v) = tokio::time::timeout(Duration::from_secs(5), newer).await.unwrap().unwrap();
     assert_eq!((s, v["n"].as_u64()), (StatusCode::OK, Some(1)));
-    // Its slot is free again.
-    let (s, _) = gw.call(Method::GET, "/messages?wait=1&after_id=1000", Some(&bob), None).await;
-    assert_eq!(s, StatusCode::OK);
     gw.stop().await;
 }
 
@@ -272,11 +274,6 @@ async fn rotating_revoking_disabling_or_deleting_ends_open_streams_and_long_poll
     let (s, v) = gw.send("bob", "alice", "still here").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let id = v["id"].as_i64().unwrap();
-    let mut events = alice_stream.bytes_stream();
-    let mut buf = String::new();
-    while !buf.contains(&format!("id: {id}")) && !buf.contains(&format!("id:{id}")) {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("alice still streams");
-        buf.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
-    }
+    await_event(alice_stream, id, "alice still streams").await;
     gw.stop().await;
 }

@@ -47,11 +47,11 @@ pub struct Args {
           value_parser = ["block", "warn", "off"])]
     pub secret_guard: String,
 
-    /// Open `GET /messages/stream` responses per peer before 429 `too_many_streams` (0: no cap).
+    /// Open `GET /messages/stream` responses per peer; a newer one ends the peer's oldest (0: no cap).
     #[arg(long, value_name = "N", env = "MESHGATE_MAX_STREAMS_PER_PEER", default_value_t = 16)]
     pub max_streams_per_peer: usize,
 
-    /// Waiting long-polls (`wait` > 0) per peer before 429 `too_many_polls` (0: no cap).
+    /// Waiting long-polls (`wait` > 0) per peer; a newer one makes the peer's oldest answer now (0: no cap).
     #[arg(long, value_name = "N", env = "MESHGATE_MAX_POLLS_PER_PEER", default_value_t = 16)]
     pub max_polls_per_peer: usize,
 

@@ -274,7 +274,9 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
     if auth.peer().is_some() {
         return Ok(()); // the token lookup already checked the peer is enabled
     }
-    match state.store().peer(from).await? {
+    // A name resolving to itself is a peer (peers and aliases share one
+    // namespace); the resolution is lighter than reading the whole record.
+    match state.store().resolve_name(from).await?.filter(|r| !r.via_alias) {
         Some(p) if p.enabled => Ok(()),
         Some(_) => Err(ApiError::forbidden("sender_disabled", format!("peer {from:?} is disabled"))),
         None if state.config().allow_unknown_recipients => Ok(()),
@@ -286,7 +288,7 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
 }
 
 /// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
-#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_polls: the peer has too many waiting long-polls", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
     let (mut q, wait) = parse_list_query(&auth, raw.as_deref())?;
@@ -367,6 +369,7 @@ async fn long_poll(state: &AppState, auth: &Auth, q: &MessageQuery, wait: Durati
         if list.n > 0 {
             return Ok(list);
         }
+        let evicted = session.on_evicted();
         tokio::select! {
             woken = tokio::time::timeout_at(deadline, wake.changed()) => match woken {
                 Ok(Ok(())) => continue,
@@ -374,6 +377,8 @@ async fn long_poll(state: &AppState, auth: &Auth, q: &MessageQuery, wait: Durati
             },
             _ = state.stopping() => return Ok(list),
             _ = session.revoked() => return Err(Session::revoked_error()),
+            // A newer long-poll of the same peer took this one's slot.
+            _ = evicted => return Ok(list),
         }
     }
 }

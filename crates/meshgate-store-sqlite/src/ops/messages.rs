@@ -209,13 +209,10 @@ pub(crate) fn list_messages_json(c: &Connection, q: &MessageQuery) -> StoreResul
     // escaping per row beside the content.
     let expected_rows = if q.limit == 0 { 100 } else { q.limit.min(100) as usize };
     let mut out = MessageListWriter::with_capacity(expected_rows * 640);
-    let mut budget = PageBudget::new(q.max_bytes);
     while let Some(r) = rows.next().db()? {
-        let m = row_ref(r)?;
-        if !budget.admit(&m) {
+        if !out.push_within(&row_ref(r)?, q.max_bytes) {
             break;
         }
-        out.push(&m);
     }
     Ok(out.finish())
 }
