@@ -96,7 +96,8 @@ impl Slots {
 
     /// Open responses of `kind` held for all peers together.
     pub(crate) fn total(&self, kind: LiveKind) -> usize {
-        self.0.lock().expect("slots lock").iter().filter(|((k, _), _)| *k == kind).map(|(_, n)| n).sum()
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.iter().filter(|((k, _), _)| *k == kind).map(|(_, held)| held.len()).sum()
     }
 
     /// Open responses of `kind` held for `peer`.
