@@ -321,6 +321,8 @@ async fn sqlite_export_imports_into_postgres_and_exports_the_same() {
                 thread_id: (i % 3 == 0).then(|| t.thread_uuid.clone()),
                 related_task_id: (i % 5 == 0).then(|| format!("task-{i}")),
                 idempotency_key: (i % 4 == 0).then(|| format!("k{i}")),
+                in_reply_to: None,
+                due_at: None,
             };
             ids.push(store.insert_message(m).await.unwrap().message.id);
         }
@@ -379,6 +381,8 @@ async fn an_export_file_is_owner_only() {
             thread_id: None,
             related_task_id: None,
             idempotency_key: None,
+            in_reply_to: None,
+            due_at: None,
         };
         meshgate_store::Store::insert_message(&store, m).await.unwrap();
     }

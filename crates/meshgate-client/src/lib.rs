@@ -40,6 +40,7 @@ mod client;
 mod error;
 mod guard;
 mod live;
+mod receipts;
 mod registry;
 mod sse;
 
@@ -50,7 +51,8 @@ pub use client::{
 pub use error::{Error, Result};
 pub use live::{StreamStart, WaitOptions, DEFAULT_WAIT, RECONNECT_MAX, RECONNECT_MIN, STREAM_IDLE_TIMEOUT, WAIT_MAX};
 pub use meshgate_proto::{
-    suggestions, Alias, Health, Kind, MarkRead, MarkReadBulkResponse, Message, Peer, RegisterResponse, SendResponse,
-    Thread, ThreadMessages, TokenRotated,
+    suggestions, Alias, Health, Kind, MarkRead, MarkReadBulkResponse, Message, MessageStatus, Obligation, Obligations,
+    Peer, RegisterResponse, SendResponse, Thread, ThreadMessages, TokenRotated,
 };
+pub use receipts::default_reply_kind;
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};

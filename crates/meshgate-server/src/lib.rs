@@ -17,6 +17,7 @@ pub mod bootstrap;
 mod budget;
 pub mod config;
 mod conns;
+pub mod delivery;
 pub mod error;
 pub mod hub;
 pub mod input;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::routes())
         .merge(routes::peers::routes())
         .merge(routes::messages::routes())
+        .merge(routes::receipts::routes())
         .merge(routes::threads::routes())
         .merge(routes::aliases::routes())
         .route("/openapi.json", axum::routing::get(routes::openapi::document))
@@ -99,5 +101,6 @@ pub async fn serve(
     listen::serve_connections(listener, app(state.clone()), shutdown, settings).await;
     flusher.abort();
     state.flush_last_seen().await;
+    state.flush_deliveries().await;
     Ok(())
 }

@@ -111,6 +111,9 @@ impl Feed {
             }
             if let Some(m) = self.ready.pop_front() {
                 self.cursor = m.id;
+                if self.q.deliver_to.as_deref() == Some(m.to_node.as_str()) {
+                    self.state.deliveries().enqueue(&[m.id]);
+                }
                 return Some(m);
             }
             self.wake.borrow_and_update();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use meshgate_store::{now_timestamp, Store, Timestamp, TokenHash};
 
 use crate::config::Config;
+use crate::delivery::Deliveries;
 use crate::hub::Hub;
 use crate::session::Slots;
 
@@ -28,11 +29,14 @@ struct Inner {
     hub_task: tokio::task::JoinHandle<()>,
     stopping: tokio::sync::watch::Sender<bool>,
     slots: Slots,
+    deliveries: Arc<Deliveries>,
+    delivery_task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.hub_task.abort();
+        self.delivery_task.abort();
     }
 }
 
@@ -42,6 +46,8 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let operator_hash = TokenHash::of(config.operator_token.expose());
         let (hub, hub_task) = Hub::start(Arc::clone(&store));
+        let deliveries = Arc::new(Deliveries::default());
+        let delivery_task = deliveries.start(Arc::clone(&store));
         AppState {
             inner: Arc::new(Inner {
                 hub,
@@ -53,6 +59,8 @@ impl AppState {
                 seen: Mutex::new(HashMap::new()),
                 auth_failures: Mutex::new(HashMap::new()),
                 slots: Slots::default(),
+                deliveries,
+                delivery_task,
             }),
         }
     }
@@ -60,6 +68,17 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// Delivery recording: ids handed over to their recipient, written in
+    /// batches (see [`crate::delivery`]).
+    pub fn deliveries(&self) -> &Deliveries {
+        &self.inner.deliveries
+    }
+
+    /// Writes the deliveries still queued (on shutdown).
+    pub async fn flush_deliveries(&self) {
+        self.inner.deliveries.flush(self.store()).await;
     }
 
     /// Wake-ups for the waiters of one peer (or of every message).

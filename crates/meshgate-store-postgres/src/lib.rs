@@ -79,11 +79,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
-use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageStatus, Obligations, Peer, Thread};
 use meshgate_store::{
     CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord, NewMessage,
-    PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp,
-    TokenHash, TokenOwner, TokenRecord,
+    ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult,
+    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -97,6 +97,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_import_export.sql")),
     (3, include_str!("../migrations/0003_content_bytes.sql")),
     (4, include_str!("../migrations/0004_identity.sql")),
+    (5, include_str!("../migrations/0005_receipts.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -578,6 +579,21 @@ impl Store for PgStore {
 
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
         self.insert(msg, true).await
+    }
+
+    async fn mark_delivered(&self, ids: Vec<i64>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        with_client!(self, |c| ops::mark_delivered(&c, &ids))
+    }
+
+    async fn message_status(&self, id: i64) -> StoreResult<Option<MessageStatus>> {
+        with_client!(self, |c| ops::message_status(&c, id))
+    }
+
+    async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations> {
+        with_client!(self, |c| ops::obligations(&c, q))
     }
 }
 

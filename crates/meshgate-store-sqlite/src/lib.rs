@@ -69,11 +69,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Thread};
 use meshgate_store::{
     now_timestamp, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord,
-    NewMessage, PeerRegistration, Purged, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp,
-    TokenHash, TokenOwner, TokenRecord,
+    NewMessage, ObligationQuery, PeerRegistration, Purged, Registered, Resolved, Store, StoreError, StoreResult,
+    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, watch, Semaphore};
@@ -87,6 +87,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_import_export.sql")),
     (3, include_str!("../migrations/0003_identity.sql")),
+    (4, include_str!("../migrations/0004_receipts.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -623,6 +624,22 @@ impl Store for SqliteStore {
 
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
         self.write(move |ctx| ops::insert_message(ctx, msg, true)).await
+    }
+
+    async fn mark_delivered(&self, ids: Vec<i64>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |ctx| ops::mark_delivered(ctx, &ids)).await
+    }
+
+    async fn message_status(&self, id: i64) -> StoreResult<Option<MessageStatus>> {
+        self.read_now(move |c| ops::message_status(c, id)).await
+    }
+
+    async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations> {
+        let q = q.clone();
+        self.read(move |c| ops::obligations(c, &q)).await
     }
 }
 

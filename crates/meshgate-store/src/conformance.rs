@@ -272,6 +272,8 @@ pub fn msg(from: &str, to: &str, content: &str) -> NewMessage {
         thread_id: None,
         related_task_id: None,
         idempotency_key: None,
+        in_reply_to: None,
+        due_at: None,
     }
 }
 

@@ -42,10 +42,10 @@ pub mod conformance;
 
 pub use models::*;
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
-pub use time_fmt::{now_timestamp, parse_timestamp, Timestamp};
+pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_in, Timestamp};
 
 use async_trait::async_trait;
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Thread};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,7 +138,7 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::list_messages`] encoded as the `GET /messages` body. A
     /// backend can override it to encode rows as it reads them.
     async fn list_messages_json(&self, q: &MessageQuery) -> StoreResult<MessageListJson> {
-        Ok(MessageListJson::from_messages(&self.list_messages(q).await?))
+        Ok(MessageListJson::from_messages_for(&self.list_messages(q).await?, q.deliver_to.as_deref()))
     }
     /// One message.
     async fn message(&self, id: i64) -> StoreResult<Option<Message>>;
@@ -238,6 +238,18 @@ pub trait Store: Send + Sync + 'static {
     /// retired, and a new peer of that name would read it. An idempotent
     /// resend of a stored message is answered as by `insert_message`.
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted>;
+
+    /// Records the first hand-over of `ids` to their recipient: sets
+    /// `delivered_at` where it is unset, in one statement (the first
+    /// delivery wins; unknown ids are ignored). Called by the gateway's
+    /// delivery batcher, never on a read path.
+    async fn mark_delivered(&self, ids: Vec<i64>) -> StoreResult<()>;
+    /// One message with its receipt ladder (`delivered_at`, `read_at`,
+    /// `answer_id`, `in_reply_to`, `due_at`).
+    async fn message_status(&self, id: i64) -> StoreResult<Option<MessageStatus>>;
+    /// Unanswered questions (no `answer_id`), oldest first, each list cut
+    /// at `q.limit`.
+    async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -24,8 +24,21 @@ use crate::state::AppState;
 use meshgate_proto::{ErrorBody, MarkReadBulk, SendRequest};
 
 /// Query parameters `GET /messages` accepts; anything else is a 400.
-pub const LIST_PARAMS: &[&str] =
-    &["to", "to_node", "from", "from_node", "thread_id", "kind", "unread_only", "since", "limit", "after_id", "wait"];
+pub const LIST_PARAMS: &[&str] = &[
+    "to",
+    "to_node",
+    "from",
+    "from_node",
+    "thread_id",
+    "kind",
+    "unread_only",
+    "since",
+    "limit",
+    "after_id",
+    "wait",
+    "peek",
+    "receipts",
+];
 
 /// Routes of this resource.
 pub fn routes() -> Router<AppState> {
@@ -40,10 +53,17 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
-    let draft = Draft::parse(&body, &auth)?;
+    let mut draft = Draft::parse(&body, &auth)?;
+    let reply = super::receipts::reply_link(&state, &draft.reply, &draft.from_node).await?;
+    if let Some(reply) = &reply {
+        reply.inherit(&draft.from_node, &mut draft.thread_id, &mut draft.to_node)?;
+    }
     let overridden = guard_content(&state, &auth, &draft).await?;
 
     let to_node = resolve_recipient(&state, &draft.to_node).await?;
+    if let Some(reply) = &reply {
+        reply.check_recipient(&draft.from_node, &to_node)?;
+    }
     // After alias resolution: `lab` -> `lab-ovh` must not let lab-ovh DM
     // itself (the store refuses it too).
     if to_node == draft.from_node {
@@ -60,6 +80,8 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         thread_id: draft.thread_id,
         related_task_id: draft.related_task_id,
         idempotency_key: draft.idempotency_key,
+        in_reply_to: draft.reply.in_reply_to,
+        due_at: draft.reply.due_at,
     };
     // With unknown names refused, the store re-checks both ends in the
     // insert's transaction (a concurrent delete of either is 404 not_found).
@@ -105,6 +127,7 @@ struct Draft {
     related_task_id: Option<String>,
     idempotency_key: Option<String>,
     skip_secret_check: bool,
+    reply: super::receipts::ReplyFields,
 }
 
 impl Draft {
@@ -126,7 +149,12 @@ impl Draft {
                 format!("this token belongs to {:?}; it cannot send as {from_node:?}", auth.peer().unwrap_or_default()),
             ));
         }
-        let to_node = body.string("to_node", 1, 64)?.to_owned();
+        let reply = super::receipts::ReplyFields::parse(body)?;
+        // A reply may leave the recipient to the gateway (the other party).
+        let to_node = match reply.in_reply_to {
+            Some(_) => body.opt_string("to_node", 1, 64)?.unwrap_or_default().to_owned(),
+            None => body.string("to_node", 1, 64)?.to_owned(),
+        };
         let kind = match body.0.get("kind") {
             None | Some(Value::Null) => return Err(ApiError::invalid("missing_field", "field \"kind\" is required")),
             Some(Value::String(k)) => {
@@ -160,6 +188,7 @@ impl Draft {
             related_task_id: body.opt_string_or_int("related_task_id", 128)?,
             idempotency_key: body.opt_string("idempotency_key", 1, 128)?.map(str::to_owned),
             skip_secret_check: body.opt_bool("skip_secret_check")?.unwrap_or(false),
+            reply: reply.for_kind(kind)?,
         })
     }
 }
@@ -273,6 +302,7 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
     } else {
         long_poll(&state, &auth, &q, wait).await?
     };
+    state.deliveries().enqueue(&list.delivered);
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
 }
 
@@ -310,6 +340,13 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
             Some(me.to_owned())
         }
     };
+    // Who this read hands messages over to (recorded as `delivered_at`):
+    // a peer reading with its own token, or a shared-token agent reading
+    // `to=X`; `peek=true` records nothing.
+    let deliver_to = match query.bool("peek")? {
+        true => None,
+        false => auth.peer().map(str::to_owned).or_else(|| to.clone()),
+    };
     let q = MessageQuery {
         to,
         from,
@@ -322,6 +359,7 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
         limit,
         order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
         max_bytes: PAGE_BYTES_DEFAULT,
+        deliver_to,
     };
     Ok((q, wait))
 }

@@ -6,6 +6,7 @@ pub mod health;
 pub mod messages;
 pub mod openapi;
 pub mod peers;
+pub mod receipts;
 pub mod threads;
 
 use meshgate_store::Store;

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::live;
-use crate::routes::{aliases, health, messages, peers, threads};
+use crate::routes::{aliases, health, messages, peers, receipts, threads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use crate::routes::{aliases, health, messages, peers, threads};
         messages::send, messages::list, messages::mark_read, messages::mark_read_bulk, live::stream,
         threads::mint, threads::list, threads::show,
         aliases::list, aliases::put, aliases::remove,
+        receipts::status, receipts::obligations,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
