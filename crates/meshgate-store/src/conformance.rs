@@ -100,6 +100,9 @@ macro_rules! __with_conformance_checks {
         credential_changes_are_published,
         member_view_hides_others_activity,
         sends_recheck_that_both_ends_are_peers,
+        delivery_is_recorded_once,
+        answers_link_to_questions,
+        obligations_list_open_questions,
         );
     };
 }
@@ -142,7 +145,7 @@ macro_rules! pair_checks {
     };
 }
 
-pair_checks!(export_import_round_trip);
+pair_checks!(export_import_round_trip, receipts_survive_export_import);
 
 mod identity;
 pub use identity::*;
@@ -152,6 +155,9 @@ pub use members::*;
 
 mod recheck;
 pub use recheck::*;
+
+mod receipts;
+pub use receipts::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///
@@ -167,12 +173,14 @@ macro_rules! conformance_tests {
         $crate::__with_conformance_checks!([$crate::conformance_tests] (@each_skippable $fresh));
         $crate::conformance_tests!(@pairs_skippable $fresh;
             export_import_round_trip,
+            receipts_survive_export_import,
         );
     };
     ($fresh:path) => {
         $crate::__with_conformance_checks!([$crate::conformance_tests] (@each $fresh));
         $crate::conformance_tests!(@pairs $fresh;
             export_import_round_trip,
+            receipts_survive_export_import,
         );
     };
     (@each_skippable $fresh:path; $($name:ident),* $(,)?) => {
