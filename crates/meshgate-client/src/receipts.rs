@@ -38,10 +38,11 @@ impl Client {
         self.get(&["messages", &id.to_string()], &[]).await
     }
 
-    /// `GET /obligations` of this peer: questions it owes an answer to and
-    /// its own questions still unanswered, oldest first.
+    /// `GET /obligations?peer=<this node>`: questions it owes an answer to
+    /// and its own questions still unanswered, overdue first, then oldest.
+    /// Naming the node also scopes a shared operator token to it.
     pub async fn obligations(&self) -> Result<Obligations> {
-        self.get(&["obligations"], &[]).await
+        self.obligations_of(Some(self.node())).await
     }
 
     /// `GET /obligations?peer=NAME` (operator token), or the whole mesh
