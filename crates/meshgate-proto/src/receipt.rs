@@ -77,3 +77,39 @@ pub struct Obligations {
     /// The peer's questions that nobody has answered yet.
     pub awaiting: Vec<Obligation>,
 }
+
+/// One receipt event on a sender's stream (`GET /messages/stream?receipts=true`,
+/// SSE event `delivered`, `read` or `answered`): the ladder of one of its
+/// DMs after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Receipt {
+    /// The DM's id.
+    pub id: i64,
+    /// Its recipient.
+    pub to_node: String,
+    /// The highest rung reached: `delivered`, `read` or `answered`.
+    pub event: String,
+    /// First hand-over to the recipient.
+    #[serde(default)]
+    pub delivered_at: Option<String>,
+    /// When the recipient marked it read.
+    #[serde(default)]
+    pub read_at: Option<String>,
+    /// For a question: its first answer.
+    #[serde(default)]
+    pub answer_id: Option<i64>,
+    /// The change's position in the receipt order (with `id`, the cursor).
+    pub seq: i64,
+}
+
+impl Receipt {
+    /// The event name for a ladder: the highest rung reached.
+    pub fn event_for(delivered: bool, read: bool, answered: bool) -> &'static str {
+        match (answered, read, delivered) {
+            (true, _, _) => "answered",
+            (false, true, _) => "read",
+            _ => "delivered",
+        }
+    }
+}

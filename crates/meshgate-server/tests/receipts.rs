@@ -355,3 +355,85 @@ async fn deliveries_queued_at_shutdown_are_written() {
     let v = meshgate_store::Store::message_status(&store, id).await.unwrap().unwrap();
     assert!(v.delivered_at.is_some(), "{v:?}");
 }
+
+/// Reads SSE blocks from `body` until `done` says so (10 s at most);
+/// returns (event name, data) pairs.
+async fn sse_until<B: AsRef<[u8]>>(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin),
+    buf: &mut String,
+    out: &mut Vec<(String, Value)>,
+    done: impl Fn(&[(String, Value)]) -> bool,
+    within: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done(out) {
+        let Ok(chunk) = tokio::time::timeout_at(deadline, body.next()).await else { return };
+        buf.push_str(std::str::from_utf8(chunk.unwrap().unwrap().as_ref()).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut name = String::from("message");
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).ok();
+                }
+            }
+            if let Some(data) = data {
+                out.push((name, data));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_senders_stream_carries_receipts_of_its_own_dms_only() {
+    for backend in backends() {
+        let m = mesh(backend).await;
+        let open = |token: &str, query: &str| {
+            m.gw.http.get(format!("{}/messages/stream?{query}", m.gw.url)).bearer_auth(token.to_owned()).send()
+        };
+        let alice_stream = open(&m.alice, "receipts=true").await.unwrap();
+        assert_eq!(alice_stream.status(), StatusCode::OK);
+        let carol_stream = open(&m.carol, "receipts=true").await.unwrap();
+        let plain_stream = open(&m.alice, "").await.unwrap();
+        let q = m.ask(&m.alice, "bob", json!({})).await;
+
+        let _ = m.as_(&m.bob, Method::GET, "/messages", None).await; // delivered
+        let (mut a, mut abuf, mut aev) = (alice_stream.bytes_stream(), String::new(), Vec::new());
+        let has = |ev: &[(String, Value)], name: &str| ev.iter().any(|(n, d)| n == name && d["id"] == q);
+        sse_until(&mut a, &mut abuf, &mut aev, |ev| has(ev, "delivered"), Duration::from_secs(10)).await;
+        assert!(has(&aev, "delivered"), "{backend:?}: {aev:?}");
+        let _ = m.as_(&m.bob, Method::POST, &format!("/messages/{q}/read"), None).await;
+        sse_until(&mut a, &mut abuf, &mut aev, |ev| has(ev, "read"), Duration::from_secs(10)).await;
+        assert!(has(&aev, "read"), "{backend:?}: {aev:?}");
+        let (_, ans) = m.send(&m.bob, json!({"in_reply_to": q, "kind": "answer", "content": "yes"})).await;
+        let answered = |ev: &[(String, Value)]| {
+            has(ev, "answered") && ev.iter().any(|(n, d)| n == "message" && d["id"] == ans["id"])
+        };
+        sse_until(&mut a, &mut abuf, &mut aev, answered, Duration::from_secs(10)).await;
+        assert!(answered(&aev), "{backend:?}: the answer and its receipt wake the asker: {aev:?}");
+        let receipt = aev.iter().find(|(n, _)| n == "answered").unwrap();
+        assert_eq!(receipt.1["answer_id"], ans["id"]);
+        assert_eq!(receipt.1["to_node"], "bob");
+
+        // A third peer's stream and a stream without receipts=true carry
+        // no receipt of alice's DMs (two poll periods).
+        for stream in [carol_stream, plain_stream] {
+            let (mut s, mut buf, mut ev) = (stream.bytes_stream(), String::new(), Vec::new());
+            sse_until(&mut s, &mut buf, &mut ev, |_| false, Duration::from_millis(2500)).await;
+            assert!(ev.iter().all(|(n, _)| n == "message"), "{backend:?}: {ev:?}");
+        }
+        // The operator follows one peer's receipts, not the whole mesh's.
+        let (s, v) = {
+            let r = open(common::OPERATOR, "receipts=true").await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        };
+        assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_parameter")), "{v}");
+        let (s, v) = m.gw.get("/messages?receipts=true").await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_parameter")), "{v}");
+        m.gw.stop().await;
+    }
+}

@@ -79,7 +79,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
-use meshgate_proto::{Alias, MarkRead, Message, MessageStatus, Obligations, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
     CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord, NewMessage,
     ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult,
@@ -585,7 +585,7 @@ impl Store for PgStore {
         if ids.is_empty() {
             return Ok(());
         }
-        with_client!(self, |c| ops::mark_delivered(&c, &ids))
+        in_tx!(self, |tx| ops::mark_delivered(&tx, &ids))
     }
 
     async fn message_status(&self, id: i64) -> StoreResult<Option<MessageStatus>> {
@@ -594,6 +594,14 @@ impl Store for PgStore {
 
     async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations> {
         with_client!(self, |c| ops::obligations(&c, q))
+    }
+
+    async fn receipts(&self, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>> {
+        with_client!(self, |c| ops::receipts(&c, sender, after, limit))
+    }
+
+    async fn receipt_head(&self) -> StoreResult<i64> {
+        with_client!(self, |c| ops::receipt_head(&c))
     }
 }
 

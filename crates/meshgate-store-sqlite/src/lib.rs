@@ -69,7 +69,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
     now_timestamp, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord,
     NewMessage, ObligationQuery, PeerRegistration, Purged, Registered, Resolved, Store, StoreError, StoreResult,
@@ -640,6 +640,15 @@ impl Store for SqliteStore {
     async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations> {
         let q = q.clone();
         self.read(move |c| ops::obligations(c, &q)).await
+    }
+
+    async fn receipts(&self, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>> {
+        let sender = sender.to_owned();
+        self.read_now(move |c| ops::receipts(c, &sender, after, limit)).await
+    }
+
+    async fn receipt_head(&self) -> StoreResult<i64> {
+        self.read_now(ops::receipt_head).await
     }
 }
 

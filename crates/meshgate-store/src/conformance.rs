@@ -103,6 +103,7 @@ macro_rules! __with_conformance_checks {
         delivery_is_recorded_once,
         answers_link_to_questions,
         obligations_list_open_questions,
+        receipts_follow_ladder_changes,
         );
     };
 }

@@ -45,7 +45,7 @@ pub use sql_text::{like_escape, like_pattern, parse_thread_name};
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_in, Timestamp};
 
 use async_trait::async_trait;
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Receipt, Thread};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -250,6 +250,14 @@ pub trait Store: Send + Sync + 'static {
     /// Unanswered questions (no `answer_id`), oldest first, each list cut
     /// at `q.limit`.
     async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations>;
+    /// Ladder changes of `sender`'s DMs after the cursor `(seq, id)`, in
+    /// `(receipt_seq, id)` order, at most `limit`. Every change (delivery,
+    /// read, answer) stamps the row with the next receipt sequence number,
+    /// in commit order (across replicas for shared backends).
+    async fn receipts(&self, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>>;
+    /// The highest receipt sequence number committed (where a new stream
+    /// starts).
+    async fn receipt_head(&self) -> StoreResult<i64>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -37,7 +37,6 @@ pub const LIST_PARAMS: &[&str] = &[
     "after_id",
     "wait",
     "peek",
-    "receipts",
 ];
 
 /// Routes of this resource.
@@ -294,7 +293,7 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
 #[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_polls: the peer has too many waiting long-polls", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
-    let (mut q, wait) = parse_list_query(&auth, raw.as_deref())?;
+    let (mut q, wait, _) = parse_list_query(&auth, raw.as_deref(), LIST_PARAMS)?;
     q.max_bytes = state.config().page_max_bytes;
     // The store encodes the `MessageList` body itself, as it reads the rows.
     let list = if wait.is_zero() {
@@ -306,9 +305,14 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
 }
 
-/// Parses and authorises a list query (shared with the SSE stream).
-pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(MessageQuery, Duration)> {
-    let query = Query::parse(raw, LIST_PARAMS, "/messages")?;
+/// Parses and authorises a list query (shared with the SSE stream, whose
+/// `params` add `receipts`, returned as the third value).
+pub(crate) fn parse_list_query(
+    auth: &Auth,
+    raw: Option<&str>,
+    params: &[&str],
+) -> ApiResult<(MessageQuery, Duration, bool)> {
+    let query = Query::parse(raw, params, "/messages")?;
     let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
     let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
     let kind = match query.get("kind").filter(|k| !k.is_empty()) {
@@ -361,7 +365,7 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
         max_bytes: PAGE_BYTES_DEFAULT,
         deliver_to,
     };
-    Ok((q, wait))
+    Ok((q, wait, query.bool("receipts")?))
 }
 
 /// Answers at once if anything matches, else waits for a matching commit.

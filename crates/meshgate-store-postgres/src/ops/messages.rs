@@ -304,13 +304,14 @@ pub(crate) async fn mark_read(
     // Lock in id order so concurrent mark-reads cannot deadlock.
     let mut sorted = unique.clone();
     sorted.sort_unstable();
+    let seq = super::receipts::next_receipt_seq(tx).await?;
     execute(
         tx,
-        "UPDATE messages SET read_at = t.now, delivered_at = coalesce(messages.delivered_at, t.now) \
+        "UPDATE messages SET read_at = t.now, delivered_at = coalesce(messages.delivered_at, t.now), receipt_seq = $3 \
          FROM (SELECT meshgate_now() AS now) t \
          WHERE id IN (SELECT id FROM messages WHERE id = ANY($1) AND read_at IS NULL \
                       AND ($2::text IS NULL OR to_node = $2) ORDER BY id FOR UPDATE)",
-        &[&sorted, &recipient],
+        &[&sorted, &recipient, &seq],
     )
     .await?;
     let rows = query(

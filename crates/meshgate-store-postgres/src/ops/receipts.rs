@@ -2,11 +2,11 @@
 //! the answer link of a question, and the open questions of a peer.
 
 use deadpool_postgres::{GenericClient, Transaction};
-use meshgate_proto::{Kind, MessageStatus, Obligation, Obligations};
+use meshgate_proto::{Kind, MessageStatus, Obligation, Obligations, Receipt};
 use meshgate_store::{Ladder, NewMessage, ObligationQuery, StoreResult};
 use tokio_postgres::Row;
 
-use super::{execute, get, query, query_opt, row_message, MSG_COLS};
+use super::{execute, get, query, query_one, query_opt, row_message, MSG_COLS};
 
 /// The ladder columns of `messages m`, for [`row_ladder`]: the last one is
 /// the origin of the message replied to (for export).
@@ -24,20 +24,62 @@ pub(super) fn row_ladder(r: &Row, at: usize) -> StoreResult<Ladder> {
     })
 }
 
+/// The next receipt sequence number; the counter row stays locked until
+/// the transaction ends, so numbers commit in order across replicas.
+pub(super) async fn next_receipt_seq(tx: &Transaction<'_>) -> StoreResult<i64> {
+    get(&query_one(tx, "UPDATE receipt_seq SET last = last + 1 RETURNING last", &[]).await?, 0)
+}
+
 /// Sets `delivered_at` of those of `ids` that have none, in one statement
 /// (rows locked in id order, so replicas flushing at once cannot deadlock).
-pub(crate) async fn mark_delivered<C: GenericClient>(c: &C, ids: &[i64]) -> StoreResult<()> {
+pub(crate) async fn mark_delivered(tx: &Transaction<'_>, ids: &[i64]) -> StoreResult<()> {
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
+    let seq = next_receipt_seq(tx).await?;
     execute(
-        c,
-        "UPDATE messages SET delivered_at = meshgate_now() \
+        tx,
+        "UPDATE messages SET delivered_at = meshgate_now(), receipt_seq = $2 \
          WHERE id IN (SELECT id FROM messages WHERE id = ANY($1) AND delivered_at IS NULL ORDER BY id FOR UPDATE)",
-        &[&sorted],
+        &[&sorted, &seq],
     )
     .await?;
     Ok(())
+}
+
+pub(crate) async fn receipts<C: GenericClient>(
+    c: &C,
+    sender: &str,
+    after: (i64, i64),
+    limit: u32,
+) -> StoreResult<Vec<Receipt>> {
+    let rows = query(
+        c,
+        "SELECT id, to_node, delivered_at, read_at, answer_id, receipt_seq FROM messages \
+         WHERE from_node = $1 AND receipt_seq IS NOT NULL AND (receipt_seq, id) > ($2, $3) \
+         ORDER BY receipt_seq, id LIMIT $4",
+        &[&sender, &after.0, &after.1, &i64::from(limit)],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let (delivered_at, read_at, answer_id): (Option<String>, Option<String>, Option<i64>) =
+                (get(r, 2)?, get(r, 3)?, get(r, 4)?);
+            Ok(Receipt {
+                id: get(r, 0)?,
+                to_node: get(r, 1)?,
+                event: Receipt::event_for(delivered_at.is_some(), read_at.is_some(), answer_id.is_some()).to_owned(),
+                delivered_at,
+                read_at,
+                answer_id,
+                seq: get(r, 5)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn receipt_head<C: GenericClient>(c: &C) -> StoreResult<i64> {
+    get(&query_one(c, "SELECT last FROM receipt_seq", &[]).await?, 0)
 }
 
 /// Makes message `id` the answer of the question it replies to, when it is
@@ -51,10 +93,11 @@ pub(super) async fn link_answer(tx: &Transaction<'_>, id: i64, msg: &NewMessage)
 
 /// Makes `id` the answer of question `parent` unless it has one.
 async fn set_answer(tx: &Transaction<'_>, id: i64, parent: i64) -> StoreResult<()> {
+    let seq = next_receipt_seq(tx).await?;
     execute(
         tx,
-        "UPDATE messages SET answer_id = $1 WHERE id = $2 AND kind = 'question' AND answer_id IS NULL",
-        &[&id, &parent],
+        "UPDATE messages SET answer_id = $1, receipt_seq = $3 WHERE id = $2 AND kind = 'question' AND answer_id IS NULL",
+        &[&id, &parent, &seq],
     )
     .await?;
     Ok(())

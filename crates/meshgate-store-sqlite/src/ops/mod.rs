@@ -26,7 +26,7 @@ pub(crate) use peers::{
     aliases, delete_alias, delete_peer, list_peers, peer, put_alias, register_peer, resolve_name, revoke_tokens,
     rotate_token, set_peer_enabled, token_owner, touch_peers,
 };
-pub(crate) use receipts::{mark_delivered, message_status, obligations};
+pub(crate) use receipts::{mark_delivered, message_status, obligations, receipt_head, receipts};
 pub(crate) use threads::{mint_thread, thread, threads};
 pub(crate) use transfer::{export_messages, export_threads, export_tokens, import_batch, store_id};
 

@@ -1,7 +1,7 @@
 //! Receipts, replies and obligations: the delivery ladder of a message,
 //! the answer link of a question, and the open questions of a peer.
 
-use meshgate_proto::{Kind, MessageStatus, Obligation, Obligations};
+use meshgate_proto::{Kind, MessageStatus, Obligation, Obligations, Receipt};
 use meshgate_store::{now_timestamp, Ladder, NewMessage, ObligationQuery, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -25,26 +25,81 @@ pub(super) fn row_ladder(r: &Row<'_>, at: usize) -> rusqlite::Result<Ladder> {
     })
 }
 
+/// The next receipt sequence number (the writer is the only writer, so
+/// numbers commit in order).
+pub(super) fn next_receipt_seq(c: &Connection) -> StoreResult<i64> {
+    c.prepare_cached(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'receipt_seq' \
+         RETURNING CAST(value AS INTEGER)",
+    )
+    .and_then(|mut s| s.query_row([], |r| r.get(0)))
+    .db()
+}
+
 /// Sets `delivered_at` of those of `ids` that have none, in one statement.
 pub(crate) fn mark_delivered(ctx: &mut WriteCtx, ids: &[i64]) -> StoreResult<()> {
     let list = serde_json::to_string(ids).map_err(|e| meshgate_store::StoreError::Backend(e.to_string()))?;
+    let seq = next_receipt_seq(&ctx.conn)?;
     ctx.conn
         .prepare_cached(
-            "UPDATE messages SET delivered_at = ?1 \
+            "UPDATE messages SET delivered_at = ?1, receipt_seq = ?3 \
              WHERE id IN (SELECT value FROM json_each(?2)) AND delivered_at IS NULL",
         )
-        .and_then(|mut s| s.execute(params![now_timestamp(), list]))
+        .and_then(|mut s| s.execute(params![now_timestamp(), list, seq]))
         .db()?;
     Ok(())
+}
+
+pub(crate) fn receipts(c: &Connection, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT id, to_node, delivered_at, read_at, answer_id, receipt_seq FROM messages \
+             WHERE from_node = ?1 AND receipt_seq IS NOT NULL AND (receipt_seq, id) > (?2, ?3) \
+             ORDER BY receipt_seq, id LIMIT ?4",
+        )
+        .db()?;
+    let rows = s
+        .query_map(params![sender, after.0, after.1, i64::from(limit)], |r| {
+            let (delivered_at, read_at, answer_id): (Option<String>, Option<String>, Option<i64>) =
+                (r.get(2)?, r.get(3)?, r.get(4)?);
+            Ok(Receipt {
+                id: r.get(0)?,
+                to_node: r.get(1)?,
+                event: Receipt::event_for(delivered_at.is_some(), read_at.is_some(), answer_id.is_some()).to_owned(),
+                delivered_at,
+                read_at,
+                answer_id,
+                seq: r.get(5)?,
+            })
+        })
+        .db()?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+}
+
+pub(crate) fn receipt_head(c: &Connection) -> StoreResult<i64> {
+    c.prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'receipt_seq'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .db()
 }
 
 /// Makes message `id` the answer of the question it replies to, when it is
 /// an `answer` and that question has none yet (the first answer wins).
 pub(super) fn link_answer(c: &Connection, id: i64, msg: &NewMessage) -> StoreResult<()> {
-    let (Some(parent), Kind::Answer) = (msg.in_reply_to, msg.kind) else { return Ok(()) };
-    c.prepare_cached("UPDATE messages SET answer_id = ?1 WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL")
-        .and_then(|mut s| s.execute(params![id, parent]))
-        .db()?;
+    match (msg.in_reply_to, msg.kind) {
+        (Some(parent), Kind::Answer) => set_answer(c, id, parent),
+        _ => Ok(()),
+    }
+}
+
+/// Makes `id` the answer of question `parent` unless it has one.
+fn set_answer(c: &Connection, id: i64, parent: i64) -> StoreResult<()> {
+    let seq = next_receipt_seq(c)?;
+    c.prepare_cached(
+        "UPDATE messages SET answer_id = ?1, receipt_seq = ?3 \
+         WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL",
+    )
+    .and_then(|mut s| s.execute(params![id, parent, seq]))
+    .db()?;
     Ok(())
 }
 
@@ -133,11 +188,7 @@ pub(super) fn import_ladder(c: &Connection, id: i64, own_store_id: &str, kind: K
         .and_then(|mut s| s.execute(params![id, l.delivered_at, l.due_at, parent]))
         .db()?;
     if let (Some(parent), Kind::Answer) = (parent, kind) {
-        c.prepare_cached(
-            "UPDATE messages SET answer_id = ?1 WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL",
-        )
-        .and_then(|mut s| s.execute(params![id, parent]))
-        .db()?;
+        set_answer(c, id, parent)?;
     }
     Ok(())
 }

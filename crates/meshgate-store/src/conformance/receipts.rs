@@ -143,3 +143,36 @@ pub async fn receipts_survive_export_import(source: Arc<dyn Store>, target: Arc<
     assert_eq!((s.delivered_at, s.due_at.as_deref(), s.answer_id), (delivered, Some(due), Some(ta)));
     assert_eq!(target.message_status(ta).await.unwrap().unwrap().in_reply_to, Some(tq));
 }
+
+/// Every ladder change stamps the next receipt sequence number: a sender
+/// follows its own DMs' changes with a `(seq, id)` cursor, in order, and
+/// sees nobody else's.
+pub async fn receipts_follow_ladder_changes(store: Arc<dyn Store>) {
+    let start = store.receipt_head().await.unwrap();
+    let q = send(&*store, question("ra", "rb", None)).await;
+    let other = send(&*store, msg("rc", "rb", "not ra's")).await;
+    let after =
+        |store: Arc<dyn Store>, cursor: (i64, i64)| async move { store.receipts("ra", cursor, 10).await.unwrap() };
+    assert!(after(Arc::clone(&store), (start, 0)).await.is_empty(), "a send is no receipt");
+
+    store.mark_delivered(vec![q, other]).await.unwrap();
+    let got = after(Arc::clone(&store), (start, 0)).await;
+    assert_eq!(got.iter().map(|r| (r.id, r.event.as_str())).collect::<Vec<_>>(), [(q, "delivered")]);
+    assert_eq!(got[0].to_node, "rb");
+    let cursor = (got[0].seq, got[0].id);
+    assert!(cursor.0 > start && store.receipt_head().await.unwrap() >= cursor.0);
+    assert!(after(Arc::clone(&store), cursor).await.is_empty());
+
+    store.mark_read(&[q], Some("rb")).await.unwrap();
+    let got = after(Arc::clone(&store), cursor).await;
+    assert_eq!(got.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(), ["read"]);
+    let cursor = (got[0].seq, got[0].id);
+
+    let a = send(&*store, reply("rb", "ra", Kind::Answer, q)).await;
+    let got = after(Arc::clone(&store), cursor).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].event.as_str(), got[0].answer_id), ("answered", Some(a)));
+    assert!(got[0].seq > cursor.0, "in commit order");
+    assert!(store.receipts("rc", (start, 0), 10).await.unwrap().iter().all(|r| r.id == other));
+    assert!(store.receipts("rb", (start, 0), 10).await.unwrap().is_empty(), "the recipient's own DMs only");
+}
