@@ -114,3 +114,30 @@ impl Deliveries {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_queue_stays_bounded_under_a_flood_of_ids_and_skips_recent_ones() {
+        let d = Deliveries::default();
+        let flood: Vec<i64> = (1..=(QUEUE_MAX as i64 + 10_000)).collect();
+        d.enqueue(&flood);
+        d.enqueue(&flood[..100]); // duplicates
+        assert_eq!(d.pending(), QUEUE_MAX);
+        assert_eq!(d.dropped(), 10_000, "past the cap ids are counted, not queued");
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = meshgate_store_sqlite::SqliteStore::open(&dir.path().join("m.db"), Default::default()).unwrap();
+        d.flush(&store).await;
+        assert_eq!(d.pending(), 0);
+        d.enqueue(&flood[..1000]);
+        assert_eq!(d.pending(), 0, "ids written recently are not queued again");
+        // The memory of recent ids is bounded too: past RECENT_MAX it starts over.
+        d.enqueue(&flood[QUEUE_MAX..QUEUE_MAX + 10]);
+        d.flush(&store).await;
+        let q = d.state.lock().unwrap();
+        assert!(q.recent.len() <= RECENT_MAX, "{}", q.recent.len());
+    }
+}
