@@ -2,7 +2,7 @@
 //! the answer link of a question, and the open questions of a peer.
 
 use deadpool_postgres::{GenericClient, Transaction};
-use meshgate_proto::{Kind, MessageStatus, Obligation, Obligations, Receipt};
+use meshgate_proto::{Kind, Message, MessageStatus, Obligation, Obligations, Receipt};
 use meshgate_store::{Ladder, NewMessage, ObligationQuery, StoreResult};
 use tokio_postgres::Row;
 
@@ -86,18 +86,20 @@ pub(crate) async fn receipt_head<C: GenericClient>(c: &C) -> StoreResult<i64> {
 /// an `answer` and that question has none yet (the first answer wins).
 pub(super) async fn link_answer(tx: &Transaction<'_>, id: i64, msg: &NewMessage) -> StoreResult<()> {
     match (msg.in_reply_to, msg.kind) {
-        (Some(parent), Kind::Answer) => set_answer(tx, id, parent).await,
+        (Some(parent), Kind::Answer) => set_answer(tx, id, &msg.from_node, parent).await,
         _ => Ok(()),
     }
 }
 
-/// Makes `id` the answer of question `parent` unless it has one.
-async fn set_answer(tx: &Transaction<'_>, id: i64, parent: i64) -> StoreResult<()> {
+/// Makes `id` (sent by `from`) the answer of question `parent` unless it
+/// has one; only an answer from the question's recipient counts.
+async fn set_answer(tx: &Transaction<'_>, id: i64, from: &str, parent: i64) -> StoreResult<()> {
     let seq = next_receipt_seq(tx).await?;
     execute(
         tx,
-        "UPDATE messages SET answer_id = $1, receipt_seq = $3 WHERE id = $2 AND kind = 'question' AND answer_id IS NULL",
-        &[&id, &parent, &seq],
+        "UPDATE messages SET answer_id = $1, receipt_seq = $3 \
+         WHERE id = $2 AND kind = 'question' AND answer_id IS NULL AND to_node = $4",
+        &[&id, &parent, &seq, &from],
     )
     .await?;
     Ok(())
@@ -167,7 +169,7 @@ pub(super) async fn import_ladder(
     tx: &Transaction<'_>,
     id: i64,
     own_store_id: &str,
-    kind: Kind,
+    msg: &Message,
     l: &Ladder,
 ) -> StoreResult<()> {
     let mut parent: Option<i64> = None;
@@ -188,8 +190,8 @@ pub(super) async fn import_ladder(
         &[&id, &l.delivered_at, &l.due_at, &parent],
     )
     .await?;
-    if let (Some(parent), Kind::Answer) = (parent, kind) {
-        set_answer(tx, id, parent).await?;
+    if let (Some(parent), Kind::Answer) = (parent, msg.kind) {
+        set_answer(tx, id, &msg.from_node, parent).await?;
     }
     Ok(())
 }

@@ -344,6 +344,6 @@ async fn import_message(
         ],
     )
     .await?;
-    import_ladder(tx, id, own_store_id, msg.kind, &m.ladder).await?;
+    import_ladder(tx, id, own_store_id, msg, &m.ladder).await?;
     Ok(Ok(id))
 }

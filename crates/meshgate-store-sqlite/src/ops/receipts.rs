@@ -1,7 +1,7 @@
 //! Receipts, replies and obligations: the delivery ladder of a message,
 //! the answer link of a question, and the open questions of a peer.
 
-use meshgate_proto::{Kind, MessageStatus, Obligation, Obligations, Receipt};
+use meshgate_proto::{Kind, Message, MessageStatus, Obligation, Obligations, Receipt};
 use meshgate_store::{now_timestamp, Ladder, NewMessage, ObligationQuery, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -86,19 +86,20 @@ pub(crate) fn receipt_head(c: &Connection) -> StoreResult<i64> {
 /// an `answer` and that question has none yet (the first answer wins).
 pub(super) fn link_answer(c: &Connection, id: i64, msg: &NewMessage) -> StoreResult<()> {
     match (msg.in_reply_to, msg.kind) {
-        (Some(parent), Kind::Answer) => set_answer(c, id, parent),
+        (Some(parent), Kind::Answer) => set_answer(c, id, &msg.from_node, parent),
         _ => Ok(()),
     }
 }
 
-/// Makes `id` the answer of question `parent` unless it has one.
-fn set_answer(c: &Connection, id: i64, parent: i64) -> StoreResult<()> {
+/// Makes `id` (sent by `from`) the answer of question `parent` unless it
+/// has one; only an answer from the question's recipient counts.
+fn set_answer(c: &Connection, id: i64, from: &str, parent: i64) -> StoreResult<()> {
     let seq = next_receipt_seq(c)?;
     c.prepare_cached(
         "UPDATE messages SET answer_id = ?1, receipt_seq = ?3 \
-         WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL",
+         WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL AND to_node = ?4",
     )
-    .and_then(|mut s| s.execute(params![id, parent, seq]))
+    .and_then(|mut s| s.execute(params![id, parent, seq, from]))
     .db()?;
     Ok(())
 }
@@ -164,7 +165,7 @@ pub(crate) fn obligations(c: &Connection, q: &ObligationQuery) -> StoreResult<Ob
 /// deadline as exported, its reply link to the target's copy of the
 /// message replied to (by origin, if that one is present), and, for an
 /// answer, the answer link of that question (first answer wins).
-pub(super) fn import_ladder(c: &Connection, id: i64, own_store_id: &str, kind: Kind, l: &Ladder) -> StoreResult<()> {
+pub(super) fn import_ladder(c: &Connection, id: i64, own_store_id: &str, msg: &Message, l: &Ladder) -> StoreResult<()> {
     let parent = match &l.in_reply_to_origin {
         None => None,
         Some(origin) => {
@@ -187,8 +188,8 @@ pub(super) fn import_ladder(c: &Connection, id: i64, own_store_id: &str, kind: K
     c.prepare_cached("UPDATE messages SET delivered_at = ?2, due_at = ?3, in_reply_to = ?4 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![id, l.delivered_at, l.due_at, parent]))
         .db()?;
-    if let (Some(parent), Kind::Answer) = (parent, kind) {
-        set_answer(c, id, parent)?;
+    if let (Some(parent), Kind::Answer) = (parent, msg.kind) {
+        set_answer(c, id, &msg.from_node, parent)?;
     }
     Ok(())
 }

@@ -289,6 +289,6 @@ fn import_message(c: &Connection, own_store_id: &str, m: &MessageRecord) -> Stor
         ])
     })
     .db()?;
-    import_ladder(c, c.last_insert_rowid(), own_store_id, msg.kind, &m.ladder)?;
+    import_ladder(c, c.last_insert_rowid(), own_store_id, msg, &m.ladder)?;
     Ok(ImportOutcome::Imported)
 }

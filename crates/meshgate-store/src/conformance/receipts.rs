@@ -57,6 +57,9 @@ pub async fn answers_link_to_questions(store: Arc<dyn Store>) {
     let json = store.list_messages_json(&MessageQuery { to: Some("qb".into()), ..query(10) }).await.unwrap();
     assert_eq!(json.body, meshgate_proto::MessageListJson::from_messages(&rows).body, "the encoder agrees");
 
+    let own = send(&*store, reply("qa", "qb", Kind::Answer, q)).await;
+    assert_eq!(store.message_status(q).await.unwrap().unwrap().answer_id, None, "only the recipient answers");
+    assert_eq!(store.message_status(own).await.unwrap().unwrap().in_reply_to, Some(q));
     let fyi = send(&*store, reply("qb", "qa", Kind::Fyi, q)).await;
     assert_eq!(store.message_status(q).await.unwrap().unwrap().answer_id, None, "a fyi answers nothing");
     assert_eq!(store.message_status(fyi).await.unwrap().unwrap().in_reply_to, Some(q));
