@@ -40,6 +40,12 @@ enum Command {
     Inbox(inbox::Args),
     /// Mark messages read.
     Read(read::Args),
+    /// Reply to a message (to its other party, in its thread; an answer to a question by default).
+    Reply(commands::reply::Args),
+    /// Show what became of a message: delivered, read, answered, due.
+    Status(commands::status::Args),
+    /// List open questions: owed by this peer and awaiting an answer, overdue first.
+    Todo(commands::todo::Args),
     /// List registered peers; operator: rm, revoke, rotate, enable, disable, guard one (no --as needed).
     Peers(peers::Args),
     /// List, add or remove aliases (changes: operator; no --as needed).
@@ -124,6 +130,9 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Send(args) => send::run(args, &global).await,
             Command::Inbox(args) => inbox::run(args, &global).await,
             Command::Read(args) => read::run(args, &global).await,
+            Command::Reply(args) => commands::reply::run(args, &global).await,
+            Command::Status(args) => commands::status::run(args, &global).await,
+            Command::Todo(args) => commands::todo::run(args, &global).await,
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,

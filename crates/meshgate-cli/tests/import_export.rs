@@ -313,18 +313,29 @@ async fn sqlite_export_imports_into_postgres_and_exports_the_same() {
         let t = store.mint_thread("alpha\u{2194}bravo:plan", Some("s")).await.unwrap();
         let mut ids = Vec::new();
         for i in 0..25 {
+            // Receipts travel too: questions with deadlines (i % 6 == 1),
+            // answers to them from their recipient (i % 6 == 2).
+            let kind = match i % 6 {
+                1 => meshgate_proto::Kind::Question,
+                2 => meshgate_proto::Kind::Answer,
+                _ => meshgate_proto::Kind::Fyi,
+            };
             let m = NewMessage {
                 from_node: if i % 2 == 0 { "alpha" } else { "bravo" }.into(),
                 to_node: if i % 2 == 0 { "bravo" } else { "alpha" }.into(),
-                kind: meshgate_proto::Kind::Fyi,
+                kind,
                 content: format!("m{i}"),
                 thread_id: (i % 3 == 0).then(|| t.thread_uuid.clone()),
                 related_task_id: (i % 5 == 0).then(|| format!("task-{i}")),
                 idempotency_key: (i % 4 == 0).then(|| format!("k{i}")),
+                in_reply_to: (i % 6 == 2).then(|| ids[i - 1]),
+                due_at: (i % 6 == 1).then(|| format!("2030-01-{:02}T00:00:00.000000+00:00", i + 1)),
             };
             ids.push(store.insert_message(m).await.unwrap().message.id);
         }
         store.mark_read(&ids[..10], None).await.unwrap();
+        store.mark_delivered(ids[10..15].to_vec()).await.unwrap();
+        assert_eq!(store.message_status(ids[1]).await.unwrap().unwrap().answer_id, Some(ids[2]));
     }
     let sqlite_db = format!("sqlite:{}", sqlite.display());
     let first = dir.path().join("first.jsonl");
@@ -337,6 +348,15 @@ async fn sqlite_export_imports_into_postgres_and_exports_the_same() {
     assert_eq!(counts(&summary, "messages"), (25, 0, 0), "{summary}");
     assert_eq!(counts(&summary, "tokens"), (4, 0, 0), "{summary}");
     meshgate_ok(&["export", "--db", &pg.url, "-o", &second.display().to_string()]).await;
+    let lines = comparable(&first);
+    let has = |field: &str| lines.iter().filter(|l| l.get(field).is_some_and(|v| !v.is_null())).count();
+    assert_eq!((has("due_at"), has("in_reply_to"), has("in_reply_to_origin")), (4, 4, 4));
+    assert_eq!(has("delivered_at"), 15, "ten read (reading implies delivery) and five delivered");
+    {
+        let target = meshgate_store_postgres::PgStore::connect(&pg.url, Default::default()).await.unwrap();
+        let q = target.message_status(2).await.unwrap().unwrap();
+        assert_eq!((q.answer_id, q.due_at.is_some()), (Some(3), true), "the answer link is derived again");
+    }
     assert_eq!(comparable(&first), comparable(&second));
 
     // Again from stdin: nothing new.
@@ -379,6 +399,8 @@ async fn an_export_file_is_owner_only() {
             thread_id: None,
             related_task_id: None,
             idempotency_key: None,
+            in_reply_to: None,
+            due_at: None,
         };
         meshgate_store::Store::insert_message(&store, m).await.unwrap();
     }

@@ -50,6 +50,12 @@ pub struct SendOptions {
     /// Skips the pattern scanner (client and gateway) for a known false
     /// positive. The client's own tokens are refused regardless.
     pub skip_secret_check: bool,
+    /// The message this one replies to (see [`Client::reply`]).
+    pub in_reply_to: Option<i64>,
+    /// A question's deadline, RFC 3339 (excludes `due_in`).
+    pub due_at: Option<String>,
+    /// A question's deadline in seconds from now (excludes `due_at`).
+    pub due_in: Option<u64>,
 }
 
 impl SendOptions {
@@ -79,6 +85,41 @@ impl SendOptions {
     /// Skips the pattern scanner (see the field).
     pub fn skip_secret_check(mut self, skip: bool) -> Self {
         self.skip_secret_check = skip;
+        self
+    }
+
+    /// The `POST /messages` body of these options.
+    pub(crate) fn request(self, from: &str, to: &str, kind: Kind, content: &str) -> SendRequest {
+        SendRequest {
+            from_node: Some(from.to_owned()),
+            to_node: to.to_owned(),
+            kind,
+            content: content.to_owned(),
+            thread_id: self.thread_id,
+            related_task_id: self.related_task_id,
+            idempotency_key: self.idempotency_key,
+            skip_secret_check: self.skip_secret_check,
+            in_reply_to: self.in_reply_to,
+            due_at: self.due_at,
+            due_in: self.due_in,
+        }
+    }
+
+    /// Replies to message `id` (this peer must be a party to it).
+    pub fn in_reply_to(mut self, id: i64) -> Self {
+        self.in_reply_to = Some(id);
+        self
+    }
+
+    /// A question's deadline as an RFC 3339 instant.
+    pub fn due_at(mut self, at: impl Into<String>) -> Self {
+        self.due_at = Some(at.into());
+        self
+    }
+
+    /// A question's deadline in seconds from now.
+    pub fn due_in(mut self, secs: u64) -> Self {
+        self.due_in = Some(secs);
         self
     }
 }
@@ -462,16 +503,7 @@ impl Client {
     pub async fn send(&self, to: &str, kind: Kind, content: &str, options: SendOptions) -> Result<SendResponse> {
         guard::check(content, &self.known_secrets(), options.skip_secret_check)?;
         let recipient = self.resolve_recipient(to).await?;
-        let body = SendRequest {
-            from_node: Some(self.node.clone()),
-            to_node: recipient.canonical.clone(),
-            kind,
-            content: content.to_owned(),
-            thread_id: options.thread_id,
-            related_task_id: options.related_task_id,
-            idempotency_key: options.idempotency_key,
-            skip_secret_check: options.skip_secret_check,
-        };
+        let body = options.request(&self.node, &recipient.canonical, kind, content);
         let (status, bytes) = self.post_throttled(&body).await?;
         if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
             let (code, _, suggestions) = parse_error_body(status, &bytes);
@@ -580,7 +612,7 @@ impl Client {
 
     // ---- plumbing -----------------------------------------------------
 
-    fn known_secrets(&self) -> Vec<KnownSecret> {
+    pub(crate) fn known_secrets(&self) -> Vec<KnownSecret> {
         let credential = self.credential_snapshot();
         let mut out = Vec::with_capacity(2);
         if let Some(token) = credential.token {
@@ -608,7 +640,11 @@ impl Client {
         self.execute(request, &format!("GET /{}", segments.join("/"))).await
     }
 
-    async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(&self, segments: &[&str], body: &B) -> Result<T> {
+    pub(crate) async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> Result<T> {
         let request = self.authorized(Method::POST, segments).json(body);
         self.execute(request, &format!("POST /{}", segments.join("/"))).await
     }

@@ -41,6 +41,7 @@ mod error;
 mod guard;
 mod live;
 mod loops;
+mod receipts;
 mod registry;
 mod sse;
 mod tls;
@@ -53,8 +54,9 @@ pub use client::{
 pub use error::{Error, Result};
 pub use live::{StreamStart, WaitOptions, DEFAULT_WAIT, RECONNECT_MAX, RECONNECT_MIN, STREAM_IDLE_TIMEOUT, WAIT_MAX};
 pub use meshgate_proto::{
-    suggestions, Alias, Health, Kind, LoopList, LoopPair, LoopReset, MarkRead, MarkReadBulkResponse, Message, Peer,
-    RegisterResponse, SendResponse, Thread, ThreadMessages, TokenRotated,
+    suggestions, Alias, Health, Kind, LoopList, LoopPair, LoopReset, MarkRead, MarkReadBulkResponse, Message,
+    MessageStatus, Obligation, Obligations, Peer, RegisterResponse, SendResponse, Thread, ThreadMessages, TokenRotated,
 };
+pub use receipts::default_reply_kind;
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
 pub use tls::{is_certificate_problem, CA_FILE_ENV};

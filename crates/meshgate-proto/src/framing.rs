@@ -81,6 +81,7 @@ mod tests {
             read_at: None,
             thread_id: Some("t-1".into()),
             related_task_id: None,
+            owed: false,
         }
     }
 

@@ -18,6 +18,7 @@ mod message;
 mod name;
 mod page;
 mod peer;
+mod receipt;
 mod suggest;
 mod thread;
 mod traffic;
@@ -30,6 +31,9 @@ pub use message::{
 pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
 pub use page::{PageBudget, PAGE_BYTES_DEFAULT};
 pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
+pub use receipt::{
+    MessageStatus, Obligation, Obligations, Receipt, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
+};
 pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
 pub use traffic::{LoopList, LoopPair, LoopReset};

@@ -33,6 +33,11 @@ pub struct Message {
     /// Free-form task reference; the reference gateway sends an integer.
     #[serde(default, deserialize_with = "string_or_int")]
     pub related_task_id: Option<String>,
+    /// `true` on a `question` not answered yet: its recipient still owes
+    /// an answer. Left out when false, so other rows keep the reference's
+    /// shape.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owed: bool,
 }
 
 /// `GET /messages` envelope: newest first (or oldest first with `after_id`).
@@ -69,6 +74,8 @@ pub struct MessageRef<'a> {
     pub thread_id: Option<&'a str>,
     /// See [`Message::related_task_id`].
     pub related_task_id: Option<&'a str>,
+    /// See [`Message::owed`].
+    pub owed: bool,
 }
 
 impl<'a> From<&'a Message> for MessageRef<'a> {
@@ -83,6 +90,7 @@ impl<'a> From<&'a Message> for MessageRef<'a> {
             read_at: m.read_at.as_deref(),
             thread_id: m.thread_id.as_deref(),
             related_task_id: m.related_task_id.as_deref(),
+            owed: m.owed,
         }
     }
 }
@@ -99,6 +107,7 @@ impl From<MessageRef<'_>> for Message {
             read_at: m.read_at.map(str::to_owned),
             thread_id: m.thread_id.map(str::to_owned),
             related_task_id: m.related_task_id.map(str::to_owned),
+            owed: m.owed,
         }
     }
 }
@@ -127,8 +136,12 @@ impl MessageRef<'_> {
             + json::opt_str_len(self.read_at)
             + json::opt_str_len(self.thread_id)
             + json::opt_str_len(self.related_task_id)
+            + if self.owed { OWED.len() } else { 0 }
     }
 }
+
+/// What [`MessageListWriter`] adds to a row whose [`Message::owed`] is true.
+const OWED: &[u8] = b",\"owed\":true";
 
 /// A [`MessageList`] already encoded as its JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +150,10 @@ pub struct MessageListJson {
     pub n: usize,
     /// The JSON text, the same bytes `serde_json::to_vec(&MessageList)` gives.
     pub body: Vec<u8>,
+    /// Ids of the rows addressed to the writer's recipient (see
+    /// [`MessageListWriter::recording_for`]), in page order: what this page
+    /// hands over to that peer.
+    pub delivered: Vec<i64>,
 }
 
 /// Writes a [`MessageList`] body one row at a time, so rows can be encoded
@@ -145,6 +162,8 @@ pub struct MessageListJson {
 pub struct MessageListWriter {
     body: Vec<u8>,
     n: usize,
+    recipient: Option<String>,
+    delivered: Vec<i64>,
 }
 
 impl MessageListWriter {
@@ -154,7 +173,14 @@ impl MessageListWriter {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut body = Vec::with_capacity(capacity.max(Self::HEAD.len() + 16));
         body.extend_from_slice(Self::HEAD);
-        MessageListWriter { body, n: 0 }
+        MessageListWriter { body, n: 0, recipient: None, delivered: Vec::new() }
+    }
+
+    /// Also records the ids of the rows addressed to `recipient`
+    /// ([`MessageListJson::delivered`]).
+    pub fn recording_for(mut self, recipient: Option<&str>) -> Self {
+        self.recipient = recipient.map(str::to_owned);
+        self
     }
 
     /// Appends one message, written by hand in [`Message`]'s field order
@@ -179,8 +205,14 @@ impl MessageListWriter {
         json::write_opt_str(out, m.thread_id);
         out.extend_from_slice(b",\"related_task_id\":");
         json::write_opt_str(out, m.related_task_id);
+        if m.owed {
+            out.extend_from_slice(OWED);
+        }
         out.push(b'}');
         self.n += 1;
+        if self.recipient.as_deref() == Some(m.to_node) {
+            self.delivered.push(m.id);
+        }
     }
 
     /// Appends `m` if it fits the page's byte budget of `max_bytes` (0:
@@ -206,14 +238,21 @@ impl MessageListWriter {
         self.body.extend_from_slice(b"],\"n\":");
         self.body.extend_from_slice(itoa::Buffer::new().format(self.n).as_bytes());
         self.body.push(b'}');
-        MessageListJson { n: self.n, body: self.body }
+        MessageListJson { n: self.n, body: self.body, delivered: self.delivered }
     }
 }
 
 impl MessageListJson {
     /// Encodes owned messages (what a store without a row-level encoder does).
     pub fn from_messages(messages: &[Message]) -> Self {
-        let mut w = MessageListWriter::with_capacity(messages.iter().map(|m| m.content.len() + 256).sum());
+        Self::from_messages_for(messages, None)
+    }
+
+    /// [`MessageListJson::from_messages`], recording the rows addressed to
+    /// `recipient` (see [`MessageListWriter::recording_for`]).
+    pub fn from_messages_for(messages: &[Message], recipient: Option<&str>) -> Self {
+        let mut w = MessageListWriter::with_capacity(messages.iter().map(|m| m.content.len() + 256).sum())
+            .recording_for(recipient);
         for m in messages {
             w.push(&MessageRef::from(m));
         }
@@ -246,6 +285,17 @@ pub struct SendRequest {
     /// Overrides the gateway's credential guard for a known false positive.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_secret_check: bool,
+    /// The message this one replies to (the sender must be a party to it;
+    /// the reply goes to the other party, in its thread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<i64>,
+    /// A `question`'s deadline (RFC 3339); excludes `due_in`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    /// A `question`'s deadline in seconds from now (1..=DUE_IN_MAX_SECS);
+    /// excludes `due_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_in: Option<u64>,
 }
 
 /// `POST /messages` answer.
@@ -345,8 +395,10 @@ mod tests {
             read_at: Some("2026-01-01T00:00:01+00:00".into()),
             thread_id: Some("7f1c1f7e-0000-4000-8000-000000000001".into()),
             related_task_id: Some("77".into()),
+            owed: true,
         };
-        let bare = Message { id: 10, read_at: None, thread_id: None, related_task_id: None, ..full.clone() };
+        let bare =
+            Message { id: 10, read_at: None, thread_id: None, related_task_id: None, owed: false, ..full.clone() };
         for messages in [vec![], vec![full.clone()], vec![full, bare]] {
             let expected = serde_json::to_vec(&MessageList { n: messages.len(), messages: messages.clone() }).unwrap();
             let json = MessageListJson::from_messages(&messages);
@@ -371,6 +423,9 @@ mod tests {
             related_task_id: None,
             idempotency_key: None,
             skip_secret_check: false,
+            in_reply_to: None,
+            due_at: None,
+            due_in: None,
         };
         assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"to_node":"b1","kind":"question","content":"x"}"#);
     }

@@ -18,6 +18,7 @@ pub mod bootstrap;
 mod budget;
 pub mod config;
 mod conns;
+pub mod delivery;
 pub mod error;
 pub mod hub;
 pub mod input;
@@ -62,6 +63,7 @@ fn api(state: AppState) -> Router {
         .merge(routes::health::routes())
         .merge(routes::peers::routes())
         .merge(routes::messages::routes())
+        .merge(routes::receipts::routes())
         .merge(routes::threads::routes())
         .merge(routes::aliases::routes())
         .merge(routes::loops::routes())
@@ -148,5 +150,6 @@ pub async fn serve(
     }
     flusher.abort();
     state.flush_last_seen().await;
+    state.flush_deliveries().await;
     Ok(())
 }

@@ -17,13 +17,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
-use meshgate_proto::Message;
+use meshgate_proto::{Message, Receipt};
 use meshgate_store::{MessageQuery, Order};
 use tokio::sync::watch;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::messages::{parse_list_query, wake_key};
+use crate::routes::messages::{parse_list_query, wake_key, LIST_PARAMS};
 use crate::session::{LiveKind, Session};
 use crate::state::AppState;
 use meshgate_proto::ErrorBody;
@@ -35,8 +35,11 @@ pub const PAGE_BYTES: usize = 256 << 10;
 
 /// `GET /messages/stream`: the caller's inbox as SSE (`id` = message id,
 /// `data` = the message row). Resumes after `Last-Event-ID` or `after_id`;
-/// without either, starts with messages committed from now on.
-#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its stream cap, the oldest stream ends instead)", body = ErrorBody)))]
+/// without either, starts with messages committed from now on. With
+/// `receipts=true` it also carries `delivered`, `read` and `answered`
+/// events (no `id`; `data` = a [`Receipt`]) for the peer's own DMs, from
+/// the stream's start on, polled every [`RECEIPT_POLL`].
+#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("receipts" = Option<bool>, Query, description = "also receipt events (delivered, read, answered) of the peer's own DMs"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     auth: Auth,
@@ -44,7 +47,8 @@ pub async fn stream(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     auth.require_peer_token_if_configured(&state)?;
-    let (mut q, _) = parse_list_query(&auth, raw.as_deref())?;
+    let params: Vec<&str> = LIST_PARAMS.iter().copied().chain(["receipts"]).collect();
+    let (mut q, _, receipts) = parse_list_query(&auth, raw.as_deref(), &params)?;
     if let Some(me) = auth.peer() {
         // A peer streams its own inbox; `from=` narrows it.
         q.to = Some(me.to_owned());
@@ -71,16 +75,19 @@ pub async fn stream(
     q.limit = PAGE;
     q.max_bytes = PAGE_BYTES;
     q.unread_only = false;
+    let receipts = match receipts {
+        false => None,
+        true => Some(Receipts::start(&state, q.to.clone()).await?),
+    };
     let keep_alive = state.config().keep_alive;
-    let feed = Feed { state, q, cursor, wake, ready: VecDeque::new(), session };
+    let feed = Feed { state, q, cursor, wake, ready: VecDeque::new(), session, receipts };
     let events = stream::unfold(feed, |mut feed| async move {
-        let msg = feed.next().await?;
-        let event = Event::default()
-            .id(msg.id.to_string())
-            .event("message")
-            .json_data(&msg)
-            .unwrap_or_else(|_| Event::default().comment("unencodable message"));
-        Some((Ok(event), feed))
+        let event = match feed.next().await? {
+            Item::Message(msg) => Event::default().id(msg.id.to_string()).event("message").json_data(&msg),
+            // No `id`: Last-Event-ID stays the message cursor.
+            Item::Receipt(r) => Event::default().event(r.event.clone()).json_data(&r),
+        };
+        Some((Ok(event.unwrap_or_else(|_| Event::default().comment("unencodable event"))), feed))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive")))
 }
@@ -92,6 +99,44 @@ struct Feed {
     wake: watch::Receiver<i64>,
     ready: VecDeque<Message>,
     session: Session,
+    receipts: Option<Receipts>,
+}
+
+/// What a stream sends: a DM to the peer, or a receipt of one of its own.
+enum Item {
+    Message(Message),
+    Receipt(Receipt),
+}
+
+/// How often a stream with `receipts=true` looks for new receipts. The
+/// store is the truth on every replica (a `(receipt_seq, id)` cursor), so
+/// a receipt written by another replica arrives within this delay.
+pub const RECEIPT_POLL: Duration = Duration::from_secs(1);
+
+/// The receipt side of a stream: the sender whose DMs it follows, its
+/// cursor, a page read ahead, and the poll timer.
+struct Receipts {
+    sender: String,
+    cursor: (i64, i64),
+    ready: VecDeque<Receipt>,
+    tick: tokio::time::Interval,
+    due: bool,
+}
+
+impl Receipts {
+    /// Receipts of `auth`'s own DMs (the operator: of `to`'s), from now on.
+    async fn start(state: &AppState, peer: Option<String>) -> ApiResult<Receipts> {
+        let sender = peer.ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_parameter",
+                "receipts=true follows one peer's DMs: use its token, or to=NAME with the operator token",
+            )
+        })?;
+        let head = state.store().receipt_head().await?;
+        let mut tick = tokio::time::interval(RECEIPT_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Receipts { sender, cursor: (head, 0), ready: VecDeque::new(), tick, due: false })
+    }
 }
 
 /// The peer a live response of `auth` for `q` counts against: the caller's
@@ -104,14 +149,36 @@ impl Feed {
     /// The next message past the cursor, waiting for commits as needed.
     /// `None` ends the stream (store gone for good, shutdown, the stream's
     /// token is dead, or a newer stream of its peer took its slot).
-    async fn next(&mut self) -> Option<Message> {
+    async fn next(&mut self) -> Option<Item> {
         loop {
             if self.session.evicted() || self.session.dead().await {
                 return None;
             }
             if let Some(m) = self.ready.pop_front() {
                 self.cursor = m.id;
-                return Some(m);
+                if self.q.deliver_to.as_deref() == Some(m.to_node.as_str()) {
+                    self.state.deliveries().enqueue(&[m.id]);
+                }
+                return Some(Item::Message(m));
+            }
+            if let Some(rc) = self.receipts.as_mut() {
+                if let Some(r) = rc.ready.pop_front() {
+                    return Some(Item::Receipt(r));
+                }
+                if rc.due {
+                    rc.due = false;
+                    match self.state.store().receipts(&rc.sender, rc.cursor, PAGE).await {
+                        Ok(rows) => {
+                            if let Some(last) = rows.last() {
+                                rc.cursor = (last.seq, last.id);
+                                rc.due = true; // a full page may have more
+                                rc.ready.extend(rows);
+                                continue;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "receipt read failed; retrying"),
+                    }
+                }
             }
             self.wake.borrow_and_update();
             self.q.after_id = Some(self.cursor);
@@ -127,15 +194,26 @@ impl Feed {
                     continue;
                 }
             }
-            let evicted = self.session.on_evicted();
+            let (wake, state, session, receipts) = (&mut self.wake, &self.state, &mut self.session, &mut self.receipts);
+            let receipt_tick = async {
+                match receipts.as_mut() {
+                    Some(rc) => {
+                        rc.tick.tick().await;
+                        rc.due = true;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let evicted = session.on_evicted();
             tokio::select! {
-                changed = self.wake.changed() => {
+                changed = wake.changed() => {
                     if changed.is_err() {
                         return None;
                     }
                 }
-                _ = self.state.stopping() => return None,
-                _ = self.session.revoked() => return None,
+                _ = receipt_tick => {}
+                _ = state.stopping() => return None,
+                _ = session.revoked() => return None,
                 _ = evicted => return None,
             }
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use meshgate_store::{now_timestamp, Store, Timestamp, TokenHash};
 
 use crate::config::Config;
+use crate::delivery::Deliveries;
 use crate::hub::Hub;
 use crate::session::Slots;
 
@@ -33,11 +34,14 @@ struct Inner {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Wake-ups already added to the metrics' counter.
     wakeups_seen: Mutex<u64>,
+    deliveries: Arc<Deliveries>,
+    delivery_task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.hub_task.abort();
+        self.delivery_task.abort();
     }
 }
 
@@ -53,6 +57,8 @@ impl AppState {
                 tracing::debug!("the store does not report commits (or reports them elsewhere)");
             }
         }
+        let deliveries = Arc::new(Deliveries::default());
+        let delivery_task = deliveries.start(Arc::clone(&store));
         AppState {
             inner: Arc::new(Inner {
                 hub,
@@ -68,6 +74,8 @@ impl AppState {
                 metrics,
                 wakeups_seen: Mutex::new(0),
                 config,
+                deliveries,
+                delivery_task,
             }),
         }
     }
@@ -80,6 +88,17 @@ impl AppState {
     /// The store, shared (for background tasks).
     pub fn store_arc(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Delivery recording: ids handed over to their recipient, written in
+    /// batches (see [`crate::delivery`]).
+    pub fn deliveries(&self) -> &Deliveries {
+        &self.inner.deliveries
+    }
+
+    /// Writes the deliveries still queued (on shutdown).
+    pub async fn flush_deliveries(&self) {
+        self.inner.deliveries.flush(self.store()).await;
     }
 
     /// Wake-ups for the waiters of one peer (or of every message).

@@ -24,10 +24,12 @@ fn old(n: i64, read: bool) -> ImportRecord {
             read_at: read.then(|| "2020-01-02T00:00:00.000000+00:00".into()),
             thread_id: None,
             related_task_id: None,
+            owed: false,
         },
         idempotency_key: None,
         idempotency_digest: None,
         origin: Some(format!("test:0123456789abcdef0123456789abcdef:{n}")),
+        ladder: Default::default(),
     })
 }
 

@@ -79,11 +79,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
-use meshgate_proto::{Alias, MarkRead, Message, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
     CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord, NewMessage,
-    PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp,
-    TokenHash, TokenOwner, TokenRecord,
+    ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult,
+    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -97,6 +97,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_import_export.sql")),
     (3, include_str!("../migrations/0003_content_bytes.sql")),
     (4, include_str!("../migrations/0004_identity.sql")),
+    (5, include_str!("../migrations/0005_receipts.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -608,6 +609,29 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<meshgate_store::PurgePass> {
         in_tx!(self, |tx| ops::purge_expired(&tx, policy, after_id, limit))
+    }
+
+    async fn mark_delivered(&self, ids: Vec<i64>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        in_tx!(self, |tx| ops::mark_delivered(&tx, &ids))
+    }
+
+    async fn message_status(&self, id: i64) -> StoreResult<Option<MessageStatus>> {
+        with_client!(self, |c| ops::message_status(&c, id))
+    }
+
+    async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations> {
+        with_client!(self, |c| ops::obligations(&c, q))
+    }
+
+    async fn receipts(&self, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>> {
+        with_client!(self, |c| ops::receipts(&c, sender, after, limit))
+    }
+
+    async fn receipt_head(&self) -> StoreResult<i64> {
+        with_client!(self, |c| ops::receipt_head(&c))
     }
 }
 

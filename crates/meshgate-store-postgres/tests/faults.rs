@@ -27,6 +27,8 @@ fn msg(i: usize) -> NewMessage {
         thread_id: None,
         related_task_id: None,
         idempotency_key: None,
+        in_reply_to: None,
+        due_at: None,
     }
 }
 

@@ -69,11 +69,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
     now_timestamp, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord,
-    NewMessage, PeerRegistration, Purged, Registered, Resolved, Store, StoreError, StoreResult, ThreadQuery, Timestamp,
-    TokenHash, TokenOwner, TokenRecord,
+    NewMessage, ObligationQuery, PeerRegistration, Purged, Registered, Resolved, Store, StoreError, StoreResult,
+    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, watch, Semaphore};
@@ -87,6 +87,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_import_export.sql")),
     (3, include_str!("../migrations/0003_identity.sql")),
+    (4, include_str!("../migrations/0004_receipts.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -637,6 +638,31 @@ impl Store for SqliteStore {
     ) -> StoreResult<meshgate_store::PurgePass> {
         let policy = policy.clone();
         self.write(move |ctx| ops::purge_expired(ctx, &policy, after_id, limit)).await
+    }
+
+    async fn mark_delivered(&self, ids: Vec<i64>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |ctx| ops::mark_delivered(ctx, &ids)).await
+    }
+
+    async fn message_status(&self, id: i64) -> StoreResult<Option<MessageStatus>> {
+        self.read_now(move |c| ops::message_status(c, id)).await
+    }
+
+    async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations> {
+        let q = q.clone();
+        self.read(move |c| ops::obligations(c, &q)).await
+    }
+
+    async fn receipts(&self, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>> {
+        let sender = sender.to_owned();
+        self.read_now(move |c| ops::receipts(c, &sender, after, limit)).await
+    }
+
+    async fn receipt_head(&self) -> StoreResult<i64> {
+        self.read_now(ops::receipt_head).await
     }
 }
 

@@ -22,6 +22,8 @@ async fn write_one(store: &SqliteStore) {
         thread_id: None,
         related_task_id: None,
         idempotency_key: None,
+        in_reply_to: None,
+        due_at: None,
     };
     store.insert_message(m).await.unwrap();
 }

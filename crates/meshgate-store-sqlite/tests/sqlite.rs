@@ -21,6 +21,8 @@ fn msg(from: &str, to: &str, content: &str) -> NewMessage {
         thread_id: None,
         related_task_id: None,
         idempotency_key: None,
+        in_reply_to: None,
+        due_at: None,
     }
 }
 

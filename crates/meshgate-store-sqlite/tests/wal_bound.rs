@@ -72,6 +72,8 @@ async fn load(wal_limit: Option<u64>) -> (u64, u64, SqliteStats) {
                     thread_id: None,
                     related_task_id: None,
                     idempotency_key: None,
+                    in_reply_to: None,
+                    due_at: None,
                 };
                 store.insert_message(m).await.unwrap();
             }

@@ -102,6 +102,10 @@ macro_rules! __with_conformance_checks {
         sends_recheck_that_both_ends_are_peers,
         commits_are_reported_to_the_observer,
         retention_deletes_expired_dms_and_emptied_threads,
+        delivery_is_recorded_once,
+        answers_link_to_questions,
+        obligations_list_open_questions,
+        receipts_follow_ladder_changes,
         );
     };
 }
@@ -144,7 +148,7 @@ macro_rules! pair_checks {
     };
 }
 
-pair_checks!(export_import_round_trip);
+pair_checks!(export_import_round_trip, receipts_survive_export_import);
 
 mod identity;
 pub use identity::*;
@@ -160,6 +164,8 @@ pub use observer::*;
 
 mod retention;
 pub use retention::*;
+mod receipts;
+pub use receipts::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///
@@ -175,12 +181,14 @@ macro_rules! conformance_tests {
         $crate::__with_conformance_checks!([$crate::conformance_tests] (@each_skippable $fresh));
         $crate::conformance_tests!(@pairs_skippable $fresh;
             export_import_round_trip,
+            receipts_survive_export_import,
         );
     };
     ($fresh:path) => {
         $crate::__with_conformance_checks!([$crate::conformance_tests] (@each $fresh));
         $crate::conformance_tests!(@pairs $fresh;
             export_import_round_trip,
+            receipts_survive_export_import,
         );
     };
     (@each_skippable $fresh:path; $($name:ident),* $(,)?) => {
@@ -280,6 +288,8 @@ pub fn msg(from: &str, to: &str, content: &str) -> NewMessage {
         thread_id: None,
         related_task_id: None,
         idempotency_key: None,
+        in_reply_to: None,
+        due_at: None,
     }
 }
 

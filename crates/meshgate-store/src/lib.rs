@@ -42,7 +42,7 @@ pub mod conformance;
 
 pub use models::*;
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
-pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, Timestamp};
+pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};
 
 use async_trait::async_trait;
 
@@ -53,7 +53,7 @@ pub trait CommitObserver: Send + Sync + 'static {
     /// `commit` (SQLite: the WAL fsync).
     fn committed(&self, jobs: usize, commit: std::time::Duration);
 }
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, Peer, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Receipt, Thread};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,7 +146,7 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::list_messages`] encoded as the `GET /messages` body. A
     /// backend can override it to encode rows as it reads them.
     async fn list_messages_json(&self, q: &MessageQuery) -> StoreResult<MessageListJson> {
-        Ok(MessageListJson::from_messages(&self.list_messages(q).await?))
+        Ok(MessageListJson::from_messages_for(&self.list_messages(q).await?, q.deliver_to.as_deref()))
     }
     /// One message.
     async fn message(&self, id: i64) -> StoreResult<Option<Message>>;
@@ -263,6 +263,26 @@ pub trait Store: Send + Sync + 'static {
     /// follow creation time only for DMs sent here (imported ones keep
     /// their original times under new ids), so no batch may stop early.
     async fn purge_expired(&self, policy: &Retention, after_id: i64, limit: u32) -> StoreResult<PurgePass>;
+
+    /// Records the first hand-over of `ids` to their recipient: sets
+    /// `delivered_at` where it is unset, in one statement (the first
+    /// delivery wins; unknown ids are ignored). Called by the gateway's
+    /// delivery batcher, never on a read path.
+    async fn mark_delivered(&self, ids: Vec<i64>) -> StoreResult<()>;
+    /// One message with its receipt ladder (`delivered_at`, `read_at`,
+    /// `answer_id`, `in_reply_to`, `due_at`).
+    async fn message_status(&self, id: i64) -> StoreResult<Option<MessageStatus>>;
+    /// Unanswered questions (no `answer_id`), oldest first, each list cut
+    /// at `q.limit`.
+    async fn obligations(&self, q: &ObligationQuery) -> StoreResult<Obligations>;
+    /// Ladder changes of `sender`'s DMs after the cursor `(seq, id)`, in
+    /// `(receipt_seq, id)` order, at most `limit`. Every change (delivery,
+    /// read, answer) stamps the row with the next receipt sequence number,
+    /// in commit order (across replicas for shared backends).
+    async fn receipts(&self, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>>;
+    /// The highest receipt sequence number committed (where a new stream
+    /// starts).
+    async fn receipt_head(&self) -> StoreResult<i64>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

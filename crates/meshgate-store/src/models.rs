@@ -109,6 +109,13 @@ pub struct NewMessage {
     pub related_task_id: Option<String>,
     /// Sender-scoped idempotency key.
     pub idempotency_key: Option<String>,
+    /// The message this one replies to (checked by the caller: a party to
+    /// it, the other party as recipient). An `answer` to an unanswered
+    /// `question` becomes that question's `answer_id` in the same
+    /// transaction.
+    pub in_reply_to: Option<i64>,
+    /// A question's deadline (normalised timestamp).
+    pub due_at: Option<Timestamp>,
 }
 
 impl NewMessage {
@@ -178,6 +185,10 @@ pub struct MessageQuery {
     /// stops before the row that would cross it, keeping at least one row.
     /// Defaults to [`PAGE_BYTES_DEFAULT`](meshgate_proto::PAGE_BYTES_DEFAULT).
     pub max_bytes: usize,
+    /// The peer this read hands messages over to: the JSON page records the
+    /// ids of its rows addressed to it
+    /// ([`MessageListJson::delivered`](meshgate_proto::MessageListJson::delivered)).
+    pub deliver_to: Option<String>,
 }
 
 impl Default for MessageQuery {
@@ -195,6 +206,7 @@ impl Default for MessageQuery {
             limit: 0,
             order: Order::default(),
             max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
+            deliver_to: None,
         }
     }
 }
@@ -255,6 +267,38 @@ pub struct MessageRecord {
     /// (`None` for a message sent to this store); required on import, where
     /// it makes re-imports idempotent.
     pub origin: Option<String>,
+    /// The receipt fields ([`Ladder`]); `answer_id` is derived again on
+    /// import, from the replies in id order (first answer wins).
+    pub ladder: Ladder,
+}
+
+/// What a store keeps about a message beyond its row in `GET /messages`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ladder {
+    /// First hand-over to the recipient.
+    pub delivered_at: Option<Timestamp>,
+    /// For a question: when the answer is due.
+    pub due_at: Option<Timestamp>,
+    /// For a question: its first answer (an id of the same store).
+    pub answer_id: Option<i64>,
+    /// The message replied to (an id of the same store).
+    pub in_reply_to: Option<i64>,
+    /// On export, the origin of the message replied to (its own origin, or
+    /// `meshgate:<store-id>:<id>`); on import, the reply is linked to the
+    /// target's message with that origin, if present.
+    pub in_reply_to_origin: Option<String>,
+}
+
+/// Whose open questions [`Store::obligations`](crate::Store::obligations) lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObligationQuery {
+    /// The peer (`owed`: questions to it; `awaiting`: its questions);
+    /// `None`: the whole mesh (both lists hold every open question).
+    pub peer: Option<String>,
+    /// At most this many rows per list, oldest first.
+    pub limit: u32,
+    /// Now, to compute `overdue`.
+    pub now: Timestamp,
 }
 
 impl MessageRecord {
@@ -269,6 +313,8 @@ impl MessageRecord {
             thread_id: m.thread_id.clone(),
             related_task_id: m.related_task_id.clone(),
             idempotency_key: self.idempotency_key.clone(),
+            in_reply_to: None,
+            due_at: None,
         }
         .digest()
     }

@@ -35,6 +35,11 @@ pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
     OffsetDateTime::parse(&naive, &Rfc3339).ok().map(format_utc)
 }
 
+/// The instant `secs` seconds from now as a [`Timestamp`].
+pub fn timestamp_in(secs: u64) -> Timestamp {
+    format_utc(OffsetDateTime::now_utc() + time::Duration::seconds(secs.min(i64::MAX as u64) as i64))
+}
+
 fn format_utc(t: OffsetDateTime) -> Timestamp {
     let t = t.to_offset(UtcOffset::UTC);
     format!(

@@ -19,7 +19,11 @@
 //!   operator's namespace);
 //! - `message`: `id`, `from_node`, `to_node`, `kind`, `content`,
 //!   `created_at`, `read_at`, `thread_id`, `related_task_id`,
-//!   `idempotency_key`, `idempotency_digest`, `origin`.
+//!   `idempotency_key`, `idempotency_digest`, `origin`, and when set
+//!   `delivered_at`, `due_at`, `in_reply_to` (the id in the exporting store)
+//!   and `in_reply_to_origin` (that message's origin: an import links the
+//!   reply to its copy there; a question's `answer_id` is derived again
+//!   from the replies, first answer wins).
 //!
 //! Records come in that order (peers, tokens, aliases, threads, messages by
 //! id), so a file imports in one pass. A message's `origin` is where it
@@ -33,7 +37,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meshgate_proto::{Alias, Kind, Message, Peer, Thread};
-use meshgate_store::{now_timestamp, parse_timestamp, ImportRecord, MessageRecord, Store, TokenHash, TokenRecord};
+use meshgate_store::{
+    now_timestamp, parse_timestamp, ImportRecord, Ladder, MessageRecord, Store, TokenHash, TokenRecord,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -194,6 +200,14 @@ pub(crate) struct MessageLine {
     pub idempotency_digest: Option<String>,
     #[serde(default)]
     pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to_origin: Option<String>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -263,6 +277,10 @@ impl Line {
                     idempotency_key: m.idempotency_key,
                     idempotency_digest: m.idempotency_digest,
                     origin: Some(origin),
+                    delivered_at: m.ladder.delivered_at,
+                    due_at: m.ladder.due_at,
+                    in_reply_to: m.ladder.in_reply_to,
+                    in_reply_to_origin: m.ladder.in_reply_to_origin,
                 })
             }
         }
@@ -320,10 +338,20 @@ impl Line {
                         read_at: opt_ts(m.read_at)?,
                         thread_id: m.thread_id,
                         related_task_id: m.related_task_id,
+                        owed: false,
                     },
                     idempotency_key: m.idempotency_key,
                     idempotency_digest: m.idempotency_digest,
                     origin: Some(origin),
+                    ladder: Ladder {
+                        delivered_at: opt_ts(m.delivered_at)?,
+                        due_at: opt_ts(m.due_at)?,
+                        answer_id: None,
+                        in_reply_to: m.in_reply_to,
+                        in_reply_to_origin: m
+                            .in_reply_to_origin
+                            .or_else(|| m.in_reply_to.map(|id| format!("meshgate:{source_id}:{id}"))),
+                    },
                 })
             }
         }))

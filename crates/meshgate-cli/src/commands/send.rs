@@ -36,6 +36,14 @@ pub struct Args {
     #[arg(long)]
     pub skip_secret_check: bool,
 
+    /// A question's deadline in seconds from now (`meshgate todo` shows it overdue after).
+    #[arg(long, value_name = "SECS", conflicts_with = "due_at")]
+    pub due_in: Option<u64>,
+
+    /// A question's deadline as an RFC 3339 instant.
+    #[arg(long, value_name = "TIME")]
+    pub due_at: Option<String>,
+
     #[command(flatten)]
     pub content: ContentArgs,
 
@@ -57,6 +65,8 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
     let mut options = SendOptions::new().skip_secret_check(args.skip_secret_check);
     options.related_task_id = args.task;
     options.idempotency_key = args.idempotency_key;
+    options.due_in = args.due_in;
+    options.due_at = args.due_at;
     let mut minted = None;
     match args.thread.as_deref() {
         Some("new") => {

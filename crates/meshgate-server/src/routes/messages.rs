@@ -24,8 +24,20 @@ use crate::state::AppState;
 use meshgate_proto::{ErrorBody, MarkReadBulk, SendRequest};
 
 /// Query parameters `GET /messages` accepts; anything else is a 400.
-pub const LIST_PARAMS: &[&str] =
-    &["to", "to_node", "from", "from_node", "thread_id", "kind", "unread_only", "since", "limit", "after_id", "wait"];
+pub const LIST_PARAMS: &[&str] = &[
+    "to",
+    "to_node",
+    "from",
+    "from_node",
+    "thread_id",
+    "kind",
+    "unread_only",
+    "since",
+    "limit",
+    "after_id",
+    "wait",
+    "peek",
+];
 
 /// Routes of this resource.
 pub fn routes() -> Router<AppState> {
@@ -40,10 +52,17 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
-    let draft = Draft::parse(&body, &auth)?;
+    let mut draft = Draft::parse(&body, &auth)?;
+    let reply = super::receipts::reply_link(&state, &draft.reply, &draft.from_node).await?;
+    if let Some(reply) = &reply {
+        reply.inherit(&draft.from_node, &mut draft.thread_id, &mut draft.to_node)?;
+    }
     let overridden = guard_content(&state, &auth, &draft).await?;
 
     let to_node = resolve_recipient(&state, &draft.to_node).await?;
+    if let Some(reply) = &reply {
+        reply.check_recipient(&draft.from_node, &to_node)?;
+    }
     // After alias resolution: `lab` -> `lab-ovh` must not let lab-ovh DM
     // itself (the store refuses it too).
     if to_node == draft.from_node {
@@ -62,6 +81,8 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         thread_id: draft.thread_id,
         related_task_id: draft.related_task_id,
         idempotency_key: draft.idempotency_key,
+        in_reply_to: draft.reply.in_reply_to,
+        due_at: draft.reply.due_at,
     };
     // With unknown names refused, the store re-checks both ends in the
     // insert's transaction (a concurrent delete of either is 404 not_found).
@@ -112,6 +133,7 @@ struct Draft {
     related_task_id: Option<String>,
     idempotency_key: Option<String>,
     skip_secret_check: bool,
+    reply: super::receipts::ReplyFields,
 }
 
 impl Draft {
@@ -133,7 +155,12 @@ impl Draft {
                 format!("this token belongs to {:?}; it cannot send as {from_node:?}", auth.peer().unwrap_or_default()),
             ));
         }
-        let to_node = body.string("to_node", 1, 64)?.to_owned();
+        let reply = super::receipts::ReplyFields::parse(body)?;
+        // A reply may leave the recipient to the gateway (the other party).
+        let to_node = match reply.in_reply_to {
+            Some(_) => body.opt_string("to_node", 1, 64)?.unwrap_or_default().to_owned(),
+            None => body.string("to_node", 1, 64)?.to_owned(),
+        };
         let kind = match body.0.get("kind") {
             None | Some(Value::Null) => return Err(ApiError::invalid("missing_field", "field \"kind\" is required")),
             Some(Value::String(k)) => {
@@ -167,6 +194,7 @@ impl Draft {
             related_task_id: body.opt_string_or_int("related_task_id", 128)?,
             idempotency_key: body.opt_string("idempotency_key", 1, 128)?.map(str::to_owned),
             skip_secret_check: body.opt_bool("skip_secret_check")?.unwrap_or(false),
+            reply: reply.for_kind(kind)?,
         })
     }
 }
@@ -291,7 +319,7 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
 #[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
-    let (mut q, wait) = parse_list_query(&auth, raw.as_deref())?;
+    let (mut q, wait, _) = parse_list_query(&auth, raw.as_deref(), LIST_PARAMS)?;
     q.max_bytes = state.config().page_max_bytes;
     // The store encodes the `MessageList` body itself, as it reads the rows.
     let list = if wait.is_zero() {
@@ -299,12 +327,18 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
     } else {
         long_poll(&state, &auth, &q, wait).await?
     };
+    state.deliveries().enqueue(&list.delivered);
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
 }
 
-/// Parses and authorises a list query (shared with the SSE stream).
-pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(MessageQuery, Duration)> {
-    let query = Query::parse(raw, LIST_PARAMS, "/messages")?;
+/// Parses and authorises a list query (shared with the SSE stream, whose
+/// `params` add `receipts`, returned as the third value).
+pub(crate) fn parse_list_query(
+    auth: &Auth,
+    raw: Option<&str>,
+    params: &[&str],
+) -> ApiResult<(MessageQuery, Duration, bool)> {
+    let query = Query::parse(raw, params, "/messages")?;
     let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
     let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
     let kind = match query.get("kind").filter(|k| !k.is_empty()) {
@@ -336,6 +370,13 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
             Some(me.to_owned())
         }
     };
+    // Who this read hands messages over to (recorded as `delivered_at`):
+    // a peer reading with its own token, or a shared-token agent reading
+    // `to=X`; `peek=true` records nothing.
+    let deliver_to = match query.bool("peek")? {
+        true => None,
+        false => auth.peer().map(str::to_owned).or_else(|| to.clone()),
+    };
     let q = MessageQuery {
         to,
         from,
@@ -348,8 +389,9 @@ pub(crate) fn parse_list_query(auth: &Auth, raw: Option<&str>) -> ApiResult<(Mes
         limit,
         order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
         max_bytes: PAGE_BYTES_DEFAULT,
+        deliver_to,
     };
-    Ok((q, wait))
+    Ok((q, wait, query.bool("receipts")?))
 }
 
 /// Answers at once if anything matches, else waits for a matching commit.

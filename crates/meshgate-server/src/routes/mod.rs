@@ -7,6 +7,7 @@ pub mod loops;
 pub mod messages;
 pub mod openapi;
 pub mod peers;
+pub mod receipts;
 pub mod threads;
 
 use meshgate_store::Store;

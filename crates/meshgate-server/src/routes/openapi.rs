@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{aliases, health, loops, messages, peers, threads};
+use crate::routes::{aliases, health, loops, messages, peers, receipts, threads};
 use crate::{live, metrics};
 
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use crate::{live, metrics};
         aliases::list, aliases::put, aliases::remove,
         loops::list, loops::reset,
         metrics::scrape,
+        receipts::status, receipts::obligations,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

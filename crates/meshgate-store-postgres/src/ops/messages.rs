@@ -7,6 +7,7 @@ use meshgate_store::{Inserted, MessageQuery, NewMessage, Order, StoreError, Stor
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use super::receipts::link_answer;
 use super::{execute, get, query, query_one, query_opt, row_message, Param, CHANNEL, MSG_COLS};
 use crate::error::Db;
 
@@ -35,7 +36,7 @@ pub(crate) async fn prior_for_key<C: GenericClient>(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let original = row_message(&row)?;
-    let prior_digest: Option<String> = get(&row, 9)?;
+    let prior_digest: Option<String> = get(&row, 10)?;
     Ok(Some(if prior_digest.as_deref() == Some(digest) {
         Ok(Inserted { message: original, duplicate: true })
     } else {
@@ -83,15 +84,17 @@ pub(crate) async fn insert_batch(
         let key: Vec<Option<&str>> = rows.iter().map(|m| m.idempotency_key.as_deref()).collect();
         let digest: Vec<Option<&str>> =
             pending.iter().map(|&i| msgs[i].0.idempotency_key.as_ref().map(|_| msgs[i].1)).collect();
+        let reply_to: Vec<Option<i64>> = rows.iter().map(|m| m.in_reply_to).collect();
+        let due_at: Vec<Option<&str>> = rows.iter().map(|m| m.due_at.as_deref()).collect();
         let inserted = query(
             tx,
             "INSERT INTO messages (id, from_node, to_node, kind, content, thread_id, related_task_id, \
-             idempotency_key, idempotency_digest, created_at) \
+             idempotency_key, idempotency_digest, in_reply_to, due_at, created_at) \
              SELECT r.*, $10 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], \
-             $6::text[], $7::text[], $8::text[], $9::text[]) AS r \
+             $6::text[], $7::text[], $8::text[], $9::text[], $11::bigint[], $12::text[]) AS r \
              ON CONFLICT (from_node, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
              RETURNING id",
-            &[&ids, &from, &to, &kind, &content, &thread, &task, &key, &digest, &now],
+            &[&ids, &from, &to, &kind, &content, &thread, &task, &key, &digest, &now, &reply_to, &due_at],
         )
         .await?;
         if inserted.len() as i64 != n {
@@ -108,6 +111,7 @@ pub(crate) async fn insert_batch(
             if let Some(thread) = &msg.thread_id {
                 touch_thread(tx, thread, &msg.from_node, &msg.to_node, &now).await?;
             }
+            link_answer(tx, id, msg).await?;
             out[i] = Some(Message {
                 id,
                 from_node: msg.from_node.clone(),
@@ -118,6 +122,7 @@ pub(crate) async fn insert_batch(
                 read_at: None,
                 thread_id: msg.thread_id.clone(),
                 related_task_id: msg.related_task_id.clone(),
+                owed: msg.kind == Kind::Question,
             });
         }
         execute(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()]).await?;
@@ -280,6 +285,7 @@ fn row_ref(r: &Row) -> StoreResult<MessageRef<'_>> {
         read_at: get(r, 6)?,
         thread_id: get(r, 7)?,
         related_task_id: get(r, 8)?,
+        owed: get(r, 9)?,
     })
 }
 
@@ -298,12 +304,14 @@ pub(crate) async fn mark_read(
     // Lock in id order so concurrent mark-reads cannot deadlock.
     let mut sorted = unique.clone();
     sorted.sort_unstable();
+    let seq = super::receipts::next_receipt_seq(tx).await?;
     execute(
         tx,
-        "UPDATE messages SET read_at = meshgate_now() \
+        "UPDATE messages SET read_at = t.now, delivered_at = coalesce(messages.delivered_at, t.now), receipt_seq = $3 \
+         FROM (SELECT meshgate_now() AS now) t \
          WHERE id IN (SELECT id FROM messages WHERE id = ANY($1) AND read_at IS NULL \
                       AND ($2::text IS NULL OR to_node = $2) ORDER BY id FOR UPDATE)",
-        &[&sorted, &recipient],
+        &[&sorted, &recipient, &seq],
     )
     .await?;
     let rows = query(

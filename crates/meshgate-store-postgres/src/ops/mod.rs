@@ -27,6 +27,7 @@ mod messages;
 mod peers;
 mod retention;
 pub(crate) use retention::purge_expired;
+mod receipts;
 mod threads;
 mod transfer;
 pub(crate) use messages::{
@@ -36,6 +37,7 @@ pub(crate) use peers::{
     aliases, delete_alias, delete_peer, list_peers, peer, put_alias, register_peer, resolve_name, revoke_tokens,
     rotate_token, set_peer_enabled, token_owner, touch_peers,
 };
+pub(crate) use receipts::{mark_delivered, message_status, obligations, receipt_head, receipts};
 pub(crate) use threads::{mint_thread, thread, threads};
 pub(crate) use transfer::{export_messages, export_threads, export_tokens, import_batch, store_id};
 
@@ -88,7 +90,7 @@ fn row_peer(r: &Row) -> StoreResult<Peer> {
 }
 
 const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
-                        thread_id, related_task_id";
+                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL)";
 
 fn row_message(r: &Row) -> StoreResult<Message> {
     let kind: String = get(r, 3)?;
@@ -103,6 +105,7 @@ fn row_message(r: &Row) -> StoreResult<Message> {
         read_at: get(r, 6)?,
         thread_id: get(r, 7)?,
         related_task_id: get(r, 8)?,
+        owed: get(r, 9)?,
     })
 }
 

@@ -11,6 +11,7 @@ use tokio_postgres::Row;
 use super::identity::lock_name;
 use super::messages::register_thread;
 use super::peers::{live_generation, token_conflict};
+use super::receipts::{import_ladder, row_ladder, LADDER_COLS};
 use super::{
     collect, execute, get, query, query_one, query_opt, row_message, row_thread, CHANNEL, MSG_COLS, THREAD_COLS,
 };
@@ -73,7 +74,7 @@ pub(crate) async fn export_messages<C: GenericClient>(
     let rows = query(
         c,
         &format!(
-            "SELECT {MSG_COLS}, idempotency_key, idempotency_digest, origin FROM messages \
+            "SELECT {MSG_COLS}, idempotency_key, idempotency_digest, origin, {LADDER_COLS} FROM messages m \
              WHERE id > $1 ORDER BY id LIMIT $2"
         ),
         &[&after_id, &limit],
@@ -83,9 +84,10 @@ pub(crate) async fn export_messages<C: GenericClient>(
         .map(|r| {
             Ok(MessageRecord {
                 message: row_message(r)?,
-                idempotency_key: get(r, 9)?,
-                idempotency_digest: get(r, 10)?,
-                origin: get(r, 11)?,
+                idempotency_key: get(r, 10)?,
+                idempotency_digest: get(r, 11)?,
+                origin: get(r, 12)?,
+                ladder: row_ladder(r, 13)?,
             })
         })
         .collect()
@@ -342,5 +344,6 @@ async fn import_message(
         ],
     )
     .await?;
+    import_ladder(tx, id, own_store_id, msg, &m.ladder).await?;
     Ok(Ok(id))
 }

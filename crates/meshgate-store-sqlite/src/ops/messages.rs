@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::peers::peer_exists;
+use super::receipts::link_answer;
 use super::threads::register_thread;
 use super::{conversion, row_message, MSG_COLS};
 use crate::error::Db;
@@ -31,7 +32,9 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
                 "SELECT {MSG_COLS}, idempotency_digest FROM messages \
                  WHERE from_node = ?1 AND idempotency_key = ?2"
             ))
-            .and_then(|mut s| s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(9)?))).optional())
+            .and_then(|mut s| {
+                s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(10)?))).optional()
+            })
             .db()?;
         if let Some((original, prior_digest)) = prior {
             return if prior_digest.as_deref() == Some(digest.as_str()) {
@@ -70,8 +73,8 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
     let key_digest = msg.idempotency_key.as_ref().map(|_| digest);
     c.prepare_cached(
         "INSERT INTO messages (from_node, to_node, kind, content, thread_id, related_task_id, \
-         idempotency_key, idempotency_digest, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         idempotency_key, idempotency_digest, created_at, in_reply_to, due_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -83,11 +86,14 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
             msg.related_task_id,
             msg.idempotency_key,
             key_digest,
-            now
+            now,
+            msg.in_reply_to,
+            msg.due_at
         ])
     })
     .db()?;
     let id = c.last_insert_rowid();
+    link_answer(c, id, &msg)?;
     ctx.inserted_messages = true;
     Ok(Inserted {
         message: Message {
@@ -100,6 +106,7 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
             read_at: None,
             thread_id: msg.thread_id,
             related_task_id: msg.related_task_id,
+            owed: msg.kind == Kind::Question,
         },
         duplicate: false,
     })
@@ -208,7 +215,7 @@ pub(crate) fn list_messages_json(c: &Connection, q: &MessageQuery) -> StoreResul
     // Room for a typical page without regrowing: ~400 bytes of fields and
     // escaping per row beside the content.
     let expected_rows = if q.limit == 0 { 100 } else { q.limit.min(100) as usize };
-    let mut out = MessageListWriter::with_capacity(expected_rows * 640);
+    let mut out = MessageListWriter::with_capacity(expected_rows * 640).recording_for(q.deliver_to.as_deref());
     while let Some(r) = rows.next().db()? {
         if !out.push_within(&row_ref(r)?, q.max_bytes) {
             break;
@@ -230,6 +237,7 @@ fn row_ref<'r>(r: &'r Row<'_>) -> StoreResult<MessageRef<'r>> {
         read_at: opt_text(r, 6)?,
         thread_id: opt_text(r, 7)?,
         related_task_id: opt_text(r, 8)?,
+        owed: r.get(9).db()?,
     })
 }
 
@@ -244,9 +252,11 @@ fn opt_text<'r>(r: &'r Row<'_>, idx: usize) -> StoreResult<Option<&'r str>> {
 pub(crate) fn mark_read(ctx: &mut WriteCtx, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>> {
     let c = &ctx.conn;
     let now = now_timestamp();
+    let seq = super::receipts::next_receipt_seq(c)?;
     let mut update = c
         .prepare_cached(
-            "UPDATE messages SET read_at = ?2 WHERE id = ?1 AND read_at IS NULL \
+            "UPDATE messages SET read_at = ?2, delivered_at = coalesce(delivered_at, ?2), receipt_seq = ?4 \
+             WHERE id = ?1 AND read_at IS NULL \
              AND (?3 IS NULL OR to_node = ?3)",
         )
         .db()?;
@@ -262,7 +272,7 @@ pub(crate) fn mark_read(ctx: &mut WriteCtx, ids: &[i64], recipient: Option<&str>
         if !seen.insert(id) {
             continue;
         }
-        update.execute(params![id, now, recipient]).db()?;
+        update.execute(params![id, now, recipient, seq]).db()?;
         let read_at: Option<String> = select.query_row(params![id, recipient], |r| r.get(0)).optional().db()?;
         if let Some(read_at) = read_at {
             out.push(MarkRead { id, read_at });

@@ -20,6 +20,7 @@ mod messages;
 mod peers;
 mod retention;
 pub(crate) use retention::purge_expired;
+mod receipts;
 mod threads;
 mod transfer;
 pub(crate) use messages::{insert_message, list_messages, list_messages_json, list_messages_sql, mark_read, message};
@@ -27,6 +28,7 @@ pub(crate) use peers::{
     aliases, delete_alias, delete_peer, list_peers, peer, put_alias, register_peer, resolve_name, revoke_tokens,
     rotate_token, set_peer_enabled, token_owner, touch_peers,
 };
+pub(crate) use receipts::{mark_delivered, message_status, obligations, receipt_head, receipts};
 pub(crate) use threads::{mint_thread, thread, threads};
 pub(crate) use transfer::{export_messages, export_threads, export_tokens, import_batch, store_id};
 
@@ -55,7 +57,7 @@ fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
 }
 
 const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
-                        thread_id, related_task_id";
+                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL)";
 
 fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
     let kind: String = r.get(3)?;
@@ -70,6 +72,7 @@ fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
         read_at: r.get(6)?,
         thread_id: r.get(7)?,
         related_task_id: r.get(8)?,
+        owed: r.get(9)?,
     })
 }
 

@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::identity::alias_exists;
 use super::messages::message;
 use super::peers::{live_generation, peer_exists};
+use super::receipts::{import_ladder, row_ladder, LADDER_COLS};
 use super::threads::{register_thread, thread, thread_by_name};
 use super::{conversion, row_message, row_thread, MSG_COLS, THREAD_COLS};
 use crate::error::Db;
@@ -58,7 +59,7 @@ pub(crate) fn export_messages(c: &Connection, after_id: i64, limit: u32) -> Stor
     let limit = if limit == 0 { -1 } else { i64::from(limit) };
     let mut s = c
         .prepare_cached(&format!(
-            "SELECT {MSG_COLS}, idempotency_key, idempotency_digest, origin FROM messages \
+            "SELECT {MSG_COLS}, idempotency_key, idempotency_digest, origin, {LADDER_COLS} FROM messages m \
              WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))
         .db()?;
@@ -66,9 +67,10 @@ pub(crate) fn export_messages(c: &Connection, after_id: i64, limit: u32) -> Stor
         .query_map(params![after_id, limit], |r| {
             Ok(MessageRecord {
                 message: row_message(r)?,
-                idempotency_key: r.get(9)?,
-                idempotency_digest: r.get(10)?,
-                origin: r.get(11)?,
+                idempotency_key: r.get(10)?,
+                idempotency_digest: r.get(11)?,
+                origin: r.get(12)?,
+                ladder: row_ladder(r, 13)?,
             })
         })
         .db()?;
@@ -287,5 +289,6 @@ fn import_message(c: &Connection, own_store_id: &str, m: &MessageRecord) -> Stor
         ])
     })
     .db()?;
+    import_ladder(c, c.last_insert_rowid(), own_store_id, msg, &m.ladder)?;
     Ok(ImportOutcome::Imported)
 }

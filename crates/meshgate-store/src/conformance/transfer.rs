@@ -143,10 +143,13 @@ fn foreign_message(
             read_at: read_day.map(|d| ts(d, 6)),
             thread_id: thread.map(Into::into),
             related_task_id: task.map(Into::into),
+            // Derived by the store: an imported question nobody answered.
+            owed: kind == Kind::Question,
         },
         idempotency_key: key.map(Into::into),
         idempotency_digest: None,
         origin: Some(format!("test:{source}:{n}")),
+        ladder: Default::default(),
     }
 }
 
@@ -284,6 +287,8 @@ pub async fn import_preserves_fields(store: Arc<dyn Store>) {
         thread_id: Some(T_THREAD.into()),
         related_task_id: Some("42".into()),
         idempotency_key: Some("k1".into()),
+        in_reply_to: None,
+        due_at: None,
     };
     let again = store.insert_message(retry.clone()).await.unwrap();
     assert!(again.duplicate);

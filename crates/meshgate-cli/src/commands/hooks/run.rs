@@ -304,6 +304,7 @@ mod tests {
             read_at: None,
             thread_id: None,
             related_task_id: None,
+            owed: false,
         }
     }
 

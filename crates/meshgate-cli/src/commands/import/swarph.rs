@@ -365,10 +365,12 @@ impl Source {
                     read_at,
                     thread_id: thread_id.filter(|t| !t.is_empty()),
                     related_task_id,
+                    owed: false,
                 },
                 idempotency_key: key,
                 idempotency_digest: None,
                 origin: Some(format!("swarph:{}:{id}", self.id)),
+                ladder: Default::default(),
             };
             // meshgate's digest, recomputed from the imported fields.
             let digest = record.idempotency_key.as_ref().map(|_| record.computed_digest());

@@ -1,0 +1,210 @@
+//! Receipts, replies and obligations: `GET /messages/{id}` (a message with
+//! its delivery ladder), `GET /obligations` (open questions), and the
+//! reply rules of `POST /messages` (`in_reply_to`, `due_at`, `due_in`).
+//!
+//! Who sees what: a message's ladder is shown to its sender, its recipient
+//! and the operator; to anyone else the answer is the same 404
+//! `unknown_message` as for an id that does not exist, so a stranger
+//! learns nothing, not even that the id is taken. The same holds for
+//! replying: only a party to a message may reply to it.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use meshgate_proto::{
+    ErrorBody, Kind, Message, MessageStatus, Obligations, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT,
+    OBLIGATIONS_LIMIT_MAX,
+};
+use meshgate_store::{now_timestamp, parse_timestamp, timestamp_in, ObligationQuery, Timestamp};
+use serde_json::Value;
+
+use crate::auth::Auth;
+use crate::error::{shown, ApiError, ApiResult};
+use crate::input::{JsonObject, Query};
+use crate::routes::parse_id;
+use crate::state::AppState;
+
+/// Routes of this resource.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/messages/{id}", get(status)).route("/obligations", get(obligations))
+}
+
+/// The 404 for a message that does not exist or that the caller may not see.
+fn unknown_message(id: i64) -> ApiError {
+    ApiError::not_found("unknown_message", format!("message {id} does not exist"))
+}
+
+/// `GET /messages/{id}`: the message with its ladder (`delivered_at`,
+/// `read_at`, `answer_id`, `in_reply_to`, `due_at`), for its sender, its
+/// recipient and the operator; anyone else gets the 404 of a missing id.
+/// Reading the ladder is no delivery: it records nothing.
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MessageStatus), (status = 404, description = "unknown_message: no such message, or not the caller's", body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MessageStatus>> {
+    let id = parse_id(&id)?;
+    let status = state.store().message_status(id).await?.ok_or_else(|| unknown_message(id))?;
+    if !is_party(&auth, &status.message) {
+        return Err(unknown_message(id));
+    }
+    Ok(Json(status))
+}
+
+/// Whether `auth` may see `m`: the operator, its sender or its recipient.
+fn is_party(auth: &Auth, m: &Message) -> bool {
+    match auth.peer() {
+        None => true,
+        Some(me) => m.from_node == me || m.to_node == me,
+    }
+}
+
+/// `GET /obligations`: the caller's open questions, `owed` (to it,
+/// unanswered) and `awaiting` (its own, unanswered), oldest first, each with
+/// `overdue`. `limit` (1..=1000, default 100) applies per list. The operator
+/// names a peer with `peer=NAME`, or gets the whole mesh (both lists then
+/// hold every open question); a peer token naming another peer is 403.
+#[utoipa::path(get, path = "/obligations", tag = "messages", params(("peer" = Option<String>, Query, description = "operator: whose obligations (default: the whole mesh)"), ("limit" = Option<u32>, Query, description = "1..1000 per list, default 100")), responses((status = 200, body = Obligations), (status = 400, description = "unknown parameter", body = ErrorBody), (status = 403, description = "a peer token asking for another peer", body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+pub(crate) async fn obligations(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Obligations>> {
+    let query = Query::parse(raw.as_deref(), &["peer", "limit"], "/obligations")?;
+    let named = query.get("peer").filter(|p| !p.is_empty()).map(str::to_owned);
+    let peer = match (auth.peer(), named) {
+        (Some(me), Some(other)) if other != me => {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                format!("a peer token sees only its own obligations; this token belongs to {me:?}"),
+            ))
+        }
+        (Some(me), _) => Some(me.to_owned()),
+        (None, named) => named,
+    };
+    let limit = query.int("limit", 1, OBLIGATIONS_LIMIT_MAX.into())?.map_or(OBLIGATIONS_LIMIT_DEFAULT, |l| l as u32);
+    let q = ObligationQuery { peer, limit, now: now_timestamp() };
+    let mut out = state.store().obligations(&q).await?;
+    // Overdue first, then oldest first (the store's order).
+    out.owed.sort_by_key(|o| !o.overdue);
+    out.awaiting.sort_by_key(|o| !o.overdue);
+    Ok(Json(out))
+}
+
+/// The reply fields of a `POST /messages` body, validated.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyFields {
+    /// The message replied to.
+    pub in_reply_to: Option<i64>,
+    /// The question's deadline, normalised.
+    pub due_at: Option<Timestamp>,
+}
+
+impl ReplyFields {
+    /// Reads `in_reply_to`, `due_at` and `due_in` (both deadlines: 422).
+    pub(crate) fn parse(body: &JsonObject) -> ApiResult<ReplyFields> {
+        let in_reply_to = match body.0.get("in_reply_to") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_i64().filter(|id| *id > 0).ok_or_else(|| {
+                ApiError::invalid("invalid_field", "field \"in_reply_to\" must be a message id (a positive integer)")
+            })?),
+        };
+        let due_at = body.opt_string("due_at", 1, 64)?;
+        let due_in = match body.0.get("due_in") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|s| (1..=DUE_IN_MAX_SECS).contains(s)).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_due",
+                    format!("due_in must be a whole number of seconds from 1 to {DUE_IN_MAX_SECS}"),
+                )
+            })?),
+        };
+        let due_at = match (due_at, due_in) {
+            (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_due", "give due_at or due_in, not both")),
+            (Some(at), None) => Some(parse_timestamp(at).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_due",
+                    format!("due_at must be an RFC 3339 instant, e.g. 2026-01-01T12:00:00Z, not {}", shown(at)),
+                )
+            })?),
+            (None, Some(secs)) => Some(timestamp_in(secs)),
+            (None, None) => None,
+        };
+        Ok(ReplyFields { in_reply_to, due_at })
+    }
+
+    /// Refuses a deadline on anything but a question.
+    pub(crate) fn for_kind(self, kind: Kind) -> ApiResult<ReplyFields> {
+        if self.due_at.is_some() && kind != Kind::Question {
+            return Err(ApiError::invalid("invalid_due", "only a question can carry due_at or due_in"));
+        }
+        Ok(self)
+    }
+}
+
+/// The message a reply answers, as far as the send route needs it.
+pub(crate) struct ReplyLink {
+    parent: Message,
+}
+
+/// Loads the message `fields.in_reply_to` names, if any. Only a party to
+/// it may reply: for anyone else (and for a missing id) the answer is the
+/// 404 `unknown_message`, before any other check could tell the two apart.
+/// The operator token acting for `from` is held to the same rule, as that
+/// peer.
+pub(crate) async fn reply_link(state: &AppState, fields: &ReplyFields, from: &str) -> ApiResult<Option<ReplyLink>> {
+    let Some(id) = fields.in_reply_to else { return Ok(None) };
+    let parent = state.store().message(id).await?.ok_or_else(|| unknown_message(id))?;
+    if parent.from_node != from && parent.to_node != from {
+        return Err(unknown_message(id));
+    }
+    Ok(Some(ReplyLink { parent }))
+}
+
+impl ReplyLink {
+    /// The other party of the parent, seen from its party `from`.
+    fn other(&self, from: &str) -> &str {
+        let p = &self.parent;
+        if p.from_node == from {
+            &p.to_node
+        } else {
+            &p.from_node
+        }
+    }
+
+    /// Fills what the reply inherits: the recipient when none was given
+    /// (the other party) and the thread. An explicit thread other than the
+    /// parent's is 422 `reply_thread_mismatch`.
+    pub(crate) fn inherit(&self, from: &str, thread_id: &mut Option<String>, to_node: &mut String) -> ApiResult<()> {
+        let p = &self.parent;
+        match (&p.thread_id, thread_id.as_ref()) {
+            (Some(theirs), Some(mine)) if theirs != mine => {
+                return Err(ApiError::invalid(
+                    "reply_thread_mismatch",
+                    format!("message {} is in thread {theirs}; a reply stays in its thread", p.id),
+                ))
+            }
+            (Some(theirs), None) => *thread_id = Some(theirs.clone()),
+            _ => {}
+        }
+        if to_node.is_empty() {
+            *to_node = self.other(from).to_owned();
+        }
+        Ok(())
+    }
+
+    /// The (resolved) recipient must be the other party (else 422
+    /// `reply_recipient_mismatch`).
+    pub(crate) fn check_recipient(&self, from: &str, to: &str) -> ApiResult<()> {
+        let p = &self.parent;
+        let other = self.other(from);
+        if other != to {
+            return Err(ApiError::invalid(
+                "reply_recipient_mismatch",
+                format!("a reply to message {} goes to {other:?}, not {}", p.id, shown(to)),
+            ));
+        }
+        Ok(())
+    }
+}
