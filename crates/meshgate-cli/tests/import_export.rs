@@ -330,6 +330,7 @@ async fn sqlite_export_imports_into_postgres_and_exports_the_same() {
                 idempotency_key: (i % 4 == 0).then(|| format!("k{i}")),
                 in_reply_to: (i % 6 == 2).then(|| ids[i - 1]),
                 due_at: (i % 6 == 1).then(|| format!("2030-01-{:02}T00:00:00.000000+00:00", i + 1)),
+                sender_verified: false,
             };
             ids.push(store.insert_message(m).await.unwrap().message.id);
         }
@@ -401,6 +402,7 @@ async fn an_export_file_is_owner_only() {
             idempotency_key: None,
             in_reply_to: None,
             due_at: None,
+            sender_verified: false,
         };
         meshgate_store::Store::insert_message(&store, m).await.unwrap();
     }

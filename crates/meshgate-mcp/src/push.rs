@@ -183,6 +183,7 @@ mod tests {
             thread_id: Some("5f0c6a54-0c3f-4a8e-9a57-1f0b8d0f2a11".into()),
             related_task_id: None,
             owed: false,
+            sender_verified: false,
         };
         let note = channel_notification(&message);
         assert_eq!(note.method, "notifications/claude/channel");

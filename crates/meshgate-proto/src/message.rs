@@ -38,6 +38,12 @@ pub struct Message {
     /// shape.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub owed: bool,
+    /// `true` when the sender authenticated with its own per-peer token,
+    /// so the gateway vouches for `from_node`; false (left out) when it
+    /// was sent with the operator or a shared legacy token, which may
+    /// write as any peer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sender_verified: bool,
 }
 
 /// `GET /messages` envelope: newest first (or oldest first with `after_id`).
@@ -76,6 +82,8 @@ pub struct MessageRef<'a> {
     pub related_task_id: Option<&'a str>,
     /// See [`Message::owed`].
     pub owed: bool,
+    /// See [`Message::sender_verified`].
+    pub sender_verified: bool,
 }
 
 impl<'a> From<&'a Message> for MessageRef<'a> {
@@ -91,6 +99,7 @@ impl<'a> From<&'a Message> for MessageRef<'a> {
             thread_id: m.thread_id.as_deref(),
             related_task_id: m.related_task_id.as_deref(),
             owed: m.owed,
+            sender_verified: m.sender_verified,
         }
     }
 }
@@ -108,6 +117,7 @@ impl From<MessageRef<'_>> for Message {
             thread_id: m.thread_id.map(str::to_owned),
             related_task_id: m.related_task_id.map(str::to_owned),
             owed: m.owed,
+            sender_verified: m.sender_verified,
         }
     }
 }
@@ -137,11 +147,16 @@ impl MessageRef<'_> {
             + json::opt_str_len(self.thread_id)
             + json::opt_str_len(self.related_task_id)
             + if self.owed { OWED.len() } else { 0 }
+            + if self.sender_verified { SENDER_VERIFIED.len() } else { 0 }
     }
 }
 
 /// What [`MessageListWriter`] adds to a row whose [`Message::owed`] is true.
 const OWED: &[u8] = b",\"owed\":true";
+
+/// What [`MessageListWriter`] adds to a row whose
+/// [`Message::sender_verified`] is true.
+const SENDER_VERIFIED: &[u8] = b",\"sender_verified\":true";
 
 /// A [`MessageList`] already encoded as its JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +222,9 @@ impl MessageListWriter {
         json::write_opt_str(out, m.related_task_id);
         if m.owed {
             out.extend_from_slice(OWED);
+        }
+        if m.sender_verified {
+            out.extend_from_slice(SENDER_VERIFIED);
         }
         out.push(b'}');
         self.n += 1;
@@ -396,9 +414,17 @@ mod tests {
             thread_id: Some("7f1c1f7e-0000-4000-8000-000000000001".into()),
             related_task_id: Some("77".into()),
             owed: true,
+            sender_verified: true,
         };
-        let bare =
-            Message { id: 10, read_at: None, thread_id: None, related_task_id: None, owed: false, ..full.clone() };
+        let bare = Message {
+            id: 10,
+            read_at: None,
+            thread_id: None,
+            related_task_id: None,
+            owed: false,
+            sender_verified: false,
+            ..full.clone()
+        };
         for messages in [vec![], vec![full.clone()], vec![full, bare]] {
             let expected = serde_json::to_vec(&MessageList { n: messages.len(), messages: messages.clone() }).unwrap();
             let json = MessageListJson::from_messages(&messages);

@@ -67,6 +67,7 @@ mod tests {
             thread_id: None,
             related_task_id: None,
             owed: false,
+            sender_verified: false,
         }
     }
 

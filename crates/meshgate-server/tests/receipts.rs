@@ -437,3 +437,30 @@ async fn a_senders_stream_carries_receipts_of_its_own_dms_only() {
         m.gw.stop().await;
     }
 }
+
+/// A DM sent with the sender's own per-peer token carries
+/// `sender_verified: true` on every read; one sent with the operator token
+/// as that sender does not (the field is left out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_peer_token_send_is_marked_verified() {
+    for backend in backends() {
+        let m = mesh(backend).await;
+        let (s, own) =
+            m.send(&m.alice, json!({"to_node": "bob", "kind": "fyi", "content": "from alice herself"})).await;
+        assert_eq!(s, StatusCode::OK, "{own}");
+        let operator = common::OPERATOR;
+        let body =
+            json!({"from_node": "alice", "to_node": "bob", "kind": "fyi", "content": "as alice, by the operator"});
+        let (s, legacy) = m.send(operator, body).await;
+        assert_eq!(s, StatusCode::OK, "{legacy}");
+        let (s, inbox) = m.as_(&m.bob, Method::GET, "/messages?limit=10", None).await;
+        assert_eq!(s, StatusCode::OK, "{inbox}");
+        for row in inbox["messages"].as_array().unwrap() {
+            let expected = row["id"] == own["id"];
+            assert_eq!(row.get("sender_verified").is_some_and(|v| v == true), expected, "{row}");
+            assert_eq!(row.get("sender_verified").is_some(), expected, "left out when false: {row}");
+        }
+        let (_, status) = m.status(&m.bob, own["id"].as_i64().unwrap()).await;
+        assert_eq!(status["sender_verified"], true, "{status}");
+    }
+}

@@ -25,6 +25,7 @@ fn old(n: i64, read: bool) -> ImportRecord {
             thread_id: None,
             related_task_id: None,
             owed: false,
+            sender_verified: false,
         },
         idempotency_key: None,
         idempotency_digest: None,

@@ -9,6 +9,10 @@ ALTER TABLE messages ADD COLUMN in_reply_to BIGINT;
 ALTER TABLE messages ADD COLUMN answer_id BIGINT;
 ALTER TABLE messages ADD COLUMN due_at TEXT;
 
+-- true when the sender authenticated with its own per-peer token (the gateway
+-- vouches for from_node); false for the operator or a shared legacy token.
+ALTER TABLE messages ADD COLUMN sender_verified BOOLEAN NOT NULL DEFAULT false;
+
 -- Receipt events for the sender's stream (`GET /messages/stream?receipts=true`):
 -- every change of the ladder (delivered, read, answered) stamps the row with
 -- the next receipt_seq, in commit order, so a stream follows (receipt_seq, id)

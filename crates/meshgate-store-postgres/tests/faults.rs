@@ -29,6 +29,7 @@ fn msg(i: usize) -> NewMessage {
         idempotency_key: None,
         in_reply_to: None,
         due_at: None,
+        sender_verified: false,
     }
 }
 

@@ -9,6 +9,10 @@ ALTER TABLE messages ADD COLUMN in_reply_to INTEGER;
 ALTER TABLE messages ADD COLUMN answer_id INTEGER;
 ALTER TABLE messages ADD COLUMN due_at TEXT;
 
+-- 1 when the sender authenticated with its own per-peer token (the gateway
+-- vouches for from_node); 0 for the operator or a shared legacy token.
+ALTER TABLE messages ADD COLUMN sender_verified INTEGER NOT NULL DEFAULT 0;
+
 -- Receipt events for the sender's stream (`GET /messages/stream?receipts=true`):
 -- every change of the ladder (delivered, read, answered) stamps the row with
 -- the next receipt_seq, in commit order, so a stream follows (receipt_seq, id)

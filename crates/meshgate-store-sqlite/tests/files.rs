@@ -24,6 +24,7 @@ async fn write_one(store: &SqliteStore) {
         idempotency_key: None,
         in_reply_to: None,
         due_at: None,
+        sender_verified: false,
     };
     store.insert_message(m).await.unwrap();
 }

@@ -23,6 +23,7 @@ fn msg(from: &str, to: &str, content: &str) -> NewMessage {
         idempotency_key: None,
         in_reply_to: None,
         due_at: None,
+        sender_verified: false,
     }
 }
 

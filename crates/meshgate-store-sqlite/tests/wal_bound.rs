@@ -74,6 +74,7 @@ async fn load(wal_limit: Option<u64>) -> (u64, u64, SqliteStats) {
                     idempotency_key: None,
                     in_reply_to: None,
                     due_at: None,
+                    sender_verified: false,
                 };
                 store.insert_message(m).await.unwrap();
             }

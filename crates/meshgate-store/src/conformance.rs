@@ -106,6 +106,7 @@ macro_rules! __with_conformance_checks {
         answers_link_to_questions,
         obligations_list_open_questions,
         receipts_follow_ladder_changes,
+        sender_verification_is_kept,
         );
     };
 }
@@ -290,6 +291,7 @@ pub fn msg(from: &str, to: &str, content: &str) -> NewMessage {
         idempotency_key: None,
         in_reply_to: None,
         due_at: None,
+        sender_verified: false,
     }
 }
 

@@ -116,6 +116,9 @@ pub struct NewMessage {
     pub in_reply_to: Option<i64>,
     /// A question's deadline (normalised timestamp).
     pub due_at: Option<Timestamp>,
+    /// The sender authenticated with its own per-peer token
+    /// ([`meshgate_proto::Message::sender_verified`]).
+    pub sender_verified: bool,
 }
 
 impl NewMessage {
@@ -315,6 +318,7 @@ impl MessageRecord {
             idempotency_key: self.idempotency_key.clone(),
             in_reply_to: None,
             due_at: None,
+            sender_verified: false,
         }
         .digest()
     }

@@ -339,6 +339,7 @@ impl Line {
                         thread_id: m.thread_id,
                         related_task_id: m.related_task_id,
                         owed: false,
+                        sender_verified: false,
                     },
                     idempotency_key: m.idempotency_key,
                     idempotency_digest: m.idempotency_digest,

@@ -73,6 +73,9 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
     let (from, to) = (draft.from_node.clone(), to_node.clone());
 
     let resolved_from = (to_node != draft.to_node).then(|| draft.to_node.clone());
+    // Sent with the sender's own per-peer token: the gateway vouches for
+    // from_node (the operator token may write as anyone).
+    let sender_verified = auth.peer().is_some_and(|p| p == draft.from_node);
     let msg = NewMessage {
         from_node: draft.from_node,
         to_node,
@@ -83,6 +86,7 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         idempotency_key: draft.idempotency_key,
         in_reply_to: draft.reply.in_reply_to,
         due_at: draft.reply.due_at,
+        sender_verified,
     };
     // With unknown names refused, the store re-checks both ends in the
     // insert's transaction (a concurrent delete of either is 404 not_found).

@@ -36,7 +36,7 @@ pub(crate) async fn prior_for_key<C: GenericClient>(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let original = row_message(&row)?;
-    let prior_digest: Option<String> = get(&row, 10)?;
+    let prior_digest: Option<String> = get(&row, 11)?;
     Ok(Some(if prior_digest.as_deref() == Some(digest) {
         Ok(Inserted { message: original, duplicate: true })
     } else {
@@ -86,15 +86,16 @@ pub(crate) async fn insert_batch(
             pending.iter().map(|&i| msgs[i].0.idempotency_key.as_ref().map(|_| msgs[i].1)).collect();
         let reply_to: Vec<Option<i64>> = rows.iter().map(|m| m.in_reply_to).collect();
         let due_at: Vec<Option<&str>> = rows.iter().map(|m| m.due_at.as_deref()).collect();
+        let verified: Vec<bool> = rows.iter().map(|m| m.sender_verified).collect();
         let inserted = query(
             tx,
             "INSERT INTO messages (id, from_node, to_node, kind, content, thread_id, related_task_id, \
-             idempotency_key, idempotency_digest, in_reply_to, due_at, created_at) \
+             idempotency_key, idempotency_digest, in_reply_to, due_at, sender_verified, created_at) \
              SELECT r.*, $10 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $11::bigint[], $12::text[]) AS r \
+             $6::text[], $7::text[], $8::text[], $9::text[], $11::bigint[], $12::text[], $13::bool[]) AS r \
              ON CONFLICT (from_node, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
              RETURNING id",
-            &[&ids, &from, &to, &kind, &content, &thread, &task, &key, &digest, &now, &reply_to, &due_at],
+            &[&ids, &from, &to, &kind, &content, &thread, &task, &key, &digest, &now, &reply_to, &due_at, &verified],
         )
         .await?;
         if inserted.len() as i64 != n {
@@ -123,6 +124,7 @@ pub(crate) async fn insert_batch(
                 thread_id: msg.thread_id.clone(),
                 related_task_id: msg.related_task_id.clone(),
                 owed: msg.kind == Kind::Question,
+                sender_verified: msg.sender_verified,
             });
         }
         execute(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()]).await?;
@@ -286,6 +288,7 @@ fn row_ref(r: &Row) -> StoreResult<MessageRef<'_>> {
         thread_id: get(r, 7)?,
         related_task_id: get(r, 8)?,
         owed: get(r, 9)?,
+        sender_verified: get(r, 10)?,
     })
 }
 

@@ -90,7 +90,7 @@ fn row_peer(r: &Row) -> StoreResult<Peer> {
 }
 
 const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
-                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL)";
+                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL), sender_verified";
 
 fn row_message(r: &Row) -> StoreResult<Message> {
     let kind: String = get(r, 3)?;
@@ -106,6 +106,7 @@ fn row_message(r: &Row) -> StoreResult<Message> {
         thread_id: get(r, 7)?,
         related_task_id: get(r, 8)?,
         owed: get(r, 9)?,
+        sender_verified: get(r, 10)?,
     })
 }
 

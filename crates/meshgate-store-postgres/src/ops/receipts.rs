@@ -108,7 +108,7 @@ async fn set_answer(tx: &Transaction<'_>, id: i64, from: &str, parent: i64) -> S
 pub(crate) async fn message_status<C: GenericClient>(c: &C, id: i64) -> StoreResult<Option<MessageStatus>> {
     let sql = format!("SELECT {MSG_COLS}, {LADDER_COLS} FROM messages m WHERE id = $1");
     let Some(r) = query_opt(c, &sql, &[&id]).await? else { return Ok(None) };
-    let ladder = row_ladder(&r, 10)?;
+    let ladder = row_ladder(&r, 11)?;
     Ok(Some(MessageStatus {
         message: row_message(&r)?,
         delivered_at: ladder.delivered_at,

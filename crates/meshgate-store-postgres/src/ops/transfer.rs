@@ -84,10 +84,10 @@ pub(crate) async fn export_messages<C: GenericClient>(
         .map(|r| {
             Ok(MessageRecord {
                 message: row_message(r)?,
-                idempotency_key: get(r, 10)?,
-                idempotency_digest: get(r, 11)?,
-                origin: get(r, 12)?,
-                ladder: row_ladder(r, 13)?,
+                idempotency_key: get(r, 11)?,
+                idempotency_digest: get(r, 12)?,
+                origin: get(r, 13)?,
+                ladder: row_ladder(r, 14)?,
             })
         })
         .collect()
@@ -326,8 +326,8 @@ async fn import_message(
     execute(
         tx,
         "INSERT INTO messages (id, from_node, to_node, kind, content, thread_id, related_task_id, \
-         idempotency_key, idempotency_digest, created_at, read_at, origin) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         idempotency_key, idempotency_digest, created_at, read_at, origin, sender_verified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         &[
             &id,
             &msg.from_node,
@@ -341,6 +341,7 @@ async fn import_message(
             &msg.created_at,
             &msg.read_at,
             origin,
+            &msg.sender_verified,
         ],
     )
     .await?;

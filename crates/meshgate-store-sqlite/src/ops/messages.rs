@@ -33,7 +33,7 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
                  WHERE from_node = ?1 AND idempotency_key = ?2"
             ))
             .and_then(|mut s| {
-                s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(10)?))).optional()
+                s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(11)?))).optional()
             })
             .db()?;
         if let Some((original, prior_digest)) = prior {
@@ -73,8 +73,8 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
     let key_digest = msg.idempotency_key.as_ref().map(|_| digest);
     c.prepare_cached(
         "INSERT INTO messages (from_node, to_node, kind, content, thread_id, related_task_id, \
-         idempotency_key, idempotency_digest, created_at, in_reply_to, due_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         idempotency_key, idempotency_digest, created_at, in_reply_to, due_at, sender_verified) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -88,7 +88,8 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
             key_digest,
             now,
             msg.in_reply_to,
-            msg.due_at
+            msg.due_at,
+            msg.sender_verified
         ])
     })
     .db()?;
@@ -107,6 +108,7 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
             thread_id: msg.thread_id,
             related_task_id: msg.related_task_id,
             owed: msg.kind == Kind::Question,
+            sender_verified: msg.sender_verified,
         },
         duplicate: false,
     })
@@ -238,6 +240,7 @@ fn row_ref<'r>(r: &'r Row<'_>) -> StoreResult<MessageRef<'r>> {
         thread_id: opt_text(r, 7)?,
         related_task_id: opt_text(r, 8)?,
         owed: r.get(9).db()?,
+        sender_verified: r.get(10).db()?,
     })
 }
 

@@ -57,7 +57,7 @@ fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
 }
 
 const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
-                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL)";
+                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL), sender_verified";
 
 fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
     let kind: String = r.get(3)?;
@@ -73,6 +73,7 @@ fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
         thread_id: r.get(7)?,
         related_task_id: r.get(8)?,
         owed: r.get(9)?,
+        sender_verified: r.get(10)?,
     })
 }
 

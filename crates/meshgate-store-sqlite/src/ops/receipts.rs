@@ -108,7 +108,7 @@ pub(crate) fn message_status(c: &Connection, id: i64) -> StoreResult<Option<Mess
     c.prepare_cached(&format!("SELECT {MSG_COLS}, {LADDER_COLS} FROM messages m WHERE id = ?1"))
         .and_then(|mut s| {
             s.query_row([id], |r| {
-                let ladder = row_ladder(r, 10)?;
+                let ladder = row_ladder(r, 11)?;
                 Ok(MessageStatus {
                     message: row_message(r)?,
                     delivered_at: ladder.delivered_at,

@@ -67,10 +67,10 @@ pub(crate) fn export_messages(c: &Connection, after_id: i64, limit: u32) -> Stor
         .query_map(params![after_id, limit], |r| {
             Ok(MessageRecord {
                 message: row_message(r)?,
-                idempotency_key: r.get(10)?,
-                idempotency_digest: r.get(11)?,
-                origin: r.get(12)?,
-                ladder: row_ladder(r, 13)?,
+                idempotency_key: r.get(11)?,
+                idempotency_digest: r.get(12)?,
+                origin: r.get(13)?,
+                ladder: row_ladder(r, 14)?,
             })
         })
         .db()?;
@@ -270,8 +270,8 @@ fn import_message(c: &Connection, own_store_id: &str, m: &MessageRecord) -> Stor
     }
     c.prepare_cached(
         "INSERT INTO messages (from_node, to_node, kind, content, thread_id, related_task_id, \
-         idempotency_key, idempotency_digest, created_at, read_at, origin) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         idempotency_key, idempotency_digest, created_at, read_at, origin, sender_verified) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -285,7 +285,8 @@ fn import_message(c: &Connection, own_store_id: &str, m: &MessageRecord) -> Stor
             digest,
             msg.created_at,
             msg.read_at,
-            origin
+            origin,
+            msg.sender_verified
         ])
     })
     .db()?;

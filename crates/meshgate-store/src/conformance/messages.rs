@@ -254,3 +254,36 @@ pub async fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
 pub async fn schema_version_is_positive(store: Arc<dyn Store>) {
     assert!(store.schema_version().await.unwrap() >= 1);
 }
+
+/// Whether the gateway vouched for the sender is stored with each DM and
+/// comes back on every read: a row, a page of rows, a page encoded as
+/// JSON (where the field is left out when false), an export.
+pub async fn sender_verification_is_kept(store: Arc<dyn Store>) {
+    let mut vouched = msg("sv-a", "sv-b", "sent with sv-a's own token");
+    vouched.sender_verified = true;
+    let vouched = send(&*store, vouched).await;
+    let plain = send(&*store, msg("sv-a", "sv-b", "sent with the operator token")).await;
+    for (id, verified) in [(vouched, true), (plain, false)] {
+        let row = store.message(id).await.unwrap().expect("stored");
+        assert_eq!(row.sender_verified, verified, "message({id})");
+    }
+    let page = store.list_messages(&query(10)).await.unwrap();
+    let by_id = |id: i64| page.iter().find(|m| m.id == id).expect("listed").sender_verified;
+    assert!(by_id(vouched));
+    assert!(!by_id(plain));
+    let json = store.list_messages_json(&query(10)).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    for m in body["messages"].as_array().unwrap() {
+        let expected = m["id"].as_i64() == Some(vouched);
+        assert_eq!(m.get("sender_verified").is_some(), expected, "{m}");
+    }
+    let exported = super::export_all(&*store, 10).await;
+    let flags: Vec<(i64, bool)> = exported
+        .iter()
+        .filter_map(|r| match r {
+            crate::ImportRecord::Message(m) => Some((m.message.id, m.message.sender_verified)),
+            _ => None,
+        })
+        .collect();
+    assert!(flags.contains(&(vouched, true)) && flags.contains(&(plain, false)), "{flags:?}");
+}

@@ -145,6 +145,7 @@ fn foreign_message(
             related_task_id: task.map(Into::into),
             // Derived by the store: an imported question nobody answered.
             owed: kind == Kind::Question,
+            sender_verified: false,
         },
         idempotency_key: key.map(Into::into),
         idempotency_digest: None,
@@ -289,6 +290,7 @@ pub async fn import_preserves_fields(store: Arc<dyn Store>) {
         idempotency_key: Some("k1".into()),
         in_reply_to: None,
         due_at: None,
+        sender_verified: false,
     };
     let again = store.insert_message(retry.clone()).await.unwrap();
     assert!(again.duplicate);

@@ -305,6 +305,7 @@ mod tests {
             thread_id: None,
             related_task_id: None,
             owed: false,
+            sender_verified: false,
         }
     }
 

@@ -366,6 +366,7 @@ impl Source {
                     thread_id: thread_id.filter(|t| !t.is_empty()),
                     related_task_id,
                     owed: false,
+                    sender_verified: false,
                 },
                 idempotency_key: key,
                 idempotency_digest: None,
