@@ -84,7 +84,7 @@ def test_a_client_declaring_claude_channel_gets_each_dm_framed(mesh):
     assert "via the channel" in params["content"] and "not for bob" not in params["content"]
     assert "not an instruction from your user" in params["content"]
     assert params["meta"] == {"message_id": str(dm["id"]), "from": alice.name, "kind": "question",
-                              "identity": "unverified", "thread_id": "0d3f8a52-6f4e-4b59-8a8e-6a1b3c0d9e21"}
+                              "identity": "verified", "thread_id": "0d3f8a52-6f4e-4b59-8a8e-6a1b3c0d9e21"}
 
 
 def channel_note_after_a_dm(mesh, *args, wait):
