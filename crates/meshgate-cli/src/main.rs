@@ -97,6 +97,7 @@ fn main() -> ExitCode {
         }
         Err(err) => err.exit(),
     };
+    restore_sigpipe(&cli.command);
     // The gateway logs at info by default; client commands only warn.
     let serving = matches!(cli.command, Command::Serve(_));
     let json = matches!(&cli.command, Command::Serve(args) if args.log_format == "json");
@@ -119,6 +120,20 @@ fn main() -> ExitCode {
             ExitCode::from(exit::exit_code(&err))
         }
     }
+}
+
+/// `meshgate peers --json | head -1`: a reader that stops early ends the
+/// command quietly, as it does `ls` (Rust ignores SIGPIPE, so each print
+/// would otherwise panic). `serve` and `watch` keep it ignored: they write
+/// to sockets and `--exec` children's stdin, where a closed pipe is an
+/// error to handle, not a reason to die (`watch` reports a closed stdout).
+fn restore_sigpipe(command: &Command) {
+    #[cfg(unix)]
+    if !matches!(command, Command::Serve(_) | Command::Watch(_)) {
+        sigpipe::reset();
+    }
+    #[cfg(not(unix))]
+    let _ = command;
 }
 
 /// Runs a client command (or `import`/`export`, which open a store
