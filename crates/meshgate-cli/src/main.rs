@@ -190,9 +190,14 @@ fn init_tracing(verbose: u8, json: bool) {
             .init();
         return;
     }
+    // Colour only for a person at a terminal: not in a log file or pipe,
+    // and not when NO_COLOR is set (https://no-color.org).
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .without_time()
         .init();
