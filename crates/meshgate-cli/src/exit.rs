@@ -43,6 +43,24 @@ Environment:
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
+/// A usage error (exit 2) whose text already says what to do: no generic
+/// `see meshgate --help` hint follows it.
+#[derive(Debug)]
+pub struct AdvisedUsage(pub String);
+
+impl std::fmt::Display for AdvisedUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AdvisedUsage {}
+
+/// Shorthand for returning an [`AdvisedUsage`].
+pub fn advised(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(AdvisedUsage(message.into()))
+}
+
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -62,7 +80,7 @@ fn client_error(err: &anyhow::Error) -> Option<&ClientError> {
 
 /// Maps any failure to the documented exit code.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<UsageError>()) {
+    if err.chain().any(|e| e.is::<UsageError>() || e.is::<AdvisedUsage>()) {
         return USAGE;
     }
     if err.chain().any(|e| {

@@ -18,6 +18,7 @@ pub mod reply;
 pub mod scan;
 pub mod send;
 pub mod serve;
+pub mod serve_lock;
 pub mod serve_traffic;
 pub mod status;
 pub mod thread;

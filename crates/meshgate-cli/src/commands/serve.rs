@@ -150,8 +150,13 @@ async fn serve(args: Args) -> Result<()> {
             tracing::info!("data directory {} was mode {old:04o}, now owner-only", data_dir.display());
         }
     }
+    let mut _lock = None;
     if let Some(path) = sqlite_path(&db) {
         refuse_foreign_database(&path).context("opening the SQLite store")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        _lock = Some(super::serve_lock::lock(&path)?);
     }
     let wal_limit = Some(args.sqlite_wal_limit.saturating_mul(1 << 20)).filter(|&b| b > 0);
     let (store, db_dir) = open_store_with(&db, SqliteOptions { wal_limit, ..SqliteOptions::default() }).await?;
