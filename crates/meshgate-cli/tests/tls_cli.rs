@@ -81,6 +81,11 @@ async fn the_cli_works_over_https_and_a_wrong_ca_is_exit_3_naming_the_problem() 
         assert!(err.contains("invalid peer certificate") && err.contains("UnknownIssuer"), "{err}");
         assert!(err.contains("hint:") && err.contains("MESHGATE_CA_FILE"), "{err}");
     }
+    // Plain http:// to the TLS port: the hint says to try https://.
+    let plain = url.replacen("https://", "http://", 1);
+    let (code, _, err) = meshgate(&["peers", "--as", "alice"], &env(&plain, config, Some(ca)), None).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(&format!("hint: the gateway may be serving TLS: try {url}")), "{err}");
     stop(child);
 }
 
@@ -194,6 +199,7 @@ async fn a_certificate_that_cannot_be_loaded_stops_serve_before_it_listens() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("does not fit certificate") && stderr.contains("key.pem"), "{stderr}");
+    assert!(!stderr.contains("meshgate --help"), "the error says what to do: {stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
 }
 

@@ -33,7 +33,7 @@ use anyhow::{Context, Result};
 use self::json::Json;
 use self::settings::{shell_quote, without_ours, Entry, SettingsFile};
 use super::Global;
-use crate::exit::{usage, OK};
+use crate::exit::{advised, usage, OK};
 
 /// How long the wake hook waits for a DM by default (24 hours).
 pub const DEFAULT_MAX_WAIT_SECS: u64 = 86_400;
@@ -181,7 +181,7 @@ impl TargetArgs {
         }
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| usage("HOME is not set: pass --settings FILE or --project"))?;
+            .ok_or_else(|| advised("HOME is not set: pass --settings FILE or --project"))?;
         Ok(PathBuf::from(home).join(dir).join(file))
     }
 }
@@ -239,7 +239,7 @@ fn mcp_entry(global: &Global, node: &str) -> Json {
 /// changed anything; says what happened (`what`: "hooks", "MCP server").
 fn apply(path: &Path, what: &str, change: impl Fn(&Json, &Path) -> Result<Json>) -> Result<bool> {
     let file = SettingsFile::read(path)?;
-    let doc = change(&file.doc, &file.path).map_err(|e| usage(e.to_string()))?;
+    let doc = change(&file.doc, &file.path).map_err(|e| advised(e.to_string()))?;
     if doc == file.doc && (file.existed || doc == Json::Object(Vec::new())) {
         println!("{}: meshgate's {what} already as wanted; nothing changed", file.path.display());
         return Ok(false);
@@ -257,7 +257,7 @@ async fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
     meshgate_proto::validate_peer_name(node).map_err(|e| usage(format!("--as {node}: {e}")))?;
     let authority = global.gateway.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
     if authority.contains('@') {
-        return Err(usage(
+        return Err(advised(
             "the --gateway URL carries credentials (user@ or user:password@), which would be written into the \
              host's settings file; give the gateway without them (tokens stay in meshgate's token store)",
         ));

@@ -133,7 +133,7 @@ async fn serve(args: Args) -> Result<()> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = meshgate_server::TlsSettings::new(cert, key);
-            tls.check().map_err(crate::exit::usage)?;
+            tls.check().map_err(crate::exit::advised)?;
             Some(tls)
         }
         _ => None,
@@ -203,7 +203,7 @@ async fn serve(args: Args) -> Result<()> {
 /// cross it in clear text.
 fn refuse_plaintext_across_machines(args: &Args) -> Result<()> {
     if args.tls_cert.is_none() && !args.allow_plaintext && !args.listen.ip().to_canonical().is_loopback() {
-        return Err(crate::exit::usage(format!(
+        return Err(crate::exit::advised(format!(
             "refusing to serve plain HTTP on {}: tokens would cross the network in clear text; use TLS \
              (--tls-cert FILE --tls-key FILE), or --allow-plaintext on WireGuard/Tailscale/private networks",
             args.listen

@@ -290,7 +290,7 @@ impl SettingsFile {
             Json::Object(Vec::new())
         } else {
             serde_json::from_str(&text).map_err(|e| {
-                crate::exit::usage(format!(
+                crate::exit::advised(format!(
                     "{} is not valid JSON (line {}, column {}: {}); fix it first, nothing was changed",
                     path.display(),
                     e.line(),
@@ -299,7 +299,7 @@ impl SettingsFile {
                 ))
             })?
         };
-        hooks_of(&doc, &path).map_err(|e| crate::exit::usage(e.to_string()))?;
+        hooks_of(&doc, &path).map_err(|e| crate::exit::advised(e.to_string()))?;
         Ok(SettingsFile { path, doc, existed: true })
     }
 
