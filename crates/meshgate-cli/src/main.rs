@@ -91,7 +91,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         // A hook's exit 2 means "block" or "wake" to its host: a usage
         // error there is reported and exits 0 instead.
-        Err(err) if commands::hooks::is_hook_run(&std::env::args_os().collect::<Vec<_>>()) => {
+        Err(err)
+            if !matches!(err.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion)
+                && commands::hooks::is_hook_run(&std::env::args_os().collect::<Vec<_>>()) =>
+        {
             eprintln!("meshgate hook: {err}");
             return ExitCode::SUCCESS;
         }

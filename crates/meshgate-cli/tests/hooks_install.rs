@@ -204,9 +204,12 @@ async fn project_install_with_mcp_writes_the_projects_files_and_uninstall_clears
     assert!(settings.get("mcpServers").is_none(), "Claude Code's MCP servers are not in settings.json");
     let mcp: Value = serde_json::from_str(&std::fs::read_to_string(project.join(".mcp.json")).unwrap()).unwrap();
     assert_eq!(mcp["mcpServers"]["meshgate"]["args"], json!(["mcp", "--as", "bob", "--gateway", gw.url]));
+    let config = desk.config.display().to_string();
+    assert_eq!(mcp["mcpServers"]["meshgate"]["env"], json!({"MESHGATE_CONFIG_DIR": config}), "the host's env");
     // Without --project the user scope is not ours to edit: the command is printed.
     let printed = run(&["hooks", "install", "claude-code", "--as", "bob", "--mcp"]);
-    assert!(printed.contains("claude mcp add --scope user meshgate -- "), "{printed}");
+    let config = format!("-e MESHGATE_CONFIG_DIR={}", desk.config.display());
+    assert!(printed.contains(&format!("claude mcp add --scope user {config} meshgate -- ")), "{printed}");
     run(&["hooks", "uninstall", "claude-code", "--project"]);
     assert_eq!(std::fs::read_to_string(project.join(".claude/settings.json")).unwrap(), "{}\n");
     assert_eq!(std::fs::read_to_string(project.join(".mcp.json")).unwrap(), "{}\n");
