@@ -1,5 +1,6 @@
 //! What a newcomer runs in a shell: `meshgate peers --json | head -1` and
-//! `meshgate inbox | head -1` end quietly when the reader stops early.
+//! `meshgate inbox | head -1` end quietly when the reader stops early;
+//! `meshgate watch | head -1` ends with an error, not a panic.
 
 mod common;
 
@@ -46,9 +47,17 @@ async fn a_reader_that_stops_early_ends_the_command_without_a_panic() {
             .await
             .unwrap();
     }
-    for args in
-        [&["peers", "--json"][..], &["peers"], &["inbox", "--as", "alice"], &["inbox", "--as", "alice", "--json"]]
-    {
+    // `watch` keeps SIGPIPE ignored (it writes to `--exec` children) and
+    // reports the closed stdout as an error instead.
+    let state = gw.dir.path().join("watch-state").display().to_string();
+    let watch = ["watch", "--as", "alice", "--from-start", "--state", state.as_str()];
+    for args in [
+        &["peers", "--json"][..],
+        &["peers"],
+        &["inbox", "--as", "alice"],
+        &["inbox", "--as", "alice", "--json"],
+        &watch,
+    ] {
         let (code, stderr) = with_closed_stdout(&gw, args).await;
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_ne!(code, 101, "{args:?}: {stderr}");

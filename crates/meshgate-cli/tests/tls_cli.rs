@@ -231,3 +231,24 @@ async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
     assert!(line.starts_with("meshgate: listening on http://0.0.0.0:"), "{line}");
     stop(allowed);
 }
+
+#[tokio::test]
+async fn a_ca_certificate_served_as_the_gateways_own_is_named_in_the_hint() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "self-signed CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let ca_file = write(dir.path(), "cert.pem", &cert.pem());
+    write(dir.path(), "key.pem", &key.serialize_pem());
+    let (child, url) = serve_tls(dir.path());
+    let config = dir.path().join("config");
+    let env = env(&url, config.to_str().unwrap(), ca_file.to_str());
+    let (code, _, err) = meshgate(&["peers", "--as", "alice"], &env, None).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("CaUsedAsEndEntity"), "{err}");
+    assert!(err.contains("hint: the certificate is a CA certificate used as the server's own"), "{err}");
+    stop(child);
+}
