@@ -118,6 +118,7 @@ async fn install_merges_into_an_existing_file_idempotently_and_uninstall_restore
     let (code, _, err) = desk.install("claude-code", "bob", &["--gateway", "http://bob:s3cret@127.0.0.1:1"]).await;
     assert_ne!(code, 0);
     assert!(err.contains("carries credentials") && !err.contains("s3cret"), "{err}");
+    assert!(!err.contains("meshgate --help"), "the error says what to do: {err}");
     assert_eq!(std::fs::read_to_string(&desk.settings).ok(), before);
 
     // A malformed file is refused and left alone, without a backup.
@@ -127,6 +128,7 @@ async fn install_merges_into_an_existing_file_idempotently_and_uninstall_restore
     let (code, _, err) = desk.install("claude-code", "bob", &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("not valid JSON (line") && err.contains("nothing was changed"), "{err}");
+    assert!(!err.contains("meshgate --help"), "the error says what to do: {err}");
     assert_eq!(std::fs::read_to_string(&desk.settings).unwrap(), broken);
     assert_eq!(backups(&desk.settings).len(), before);
     std::fs::write(&desk.settings, r#"{"hooks": []}"#).unwrap();
