@@ -39,21 +39,31 @@ Environment:
   MESHGATE_CONFIG_DIR   where per-peer tokens live (default $XDG_CONFIG_HOME/meshgate, else
                         ~/.config/meshgate; `meshgate token show-path --as NAME` prints the file)";
 
-/// A command-line mistake found after parsing (exit 2).
+/// A command-line mistake found after parsing (exit 2). `advised`: the
+/// text already says what to do, so no generic `see meshgate --help` hint
+/// follows it.
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub struct UsageError {
+    message: String,
+    advised: bool,
+}
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for UsageError {}
 
-/// Shorthand for returning a [`UsageError`].
+/// Shorthand for returning a [`UsageError`] that gets the generic hint.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
+    anyhow::Error::new(UsageError { message: message.into(), advised: false })
+}
+
+/// A [`UsageError`] whose text carries its own advice (no generic hint).
+pub fn advised(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError { message: message.into(), advised: true })
 }
 
 fn client_error(err: &anyhow::Error) -> Option<&ClientError> {
@@ -83,13 +93,23 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 /// failure's kind and, for gateway answers, by its stable `error` code;
 /// `global` supplies the identity and gateway the hint names.
 pub fn hint(err: &anyhow::Error, global: &Global) -> Option<String> {
-    if err.chain().any(|e| e.is::<UsageError>()) {
-        return Some("see `meshgate --help`".into());
+    if let Some(usage) = err.chain().find_map(|e| e.downcast_ref::<UsageError>()) {
+        return (!usage.advised).then(|| "see `meshgate --help`".into());
     }
     let name = global.identity.as_deref().filter(|n| !n.is_empty()).unwrap_or("NAME");
     Some(match client_error(err)? {
         ClientError::Auth { status: 401, token_source, .. } => unauthorized_hint(token_source, name, global),
         ClientError::Auth { code, .. } => forbidden_hint(code, name),
+        ClientError::Unreachable { reason, .. } if reason.contains("CaUsedAsEndEntity") => {
+            "the certificate is a CA certificate used as the server's own; issue a leaf certificate signed by it \
+             (see README Deployment)"
+                .into()
+        }
+        ClientError::Unreachable { gateway, reason }
+            if gateway.starts_with("http://") && reason.contains("invalid HTTP version") =>
+        {
+            format!("the gateway may be serving TLS: try {}", gateway.replacen("http://", "https://", 1))
+        }
         ClientError::Unreachable { gateway, reason } if meshgate_client::is_certificate_problem(reason) => format!(
             "the TLS certificate of {gateway} was not accepted: if a private CA signed it, set {}=CA.pem; the \
              host in the URL must be a name the certificate was issued for",
@@ -104,9 +124,8 @@ pub fn hint(err: &anyhow::Error, global: &Global) -> Option<String> {
         ClientError::RecipientDisabled { name } => {
             format!("the operator disabled {name}; `meshgate peers enable {name}` (operator token) turns it back on")
         }
-        ClientError::SecretDetected { .. } => {
-            "remove the credential and share it out of band; for a known false positive pass --skip-secret-check".into()
-        }
+        ClientError::SecretDetected { .. } => SECRET_HINT.into(),
+        ClientError::Gateway { code, .. } if code == "secret_detected" => SECRET_HINT.into(),
         ClientError::InvalidName(_) => "peer names look like `lab-ovh`: a-z, 0-9 and '-'".into(),
         ClientError::Gateway { status: 409, code, detail } => conflict_hint(code, detail, name)?,
         ClientError::Throttled { code, .. } if code == "conversation_loop" => {
@@ -120,6 +139,11 @@ pub fn hint(err: &anyhow::Error, global: &Global) -> Option<String> {
         _ => return None,
     })
 }
+
+/// After a credential refusal, local or by the gateway (whose detail names
+/// the API's `skip_secret_check`): the CLI's flag for it.
+const SECRET_HINT: &str =
+    "remove the credential and share it out of band; for a known false positive pass --skip-secret-check";
 
 /// A 401: the token was missing, unknown, revoked or rotated. Names the
 /// token file and the ways to a working token.
@@ -242,5 +266,24 @@ mod tests {
             assert!(!hint.contains("--url"), "{shown}: {hint}");
         }
         assert_eq!(hint(&anyhow::Error::new(conflict("conflict")), &global), None);
+    }
+
+    #[test]
+    fn errors_that_say_what_to_do_get_no_generic_hint() {
+        let global = Global { identity: None, gateway: "http://127.0.0.1:1".into(), timeout: None, verbose: 0 };
+        let shown = |err: anyhow::Error| hint(&err, &global).unwrap_or_default();
+        assert_eq!(shown(usage("--timeout must be a number")), "see `meshgate --help`");
+        let advice = advised("x is not valid JSON (line 2, column 3); fix it first").context("installing");
+        assert_eq!(hint(&advice, &global), None);
+        assert_eq!(exit_code(&advice), USAGE);
+        let unreachable = |gateway: &str, reason: &str| {
+            anyhow::Error::new(ClientError::Unreachable { gateway: gateway.into(), reason: reason.into() })
+        };
+        let tls = shown(unreachable("http://127.0.0.1:8443", "connection closed: invalid HTTP version parsed"));
+        assert!(tls.contains("serving TLS: try https://127.0.0.1:8443"), "{tls}");
+        let ca = shown(unreachable("https://localhost:8443", "invalid peer certificate: CaUsedAsEndEntity"));
+        assert!(ca.contains("CA certificate used as the server's own; issue a leaf certificate"), "{ca}");
+        let refused = ClientError::Gateway { status: 400, code: "secret_detected".into(), detail: "d".into() };
+        assert!(shown(anyhow::Error::new(refused)).contains("--skip-secret-check"));
     }
 }

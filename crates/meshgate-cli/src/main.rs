@@ -91,12 +91,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         // A hook's exit 2 means "block" or "wake" to its host: a usage
         // error there is reported and exits 0 instead.
-        Err(err) if commands::hooks::is_hook_run(&std::env::args_os().collect::<Vec<_>>()) => {
+        Err(err)
+            if !matches!(err.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion)
+                && commands::hooks::is_hook_run(&std::env::args_os().collect::<Vec<_>>()) =>
+        {
             eprintln!("meshgate hook: {err}");
             return ExitCode::SUCCESS;
         }
         Err(err) => err.exit(),
     };
+    restore_sigpipe(&cli.command);
     // The gateway logs at info by default; client commands only warn.
     let serving = matches!(cli.command, Command::Serve(_));
     let json = matches!(&cli.command, Command::Serve(args) if args.log_format == "json");
@@ -119,6 +123,20 @@ fn main() -> ExitCode {
             ExitCode::from(exit::exit_code(&err))
         }
     }
+}
+
+/// `meshgate peers --json | head -1`: a reader that stops early ends the
+/// command quietly, as it does `ls` (Rust ignores SIGPIPE, so each print
+/// would otherwise panic). `serve` and `watch` keep it ignored: they write
+/// to sockets and `--exec` children's stdin, where a closed pipe is an
+/// error to handle, not a reason to die (`watch` reports a closed stdout).
+fn restore_sigpipe(command: &Command) {
+    #[cfg(unix)]
+    if !matches!(command, Command::Serve(_) | Command::Watch(_)) {
+        sigpipe::reset();
+    }
+    #[cfg(not(unix))]
+    let _ = command;
 }
 
 /// Runs a client command (or `import`/`export`, which open a store
@@ -175,9 +193,14 @@ fn init_tracing(verbose: u8, json: bool) {
             .init();
         return;
     }
+    // Colour only for a person at a terminal: not in a log file or pipe,
+    // and not when NO_COLOR is set (https://no-color.org).
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .without_time()
         .init();

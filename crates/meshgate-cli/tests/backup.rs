@@ -143,6 +143,7 @@ async fn postgres_and_missing_stores_get_clear_answers() {
         meshgate(&["backup", "--db", "postgres://meshgate:secret@db.example/meshgate", "/tmp/x.db"], &[], None).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("pg_dump") && !err.contains("secret"), "{err}");
+    assert!(!err.contains("meshgate --help"), "the error says what to do: {err}");
     let dir = tempfile::tempdir().unwrap();
     let missing = format!("sqlite:{}", dir.path().join("none.db").display());
     let target = dir.path().join("copy.db");

@@ -118,6 +118,7 @@ async fn install_merges_into_an_existing_file_idempotently_and_uninstall_restore
     let (code, _, err) = desk.install("claude-code", "bob", &["--gateway", "http://bob:s3cret@127.0.0.1:1"]).await;
     assert_ne!(code, 0);
     assert!(err.contains("carries credentials") && !err.contains("s3cret"), "{err}");
+    assert!(!err.contains("meshgate --help"), "the error says what to do: {err}");
     assert_eq!(std::fs::read_to_string(&desk.settings).ok(), before);
 
     // A malformed file is refused and left alone, without a backup.
@@ -127,6 +128,7 @@ async fn install_merges_into_an_existing_file_idempotently_and_uninstall_restore
     let (code, _, err) = desk.install("claude-code", "bob", &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("not valid JSON (line") && err.contains("nothing was changed"), "{err}");
+    assert!(!err.contains("meshgate --help"), "the error says what to do: {err}");
     assert_eq!(std::fs::read_to_string(&desk.settings).unwrap(), broken);
     assert_eq!(backups(&desk.settings).len(), before);
     std::fs::write(&desk.settings, r#"{"hooks": []}"#).unwrap();
@@ -204,9 +206,12 @@ async fn project_install_with_mcp_writes_the_projects_files_and_uninstall_clears
     assert!(settings.get("mcpServers").is_none(), "Claude Code's MCP servers are not in settings.json");
     let mcp: Value = serde_json::from_str(&std::fs::read_to_string(project.join(".mcp.json")).unwrap()).unwrap();
     assert_eq!(mcp["mcpServers"]["meshgate"]["args"], json!(["mcp", "--as", "bob", "--gateway", gw.url]));
+    let config = desk.config.display().to_string();
+    assert_eq!(mcp["mcpServers"]["meshgate"]["env"], json!({"MESHGATE_CONFIG_DIR": config}), "the host's env");
     // Without --project the user scope is not ours to edit: the command is printed.
     let printed = run(&["hooks", "install", "claude-code", "--as", "bob", "--mcp"]);
-    assert!(printed.contains("claude mcp add --scope user meshgate -- "), "{printed}");
+    let config = format!("-e MESHGATE_CONFIG_DIR={}", desk.config.display());
+    assert!(printed.contains(&format!("claude mcp add --scope user {config} meshgate -- ")), "{printed}");
     run(&["hooks", "uninstall", "claude-code", "--project"]);
     assert_eq!(std::fs::read_to_string(project.join(".claude/settings.json")).unwrap(), "{}\n");
     assert_eq!(std::fs::read_to_string(project.join(".mcp.json")).unwrap(), "{}\n");

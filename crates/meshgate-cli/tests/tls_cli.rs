@@ -81,6 +81,11 @@ async fn the_cli_works_over_https_and_a_wrong_ca_is_exit_3_naming_the_problem() 
         assert!(err.contains("invalid peer certificate") && err.contains("UnknownIssuer"), "{err}");
         assert!(err.contains("hint:") && err.contains("MESHGATE_CA_FILE"), "{err}");
     }
+    // Plain http:// to the TLS port: the hint says to try https://.
+    let plain = url.replacen("https://", "http://", 1);
+    let (code, _, err) = meshgate(&["peers", "--as", "alice"], &env(&plain, config, Some(ca)), None).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(&format!("hint: the gateway may be serving TLS: try {url}")), "{err}");
     stop(child);
 }
 
@@ -194,6 +199,7 @@ async fn a_certificate_that_cannot_be_loaded_stops_serve_before_it_listens() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("does not fit certificate") && stderr.contains("key.pem"), "{stderr}");
+    assert!(!stderr.contains("meshgate --help"), "the error says what to do: {stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
 }
 
@@ -224,4 +230,25 @@ async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
     let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("meshgate: listening on "))).unwrap().unwrap();
     assert!(line.starts_with("meshgate: listening on http://0.0.0.0:"), "{line}");
     stop(allowed);
+}
+
+#[tokio::test]
+async fn a_ca_certificate_served_as_the_gateways_own_is_named_in_the_hint() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "self-signed CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let ca_file = write(dir.path(), "cert.pem", &cert.pem());
+    write(dir.path(), "key.pem", &key.serialize_pem());
+    let (child, url) = serve_tls(dir.path());
+    let config = dir.path().join("config");
+    let env = env(&url, config.to_str().unwrap(), ca_file.to_str());
+    let (code, _, err) = meshgate(&["peers", "--as", "alice"], &env, None).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("CaUsedAsEndEntity"), "{err}");
+    assert!(err.contains("hint: the certificate is a CA certificate used as the server's own"), "{err}");
+    stop(child);
 }

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::export::StoreArgs;
 use super::serve::sqlite_path;
-use crate::exit::usage;
+use crate::exit::advised;
 
 /// Options of `meshgate backup`.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,7 +44,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8> {
     let url = args.store.url();
     let Some(source) = sqlite_path(&url) else {
-        return Err(usage(format!(
+        return Err(advised(format!(
             "meshgate backup copies SQLite stores; for PostgreSQL use pg_dump \
              (e.g. `pg_dump --format=custom --file meshgate.dump '{}'`)",
             redact_password(&url)

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::serve::{open_store, sqlite_path, store_url};
-use crate::exit::usage;
+use crate::exit::advised;
 
 /// `format` of the `meta` line.
 pub(crate) const FORMAT: &str = "meshgate-export";
@@ -395,7 +395,7 @@ pub async fn run(args: Args) -> Result<u8> {
     let url = args.store.url();
     if let Some(path) = sqlite_path(&url) {
         if !path.exists() {
-            return Err(usage(format!("no store at {}: pass --db or --data-dir", path.display())));
+            return Err(advised(format!("no store at {}: pass --db or --data-dir", path.display())));
         }
     }
     let (store, _) = open_store(&url).await?;

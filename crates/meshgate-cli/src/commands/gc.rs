@@ -6,7 +6,7 @@ use meshgate_server::retention::{purge_pass, RetainDays, PAUSE};
 
 use super::export::StoreArgs;
 use super::serve::{open_store, sqlite_path};
-use crate::exit::{usage, OK};
+use crate::exit::{advised, OK};
 use crate::output::print_json;
 
 /// Options of `meshgate gc`.
@@ -57,12 +57,12 @@ impl RetainArgs {
 pub async fn run(args: Args) -> Result<u8> {
     let days = args.retain.days();
     if !days.is_on() {
-        return Err(usage("nothing to delete: pass --retain-days N (and/or --retain-unread-days M)"));
+        return Err(advised("nothing to delete: pass --retain-days N (and/or --retain-unread-days M)"));
     }
     let url = args.store.url();
     if let Some(path) = sqlite_path(&url) {
         if !path.exists() {
-            return Err(usage(format!("no store at {}: pass --db or --data-dir", path.display())));
+            return Err(advised(format!("no store at {}: pass --db or --data-dir", path.display())));
         }
     }
     let (store, _) = open_store(&url).await?;

@@ -33,7 +33,7 @@ use anyhow::{Context, Result};
 use self::json::Json;
 use self::settings::{shell_quote, without_ours, Entry, SettingsFile};
 use super::Global;
-use crate::exit::{usage, OK};
+use crate::exit::{advised, usage, OK};
 
 /// How long the wake hook waits for a DM by default (24 hours).
 pub const DEFAULT_MAX_WAIT_SECS: u64 = 86_400;
@@ -181,7 +181,7 @@ impl TargetArgs {
         }
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| usage("HOME is not set: pass --settings FILE or --project"))?;
+            .ok_or_else(|| advised("HOME is not set: pass --settings FILE or --project"))?;
         Ok(PathBuf::from(home).join(dir).join(file))
     }
 }
@@ -218,34 +218,79 @@ fn this_binary() -> String {
     std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "meshgate".to_owned())
 }
 
-/// The command line a hook runs: this binary, `hooks run WHAT`, the peer
-/// and the gateway, shell-quoted.
-fn hook_command(global: &Global, node: &str, what: &str) -> String {
-    format!(
+/// What a hook or MCP server started by the host needs from this shell's
+/// environment to find what this command finds: the config directory
+/// (per-peer tokens, hook state) when it is not the default one, and the
+/// CA file of a TLS gateway. Hosts start hooks with their own environment.
+/// Absolute paths; never a token.
+fn host_env() -> Result<Vec<(&'static str, String)>> {
+    let mut vars = Vec::new();
+    let config = crate::tokens::config_dir()?;
+    let default = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".config/meshgate"));
+    if default.as_deref() != Some(config.as_path()) {
+        let config = std::path::absolute(&config).unwrap_or(config);
+        vars.push(("MESHGATE_CONFIG_DIR", config.display().to_string()));
+    }
+    if let Some(ca) = std::env::var_os(meshgate_client::CA_FILE_ENV).filter(|c| !c.is_empty()) {
+        let ca = std::path::absolute(&ca).unwrap_or_else(|_| ca.into());
+        vars.push((meshgate_client::CA_FILE_ENV, ca.display().to_string()));
+    }
+    Ok(vars)
+}
+
+/// The command line a hook runs: `env` with [`host_env`] if any, this
+/// binary, `hooks run WHAT`, the peer and the gateway, shell-quoted.
+fn hook_command(global: &Global, env: &[(&str, String)], node: &str, what: &str) -> String {
+    let mut line = String::new();
+    if !env.is_empty() {
+        line.push_str("env ");
+        for (key, value) in env {
+            line.push_str(&shell_quote(&format!("{key}={value}")));
+            line.push(' ');
+        }
+    }
+    line.push_str(&format!(
         "{} hooks run {what} --as {} --gateway {}",
         shell_quote(&this_binary()),
         shell_quote(node),
         shell_quote(&global.gateway)
-    )
+    ));
+    line
 }
 
-/// The `mcpServers` entry for `meshgate mcp --as NODE`.
-fn mcp_entry(global: &Global, node: &str) -> Json {
+/// The `mcpServers` entry for `meshgate mcp --as NODE`, with [`host_env`]
+/// as its `env` object if any.
+fn mcp_entry(global: &Global, env: &[(&str, String)], node: &str) -> Json {
     let args = ["mcp", "--as", node, "--gateway", &global.gateway].map(Json::str).to_vec();
-    Json::object(vec![("command", Json::str(this_binary())), ("args", Json::Array(args))])
+    let mut fields = vec![("command", Json::str(this_binary())), ("args", Json::Array(args))];
+    if !env.is_empty() {
+        fields.push(("env", Json::object(env.iter().map(|(k, v)| (*k, Json::str(v.as_str()))).collect())));
+    }
+    Json::object(fields)
+}
+
+/// Whether [`apply`] installs or removes (for what it says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Install,
+    Remove,
 }
 
 /// Applies `change` to the settings file at `path` and writes it when that
 /// changed anything; says what happened (`what`: "hooks", "MCP server").
-fn apply(path: &Path, what: &str, change: impl Fn(&Json, &Path) -> Result<Json>) -> Result<bool> {
+fn apply(path: &Path, what: &str, kind: Change, change: impl Fn(&Json, &Path) -> Result<Json>) -> Result<bool> {
     let file = SettingsFile::read(path)?;
-    let doc = change(&file.doc, &file.path).map_err(|e| usage(e.to_string()))?;
+    let doc = change(&file.doc, &file.path).map_err(|e| advised(e.to_string()))?;
+    let (done, unchanged) = match kind {
+        Change::Install => ("installed", "already installed"),
+        Change::Remove => ("removed", "not installed"),
+    };
     if doc == file.doc && (file.existed || doc == Json::Object(Vec::new())) {
-        println!("{}: meshgate's {what} already as wanted; nothing changed", file.path.display());
+        println!("{}: meshgate's {what} {unchanged}; nothing changed", file.path.display());
         return Ok(false);
     }
     let backup = file.write(&doc)?;
-    println!("{}: meshgate's {what} updated", file.path.display());
+    println!("{}: meshgate's {what} {done}", file.path.display());
     if let Some(backup) = backup {
         println!("  the previous file is in {}", backup.display());
     }
@@ -257,20 +302,22 @@ async fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
     meshgate_proto::validate_peer_name(node).map_err(|e| usage(format!("--as {node}: {e}")))?;
     let authority = global.gateway.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
     if authority.contains('@') {
-        return Err(usage(
+        return Err(advised(
             "the --gateway URL carries credentials (user@ or user:password@), which would be written into the \
              host's settings file; give the gateway without them (tokens stay in meshgate's token store)",
         ));
     }
     let host = args.target.host;
     let path = args.target.path()?;
-    let context = hook_command(global, node, "context");
-    let wake = format!("{} --max-wait {}", hook_command(global, node, "wake"), args.max_wait);
-    let end = hook_command(global, node, "end");
+    let env = host_env()?;
+    let context = hook_command(global, &env, node, "context");
+    let wake = format!("{} --max-wait {}", hook_command(global, &env, node, "wake"), args.max_wait);
+    let end = hook_command(global, &env, node, "end");
     let entries = host.entries(&context, &wake, &end, args.max_wait);
     let events: Vec<&str> = entries.iter().map(|e| e.event).collect();
-    let mcp = args.mcp.then(|| mcp_entry(global, node));
-    apply(&path, &format!("{} hooks for {node} ({})", host.name(), events.join(", ")), |doc, file| {
+    let mcp = args.mcp.then(|| mcp_entry(global, &env, node));
+    let what = format!("{} hooks for {node} ({})", host.name(), events.join(", "));
+    apply(&path, &what, Change::Install, |doc, file| {
         let doc = settings::with_entries(doc, &entries, file)?;
         match (&mcp, host) {
             (Some(entry), Host::Gemini) => settings::with_mcp(&doc, entry.clone(), file),
@@ -278,7 +325,7 @@ async fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
         }
     })?;
     if let Some(entry) = &mcp {
-        install_mcp(args, host, entry)?;
+        install_mcp(args, host, entry, &env)?;
     }
     let stored = crate::tokens::TokenStore::locate()?.load(&global.gateway, node).await?;
     if stored.is_none() {
@@ -306,7 +353,7 @@ async fn install(args: &InstallArgs, global: &Global) -> Result<u8> {
 /// `--mcp` where the MCP server is not in the hooks file: Claude Code's
 /// project `.mcp.json` is written; its user scope lives in Claude Code's own
 /// state file, and Codex's in TOML, so for those the entry is printed.
-fn install_mcp(args: &InstallArgs, host: Host, entry: &Json) -> Result<()> {
+fn install_mcp(args: &InstallArgs, host: Host, entry: &Json, env: &[(&str, String)]) -> Result<()> {
     let command = entry.get("command").and_then(Json::as_str).unwrap_or("meshgate");
     let words: Vec<String> = match entry.get("args") {
         Some(Json::Array(a)) => a.iter().filter_map(Json::as_str).map(str::to_owned).collect(),
@@ -316,20 +363,24 @@ fn install_mcp(args: &InstallArgs, host: Host, entry: &Json) -> Result<()> {
         Host::Gemini => {}
         Host::ClaudeCode if args.target.project => {
             let path = std::env::current_dir().context("reading the current directory")?.join(".mcp.json");
-            apply(&path, "MCP server", |doc, file| settings::with_mcp(doc, entry.clone(), file))?;
+            apply(&path, "MCP server", Change::Install, |doc, file| settings::with_mcp(doc, entry.clone(), file))?;
         }
         Host::ClaudeCode => {
             let line: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+            let vars: String = env.iter().map(|(k, v)| format!("-e {} ", shell_quote(&format!("{k}={v}")))).collect();
             println!(
-                "to add the MCP server, run: claude mcp add --scope user meshgate -- {} {}",
+                "to add the MCP server, run: claude mcp add --scope user {vars}meshgate -- {} {}",
                 shell_quote(command),
                 line.join(" ")
             );
         }
         Host::Codex => {
             let quoted: Vec<String> = words.iter().map(|w| serde_json::to_string(w).unwrap_or_default()).collect();
+            let vars: Vec<String> =
+                env.iter().map(|(k, v)| format!("{k} = {}", serde_json::to_string(v).unwrap_or_default())).collect();
+            let vars = if vars.is_empty() { String::new() } else { format!("\nenv = {{ {} }}", vars.join(", ")) };
             println!(
-                "to add the MCP server, put this in ~/.codex/config.toml:\n[mcp_servers.meshgate]\ncommand = {}\nargs = [{}]",
+                "to add the MCP server, put this in ~/.codex/config.toml:\n[mcp_servers.meshgate]\ncommand = {}\nargs = [{}]{vars}",
                 serde_json::to_string(command).unwrap_or_default(),
                 quoted.join(", ")
             );
@@ -341,11 +392,11 @@ fn install_mcp(args: &InstallArgs, host: Host, entry: &Json) -> Result<()> {
 fn uninstall(target: &TargetArgs) -> Result<u8> {
     let path = target.path()?;
     let what = format!("{} hooks", target.host.name());
-    apply(&path, &what, |doc, file| Ok(settings::without_mcp(&without_ours(doc, file)?)))?;
+    apply(&path, &what, Change::Remove, |doc, file| Ok(settings::without_mcp(&without_ours(doc, file)?)))?;
     if target.host == Host::ClaudeCode && target.project {
         let mcp = std::env::current_dir().context("reading the current directory")?.join(".mcp.json");
         if mcp.exists() {
-            apply(&mcp, "MCP server", |doc, _| Ok(settings::without_mcp(doc)))?;
+            apply(&mcp, "MCP server", Change::Remove, |doc, _| Ok(settings::without_mcp(doc)))?;
         }
     }
     Ok(OK)

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::export::{progress, redact, Line, StoreArgs, FORMAT, FORMAT_VERSION};
 use super::serve::open_store;
-use crate::exit::usage;
+use crate::exit::advised;
 
 /// Options of `meshgate import`.
 #[derive(Debug, Clone, clap::Args)]
@@ -153,7 +153,7 @@ pub async fn run(args: Args) -> Result<u8> {
             let (source_id, stats) = import_jsonl(&*store, reader, args.batch_size).await?;
             (format!("{name} (meshgate store {source_id})"), stats)
         }
-        _ => return Err(usage("give either an export FILE or --from-swarph PATH")),
+        _ => return Err(advised("give either an export FILE or --from-swarph PATH")),
     };
     print_summary(&source, &redact(&url), &stats, args.json);
     Ok(crate::exit::OK)

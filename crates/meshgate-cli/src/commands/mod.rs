@@ -18,6 +18,7 @@ pub mod reply;
 pub mod scan;
 pub mod send;
 pub mod serve;
+pub mod serve_lock;
 pub mod serve_traffic;
 pub mod status;
 pub mod thread;
@@ -66,7 +67,7 @@ impl Global {
         self.identity
             .as_deref()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| usage("no identity: pass --as NAME or set MESH_NODE"))
+            .ok_or_else(|| crate::exit::advised("no identity: pass --as NAME or set MESH_NODE"))
     }
 
     /// The per-request timeout in seconds (`--timeout`, default 10; `wait`
@@ -97,7 +98,7 @@ impl Global {
     /// stored per-peer token (which may be a dead one).
     pub fn operator_client(&self, node: &str) -> Result<Client> {
         if std::env::var_os(GATEWAY_TOKEN_ENV).is_none_or(|t| t.is_empty()) {
-            return Err(usage(format!(
+            return Err(crate::exit::advised(format!(
                 "no identity: pass --as NAME, or set {GATEWAY_TOKEN_ENV} to act as the operator"
             )));
         }
@@ -149,7 +150,7 @@ impl ContentArgs {
                 tokio::fs::read_to_string(path).await.with_context(|| format!("reading {}", path.display()))?
             }
             _ => {
-                return Err(usage(
+                return Err(crate::exit::advised(
                     "no message: give it as an argument, with --content-file FILE, or as - to read stdin",
                 ))
             }

@@ -133,7 +133,7 @@ async fn serve(args: Args) -> Result<()> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = meshgate_server::TlsSettings::new(cert, key);
-            tls.check().map_err(crate::exit::usage)?;
+            tls.check().map_err(crate::exit::advised)?;
             Some(tls)
         }
         _ => None,
@@ -150,8 +150,13 @@ async fn serve(args: Args) -> Result<()> {
             tracing::info!("data directory {} was mode {old:04o}, now owner-only", data_dir.display());
         }
     }
+    let mut _lock = None;
     if let Some(path) = sqlite_path(&db) {
         refuse_foreign_database(&path).context("opening the SQLite store")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        _lock = Some(super::serve_lock::lock(&path)?);
     }
     let wal_limit = Some(args.sqlite_wal_limit.saturating_mul(1 << 20)).filter(|&b| b > 0);
     let (store, db_dir) = open_store_with(&db, SqliteOptions { wal_limit, ..SqliteOptions::default() }).await?;
@@ -198,7 +203,7 @@ async fn serve(args: Args) -> Result<()> {
 /// cross it in clear text.
 fn refuse_plaintext_across_machines(args: &Args) -> Result<()> {
     if args.tls_cert.is_none() && !args.allow_plaintext && !args.listen.ip().to_canonical().is_loopback() {
-        return Err(crate::exit::usage(format!(
+        return Err(crate::exit::advised(format!(
             "refusing to serve plain HTTP on {}: tokens would cross the network in clear text; use TLS \
              (--tls-cert FILE --tls-key FILE), or --allow-plaintext on WireGuard/Tailscale/private networks",
             args.listen

@@ -65,7 +65,9 @@ async fn read_token(node: &str) -> Result<String> {
     let text = String::from_utf8(raw).map_err(|_| usage("the token on stdin is not text"))?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(usage("no token on stdin: pipe it in, e.g. `meshgate token set --as NAME < token-file`"));
+        return Err(crate::exit::advised(
+            "no token on stdin: pipe it in, e.g. `meshgate token set --as NAME < token-file`",
+        ));
     }
     if token.len() > MAX_TOKEN_LEN {
         return Err(usage(format!("the token on stdin is longer than {MAX_TOKEN_LEN} characters")));

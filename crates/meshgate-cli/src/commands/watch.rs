@@ -42,7 +42,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 use super::Global;
-use crate::exit::{usage, OK, REFUSED};
+use crate::exit::{advised, OK, REFUSED};
 use crate::output::message_block;
 use crate::tokens::{config_dir, gateway_dir_name};
 
@@ -272,7 +272,7 @@ impl StateFile {
             .with_context(|| format!("opening {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(usage(format!(
+            Err(std::fs::TryLockError::WouldBlock) => Err(advised(format!(
                 "another `meshgate watch` is using the state file {}; give this one its own --state",
                 self.path.display()
             ))),

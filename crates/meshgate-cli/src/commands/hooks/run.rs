@@ -75,7 +75,7 @@ async fn read_input() -> HookInput {
 /// DMs this session has not seen, or nothing. Always exit 0.
 pub async fn context(global: &Global) -> u8 {
     if let Err(e) = context_inner(global).await {
-        eprintln!("meshgate hook: no DMs shown: {e:#}");
+        eprintln!("meshgate hook: no DMs shown: {e:#}{}", hint_of(&e, global));
     }
     0
 }
@@ -100,6 +100,13 @@ async fn context_inner(global: &Global) -> Result<()> {
     });
     println!("{output}");
     Ok(())
+}
+
+/// The CLI's hint for `e` as a sentence to append: for a 401 it names the
+/// token file the hook looked in (the host may run it with another
+/// config directory than the shell that installed it).
+fn hint_of(e: &anyhow::Error, global: &Global) -> String {
+    crate::exit::hint(e, global).map(|h| format!(" (hint: {h})")).unwrap_or_default()
 }
 
 /// `hooks run end` (Claude Code `SessionEnd`): the session is over, so its
@@ -201,7 +208,7 @@ pub async fn wake(global: &Global, max_wait: Duration) -> u8 {
     match wake_inner(global, max_wait).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("meshgate hook: the wake hook stopped: {e:#}");
+            eprintln!("meshgate hook: the wake hook stopped: {e:#}{}", hint_of(&e, global));
             1
         }
     }

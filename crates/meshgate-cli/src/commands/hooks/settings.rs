@@ -31,9 +31,14 @@ pub struct Entry {
 }
 
 /// Whether `command` runs `meshgate hooks run ...` (the program's file
-/// name is `meshgate`, quoted or not, with any directory).
+/// name is `meshgate`, quoted or not, with any directory), possibly after
+/// `env NAME=VALUE ...` (what `install` writes for a non-default config).
 pub fn is_ours(command: &str) -> bool {
-    let words = shell_words(command);
+    let mut words = shell_words(command);
+    if words.first().is_some_and(|w| w.rsplit('/').next() == Some("env")) {
+        let assignments = words.iter().skip(1).take_while(|w| w.contains('=')).count();
+        words.drain(..=assignments);
+    }
     let program = words.first().map(|w| w.rsplit('/').next().unwrap_or(w)).unwrap_or_default();
     program == "meshgate"
         && words.get(1).map(String::as_str) == Some("hooks")
@@ -290,7 +295,7 @@ impl SettingsFile {
             Json::Object(Vec::new())
         } else {
             serde_json::from_str(&text).map_err(|e| {
-                crate::exit::usage(format!(
+                crate::exit::advised(format!(
                     "{} is not valid JSON (line {}, column {}: {}); fix it first, nothing was changed",
                     path.display(),
                     e.line(),
@@ -299,7 +304,7 @@ impl SettingsFile {
                 ))
             })?
         };
-        hooks_of(&doc, &path).map_err(|e| crate::exit::usage(e.to_string()))?;
+        hooks_of(&doc, &path).map_err(|e| crate::exit::advised(e.to_string()))?;
         Ok(SettingsFile { path, doc, existed: true })
     }
 
@@ -351,6 +356,8 @@ mod tests {
     fn recognises_our_commands_only() {
         assert!(is_ours("meshgate hooks run wake --as a"));
         assert!(is_ours("'/home/u/.cargo/bin/meshgate' hooks run context --as a"));
+        assert!(is_ours("env 'MESHGATE_CONFIG_DIR=/c d' MESHGATE_CA_FILE=/ca.pem /b/meshgate hooks run wake --as a"));
+        assert!(!is_ours("env X=1 notify-send hooks run"));
         assert!(is_ours("\"/opt/my dir/meshgate\" hooks  run context"));
         assert!(!is_ours("meshgate hooks install claude-code"));
         assert!(!is_ours("echo meshgate hooks run"));
