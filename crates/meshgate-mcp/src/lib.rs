@@ -24,7 +24,7 @@ mod server;
 mod text;
 
 use async_trait::async_trait;
-use meshgate_proto::{Kind, Message, Peer, SendResponse};
+use meshgate_proto::{Kind, Message, Obligations, Peer, SendResponse};
 use serde::Serialize;
 
 pub use rmcp;
@@ -44,6 +44,9 @@ pub struct Draft {
     pub thread_id: Option<String>,
     /// Free-form task reference.
     pub related_task_id: Option<String>,
+    /// The DM this answers (`reply`): the gateway sends it to that DM's
+    /// other party, in its thread, and links a question to its answer.
+    pub in_reply_to: Option<i64>,
 }
 
 /// A refusal, carried to the model as an MCP tool error (`isError: true`)
@@ -113,4 +116,8 @@ pub trait Mesh: Send + Sync + 'static {
 
     /// A thread's DMs the caller may read, oldest first.
     async fn thread(&self, call: &Self::Call, thread_id: &str) -> MeshResult<Vec<Message>>;
+
+    /// The caller's open questions (`GET /obligations` for itself): owed
+    /// and awaiting, overdue first.
+    async fn obligations(&self, call: &Self::Call) -> MeshResult<Obligations>;
 }

@@ -32,7 +32,9 @@ use meshgate_mcp::rmcp::transport::streamable_http_server::session::local::{Loca
 use meshgate_mcp::rmcp::transport::streamable_http_server::session::SessionManager;
 use meshgate_mcp::rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
-use meshgate_proto::{ErrorBody, MarkReadBulkResponse, Message, MessageList, Peer, PeerList, SendResponse};
+use meshgate_proto::{
+    ErrorBody, MarkReadBulkResponse, Message, MessageList, Obligations, Peer, PeerList, SendResponse,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -304,13 +306,16 @@ impl Mesh for RouterMesh {
     }
 
     async fn send(&self, call: &McpCaller, draft: Draft) -> MeshResult<SendResponse> {
-        let body = json!({
+        let mut body = json!({
             "to_node": draft.to,
             "kind": draft.kind,
             "content": draft.content,
             "thread_id": draft.thread_id,
             "related_task_id": draft.related_task_id,
         });
+        if let Some(id) = draft.in_reply_to {
+            body["in_reply_to"] = json!(id);
+        }
         self.request(call, Method::POST, "/messages", Some(body)).await
     }
 
@@ -346,5 +351,10 @@ impl Mesh for RouterMesh {
     async fn thread(&self, call: &McpCaller, thread_id: &str) -> MeshResult<Vec<Message>> {
         let uri = format!("/threads/{}", percent(thread_id));
         Ok(self.request::<meshgate_proto::ThreadMessages>(call, Method::GET, &uri, None).await?.messages)
+    }
+
+    async fn obligations(&self, call: &McpCaller) -> MeshResult<Obligations> {
+        let uri = format!("/obligations?peer={}", percent(&call.peer));
+        self.request(call, Method::GET, &uri, None).await
     }
 }
