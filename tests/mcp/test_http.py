@@ -121,3 +121,21 @@ async def test_a_closed_session_gives_back_its_long_poll_slot(tmp_path):
         assert await settles_at(0) == 0, "ending the session ended its wait"
     finally:
         proc.stop()
+
+
+def test_transport_refusals_are_json_errors(mesh):
+    bob = mesh.register("bob")
+    auth = {"Authorization": f"Bearer {bob.token}"}
+    cases = [
+        (httpx.post(f"{mesh.url}/mcp", json=INIT, headers=auth), 406, "not_acceptable"),
+        (httpx.post(f"{mesh.url}/mcp", content=b"{}", headers=dict(ACCEPT, **auth, **{"Content-Type": "text/plain"})),
+         415, "unsupported_media_type"),
+        (httpx.get(f"{mesh.url}/mcp", headers=dict(auth, Accept="application/json")), 406, "not_acceptable"),
+        (httpx.put(f"{mesh.url}/mcp", json=INIT, headers=dict(ACCEPT, **auth)), 405, "method_not_allowed"),
+        (post(mesh, bob.token, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), 400, "mcp_protocol_error"),
+    ]
+    for r, status, code in cases:
+        assert (r.status_code, r.headers["content-type"]) == (status, "application/json"), r.text
+        body = r.json()
+        assert body["error"] == code and body["detail"], body
+        assert bob.token not in r.text

@@ -145,20 +145,21 @@ impl Gate {
         parts.extensions.insert(McpCaller { peer: peer.clone(), token: auth.token().to_owned(), remote });
         let response = self.service.handle(Request::from_parts(parts, Body::from(body))).await;
         let issued = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        if let (None, Some(id)) = (&session, issued) {
-            owners.insert(id, peer);
+        {
+            let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+            if let (None, Some(id)) = (&session, issued) {
+                owners.insert(id, peer);
+            }
+            if let (Some(id), true) = (&session, method == Method::DELETE && response.status().is_success()) {
+                owners.remove(id);
+            }
         }
-        if let (Some(id), true) = (&session, method == Method::DELETE && response.status().is_success()) {
-            owners.remove(id);
-        }
-        drop(owners);
         let mut response = response.map(Body::new);
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
             // rmcp answers 202; clients (the Python SDK) expect 200 or 204 for a closed session.
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
-        response
+        json_errors(response).await
     }
 
     fn owner(&self, id: &str) -> Option<String> {
@@ -199,6 +200,37 @@ impl Gate {
         *pending += 1;
         Ok(Reservation { gate: self, peer: peer.to_owned() })
     }
+}
+
+/// rmcp's own refusals (plain text: 406 without the Accept header MCP
+/// needs, 415 for a body that is not JSON, 401 for a session it closed,
+/// ...) as the gateway's JSON error, with rmcp's text as the detail.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // rmcp's error bodies are one short line; more is cut off.
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let (class, code) = match status {
+        StatusCode::NOT_ACCEPTABLE => (Class::NotAcceptable, "not_acceptable"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Class::UnsupportedMediaType, "unsupported_media_type"),
+        StatusCode::METHOD_NOT_ALLOWED => (Class::MethodNotAllowed, "method_not_allowed"),
+        // rmcp closed the session (expired): as for an id it never issued.
+        StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND => (Class::NotFound, "unknown_session"),
+        s if s.is_server_error() => (Class::Internal, "mcp_internal"),
+        _ => (Class::BadRequest, "mcp_protocol_error"),
+    };
+    let detail = if text.trim().is_empty() { format!("MCP transport: {status}") } else { text };
+    ApiError::new(class, code, detail).into_response()
 }
 
 /// A session being opened, counted against its peer's cap while it lives.

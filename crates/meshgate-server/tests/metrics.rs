@@ -177,6 +177,7 @@ async fn ready_receipts_and_mcp_have_their_own_route_labels() {
     // /mcp without the Accept header MCP needs: counted with its status.
     let r = gw.http.post(format!("{}/mcp", gw.url)).bearer_auth(&alice).json(&json!({})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "not_acceptable");
     let (_, text) = scrape(&gw, Some(OPERATOR)).await;
     for series in [
         r#"meshgate_http_requests_total{method="GET",route="/ready",status="200"}"#,
