@@ -139,3 +139,33 @@ def test_transport_refusals_are_json_errors(mesh):
         body = r.json()
         assert body["error"] == code and body["detail"], body
         assert bob.token not in r.text
+
+
+def test_a_client_leaving_mid_handshake_is_logged_at_info_with_its_peer(tmp_path):
+    """Closing a session before `notifications/initialized` is the client's doing: one INFO
+    line naming the peer, no ERROR (rmcp's own line for it is filtered out); a session that
+    finished its handshake logs nothing of the kind."""
+    import time
+
+    from compat import meshgate_bin, start_gateway
+    from conftest import Mesh
+
+    proc = start_gateway(meshgate_bin(), tmp_path)
+    try:
+        mesh = Mesh(proc.url, proc.token)
+        bob, carol = mesh.register("bob"), mesh.register("carol")
+        for peer, finish in ((bob, False), (carol, True)):
+            session = post(mesh, peer.token, INIT).headers["mcp-session-id"]
+            if finish:
+                done = post(mesh, peer.token, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+                assert done.status_code == 202, done.text
+            closed = httpx.delete(f"{mesh.url}/mcp",
+                                  headers={"Authorization": f"Bearer {peer.token}", "Mcp-Session-Id": session})
+            assert closed.status_code == 204
+        time.sleep(0.5)
+        log = proc.log_path.read_text(errors="replace")
+    finally:
+        proc.stop()
+    lines = [line for line in log.splitlines() if "before the client finished the handshake" in line]
+    assert len(lines) == 1 and "INFO" in lines[0] and bob.name in lines[0], log
+    assert "ERROR" not in log and "Failed to create service" not in log, log

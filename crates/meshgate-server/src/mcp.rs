@@ -16,7 +16,7 @@
 //!   guard, privacy scoping and the per-peer long-poll cap apply exactly as
 //!   for a plain HTTP client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,6 +92,9 @@ struct Gate {
     owners: Mutex<HashMap<String, String>>,
     /// Sessions being opened, per peer (they count against the cap).
     opening: Mutex<HashMap<String, usize>>,
+    /// Issued sessions whose client has not yet sent
+    /// `notifications/initialized` (a subset of `owners`).
+    handshaking: Mutex<HashSet<String>>,
 }
 
 impl Gate {
@@ -106,7 +109,7 @@ impl Gate {
             manager.clone(),
             StreamableHttpServerConfig { sse_keep_alive: Some(Duration::from_secs(15)), ..Default::default() },
         );
-        Gate { service, manager, owners: Mutex::default(), opening: Mutex::default() }
+        Gate { service, manager, owners: Mutex::default(), opening: Mutex::default(), handshaking: Mutex::default() }
     }
 
     async fn handle(&self, auth: Auth, req: Request) -> Response {
@@ -141,18 +144,19 @@ impl Gate {
             Ok(bytes) => bytes,
             Err(_) => return crate::input::body_too_large().into_response(),
         };
+        if let Some(id) = &session {
+            self.note_initialized(id, &body);
+        }
         let remote = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
         parts.extensions.insert(McpCaller { peer: peer.clone(), token: auth.token().to_owned(), remote });
         let response = self.service.handle(Request::from_parts(parts, Body::from(body))).await;
         let issued = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        {
-            let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-            if let (None, Some(id)) = (&session, issued) {
-                owners.insert(id, peer);
-            }
-            if let (Some(id), true) = (&session, method == Method::DELETE && response.status().is_success()) {
-                owners.remove(id);
-            }
+        if let (None, Some(id)) = (&session, issued) {
+            self.handshaking.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+            self.owners.lock().unwrap_or_else(|e| e.into_inner()).insert(id, peer.clone());
+        }
+        if let (Some(id), true) = (&session, method == Method::DELETE && response.status().is_success()) {
+            self.forget(id, &peer);
         }
         let mut response = response.map(Body::new);
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
@@ -160,6 +164,29 @@ impl Gate {
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
         json_errors(response).await
+    }
+
+    /// A client that posts `notifications/initialized` on session `id` has
+    /// finished the handshake (only bodies of sessions still handshaking
+    /// are looked at).
+    fn note_initialized(&self, id: &str, body: &[u8]) {
+        let mut handshaking = self.handshaking.lock().unwrap_or_else(|e| e.into_inner());
+        if handshaking.contains(id)
+            && serde_json::from_slice::<Value>(body).is_ok_and(|v| v["method"] == "notifications/initialized")
+        {
+            handshaking.remove(id);
+        }
+    }
+
+    /// Session `id` of `peer` is closed or expired. One that never finished
+    /// the handshake is the client's doing, not a gateway fault: logged at
+    /// info with the peer (rmcp's own ERROR line for it is filtered out by
+    /// the CLI's default log filter).
+    fn forget(&self, id: &str, peer: &str) {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        if self.handshaking.lock().unwrap_or_else(|e| e.into_inner()).remove(id) {
+            tracing::info!(peer, session = id, "mcp: session ended before the client finished the handshake");
+        }
     }
 
     fn owner(&self, id: &str) -> Option<String> {
@@ -180,10 +207,10 @@ impl Gate {
                 gone.push(id.clone());
             }
         }
-        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         for id in &gone {
-            owners.remove(id);
+            self.forget(id, peer);
         }
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let open = owners.values().filter(|p| *p == peer).count();
         let mut opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
         let pending = opening.entry(peer.to_owned()).or_default();
