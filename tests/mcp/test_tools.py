@@ -91,6 +91,13 @@ async def test_stdio_refused_credential_is_a_tool_error_without_the_token(mesh):
     assert dead not in text(result)
 
 
+async def test_stdio_whoami_asks_the_gateway(mesh):
+    bob = mesh.register("bob")
+    async with stdio_session(mesh, bob, token="mgp_" + "Q" * 43) as s:
+        e = error(await s.call_tool("whoami", {}))
+    assert e["error"] == "invalid_token"
+
+
 async def test_wait_for_message_wakes_on_a_dm_sent_elsewhere(mesh, connect):
     alice, bob = mesh.register("alice"), mesh.register("bob")
     async with connect(bob) as s:

@@ -86,7 +86,8 @@ pub trait Mesh: Send + Sync + 'static {
     /// request's `http::request::Parts` there for streamable HTTP).
     fn call(&self, extensions: &rmcp::model::Extensions) -> MeshResult<Self::Call>;
 
-    /// The peer this call acts as.
+    /// The peer this call acts as, confirmed by the gateway: an error when
+    /// it does not answer or refuses the credentials.
     async fn whoami(&self, call: &Self::Call) -> MeshResult<String>;
 
     /// The registry.

@@ -177,13 +177,15 @@ impl<M: Mesh> MeshServer<M> {
         })
     }
 
-    #[tool(description = "Who you are on the mesh: your peer name.")]
+    #[tool(
+        description = "Who you are on the mesh: your peer name, as the gateway confirms it (checks the connection)."
+    )]
     async fn whoami(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
         done(
             async {
                 let call = self.caller(&extensions)?;
                 let me = self.mesh.whoami(&call).await?;
-                Ok(format!("You are peer {me} on the mesh."))
+                Ok(format!("You are peer {me} on the mesh; the gateway answered and accepted this session's token."))
             }
             .await,
         )

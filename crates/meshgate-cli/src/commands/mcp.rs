@@ -57,7 +57,10 @@ fn tool_error(e: ClientError) -> ToolError {
         ClientError::SecretDetected { .. } => ToolError::new("secret_detected", detail),
         ClientError::InvalidName(_) => ToolError::new("invalid_name", detail),
         ClientError::InvalidKind(_) => ToolError::new("unknown_kind", detail),
-        ClientError::Unreachable { .. } => ToolError::new("gateway_unreachable", detail),
+        ClientError::Unreachable { gateway, reason } => ToolError::new(
+            "gateway_unreachable",
+            format!("{detail}; {}", crate::exit::unreachable_hint(&gateway, &reason)),
+        ),
         ClientError::Unsupported { .. } => ToolError::new("unsupported", detail),
         _ => ToolError::new("client_error", detail),
     }
@@ -72,7 +75,9 @@ impl Mesh for ClientMesh {
     }
 
     async fn whoami(&self, _: &()) -> MeshResult<String> {
-        Ok(self.0.node().to_owned())
+        // Asks the gateway, so a dead token or an unreachable gateway shows here.
+        let me = self.0.peer(self.0.node()).await.map_err(tool_error)?;
+        Ok(me.name)
     }
 
     async fn peers(&self, _: &()) -> MeshResult<Vec<Peer>> {
