@@ -121,3 +121,51 @@ async def test_a_closed_session_gives_back_its_long_poll_slot(tmp_path):
         assert await settles_at(0) == 0, "ending the session ended its wait"
     finally:
         proc.stop()
+
+
+def test_transport_refusals_are_json_errors(mesh):
+    bob = mesh.register("bob")
+    auth = {"Authorization": f"Bearer {bob.token}"}
+    cases = [
+        (httpx.post(f"{mesh.url}/mcp", json=INIT, headers=auth), 406, "not_acceptable"),
+        (httpx.post(f"{mesh.url}/mcp", content=b"{}", headers=dict(ACCEPT, **auth, **{"Content-Type": "text/plain"})),
+         415, "unsupported_media_type"),
+        (httpx.get(f"{mesh.url}/mcp", headers=dict(auth, Accept="application/json")), 406, "not_acceptable"),
+        (httpx.put(f"{mesh.url}/mcp", json=INIT, headers=dict(ACCEPT, **auth)), 405, "method_not_allowed"),
+        (post(mesh, bob.token, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), 400, "mcp_protocol_error"),
+    ]
+    for r, status, code in cases:
+        assert (r.status_code, r.headers["content-type"]) == (status, "application/json"), r.text
+        body = r.json()
+        assert body["error"] == code and body["detail"], body
+        assert bob.token not in r.text
+
+
+def test_a_client_leaving_mid_handshake_is_logged_at_info_with_its_peer(tmp_path):
+    """Closing a session before `notifications/initialized` is the client's doing: one INFO
+    line naming the peer, no ERROR (rmcp's own line for it is filtered out); a session that
+    finished its handshake logs nothing of the kind."""
+    import time
+
+    from compat import meshgate_bin, start_gateway
+    from conftest import Mesh
+
+    proc = start_gateway(meshgate_bin(), tmp_path)
+    try:
+        mesh = Mesh(proc.url, proc.token)
+        bob, carol = mesh.register("bob"), mesh.register("carol")
+        for peer, finish in ((bob, False), (carol, True)):
+            session = post(mesh, peer.token, INIT).headers["mcp-session-id"]
+            if finish:
+                done = post(mesh, peer.token, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+                assert done.status_code == 202, done.text
+            closed = httpx.delete(f"{mesh.url}/mcp",
+                                  headers={"Authorization": f"Bearer {peer.token}", "Mcp-Session-Id": session})
+            assert closed.status_code == 204
+        time.sleep(0.5)
+        log = proc.log_path.read_text(errors="replace")
+    finally:
+        proc.stop()
+    lines = [line for line in log.splitlines() if "before the client finished the handshake" in line]
+    assert len(lines) == 1 and "INFO" in lines[0] and bob.name in lines[0], log
+    assert "ERROR" not in log and "Failed to create service" not in log, log

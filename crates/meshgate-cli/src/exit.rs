@@ -89,6 +89,27 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// What to do about an unreachable `gateway` (transport failure `reason`):
+/// for a refused certificate, which CA to trust; else where to point.
+pub fn unreachable_hint(gateway: &str, reason: &str) -> String {
+    if reason.contains("CaUsedAsEndEntity") {
+        "the certificate is a CA certificate used as the server's own; issue a leaf certificate signed by it \
+         (see README Deployment)"
+            .into()
+    } else if gateway.starts_with("http://") && reason.contains("invalid HTTP version") {
+        format!("the gateway may be serving TLS: try {}", gateway.replacen("http://", "https://", 1))
+    } else if meshgate_client::is_certificate_problem(reason) {
+        format!(
+            "the TLS certificate of {gateway} was not accepted: if a private CA signed it, set {}=CA.pem (the CA \
+             that signed the gateway's certificate); the host in the URL must be a name the certificate was issued \
+             for",
+            meshgate_client::CA_FILE_ENV
+        )
+    } else {
+        format!("is the gateway running at {gateway}? pass --gateway or set MESH_GATEWAY_URL")
+    }
+}
+
 /// What to do next, when the error alone does not say. Chosen by the
 /// failure's kind and, for gateway answers, by its stable `error` code;
 /// `global` supplies the identity and gateway the hint names.
@@ -100,24 +121,7 @@ pub fn hint(err: &anyhow::Error, global: &Global) -> Option<String> {
     Some(match client_error(err)? {
         ClientError::Auth { status: 401, token_source, .. } => unauthorized_hint(token_source, name, global),
         ClientError::Auth { code, .. } => forbidden_hint(code, name),
-        ClientError::Unreachable { reason, .. } if reason.contains("CaUsedAsEndEntity") => {
-            "the certificate is a CA certificate used as the server's own; issue a leaf certificate signed by it \
-             (see README Deployment)"
-                .into()
-        }
-        ClientError::Unreachable { gateway, reason }
-            if gateway.starts_with("http://") && reason.contains("invalid HTTP version") =>
-        {
-            format!("the gateway may be serving TLS: try {}", gateway.replacen("http://", "https://", 1))
-        }
-        ClientError::Unreachable { gateway, reason } if meshgate_client::is_certificate_problem(reason) => format!(
-            "the TLS certificate of {gateway} was not accepted: if a private CA signed it, set {}=CA.pem; the \
-             host in the URL must be a name the certificate was issued for",
-            meshgate_client::CA_FILE_ENV
-        ),
-        ClientError::Unreachable { gateway, .. } => {
-            format!("is the gateway running at {gateway}? pass --gateway or set MESH_GATEWAY_URL")
-        }
+        ClientError::Unreachable { gateway, reason } => unreachable_hint(gateway, reason),
         ClientError::NotInRegistry { .. } => {
             "check the name with `meshgate peers`; a peer must register before it can receive".into()
         }

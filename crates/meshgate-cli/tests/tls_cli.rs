@@ -89,6 +89,66 @@ async fn the_cli_works_over_https_and_a_wrong_ca_is_exit_3_naming_the_problem() 
     stop(child);
 }
 
+type StdoutLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
+async fn next_json(lines: &mut StdoutLines) -> serde_json::Value {
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+/// One `tools/call` of `tool` on a fresh `meshgate mcp --as alice` (stdio) with `env`: the result.
+async fn mcp_stdio_call(env: &[(&str, &str)], tool: &str) -> serde_json::Value {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["mcp", "--as", "alice"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+    stdin.write_all(format!("{init}\n").as_bytes()).await.unwrap();
+    assert_eq!(next_json(&mut lines).await["id"], 1);
+    let call = format!(
+        "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}}\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\
+         \"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{{}}}}}}\n"
+    );
+    stdin.write_all(call.as_bytes()).await.unwrap();
+    let answer = next_json(&mut lines).await;
+    drop(stdin);
+    let _ = child.wait().await;
+    answer["result"].clone()
+}
+
+#[tokio::test]
+async fn mcp_tools_over_https_without_the_ca_say_which_ca_to_set_and_whoami_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, _cert, _key, ca_file) = server_files(dir.path());
+    let (child, url) = serve_tls(dir.path());
+    let config = dir.path().join("config");
+    let (config, ca) = (config.to_str().unwrap(), ca_file.to_str().unwrap());
+    let (code, _, err) = meshgate(&["register", "--as", "alice"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "register: {err}");
+
+    let ok = mcp_stdio_call(&env(&url, config, Some(ca)), "whoami").await;
+    assert_eq!(ok["isError"], false, "{ok}");
+    assert!(ok["content"][0]["text"].as_str().unwrap().contains("You are peer alice"), "{ok}");
+    // Without the CA, whoami reaches the gateway and fails, with the CLI's hint.
+    let refused = mcp_stdio_call(&env(&url, config, None), "whoami").await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    let e: serde_json::Value = serde_json::from_str(refused["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(e["error"], "gateway_unreachable", "{e}");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("UnknownIssuer") && detail.contains("set MESHGATE_CA_FILE=CA.pem"), "{detail}");
+    stop(child);
+}
+
 #[tokio::test]
 async fn python_mesh_client_works_over_https_with_ssl_cert_file() {
     // MESHGATE_REF_PYTHON (set by scripts/test.sh), MESHGATE_VENV, else the repo's .venv.

@@ -24,7 +24,7 @@ mod server;
 mod text;
 
 use async_trait::async_trait;
-use meshgate_proto::{Kind, Message, Peer, SendResponse};
+use meshgate_proto::{Kind, Message, Obligations, Peer, SendResponse};
 use serde::Serialize;
 
 pub use rmcp;
@@ -44,6 +44,9 @@ pub struct Draft {
     pub thread_id: Option<String>,
     /// Free-form task reference.
     pub related_task_id: Option<String>,
+    /// The DM this answers (`reply`): the gateway sends it to that DM's
+    /// other party, in its thread, and links a question to its answer.
+    pub in_reply_to: Option<i64>,
 }
 
 /// A refusal, carried to the model as an MCP tool error (`isError: true`)
@@ -83,7 +86,8 @@ pub trait Mesh: Send + Sync + 'static {
     /// request's `http::request::Parts` there for streamable HTTP).
     fn call(&self, extensions: &rmcp::model::Extensions) -> MeshResult<Self::Call>;
 
-    /// The peer this call acts as.
+    /// The peer this call acts as, confirmed by the gateway: an error when
+    /// it does not answer or refuses the credentials.
     async fn whoami(&self, call: &Self::Call) -> MeshResult<String>;
 
     /// The registry.
@@ -113,4 +117,8 @@ pub trait Mesh: Send + Sync + 'static {
 
     /// A thread's DMs the caller may read, oldest first.
     async fn thread(&self, call: &Self::Call, thread_id: &str) -> MeshResult<Vec<Message>>;
+
+    /// The caller's open questions (`GET /obligations` for itself): owed
+    /// and awaiting, overdue first.
+    async fn obligations(&self, call: &Self::Call) -> MeshResult<Obligations>;
 }

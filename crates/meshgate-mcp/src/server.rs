@@ -177,13 +177,15 @@ impl<M: Mesh> MeshServer<M> {
         })
     }
 
-    #[tool(description = "Who you are on the mesh: your peer name.")]
+    #[tool(
+        description = "Who you are on the mesh: your peer name, as the gateway confirms it (checks the connection)."
+    )]
     async fn whoami(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
         done(
             async {
                 let call = self.caller(&extensions)?;
                 let me = self.mesh.whoami(&call).await?;
-                Ok(format!("You are peer {me} on the mesh."))
+                Ok(format!("You are peer {me} on the mesh; the gateway answered and accepted this session's token."))
             }
             .await,
         )
@@ -217,6 +219,7 @@ impl<M: Mesh> MeshServer<M> {
                     content: p.content,
                     thread_id: p.thread_id,
                     related_task_id: p.related_task_id,
+                    in_reply_to: None,
                 };
                 Ok(text::sent(&self.mesh.send(&call, draft).await?))
             }
@@ -302,7 +305,9 @@ impl<M: Mesh> MeshServer<M> {
         }
     }
 
-    #[tool(description = "Reply to a DM you received: goes to its sender, in its thread, and marks the DM read.")]
+    #[tool(
+        description = "Reply to a DM you received: goes to its sender, in its thread, answers it if it is a question, and marks it read."
+    )]
     async fn reply(
         &self,
         extensions: Extensions,
@@ -316,8 +321,10 @@ impl<M: Mesh> MeshServer<M> {
                     to: original.from_node.clone(),
                     kind: p.kind.map_or(Kind::Answer, Kind::from),
                     content: p.content,
-                    thread_id: original.thread_id.clone(),
+                    // The gateway puts a reply in its parent's thread.
+                    thread_id: None,
                     related_task_id: original.related_task_id.clone(),
+                    in_reply_to: Some(original.id),
                 };
                 let sent = self.mesh.send(&call, draft).await?;
                 self.mesh.mark_read(&call, &[original.id]).await?;
@@ -346,6 +353,19 @@ impl<M: Mesh> MeshServer<M> {
                     (None, None) => return Err(ToolError::new("invalid_field", "give message_id or thread_id")),
                 };
                 Ok(text::thread(&thread_id, &self.mesh.thread(&call, &thread_id).await?))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Your open questions: those you owe an answer to (answer with reply) and yours still awaiting one; overdue first."
+    )]
+    async fn todo(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
+        done(
+            async {
+                let call = self.caller(&extensions)?;
+                Ok(text::todo(&self.mesh.obligations(&call).await?))
             }
             .await,
         )

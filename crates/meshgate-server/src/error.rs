@@ -40,6 +40,10 @@ pub enum Class {
     UriTooLong,
     /// 431: the request head is larger than the HTTP parser accepts.
     HeadersTooLarge,
+    /// 406: the client does not accept what the endpoint answers (`/mcp`).
+    NotAcceptable,
+    /// 415: the body is not of the content type the endpoint takes (`/mcp`).
+    UnsupportedMediaType,
 }
 
 /// An error answer: class, stable code, human detail.
@@ -108,6 +112,8 @@ impl ApiError {
             Class::Timeout => StatusCode::REQUEST_TIMEOUT,
             Class::UriTooLong => StatusCode::URI_TOO_LONG,
             Class::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Class::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Class::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 }

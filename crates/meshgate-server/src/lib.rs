@@ -54,7 +54,13 @@ pub use tls::TlsSettings;
 /// The router with every resource, over `state`, and `/mcp` on top of it.
 pub fn app(state: AppState) -> Router {
     let api = api(state.clone());
-    api.clone().merge(mcp::router(state, api))
+    let mcp = mcp::router(state.clone(), api.clone());
+    // `/mcp` is outside `api` (its tools call `api`), so it is counted here.
+    let mcp = match state.metrics() {
+        Some(m) => mcp.layer(axum::middleware::from_fn_with_state(Arc::clone(m), metrics::track)),
+        None => mcp,
+    };
+    api.merge(mcp)
 }
 
 /// The HTTP API without `/mcp` (whose tools call it in-process).

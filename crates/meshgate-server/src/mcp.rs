@@ -16,7 +16,7 @@
 //!   guard, privacy scoping and the per-peer long-poll cap apply exactly as
 //!   for a plain HTTP client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +32,9 @@ use meshgate_mcp::rmcp::transport::streamable_http_server::session::local::{Loca
 use meshgate_mcp::rmcp::transport::streamable_http_server::session::SessionManager;
 use meshgate_mcp::rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
-use meshgate_proto::{ErrorBody, MarkReadBulkResponse, Message, MessageList, Peer, PeerList, SendResponse};
+use meshgate_proto::{
+    ErrorBody, MarkReadBulkResponse, Message, MessageList, Obligations, Peer, PeerList, SendResponse,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -90,6 +92,9 @@ struct Gate {
     owners: Mutex<HashMap<String, String>>,
     /// Sessions being opened, per peer (they count against the cap).
     opening: Mutex<HashMap<String, usize>>,
+    /// Issued sessions whose client has not yet sent
+    /// `notifications/initialized` (a subset of `owners`).
+    handshaking: Mutex<HashSet<String>>,
 }
 
 impl Gate {
@@ -104,7 +109,7 @@ impl Gate {
             manager.clone(),
             StreamableHttpServerConfig { sse_keep_alive: Some(Duration::from_secs(15)), ..Default::default() },
         );
-        Gate { service, manager, owners: Mutex::default(), opening: Mutex::default() }
+        Gate { service, manager, owners: Mutex::default(), opening: Mutex::default(), handshaking: Mutex::default() }
     }
 
     async fn handle(&self, auth: Auth, req: Request) -> Response {
@@ -139,24 +144,49 @@ impl Gate {
             Ok(bytes) => bytes,
             Err(_) => return crate::input::body_too_large().into_response(),
         };
+        if let Some(id) = &session {
+            self.note_initialized(id, &body);
+        }
         let remote = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
         parts.extensions.insert(McpCaller { peer: peer.clone(), token: auth.token().to_owned(), remote });
         let response = self.service.handle(Request::from_parts(parts, Body::from(body))).await;
         let issued = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         if let (None, Some(id)) = (&session, issued) {
-            owners.insert(id, peer);
+            self.handshaking.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+            self.owners.lock().unwrap_or_else(|e| e.into_inner()).insert(id, peer.clone());
         }
         if let (Some(id), true) = (&session, method == Method::DELETE && response.status().is_success()) {
-            owners.remove(id);
+            self.forget(id, &peer);
         }
-        drop(owners);
         let mut response = response.map(Body::new);
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
             // rmcp answers 202; clients (the Python SDK) expect 200 or 204 for a closed session.
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
-        response
+        json_errors(response).await
+    }
+
+    /// A client that posts `notifications/initialized` on session `id` has
+    /// finished the handshake (only bodies of sessions still handshaking
+    /// are looked at).
+    fn note_initialized(&self, id: &str, body: &[u8]) {
+        let mut handshaking = self.handshaking.lock().unwrap_or_else(|e| e.into_inner());
+        if handshaking.contains(id)
+            && serde_json::from_slice::<Value>(body).is_ok_and(|v| v["method"] == "notifications/initialized")
+        {
+            handshaking.remove(id);
+        }
+    }
+
+    /// Session `id` of `peer` is closed or expired. One that never finished
+    /// the handshake is the client's doing, not a gateway fault: logged at
+    /// info with the peer (rmcp's own ERROR line for it is filtered out by
+    /// the CLI's default log filter).
+    fn forget(&self, id: &str, peer: &str) {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        if self.handshaking.lock().unwrap_or_else(|e| e.into_inner()).remove(id) {
+            tracing::info!(peer, session = id, "mcp: session ended before the client finished the handshake");
+        }
     }
 
     fn owner(&self, id: &str) -> Option<String> {
@@ -177,10 +207,10 @@ impl Gate {
                 gone.push(id.clone());
             }
         }
-        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         for id in &gone {
-            owners.remove(id);
+            self.forget(id, peer);
         }
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let open = owners.values().filter(|p| *p == peer).count();
         let mut opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
         let pending = opening.entry(peer.to_owned()).or_default();
@@ -197,6 +227,37 @@ impl Gate {
         *pending += 1;
         Ok(Reservation { gate: self, peer: peer.to_owned() })
     }
+}
+
+/// rmcp's own refusals (plain text: 406 without the Accept header MCP
+/// needs, 415 for a body that is not JSON, 401 for a session it closed,
+/// ...) as the gateway's JSON error, with rmcp's text as the detail.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // rmcp's error bodies are one short line; more is cut off.
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let (class, code) = match status {
+        StatusCode::NOT_ACCEPTABLE => (Class::NotAcceptable, "not_acceptable"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Class::UnsupportedMediaType, "unsupported_media_type"),
+        StatusCode::METHOD_NOT_ALLOWED => (Class::MethodNotAllowed, "method_not_allowed"),
+        // rmcp closed the session (expired): as for an id it never issued.
+        StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND => (Class::NotFound, "unknown_session"),
+        s if s.is_server_error() => (Class::Internal, "mcp_internal"),
+        _ => (Class::BadRequest, "mcp_protocol_error"),
+    };
+    let detail = if text.trim().is_empty() { format!("MCP transport: {status}") } else { text };
+    ApiError::new(class, code, detail).into_response()
 }
 
 /// A session being opened, counted against its peer's cap while it lives.
@@ -296,6 +357,7 @@ impl Mesh for RouterMesh {
     }
 
     async fn whoami(&self, call: &McpCaller) -> MeshResult<String> {
+        // This HTTP request's token was just checked (`Auth`): the gateway confirmed it.
         Ok(call.peer.clone())
     }
 
@@ -304,13 +366,16 @@ impl Mesh for RouterMesh {
     }
 
     async fn send(&self, call: &McpCaller, draft: Draft) -> MeshResult<SendResponse> {
-        let body = json!({
+        let mut body = json!({
             "to_node": draft.to,
             "kind": draft.kind,
             "content": draft.content,
             "thread_id": draft.thread_id,
             "related_task_id": draft.related_task_id,
         });
+        if let Some(id) = draft.in_reply_to {
+            body["in_reply_to"] = json!(id);
+        }
         self.request(call, Method::POST, "/messages", Some(body)).await
     }
 
@@ -346,5 +411,10 @@ impl Mesh for RouterMesh {
     async fn thread(&self, call: &McpCaller, thread_id: &str) -> MeshResult<Vec<Message>> {
         let uri = format!("/threads/{}", percent(thread_id));
         Ok(self.request::<meshgate_proto::ThreadMessages>(call, Method::GET, &uri, None).await?.messages)
+    }
+
+    async fn obligations(&self, call: &McpCaller) -> MeshResult<Obligations> {
+        let uri = format!("/obligations?peer={}", percent(&call.peer));
+        self.request(call, Method::GET, &uri, None).await
     }
 }

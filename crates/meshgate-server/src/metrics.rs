@@ -30,6 +30,7 @@ use crate::state::AppState;
 /// (anything else is `unmatched`).
 pub const ROUTES: &[&str] = &[
     "/health",
+    "/ready",
     "/openapi.json",
     "/metrics",
     "/peers",
@@ -47,6 +48,9 @@ pub const ROUTES: &[&str] = &[
     "/aliases/{alias}",
     "/loops",
     "/loops/{a}/{b}",
+    "/messages/{id}",
+    "/obligations",
+    "/mcp",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

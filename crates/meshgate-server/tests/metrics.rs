@@ -162,3 +162,39 @@ async fn metrics_off_leaves_metrics_a_404() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], json!("metrics_off"));
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_receipts_and_mcp_have_their_own_route_labels() {
+    let gw = Gateway::start().await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let (s, v) = gw.send("alice", "bob", "hi").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    assert_eq!(gw.http.get(format!("{}/ready", gw.url)).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(gw.get(&format!("/messages/{id}")).await.0, StatusCode::OK);
+    assert_eq!(gw.get("/obligations").await.0, StatusCode::OK);
+    // /mcp without the Accept header MCP needs: counted with its status.
+    let r = gw.http.post(format!("{}/mcp", gw.url)).bearer_auth(&alice).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "not_acceptable");
+    let (_, text) = scrape(&gw, Some(OPERATOR)).await;
+    for series in [
+        r#"meshgate_http_requests_total{method="GET",route="/ready",status="200"}"#,
+        r#"meshgate_http_requests_total{method="GET",route="/messages/{id}",status="200"}"#,
+        r#"meshgate_http_requests_total{method="GET",route="/obligations",status="200"}"#,
+        r#"meshgate_http_requests_total{method="POST",route="/mcp",status="406"}"#,
+    ] {
+        assert_eq!(sample(&text, series), Some(1.0), "{series}\n{text}");
+    }
+    assert!(!text.contains(r#"route="unmatched""#), "{text}");
+    gw.stop().await;
+}
+
+#[test]
+fn every_documented_path_is_a_route_label() {
+    let spec = meshgate_server::routes::openapi::spec();
+    for path in spec.paths.paths.keys() {
+        assert!(meshgate_server::metrics::ROUTES.contains(&path.as_str()), "{path} would be counted as unmatched");
+    }
+}

@@ -18,7 +18,7 @@ use meshgate_client::{Client, Error as ClientError, SendOptions, WaitOptions};
 use meshgate_mcp::rmcp::model::Extensions;
 use meshgate_mcp::rmcp::ServiceExt;
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
-use meshgate_proto::{Message, Peer, SendResponse};
+use meshgate_proto::{Message, Obligations, Peer, SendResponse};
 
 use super::{Global, DEFAULT_REQUEST_TIMEOUT_SECS};
 use crate::exit::OK;
@@ -57,7 +57,10 @@ fn tool_error(e: ClientError) -> ToolError {
         ClientError::SecretDetected { .. } => ToolError::new("secret_detected", detail),
         ClientError::InvalidName(_) => ToolError::new("invalid_name", detail),
         ClientError::InvalidKind(_) => ToolError::new("unknown_kind", detail),
-        ClientError::Unreachable { .. } => ToolError::new("gateway_unreachable", detail),
+        ClientError::Unreachable { gateway, reason } => ToolError::new(
+            "gateway_unreachable",
+            format!("{detail}; {}", crate::exit::unreachable_hint(&gateway, &reason)),
+        ),
         ClientError::Unsupported { .. } => ToolError::new("unsupported", detail),
         _ => ToolError::new("client_error", detail),
     }
@@ -72,7 +75,9 @@ impl Mesh for ClientMesh {
     }
 
     async fn whoami(&self, _: &()) -> MeshResult<String> {
-        Ok(self.0.node().to_owned())
+        // Asks the gateway, so a dead token or an unreachable gateway shows here.
+        let me = self.0.peer(self.0.node()).await.map_err(tool_error)?;
+        Ok(me.name)
     }
 
     async fn peers(&self, _: &()) -> MeshResult<Vec<Peer>> {
@@ -87,7 +92,12 @@ impl Mesh for ClientMesh {
         if let Some(task) = draft.related_task_id {
             options = options.task(task);
         }
-        self.0.send(&draft.to, draft.kind, &draft.content, options).await.map_err(tool_error)
+        let sent = match draft.in_reply_to {
+            // The gateway picks the recipient (the other party) and the thread.
+            Some(id) => self.0.reply_with(id, &draft.content, draft.kind, options).await,
+            None => self.0.send(&draft.to, draft.kind, &draft.content, options).await,
+        };
+        sent.map_err(tool_error)
     }
 
     async fn inbox(&self, _: &(), unread_only: bool, limit: u32) -> MeshResult<Vec<Message>> {
@@ -110,5 +120,9 @@ impl Mesh for ClientMesh {
 
     async fn thread(&self, _: &(), thread_id: &str) -> MeshResult<Vec<Message>> {
         Ok(self.0.thread(thread_id).await.map_err(tool_error)?.messages)
+    }
+
+    async fn obligations(&self, _: &()) -> MeshResult<Obligations> {
+        self.0.obligations().await.map_err(tool_error)
     }
 }
