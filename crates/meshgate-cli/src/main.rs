@@ -176,13 +176,15 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
 /// (`serve --log-format json`): one JSON object per line, with a timestamp
 /// and the current span (a request's id, method and path).
 fn init_tracing(verbose: u8, json: bool) {
-    // rmcp (MCP) logs each session's life at info and a client that leaves
-    // mid-handshake at ERROR from its HTTP service; the gateway logs what
-    // matters of that itself (`meshgate_server::mcp`), so below -vv rmcp
-    // says only warnings and that service nothing.
+    // rmcp (MCP) logs each session's life at info, a client that leaves
+    // mid-handshake at ERROR from its HTTP service, and a tool call with
+    // badly typed arguments at WARN quoting the caller's values (a body,
+    // a token); the gateway logs what matters of that itself
+    // (`meshgate_server::mcp`), so below -vv rmcp says only errors and
+    // that service nothing.
     let default = match verbose {
-        0 => "warn,rmcp::transport::streamable_http_server::tower=off",
-        1 => "info,rmcp=warn,rmcp::transport::streamable_http_server::tower=off",
+        0 => "warn,rmcp=error,rmcp::transport::streamable_http_server::tower=off",
+        1 => "info,rmcp=error,rmcp::transport::streamable_http_server::tower=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
