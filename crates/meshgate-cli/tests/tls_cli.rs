@@ -225,3 +225,21 @@ async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
     assert!(line.starts_with("meshgate: listening on http://0.0.0.0:"), "{line}");
     stop(allowed);
 }
+
+#[tokio::test]
+async fn sighup_to_a_gateway_without_tls_leaves_it_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve_proc::start_in(&dir.path().join("data"), OPERATOR);
+    assert!(url.starts_with("http://"), "{url}");
+    let config = dir.path().join("config");
+    let config = config.to_str().unwrap();
+    for _ in 0..3 {
+        let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the gateway");
+        let (code, _, err) = meshgate(&["peers"], &env(&url, config, None), None).await;
+        assert_eq!(code, 0, "{err}");
+    }
+    stop(child);
+}

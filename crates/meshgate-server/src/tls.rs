@@ -219,6 +219,23 @@ async fn watch(files: Files, resolver: Arc<Reloading>, every: Duration) {
     }
 }
 
+/// Without TLS there is nothing to reload, but SIGHUP (README's systemd
+/// unit sends it on `systemctl reload`) must not end the gateway, its
+/// default action: each one is logged and otherwise ignored.
+pub(crate) fn ignore_hangups() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hup) => {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: no TLS certificate configured, nothing to reload");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP"),
+        }
+    })
+}
+
 /// A connection's socket: plain TCP, or TLS whose handshake runs on the
 /// first read or write, within the handshake timeout.
 pub(crate) enum Stream {

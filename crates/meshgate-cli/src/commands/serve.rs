@@ -129,6 +129,7 @@ pub fn run(args: Args) -> Result<u8> {
 }
 
 async fn serve(args: Args) -> Result<()> {
+    survive_hangups_while_starting();
     refuse_plaintext_across_machines(&args)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -283,6 +284,18 @@ async fn open_store_with(url: &str, sqlite: SqliteOptions) -> Result<(Arc<dyn St
 fn owner_only_umask() {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Takes SIGHUP away from its default action (ending the process) before
+/// anything else: a `systemctl reload` during start-up must not stop the
+/// gateway. Tokio keeps the handler for the life of the process; once
+/// serving, the server reloads TLS on it or logs that there is nothing to
+/// reload.
+fn survive_hangups_while_starting() {
+    #[cfg(unix)]
+    if let Err(e) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tracing::warn!(error = %e, "cannot handle SIGHUP");
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM; `watch` stops on it too.
