@@ -243,3 +243,73 @@ async fn sighup_to_a_gateway_without_tls_leaves_it_serving() {
     }
     stop(child);
 }
+
+/// `meshgate serve` with TLS from `dir`'s files until it exits; its exit
+/// code and stderr.
+fn serve_tls_output(dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--tls-cert")
+        .arg(dir.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.join("key.pem"))
+        .env("MESH_GATEWAY_TOKEN", OPERATOR)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_certificate_or_key_that_is_no_small_regular_file_is_refused_at_start_and_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert_path, key_path, ca_file) = server_files(dir.path());
+    let (cert, key) = (std::fs::read_to_string(&cert_path).unwrap(), std::fs::read_to_string(&key_path).unwrap());
+    // A valid renewal, padded past 1 MiB with PEM comment lines: were it
+    // loaded, the old CA would no longer verify the gateway.
+    let (renewed_cert, renewed_key) = Ca::new("renewed CA").leaf(&["127.0.0.1"]);
+    let huge = format!("{}{renewed_cert}", "# padding\n".repeat((1 << 20) / 10 + 1));
+    let replace_with_zero = |path: &Path| {
+        std::fs::remove_file(path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+    };
+
+    // At start: each file as a symlink to /dev/zero, and over 1 MiB.
+    for (path, good) in [(&cert_path, &cert), (&key_path, &key)] {
+        replace_with_zero(path);
+        let (code, stderr) = serve_tls_output(dir.path());
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+        write(dir.path(), path.file_name().unwrap().to_str().unwrap(), good);
+    }
+    write(dir.path(), "cert.pem", &huge);
+    let (code, stderr) = serve_tls_output(dir.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("larger than 1048576 bytes") && stderr.contains("cert.pem"), "{stderr}");
+    write(dir.path(), "cert.pem", &cert);
+
+    // On reload (file change and SIGHUP): refused, the old pair keeps serving.
+    let (mut child, url) = serve_tls(dir.path());
+    let config = dir.path().join("config");
+    let (config, ca) = (config.to_str().unwrap(), ca_file.to_str().unwrap());
+    // "listening" is printed before the server loads the pair: wait for it.
+    let (code, _, err) = meshgate(&["peers"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "{err}");
+    replace_with_zero(&cert_path);
+    let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the gateway exited");
+    let (code, _, err) = meshgate(&["peers"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "the previous certificate is no longer served: {err}");
+    write(dir.path(), "key.pem", &renewed_key);
+    write(dir.path(), "cert.pem", &huge);
+    let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, _, err) = meshgate(&["peers"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "the previous certificate is no longer served: {err}");
+    stop(child);
+}
