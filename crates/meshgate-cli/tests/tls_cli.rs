@@ -2,8 +2,11 @@
 //! (a child process) with a CA made in the test; the `meshgate` CLI and
 //! the Python `MeshClient` (through `SSL_CERT_FILE`) over https; a CA that
 //! did not sign the certificate is exit 3 with the certificate problem
-//! named; SIGHUP reloads a renewed certificate; plain HTTP on a
-//! non-loopback address is refused unless `--allow-plaintext`.
+//! named; SIGHUP reloads a renewed certificate (and leaves a gateway
+//! without TLS serving); a certificate or key that is no small regular
+//! file is refused at start and on reload; plain HTTP (the main listener
+//! or `--metrics-listen`) on a non-loopback address is refused unless
+//! `--allow-plaintext`.
 
 mod common;
 mod serve_proc;
@@ -197,12 +200,16 @@ async fn a_certificate_that_cannot_be_loaded_stops_serve_before_it_listens() {
     assert!(!stderr.contains("listening on"), "{stderr}");
 }
 
-#[tokio::test]
-async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
+/// `meshgate serve` with `listen_args` is exit 2 naming every one of
+/// `refusal` before it creates anything, and serves on `listening` with
+/// `--allow-plaintext`.
+fn refused_unless_plaintext_allowed(listen_args: &[&str], refusal: &[&str], listening: &str) {
     let dir = tempfile::tempdir().unwrap();
     let serve = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_meshgate"))
-            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg("serve")
+            .args(listen_args)
+            .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(extra)
             .env("MESH_GATEWAY_TOKEN", OPERATOR)
@@ -215,15 +222,25 @@ async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
     let out = serve(&[]).wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("tokens would cross the network in clear text"), "{stderr}");
-    assert!(stderr.contains("--allow-plaintext on WireGuard/Tailscale/private networks"), "{stderr}");
+    for needle in refusal {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
     assert!(!dir.path().join("data").exists(), "the refusal came after creating the data directory");
 
     let mut allowed = serve(&["--allow-plaintext"]);
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(allowed.stderr.take().unwrap()));
     let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("meshgate: listening on "))).unwrap().unwrap();
-    assert!(line.starts_with("meshgate: listening on http://0.0.0.0:"), "{line}");
+    assert!(line.starts_with(&format!("meshgate: listening on {listening}")), "{line}");
     stop(allowed);
+}
+
+#[test]
+fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
+    refused_unless_plaintext_allowed(
+        &["--listen", "0.0.0.0:0"],
+        &["tokens would cross the network in clear text", "--allow-plaintext on WireGuard/Tailscale/private networks"],
+        "http://0.0.0.0:",
+    );
 }
 
 #[tokio::test]
@@ -312,4 +329,13 @@ async fn a_certificate_or_key_that_is_no_small_regular_file_is_refused_at_start_
     let (code, _, err) = meshgate(&["peers"], &env(&url, config, Some(ca)), None).await;
     assert_eq!(code, 0, "the previous certificate is no longer served: {err}");
     stop(child);
+}
+
+#[test]
+fn metrics_on_a_non_loopback_address_are_refused_unless_allowed() {
+    refused_unless_plaintext_allowed(
+        &["--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0"],
+        &["refusing to serve metrics on 0.0.0.0:0", "without auth", "--allow-plaintext"],
+        "http://127.0.0.1:",
+    );
 }
