@@ -48,12 +48,9 @@ async fn all_dms(http: &reqwest::Client, url: &str) -> HashMap<i64, String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_taken_under_load_serves_every_acknowledged_dm() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    // One pair sends hundreds of DMs here: traffic control off.
-    let (mut gateway, url) =
+/// A gateway on `data` (traffic control off) with peers alice and bob.
+async fn serve_alice_and_bob(data: &std::path::Path) -> (std::process::Child, String, reqwest::Client) {
+    let (gateway, url) =
         serve_proc::start(&["--data-dir".as_ref(), data.as_os_str()], &serve_proc::unlimited(OPERATOR))
             .unwrap_or_else(|e| panic!("gateway exited before listening:\n{e}"));
     let http = reqwest::Client::new();
@@ -61,6 +58,15 @@ async fn a_backup_taken_under_load_serves_every_acknowledged_dm() {
         let r = http.post(format!("{url}/peers/register")).bearer_auth(OPERATOR).json(&json!({"name": name}));
         assert!(r.send().await.unwrap().status().is_success());
     }
+    (gateway, url, http)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_serves_every_acknowledged_dm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // One pair sends hundreds of DMs here: traffic control off.
+    let (mut gateway, url, http) = serve_alice_and_bob(&data).await;
     let mut acked = HashMap::new();
     for i in 0..50 {
         acked.insert(send(&http, &url, &format!("before {i}")).await, format!("before {i}"));
@@ -151,4 +157,102 @@ async fn postgres_and_missing_stores_get_clear_answers() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no SQLite store"), "{err}");
     assert!(!target.exists());
+}
+
+/// The names of `dir`'s entries, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn force_onto_the_live_store_or_its_side_files_is_refused_and_the_store_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut gateway, url, http) = serve_alice_and_bob(&data).await;
+    let id = send(&http, &url, "kept").await;
+    let live = data.join("meshgate.db");
+    let db = format!("sqlite:{}", live.display());
+    let symlink = dir.path().join("link.db");
+    let hardlink = dir.path().join("hard.db");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&live, &symlink).unwrap();
+    std::fs::hard_link(&live, &hardlink).unwrap();
+    let dotted = data.join("..").join("data").join("meshgate.db");
+    let targets = [
+        live.clone(),
+        data.join("meshgate.db-wal"),
+        data.join("meshgate.db-shm"),
+        data.join("meshgate.db-journal"),
+        dotted,
+        symlink,
+        hardlink,
+    ];
+    let listing = names_in(&data);
+    for target in &targets {
+        let (code, _, err) = meshgate(&["backup", "--force", "--db", &db, target.to_str().unwrap()], &[], None).await;
+        assert_eq!(code, 1, "{}: {err}", target.display());
+        assert!(err.contains("is the store being backed up"), "{}: {err}", target.display());
+        assert_eq!(names_in(&data), listing, "{}: files appeared or vanished", target.display());
+    }
+    // The same refusal for a source named through a symlink.
+    #[cfg(unix)]
+    {
+        let via_link = format!("sqlite:{}", dir.path().join("link.db").display());
+        let (code, _, err) =
+            meshgate(&["backup", "--force", "--db", &via_link, live.to_str().unwrap()], &[], None).await;
+        assert_eq!(code, 1, "{err}");
+    }
+    // The store is intact and still serves (and takes) DMs.
+    assert_eq!(all_dms(&http, &url).await.get(&id).map(String::as_str), Some("kept"));
+    send(&http, &url, "after").await;
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+}
+
+#[tokio::test]
+async fn a_failed_force_keeps_the_older_backup_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.db");
+    {
+        let db = rusqlite::Connection::open(&source).unwrap();
+        db.execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('older');").unwrap();
+    }
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let copy = out.join("backup.db");
+    let copy_str = copy.to_str().unwrap();
+    let good = format!("sqlite:{}", source.display());
+    let (code, _, err) = meshgate(&["backup", "--db", &good, copy_str], &[], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(names_in(&out), ["backup.db"]);
+    let before = std::fs::read(&copy).unwrap();
+
+    // A source that is no database: the copy fails, the older backup stays.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![0x5a; 8192]).unwrap();
+    let bad = format!("sqlite:{}", junk.display());
+    let (code, _, err) = meshgate(&["backup", "--force", "--db", &bad, copy_str], &[], None).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(std::fs::read(&copy).unwrap(), before, "the older backup was changed by a failed --force");
+    assert_eq!(names_in(&out), ["backup.db"], "a failed run left files behind");
+
+    // A successful --force replaces it, private, with nothing left beside it.
+    {
+        let db = rusqlite::Connection::open(&source).unwrap();
+        db.execute("INSERT INTO t VALUES ('newer')", []).unwrap();
+    }
+    let (code, _, err) = meshgate(&["backup", "--force", "--db", &good, copy_str], &[], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(names_in(&out), ["backup.db"]);
+    let rows: i64 =
+        rusqlite::Connection::open(&copy).unwrap().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 }

@@ -69,6 +69,22 @@ async fn json_lines_parse_carry_the_request_id_and_hold_no_token_or_body() {
     let generated = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(resp.text().await.unwrap().contains(BODY));
     assert!(!generated.contains("evil") && !generated.is_empty(), "{generated}");
+    // A token sent as the request id or in the path is not logged: the id
+    // is replaced, the path redacted (bidi and control characters escaped).
+    for (bearer, id) in
+        [(&tokens[1], tokens[2].clone()), (&tokens[1], tokens[1].clone()), (&tokens[0], tokens[0].clone())]
+    {
+        let resp =
+            http.get(format!("{url}/peers")).bearer_auth(bearer).header("X-Request-Id", &id).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_ne!(resp.headers()["x-request-id"].to_str().unwrap(), id);
+    }
+    for (bearer, in_path) in [(&tokens[1], &tokens[2]), (&tokens[0], &tokens[0])] {
+        let resp = http.get(format!("{url}/peers/{in_path}/x%E2%80%AEy%0Az")).bearer_auth(bearer).send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+        let resp = http.get(format!("{url}/peers/{in_path}")).bearer_auth(bearer).send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+    }
     // A refused token is logged without the token.
     let resp = http.get(format!("{url}/peers")).bearer_auth("wrong-token-abcdef0123456789").send().await.unwrap();
     assert_eq!(resp.status(), 401);
@@ -93,6 +109,13 @@ async fn json_lines_parse_carry_the_request_id_and_hold_no_token_or_body() {
     assert_eq!((given["span"]["method"].as_str(), given["span"]["path"].as_str()), (Some("POST"), Some("/messages")));
     assert_eq!(given["fields"]["status"], 200);
     assert!(answered(&generated).is_some(), "no line for the generated request id {generated}");
+    assert!(!text.contains('\u{202E}'), "a raw bidi override reached the log");
+    let escaped = objects.iter().any(|o| {
+        o["span"]["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/peers/[REDACTED:") && p.ends_with("x\\u{202e}y\\u{a}z"))
+    });
+    assert!(escaped, "no redacted, escaped path line");
     for secret in tokens.iter().map(String::as_str).chain(["wrong-token-abcdef0123456789", "body-marker-7f3a"]) {
         assert!(!text.contains(secret), "the log holds {secret:?}");
     }

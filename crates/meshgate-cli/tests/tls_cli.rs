@@ -2,8 +2,11 @@
 //! (a child process) with a CA made in the test; the `meshgate` CLI and
 //! the Python `MeshClient` (through `SSL_CERT_FILE`) over https; a CA that
 //! did not sign the certificate is exit 3 with the certificate problem
-//! named; SIGHUP reloads a renewed certificate; plain HTTP on a
-//! non-loopback address is refused unless `--allow-plaintext`.
+//! named; SIGHUP reloads a renewed certificate (and leaves a gateway
+//! without TLS serving); a certificate or key that is no small regular
+//! file is refused at start and on reload; plain HTTP (the main listener
+//! or `--metrics-listen`) on a non-loopback address is refused unless
+//! `--allow-plaintext`.
 
 mod common;
 mod serve_proc;
@@ -263,12 +266,16 @@ async fn a_certificate_that_cannot_be_loaded_stops_serve_before_it_listens() {
     assert!(!stderr.contains("listening on"), "{stderr}");
 }
 
-#[tokio::test]
-async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
+/// `meshgate serve` with `listen_args` is exit 2 naming every one of
+/// `refusal` before it creates anything, and serves on `listening` with
+/// `--allow-plaintext`.
+fn refused_unless_plaintext_allowed(listen_args: &[&str], refusal: &[&str], listening: &str) {
     let dir = tempfile::tempdir().unwrap();
     let serve = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_meshgate"))
-            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg("serve")
+            .args(listen_args)
+            .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(extra)
             .env("MESH_GATEWAY_TOKEN", OPERATOR)
@@ -281,14 +288,15 @@ async fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
     let out = serve(&[]).wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("tokens would cross the network in clear text"), "{stderr}");
-    assert!(stderr.contains("--allow-plaintext on WireGuard/Tailscale/private networks"), "{stderr}");
+    for needle in refusal {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
     assert!(!dir.path().join("data").exists(), "the refusal came after creating the data directory");
 
     let mut allowed = serve(&["--allow-plaintext"]);
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(allowed.stderr.take().unwrap()));
     let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("meshgate: listening on "))).unwrap().unwrap();
-    assert!(line.starts_with("meshgate: listening on http://0.0.0.0:"), "{line}");
+    assert!(line.starts_with(&format!("meshgate: listening on {listening}")), "{line}");
     stop(allowed);
 }
 
@@ -311,4 +319,109 @@ async fn a_ca_certificate_served_as_the_gateways_own_is_named_in_the_hint() {
     assert!(err.contains("CaUsedAsEndEntity"), "{err}");
     assert!(err.contains("hint: the certificate is a CA certificate used as the server's own"), "{err}");
     stop(child);
+}
+#[test]
+fn plain_http_on_a_non_loopback_address_is_refused_unless_allowed() {
+    refused_unless_plaintext_allowed(
+        &["--listen", "0.0.0.0:0"],
+        &["tokens would cross the network in clear text", "--allow-plaintext on WireGuard/Tailscale/private networks"],
+        "http://0.0.0.0:",
+    );
+}
+
+#[tokio::test]
+async fn sighup_to_a_gateway_without_tls_leaves_it_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve_proc::start_in(&dir.path().join("data"), OPERATOR);
+    assert!(url.starts_with("http://"), "{url}");
+    let config = dir.path().join("config");
+    let config = config.to_str().unwrap();
+    for _ in 0..3 {
+        let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the gateway");
+        let (code, _, err) = meshgate(&["peers"], &env(&url, config, None), None).await;
+        assert_eq!(code, 0, "{err}");
+    }
+    stop(child);
+}
+
+/// `meshgate serve` with TLS from `dir`'s files until it exits; its exit
+/// code and stderr.
+fn serve_tls_output(dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--tls-cert")
+        .arg(dir.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.join("key.pem"))
+        .env("MESH_GATEWAY_TOKEN", OPERATOR)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_certificate_or_key_that_is_no_small_regular_file_is_refused_at_start_and_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert_path, key_path, ca_file) = server_files(dir.path());
+    let (cert, key) = (std::fs::read_to_string(&cert_path).unwrap(), std::fs::read_to_string(&key_path).unwrap());
+    // A valid renewal, padded past 1 MiB with PEM comment lines: were it
+    // loaded, the old CA would no longer verify the gateway.
+    let (renewed_cert, renewed_key) = Ca::new("renewed CA").leaf(&["127.0.0.1"]);
+    let huge = format!("{}{renewed_cert}", "# padding\n".repeat((1 << 20) / 10 + 1));
+    let replace_with_zero = |path: &Path| {
+        std::fs::remove_file(path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+    };
+
+    // At start: each file as a symlink to /dev/zero, and over 1 MiB.
+    for (path, good) in [(&cert_path, &cert), (&key_path, &key)] {
+        replace_with_zero(path);
+        let (code, stderr) = serve_tls_output(dir.path());
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+        write(dir.path(), path.file_name().unwrap().to_str().unwrap(), good);
+    }
+    write(dir.path(), "cert.pem", &huge);
+    let (code, stderr) = serve_tls_output(dir.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("larger than 1048576 bytes") && stderr.contains("cert.pem"), "{stderr}");
+    write(dir.path(), "cert.pem", &cert);
+
+    // On reload (file change and SIGHUP): refused, the old pair keeps serving.
+    let (mut child, url) = serve_tls(dir.path());
+    let config = dir.path().join("config");
+    let (config, ca) = (config.to_str().unwrap(), ca_file.to_str().unwrap());
+    // "listening" is printed before the server loads the pair: wait for it.
+    let (code, _, err) = meshgate(&["peers"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "{err}");
+    replace_with_zero(&cert_path);
+    let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the gateway exited");
+    let (code, _, err) = meshgate(&["peers"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "the previous certificate is no longer served: {err}");
+    write(dir.path(), "key.pem", &renewed_key);
+    write(dir.path(), "cert.pem", &huge);
+    let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, _, err) = meshgate(&["peers"], &env(&url, config, Some(ca)), None).await;
+    assert_eq!(code, 0, "the previous certificate is no longer served: {err}");
+    stop(child);
+}
+
+#[test]
+fn metrics_on_a_non_loopback_address_are_refused_unless_allowed() {
+    refused_unless_plaintext_allowed(
+        &["--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0"],
+        &["refusing to serve metrics on 0.0.0.0:0", "without auth", "--allow-plaintext"],
+        "http://127.0.0.1:",
+    );
 }

@@ -198,11 +198,22 @@ fn outgoing(mut detail: String) -> String {
         detail.truncate(cut);
         detail.push('…');
     }
-    let findings = meshgate_guard::scan(&detail);
+    match redacted(&detail, None) {
+        std::borrow::Cow::Borrowed(_) => detail,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
+}
+
+/// `text` with every credential shape the guard finds in it, and every
+/// occurrence of `own_token` (the caller's bearer token, if given), replaced
+/// by `[REDACTED:<label>]`: for error details and for what the request log
+/// records of the caller's input (path, request id).
+pub(crate) fn redacted<'a>(text: &'a str, own_token: Option<&str>) -> std::borrow::Cow<'a, str> {
+    let findings = meshgate_guard::scan_with_token(text, own_token);
     if findings.is_empty() {
-        detail
+        std::borrow::Cow::Borrowed(text)
     } else {
-        meshgate_guard::redact(&detail, &findings)
+        std::borrow::Cow::Owned(meshgate_guard::redact(text, &findings))
     }
 }
 

@@ -144,6 +144,36 @@ pub fn refuse_nul_in_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The route's path parameters (one `String`, or a tuple), percent-decoded.
+/// Every route takes them through this rather than axum's `Path`, whose
+/// rejection (e.g. a parameter that is not UTF-8 once decoded, `/peers/%ff`)
+/// is a plain-text 400: here it is our JSON 400 `invalid_path`.
+pub struct PathParams<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParams(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => ApiError::bad_request(
+                    "invalid_path",
+                    format!("path segment {{{key}}} is not valid UTF-8 once percent-decoded"),
+                ),
+                _ => ApiError::bad_request("invalid_path", "a path segment could not be read"),
+            }),
+            Err(_) => Err(ApiError::bad_request("invalid_path", "a path segment could not be read")),
+        }
+    }
+}
+
 /// JSON type name for error details (never the value itself).
 pub fn type_name(v: &Value) -> &'static str {
     match v {

@@ -99,8 +99,9 @@ async fn method_not_allowed() -> ApiError {
 /// Serves `store` with `config` on `listener` until `shutdown` resolves,
 /// then flushes pending `last_seen` updates. Raises the process's soft
 /// file descriptor limit to the hard one first ([`limits`]). With
-/// [`Config::tls`] set, serves TLS only; a certificate or key that cannot
-/// be loaded is an `InvalidInput` error naming the file.
+/// [`Config::tls`] set, serves TLS only and reloads the pair on SIGHUP; a
+/// certificate or key that cannot be loaded is an `InvalidInput` error
+/// naming the file. Without TLS a SIGHUP is logged and ignored.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
@@ -108,9 +109,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut settings = listen::Settings::new(&config, limits::raise_fd_limit());
-    if let Some(tls) = &config.tls {
-        settings.tls = Some(tls::Tls::start(tls)?);
-    }
+    let hangups = match &config.tls {
+        Some(tls) => {
+            settings.tls = Some(tls::Tls::start(tls)?);
+            None
+        }
+        None => Some(tls::ignore_hangups()),
+    };
     let state = AppState::new(store, config);
     let flusher = {
         let state = state.clone();
@@ -151,7 +156,7 @@ pub async fn serve(
         None => None,
     };
     listen::serve_connections(listener, app(state.clone()), shutdown, settings).await;
-    for task in [scraper, retention].into_iter().flatten() {
+    for task in [scraper, retention, hangups].into_iter().flatten() {
         task.abort();
     }
     flusher.abort();

@@ -1,10 +1,15 @@
 //! A request id for every request routed: the caller's `X-Request-Id` when
-//! it is sane (1 to [`MAX_LEN`] characters from `A-Z a-z 0-9 - _ . : /`),
-//! else a new one: a random per-process prefix and a counter (unique
-//! across replicas and restarts, no system call per request). It names the request's log span (`request_id`, with
-//! the method and the path, never the query, headers or body) and is
-//! echoed in the response's `X-Request-Id`, so an operator can match a
-//! client's report to the gateway's log lines.
+//! it is sane (1 to [`MAX_LEN`] characters from `A-Z a-z 0-9 - _ . : /`)
+//! and holds no credential (a shape the guard knows, meshgate's `mgp_`/`mgo_`
+//! tokens among them, or the request's own bearer token), else a new one: a
+//! random per-process prefix and a counter (unique across replicas and
+//! restarts, no system call per request). It names the request's log span
+//! (`request_id`, with the method and the path, never the query, headers or
+//! body) and is echoed in the response's `X-Request-Id`, so an operator can
+//! match a client's report to the gateway's log lines. The logged path is
+//! what the caller sent, so it is percent-decoded, redacted like an error
+//! detail, stripped of control and bidi characters and cut to
+//! [`PATH_LOG_MAX`] characters ([`loggable_path`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
@@ -28,6 +33,70 @@ pub fn is_sane(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
 }
 
+/// Most characters of a path the request log records.
+pub const PATH_LOG_MAX: usize = 256;
+
+/// Whether a caller's id may be kept: sane, and no credential in it.
+fn acceptable(id: &str, bearer: Option<&str>) -> bool {
+    is_sane(id)
+        && !id.contains("mgp_")
+        && !id.contains("mgo_")
+        && matches!(crate::error::redacted(id, bearer), std::borrow::Cow::Borrowed(_))
+}
+
+/// The bearer token of `req`, if any (only to keep it out of the log).
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    Some(token.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+}
+
+/// The request path as logged: percent-decoded (lossy UTF-8), every
+/// credential shape and the request's own `bearer` token redacted, control
+/// characters (C0, DEL, C1) and bidi controls (U+202A..U+202E,
+/// U+2066..U+2069) written as `\u{..}` escapes, cut to [`PATH_LOG_MAX`]
+/// characters (then `…`). A log reader sees what was asked for, never a
+/// token pasted into a URL or text that rewrites the log line.
+pub fn loggable_path(path: &str, bearer: Option<&str>) -> String {
+    let decoded = percent_decode(path);
+    let clean = crate::error::redacted(&decoded, bearer);
+    let mut out = String::with_capacity(clean.len().min(PATH_LOG_MAX * 2));
+    for (n, c) in clean.chars().enumerate() {
+        if n == PATH_LOG_MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `%XX` sequences decoded; anything else (a lone `%`) kept; invalid UTF-8
+/// replaced by U+FFFD.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A new id: `<8 random hex digits>-<counter>`.
 fn generate() -> String {
     static PREFIX: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
@@ -37,9 +106,11 @@ fn generate() -> String {
 
 /// The middleware: picks the id, runs the request in its span, echoes it.
 pub async fn assign(req: Request, next: Next) -> Response {
-    let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|id| is_sane(id));
+    let bearer = bearer(&req);
+    let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|id| acceptable(id, bearer));
     let id = given.map_or_else(generate, str::to_owned);
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let path = loggable_path(req.uri().path(), bearer);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {
@@ -53,7 +124,36 @@ pub async fn assign(req: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::is_sane;
+    use super::{acceptable, is_sane, loggable_path, PATH_LOG_MAX};
+
+    #[test]
+    fn ids_holding_a_credential_are_not_kept() {
+        let token = format!("mgp_{}", "A".repeat(43));
+        assert!(!acceptable(&token, None));
+        assert!(!acceptable("mgo_short", None));
+        assert!(!acceptable("ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", None), "a GitHub token shape");
+        assert!(!acceptable("operator-secret-0123", Some("operator-secret-0123")));
+        assert!(!acceptable("trace-operator-secret-0123", Some("operator-secret-0123")));
+        assert!(acceptable("client-trace:42/a.b_c", Some("operator-secret-0123")));
+    }
+
+    #[test]
+    fn logged_paths_are_decoded_redacted_escaped_and_cut() {
+        let token = format!("mgp_{}", "b".repeat(43));
+        let logged = loggable_path(&format!("/peers/{token}/token"), None);
+        assert!(!logged.contains(&token) && logged.starts_with("/peers/[REDACTED:"), "{logged}");
+        let encoded = token.replace('_', "%5F");
+        assert!(!loggable_path(&format!("/peers/{encoded}"), None).contains(&token));
+        assert!(!loggable_path("/peers/my-secret-value-42", Some("my-secret-value-42")).contains("my-secret-value-42"));
+        assert_eq!(
+            loggable_path("/peers/a%0Ab%1B%E2%80%AEc\u{2067}", None),
+            "/peers/a\\u{a}b\\u{1b}\\u{202e}c\\u{2067}"
+        );
+        assert_eq!(loggable_path("/peers/%ff%C2%85x%", None), "/peers/\u{FFFD}\\u{85}x%");
+        let long = loggable_path(&format!("/{}", "a".repeat(1000)), None);
+        assert_eq!(long.chars().count(), PATH_LOG_MAX + 1);
+        assert!(long.ends_with('…'));
+    }
 
     #[test]
     fn only_short_plain_ids_are_kept() {

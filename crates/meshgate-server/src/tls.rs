@@ -5,8 +5,9 @@
 //!   ([`Reloading`]) that hands each handshake the current pair. A task
 //!   polls the files' size, modification time and inode every
 //!   [`TlsSettings::reload_every`] and reloads on SIGHUP; a reload that
-//!   fails (unreadable file, bad PEM, key not matching the certificate)
-//!   keeps the old pair and logs why. The listener is never rebound, so
+//!   fails (unreadable file, not a regular file, over [`MAX_PEM_FILE`],
+//!   bad PEM, key not matching the certificate) keeps the old pair and
+//!   logs why. The listener is never rebound, so
 //!   a renewal drops no connection.
 //! - **The handshake is part of the connection.** [`Stream`] performs it
 //!   lazily on the first read or write, inside the connection task that
@@ -127,9 +128,7 @@ impl Files {
     fn load(&self) -> Result<CertifiedKey, String> {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let read = |path: &Path, what: &str| {
-            std::fs::read(path).map_err(|e| format!("cannot read the TLS {what} {}: {e}", path.display()))
-        };
+        let read = |path: &Path, what: &str| read_pem_file(path, what);
         let cert_pem = read(&self.cert, "certificate")?;
         let chain = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<Vec<_>, _>>()
@@ -137,14 +136,41 @@ impl Files {
         if chain.is_empty() {
             return Err(format!("TLS certificate {} holds no CERTIFICATE block", self.cert.display()));
         }
-        refuse_public_key_file(&self.key)?;
         let key_pem = read(&self.key, "key")?;
+        refuse_public_key_file(&self.key)?;
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| format!("TLS key {} holds no usable private key: {e}", self.key.display()))?;
         CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider()).map_err(|e| {
             format!("TLS key {} does not fit certificate {}: {e}", self.key.display(), self.cert.display())
         })
     }
+}
+
+/// Largest certificate or key file read: a chain is a few KiB, and a path
+/// that names something else (a symlink to `/dev/zero`, a huge file) must
+/// not make the gateway read it into memory.
+pub const MAX_PEM_FILE: u64 = 1 << 20;
+
+/// Reads a certificate or key file: a regular file (after symlinks) of at
+/// most [`MAX_PEM_FILE`] bytes, also if it grows while being read.
+fn read_pem_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let fail = |e: &dyn std::fmt::Display| format!("cannot read the TLS {what} {}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
+    let meta = file.metadata().map_err(|e| fail(&e))?;
+    if !meta.is_file() {
+        return Err(fail(&"not a regular file"));
+    }
+    let too_big = || fail(&format_args!("larger than {MAX_PEM_FILE} bytes"));
+    if meta.len() > MAX_PEM_FILE {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_FILE + 1).read_to_end(&mut bytes).map_err(|e| fail(&e))?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Refuses a key file every user of the machine may read or write (as ssh
@@ -217,6 +243,23 @@ async fn watch(files: Files, resolver: Arc<Reloading>, every: Duration) {
             Err(why) => tracing::warn!("TLS reload failed, still serving the previous certificate: {why}"),
         }
     }
+}
+
+/// Without TLS there is nothing to reload, but SIGHUP (README's systemd
+/// unit sends it on `systemctl reload`) must not end the gateway, its
+/// default action: each one is logged and otherwise ignored.
+pub(crate) fn ignore_hangups() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hup) => {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: no TLS certificate configured, nothing to reload");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP"),
+        }
+    })
 }
 
 /// A connection's socket: plain TCP, or TLS whose handshake runs on the

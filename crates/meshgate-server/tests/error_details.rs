@@ -85,3 +85,37 @@ async fn an_oversized_chunked_body_is_413_and_the_connection_closes() {
     assert!(matches!(read, Ok(Ok(_))), "the gateway closed the connection (EOF), not left it open: {read:?}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_is_a_json_400_on_every_route() {
+    let gw = Gateway::start().await;
+    let alice = gw.register("alice").await;
+    let routes = [
+        (Method::GET, "/peers/%ff"),
+        (Method::PATCH, "/peers/%ff"),
+        (Method::DELETE, "/peers/%ff"),
+        (Method::POST, "/peers/%ff/token"),
+        (Method::POST, "/peers/%ff/revoke"),
+        (Method::GET, "/threads/%ff"),
+        (Method::DELETE, "/aliases/%ff"),
+        (Method::POST, "/messages/%ff/read"),
+        (Method::GET, "/messages/%ff"),
+        (Method::DELETE, "/loops/%ff/b"),
+        (Method::DELETE, "/loops/a/%c3%28"),
+    ];
+    for (method, path) in routes {
+        for token in [common::OPERATOR, alice.as_str()] {
+            let body = (method == Method::PATCH).then(|| json!({"enabled": true}));
+            // `call` fails the test on an answer that is not JSON.
+            let (s, v) = gw.call(method.clone(), path, Some(token), body).await;
+            assert_eq!(
+                (s, v["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_path")),
+                "{method} {path}: {v}"
+            );
+            assert!(detail(&v).contains("not valid UTF-8"), "{v}");
+        }
+        let (s, _) = gw.call(method.clone(), path, None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}

@@ -129,7 +129,9 @@ pub fn run(args: Args) -> Result<u8> {
 }
 
 async fn serve(args: Args) -> Result<()> {
+    survive_hangups_while_starting();
     refuse_plaintext_across_machines(&args)?;
+    refuse_open_metrics(&args)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = meshgate_server::TlsSettings::new(cert, key);
@@ -212,6 +214,21 @@ fn refuse_plaintext_across_machines(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Refuses `--metrics-listen` on an address other machines can reach unless
+/// `--allow-plaintext` says the network is private: that listener is plain
+/// HTTP without auth (also when the main one serves TLS), and its counters
+/// show who talks how much to the gateway.
+fn refuse_open_metrics(args: &Args) -> Result<()> {
+    match args.traffic.metrics_listen {
+        Some(addr) if !args.allow_plaintext && !addr.ip().to_canonical().is_loopback() => {
+            Err(crate::exit::usage(format!(
+                "refusing to serve metrics on {addr}: that listener is plain HTTP without auth, readable by anyone                  who can reach it; keep it on loopback (e.g. 127.0.0.1:9788), or pass --allow-plaintext on                  WireGuard/Tailscale/private networks"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Warns when an `operator-token` sits beside the database but not in the
 /// data directory (where earlier versions wrote it for `--db sqlite:PATH`):
 /// that file is no longer read.
@@ -288,6 +305,18 @@ async fn open_store_with(url: &str, sqlite: SqliteOptions) -> Result<(Arc<dyn St
 fn owner_only_umask() {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Takes SIGHUP away from its default action (ending the process) before
+/// anything else: a `systemctl reload` during start-up must not stop the
+/// gateway. Tokio keeps the handler for the life of the process; once
+/// serving, the server reloads TLS on it or logs that there is nothing to
+/// reload.
+fn survive_hangups_while_starting() {
+    #[cfg(unix)]
+    if let Err(e) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tracing::warn!(error = %e, "cannot handle SIGHUP");
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM; `watch` stops on it too.

@@ -32,7 +32,8 @@ pub struct TrafficArgs {
           value_parser = ["on", "off"])]
     pub metrics: String,
 
-    /// Also serve `GET /metrics` WITHOUT auth on this address (for a scraper on a private address).
+    /// Also serve `GET /metrics` WITHOUT auth, over plain HTTP, on this address (for a scraper); an address that is
+    /// not loopback needs --allow-plaintext.
     #[arg(long, value_name = "ADDR", env = "MESHGATE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 

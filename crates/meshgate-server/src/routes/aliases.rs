@@ -1,6 +1,6 @@
 //! `/aliases`: operator-managed nicknames, resolved on send.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use meshgate_proto::{Alias, AliasList};
@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::JsonObject;
+use crate::input::{JsonObject, PathParams};
 use crate::routes::messages::check_name;
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, NewAlias};
@@ -45,7 +45,11 @@ async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Api
 
 /// `DELETE /aliases/{alias}` (operator).
 #[utoipa::path(delete, path = "/aliases/{alias}", tag = "aliases", params(("alias" = String, Path)), responses((status = 200, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn remove(State(state): State<AppState>, auth: Auth, Path(alias): Path<String>) -> ApiResult<Json<Value>> {
+async fn remove(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParams(alias): PathParams<String>,
+) -> ApiResult<Json<Value>> {
     auth.require_operator("managing aliases")?;
     state.store().delete_alias(&alias).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::not_found("unknown_alias", format!("alias {alias:?} does not exist")),

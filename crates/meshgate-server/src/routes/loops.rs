@@ -1,12 +1,13 @@
 //! `/loops`: the conversation-loop breaker's tripped pairs (operator).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use meshgate_proto::{ErrorBody, LoopList, LoopReset};
 
 use crate::auth::Auth;
 use crate::error::ApiResult;
+use crate::input::PathParams;
 use crate::routes::messages::check_name;
 use crate::state::AppState;
 
@@ -34,7 +35,7 @@ async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<LoopL
 async fn reset(
     State(state): State<AppState>,
     auth: Auth,
-    Path((a, b)): Path<(String, String)>,
+    PathParams((a, b)): PathParams<(String, String)>,
 ) -> ApiResult<Json<LoopReset>> {
     auth.require_operator("resetting a conversation loop")?;
     check_name(&a)?;

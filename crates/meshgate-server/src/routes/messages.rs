@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::auth::Auth;
 use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult, Class};
-use crate::input::{type_name, JsonObject, Query};
+use crate::input::{type_name, JsonObject, PathParams, Query};
 use crate::routes::{parse_id, suggestions};
 use crate::session::{LiveKind, Session};
 use crate::state::AppState;
@@ -437,7 +437,11 @@ pub(crate) fn wake_key(q: &MessageQuery) -> Option<&str> {
 
 /// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
 #[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not the recipient", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn mark_read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MarkRead>> {
+async fn mark_read(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<MarkRead>> {
     auth.require_peer_token_if_configured(&state)?;
     let id = parse_id(&id)?;
     let Some(msg) = state.store().message(id).await? else {

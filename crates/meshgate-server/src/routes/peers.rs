@@ -1,6 +1,6 @@
 //! `/peers`: registration, listing, tokens, lifecycle.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use meshgate_proto::{Peer, PeerList, RegisterResponse, TokenRotated};
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::auth::Auth;
 use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{JsonObject, Query};
+use crate::input::{JsonObject, PathParams, Query};
 use crate::peer_record::{check_capabilities, check_url};
 use crate::routes::messages::check_name;
 use crate::state::AppState;
@@ -81,7 +81,7 @@ fn for_caller(auth: &Auth, mut peer: Peer) -> Peer {
 
 /// `GET /peers/{name}`.
 #[utoipa::path(get, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = Peer), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn one(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Peer>> {
+async fn one(State(state): State<AppState>, auth: Auth, PathParams(name): PathParams<String>) -> ApiResult<Json<Peer>> {
     state
         .store()
         .peer(&name)
@@ -98,7 +98,7 @@ async fn one(State(state): State<AppState>, auth: Auth, Path(name): Path<String>
 async fn deregister(
     State(state): State<AppState>,
     auth: Auth,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let q = Query::parse(raw.as_deref(), &["purge"], "/peers/{name}")?;
@@ -127,7 +127,7 @@ async fn deregister(
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
     body: JsonObject,
 ) -> ApiResult<Json<Peer>> {
     auth.require_operator("changing a peer's settings")?;
@@ -160,7 +160,11 @@ async fn update(
 
 /// `POST /peers/{name}/token`: a new token; the previous one dies at once.
 #[utoipa::path(post, path = "/peers/{name}/token", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = TokenRotated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn rotate(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<TokenRotated>> {
+async fn rotate(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParams(name): PathParams<String>,
+) -> ApiResult<Json<TokenRotated>> {
     if !auth.may_act_as(&name) {
         return Err(ApiError::forbidden("caller_binding", "a peer token can only rotate its own token"));
     }
@@ -173,7 +177,11 @@ async fn rotate(State(state): State<AppState>, auth: Auth, Path(name): Path<Stri
 /// `POST /peers/{name}/revoke` (operator): kills the peer's tokens; the
 /// next registration mints a new one.
 #[utoipa::path(post, path = "/peers/{name}/revoke", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, description = "tokens revoked"), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
-async fn revoke(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn revoke(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParams(name): PathParams<String>,
+) -> ApiResult<Json<Value>> {
     auth.require_operator("revoking a peer token")?;
     state.store().revoke_tokens(&name).await.map_err(|e| not_registered(e, &name))?;
     tracing::info!(peer = %name, "peer tokens revoked");

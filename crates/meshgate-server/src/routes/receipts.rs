@@ -8,7 +8,7 @@
 //! learns nothing, not even that the id is taken. The same holds for
 //! replying: only a party to a message may reply to it.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use meshgate_proto::{
@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::auth::Auth;
 use crate::error::{shown, ApiError, ApiResult};
-use crate::input::{JsonObject, Query};
+use crate::input::{JsonObject, PathParams, Query};
 use crate::routes::parse_id;
 use crate::state::AppState;
 
@@ -42,7 +42,7 @@ fn unknown_message(id: i64) -> ApiError {
 pub(crate) async fn status(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<MessageStatus>> {
     let id = parse_id(&id)?;
     let status = state.store().message_status(id).await?.ok_or_else(|| unknown_message(id))?;

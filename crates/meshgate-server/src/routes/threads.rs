@@ -1,6 +1,6 @@
 //! `/threads`: named conversations and their messages.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use meshgate_proto::{Thread, ThreadList, ThreadMessages};
@@ -8,7 +8,7 @@ use meshgate_store::{MessageQuery, Order, ThreadQuery};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{JsonObject, Query};
+use crate::input::{JsonObject, PathParams, Query};
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, NewThread};
 
@@ -49,7 +49,7 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
 async fn show(
     State(state): State<AppState>,
     auth: Auth,
-    Path(uuid): Path<String>,
+    PathParams(uuid): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ThreadMessages>> {
     let q = Query::parse(raw.as_deref(), &["limit"], "/threads/{uuid}")?;
