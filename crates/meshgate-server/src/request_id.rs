@@ -109,8 +109,12 @@ pub async fn assign(req: Request, next: Next) -> Response {
     let bearer = bearer(&req);
     let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|id| acceptable(id, bearer));
     let id = given.map_or_else(generate, str::to_owned);
-    let path = loggable_path(req.uri().path(), bearer);
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = tracing::field::Empty);
+    // Decoding, redacting and escaping the path costs a scan per request:
+    // only when the span is logged at all.
+    if !span.is_disabled() {
+        span.record("path", tracing::field::display(loggable_path(req.uri().path(), bearer)));
+    }
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {
