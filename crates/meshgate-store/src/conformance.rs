@@ -106,6 +106,7 @@ macro_rules! __with_conformance_checks {
         answers_link_to_questions,
         obligations_list_open_questions,
         receipts_follow_ladder_changes,
+        prior_message_answers_without_storing,
         );
     };
 }
