@@ -176,14 +176,21 @@ impl Gate {
         self.owners.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
-    /// Ends the sessions whose token dies, on the store's credential events.
+    /// Ends the sessions whose token dies, on the store's credential events
+    /// (until the gateway stops: the task holds the state, so the event
+    /// channel would never close by itself).
     fn watch_credentials(self: &Arc<Self>, state: &AppState) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let mut events = state.store().subscribe_credentials();
+        let mut stop = state.stop_signal();
         let (gate, state) = (Arc::downgrade(self), state.clone());
         runtime.spawn(async move {
             loop {
-                let peer = match events.recv().await {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    _ = stop.wait_for(|stopping| *stopping) => return,
+                };
+                let peer = match event {
                     Ok(CredentialEvent::Peer(p)) => Some(p),
                     Ok(CredentialEvent::Everyone) | Err(RecvError::Lagged(_)) => None,
                     Err(RecvError::Closed) => return,
