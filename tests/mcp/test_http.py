@@ -1,4 +1,4 @@
-"""What only /mcp has: authentication by a per-peer token and sessions bound to their peer."""
+"""What only /mcp has: authentication by a per-peer token and sessions bound to the token that opened them."""
 
 from __future__ import annotations
 
@@ -45,21 +45,85 @@ def test_a_session_works_only_with_its_peers_token(mesh):
     assert closed.status_code in (200, 204)
 
 
-def test_sessions_per_peer_are_capped(mesh):
+def open_session(mesh, token):
+    """Initializes a session (and says so, as a client must before other requests); returns its id."""
+    r = post(mesh, token, INIT)
+    assert r.status_code == 200, r.text
+    session = r.headers["mcp-session-id"]
+    r = post(mesh, token, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    assert r.status_code in (200, 202), r.text
+    return session
+
+
+LISTING = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+
+def test_a_session_beyond_the_cap_ends_the_peers_oldest(mesh):
     bob = mesh.register("bob")
-    sessions = []
-    for _ in range(4):
-        r = post(mesh, bob.token, INIT)
+    sessions = [open_session(mesh, bob.token) for _ in range(5)]
+    gone = post(mesh, bob.token, LISTING, sessions[0])
+    assert gone.status_code == 404 and gone.json()["error"] == "unknown_session"
+    for session in sessions[1:]:
+        r = post(mesh, bob.token, LISTING, session)
         assert r.status_code == 200, r.text
-        sessions.append(r.headers["mcp-session-id"])
-    over = post(mesh, bob.token, INIT)
-    assert over.status_code == 429 and over.json()["error"] == "too_many_sessions"
     # Another peer is not affected.
-    assert post(mesh, mesh.register("carol").token, INIT).status_code == 200
+    open_session(mesh, mesh.register("carol").token)
     closed = httpx.delete(f"{mesh.url}/mcp",
-                          headers={"Authorization": f"Bearer {bob.token}", "Mcp-Session-Id": sessions[0]})
+                          headers={"Authorization": f"Bearer {bob.token}", "Mcp-Session-Id": sessions[1]})
     assert closed.status_code in (200, 204)
-    assert post(mesh, bob.token, INIT).status_code == 200
+    open_session(mesh, bob.token)
+    for session in sessions[2:]:
+        r = post(mesh, bob.token, LISTING, session)
+        assert r.status_code == 200, f"a free slot ends nothing: {r.text}"
+
+
+def rotate(mesh, peer):
+    r = httpx.post(f"{mesh.url}/peers/{peer.name}/token", headers={"Authorization": f"Bearer {mesh.operator}"})
+    r.raise_for_status()
+    return r.json()["peer_token"]
+
+
+def test_a_thiefs_sessions_end_with_the_rotated_token_and_never_serve_the_new_one(mesh):
+    import threading
+    import time
+
+    bob = mesh.register("bob")
+    stolen = [open_session(mesh, bob.token) for _ in range(4)]
+    # The thief's event stream on its session, read until the gateway ends it.
+    ended = threading.Event()
+
+    def listen():
+        headers = {"Authorization": f"Bearer {bob.token}", "Mcp-Session-Id": stolen[0], "Accept": "text/event-stream"}
+        try:
+            with httpx.stream("GET", f"{mesh.url}/mcp", headers=headers, timeout=30) as r:
+                assert r.status_code == 200, r.read()
+                for _ in r.iter_bytes():
+                    pass
+        except httpx.HTTPError:
+            pass
+        ended.set()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert not ended.wait(1), "the stream is open before the rotation"
+    new = rotate(mesh, bob)
+    assert ended.wait(10), "rotating the token ends its sessions"
+    for session in stolen:
+        r = post(mesh, new, LISTING, session)
+        assert r.status_code == 404 and r.json()["error"] == "unknown_session", r.text
+        assert post(mesh, bob.token, LISTING, session).status_code == 401
+    # The owner's new token gets its sessions at once: no 429 while the thief's time out.
+    mine = [open_session(mesh, new) for _ in range(4)]
+    for session in mine:
+        assert post(mesh, new, LISTING, session).status_code == 200
+    # A disabled peer's sessions end too; re-enabled, the old id stays gone.
+    session = mine[-1]
+    auth = {"Authorization": f"Bearer {mesh.operator}"}
+    httpx.patch(f"{mesh.url}/peers/{bob.name}", json={"enabled": False}, headers=auth).raise_for_status()
+    time.sleep(1)  # the session ends on the event, while the peer is disabled
+    httpx.patch(f"{mesh.url}/peers/{bob.name}", json={"enabled": True}, headers=auth).raise_for_status()
+    r = post(mesh, new, LISTING, session)
+    assert r.status_code == 404 and r.json()["error"] == "unknown_session", r.text
 
 
 def test_abandoned_session_openings_do_not_count(mesh):

@@ -5,11 +5,15 @@
 //! - **Authentication.** Every request to `/mcp` goes through [`Auth`]: a bad
 //!   token is our usual 401 JSON, and the operator token is refused (403
 //!   `operator_token_refused`), since a session must act as one peer.
-//! - **Sessions belong to a peer.** rmcp hands out `Mcp-Session-Id`s; a
-//!   session id presented with another peer's token is 404
-//!   `unknown_session`, as if it did not exist. Each peer may hold
-//!   [`SESSIONS_PER_PEER`] sessions (then 429 `too_many_sessions`); a
-//!   session idle for [`SESSION_IDLE`] is closed.
+//! - **Sessions belong to a token.** rmcp hands out `Mcp-Session-Id`s; a
+//!   session id presented with any token but the one that opened it (another
+//!   peer's, or its own peer's rotated one) is 404 `unknown_session`, as if it
+//!   did not exist. A session ends when its token dies (rotated or revoked,
+//!   peer disabled or deleted: the store's credential events, as for
+//!   streams). Each peer may hold [`SESSIONS_PER_PEER`] sessions; a new one
+//!   beyond that ends the peer's oldest (as streams and long-polls do), so a
+//!   thief's sessions cannot lock the owner out; a session idle for
+//!   [`SESSION_IDLE`] is closed.
 //! - **One set of rules.** The tools do not touch the store: each mesh
 //!   operation is a request to the gateway's own router (tower `oneshot`)
 //!   with the request's bearer token, so auth, validation, the credential
@@ -18,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,7 +44,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::auth::Auth;
+use meshgate_store::{CredentialEvent, TokenHash};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::{Auth, Caller};
 use crate::error::{ApiError, Class};
 use crate::state::AppState;
 
@@ -72,6 +80,7 @@ pub fn router(state: AppState, api: Router) -> Router {
             }
         });
     }
+    gate.watch_credentials(&state);
     Router::new()
         .route(
             "/mcp",
@@ -88,8 +97,10 @@ type Service = StreamableHttpService<MeshServer<RouterMesh>, LocalSessionManager
 struct Gate {
     service: Service,
     manager: Arc<LocalSessionManager>,
-    /// Session id -> the peer that opened it.
-    owners: Mutex<HashMap<String, String>>,
+    /// Session id -> the token that opened it.
+    owners: Mutex<HashMap<String, Owner>>,
+    /// Order of openings (the oldest session is ended at the cap).
+    opened: AtomicU64,
     /// Sessions being opened, per peer (they count against the cap).
     opening: Mutex<HashMap<String, usize>>,
     /// Issued sessions whose client has not yet sent
@@ -109,7 +120,14 @@ impl Gate {
             manager.clone(),
             StreamableHttpServerConfig { sse_keep_alive: Some(Duration::from_secs(15)), ..Default::default() },
         );
-        Gate { service, manager, owners: Mutex::default(), opening: Mutex::default(), handshaking: Mutex::default() }
+        Gate {
+            service,
+            manager,
+            owners: Mutex::default(),
+            opened: AtomicU64::new(0),
+            opening: Mutex::default(),
+            handshaking: Mutex::default(),
+        }
     }
 
     async fn handle(&self, auth: Auth, req: Request) -> Response {
@@ -121,9 +139,10 @@ impl Gate {
             .into_response();
         };
         let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let hash = TokenHash::of(auth.token());
         let _opening = match &session {
             Some(id) => {
-                if self.owner(id).as_deref() != Some(peer.as_str()) {
+                if !self.owner(id).is_some_and(|o| o.peer == peer && o.hash == hash) {
                     return ApiError::not_found(
                         "unknown_session",
                         "no such MCP session for this token; start a new one (initialize without Mcp-Session-Id)",
@@ -151,9 +170,11 @@ impl Gate {
         parts.extensions.insert(McpCaller { peer: peer.clone(), token: auth.token().to_owned(), remote });
         let response = self.service.handle(Request::from_parts(parts, Body::from(body))).await;
         let issued = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        if let (None, Some(id)) = (&session, issued) {
+        if let (None, Some(id), Caller::Peer { generation, .. }) = (&session, issued, &auth.caller) {
+            let seq = self.opened.fetch_add(1, Ordering::Relaxed);
             self.handshaking.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
-            self.owners.lock().unwrap_or_else(|e| e.into_inner()).insert(id, peer.clone());
+            let owner = Owner { peer: peer.clone(), hash, generation: *generation, seq };
+            self.owners.lock().unwrap_or_else(|e| e.into_inner()).insert(id, owner);
         }
         if let (Some(id), true) = (&session, method == Method::DELETE && response.status().is_success()) {
             self.forget(id, &peer);
@@ -189,17 +210,72 @@ impl Gate {
         }
     }
 
-    fn owner(&self, id: &str) -> Option<String> {
+    fn owner(&self, id: &str) -> Option<Owner> {
         self.owners.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
+    /// Ends the sessions whose token dies, on the store's credential events
+    /// (until the gateway stops: the task holds the state, so the event
+    /// channel would never close by itself).
+    fn watch_credentials(self: &Arc<Self>, state: &AppState) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let mut events = state.store().subscribe_credentials();
+        let mut stop = state.stop_signal();
+        let (gate, state) = (Arc::downgrade(self), state.clone());
+        runtime.spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    _ = stop.wait_for(|stopping| *stopping) => return,
+                };
+                let peer = match event {
+                    Ok(CredentialEvent::Peer(p)) => Some(p),
+                    Ok(CredentialEvent::Everyone) | Err(RecvError::Lagged(_)) => None,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(gate) = gate.upgrade() else { return };
+                gate.end_dead_sessions(&state, peer.as_deref()).await;
+            }
+        });
+    }
+
+    /// Ends the sessions (of `peer`, or all) whose token is no longer live.
+    async fn end_dead_sessions(&self, state: &AppState, peer: Option<&str>) {
+        let held: Vec<(String, Owner)> = {
+            let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+            owners
+                .iter()
+                .filter(|(_, o)| peer.is_none_or(|p| o.peer == p))
+                .map(|(i, o)| (i.clone(), o.clone()))
+                .collect()
+        };
+        for (id, o) in held {
+            match state.store().token_owner(&o.hash).await {
+                Ok(Some(t)) if t.peer == o.peer && t.generation == o.generation && t.enabled => {}
+                Ok(_) => {
+                    tracing::debug!(peer = %o.peer, "MCP session ends: its token died");
+                    self.end(&id).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not re-check an MCP session's token"),
+            }
+        }
+    }
+
+    /// Closes session `id` and forgets it.
+    async fn end(&self, id: &str) {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.handshaking.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let _ = self.manager.close_session(&id.into()).await;
+    }
+
     /// Counts a session being opened for `peer` until the returned guard
-    /// drops (also when the request is abandoned), or refuses past the cap
-    /// (sessions rmcp closed meanwhile are forgotten first).
+    /// drops (also when the request is abandoned). At the cap, the peer's
+    /// oldest session ends (sessions rmcp closed meanwhile are forgotten
+    /// first); only openings in flight filling the cap are refused.
     async fn reserve<'a>(&'a self, peer: &str) -> Result<Reservation<'a>, ApiError> {
         let mine: Vec<String> = {
             let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-            owners.iter().filter(|(_, p)| *p == peer).map(|(id, _)| id.clone()).collect()
+            owners.iter().filter(|(_, o)| o.peer == peer).map(|(id, _)| id.clone()).collect()
         };
         let mut gone = Vec::new();
         for id in &mine {
@@ -210,22 +286,34 @@ impl Gate {
         for id in &gone {
             self.forget(id, peer);
         }
-        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let open = owners.values().filter(|p| *p == peer).count();
-        let mut opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
-        let pending = opening.entry(peer.to_owned()).or_default();
-        if open + *pending >= SESSIONS_PER_PEER {
-            return Err(ApiError::new(
-                Class::RateLimited,
-                "too_many_sessions",
-                format!(
-                    "this peer already holds {SESSIONS_PER_PEER} MCP sessions; close one (DELETE /mcp) or let it \
-                     expire"
-                ),
-            ));
+        let oldest = {
+            let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+            let open = owners.values().filter(|o| o.peer == peer).count();
+            let mut opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
+            let pending = opening.entry(peer.to_owned()).or_default();
+            if *pending >= SESSIONS_PER_PEER {
+                return Err(ApiError::new(
+                    Class::RateLimited,
+                    "too_many_sessions",
+                    format!("this peer is already opening {SESSIONS_PER_PEER} MCP sessions; retry when they are open"),
+                ));
+            }
+            *pending += 1;
+            let oldest = (open + *pending > SESSIONS_PER_PEER)
+                .then(|| owners.iter().filter(|(_, o)| o.peer == peer).min_by_key(|(_, o)| o.seq))
+                .flatten()
+                .map(|(id, _)| id.clone());
+            if let Some(id) = &oldest {
+                owners.remove(id);
+            }
+            oldest
+        };
+        let reservation = Reservation { gate: self, peer: peer.to_owned() };
+        if let Some(id) = oldest {
+            tracing::debug!(peer, "cap of MCP sessions reached: the oldest ends");
+            self.end(&id).await;
         }
-        *pending += 1;
-        Ok(Reservation { gate: self, peer: peer.to_owned() })
+        Ok(reservation)
     }
 }
 
@@ -258,6 +346,16 @@ async fn json_errors(response: Response) -> Response {
     };
     let detail = if text.trim().is_empty() { format!("MCP transport: {status}") } else { text };
     ApiError::new(class, code, detail).into_response()
+}
+
+/// Who opened a session: the peer, its token (hash and generation), and
+/// the order of openings.
+#[derive(Clone)]
+struct Owner {
+    peer: String,
+    hash: TokenHash,
+    generation: i64,
+    seq: u64,
 }
 
 /// A session being opened, counted against its peer's cap while it lives.

@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use meshgate_proto::LoopPair;
+use meshgate_store::{NewMessage, StoreError};
 
 use crate::auth::{Auth, Caller};
 use crate::error::{ApiError, Class};
@@ -28,7 +29,7 @@ pub const SHARDS: usize = 16;
 pub const BUCKETS_MAX: usize = 65_536;
 
 /// Most peer pairs the loop breaker tracks at once (each holds up to COUNT
-/// instants of 16 bytes: 60 by default, about 1 KiB a pair).
+/// instants of 16 bytes per direction: 60 by default, about 2 KiB a pair).
 pub const PAIRS_MAX: usize = 16_384;
 
 /// `--send-rate` / `--send-burst`: DMs per second sustained per sender, and
@@ -48,8 +49,9 @@ impl Default for SendRate {
     }
 }
 
-/// `--loop-limit COUNT/SECONDS`: at most COUNT DMs between two peers (both
-/// directions together) within any SECONDS.
+/// `--loop-limit COUNT/SECONDS`: at most COUNT DMs exchanged between two
+/// peers within any SECONDS, counted as twice the quieter direction (a
+/// one-way flood is no exchange: the send rate limits it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoopLimit {
     /// DMs allowed within the window (>= 1).
@@ -193,6 +195,15 @@ impl SendLimiter {
         )
     }
 
+    /// Gives back a token [`SendLimiter::take`] took for a DM that turned
+    /// out to be a resend of a stored one (never beyond the burst).
+    pub fn refund(&self, sender: &str) {
+        let burst = f64::from(self.rate.burst.max(1));
+        if let Some(b) = self.buckets.shard(sender).get_mut(sender) {
+            b.tokens = (b.tokens + 1.0).min(burst);
+        }
+    }
+
     /// Buckets held now.
     pub fn len(&self) -> usize {
         self.buckets.len()
@@ -225,13 +236,34 @@ fn retry_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
-/// A tracked pair: the instants of its DMs within the window, oldest first.
+/// A tracked pair: the instants of its DMs in each direction (from the
+/// smaller name, from the other), oldest first, each at most COUNT long.
 #[derive(Default)]
 struct Pair {
-    sent: VecDeque<Instant>,
+    sent: [VecDeque<Instant>; 2],
 }
 
-/// Counts DMs per unordered pair of peers in a sliding window.
+impl Pair {
+    /// DMs of each direction within `window` of `now`.
+    fn live(&self, now: Instant, window: Duration) -> [usize; 2] {
+        self.sent.each_ref().map(|d| d.iter().filter(|t| now.duration_since(**t) < window).count())
+    }
+
+    /// The newest instant of either direction.
+    fn newest(&self) -> Option<Instant> {
+        self.sent.iter().filter_map(|d| d.back().copied()).max()
+    }
+}
+
+/// Which direction of the pair `(x, y)` a DM from `x` is (0: from the
+/// smaller name).
+fn direction(x: &str, y: &str) -> usize {
+    usize::from(x > y)
+}
+
+/// Counts DMs per unordered pair of peers in a sliding window. A pair is an
+/// exchange of `2 × min(a→b, b→a)` DMs: it trips when both directions have
+/// at least half of COUNT (rounded up) in the window.
 pub struct LoopBreaker {
     limit: LoopLimit,
     pairs: Shards<Pair>,
@@ -245,6 +277,7 @@ pub struct LoopBreaker {
 #[derive(Debug)]
 pub struct Reserved {
     key: String,
+    dir: usize,
     at: Instant,
 }
 
@@ -263,40 +296,65 @@ impl LoopBreaker {
         self.limit
     }
 
-    /// Counts a DM between `x` and `y`, or refuses it with 429
-    /// `conversation_loop` when the pair already had COUNT in the window.
+    /// Counts a DM from `x` to `y`, or refuses it with 429
+    /// `conversation_loop` when the pair already exchanged COUNT in the window.
     pub fn reserve(&self, x: &str, y: &str) -> Result<Option<Reserved>, ApiError> {
         let key = pair_key(x, y);
+        let dir = direction(x, y);
         let now = Instant::now();
         let window = self.limit.window;
         let count = self.limit.count as usize;
-        let stale = |p: &Pair| p.sent.back().is_none_or(|t| now.duration_since(*t) >= window);
+        let stale = |p: &Pair| p.newest().is_none_or(|t| now.duration_since(t) >= window);
         self.pairs
             .with(&key, Pair::default, stale, |pair| {
                 let Some(p) = pair else { return Ok(false) };
-                while p.sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                    p.sent.pop_front();
+                for d in &mut p.sent {
+                    while d.front().is_some_and(|t| now.duration_since(*t) >= window) {
+                        d.pop_front();
+                    }
                 }
-                if p.sent.len() >= count {
-                    let oldest = *p.sent.front().expect("count >= 1");
-                    let wait = (oldest + window).saturating_duration_since(now);
-                    return Err(self.loop_error(x, y, p.sent.len(), wait));
+                if let Some(wait) = self.trip_wait(p, now) {
+                    let exchanged = p.sent[0].len() + p.sent[1].len();
+                    return Err(self.loop_error(x, y, exchanged, wait));
                 }
-                p.sent.push_back(now);
-                if p.sent.len() >= count {
+                let d = &mut p.sent[dir];
+                d.push_back(now);
+                // Older instants of a busy direction cannot decide a trip.
+                if d.len() > count {
+                    d.pop_front();
+                }
+                if self.trip_wait(p, now).is_some() {
                     self.full.store(true, Ordering::Release);
                 }
                 Ok(true)
             })
-            .map(|counted| counted.then_some(Reserved { key, at: now }))
+            .map(|counted| counted.then_some(Reserved { key, dir, at: now }))
+    }
+
+    /// DMs each direction needs in the window for the pair to trip.
+    fn need(&self) -> usize {
+        (self.limit.count as usize).div_ceil(2)
+    }
+
+    /// `Some(time until it lifts)` when the pair is tripped at `now`: both
+    /// directions hold [`LoopBreaker::need`] DMs in the window.
+    fn trip_wait(&self, p: &Pair, now: Instant) -> Option<Duration> {
+        let need = self.need();
+        let live = p.live(now, self.limit.window);
+        if live.iter().any(|n| *n < need) {
+            return None;
+        }
+        // A direction falls below `need` when its need-th newest DM leaves.
+        (0..2).map(|i| (p.sent[i][p.sent[i].len() - need] + self.limit.window).saturating_duration_since(now)).min()
     }
 
     /// Uncounts a DM that was not stored (refused later, or a duplicate).
     pub fn release(&self, r: Reserved) {
         let mut shard = self.pairs.shard(r.key.as_str());
         if let Some(p) = shard.get_mut(&r.key) {
-            if let Some(i) = p.sent.iter().rposition(|t| *t == r.at) {
-                p.sent.remove(i);
+            let d = &mut p.sent[r.dir];
+            if let Some(i) = d.iter().rposition(|t| *t == r.at) {
+                d.remove(i);
             }
         }
     }
@@ -307,7 +365,7 @@ impl LoopBreaker {
         let key = pair_key(x, y);
         let removed = self.pairs.shard(key.as_str()).remove(&key);
         let now = Instant::now();
-        removed.is_some_and(|p| self.live(&p, now) >= self.limit.count as usize)
+        removed.is_some_and(|p| self.trip_wait(&p, now).is_some())
     }
 
     /// Lifts every full pair of `peer` but its pair with `sender` (an
@@ -318,12 +376,11 @@ impl LoopBreaker {
             return 0;
         }
         let now = Instant::now();
-        let count = self.limit.count as usize;
         let (mut lifted, mut still_full) = (0, false);
         for shard in &self.pairs.shards {
             let mut shard = shard.lock().expect("traffic shard lock");
             shard.retain(|k, p| {
-                if self.live(p, now) < count {
+                if self.trip_wait(p, now).is_none() {
                     return true;
                 }
                 let (a, b) = split_key(k).expect("pair keys hold a separator");
@@ -355,15 +412,13 @@ impl LoopBreaker {
         for shard in &self.pairs.shards {
             let shard = shard.lock().expect("traffic shard lock");
             for (k, p) in shard.iter() {
-                let live = self.live(p, now);
-                if live >= self.limit.count as usize {
+                if let Some(wait) = self.trip_wait(p, now) {
                     let (a, b) = split_key(k).expect("pair keys hold a separator");
-                    let oldest = p.sent[p.sent.len() - live];
-                    let wait = (oldest + self.limit.window).saturating_duration_since(now);
+                    let live = p.live(now, self.limit.window);
                     out.push(LoopPair {
                         a: a.to_owned(),
                         b: b.to_owned(),
-                        count: live as u32,
+                        count: (live[0] + live[1]) as u32,
                         retry_after: retry_secs(wait),
                     });
                 }
@@ -383,10 +438,6 @@ impl LoopBreaker {
         self.len() == 0
     }
 
-    fn live(&self, p: &Pair, now: Instant) -> usize {
-        p.sent.iter().filter(|t| now.duration_since(**t) < self.limit.window).count()
-    }
-
     fn loop_error(&self, x: &str, y: &str, count: usize, wait: Duration) -> ApiError {
         let (a, b) = if x <= y { (x, y) } else { (y, x) };
         let retry = retry_secs(wait);
@@ -394,13 +445,14 @@ impl LoopBreaker {
             Class::RateLimited,
             "conversation_loop",
             format!(
-                "{a:?} and {b:?} exchanged {count} DMs within {} s (the limit is {} per {} s): this looks like a \
-                 conversation loop, so DMs between them are refused. It lifts by itself in {retry} s, when the \
+                "{a:?} and {b:?} exchanged {count} DMs within {} s (the limit is {} per {} s, both ways: at \
+                 least {} each way): this looks like a conversation loop, so DMs between them are refused. It lifts by itself in {retry} s, when the \
                  operator sends either of them a DM, or on reset: `meshgate loops reset {a} {b}` \
                  (DELETE /loops/{a}/{b} with the operator token)",
                 self.limit.window.as_secs(),
                 self.limit.count,
-                self.limit.window.as_secs()
+                self.limit.window.as_secs(),
+                self.need()
             ),
         );
         e.retry_after = Some(retry);
@@ -419,18 +471,43 @@ fn split_key(k: &str) -> Option<(&str, &str)> {
     k.split_once('\0')
 }
 
-/// Admits a DM from `from` to `to` (both checked peers) or refuses it:
-/// the loop breaker first (its count can be given back), then the sender's
-/// bucket. The reservation goes to [`settle`] once the store answered.
-pub(crate) fn admit(state: &AppState, from: &str, to: &str) -> Result<Option<Reserved>, ApiError> {
-    let refused = |e: ApiError| {
-        if let Some(m) = state.metrics() {
-            m.send_refused(e.code);
-        }
-        e
+/// What [`admit`] decided for a send.
+pub(crate) enum Admission {
+    /// Go ahead and store; the reservation goes to [`settle`] once the store answered.
+    Store(Option<Reserved>),
+    /// An exact resend of a DM the sender already stored (or its key reused
+    /// with another body): the store's answer, given without storing,
+    /// counting or refusing it.
+    Prior(meshgate_store::StoreResult<meshgate_store::Inserted>),
+}
+
+/// Admits `msg` (both ends checked peers) or refuses it: the loop breaker
+/// first (its count can be given back), then the sender's bucket. When
+/// either refuses, a DM whose idempotency key the sender already used is
+/// answered from the store instead (a 429 means nothing was stored, and a
+/// retry of a stored DM must not get one); looked up only then, so sends
+/// within the limits cost no extra read.
+pub(crate) async fn admit(state: &AppState, msg: &NewMessage) -> Result<Admission, ApiError> {
+    let refusal = match count(state, &msg.from_node, &msg.to_node) {
+        Ok(reserved) => return Ok(Admission::Store(reserved)),
+        Err(e) => e,
     };
+    match state.store().prior_message(msg).await {
+        Ok(None) => {}
+        Ok(Some(prior)) => return Ok(Admission::Prior(Ok(prior))),
+        Err(e @ StoreError::Conflict(_)) => return Ok(Admission::Prior(Err(e))),
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(m) = state.metrics() {
+        m.send_refused(refusal.code);
+    }
+    Err(refusal)
+}
+
+/// Counts a DM from `from` to `to` against the pair and the sender's bucket.
+fn count(state: &AppState, from: &str, to: &str) -> Result<Option<Reserved>, ApiError> {
     let reserved = match state.loops() {
-        Some(loops) => loops.reserve(from, to).map_err(refused)?,
+        Some(loops) => loops.reserve(from, to)?,
         None => None,
     };
     if let (Some(limiter), Some(rate)) = (state.send_limiter(), state.config().send_rate) {
@@ -438,17 +515,30 @@ pub(crate) fn admit(state: &AppState, from: &str, to: &str) -> Result<Option<Res
             if let (Some(loops), Some(r)) = (state.loops(), reserved) {
                 loops.release(r);
             }
-            return Err(refused(rate_limited(from, rate, wait)));
+            return Err(rate_limited(from, rate, wait));
         }
     }
     Ok(reserved)
 }
 
 /// After the store answered a send admitted by [`admit`]: a DM that was not
-/// stored (refused, or a duplicate of an idempotent retry) is uncounted; a
-/// DM the operator token stored lifts the recipient's tripped pairs (with
-/// anyone but the sender).
-pub(crate) fn settle(state: &AppState, auth: &Auth, reserved: Option<Reserved>, stored: bool, from: &str, to: &str) {
+/// stored (refused, or a duplicate of an idempotent retry) is uncounted, and
+/// a duplicate gives its sender's token back; a DM the operator token stored
+/// lifts the recipient's tripped pairs (with anyone but the sender).
+pub(crate) fn settle(
+    state: &AppState,
+    auth: &Auth,
+    reserved: Option<Reserved>,
+    outcome: &meshgate_store::StoreResult<meshgate_store::Inserted>,
+    from: &str,
+    to: &str,
+) {
+    let stored = outcome.as_ref().is_ok_and(|i| !i.duplicate);
+    if outcome.as_ref().is_ok_and(|i| i.duplicate) {
+        if let Some(limiter) = state.send_limiter() {
+            limiter.refund(from);
+        }
+    }
     let Some(loops) = state.loops() else { return };
     if let (Some(r), false) = (reserved, stored) {
         loops.release(r);
@@ -513,15 +603,38 @@ mod tests {
 
     #[test]
     fn a_released_reservation_does_not_count() {
-        let b = LoopBreaker::new(LoopLimit { count: 1, window: Duration::from_secs(60) });
-        let r = b.reserve("a", "b").unwrap().unwrap();
+        let b = LoopBreaker::new(LoopLimit { count: 2, window: Duration::from_secs(60) });
+        b.reserve("a", "b").unwrap().unwrap();
+        let r = b.reserve("b", "a").unwrap().unwrap();
         b.release(r);
-        b.reserve("a", "b").expect("released");
+        b.reserve("b", "a").expect("released");
         b.reserve("a", "b").unwrap_err();
         assert_eq!(b.lift_involving("b", "a"), 0, "a DM within the pair lifts nothing");
         b.reserve("a", "c").unwrap();
         assert_eq!(b.lift_involving("b", "op"), 1);
         b.reserve("a", "b").expect("lifted");
+    }
+
+    #[test]
+    fn a_one_way_flood_is_no_loop_and_holds_at_most_count_per_direction() {
+        let b = LoopBreaker::new(LoopLimit { count: 6, window: Duration::from_secs(60) });
+        for _ in 0..1000 {
+            b.reserve("mallory", "alice").expect("one way never trips");
+        }
+        {
+            let key = pair_key("mallory", "alice");
+            let shard = b.pairs.shard(key.as_str());
+            let p = &shard[&key];
+            assert_eq!((p.sent[0].len(), p.sent[1].len()), (0, 6), "bounded by COUNT");
+        }
+        // Replies count: the exchange is 2 x the quieter direction.
+        b.reserve("alice", "mallory").expect("the victim answers");
+        b.reserve("alice", "mallory").expect("2 x 2 < 6");
+        b.reserve("alice", "mallory").expect("the third reply makes 2 x 3 = 6");
+        let e = b.reserve("alice", "mallory").unwrap_err();
+        assert!(e.detail.contains("at least 3 each way"), "{}", e.detail);
+        b.reserve("mallory", "alice").unwrap_err();
+        assert_eq!(b.tripped().len(), 1);
     }
 
     #[test]

@@ -36,7 +36,7 @@ async fn metrics_count_requests_by_route_sends_commits_and_refusals() {
     for backend in backends() {
         let gw = Gateway::start_backend(backend, |c| {
             c.send_rate = Some(SendRate { per_second: 0.01, burst: 5 });
-            c.loop_limit = Some(LoopLimit { count: 3, window: Duration::from_secs(600) });
+            c.loop_limit = Some(LoopLimit { count: 2, window: Duration::from_secs(600) });
         })
         .await;
         let alice = gw.register("alice").await;
@@ -53,7 +53,8 @@ async fn metrics_count_requests_by_route_sends_commits_and_refusals() {
             let (s, v) = gw.send("alice", "bob", &format!("hello {i}")).await;
             assert_eq!(s, StatusCode::OK, "{v}");
         }
-        // The loop breaker refuses the 4th between alice and bob.
+        // One reply makes it an exchange (2 x 1): the breaker refuses the next.
+        assert_eq!(gw.send("bob", "alice", "back").await.0, StatusCode::OK);
         assert_eq!(gw.send("bob", "alice", "again").await.0, StatusCode::TOO_MANY_REQUESTS);
         // alice has 2 tokens left of 5: carol gets 2, then rate_limited.
         for _ in 0..2 {
@@ -75,7 +76,7 @@ async fn metrics_count_requests_by_route_sends_commits_and_refusals() {
         assert_eq!(s, StatusCode::OK, "{text}");
         assert!(text.ends_with("# EOF\n"), "OpenMetrics text");
         let posts = sample(&text, r#"meshgate_http_requests_total{method="POST",route="/messages",status="200"}"#);
-        assert_eq!(posts, Some(5.0), "{backend:?}\n{text}");
+        assert_eq!(posts, Some(6.0), "{backend:?}\n{text}");
         assert_eq!(
             sample(&text, r#"meshgate_http_requests_total{method="GET",route="/peers/{name}",status="200"}"#),
             Some(2.0)
@@ -85,7 +86,7 @@ async fn metrics_count_requests_by_route_sends_commits_and_refusals() {
             Some(2.0)
         );
         assert!(!text.contains("nobody-1") && !text.contains("route=\"/peers/alice\""), "raw paths are no labels");
-        assert_eq!(sample(&text, "meshgate_dms_sent_total"), Some(5.0));
+        assert_eq!(sample(&text, "meshgate_dms_sent_total"), Some(6.0));
         assert_eq!(sample(&text, r#"meshgate_send_refusals_total{reason="conversation_loop"}"#), Some(1.0));
         assert_eq!(sample(&text, r#"meshgate_send_refusals_total{reason="rate_limited"}"#), Some(1.0));
         assert_eq!(sample(&text, r#"meshgate_guard_refusals_total{rule="aws access key"}"#), Some(1.0), "{text}");

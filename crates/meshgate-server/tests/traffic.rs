@@ -175,14 +175,14 @@ async fn the_loop_breaker_trips_a_pair_only_and_an_operator_dm_or_reset_lifts_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_of_the_window_lifts_a_loop_and_off_disables_the_breaker() {
     for backend in backends() {
-        let gw = loops_gateway(backend, 3, Duration::from_secs(2)).await;
+        let gw = loops_gateway(backend, 4, Duration::from_secs(2)).await;
         let alice = gw.register("alice").await;
         let bob = gw.register("bob").await;
-        exchange(&gw, &alice, &bob, 3).await;
+        exchange(&gw, &alice, &bob, 4).await;
         let (retry, _) = assert_loop_refused(&gw, &alice, "alice", "bob").await;
         assert!(matches!(retry, Some(1..=2)), "Retry-After {retry:?}");
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        exchange(&gw, &alice, &bob, 3).await;
+        exchange(&gw, &alice, &bob, 4).await;
         assert_loop_refused(&gw, &bob, "bob", "alice").await;
         gw.stop().await;
 
@@ -200,18 +200,98 @@ async fn the_end_of_the_window_lifts_a_loop_and_off_disables_the_breaker() {
     }
 }
 
+/// Sends `body` with `token`; returns the status and the body.
+async fn post(gw: &Gateway, token: &str, body: &Value) -> (StatusCode, Value) {
+    gw.call(Method::POST, "/messages", Some(token), Some(body.clone())).await
+}
+
+/// While `token`'s sends are refused with `refused`: the exact resend of
+/// `body` (stored as `first`) is answered with the stored DM (it was
+/// stored, so no 429), another body under its key is still a conflict, and
+/// a new key is refused.
+async fn assert_resend_answered(gw: &Gateway, token: &str, body: &Value, first: &Value, refused: &str) {
+    let (s, v) = post(gw, token, body).await;
+    assert_eq!((s, &v["id"], &v["created_at"]), (StatusCode::OK, &first["id"], &first["created_at"]), "{v}");
+    let mut changed = body.clone();
+    changed["content"] = json!("twice");
+    let (s, v) = post(gw, token, &changed).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("idempotency_conflict")), "{v}");
+    let mut fresh = body.clone();
+    fresh["idempotency_key"] = json!("k2");
+    let (s, v) = post(gw, token, &fresh).await;
+    assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some(refused)), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idempotent_retry_is_not_counted_twice_by_the_breaker() {
-    let gw = loops_gateway(Backend::Sqlite, 2, Duration::from_secs(600)).await;
-    let alice = gw.register("alice").await;
-    gw.register("bob").await;
-    let body = json!({"to_node": "bob", "kind": "fyi", "content": "once", "idempotency_key": "k1"});
-    for _ in 0..3 {
-        let (s, v) = gw.call(Method::POST, "/messages", Some(&alice), Some(body.clone())).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+async fn an_idempotent_retry_is_not_counted_twice_and_is_answered_in_a_tripped_loop() {
+    for backend in backends() {
+        let gw = loops_gateway(backend, 2, Duration::from_secs(600)).await;
+        let alice = gw.register("alice").await;
+        let bob = gw.register("bob").await;
+        let body = json!({"to_node": "bob", "kind": "fyi", "content": "once", "idempotency_key": "k1"});
+        let (s, first) = post(&gw, &alice, &body).await;
+        assert_eq!(s, StatusCode::OK, "{first}");
+        for _ in 0..2 {
+            let (s, v) = post(&gw, &alice, &body).await;
+            assert_eq!((s, &v["id"]), (StatusCode::OK, &first["id"]), "{v}");
+        }
+        // One DM each way is an exchange of 2: the pair trips.
+        let (s, _, v) = send(&gw, &bob, "bob", "alice").await;
+        assert_eq!(s, StatusCode::OK, "the retries did not count: {v}");
+        assert_loop_refused(&gw, &alice, "alice", "bob").await;
+        assert_resend_answered(&gw, &alice, &body, &first, "conversation_loop").await;
+        assert_eq!(count_between(&gw, "alice", "bob").await, 1, "{backend:?}");
+        gw.stop().await;
     }
-    let (s, _, v) = send(&gw, &alice, "alice", "bob").await;
-    assert_eq!(s, StatusCode::OK, "the second DM fits: {v}");
-    assert_loop_refused(&gw, &alice, "alice", "bob").await;
-    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_of_a_stored_dm_is_answered_by_a_rate_limited_sender_and_costs_no_token() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = Some(SendRate { per_second: 0.01, burst: 2 });
+            c.loop_limit = None;
+        })
+        .await;
+        let alice = gw.register("alice").await;
+        gw.register("bob").await;
+        let body = json!({"to_node": "bob", "kind": "fyi", "content": "once", "idempotency_key": "k1"});
+        let (s, first) = post(&gw, &alice, &body).await;
+        assert_eq!(s, StatusCode::OK, "{first}");
+        // A resend within the limit gives its token back ...
+        let (s, v) = post(&gw, &alice, &body).await;
+        assert_eq!((s, &v["id"]), (StatusCode::OK, &first["id"]), "{v}");
+        let (s, _, v) = send(&gw, &alice, "alice", "bob").await;
+        assert_eq!(s, StatusCode::OK, "the second token is still there: {v}");
+        let (s, _, v) = send(&gw, &alice, "alice", "bob").await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{v}");
+        // ... and one beyond it is answered with the stored DM.
+        assert_resend_answered(&gw, &alice, &body, &first, "rate_limited").await;
+        assert_eq!(count_between(&gw, "alice", "bob").await, 2, "{backend:?}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_way_flood_does_not_stop_the_victim_answering_but_a_ping_pong_trips() {
+    for backend in backends() {
+        let gw = loops_gateway(backend, 6, Duration::from_secs(600)).await;
+        let alice = gw.register("alice").await;
+        let mallory = gw.register("mallory").await;
+        for i in 0..20 {
+            let (s, _, v) = send(&gw, &mallory, "mallory", "alice").await;
+            assert_eq!(s, StatusCode::OK, "{backend:?} DM {i}: {v}");
+        }
+        // Three replies make an exchange of 2 x 3 = 6: the limit.
+        for i in 0..3 {
+            let (s, _, v) = send(&gw, &alice, "alice", "mallory").await;
+            assert_eq!(s, StatusCode::OK, "{backend:?} reply {i}: {v}");
+        }
+        let (_, detail) = assert_loop_refused(&gw, &alice, "alice", "mallory").await;
+        assert!(detail.contains("at least 3 each way"), "{detail}");
+        assert_loop_refused(&gw, &mallory, "mallory", "alice").await;
+        let (_, v) = gw.get("/loops").await;
+        assert_eq!(v["tripped"].as_array().map(Vec::len), Some(1), "{v}");
+        gw.stop().await;
+    }
 }

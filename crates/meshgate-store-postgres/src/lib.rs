@@ -633,6 +633,12 @@ impl Store for PgStore {
     async fn receipt_head(&self) -> StoreResult<i64> {
         with_client!(self, |c| ops::receipt_head(&c))
     }
+
+    async fn prior_message(&self, msg: &NewMessage) -> StoreResult<Option<Inserted>> {
+        let Some(key) = &msg.idempotency_key else { return Ok(None) };
+        let digest = msg.digest();
+        with_client!(self, |c| async { ops::prior_for_key(&c, &msg.from_node, key, &digest).await?.transpose() })
+    }
 }
 
 impl PgStore {

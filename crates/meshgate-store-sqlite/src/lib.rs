@@ -664,6 +664,13 @@ impl Store for SqliteStore {
     async fn receipt_head(&self) -> StoreResult<i64> {
         self.read_now(ops::receipt_head).await
     }
+
+    async fn prior_message(&self, msg: &NewMessage) -> StoreResult<Option<Inserted>> {
+        if msg.idempotency_key.is_none() {
+            return Ok(None);
+        }
+        self.read_now(|c| ops::prior_message(c, msg)).await
+    }
 }
 
 /// The SQL [`Store::list_messages`] runs for `q`, with its parameters'

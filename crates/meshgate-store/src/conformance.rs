@@ -107,6 +107,7 @@ macro_rules! __with_conformance_checks {
         obligations_list_open_questions,
         receipts_follow_ladder_changes,
         sender_verification_is_kept,
+        prior_message_answers_without_storing,
         );
     };
 }

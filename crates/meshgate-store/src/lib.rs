@@ -283,6 +283,12 @@ pub trait Store: Send + Sync + 'static {
     /// The highest receipt sequence number committed (where a new stream
     /// starts).
     async fn receipt_head(&self) -> StoreResult<i64>;
+    /// What [`Store::insert_message`] would answer for `msg` without storing
+    /// anything, when its sender already used its idempotency key: the
+    /// original as a duplicate (same digest), or `Conflict` (another body).
+    /// `None` when `msg` has no key or the key is unused. Lets the gateway
+    /// answer an exact resend before its traffic limits refuse it.
+    async fn prior_message(&self, msg: &NewMessage) -> StoreResult<Option<Inserted>>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -20,7 +20,8 @@ pub struct TrafficArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub send_burst: u32,
 
-    /// At most COUNT DMs between two peers (both directions) within SECONDS, then 429 `conversation_loop`;
+    /// At most COUNT DMs exchanged between two peers within SECONDS (twice the quieter direction: one-way
+    /// floods never trip it), then 429 `conversation_loop`;
     /// `off` disables.
     #[arg(long, value_name = "COUNT/SECONDS|off", env = "MESHGATE_LOOP_LIMIT", default_value = "60/600",
           value_parser = |s: &str| parse_loop_limit(s).map(OrOff))]

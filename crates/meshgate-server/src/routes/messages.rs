@@ -21,6 +21,7 @@ use crate::input::{type_name, JsonObject, PathParams, Query};
 use crate::routes::{parse_id, suggestions};
 use crate::session::{LiveKind, Session};
 use crate::state::AppState;
+use crate::traffic::Admission;
 use meshgate_proto::{ErrorBody, MarkReadBulk, SendRequest};
 
 /// Query parameters `GET /messages` accepts; anything else is a 400.
@@ -69,7 +70,6 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         return Err(StoreError::Refused(Refusal::SelfMessage, String::new()).into());
     }
     check_sender(&state, &auth, &draft.from_node).await?;
-    let admitted = crate::traffic::admit(&state, &draft.from_node, &to_node)?;
     let (from, to) = (draft.from_node.clone(), to_node.clone());
 
     let resolved_from = (to_node != draft.to_node).then(|| draft.to_node.clone());
@@ -88,15 +88,21 @@ async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
         due_at: draft.reply.due_at,
         sender_verified,
     };
-    // With unknown names refused, the store re-checks both ends in the
-    // insert's transaction (a concurrent delete of either is 404 not_found).
-    let inserted = if state.config().allow_unknown_recipients {
-        state.store().insert_message(msg).await
-    } else {
-        state.store().insert_message_between_peers(msg).await
+    let inserted = match crate::traffic::admit(&state, &msg).await? {
+        Admission::Prior(prior) => prior,
+        Admission::Store(admitted) => {
+            // With unknown names refused, the store re-checks both ends in the
+            // insert's transaction (a concurrent delete of either is 404 not_found).
+            let inserted = if state.config().allow_unknown_recipients {
+                state.store().insert_message(msg).await
+            } else {
+                state.store().insert_message_between_peers(msg).await
+            };
+            crate::traffic::settle(&state, &auth, admitted, &inserted, &from, &to);
+            inserted
+        }
     };
     let stored = inserted.as_ref().is_ok_and(|i| !i.duplicate);
-    crate::traffic::settle(&state, &auth, admitted, stored, &from, &to);
     if let (true, Some(m)) = (stored, state.metrics()) {
         m.dm_sent();
     }

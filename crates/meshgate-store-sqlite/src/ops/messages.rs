@@ -18,35 +18,38 @@ pub(crate) fn message(c: &Connection, id: i64) -> StoreResult<Option<Message>> {
         .db()
 }
 
+/// The sender's message under `msg`'s idempotency key (see
+/// [`meshgate_store::Store::prior_message`]).
+pub(crate) fn prior_message(c: &Connection, msg: &NewMessage) -> StoreResult<Option<Inserted>> {
+    let Some(key) = &msg.idempotency_key else { return Ok(None) };
+    let prior: Option<(Message, Option<String>)> = c
+        .prepare_cached(&format!(
+            "SELECT {MSG_COLS}, idempotency_digest FROM messages \
+             WHERE from_node = ?1 AND idempotency_key = ?2"
+        ))
+        .and_then(|mut s| s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(11)?))).optional())
+        .db()?;
+    let Some((original, prior_digest)) = prior else { return Ok(None) };
+    if prior_digest.as_deref() == Some(msg.digest().as_str()) {
+        Ok(Some(Inserted { message: original, duplicate: true }))
+    } else {
+        Err(StoreError::Conflict(format!(
+            "idempotency key already used for message {} with a different body",
+            original.id
+        )))
+    }
+}
+
 /// Stores `msg`; with `peers_only`, only if both ends are registered peers
 /// (see [`meshgate_store::Store::insert_message_between_peers`]).
 pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bool) -> StoreResult<Inserted> {
     if msg.from_node == msg.to_node {
         return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
     }
-    let digest = msg.digest();
-    if let Some(key) = &msg.idempotency_key {
-        let prior: Option<(Message, Option<String>)> = ctx
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {MSG_COLS}, idempotency_digest FROM messages \
-                 WHERE from_node = ?1 AND idempotency_key = ?2"
-            ))
-            .and_then(|mut s| {
-                s.query_row(params![msg.from_node, key], |r| Ok((row_message(r)?, r.get(11)?))).optional()
-            })
-            .db()?;
-        if let Some((original, prior_digest)) = prior {
-            return if prior_digest.as_deref() == Some(digest.as_str()) {
-                Ok(Inserted { message: original, duplicate: true })
-            } else {
-                Err(StoreError::Conflict(format!(
-                    "idempotency key already used for message {} with a different body",
-                    original.id
-                )))
-            };
-        }
+    if let Some(prior) = prior_message(&ctx.conn, &msg)? {
+        return Ok(prior);
     }
+    let digest = msg.digest();
     if peers_only {
         for name in [&msg.from_node, &msg.to_node] {
             if !peer_exists(&ctx.conn, name)? {

@@ -23,7 +23,9 @@ pub(crate) use retention::purge_expired;
 mod receipts;
 mod threads;
 mod transfer;
-pub(crate) use messages::{insert_message, list_messages, list_messages_json, list_messages_sql, mark_read, message};
+pub(crate) use messages::{
+    insert_message, list_messages, list_messages_json, list_messages_sql, mark_read, message, prior_message,
+};
 pub(crate) use peers::{
     aliases, delete_alias, delete_peer, list_peers, peer, put_alias, register_peer, resolve_name, revoke_tokens,
     rotate_token, set_peer_enabled, token_owner, touch_peers,

@@ -287,3 +287,25 @@ pub async fn sender_verification_is_kept(store: Arc<dyn Store>) {
         .collect();
     assert!(flags.contains(&(vouched, true)) && flags.contains(&(plain, false)), "{flags:?}");
 }
+
+/// `prior_message` answers what a resend would get (the original, or a
+/// conflict for another body) and stores nothing; `None` without a key or
+/// for an unused one.
+pub async fn prior_message_answers_without_storing(store: Arc<dyn Store>) {
+    let mut m = msg("lima", "mike", "hello");
+    assert!(store.prior_message(&m).await.unwrap().is_none(), "no key");
+    m.idempotency_key = Some("k1".into());
+    assert!(store.prior_message(&m).await.unwrap().is_none(), "unused key");
+    let first = store.insert_message(m.clone()).await.unwrap();
+    let prior = store.prior_message(&m).await.unwrap().expect("the stored original");
+    assert!(prior.duplicate);
+    assert_eq!(prior.message, first.message);
+    let mut changed = m.clone();
+    changed.content = "hello!".into();
+    assert!(matches!(store.prior_message(&changed).await, Err(StoreError::Conflict(_))));
+    let mut other = m.clone();
+    other.from_node = "oscar".into();
+    assert!(store.prior_message(&other).await.unwrap().is_none(), "keys are per sender");
+    let all = store.list_messages(&query(10)).await.unwrap();
+    assert_eq!(all.len(), 1, "nothing stored by the lookups");
+}

@@ -13,7 +13,9 @@
 //!   removes it. A wake hook that finds another token, or none, exits.
 //!
 //! Files of sessions untouched for [`EXPIRE_DAYS`] days are deleted by the
-//! next hook run of that peer, so the directory stays small.
+//! next hook run of that peer, so the directory stays small. Only names this
+//! module writes are ever deleted, and `NAME` must be a valid peer name
+//! before any directory is made: `--as ../../x` must not pick the directory.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -41,7 +43,19 @@ impl SessionState {
     /// The state of `session_id` for `node` on `gateway`; creates the
     /// private directory and prunes expired sessions.
     pub fn open(gateway: &str, node: &str, session_id: &str) -> Result<SessionState> {
-        let dir = config_dir()?.join("hooks").join(gateway_dir_name(gateway)).join(node);
+        Self::open_in(&config_dir()?, gateway, node, session_id)
+    }
+
+    /// [`SessionState::open`] under the config directory `config`. Refuses
+    /// an invalid peer name (or a gateway naming no directory) before
+    /// touching the filesystem.
+    fn open_in(config: &Path, gateway: &str, node: &str, session_id: &str) -> Result<SessionState> {
+        meshgate_proto::validate_peer_name(node).with_context(|| format!("invalid peer name {node:?}"))?;
+        let gateway_dir = gateway_dir_name(gateway);
+        if gateway_dir.chars().all(|c| c == '.') {
+            anyhow::bail!("gateway URL {gateway:?} names no hook state directory");
+        }
+        let dir = config.join("hooks").join(gateway_dir).join(node);
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -121,13 +135,36 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Deletes files in `dir` not modified for [`EXPIRE_DAYS`] days; an old
-/// lock file (whose time never moves) only once its session's other files are gone.
+/// The extensions of the session files this module writes.
+const EXTENSIONS: [&str; 3] = ["shown", "wake", "lock"];
+
+/// Whether `name` is one this module writes: `<32 hex>.<ext>`, or the
+/// temporary `.<32 hex>.<ext>.tmp-<pid>` a crashed write left behind.
+fn is_ours(name: &str) -> bool {
+    let (name, tmp) = match name.strip_prefix('.').and_then(|n| n.split_once(".tmp-")) {
+        Some((n, pid)) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => (n, true),
+        Some(_) => return false,
+        None => (name, false),
+    };
+    if tmp && name.starts_with('.') {
+        return false;
+    }
+    name.split_once('.').is_some_and(|(key, ext)| {
+        key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) && EXTENSIONS.contains(&ext)
+    })
+}
+
+/// Deletes this module's files in `dir` not modified for [`EXPIRE_DAYS`]
+/// days (others are left alone); an old lock file (whose time never moves)
+/// only once its session's other files are gone.
 fn prune(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let max_age = Duration::from_secs(EXPIRE_DAYS * 86_400);
     let mut locks = Vec::new();
     for entry in entries.flatten() {
+        if !entry.file_name().to_str().is_some_and(is_ours) {
+            continue;
+        }
         let path = entry.path();
         let modified = entry.metadata().and_then(|m| m.modified()).ok();
         if modified.and_then(|t| t.elapsed().ok()).is_none_or(|age| age <= max_age) {
@@ -170,5 +207,51 @@ mod tests {
         assert!(!state.is_current_wake(&token) && state.is_current_wake(&newer));
         state.cancel_wake();
         assert!(!state.is_current_wake(&newer));
+    }
+
+    /// Sets `path`'s modification time `days` back.
+    fn age(path: &Path, days: u64) {
+        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(days * 86_400)).unwrap();
+    }
+
+    #[test]
+    fn an_invalid_name_touches_nothing_and_prune_deletes_only_its_own_files() {
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("a/b/c/config");
+        let victim = root.path().join("victim");
+        std::fs::create_dir_all(&victim).unwrap();
+        let old = victim.join("0123456789abcdef0123456789abcdef.shown");
+        age(&old, EXPIRE_DAYS + 1);
+        for bad in ["../../../../victim", "../victim", "Alice", "a/b", "..", ""] {
+            let err = SessionState::open_in(&config, "http://h:1", bad, "s").err().expect(bad);
+            assert!(format!("{err:#}").contains("invalid peer name"), "{bad}: {err:#}");
+        }
+        assert!(!config.exists(), "nothing created");
+        assert!(old.exists(), "nothing pruned");
+        SessionState::open_in(&config, "..", "alice", "s").err().expect("a gateway of dots");
+        assert!(!config.exists());
+
+        let state = SessionState::open_in(&config, "http://h:1", "alice", "s").unwrap();
+        let key = state.key.clone();
+        let theirs = ["notes.txt", "0123456789abcdef0123456789abcdef.txt", "x.shown", ".x.shown.tmp-1"];
+        for name in theirs {
+            age(&state.dir.join(name), EXPIRE_DAYS + 1);
+        }
+        let ours =
+            [format!("{key}.shown"), format!("{key}.wake"), format!("{key}.lock"), format!(".{key}.shown.tmp-42")];
+        for name in &ours {
+            age(&state.dir.join(name), EXPIRE_DAYS + 1);
+        }
+        let fresh = state.dir.join("ffffffffffffffffffffffffffffffff.shown");
+        std::fs::write(&fresh, "1\n").unwrap();
+        prune(&state.dir);
+        for name in theirs {
+            assert!(state.dir.join(name).exists(), "{name} is not ours: kept");
+        }
+        for name in &ours {
+            assert!(!state.dir.join(name).exists(), "{name} expired: deleted");
+        }
+        assert!(fresh.exists(), "a live session stays");
     }
 }
