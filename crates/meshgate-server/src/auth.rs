@@ -109,6 +109,14 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The bearer token of an `Authorization` header, if it holds one
+/// (`Bearer <token>`, scheme in any case; empty tokens count as none).
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    Some(token.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+}
+
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
     let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthorized("missing_token", "missing bearer token: send 'Authorization: Bearer <token>'")

@@ -284,15 +284,8 @@ struct Limits {
 /// time, by hash).
 fn is_operator(req: &Request<Incoming>, operator_hash: &meshgate_store::TokenHash) -> bool {
     use subtle::ConstantTimeEq;
-    let Some(token) = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    match token.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-            bool::from(meshgate_store::TokenHash::of(rest.trim()).0.ct_eq(&operator_hash.0))
-        }
-        _ => false,
-    }
+    crate::auth::bearer_token(req.headers())
+        .is_some_and(|token| bool::from(meshgate_store::TokenHash::of(token).0.ct_eq(&operator_hash.0)))
 }
 
 /// `answer` with `request` kept alive until its body is written or dropped:

@@ -44,13 +44,6 @@ fn acceptable(id: &str, bearer: Option<&str>) -> bool {
         && matches!(crate::error::redacted(id, bearer), std::borrow::Cow::Borrowed(_))
 }
 
-/// The bearer token of `req`, if any (only to keep it out of the log).
-fn bearer(req: &Request) -> Option<&str> {
-    let value = req.headers().get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    Some(token.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
-}
-
 /// The request path as logged: percent-decoded (lossy UTF-8), every
 /// credential shape and the request's own `bearer` token redacted, control
 /// characters (C0, DEL, C1) and bidi controls (U+202A..U+202E,
@@ -106,7 +99,7 @@ fn generate() -> String {
 
 /// The middleware: picks the id, runs the request in its span, echoes it.
 pub async fn assign(req: Request, next: Next) -> Response {
-    let bearer = bearer(&req);
+    let bearer = crate::auth::bearer_token(req.headers());
     let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|id| acceptable(id, bearer));
     let id = given.map_or_else(generate, str::to_owned);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = tracing::field::Empty);

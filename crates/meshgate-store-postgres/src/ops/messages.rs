@@ -272,7 +272,7 @@ pub(crate) async fn list_messages<C: GenericClient>(c: &C, q: &MessageQuery) -> 
 }
 
 /// A message row of [`MSG_COLS`], borrowed from the row's buffer.
-fn row_ref(r: &Row) -> StoreResult<MessageRef<'_>> {
+pub(super) fn row_ref(r: &Row) -> StoreResult<MessageRef<'_>> {
     let kind: &str = get(r, 3)?;
     let kind: Kind = kind.parse().map_err(|e| StoreError::Backend(format!("decoding kind {kind:?}: {e}")))?;
     let content: &[u8] = get(r, 4)?;

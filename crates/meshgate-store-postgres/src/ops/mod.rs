@@ -7,7 +7,7 @@
 //! clocks still agree.
 
 use deadpool_postgres::GenericClient;
-use meshgate_proto::{Alias, Kind, Message, Peer, Thread};
+use meshgate_proto::{Alias, Message, Peer, Thread};
 use meshgate_store::{StoreError, StoreResult};
 use serde_json::{Map, Value as Json};
 use tokio_postgres::types::ToSql;
@@ -93,26 +93,7 @@ const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_
                         thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL), sender_verified";
 
 fn row_message(r: &Row) -> StoreResult<Message> {
-    let kind: String = get(r, 3)?;
-    let kind: Kind = kind.parse().map_err(|e| StoreError::Backend(format!("decoding kind {kind:?}: {e}")))?;
-    Ok(Message {
-        id: get(r, 0)?,
-        from_node: get(r, 1)?,
-        to_node: get(r, 2)?,
-        kind,
-        content: content_text(get(r, 4)?)?,
-        created_at: get(r, 5)?,
-        read_at: get(r, 6)?,
-        thread_id: get(r, 7)?,
-        related_task_id: get(r, 8)?,
-        owed: get(r, 9)?,
-        sender_verified: get(r, 10)?,
-    })
-}
-
-/// Message bodies are stored as UTF-8 bytes (`bytea`): text cannot hold NUL.
-fn content_text(bytes: Vec<u8>) -> StoreResult<String> {
-    String::from_utf8(bytes).map_err(|e| StoreError::Backend(format!("stored content is not UTF-8: {e}")))
+    messages::row_ref(r).map(Message::from)
 }
 
 const THREAD_COLS: &str = "thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, minted_by";
