@@ -65,16 +65,8 @@ pub fn app(state: AppState) -> Router {
 
 /// The HTTP API without `/mcp` (whose tools call it in-process).
 fn api(state: AppState) -> Router {
-    let router = Router::new()
-        .merge(routes::health::routes())
-        .merge(routes::peers::routes())
-        .merge(routes::messages::routes())
-        .merge(routes::receipts::routes())
-        .merge(routes::threads::routes())
-        .merge(routes::aliases::routes())
-        .merge(routes::loops::routes())
-        .route("/openapi.json", axum::routing::get(routes::openapi::document))
-        .route("/metrics", axum::routing::get(metrics::scrape))
+    let router = routes::all()
+        .router()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))

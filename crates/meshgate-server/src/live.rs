@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::messages::{parse_list_query, wake_key, LIST_PARAMS};
 use crate::session::{LiveKind, Session};
 use crate::state::AppState;
@@ -39,7 +40,7 @@ pub const PAGE_BYTES: usize = 256 << 10;
 /// `receipts=true` it also carries `delivered`, `read` and `answered`
 /// events (no `id`; `data` = a [`Receipt`]) for the peer's own DMs, from
 /// the stream's start on, polled every [`RECEIPT_POLL`].
-#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("receipts" = Option<bool>, Query, description = "also receipt events (delivered, read, answered) of the peer's own DMs"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("receipts" = Option<bool>, Query, description = "also receipt events (delivered, read, answered) of the peer's own DMs"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), Unauthorized, (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     auth: Auth,

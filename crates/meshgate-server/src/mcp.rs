@@ -85,11 +85,23 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route(
             "/mcp",
             axum::routing::any(move |State(_): State<AppState>, auth: Auth, req: Request| {
-                let gate = gate.clone();
-                async move { gate.handle(auth, req).await }
+                serve(gate.clone(), auth, req)
             }),
         )
         .with_state(state)
+}
+
+/// `/mcp` in the route list ([`crate::routes::all`]): documented and
+/// counted there, served by [`router`] (it sits on top of the API router).
+pub fn routes() -> crate::routes::endpoint::Endpoints {
+    crate::routes::endpoint::Endpoints::new().served_elsewhere(__path_serve)
+}
+
+/// `/mcp`: the MCP streamable HTTP transport (GET opens a session's event
+/// stream, DELETE ends a session; same auth and answers).
+#[utoipa::path(post, path = "/mcp", tag = "mcp", operation_id = "mcp", request_body(content = serde_json::Value, description = "a JSON-RPC message of the Model Context Protocol", content_type = "application/json"), responses((status = 200, description = "JSON-RPC answer, as JSON or text/event-stream; the first answers carry the mcp-session-id header"), (status = 403, description = "operator_token_refused: /mcp acts as one peer", body = meshgate_proto::ErrorBody), (status = 404, description = "unknown_session: a session id this gateway did not issue, or one that ended", body = meshgate_proto::ErrorBody), (status = 406, description = "not_acceptable: the Accept header allows neither JSON nor an event stream", body = meshgate_proto::ErrorBody), (status = 429, description = "too_many_sessions: the peer is opening too many sessions at once", body = meshgate_proto::ErrorBody), crate::routes::endpoint::responses::Unauthorized))]
+async fn serve(gate: Arc<Gate>, auth: Auth, req: Request) -> Response {
+    gate.handle(auth, req).await
 }
 
 type Service = StreamableHttpService<MeshServer<RouterMesh>, LocalSessionManager>;

@@ -24,34 +24,17 @@ use prometheus_client::registry::Registry;
 
 use crate::auth::Auth;
 use crate::error::{ApiResult, ErrorCode};
+use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
 
-/// Route templates of the router: the only values of the `route` label
-/// (anything else is `unmatched`).
-pub const ROUTES: &[&str] = &[
-    "/health",
-    "/ready",
-    "/openapi.json",
-    "/metrics",
-    "/peers",
-    "/peers/register",
-    "/peers/{name}",
-    "/peers/{name}/token",
-    "/peers/{name}/revoke",
-    "/messages",
-    "/messages/read",
-    "/messages/{id}/read",
-    "/messages/stream",
-    "/threads",
-    "/threads/{uuid}",
-    "/aliases",
-    "/aliases/{alias}",
-    "/loops",
-    "/loops/{a}/{b}",
-    "/messages/{id}",
-    "/obligations",
-    "/mcp",
-];
+/// Route templates of the router ([`crate::routes::all`]): the only values
+/// of the `route` label (anything else is `unmatched`). Built once per
+/// process; the list is fixed at compile time, so its leak is bounded.
+pub fn route_labels() -> &'static [&'static str] {
+    static LABELS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    LABELS
+        .get_or_init(|| crate::routes::all().templates().into_iter().map(|t| &*Box::leak(t.into_boxed_str())).collect())
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -227,7 +210,7 @@ fn method_label(m: &Method) -> &'static str {
 
 /// The `route` label of a matched path.
 fn route_label(matched: Option<&MatchedPath>) -> &'static str {
-    matched.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied()).unwrap_or("unmatched")
+    matched.and_then(|m| route_labels().iter().find(|r| **r == m.as_str()).copied()).unwrap_or("unmatched")
 }
 
 /// Middleware: counts the request by route template and status, and its
@@ -240,6 +223,11 @@ pub(crate) async fn track(State(metrics): State<Arc<Metrics>>, req: Request, nex
     let error = resp.extensions().get::<ErrorCode>().map(|c| c.0);
     metrics.observe(&method, route, resp.status().as_u16(), started.elapsed(), error);
     resp
+}
+
+/// Routes of this resource (on the API listener).
+pub fn routes() -> Endpoints {
+    Endpoints::new().add(__path_scrape, scrape)
 }
 
 /// `GET /metrics` on the API listener: the operator token only.

@@ -1,8 +1,7 @@
 //! `/aliases`: operator-managed nicknames, resolved on send.
 
 use axum::extract::State;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use meshgate_proto::{Alias, AliasList};
 use meshgate_store::StoreError;
 use serde_json::{json, Value};
@@ -10,23 +9,25 @@ use serde_json::{json, Value};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams};
+use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::Endpoints;
 use crate::routes::messages::check_name;
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, NewAlias};
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/aliases", get(list).post(put)).route("/aliases/{alias}", delete(remove))
+pub fn routes() -> Endpoints {
+    Endpoints::new().add(__path_list, list).add(__path_put, put).add(__path_remove, remove)
 }
 
 /// `GET /aliases`.
-#[utoipa::path(get, path = "/aliases", tag = "aliases", responses((status = 200, body = AliasList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/aliases", tag = "aliases", responses((status = 200, body = AliasList), Unauthorized))]
 async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<AliasList>> {
     Ok(Json(AliasList { aliases: state.store().aliases().await? }))
 }
 
 /// `POST /aliases {alias, canonical}` (operator).
-#[utoipa::path(post, path = "/aliases", tag = "aliases", request_body = NewAlias, responses((status = 200, body = Alias), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/aliases", tag = "aliases", request_body = NewAlias, responses((status = 200, body = Alias), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), Unauthorized))]
 async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Alias>> {
     auth.require_operator("managing aliases")?;
     let alias = body.string("alias", 1, 64)?.to_owned();
@@ -44,7 +45,7 @@ async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Api
 }
 
 /// `DELETE /aliases/{alias}` (operator).
-#[utoipa::path(delete, path = "/aliases/{alias}", tag = "aliases", params(("alias" = String, Path)), responses((status = 200, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/aliases/{alias}", tag = "aliases", params(("alias" = String, Path)), responses((status = 200, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
 async fn remove(
     State(state): State<AppState>,
     auth: Auth,

@@ -10,15 +10,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use meshgate_proto::Health;
 
+use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/health", get(health)).route("/ready", get(ready))
+pub fn routes() -> Endpoints {
+    Endpoints::new().add(__path_health, health).add(__path_ready, ready)
 }
 
 /// `GET /health` (no auth): 200 while the gateway serves; `status` is

@@ -1,24 +1,25 @@
 //! `/loops`: the conversation-loop breaker's tripped pairs (operator).
 
 use axum::extract::State;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use meshgate_proto::{ErrorBody, LoopList, LoopReset};
 
 use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::input::PathParams;
+use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::Endpoints;
 use crate::routes::messages::check_name;
 use crate::state::AppState;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/loops", get(list)).route("/loops/{a}/{b}", delete(reset))
+pub fn routes() -> Endpoints {
+    Endpoints::new().add(__path_list, list).add(__path_reset, reset)
 }
 
 /// `GET /loops` (operator): pairs whose DMs the breaker refuses now, on
 /// this replica.
-#[utoipa::path(get, path = "/loops", tag = "loops", responses((status = 200, body = LoopList), (status = 403, description = "operator only", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/loops", tag = "loops", responses((status = 200, body = LoopList), (status = 403, description = "operator only", body = ErrorBody), Unauthorized))]
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<LoopList>> {
     auth.require_operator("listing conversation loops")?;
     let limit = state.loops().map(|l| l.limit());
@@ -31,7 +32,7 @@ async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<LoopL
 
 /// `DELETE /loops/{a}/{b}` (operator): forgets the pair's count, so DMs
 /// between them flow again (aliases resolve; idempotent).
-#[utoipa::path(delete, path = "/loops/{a}/{b}", tag = "loops", params(("a" = String, Path), ("b" = String, Path)), responses((status = 200, body = LoopReset), (status = 403, description = "operator only", body = ErrorBody), (status = 422, description = "invalid name", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/loops/{a}/{b}", tag = "loops", params(("a" = String, Path), ("b" = String, Path)), responses((status = 200, body = LoopReset), (status = 403, description = "operator only", body = ErrorBody), (status = 422, description = "invalid name", body = ErrorBody), Unauthorized))]
 async fn reset(
     State(state): State<AppState>,
     auth: Auth,

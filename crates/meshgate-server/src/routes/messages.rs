@@ -5,8 +5,7 @@ use std::time::Duration;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use meshgate_proto::{
     validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, MessageList, MessageListJson, SendResponse,
     CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT, WAIT_MAX_SECS,
@@ -18,6 +17,8 @@ use crate::auth::Auth;
 use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult, Class};
 use crate::input::{type_name, JsonObject, PathParams, Query};
+use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::Endpoints;
 use crate::routes::{parse_id, suggestions};
 use crate::session::{LiveKind, Session};
 use crate::state::AppState;
@@ -41,16 +42,17 @@ pub const LIST_PARAMS: &[&str] = &[
 ];
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/messages", post(send).get(list))
-        .route("/messages/read", post(mark_read_bulk))
-        .route("/messages/{id}/read", post(mark_read))
-        .route("/messages/stream", get(crate::live::stream))
+pub fn routes() -> Endpoints {
+    Endpoints::new()
+        .add(__path_send, send)
+        .add(__path_list, list)
+        .add(__path_mark_read_bulk, mark_read_bulk)
+        .add(__path_mark_read, mark_read)
+        .add(crate::live::__path_stream, crate::live::stream)
 }
 
 /// `POST /messages`: validate, guard, resolve the recipient, store.
-#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
+#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), Unauthorized, (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
 async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let mut draft = Draft::parse(&body, &auth)?;
@@ -442,7 +444,7 @@ pub(crate) fn wake_key(q: &MessageQuery) -> Option<&str> {
 }
 
 /// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
-#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not the recipient", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not the recipient", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
 async fn mark_read(
     State(state): State<AppState>,
     auth: Auth,
@@ -465,7 +467,7 @@ async fn mark_read(
 }
 
 /// `POST /messages/read {"ids": [...]}`: the bulk form the Python CLI tries first.
-#[utoipa::path(post, path = "/messages/read", tag = "messages", request_body = MarkReadBulk, responses((status = 200, body = MarkReadBulkResponse), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/messages/read", tag = "messages", request_body = MarkReadBulk, responses((status = 200, body = MarkReadBulkResponse), (status = 422, body = ErrorBody), Unauthorized))]
 async fn mark_read_bulk(
     State(state): State<AppState>,
     auth: Auth,

@@ -2,6 +2,7 @@
 
 pub mod aliases;
 mod credentials;
+pub mod endpoint;
 pub mod health;
 pub mod loops;
 pub mod messages;
@@ -13,7 +14,25 @@ pub mod threads;
 use meshgate_store::Store;
 
 use crate::error::{ApiError, ApiResult};
+use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
+
+/// Every endpoint of the gateway: the one list the router, `/openapi.json`
+/// and the metrics `route` labels are derived from. A new resource adds
+/// one line here.
+pub fn all() -> Endpoints {
+    Endpoints::new()
+        .merge(health::routes())
+        .merge(peers::routes())
+        .merge(messages::routes())
+        .merge(receipts::routes())
+        .merge(threads::routes())
+        .merge(aliases::routes())
+        .merge(loops::routes())
+        .merge(openapi::routes())
+        .merge(crate::metrics::routes())
+        .merge(crate::mcp::routes())
+}
 
 /// Parses a numeric path id (422 otherwise, as the reference answers).
 pub(crate) fn parse_id(raw: &str) -> ApiResult<i64> {

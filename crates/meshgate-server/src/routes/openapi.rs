@@ -1,26 +1,15 @@
-//! `/openapi.json`: the API description, generated from the handlers'
-//! annotations and the wire types.
+//! `/openapi.json`: the API description, generated from the route list
+//! ([`crate::routes::all`]): the handlers' annotations and the wire types.
 
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{aliases, health, loops, messages, peers, receipts, threads};
-use crate::{live, metrics};
+use crate::routes::endpoint::Endpoints;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "meshgate", description = "Mesh gateway: peers register and exchange typed direct messages."),
-    paths(
-        health::health, health::ready,
-        peers::register, peers::list, peers::one, peers::deregister, peers::update, peers::rotate, peers::revoke,
-        messages::send, messages::list, messages::mark_read, messages::mark_read_bulk, live::stream,
-        threads::mint, threads::list, threads::show,
-        aliases::list, aliases::put, aliases::remove,
-        loops::list, loops::reset,
-        metrics::scrape,
-        receipts::status, receipts::obligations,
-    ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -35,14 +24,23 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document.
+/// Routes of this resource.
+pub fn routes() -> Endpoints {
+    Endpoints::new().add(__path_document, document)
+}
+
+/// The OpenAPI document: every path of [`crate::routes::all`].
 pub fn spec() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let (paths, schemas) = crate::routes::all().paths();
+    doc.paths = paths;
+    doc.components.get_or_insert_with(Default::default).schemas.extend(schemas);
     doc
 }
 
 /// `GET /openapi.json` (no auth).
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(), responses((status = 200, description = "this document")))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(spec())
 }

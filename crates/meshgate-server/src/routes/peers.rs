@@ -1,8 +1,7 @@
 //! `/peers`: registration, listing, tokens, lifecycle.
 
 use axum::extract::{RawQuery, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use meshgate_proto::{Peer, PeerList, RegisterResponse, TokenRotated};
 use meshgate_store::PeerRegistration;
 use serde_json::{json, Value};
@@ -12,23 +11,27 @@ use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams, Query};
 use crate::peer_record::{check_capabilities, check_url};
+use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::Endpoints;
 use crate::routes::messages::check_name;
 use crate::state::AppState;
 use crate::tokens::{mint, PEER_TOKEN_PREFIX};
 use meshgate_proto::{ErrorBody, RegisterRequest};
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/peers", get(list))
-        .route("/peers/register", post(register))
-        .route("/peers/{name}", get(one).delete(deregister).patch(update))
-        .route("/peers/{name}/token", post(rotate))
-        .route("/peers/{name}/revoke", post(revoke))
+pub fn routes() -> Endpoints {
+    Endpoints::new()
+        .add(__path_list, list)
+        .add(__path_register, register)
+        .add(__path_one, one)
+        .add(__path_deregister, deregister)
+        .add(__path_update, update)
+        .add(__path_rotate, rotate)
+        .add(__path_revoke, revoke)
 }
 
 /// `POST /peers/register`: upsert; mints the per-peer token once.
-#[utoipa::path(post, path = "/peers/register", tag = "peers", request_body = RegisterRequest, responses((status = 200, body = RegisterResponse), (status = 422, description = "invalid name or fields", body = ErrorBody), (status = 403, description = "a peer token registering another peer", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/peers/register", tag = "peers", request_body = RegisterRequest, responses((status = 200, body = RegisterResponse), (status = 422, description = "invalid name or fields", body = ErrorBody), (status = 403, description = "a peer token registering another peer", body = ErrorBody), Unauthorized))]
 async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<RegisterResponse>> {
     let name = body.string("name", 1, 64)?.to_owned();
     check_name(&name)?;
@@ -65,7 +68,7 @@ async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -
 }
 
 /// `GET /peers`: every peer, ordered by name.
-#[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList), Unauthorized))]
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<PeerList>> {
     let peers = state.store().list_peers().await?.into_iter().map(|p| for_caller(&auth, p)).collect();
     Ok(Json(PeerList { peers }))
@@ -80,7 +83,7 @@ fn for_caller(auth: &Auth, mut peer: Peer) -> Peer {
 }
 
 /// `GET /peers/{name}`.
-#[utoipa::path(get, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = Peer), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = Peer), (status = 404, body = ErrorBody), Unauthorized))]
 async fn one(State(state): State<AppState>, auth: Auth, PathParams(name): PathParams<String>) -> ApiResult<Json<Peer>> {
     state
         .store()
@@ -94,7 +97,7 @@ async fn one(State(state): State<AppState>, auth: Auth, PathParams(name): PathPa
 /// tokens and drops its aliases; its DMs stay and retire the name. With
 /// `purge=true` (operator), also deletes its DMs and threads and frees the
 /// name (works on a retired name too).
-#[utoipa::path(delete, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name"), ("purge" = Option<bool>, Query, description = "operator: delete the peer's DMs and threads too and free the name")), responses((status = 200, description = "deregistered (or purged); its tokens are revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name"), ("purge" = Option<bool>, Query, description = "operator: delete the peer's DMs and threads too and free the name")), responses((status = 200, description = "deregistered (or purged); its tokens are revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
 async fn deregister(
     State(state): State<AppState>,
     auth: Auth,
@@ -123,7 +126,7 @@ async fn deregister(
 /// (operator): disabled peers can neither send nor be sent to; a peer's own
 /// guard policy replaces the gateway's for the DMs it sends (null: back to
 /// the gateway's).
-#[utoipa::path(patch, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), request_body(content = Object, description = "{\"enabled\"?: bool, \"secret_guard\"?: \"block\" | \"warn\" | \"off\" | null}"), responses((status = 200, body = Peer), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), request_body(content = Object, description = "{\"enabled\"?: bool, \"secret_guard\"?: \"block\" | \"warn\" | \"off\" | null}"), responses((status = 200, body = Peer), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -159,7 +162,7 @@ async fn update(
 }
 
 /// `POST /peers/{name}/token`: a new token; the previous one dies at once.
-#[utoipa::path(post, path = "/peers/{name}/token", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = TokenRotated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/peers/{name}/token", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = TokenRotated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
 async fn rotate(
     State(state): State<AppState>,
     auth: Auth,
@@ -176,7 +179,7 @@ async fn rotate(
 
 /// `POST /peers/{name}/revoke` (operator): kills the peer's tokens; the
 /// next registration mints a new one.
-#[utoipa::path(post, path = "/peers/{name}/revoke", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, description = "tokens revoked"), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/peers/{name}/revoke", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, description = "tokens revoked"), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
 async fn revoke(
     State(state): State<AppState>,
     auth: Auth,

@@ -9,8 +9,7 @@
 //! replying: only a party to a message may reply to it.
 
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use meshgate_proto::{
     ErrorBody, Kind, Message, MessageStatus, Obligations, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT,
     OBLIGATIONS_LIMIT_MAX,
@@ -21,12 +20,14 @@ use serde_json::Value;
 use crate::auth::Auth;
 use crate::error::{shown, ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams, Query};
+use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::Endpoints;
 use crate::routes::parse_id;
 use crate::state::AppState;
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/messages/{id}", get(status)).route("/obligations", get(obligations))
+pub fn routes() -> Endpoints {
+    Endpoints::new().add(__path_status, status).add(__path_obligations, obligations)
 }
 
 /// The 404 for a message that does not exist or that the caller may not see.
@@ -38,7 +39,7 @@ fn unknown_message(id: i64) -> ApiError {
 /// `read_at`, `answer_id`, `in_reply_to`, `due_at`), for its sender, its
 /// recipient and the operator; anyone else gets the 404 of a missing id.
 /// Reading the ladder is no delivery: it records nothing.
-#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MessageStatus), (status = 404, description = "unknown_message: no such message, or not the caller's", body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MessageStatus), (status = 404, description = "unknown_message: no such message, or not the caller's", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     auth: Auth,
@@ -65,7 +66,7 @@ fn is_party(auth: &Auth, m: &Message) -> bool {
 /// `overdue`. `limit` (1..=1000, default 100) applies per list. The operator
 /// names a peer with `peer=NAME`, or gets the whole mesh (both lists then
 /// hold every open question); a peer token naming another peer is 403.
-#[utoipa::path(get, path = "/obligations", tag = "messages", params(("peer" = Option<String>, Query, description = "operator: whose obligations (default: the whole mesh)"), ("limit" = Option<u32>, Query, description = "1..1000 per list, default 100")), responses((status = 200, body = Obligations), (status = 400, description = "unknown parameter", body = ErrorBody), (status = 403, description = "a peer token asking for another peer", body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/obligations", tag = "messages", params(("peer" = Option<String>, Query, description = "operator: whose obligations (default: the whole mesh)"), ("limit" = Option<u32>, Query, description = "1..1000 per list, default 100")), responses((status = 200, body = Obligations), (status = 400, description = "unknown parameter", body = ErrorBody), (status = 403, description = "a peer token asking for another peer", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
 pub(crate) async fn obligations(
     State(state): State<AppState>,
     auth: Auth,

@@ -1,26 +1,27 @@
 //! `/threads`: named conversations and their messages.
 
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use meshgate_proto::{Thread, ThreadList, ThreadMessages};
 use meshgate_store::{MessageQuery, Order, ThreadQuery};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams, Query};
+use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, NewThread};
 
 /// Routes of this resource.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/threads", get(list).post(mint)).route("/threads/{uuid}", get(show))
+pub fn routes() -> Endpoints {
+    Endpoints::new().add(__path_list, list).add(__path_mint, mint).add(__path_show, show)
 }
 
 /// `POST /threads {thread_name, session_id?}`: idempotent per name within
 /// the caller's namespace (a peer token's own names; the operator's shared
 /// ones). Never returns or changes another peer's thread.
-#[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody), Unauthorized))]
 async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
     let name = body.string("thread_name", 1, 128)?;
     let session = body.opt_string("session_id", 1, 128)?;
@@ -28,7 +29,7 @@ async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
 }
 
 /// `GET /threads?peer=&topic=&session_id=&limit=`.
-#[utoipa::path(get, path = "/threads", tag = "threads", params(("peer" = Option<String>, Query), ("topic" = Option<String>, Query), ("session_id" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadList), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/threads", tag = "threads", params(("peer" = Option<String>, Query), ("topic" = Option<String>, Query), ("session_id" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadList), Unauthorized))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<ThreadList>> {
     let q = Query::parse(raw.as_deref(), &["peer", "topic", "session_id", "limit"], "/threads")?;
     let tq = ThreadQuery {
@@ -45,7 +46,7 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
 /// peer token sees a thread only if it minted it or sent or received a DM
 /// in it (404 otherwise), and then only the DMs it sent or received; of a
 /// thread it did not mint, without the minter's `session_id`.
-#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadMessages), (status = 404, description = "no such thread, or not one the caller takes part in", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadMessages), (status = 404, description = "no such thread, or not one the caller takes part in", body = ErrorBody), Unauthorized))]
 async fn show(
     State(state): State<AppState>,
     auth: Auth,
