@@ -24,7 +24,6 @@ pub mod hub;
 pub mod input;
 pub mod limits;
 mod listen;
-pub mod live;
 pub mod mcp;
 pub mod metrics;
 pub mod peer_record;

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams};
+use crate::routes::check_name;
 use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::endpoint::Endpoints;
-use crate::routes::messages::check_name;
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, NewAlias};
 

@@ -7,9 +7,9 @@ use meshgate_proto::{ErrorBody, LoopList, LoopReset};
 use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::input::PathParams;
+use crate::routes::check_name;
 use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::endpoint::Endpoints;
-use crate::routes::messages::check_name;
 use crate::state::AppState;
 
 /// Routes of this resource.

@@ -42,6 +42,11 @@ pub(crate) fn parse_id(raw: &str) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::invalid("invalid_id", format!("message id {raw:?} is not a positive integer")))
 }
 
+/// Validates a peer name given in a path or body.
+pub(crate) fn check_name(name: &str) -> ApiResult<()> {
+    meshgate_proto::validate_peer_name(name).map_err(|e| ApiError::invalid("invalid_name", e.to_string()))
+}
+
 /// Close names for a misaddressed `name`: enabled peers whose name or alias
 /// is close, by [`meshgate_proto::suggestions`] (the client's rule too).
 pub(crate) async fn suggestions(state: &AppState, name: &str) -> ApiResult<Vec<String>> {

@@ -19,13 +19,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use meshgate_proto::{Message, Receipt};
 use meshgate_store::{MessageQuery, Order};
-use tokio::sync::watch;
 
+use super::list::{parse_list_query, LIST_PARAMS};
+use super::wait::{Wait, Waiter};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::endpoint::responses::Unauthorized;
-use crate::routes::messages::{parse_list_query, wake_key, LIST_PARAMS};
-use crate::session::{LiveKind, Session};
+use crate::session::LiveKind;
 use crate::state::AppState;
 use meshgate_proto::ErrorBody;
 
@@ -64,10 +64,9 @@ pub async fn stream(
         ),
         None => None,
     };
-    let session = Session::open(&state, &auth, LiveKind::Stream, live_peer(&auth, &q)).await?;
-    // Subscribe before choosing the starting point, so nothing committed
+    // Subscribes before choosing the starting point, so nothing committed
     // in between is missed.
-    let wake = state.hub().subscribe(wake_key(&q));
+    let waiter = Waiter::open(&state, &auth, LiveKind::Stream, &q).await?;
     let cursor = match last_event.or(q.after_id) {
         Some(id) => id,
         None => *state.store().subscribe().borrow(),
@@ -81,7 +80,7 @@ pub async fn stream(
         true => Some(Receipts::start(&state, q.to.clone()).await?),
     };
     let keep_alive = state.config().keep_alive;
-    let feed = Feed { state, q, cursor, wake, ready: VecDeque::new(), session, receipts };
+    let feed = Feed { state, q, cursor, waiter, ready: VecDeque::new(), receipts };
     let events = stream::unfold(feed, |mut feed| async move {
         let event = match feed.next().await? {
             Item::Message(msg) => Event::default().id(msg.id.to_string()).event("message").json_data(&msg),
@@ -97,9 +96,8 @@ struct Feed {
     state: AppState,
     q: MessageQuery,
     cursor: i64,
-    wake: watch::Receiver<i64>,
+    waiter: Waiter,
     ready: VecDeque<Message>,
-    session: Session,
     receipts: Option<Receipts>,
 }
 
@@ -140,19 +138,13 @@ impl Receipts {
     }
 }
 
-/// The peer a live response of `auth` for `q` counts against: the caller's
-/// own peer, or for the operator the peer it reads for (`*` for all).
-pub(crate) fn live_peer<'a>(auth: &'a Auth, q: &'a MessageQuery) -> &'a str {
-    auth.peer().or(wake_key(q)).unwrap_or("*")
-}
-
 impl Feed {
     /// The next message past the cursor, waiting for commits as needed.
     /// `None` ends the stream (store gone for good, shutdown, the stream's
     /// token is dead, or a newer stream of its peer took its slot).
     async fn next(&mut self) -> Option<Item> {
         loop {
-            if self.session.evicted() || self.session.dead().await {
+            if self.waiter.session.evicted() || self.waiter.session.dead().await {
                 return None;
             }
             if let Some(m) = self.ready.pop_front() {
@@ -181,7 +173,7 @@ impl Feed {
                     }
                 }
             }
-            self.wake.borrow_and_update();
+            self.waiter.mark_seen();
             self.q.after_id = Some(self.cursor);
             match self.state.store().list_messages(&self.q).await {
                 Ok(rows) if !rows.is_empty() => {
@@ -195,7 +187,7 @@ impl Feed {
                     continue;
                 }
             }
-            let (wake, state, session, receipts) = (&mut self.wake, &self.state, &mut self.session, &mut self.receipts);
+            let receipts = &mut self.receipts;
             let receipt_tick = async {
                 match receipts.as_mut() {
                     Some(rc) => {
@@ -205,17 +197,9 @@ impl Feed {
                     None => std::future::pending::<()>().await,
                 }
             };
-            let evicted = session.on_evicted();
-            tokio::select! {
-                changed = wake.changed() => {
-                    if changed.is_err() {
-                        return None;
-                    }
-                }
-                _ = receipt_tick => {}
-                _ = state.stopping() => return None,
-                _ = session.revoked() => return None,
-                _ = evicted => return None,
+            match self.waiter.wait(&self.state, None, receipt_tick).await {
+                Wait::Changed | Wait::Extra => {}
+                Wait::Stop(_) => return None,
             }
         }
     }

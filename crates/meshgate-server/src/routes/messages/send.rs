@@ -1,62 +1,27 @@
-//! `/messages`: send, list (with cursor and long-poll), mark read, stream.
+//! `POST /messages`: validate, guard, resolve the recipient, admit
+//! (traffic control), store.
 
-use std::time::Duration;
-
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use axum::Json;
-use meshgate_proto::{
-    validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, MessageList, MessageListJson, SendResponse,
-    CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT, WAIT_MAX_SECS,
-};
-use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, Refusal, StoreError};
+use meshgate_proto::{ErrorBody, Kind, SendRequest, SendResponse, CONTENT_MAX_CHARS};
+use meshgate_store::{NewMessage, Refusal, StoreError};
 use serde_json::Value;
 
 use crate::auth::Auth;
 use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult, Class};
-use crate::input::{type_name, JsonObject, PathParams, Query};
+use crate::input::{type_name, JsonObject};
 use crate::routes::endpoint::responses::Unauthorized;
-use crate::routes::endpoint::Endpoints;
-use crate::routes::{parse_id, suggestions};
-use crate::session::{LiveKind, Session};
+use crate::routes::suggestions;
 use crate::state::AppState;
 use crate::traffic::Admission;
-use meshgate_proto::{ErrorBody, MarkReadBulk, SendRequest};
-
-/// Query parameters `GET /messages` accepts; anything else is a 400.
-pub const LIST_PARAMS: &[&str] = &[
-    "to",
-    "to_node",
-    "from",
-    "from_node",
-    "thread_id",
-    "kind",
-    "unread_only",
-    "since",
-    "limit",
-    "after_id",
-    "wait",
-    "peek",
-];
-
-/// Routes of this resource.
-pub fn routes() -> Endpoints {
-    Endpoints::new()
-        .add(__path_send, send)
-        .add(__path_list, list)
-        .add(__path_mark_read_bulk, mark_read_bulk)
-        .add(__path_mark_read, mark_read)
-        .add(crate::live::__path_stream, crate::live::stream)
-}
 
 /// `POST /messages`: validate, guard, resolve the recipient, store.
 #[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), Unauthorized, (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
-async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
+pub(super) async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let mut draft = Draft::parse(&body, &auth)?;
-    let reply = super::receipts::reply_link(&state, &draft.reply, &draft.from_node).await?;
+    let reply = crate::routes::receipts::reply_link(&state, &draft.reply, &draft.from_node).await?;
     if let Some(reply) = &reply {
         reply.inherit(&draft.from_node, &mut draft.thread_id, &mut draft.to_node)?;
     }
@@ -145,7 +110,7 @@ struct Draft {
     related_task_id: Option<String>,
     idempotency_key: Option<String>,
     skip_secret_check: bool,
-    reply: super::receipts::ReplyFields,
+    reply: crate::routes::receipts::ReplyFields,
 }
 
 impl Draft {
@@ -167,7 +132,7 @@ impl Draft {
                 format!("this token belongs to {:?}; it cannot send as {from_node:?}", auth.peer().unwrap_or_default()),
             ));
         }
-        let reply = super::receipts::ReplyFields::parse(body)?;
+        let reply = crate::routes::receipts::ReplyFields::parse(body)?;
         // A reply may leave the recipient to the gateway (the other party).
         let to_node = match reply.in_reply_to {
             Some(_) => body.opt_string("to_node", 1, 64)?.unwrap_or_default().to_owned(),
@@ -276,10 +241,10 @@ async fn refuse_live_credentials(state: &AppState, auth: &Auth, draft: &Draft) -
             "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
         ));
     }
-    super::credentials::refuse_live_credentials(state, &draft.content).await?;
+    crate::routes::credentials::refuse_live_credentials(state, &draft.content).await?;
     let fields =
         [("related_task_id", draft.related_task_id.as_deref()), ("idempotency_key", draft.idempotency_key.as_deref())];
-    super::credentials::refuse_in_fields(state, auth.token(), &fields).await
+    crate::routes::credentials::refuse_in_fields(state, auth.token(), &fields).await
 }
 
 /// The sender's own guard policy, if the operator set one.
@@ -325,170 +290,4 @@ async fn check_sender(state: &AppState, auth: &Auth, from: &str) -> ApiResult<()
             format!("from_node {from:?} is not a registered peer; register it first"),
         )),
     }
-}
-
-/// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
-#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
-async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    auth.require_peer_token_if_configured(&state)?;
-    let (mut q, wait, _) = parse_list_query(&auth, raw.as_deref(), LIST_PARAMS)?;
-    q.max_bytes = state.config().page_max_bytes;
-    // The store encodes the `MessageList` body itself, as it reads the rows.
-    let list = if wait.is_zero() {
-        state.store().list_messages_json(&q).await?
-    } else {
-        long_poll(&state, &auth, &q, wait).await?
-    };
-    state.deliveries().enqueue(&list.delivered);
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
-}
-
-/// Parses and authorises a list query (shared with the SSE stream, whose
-/// `params` add `receipts`, returned as the third value).
-pub(crate) fn parse_list_query(
-    auth: &Auth,
-    raw: Option<&str>,
-    params: &[&str],
-) -> ApiResult<(MessageQuery, Duration, bool)> {
-    let query = Query::parse(raw, params, "/messages")?;
-    let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
-    let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
-    let kind = match query.get("kind").filter(|k| !k.is_empty()) {
-        Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?),
-        None => None,
-    };
-    let since = match query.get("since").filter(|s| !s.is_empty()) {
-        Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_since",
-                "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00",
-            )
-        })?),
-        None => None,
-    };
-    let after_id = query.int("after_id", 0, i64::MAX)?;
-    let limit = query.int("limit", 1, LIST_LIMIT_MAX.into())?.map_or(LIST_LIMIT_DEFAULT, |l| l as u32);
-    let wait = Duration::from_secs(query.int("wait", 0, WAIT_MAX_SECS as i64)?.unwrap_or(0) as u64);
-    let involving = match auth.peer() {
-        None => None,
-        Some(me) => {
-            let own = to.as_deref() == Some(me) || from.as_deref() == Some(me);
-            if !own && (to.is_some() || from.is_some()) {
-                return Err(ApiError::forbidden(
-                    "forbidden",
-                    format!("a peer token reads only its own messages; this token belongs to {me:?}"),
-                ));
-            }
-            Some(me.to_owned())
-        }
-    };
-    // Who this read hands messages over to (recorded as `delivered_at`):
-    // a peer reading with its own token, or a shared-token agent reading
-    // `to=X`; `peek=true` records nothing.
-    let deliver_to = match query.bool("peek")? {
-        true => None,
-        false => auth.peer().map(str::to_owned).or_else(|| to.clone()),
-    };
-    let q = MessageQuery {
-        to,
-        from,
-        involving,
-        thread_id: query.get("thread_id").filter(|t| !t.is_empty()).map(str::to_owned),
-        kind,
-        unread_only: query.bool("unread_only")?,
-        since,
-        after_id,
-        limit,
-        order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
-        max_bytes: PAGE_BYTES_DEFAULT,
-        deliver_to,
-    };
-    Ok((q, wait, query.bool("receipts")?))
-}
-
-/// Answers at once if anything matches, else waits for a matching commit.
-/// Subscribes before reading, so a commit between the read and the wait
-/// is never missed. Counts against the peer's `--max-polls-per-peer`, and
-/// answers 401 `token_revoked` once its token dies (see [`Session`]).
-async fn long_poll(state: &AppState, auth: &Auth, q: &MessageQuery, wait: Duration) -> ApiResult<MessageListJson> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut session = Session::open(state, auth, LiveKind::Poll, crate::live::live_peer(auth, q)).await?;
-    let mut wake = state.hub().subscribe(wake_key(q));
-    loop {
-        wake.borrow_and_update();
-        if session.dead().await {
-            return Err(Session::revoked_error());
-        }
-        let list = state.store().list_messages_json(q).await?;
-        if list.n > 0 {
-            return Ok(list);
-        }
-        let evicted = session.on_evicted();
-        tokio::select! {
-            woken = tokio::time::timeout_at(deadline, wake.changed()) => match woken {
-                Ok(Ok(())) => continue,
-                Ok(Err(_)) | Err(_) => return Ok(list),
-            },
-            _ = state.stopping() => return Ok(list),
-            _ = session.revoked() => return Err(Session::revoked_error()),
-            // A newer long-poll of the same peer took this one's slot.
-            _ = evicted => return Ok(list),
-        }
-    }
-}
-
-/// The peer whose messages can satisfy `q`: its recipient, sender or
-/// scoping peer; `None` (any commit) for an unscoped operator query.
-pub(crate) fn wake_key(q: &MessageQuery) -> Option<&str> {
-    q.to.as_deref().or(q.from.as_deref()).or(q.involving.as_deref())
-}
-
-/// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
-#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not the recipient", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
-async fn mark_read(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathParams(id): PathParams<String>,
-) -> ApiResult<Json<MarkRead>> {
-    auth.require_peer_token_if_configured(&state)?;
-    let id = parse_id(&id)?;
-    let Some(msg) = state.store().message(id).await? else {
-        return Err(ApiError::not_found("unknown_message", format!("message {id} does not exist")));
-    };
-    if !auth.may_act_as(&msg.to_node) {
-        return Err(ApiError::forbidden("forbidden", "only the recipient can mark a message read"));
-    }
-    let marked = state.store().mark_read(&[id], auth.peer()).await?;
-    marked
-        .into_iter()
-        .next()
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("unknown_message", format!("message {id} does not exist")))
-}
-
-/// `POST /messages/read {"ids": [...]}`: the bulk form the Python CLI tries first.
-#[utoipa::path(post, path = "/messages/read", tag = "messages", request_body = MarkReadBulk, responses((status = 200, body = MarkReadBulkResponse), (status = 422, body = ErrorBody), Unauthorized))]
-async fn mark_read_bulk(
-    State(state): State<AppState>,
-    auth: Auth,
-    body: JsonObject,
-) -> ApiResult<Json<MarkReadBulkResponse>> {
-    auth.require_peer_token_if_configured(&state)?;
-    let ids: Vec<i64> = match body.0.get("ids") {
-        Some(Value::Array(items)) if items.len() <= 1000 => items
-            .iter()
-            .map(|v| v.as_i64().ok_or_else(|| ApiError::invalid("invalid_field", "ids must be integers")))
-            .collect::<ApiResult<_>>()?,
-        Some(Value::Array(_)) => return Err(ApiError::invalid("invalid_field", "at most 1000 ids per request")),
-        Some(_) => return Err(ApiError::invalid("invalid_field", "field \"ids\" must be an array of integers")),
-        None => return Err(ApiError::invalid("missing_field", "field \"ids\" is required")),
-    };
-    let marked = state.store().mark_read(&ids, auth.peer()).await?;
-    let not_found = ids.iter().copied().filter(|id| !marked.iter().any(|m| m.id == *id)).collect();
-    Ok(Json(MarkReadBulkResponse { marked, not_found }))
-}
-
-/// Validates a peer name given in a path or body.
-pub(crate) fn check_name(name: &str) -> ApiResult<()> {
-    validate_peer_name(name).map_err(|e| ApiError::invalid("invalid_name", e.to_string()))
 }

@@ -1,0 +1,140 @@
+//! `GET /messages`: a page of DMs (filters, `after_id` cursor), or a
+//! long-poll (`wait`); the query parser the SSE stream shares.
+
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use meshgate_proto::{
+    ErrorBody, Kind, MessageList, MessageListJson, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT,
+    WAIT_MAX_SECS,
+};
+use meshgate_store::{parse_timestamp, MessageQuery, Order};
+
+use super::wait::{Stop, Wait, Waiter};
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::input::Query;
+use crate::session::{LiveKind, Session};
+use crate::state::AppState;
+
+/// Query parameters `GET /messages` accepts; anything else is a 400.
+pub const LIST_PARAMS: &[&str] = &[
+    "to",
+    "to_node",
+    "from",
+    "from_node",
+    "thread_id",
+    "kind",
+    "unread_only",
+    "since",
+    "limit",
+    "after_id",
+    "wait",
+    "peek",
+];
+
+/// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
+#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
+pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    auth.require_peer_token_if_configured(&state)?;
+    let (mut q, wait, _) = parse_list_query(&auth, raw.as_deref(), LIST_PARAMS)?;
+    q.max_bytes = state.config().page_max_bytes;
+    // The store encodes the `MessageList` body itself, as it reads the rows.
+    let list = if wait.is_zero() {
+        state.store().list_messages_json(&q).await?
+    } else {
+        long_poll(&state, &auth, &q, wait).await?
+    };
+    state.deliveries().enqueue(&list.delivered);
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
+}
+
+/// Parses and authorises a list query (shared with the SSE stream, whose
+/// `params` add `receipts`, returned as the third value).
+pub(crate) fn parse_list_query(
+    auth: &Auth,
+    raw: Option<&str>,
+    params: &[&str],
+) -> ApiResult<(MessageQuery, Duration, bool)> {
+    let query = Query::parse(raw, params, "/messages")?;
+    let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
+    let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
+    let kind = match query.get("kind").filter(|k| !k.is_empty()) {
+        Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?),
+        None => None,
+    };
+    let since = match query.get("since").filter(|s| !s.is_empty()) {
+        Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_since",
+                "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00",
+            )
+        })?),
+        None => None,
+    };
+    let after_id = query.int("after_id", 0, i64::MAX)?;
+    let limit = query.int("limit", 1, LIST_LIMIT_MAX.into())?.map_or(LIST_LIMIT_DEFAULT, |l| l as u32);
+    let wait = Duration::from_secs(query.int("wait", 0, WAIT_MAX_SECS as i64)?.unwrap_or(0) as u64);
+    let involving = match auth.peer() {
+        None => None,
+        Some(me) => {
+            let own = to.as_deref() == Some(me) || from.as_deref() == Some(me);
+            if !own && (to.is_some() || from.is_some()) {
+                return Err(ApiError::forbidden(
+                    "forbidden",
+                    format!("a peer token reads only its own messages; this token belongs to {me:?}"),
+                ));
+            }
+            Some(me.to_owned())
+        }
+    };
+    // Who this read hands messages over to (recorded as `delivered_at`):
+    // a peer reading with its own token, or a shared-token agent reading
+    // `to=X`; `peek=true` records nothing.
+    let deliver_to = match query.bool("peek")? {
+        true => None,
+        false => auth.peer().map(str::to_owned).or_else(|| to.clone()),
+    };
+    let q = MessageQuery {
+        to,
+        from,
+        involving,
+        thread_id: query.get("thread_id").filter(|t| !t.is_empty()).map(str::to_owned),
+        kind,
+        unread_only: query.bool("unread_only")?,
+        since,
+        after_id,
+        limit,
+        order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
+        max_bytes: PAGE_BYTES_DEFAULT,
+        deliver_to,
+    };
+    Ok((q, wait, query.bool("receipts")?))
+}
+
+/// Answers at once if anything matches, else waits for a matching commit
+/// ([`Waiter`]). Counts against the peer's `--max-polls-per-peer`, and
+/// answers 401 `token_revoked` once its token dies (see [`Session`]).
+async fn long_poll(state: &AppState, auth: &Auth, q: &MessageQuery, wait: Duration) -> ApiResult<MessageListJson> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut waiter = Waiter::open(state, auth, LiveKind::Poll, q).await?;
+    loop {
+        waiter.mark_seen();
+        if waiter.session.dead().await {
+            return Err(Session::revoked_error());
+        }
+        let list = state.store().list_messages_json(q).await?;
+        if list.n > 0 {
+            return Ok(list);
+        }
+        match waiter.wait(state, Some(deadline), std::future::pending()).await {
+            Wait::Changed | Wait::Extra => continue,
+            Wait::Stop(Stop::Revoked) => return Err(Session::revoked_error()),
+            // Deadline, shutdown, or a newer long-poll of the same peer
+            // took this one's slot: the empty page.
+            Wait::Stop(Stop::Deadline | Stop::Shutdown | Stop::Evicted) => return Ok(list),
+        }
+    }
+}

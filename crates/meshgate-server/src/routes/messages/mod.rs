@@ -1,0 +1,80 @@
+//! `/messages`: the delivery of DMs in one module. Sending
+//! (`send.rs`), reading a page or long-polling ([`list`]), the SSE stream
+//! ([`live`]), and marking read (here). Long-poll and stream (and through
+//! the long-poll, MCP's `wait_for_message` and watchers) wait for DMs the
+//! same way, with [`wait::Waiter`].
+
+pub mod list;
+pub mod live;
+mod send;
+pub mod wait;
+
+use axum::extract::State;
+use axum::Json;
+use meshgate_proto::{ErrorBody, MarkRead, MarkReadBulk, MarkReadBulkResponse};
+use serde_json::Value;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{JsonObject, PathParams};
+use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::Endpoints;
+use crate::routes::parse_id;
+use crate::state::AppState;
+
+pub use list::LIST_PARAMS;
+
+/// Routes of this resource.
+pub fn routes() -> Endpoints {
+    Endpoints::new()
+        .add(send::__path_send, send::send)
+        .add(list::__path_list, list::list)
+        .add(__path_mark_read_bulk, mark_read_bulk)
+        .add(__path_mark_read, mark_read)
+        .add(live::__path_stream, live::stream)
+}
+
+/// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
+#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not the recipient", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+async fn mark_read(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<MarkRead>> {
+    auth.require_peer_token_if_configured(&state)?;
+    let id = parse_id(&id)?;
+    let Some(msg) = state.store().message(id).await? else {
+        return Err(ApiError::not_found("unknown_message", format!("message {id} does not exist")));
+    };
+    if !auth.may_act_as(&msg.to_node) {
+        return Err(ApiError::forbidden("forbidden", "only the recipient can mark a message read"));
+    }
+    let marked = state.store().mark_read(&[id], auth.peer()).await?;
+    marked
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("unknown_message", format!("message {id} does not exist")))
+}
+
+/// `POST /messages/read {"ids": [...]}`: the bulk form the Python CLI tries first.
+#[utoipa::path(post, path = "/messages/read", tag = "messages", request_body = MarkReadBulk, responses((status = 200, body = MarkReadBulkResponse), (status = 422, body = ErrorBody), Unauthorized))]
+async fn mark_read_bulk(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: JsonObject,
+) -> ApiResult<Json<MarkReadBulkResponse>> {
+    auth.require_peer_token_if_configured(&state)?;
+    let ids: Vec<i64> = match body.0.get("ids") {
+        Some(Value::Array(items)) if items.len() <= 1000 => items
+            .iter()
+            .map(|v| v.as_i64().ok_or_else(|| ApiError::invalid("invalid_field", "ids must be integers")))
+            .collect::<ApiResult<_>>()?,
+        Some(Value::Array(_)) => return Err(ApiError::invalid("invalid_field", "at most 1000 ids per request")),
+        Some(_) => return Err(ApiError::invalid("invalid_field", "field \"ids\" must be an array of integers")),
+        None => return Err(ApiError::invalid("missing_field", "field \"ids\" is required")),
+    };
+    let marked = state.store().mark_read(&ids, auth.peer()).await?;
+    let not_found = ids.iter().copied().filter(|id| !marked.iter().any(|m| m.id == *id)).collect();
+    Ok(Json(MarkReadBulkResponse { marked, not_found }))
+}
