@@ -36,27 +36,30 @@
 //! ```
 
 mod admin;
+mod builder;
 mod client;
 mod error;
 mod guard;
 mod live;
 mod loops;
+mod messages;
+mod peers;
 mod receipts;
 mod registry;
 mod sse;
+mod threads;
 mod tls;
 
 pub use admin::Purged;
-pub use client::{
-    Client, ClientBuilder, SendOptions, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV,
-    SEND_RETRIES_MAX, SEND_RETRY_WAIT_MAX,
-};
+pub use builder::{ClientBuilder, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV};
+pub use client::Client;
 pub use error::{Error, Result};
 pub use live::{StreamStart, WaitOptions, DEFAULT_WAIT, RECONNECT_MAX, RECONNECT_MIN, STREAM_IDLE_TIMEOUT, WAIT_MAX};
 pub use meshgate_proto::{
     suggestions, Alias, Health, Kind, LoopList, LoopPair, LoopReset, MarkRead, MarkReadBulkResponse, Message,
     MessageStatus, Obligation, Obligations, Peer, RegisterResponse, SendResponse, Thread, ThreadMessages, TokenRotated,
 };
+pub use messages::{SendOptions, SEND_RETRIES_MAX, SEND_RETRY_WAIT_MAX};
 pub use receipts::default_reply_kind;
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
 pub use tls::{is_certificate_problem, CA_FILE_ENV};
