@@ -250,7 +250,7 @@ pub async fn live_delivery(gw: &Gateway) {
         Flavor::Reference => {
             let err = drop.wait(short).await.unwrap_err();
             assert!(matches!(err, Error::Unsupported { feature: "long-poll", .. }), "{err:?}");
-            let items: Vec<_> = drop.stream(StreamStart::After(0)).collect().await;
+            let items: Vec<_> = drop.stream(StreamStart::After(0)).await.unwrap().collect().await;
             assert!(matches!(&items[..], [Err(Error::Unsupported { feature: "live streaming", .. })]), "{items:?}");
         }
         Flavor::Meshgate => {
@@ -263,7 +263,8 @@ pub async fn live_delivery(gw: &Gateway) {
             let (got, id) = tokio::join!(waiting, sending);
             assert_eq!(got.unwrap().iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
             let third = lab.send("droplet", Kind::Fyi, "third", SendOptions::new()).await.unwrap().id;
-            let streamed: Vec<i64> = drop.stream(StreamStart::After(0)).take(3).map(|m| m.unwrap().id).collect().await;
+            let streamed: Vec<i64> =
+                drop.stream(StreamStart::After(0)).await.unwrap().take(3).map(|m| m.unwrap().id).collect().await;
             assert_eq!(streamed, vec![before, id, third]);
         }
     }
