@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::client::{is_missing_route, parse_error_body};
 use crate::guard;
 use crate::registry;
-use crate::{Client, Error, Result};
+use crate::{Client, Error, FetchOptions, Result};
 
 /// Most times a send refused with 429 and `Retry-After` is sent again.
 pub const SEND_RETRIES_MAX: u32 = 3;
@@ -31,7 +31,7 @@ const OWN_ROWS_SLACK: u32 = 8;
 /// The optional parts of [`Client::send`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendOptions {
-    /// Thread UUID the message belongs to.
+    /// Id (a UUID) of the thread the message belongs to.
     pub thread_id: Option<String>,
     /// Free-form task reference.
     pub related_task_id: Option<String>,
@@ -55,10 +55,18 @@ impl SendOptions {
         Self::default()
     }
 
-    /// Sets the thread UUID.
-    pub fn thread(mut self, thread_id: impl Into<String>) -> Self {
+    /// Puts the message in thread `thread_id` (a UUID from
+    /// [`Client::mint_thread`], [`Thread::thread_uuid`](crate::Thread) on
+    /// the wire).
+    pub fn thread_id(mut self, thread_id: impl Into<String>) -> Self {
         self.thread_id = Some(thread_id.into());
         self
+    }
+
+    /// Sets the thread id.
+    #[deprecated(note = "use SendOptions::thread_id (one name for a thread's id across the crate)")]
+    pub fn thread(self, thread_id: impl Into<String>) -> Self {
+        self.thread_id(thread_id)
     }
 
     /// Sets the task reference.
@@ -148,23 +156,29 @@ impl Client {
         Ok(sent)
     }
 
-    /// `GET /messages`, newest first: `to_node`'s inbox (this peer's by
-    /// default), at most `limit` rows (default 100, at most 1000).
+    /// `GET /messages`, newest first: the inbox `options` name (this
+    /// peer's by default), at most `options.limit` rows (default 100, at
+    /// most 1000), e.g. `client.fetch(FetchOptions::unread().limit(20))`.
     ///
     /// Reading the own inbox drops rows this peer sent itself, as the Python
     /// client does, but still returns `limit` rows when that many exist: it
     /// over-asks and doubles the request until it has enough or the gateway
     /// has no more (the reference has no cursor for newest-first reads).
-    pub async fn fetch(&self, to_node: Option<&str>, unread_only: bool, limit: Option<u32>) -> Result<Vec<Message>> {
-        let target = to_node.unwrap_or(&self.node);
+    /// [`FetchOptions::peek`] sends `peek=true`, which the Python reference
+    /// gateway does not know (it answers 400).
+    pub async fn fetch(&self, options: FetchOptions) -> Result<Vec<Message>> {
+        let target = options.to.as_deref().unwrap_or(&self.node);
         validate_peer_name(target)?;
-        let want = limit.unwrap_or(LIST_LIMIT_DEFAULT).clamp(1, LIST_LIMIT_MAX);
+        let want = options.limit.unwrap_or(LIST_LIMIT_DEFAULT).clamp(1, LIST_LIMIT_MAX);
         let own_inbox = target == self.node;
         let mut ask = if own_inbox { want.saturating_add(OWN_ROWS_SLACK).min(LIST_LIMIT_MAX) } else { want };
         loop {
             let mut query = vec![("to", target.to_owned()), ("limit", ask.to_string())];
-            if unread_only {
+            if options.unread_only {
                 query.push(("unread_only", "true".to_owned()));
+            }
+            if options.peek {
+                query.push(("peek", "true".to_owned()));
             }
             let list: MessageList = self.get(&["messages"], &query).await?;
             let exhausted = list.messages.len() < ask as usize;

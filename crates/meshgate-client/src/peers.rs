@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::client::{is_missing_route, unsupported_if_missing};
 use crate::registry::{self, Recipient, Snapshot, KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
-use crate::{Client, Error, Result};
+use crate::{Client, Error, RegisterOptions, Result};
 
 impl Client {
     // ---- peers -------------------------------------------------------
@@ -50,20 +50,19 @@ impl Client {
         self.get(&["peers", name], &[]).await
     }
 
-    /// `POST /peers/register` for this peer. `None` keeps the stored value on
-    /// meshgate; a given `capabilities` replaces the stored map wholesale
-    /// (merge first if you mean to update one key). The answer carries the
-    /// per-peer token exactly once, when it was minted.
-    pub async fn register(
-        &self,
-        url: Option<&str>,
-        capabilities: Option<Map<String, Value>>,
-    ) -> Result<RegisterResponse> {
+    /// `POST /peers/register` for this peer, e.g.
+    /// `client.register(RegisterOptions::new().capability("runtime", "claude"))`.
+    /// An unset part keeps the stored value on meshgate; given capabilities
+    /// replace the stored map wholesale (merge first if you mean to update
+    /// one key). The answer carries the per-peer token exactly once, when
+    /// it was minted: store it ([`Client::set_token`] switches this client
+    /// to it).
+    pub async fn register(&self, options: RegisterOptions) -> Result<RegisterResponse> {
         let body = RegisterRequest {
             name: self.node.clone(),
-            url: url.map(str::to_owned),
-            capabilities,
-            adopt_history: false,
+            url: options.url,
+            capabilities: options.capabilities,
+            adopt_history: options.adopt_history,
         };
         let response = self.post(&["peers", "register"], &body).await;
         registry::forget(&self.gateway_key).await;

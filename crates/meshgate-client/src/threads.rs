@@ -20,8 +20,8 @@ impl Client {
         Ok(self.get::<ThreadList>(&["threads"], &[]).await?.threads)
     }
 
-    /// `GET /threads/{uuid}`: metadata and messages, oldest first.
-    pub async fn thread(&self, thread_uuid: &str) -> Result<ThreadMessages> {
-        self.get(&["threads", thread_uuid], &[]).await
+    /// `GET /threads/{thread_id}`: metadata and messages, oldest first.
+    pub async fn thread(&self, thread_id: &str) -> Result<ThreadMessages> {
+        self.get(&["threads", thread_id], &[]).await
     }
 }
