@@ -36,7 +36,11 @@ impl TokenStore {
 
     /// `node`'s token for `gateway`, if one is stored.
     pub async fn load(&self, gateway: &str, node: &str) -> Result<Option<StoredToken>> {
-        let path = self.path(gateway, node);
+        let mut path = self.path(gateway, node);
+        let literal = self.root.join(literal_dir_name(gateway)).join(node);
+        if !path.exists() && literal.exists() {
+            path = literal;
+        }
         let text = match tokio::fs::read_to_string(&path).await {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -123,9 +127,20 @@ fn env_path(key: &str) -> Option<PathBuf> {
 }
 
 /// `http://127.0.0.1:8788/x` -> `127.0.0.1-8788-x`: file-name safe and
-/// distinct per gateway.
+/// distinct per gateway. Loopback spellings (`localhost`, `127.x.y.z`,
+/// `[::1]`) are one gateway: all are keyed as `127.0.0.1`.
 pub fn gateway_dir_name(gateway: &str) -> String {
-    let (host_port, path) = match split_gateway(gateway) {
+    dir_name(gateway, true)
+}
+
+/// The key before loopback spellings were folded together (the host as
+/// written), still read so tokens saved then keep working.
+fn literal_dir_name(gateway: &str) -> String {
+    dir_name(gateway, false)
+}
+
+fn dir_name(gateway: &str, fold_loopback: bool) -> String {
+    let (host_port, path) = match split_gateway(gateway, fold_loopback) {
         Some(parts) => parts,
         None => (gateway.to_owned(), String::new()),
     };
@@ -139,20 +154,24 @@ pub fn gateway_dir_name(gateway: &str) -> String {
 
 /// Splits `scheme://host[:port]/path` into (`host-port`, `path`), adding the
 /// scheme's default port.
-fn split_gateway(gateway: &str) -> Option<(String, String)> {
+fn split_gateway(gateway: &str, fold_loopback: bool) -> Option<(String, String)> {
     let (scheme, rest) = gateway.split_once("://")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let host_port = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => {
-            format!("{host}-{port}")
-        }
-        _ => {
-            let port = if scheme == "https" { 443 } else { 80 };
-            format!("{authority}-{port}")
-        }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => (host, port),
+        _ => (authority, if scheme == "https" { "443" } else { "80" }),
     };
-    Some((host_port, path.trim_end_matches('/').to_owned()))
+    let host = if fold_loopback && is_loopback(host) { "127.0.0.1" } else { host };
+    Some((format!("{host}-{port}"), path.trim_end_matches('/').to_owned()))
+}
+
+/// `localhost` (and `*.localhost`), `127.x.y.z` and `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    bare == "localhost"
+        || bare.ends_with(".localhost")
+        || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn warn_if_readable_by_others(path: &Path) {
@@ -178,7 +197,27 @@ mod tests {
         assert_eq!(gateway_dir_name("http://127.0.0.1:8788"), "127.0.0.1-8788");
         assert_eq!(gateway_dir_name("https://mesh.example.org"), "mesh.example.org-443");
         assert_eq!(gateway_dir_name("http://h:1/mesh/"), "h-1-mesh");
-        assert_eq!(gateway_dir_name("http://[::1]:9"), "1--9");
+        assert_eq!(gateway_dir_name("http://[::1]:9"), "127.0.0.1-9");
+        // One machine, one key: every loopback spelling finds the same token.
+        for url in ["http://localhost:8788", "http://LOCALHOST:8788/", "http://127.0.0.2:8788", "http://[::1]:8788"] {
+            assert_eq!(gateway_dir_name(url), "127.0.0.1-8788", "{url}");
+        }
+        assert_eq!(gateway_dir_name("http://10.0.0.1:8788"), "10.0.0.1-8788");
+        assert_eq!(literal_dir_name("http://localhost:8788"), "localhost-8788");
+    }
+
+    #[tokio::test]
+    async fn a_token_saved_under_localhost_is_found_through_127_0_0_1_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore { root: dir.path().join("tokens") };
+        store.save("http://localhost:8788", "ab", "tok-1").await.unwrap();
+        assert_eq!(store.load("http://127.0.0.1:8788", "ab").await.unwrap().unwrap().token, "tok-1");
+        // A file written under the literal host by an older CLI still loads.
+        let old = dir.path().join("tokens").join("localhost-9").join("cd");
+        std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+        std::fs::write(&old, "tok-2\n").unwrap();
+        let loaded = store.load("http://localhost:9", "cd").await.unwrap().unwrap();
+        assert_eq!((loaded.token.as_str(), loaded.path), ("tok-2", old));
     }
 
     #[tokio::test]

@@ -51,18 +51,16 @@ impl Client {
     /// `POST /peers/register {..., "adopt_history": true}` (operator): this
     /// client's node registered on a deleted peer's retired name, inheriting
     /// its DMs (meshgate refuses the name otherwise: 409 `name_retired`).
+    #[deprecated(note = "use register(RegisterOptions::new().adopt_history())")]
     pub async fn register_adopting_history(
         &self,
         url: Option<&str>,
         capabilities: Option<serde_json::Map<String, Value>>,
     ) -> Result<meshgate_proto::RegisterResponse> {
-        let body = meshgate_proto::RegisterRequest {
-            name: self.node().to_owned(),
-            url: url.map(str::to_owned),
-            capabilities,
-            adopt_history: true,
-        };
-        self.call(Method::POST, &["peers", "register"], &[], Some(serde_json::to_value(body).unwrap_or_default())).await
+        let mut options = crate::RegisterOptions::new().adopt_history();
+        options.url = url.map(str::to_owned);
+        options.capabilities = capabilities;
+        self.register(options).await
     }
 
     /// `GET /aliases`: the gateway's alias table only (no built-ins).

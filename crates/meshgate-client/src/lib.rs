@@ -24,39 +24,85 @@
 //! reconnecting with backoff and resuming by id, so every message is
 //! yielded exactly once and in order.
 //!
+//! Two peers, from nothing to a delivered DM (the same flow as
+//! `examples/two_peers.rs`, which the test suite runs against a real
+//! gateway):
+//!
 //! ```no_run
 //! # async fn demo() -> meshgate_client::Result<()> {
-//! use meshgate_client::{Client, Kind, SendOptions};
-//! let client = Client::builder().node("lab-ovh").build()?; // MESH_GATEWAY_* fallbacks
-//! client.send("droplet", Kind::Fyi, "build is green", SendOptions::new()).await?;
-//! for message in client.fetch(None, true, Some(20)).await? {
-//!     client.mark_read(message.id).await?;
+//! use futures_util::StreamExt;
+//! use meshgate_client::{Client, FetchOptions, Kind, RegisterOptions, SendOptions, StreamStart};
+//!
+//! let gateway = "http://127.0.0.1:8788";
+//! let operator_token = std::env::var("MESH_GATEWAY_TOKEN").unwrap_or_default();
+//!
+//! // 1. Register each peer with the operator token; the answer carries the
+//! //    peer's own token exactly once: save it (0600) and switch to it.
+//! let mut peers = Vec::new();
+//! for name in ["alice", "bob"] {
+//!     let client = Client::builder().gateway(gateway).node(name).token(&operator_token).build()?;
+//!     let registered = client.register(RegisterOptions::new().capability("runtime", "claude")).await?;
+//!     if let Some(token) = registered.peer_token {
+//!         std::fs::write(format!("/tmp/{name}.token"), &token).expect("saved"); // use a 0600 file
+//!         client.set_token(token, format!("per-peer token from /tmp/{name}.token"));
+//!     }
+//!     peers.push(client);
 //! }
+//! let (alice, bob) = (&peers[0], &peers[1]);
+//!
+//! // 2. Bob follows his inbox from now on (pinned when `stream` returns).
+//! let mut inbox = std::pin::pin!(bob.stream(StreamStart::Now).await?);
+//!
+//! // 3. Alice sends; the recipient is checked and the content scanned for
+//! //    credentials before anything leaves the process.
+//! alice.send("bob", Kind::Question, "can you review PR 42?", SendOptions::new()).await?;
+//!
+//! // 4. Bob gets it, answers it and marks it read.
+//! if let Some(message) = inbox.next().await {
+//!     let message = message?;
+//!     bob.reply(message.id, "yes, looking now", Kind::Answer).await?;
+//!     bob.mark_read(message.id).await?;
+//! }
+//!
+//! // Or read a page of the inbox instead of streaming it.
+//! let unread = bob.fetch(FetchOptions::unread().limit(20)).await?;
+//! # let _ = unread;
 //! # Ok(()) }
 //! ```
+//!
+//! Names: a thread is identified by its `thread_id` (a UUID) everywhere in
+//! this crate ([`SendOptions::thread_id`], [`Client::thread`],
+//! [`Message::thread_id`]); only [`Thread::thread_uuid`] keeps the wire name
+//! the Python client reads.
 
 mod admin;
+mod builder;
 mod client;
 mod error;
 mod guard;
 mod live;
 mod loops;
+mod messages;
+mod options;
+mod peers;
 mod receipts;
 mod registry;
 mod sse;
+mod threads;
 mod tls;
 
 pub use admin::Purged;
-pub use client::{
-    Client, ClientBuilder, SendOptions, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV,
-    SEND_RETRIES_MAX, SEND_RETRY_WAIT_MAX,
-};
+pub use builder::{ClientBuilder, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV};
+pub use client::Client;
 pub use error::{Error, Result};
 pub use live::{StreamStart, WaitOptions, DEFAULT_WAIT, RECONNECT_MAX, RECONNECT_MIN, STREAM_IDLE_TIMEOUT, WAIT_MAX};
 pub use meshgate_proto::{
     suggestions, Alias, Health, Kind, LoopList, LoopPair, LoopReset, MarkRead, MarkReadBulkResponse, Message,
-    MessageStatus, Obligation, Obligations, Peer, RegisterResponse, SendResponse, Thread, ThreadMessages, TokenRotated,
+    MessageStatus, NameError, Obligation, Obligations, Peer, RegisterResponse, SendResponse, Thread, ThreadMessages,
+    TokenRotated, UnknownKind,
 };
+pub use messages::{SendOptions, SEND_RETRIES_MAX, SEND_RETRY_WAIT_MAX};
+pub use options::{Capabilities, FetchOptions, JsonValue, RegisterOptions};
 pub use receipts::default_reply_kind;
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
 pub use tls::{is_certificate_problem, CA_FILE_ENV};

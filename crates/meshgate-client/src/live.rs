@@ -97,9 +97,10 @@ impl WaitOptions {
 /// Where [`Client::stream`] starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamStart {
-    /// Messages that arrive from now on. The client pins "now" to the
-    /// newest id in the inbox before connecting, so a reconnect before the
-    /// first message still loses nothing.
+    /// Messages stored after [`Client::stream`] returns: the call pins
+    /// "now" to the newest id in the inbox before it returns, so a message
+    /// sent between creating the stream and the first poll is yielded, and
+    /// a reconnect before the first message loses nothing.
     Now,
     /// Messages with an id above this one (`After(0)`: the whole inbox).
     After(i64),
@@ -188,32 +189,43 @@ impl Client {
     /// without streaming (the Python reference), [`Error::Decode`] for an
     /// event that is not a message, [`Error::Gateway`] for other refusals.
     ///
+    /// Creating the stream is async because [`StreamStart::Now`] is resolved
+    /// here (one `GET /messages?limit=1`): its errors ([`Error::Auth`],
+    /// [`Error::Unreachable`], ...) come back from this call. With
+    /// [`StreamStart::After`] nothing is sent until the first poll.
+    ///
     /// ```no_run
     /// # async fn demo(client: meshgate_client::Client) -> meshgate_client::Result<()> {
     /// use futures_util::StreamExt;
     /// use meshgate_client::StreamStart;
-    /// let mut inbox = std::pin::pin!(client.stream(StreamStart::Now));
+    /// let mut inbox = std::pin::pin!(client.stream(StreamStart::Now).await?);
     /// while let Some(message) = inbox.next().await {
     ///     let message = message?;
     ///     println!("#{} from {}: {}", message.id, message.from_node, message.content);
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn stream(&self, from: StreamStart) -> impl Stream<Item = Result<Message>> + Send + '_ {
-        self.stream_to(&self.node, from)
+    pub async fn stream(&self, from: StreamStart) -> Result<impl Stream<Item = Result<Message>> + Send + '_> {
+        self.stream_to(&self.node, from).await
     }
 
     /// Like [`Client::stream`] for `to`'s inbox (operator use: needs the
     /// operator token, since a per-peer token streams only its own inbox).
-    /// An invalid name ends the stream at once with [`Error::InvalidName`].
-    pub fn stream_to(&self, to: &str, from: StreamStart) -> impl Stream<Item = Result<Message>> + Send + '_ {
+    /// An invalid name is [`Error::InvalidName`] at once.
+    pub async fn stream_to(
+        &self,
+        to: &str,
+        from: StreamStart,
+    ) -> Result<impl Stream<Item = Result<Message>> + Send + '_> {
+        validate_peer_name(to)?;
+        let last_id = match from {
+            StreamStart::Now => self.latest_id(Some(to)).await?,
+            StreamStart::After(id) => id,
+        };
         let live = Live {
             client: self,
             to: to.to_owned(),
-            last_id: match from {
-                StreamStart::Now => None,
-                StreamStart::After(id) => Some(id),
-            },
+            last_id,
             response: None,
             parser: SseParser::new(),
             ready: VecDeque::new(),
@@ -221,10 +233,10 @@ impl Client {
             connected_at: Instant::now(),
             finished: false,
         };
-        futures_util::stream::unfold(live, |mut live| async move {
+        Ok(futures_util::stream::unfold(live, |mut live| async move {
             let item = live.next().await?;
             Some((item, live))
-        })
+        }))
     }
 }
 
@@ -275,8 +287,8 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 struct Live<'a> {
     client: &'a Client,
     to: String,
-    /// Last id yielded (or the starting cursor); `None` until "now" is pinned.
-    last_id: Option<i64>,
+    /// Last id yielded, or the starting cursor.
+    last_id: i64,
     response: Option<reqwest::Response>,
     parser: SseParser,
     ready: VecDeque<Message>,
@@ -301,7 +313,7 @@ impl Live<'_> {
                 }
                 match self.connect().await {
                     Ok(response) => {
-                        tracing::debug!(gateway = %self.client.gateway(), after = ?self.last_id, "event stream connected");
+                        tracing::debug!(gateway = %self.client.gateway(), after = self.last_id, "event stream connected");
                         self.response = Some(response);
                         self.parser = SseParser::new();
                         self.connected_at = Instant::now();
@@ -343,7 +355,7 @@ impl Live<'_> {
         self.response = None;
         // A connection that lived a while starts the backoff over.
         self.failures = if self.connected_at.elapsed() >= RECONNECT_MAX { 1 } else { self.failures + 1 };
-        tracing::info!(reason = why, last_id = ?self.last_id, "event stream disconnected; resuming");
+        tracing::info!(reason = why, last_id = self.last_id, "event stream disconnected; resuming");
     }
 
     /// Parses one event; queues it unless it was already yielded.
@@ -355,28 +367,20 @@ impl Live<'_> {
             endpoint: "GET /messages/stream".to_owned(),
             reason: format!("event {}: {e}", event.id.as_deref().unwrap_or("without id")),
         })?;
-        if self.last_id.is_some_and(|last| message.id <= last) {
+        if message.id <= self.last_id {
             tracing::debug!(id = message.id, "event stream: skipping a message already delivered");
             return Ok(());
         }
-        self.last_id = Some(message.id);
+        self.last_id = message.id;
         self.failures = 0;
         self.ready.push_back(message);
         Ok(())
     }
 
-    /// One connection attempt: pins "now" first if needed, then opens the
-    /// stream after the last id.
+    /// One connection attempt: opens the stream after the last id.
     async fn connect(&mut self) -> Result<reqwest::Response> {
         let client = self.client;
-        let after = match self.last_id {
-            Some(id) => id,
-            None => {
-                let id = client.latest_id(Some(&self.to)).await?;
-                self.last_id = Some(id);
-                id
-            }
-        };
+        let after = self.last_id;
         let request = client
             .authorized_on(&client.stream_http, Method::GET, &["messages", "stream"])
             .query(&[("to", self.to.as_str())])

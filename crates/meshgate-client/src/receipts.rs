@@ -3,9 +3,9 @@
 
 use meshgate_proto::{Kind, MessageStatus, Obligations, SendResponse};
 
-use crate::client::{Client, SendOptions};
 use crate::error::Result;
 use crate::guard;
+use crate::{Client, SendOptions};
 
 impl Client {
     /// Replies to message `id` with `content` of `kind`: the gateway sends

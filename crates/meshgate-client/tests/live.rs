@@ -144,7 +144,7 @@ async fn stream_survives_gateway_restarts_exactly_once() {
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let consumer = tokio::spawn(async move {
-        let mut inbox = std::pin::pin!(bob.stream(StreamStart::Now));
+        let mut inbox = std::pin::pin!(bob.stream(StreamStart::Now).await.unwrap());
         while let Some(item) = inbox.next().await {
             if tx.send(item).is_err() {
                 return;
@@ -181,6 +181,26 @@ async fn stream_survives_gateway_restarts_exactly_once() {
     server.stop().await;
 }
 
+/// Issue #18: "now" is pinned when the stream is created, not at the first
+/// poll, so a message sent in between is the first thing it yields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_now_yields_a_message_sent_before_the_first_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("meshgate.db"), 0);
+    let alice = peer(&server.url, "alice").await;
+    let bob = peer(&server.url, "bob").await;
+    let old = send_n(&alice, "bob", 2, "before the stream").await;
+
+    let inbox = bob.stream(StreamStart::Now).await.unwrap();
+    let sent = send_n(&alice, "bob", 1, "between creation and the first poll").await;
+    let mut inbox = std::pin::pin!(inbox);
+    let first = tokio::time::timeout(Duration::from_secs(10), inbox.next()).await.expect("a message within 10 s");
+    let first = first.expect("stream open").expect("a message");
+    assert_eq!(first.id, sent[0], "older messages {old:?} are not \"now\"");
+    assert_eq!(first.content, "between creation and the first poll 0");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_from_an_id_and_auth_errors_end_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,16 +210,18 @@ async fn stream_from_an_id_and_auth_errors_end_it() {
     let bob = peer(&url, "bob").await;
     let sent = send_n(&alice, "bob", 4, "m").await;
 
-    let got: Vec<i64> = bob.stream(StreamStart::After(sent[1])).take(2).map(|m| m.unwrap().id).collect().await;
+    let got: Vec<i64> =
+        bob.stream(StreamStart::After(sent[1])).await.unwrap().take(2).map(|m| m.unwrap().id).collect().await;
     assert_eq!(got, sent[2..]);
 
     let bad = Client::builder().gateway(&url).token_from("not-a-real-token", "bad token").node("bob").build().unwrap();
-    let items: Vec<_> = bad.stream(StreamStart::After(0)).collect().await;
+    let items: Vec<_> = bad.stream(StreamStart::After(0)).await.unwrap().collect().await;
     assert_eq!(items.len(), 1, "{items:?}");
     assert!(matches!(&items[0], Err(Error::Auth { status: 401, .. })), "{items:?}");
-    // The same for "now", whose first request is the cursor lookup.
-    let items: Vec<_> = bad.stream(StreamStart::Now).collect().await;
-    assert!(matches!(&items[..], [Err(Error::Auth { status: 401, .. })]), "{items:?}");
+    // "Now" looks the cursor up when the stream is created: the refusal
+    // comes back from that call.
+    let refused = bad.stream(StreamStart::Now).await.err();
+    assert!(matches!(refused, Some(Error::Auth { status: 401, .. })), "{refused:?}");
     server.stop().await;
 }
 
@@ -250,7 +272,7 @@ async fn revoking_the_token_ends_the_clients_stream_and_wait() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let streamer = bob();
     let consumer = tokio::spawn(async move {
-        let mut inbox = std::pin::pin!(streamer.stream(StreamStart::Now));
+        let mut inbox = std::pin::pin!(streamer.stream(StreamStart::Now).await.unwrap());
         while let Some(item) = inbox.next().await {
             let _ = tx.send(item);
         }
@@ -352,7 +374,7 @@ async fn reconnects_with_last_event_id_and_skips_replayed_ids() {
     let (url, seen) = scripted(scripts).await;
     let client = Client::builder().gateway(&url).token_from("tok-123456", "test token").node("bob").build().unwrap();
     let started = std::time::Instant::now();
-    let items: Vec<_> = client.stream(StreamStart::After(0)).collect().await;
+    let items: Vec<_> = client.stream(StreamStart::After(0)).await.unwrap().collect().await;
     let ids: Vec<i64> = items.iter().filter_map(|i| i.as_ref().ok().map(|m| m.id)).collect();
     assert_eq!(ids, vec![1, 2, 3, 4], "{items:?}");
     assert!(matches!(items.last(), Some(Err(Error::Auth { status: 401, .. }))), "{items:?}");
@@ -375,6 +397,6 @@ async fn a_gateway_without_streaming_is_unsupported() {
     );
     let (url, _) = scripted(vec![response.into_bytes()]).await;
     let client = Client::builder().gateway(&url).token("tok-123456").node("bob").build().unwrap();
-    let items: Vec<_> = client.stream(StreamStart::After(5)).collect().await;
+    let items: Vec<_> = client.stream(StreamStart::After(5)).await.unwrap().collect().await;
     assert!(matches!(&items[..], [Err(Error::Unsupported { feature: "live streaming", .. })]), "{items:?}");
 }

@@ -26,7 +26,7 @@ async fn gateway(tweak: impl FnOnce(&mut Config)) -> (String, tempfile::TempDir)
 
 async fn client(url: &str, node: &str) -> Client {
     let c = Client::builder().node(node).gateway(url).token(OPERATOR).build().unwrap();
-    c.register(None, None).await.unwrap();
+    c.register(meshgate_client::RegisterOptions::new()).await.unwrap();
     c
 }
 
@@ -49,7 +49,7 @@ async fn a_rate_limited_send_is_retried_after_retry_after_with_the_same_idempote
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let again = alice.send("bob", Kind::Fyi, "third", SendOptions::new().idempotency_key("k-3")).await.unwrap();
     assert_eq!(again.id, sent.id);
-    let inbox = alice.fetch(Some("bob"), false, Some(100)).await.unwrap();
+    let inbox = alice.fetch(meshgate_client::FetchOptions::all().to("bob").limit(100)).await.unwrap();
     assert_eq!(inbox.iter().filter(|m| m.content == "third").count(), 1, "stored once");
 }
 

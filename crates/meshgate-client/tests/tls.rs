@@ -75,13 +75,13 @@ async fn the_client_sends_and_reads_over_https_trusting_the_ca_file() {
         let url = gw.url(host);
         let operator = client(&url, "alice", OPERATOR, Some(&ca_file));
         assert_eq!(operator.health().await.unwrap().status, "ok");
-        let alice_token = operator.register(None, None).await.unwrap().peer_token;
+        let alice_token = operator.register(meshgate_client::RegisterOptions::new()).await.unwrap().peer_token;
         let bob = client(&url, "bob", OPERATOR, Some(&ca_file));
-        let bob_token = bob.register(None, None).await.unwrap().peer_token;
+        let bob_token = bob.register(meshgate_client::RegisterOptions::new()).await.unwrap().peer_token;
         let alice = client(&url, "alice", alice_token.as_deref().unwrap_or(OPERATOR), Some(&ca_file));
         let sent = alice.send("bob", Kind::Fyi, &format!("over TLS via {host}"), SendOptions::new()).await.unwrap();
         let bob = client(&url, "bob", bob_token.as_deref().unwrap_or(OPERATOR), Some(&ca_file));
-        let inbox = bob.fetch(None, true, None).await.unwrap();
+        let inbox = bob.fetch(meshgate_client::FetchOptions::unread()).await.unwrap();
         assert!(inbox.iter().any(|m| m.id == sent.id), "the DM sent over TLS is not in the inbox");
     }
     gw.stop().await;

@@ -2,9 +2,12 @@
 //!
 //! Unlike `swarph mesh inbox`, reading does not consume: messages are marked
 //! read only with `--mark-read`, so a mistyped identity cannot silently eat
-//! somebody else's unread state. (`--peek` is accepted for muscle memory.)
+//! somebody else's unread state. `--peek` also records no delivery
+//! (`GET /messages?peek=true`): the messages stay undelivered for receipts
+//! and wake hooks.
 
 use anyhow::{Context, Result};
+use meshgate_client::FetchOptions;
 
 use super::Global;
 use crate::exit::OK;
@@ -21,7 +24,7 @@ pub struct Args {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
 
-    /// Do not mark anything read (the default).
+    /// Look only: mark nothing read and record no delivery.
     #[arg(long, conflicts_with = "mark_read")]
     pub peek: bool,
 
@@ -41,7 +44,11 @@ pub struct Args {
 /// Runs `inbox`.
 pub async fn run(args: Args, global: &Global) -> Result<u8> {
     let client = global.client().await?;
-    let messages = client.fetch(None, args.unread, Some(args.limit)).await.context("reading the inbox")?;
+    let mut options = FetchOptions::all().unread_only(args.unread).limit(args.limit);
+    if args.peek {
+        options = options.peek();
+    }
+    let messages = client.fetch(options).await.context("reading the inbox")?;
     if args.json {
         print_json(&messages)?;
     } else if messages.is_empty() {

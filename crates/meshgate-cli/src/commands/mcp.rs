@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use meshgate_client::{Client, Error as ClientError, SendOptions, WaitOptions};
+use meshgate_client::{Client, Error as ClientError, FetchOptions, SendOptions, WaitOptions};
 use meshgate_mcp::rmcp::model::Extensions;
 use meshgate_mcp::rmcp::ServiceExt;
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
@@ -87,7 +87,7 @@ impl Mesh for ClientMesh {
     async fn send(&self, _: &(), draft: Draft) -> MeshResult<SendResponse> {
         let mut options = SendOptions::new();
         if let Some(thread) = draft.thread_id {
-            options = options.thread(thread);
+            options = options.thread_id(thread);
         }
         if let Some(task) = draft.related_task_id {
             options = options.task(task);
@@ -101,7 +101,7 @@ impl Mesh for ClientMesh {
     }
 
     async fn inbox(&self, _: &(), unread_only: bool, limit: u32) -> MeshResult<Vec<Message>> {
-        self.0.fetch(None, unread_only, Some(limit)).await.map_err(tool_error)
+        self.0.fetch(FetchOptions::all().unread_only(unread_only).limit(limit)).await.map_err(tool_error)
     }
 
     async fn received_after(&self, _: &(), after_id: i64, limit: u32, wait_secs: u64) -> MeshResult<Vec<Message>> {

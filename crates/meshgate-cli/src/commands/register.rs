@@ -8,6 +8,7 @@
 //! (operator token), which inherits the old peer's DMs.
 
 use anyhow::{Context, Result};
+use meshgate_client::RegisterOptions;
 use serde_json::{Map, Value};
 
 use super::Global;
@@ -69,11 +70,12 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
     };
     capabilities.extend(args.capabilities);
     let url = args.url.or_else(|| existing.as_ref().and_then(|p| p.url.clone()));
-    let response = if args.adopt_history {
-        client.register_adopting_history(url.as_deref(), Some(capabilities)).await
-    } else {
-        client.register(url.as_deref(), Some(capabilities)).await
-    };
+    let mut options = RegisterOptions::new().capabilities(capabilities);
+    options.url = url.clone();
+    if args.adopt_history {
+        options = options.adopt_history();
+    }
+    let response = client.register(options).await;
     let response = response.with_context(|| {
         if url.is_none() {
             format!("registering {node} (if the gateway asks for a url, pass --url)")

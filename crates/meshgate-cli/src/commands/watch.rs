@@ -153,7 +153,7 @@ impl Watcher<'_> {
 
     /// Follows the inbox after `start` until interrupted or an error.
     async fn follow(&self, start: i64) -> Result<u8> {
-        let mut inbox = pin!(self.client.stream(StreamStart::After(start)));
+        let mut inbox = pin!(self.client.stream(StreamStart::After(start)).await?);
         loop {
             let item = tokio::select! {
                 biased;

@@ -5,15 +5,15 @@
 #![allow(dead_code)]
 
 use crate::common::{free_port, Flavor, Gateway};
-use meshgate_client::{Client, Error, Kind, SendOptions};
+use meshgate_client::{Client, Error, FetchOptions, Kind, RegisterOptions, SendOptions};
 use serde_json::json;
 
 /// Registers `node` with the shared token and returns a client that uses
 /// the per-peer token minted for it.
 async fn registered(gw: &Gateway, node: &str) -> Client {
     let client = gw.client(node);
-    let caps = json!({"runtime": "test"}).as_object().cloned();
-    let response = client.register(Some(&format!("http://{node}:8787")), caps).await.expect("register");
+    let options = RegisterOptions::new().url(format!("http://{node}:8787")).capability("runtime", "test");
+    let response = client.register(options).await.expect("register");
     assert_eq!(response.status, "registered");
     match response.peer_token {
         Some(token) => client.set_token(token, format!("per-peer token of {node}")),
@@ -47,7 +47,7 @@ pub async fn round_trip(gw: &Gateway) {
     let conflict = lab.send("droplet", Kind::Fyi, "changed", options).await.unwrap_err();
     assert!(matches!(conflict, Error::Gateway { status: 409, .. }), "{conflict:?}");
 
-    let inbox = drop.fetch(None, true, Some(10)).await.unwrap();
+    let inbox = drop.fetch(FetchOptions::unread().limit(10)).await.unwrap();
     let ping = inbox.iter().find(|m| m.id == sent.id).expect("ping in inbox");
     assert_eq!(ping.content, "ping?");
     assert_eq!(ping.kind, Kind::Question);
@@ -57,13 +57,13 @@ pub async fn round_trip(gw: &Gateway) {
     let marked = drop.mark_read_many(&[sent.id, 999_999]).await.unwrap();
     assert_eq!(marked.marked.iter().map(|m| m.id).collect::<Vec<_>>(), vec![sent.id]);
     assert_eq!(marked.not_found, vec![999_999]);
-    let unread = drop.fetch(None, true, Some(10)).await.unwrap();
+    let unread = drop.fetch(FetchOptions::unread().limit(10)).await.unwrap();
     assert!(unread.iter().all(|m| m.id != sent.id));
 
     // Threads.
     let thread = lab.mint_thread("lab-ovh↔droplet:tests", None).await.unwrap();
     assert_eq!(lab.mint_thread("lab-ovh↔droplet:tests", None).await.unwrap().thread_uuid, thread.thread_uuid);
-    lab.send("droplet", Kind::Status, "in thread", SendOptions::new().thread(&thread.thread_uuid)).await.unwrap();
+    lab.send("droplet", Kind::Status, "in thread", SendOptions::new().thread_id(&thread.thread_uuid)).await.unwrap();
     let shown = drop.thread(&thread.thread_uuid).await.unwrap();
     assert_eq!(shown.messages.len(), 1);
     assert_eq!(shown.messages[0].content, "in thread");
@@ -117,7 +117,8 @@ pub async fn round_trip(gw: &Gateway) {
 
             // Token rotation works: the old token stops, the new one is used.
             let carol = gw.client("carol");
-            let minted = carol.register(None, None).await.unwrap().peer_token.expect("a fresh peer gets a token");
+            let minted =
+                carol.register(RegisterOptions::new()).await.unwrap().peer_token.expect("a fresh peer gets a token");
             carol.set_token(minted.clone(), "carol's first token");
             let rotated = carol.rotate_token().await.unwrap();
             assert!(rotated.peer_token.len() > 16 && rotated.peer_token != minted);
@@ -176,19 +177,19 @@ pub async fn own_inbox_is_filled_despite_own_rows(gw: &Gateway) {
             assert!(matches!(&err, Error::Gateway { status: 400, code, .. } if code == "self_message"), "{err:?}");
         }
     }
-    let inbox = lab.fetch(None, false, Some(5)).await.unwrap();
+    let inbox = lab.fetch(FetchOptions::all().limit(5)).await.unwrap();
     assert_eq!(inbox.len(), 5, "{inbox:?}");
     assert!(inbox.iter().all(|m| m.from_node == "droplet"));
     assert_eq!(inbox[0].content, "from droplet 4", "newest first");
-    assert_eq!(lab.fetch(None, false, Some(50)).await.unwrap().len(), 5);
+    assert_eq!(lab.fetch(FetchOptions::all().limit(50)).await.unwrap().len(), 5);
     // Someone else's inbox is returned as the gateway gives it...
     let operator = gw.client("droplet");
-    assert_eq!(operator.fetch(Some("lab-ovh"), false, Some(5)).await.unwrap().len(), 5);
+    assert_eq!(operator.fetch(FetchOptions::all().to("lab-ovh").limit(5)).await.unwrap().len(), 5);
     match gw.flavor {
-        Flavor::Reference => assert_eq!(drop.fetch(Some("lab-ovh"), false, Some(5)).await.unwrap().len(), 5),
+        Flavor::Reference => assert_eq!(drop.fetch(FetchOptions::all().to("lab-ovh").limit(5)).await.unwrap().len(), 5),
         // ...but meshgate lets a per-peer token read only its own messages.
         Flavor::Meshgate => {
-            let err = drop.fetch(Some("lab-ovh"), false, Some(5)).await.unwrap_err();
+            let err = drop.fetch(FetchOptions::all().to("lab-ovh").limit(5)).await.unwrap_err();
             assert!(matches!(err, Error::Auth { status: 403, .. }), "{err:?}");
         }
     }
@@ -250,7 +251,7 @@ pub async fn live_delivery(gw: &Gateway) {
         Flavor::Reference => {
             let err = drop.wait(short).await.unwrap_err();
             assert!(matches!(err, Error::Unsupported { feature: "long-poll", .. }), "{err:?}");
-            let items: Vec<_> = drop.stream(StreamStart::After(0)).collect().await;
+            let items: Vec<_> = drop.stream(StreamStart::After(0)).await.unwrap().collect().await;
             assert!(matches!(&items[..], [Err(Error::Unsupported { feature: "live streaming", .. })]), "{items:?}");
         }
         Flavor::Meshgate => {
@@ -263,7 +264,8 @@ pub async fn live_delivery(gw: &Gateway) {
             let (got, id) = tokio::join!(waiting, sending);
             assert_eq!(got.unwrap().iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
             let third = lab.send("droplet", Kind::Fyi, "third", SendOptions::new()).await.unwrap().id;
-            let streamed: Vec<i64> = drop.stream(StreamStart::After(0)).take(3).map(|m| m.unwrap().id).collect().await;
+            let streamed: Vec<i64> =
+                drop.stream(StreamStart::After(0)).await.unwrap().take(3).map(|m| m.unwrap().id).collect().await;
             assert_eq!(streamed, vec![before, id, third]);
         }
     }
