@@ -108,6 +108,9 @@ macro_rules! __with_conformance_checks {
         receipts_follow_ladder_changes,
         sender_verification_is_kept,
         prior_message_answers_without_storing,
+        idempotency_keys_cover_in_reply_to,
+        obligations_list_overdue_first_within_the_limit,
+        an_answer_implies_delivery,
         );
     };
 }

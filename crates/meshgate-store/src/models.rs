@@ -137,6 +137,13 @@ impl NewMessage {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
+        // Added only when set, so digests of DMs without it (stored before
+        // replies existed) still match. `due_at` is left out on purpose: a
+        // retry with `due_in` computes a new instant and is the same DM.
+        if let Some(parent) = self.in_reply_to {
+            h.update(b"\0in_reply_to");
+            h.update(parent.to_le_bytes());
+        }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 }

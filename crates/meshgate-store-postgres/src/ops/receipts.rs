@@ -86,20 +86,28 @@ pub(crate) async fn receipt_head<C: GenericClient>(c: &C) -> StoreResult<i64> {
 /// an `answer` and that question has none yet (the first answer wins).
 pub(super) async fn link_answer(tx: &Transaction<'_>, id: i64, msg: &NewMessage) -> StoreResult<()> {
     match (msg.in_reply_to, msg.kind) {
-        (Some(parent), Kind::Answer) => set_answer(tx, id, &msg.from_node, parent).await,
+        (Some(parent), Kind::Answer) => set_answer(tx, id, &msg.from_node, parent, None).await,
         _ => Ok(()),
     }
 }
 
 /// Makes `id` (sent by `from`) the answer of question `parent` unless it
-/// has one; only an answer from the question's recipient counts.
-async fn set_answer(tx: &Transaction<'_>, id: i64, from: &str, parent: i64) -> StoreResult<()> {
+/// has one; only an answer from the question's recipient counts. An answer
+/// implies delivery: `delivered_at`, when unset, becomes `answered_at` (an
+/// imported answer's time) or now.
+async fn set_answer(
+    tx: &Transaction<'_>,
+    id: i64,
+    from: &str,
+    parent: i64,
+    answered_at: Option<&str>,
+) -> StoreResult<()> {
     let seq = next_receipt_seq(tx).await?;
     execute(
         tx,
-        "UPDATE messages SET answer_id = $1, receipt_seq = $3 \
+        "UPDATE messages SET answer_id = $1, receipt_seq = $3, delivered_at = coalesce(delivered_at, $5::text, meshgate_now()) \
          WHERE id = $2 AND kind = 'question' AND answer_id IS NULL AND to_node = $4",
-        &[&id, &parent, &seq, &from],
+        &[&id, &parent, &seq, &from, &answered_at],
     )
     .await?;
     Ok(())
@@ -141,13 +149,28 @@ fn row_obligation(r: &Row, now: &str) -> StoreResult<Obligation> {
     })
 }
 
+/// An open question past its deadline (`$3` is now; byte order, as the
+/// Rust side compares), and its complement.
+const OVERDUE: &str = "due_at IS NOT NULL AND due_at < $3::text COLLATE \"C\"";
+const NOT_OVERDUE: &str = "(due_at IS NULL OR due_at >= $3::text COLLATE \"C\")";
+
 pub(crate) async fn obligations<C: GenericClient>(c: &C, q: &ObligationQuery) -> StoreResult<Obligations> {
     const OPEN: &str = "kind = 'question' AND answer_id IS NULL";
     let limit = i64::from(q.limit);
+    // Overdue questions first, then the others, each part oldest first
+    // (see the SQLite twin).
     let list = |filter: &'static str, peer: Option<String>| async move {
-        let sql = format!("{OBLIGATION_COLS} WHERE {filter}{OPEN} ORDER BY id LIMIT $2");
-        let rows = query(c, &sql, &[&peer, &limit]).await?;
-        rows.iter().map(|r| row_obligation(r, &q.now)).collect::<StoreResult<Vec<_>>>()
+        let mut out = Vec::new();
+        for part in [OVERDUE, NOT_OVERDUE] {
+            let left = limit - out.len() as i64;
+            if left == 0 {
+                break;
+            }
+            let sql = format!("{OBLIGATION_COLS} WHERE {filter}{OPEN} AND {part} ORDER BY id LIMIT $2");
+            let rows = query(c, &sql, &[&peer, &left, &q.now]).await?;
+            out.extend(rows.iter().map(|r| row_obligation(r, &q.now)).collect::<StoreResult<Vec<_>>>()?);
+        }
+        Ok::<_, meshgate_store::StoreError>(out)
     };
     Ok(match &q.peer {
         Some(p) => Obligations {
@@ -191,7 +214,7 @@ pub(super) async fn import_ladder(
     )
     .await?;
     if let (Some(parent), Kind::Answer) = (parent, msg.kind) {
-        set_answer(tx, id, &msg.from_node, parent).await?;
+        set_answer(tx, id, &msg.from_node, parent, Some(&msg.created_at)).await?;
     }
     Ok(())
 }

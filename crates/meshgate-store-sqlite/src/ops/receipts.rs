@@ -86,20 +86,22 @@ pub(crate) fn receipt_head(c: &Connection) -> StoreResult<i64> {
 /// an `answer` and that question has none yet (the first answer wins).
 pub(super) fn link_answer(c: &Connection, id: i64, msg: &NewMessage) -> StoreResult<()> {
     match (msg.in_reply_to, msg.kind) {
-        (Some(parent), Kind::Answer) => set_answer(c, id, &msg.from_node, parent),
+        (Some(parent), Kind::Answer) => set_answer(c, id, &msg.from_node, parent, &now_timestamp()),
         _ => Ok(()),
     }
 }
 
 /// Makes `id` (sent by `from`) the answer of question `parent` unless it
-/// has one; only an answer from the question's recipient counts.
-fn set_answer(c: &Connection, id: i64, from: &str, parent: i64) -> StoreResult<()> {
+/// has one; only an answer from the question's recipient counts. An answer
+/// implies delivery: a question answered before any recorded hand-over gets
+/// `delivered_at` = `answered_at` (now, or an imported answer's time).
+fn set_answer(c: &Connection, id: i64, from: &str, parent: i64, answered_at: &str) -> StoreResult<()> {
     let seq = next_receipt_seq(c)?;
     c.prepare_cached(
-        "UPDATE messages SET answer_id = ?1, receipt_seq = ?3 \
+        "UPDATE messages SET answer_id = ?1, receipt_seq = ?3, delivered_at = coalesce(delivered_at, ?5) \
          WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL AND to_node = ?4",
     )
-    .and_then(|mut s| s.execute(params![id, parent, seq, from]))
+    .and_then(|mut s| s.execute(params![id, parent, seq, from, answered_at]))
     .db()?;
     Ok(())
 }
@@ -141,14 +143,29 @@ fn row_obligation(r: &Row<'_>, now: &str) -> rusqlite::Result<Obligation> {
     })
 }
 
+/// An open question past its deadline (`?3` is now), and its complement.
+const OVERDUE: &str = "due_at IS NOT NULL AND due_at < ?3";
+const NOT_OVERDUE: &str = "(due_at IS NULL OR due_at >= ?3)";
+
 pub(crate) fn obligations(c: &Connection, q: &ObligationQuery) -> StoreResult<Obligations> {
     const OPEN: &str = "kind = 'question' AND answer_id IS NULL";
     let limit = i64::from(q.limit);
+    // Overdue questions first, then the others, each part oldest first:
+    // the page is cut after the overdue ones, so none hides behind older
+    // questions without a deadline.
     let list = |filter: &str, peer: Option<&str>| -> StoreResult<Vec<Obligation>> {
-        let sql = format!("{OBLIGATION_COLS} WHERE {filter}{OPEN} ORDER BY id LIMIT ?2");
-        let mut s = c.prepare_cached(&sql).db()?;
-        let rows = s.query_map(params![peer, limit], |r| row_obligation(r, &q.now)).db()?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().db()
+        let mut out = Vec::new();
+        for part in [OVERDUE, NOT_OVERDUE] {
+            let left = limit - out.len() as i64;
+            if left == 0 {
+                break;
+            }
+            let sql = format!("{OBLIGATION_COLS} WHERE {filter}{OPEN} AND {part} ORDER BY id LIMIT ?2");
+            let mut s = c.prepare_cached(&sql).db()?;
+            let rows = s.query_map(params![peer, left, q.now], |r| row_obligation(r, &q.now)).db()?;
+            out.extend(rows.collect::<rusqlite::Result<Vec<_>>>().db()?);
+        }
+        Ok(out)
     };
     Ok(match &q.peer {
         Some(p) => {
@@ -189,7 +206,7 @@ pub(super) fn import_ladder(c: &Connection, id: i64, own_store_id: &str, msg: &M
         .and_then(|mut s| s.execute(params![id, l.delivered_at, l.due_at, parent]))
         .db()?;
     if let (Some(parent), Kind::Answer) = (parent, msg.kind) {
-        set_answer(c, id, &msg.from_node, parent)?;
+        set_answer(c, id, &msg.from_node, parent, &msg.created_at)?;
     }
     Ok(())
 }

@@ -81,16 +81,47 @@ pub async fn message_heads_follow_ids(store: Arc<dyn Store>) {
     assert!(store.message_heads(c, 10).await.unwrap().is_empty());
 }
 
+/// How long a check waits for one credential event. Generous: on
+/// PostgreSQL an event travels through the LISTEN connection of a loaded
+/// machine; a healthy backend answers in milliseconds.
+const EVENT_WAIT: Duration = Duration::from_secs(30);
+
+/// The peer whose changes only prove that events flow (see [`events_flow`]).
+const WARM_UP: &str = "cred-warm-up";
+
 /// The next event other than `Everyone` (which a backend may publish at
-/// any time, e.g. after reconnecting its listener).
+/// any time, e.g. after reconnecting its listener) and other than the
+/// warm-up peer's (a late one may still arrive).
 async fn next_peer_event(rx: &mut broadcast::Receiver<CredentialEvent>) -> String {
     loop {
-        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("an event within 5 s");
+        let ev = tokio::time::timeout(EVENT_WAIT, rx.recv()).await.expect("an event within 30 s");
         match ev {
-            Ok(CredentialEvent::Peer(p)) => return p,
-            Ok(CredentialEvent::Everyone) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Ok(CredentialEvent::Peer(p)) if p != WARM_UP => return p,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(e) => panic!("credential channel closed: {e}"),
         }
+    }
+}
+
+/// Waits until a change made now reaches `rx`: a backend that forwards
+/// events from another connection (PostgreSQL's LISTEN) may not listen
+/// yet right after it opened, and a notice sent before it does is lost
+/// (the listener then only says `Everyone`). Rotates the warm-up peer's
+/// token until one of its events arrives, for at most 60 s.
+async fn events_flow(store: &dyn Store, rx: &mut broadcast::Receiver<CredentialEvent>) {
+    store.register_peer(reg(WARM_UP, "1")).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for round in 0u32.. {
+        store.rotate_token(WARM_UP, TokenHash::of(&format!("warm-{round}"))).await.unwrap();
+        let until = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
+        while let Ok(ev) = tokio::time::timeout_at(until, rx.recv()).await {
+            match ev {
+                Ok(CredentialEvent::Peer(p)) if p == WARM_UP => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("credential channel closed: {e}"),
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no credential event within 60 s");
     }
 }
 
@@ -99,6 +130,7 @@ async fn next_peer_event(rx: &mut broadcast::Receiver<CredentialEvent>) -> Strin
 /// failed change publishes nothing; importing tokens publishes `Everyone`.
 pub async fn credential_changes_are_published(store: Arc<dyn Store>) {
     let mut rx = store.subscribe_credentials();
+    events_flow(&*store, &mut rx).await;
     let first = store.register_peer(reg("cred-a", "1")).await.unwrap();
     assert!(first.minted);
     store.register_peer(reg("cred-b", "1")).await.unwrap();
@@ -124,7 +156,13 @@ pub async fn credential_changes_are_published(store: Arc<dyn Store>) {
     assert!(store.token_owner(&TokenHash::of("token-cred-b-1")).await.unwrap().is_none());
 
     store.import_batch(vec![ImportRecord::Token(foreign_token("cred-c", 1, true))]).await.unwrap();
-    let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("an event within 5 s");
+    // The next event other than a late warm-up one.
+    let ev = loop {
+        match tokio::time::timeout(EVENT_WAIT, rx.recv()).await.expect("an event within 30 s") {
+            Ok(CredentialEvent::Peer(p)) if p == WARM_UP => continue,
+            ev => break ev,
+        }
+    };
     assert!(
         matches!(ev, Ok(CredentialEvent::Everyone) | Err(broadcast::error::RecvError::Lagged(_))),
         "an import of tokens makes everyone re-check: {ev:?}"

@@ -179,3 +179,74 @@ pub async fn receipts_follow_ladder_changes(store: Arc<dyn Store>) {
     assert!(store.receipts("rc", (start, 0), 10).await.unwrap().iter().all(|r| r.id == other));
     assert!(store.receipts("rb", (start, 0), 10).await.unwrap().is_empty(), "the recipient's own DMs only");
 }
+
+/// A reused idempotency key with another `in_reply_to` is a different
+/// message (a conflict), not a repeat: an answer to a second question must
+/// not be swallowed as a duplicate of the answer to the first. The exact
+/// repeat is still a duplicate; a deadline is not part of the key's digest
+/// (a retry with `due_in` computes a new instant).
+pub async fn idempotency_keys_cover_in_reply_to(store: Arc<dyn Store>) {
+    let q1 = send(&*store, question("ia", "ib", None)).await;
+    let q2 = send(&*store, question("ia", "ib", None)).await;
+    let keyed = |parent| NewMessage { idempotency_key: Some("k".into()), ..reply("ib", "ia", Kind::Answer, parent) };
+    let first = store.insert_message(keyed(q1)).await.unwrap();
+    assert!(!first.duplicate);
+    let again = store.insert_message(keyed(q1)).await.unwrap();
+    assert!(again.duplicate && again.message.id == first.message.id);
+    assert!(matches!(store.insert_message(keyed(q2)).await, Err(crate::StoreError::Conflict(_))));
+    assert!(matches!(store.prior_message(&keyed(q2)).await, Err(crate::StoreError::Conflict(_))));
+    assert_eq!(store.message_status(q2).await.unwrap().unwrap().answer_id, None);
+    let due = |at: &str| NewMessage { idempotency_key: Some("d".into()), ..question("ia", "ib", Some(at)) };
+    let asked = store.insert_message(due("2030-01-01T00:00:00.000000+00:00")).await.unwrap();
+    let retry = store.insert_message(due("2030-01-01T00:00:05.000000+00:00")).await.unwrap();
+    assert!(retry.duplicate && retry.message.id == asked.message.id);
+}
+
+/// `limit` cuts each list after the overdue questions: an overdue question
+/// newer than `limit` questions without a deadline is still listed, first.
+pub async fn obligations_list_overdue_first_within_the_limit(store: Arc<dyn Store>) {
+    let past = "2020-01-01T00:00:00.000000+00:00";
+    let future = "2999-01-01T00:00:00.000000+00:00";
+    let old: Vec<i64> = [
+        send(&*store, question("pa", "pb", None)).await,
+        send(&*store, question("pa", "pb", Some(future))).await,
+        send(&*store, question("pa", "pb", None)).await,
+    ]
+    .to_vec();
+    let late1 = send(&*store, question("pa", "pb", Some(past))).await;
+    let late2 = send(&*store, question("pa", "pb", Some(past))).await;
+    let of = |limit| ObligationQuery { peer: Some("pb".into()), limit, now: now_timestamp() };
+    let ids = |v: &[meshgate_proto::Obligation]| v.iter().map(|o| o.id).collect::<Vec<_>>();
+    let page = store.obligations(&of(3)).await.unwrap();
+    assert_eq!(ids(&page.owed), [late1, late2, old[0]]);
+    assert_eq!(page.owed.iter().map(|o| o.overdue).collect::<Vec<_>>(), [true, true, false]);
+    assert_eq!(ids(&store.obligations(&of(1)).await.unwrap().awaiting), Vec::<i64>::new());
+    assert_eq!(ids(&store.obligations(&of(1)).await.unwrap().owed), [late1]);
+    let all = store.obligations(&of(10)).await.unwrap();
+    assert_eq!(ids(&all.owed), [late1, late2, old[0], old[1], old[2]]);
+    let mesh = ObligationQuery { peer: None, limit: 2, now: now_timestamp() };
+    let mesh = store.obligations(&mesh).await.unwrap();
+    assert!(mesh.owed.iter().all(|o| o.overdue), "the whole mesh: overdue first too: {:?}", ids(&mesh.owed));
+    let awaiting = store.obligations(&ObligationQuery { peer: Some("pa".into()), ..of(2) }).await.unwrap();
+    assert_eq!(ids(&awaiting.awaiting), [late1, late2]);
+}
+
+/// An answer from the recipient proves the hand-over: a question answered
+/// before any recorded delivery gets `delivered_at` (a recorded one is
+/// kept); the asker's own `answer` changes nothing.
+pub async fn an_answer_implies_delivery(store: Arc<dyn Store>) {
+    let q = send(&*store, question("aa", "ab", None)).await;
+    send(&*store, reply("aa", "ab", Kind::Answer, q)).await;
+    assert_eq!(store.message_status(q).await.unwrap().unwrap().delivered_at, None, "not by the asker");
+    send(&*store, reply("ab", "aa", Kind::Answer, q)).await;
+    let s = store.message_status(q).await.unwrap().unwrap();
+    let at = s.delivered_at.expect("an answer implies delivery");
+    assert!(super::is_timestamp(&at), "{at}");
+    assert_eq!(s.message.read_at, None, "but not reading");
+
+    let q2 = send(&*store, question("aa", "ab", None)).await;
+    store.mark_delivered(vec![q2]).await.unwrap();
+    let first = store.message_status(q2).await.unwrap().unwrap().delivered_at;
+    send(&*store, reply("ab", "aa", Kind::Answer, q2)).await;
+    assert_eq!(store.message_status(q2).await.unwrap().unwrap().delivered_at, first, "the first delivery wins");
+}
