@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use futures_util::Stream;
-use meshgate_proto::{validate_peer_name, Message, MessageList, WAIT_MAX_SECS};
+use meshgate_proto::{validate_peer_name, ListQuery, Message, MessageList, WAIT_MAX_SECS};
 use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 
@@ -136,19 +136,17 @@ impl Client {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let secs = (remaining.as_secs_f64().ceil() as u64).min(WAIT_MAX_SECS);
-            let mut query = vec![("to", target.clone()), ("wait", secs.to_string())];
-            if let Some(id) = after {
-                query.push(("after_id", id.to_string()));
-            }
-            if options.unread_only {
-                query.push(("unread_only", "true".to_owned()));
-            }
-            if let Some(limit) = options.limit {
-                query.push(("limit", limit.to_string()));
-            }
+            let query = ListQuery {
+                to: Some(target.clone()),
+                wait: Some(secs),
+                after_id: after,
+                unread_only: options.unread_only.then_some(true),
+                limit: options.limit,
+                ..ListQuery::default()
+            };
             let request = self
                 .authorized(Method::GET, &["messages"])
-                .query(&query)
+                .query(&query.pairs())
                 .timeout(Duration::from_secs(secs) + self.timeout);
             let (status, bytes) = self.round_trip(request).await?;
             if status == StatusCode::BAD_REQUEST {

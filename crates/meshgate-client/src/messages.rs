@@ -173,14 +173,14 @@ impl Client {
         let own_inbox = target == self.node;
         let mut ask = if own_inbox { want.saturating_add(OWN_ROWS_SLACK).min(LIST_LIMIT_MAX) } else { want };
         loop {
-            let mut query = vec![("to", target.to_owned()), ("limit", ask.to_string())];
-            if options.unread_only {
-                query.push(("unread_only", "true".to_owned()));
-            }
-            if options.peek {
-                query.push(("peek", "true".to_owned()));
-            }
-            let list: MessageList = self.get(&["messages"], &query).await?;
+            let query = meshgate_proto::ListQuery {
+                to: Some(target.to_owned()),
+                limit: Some(ask),
+                unread_only: options.unread_only.then_some(true),
+                peek: options.peek.then_some(true),
+                ..Default::default()
+            };
+            let list: MessageList = self.get(&["messages"], &query.pairs()).await?;
             let exhausted = list.messages.len() < ask as usize;
             let mut rows = list.messages;
             if own_inbox {

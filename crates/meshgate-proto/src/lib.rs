@@ -14,6 +14,7 @@
 pub mod framing;
 mod json;
 mod kind;
+mod list_query;
 mod message;
 mod name;
 mod page;
@@ -24,6 +25,7 @@ mod thread;
 mod traffic;
 
 pub use kind::{Kind, UnknownKind};
+pub use list_query::ListQuery;
 pub use message::{
     MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, MessageListJson, MessageListWriter, MessageRef,
     SendRequest, SendResponse,

@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use meshgate_proto::{
-    ErrorBody, Kind, MessageList, MessageListJson, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT,
+    ErrorBody, Kind, ListQuery, MessageList, MessageListJson, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT,
     WAIT_MAX_SECS,
 };
 use meshgate_store::{parse_timestamp, MessageQuery, Order};
@@ -20,23 +20,10 @@ use crate::session::{LiveKind, Session};
 use crate::state::AppState;
 
 /// Query parameters `GET /messages` accepts; anything else is a 400.
-pub const LIST_PARAMS: &[&str] = &[
-    "to",
-    "to_node",
-    "from",
-    "from_node",
-    "thread_id",
-    "kind",
-    "unread_only",
-    "since",
-    "limit",
-    "after_id",
-    "wait",
-    "peek",
-];
+pub const LIST_PARAMS: &[&str] = ListQuery::PARAMS;
 
 /// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
-#[utoipa::path(get, path = "/messages", tag = "messages", params(("to" = Option<String>, Query, description = "recipient (alias: to_node)"), ("from" = Option<String>, Query, description = "sender (alias: from_node)"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("unread_only" = Option<bool>, Query), ("since" = Option<String>, Query, description = "ISO 8601 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: ids above, oldest first"), ("wait" = Option<u64>, Query, description = "long-poll seconds, <= 60")), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages", tag = "messages", params(ListQuery), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
 pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
     let (mut q, wait, _) = parse_list_query(&auth, raw.as_deref(), LIST_PARAMS)?;
@@ -59,24 +46,8 @@ pub(crate) fn parse_list_query(
     params: &[&str],
 ) -> ApiResult<(MessageQuery, Duration, bool)> {
     let query = Query::parse(raw, params, "/messages")?;
-    let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
-    let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
-    let kind = match query.get("kind").filter(|k| !k.is_empty()) {
-        Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?),
-        None => None,
-    };
-    let since = match query.get("since").filter(|s| !s.is_empty()) {
-        Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_since",
-                "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00",
-            )
-        })?),
-        None => None,
-    };
-    let after_id = query.int("after_id", 0, i64::MAX)?;
-    let limit = query.int("limit", 1, LIST_LIMIT_MAX.into())?.map_or(LIST_LIMIT_DEFAULT, |l| l as u32);
-    let wait = Duration::from_secs(query.int("wait", 0, WAIT_MAX_SECS as i64)?.unwrap_or(0) as u64);
+    let list = read_list_query(&query)?;
+    let ListQuery { to, from, thread_id, kind, unread_only, since, limit, after_id, wait, peek } = list;
     let involving = match auth.peer() {
         None => None,
         Some(me) => {
@@ -93,7 +64,7 @@ pub(crate) fn parse_list_query(
     // Who this read hands messages over to (recorded as `delivered_at`):
     // a peer reading with its own token, or a shared-token agent reading
     // `to=X`; `peek=true` records nothing.
-    let deliver_to = match query.bool("peek")? {
+    let deliver_to = match peek.unwrap_or(false) {
         true => None,
         false => auth.peer().map(str::to_owned).or_else(|| to.clone()),
     };
@@ -101,17 +72,54 @@ pub(crate) fn parse_list_query(
         to,
         from,
         involving,
-        thread_id: query.get("thread_id").filter(|t| !t.is_empty()).map(str::to_owned),
+        thread_id,
         kind,
-        unread_only: query.bool("unread_only")?,
-        since,
+        unread_only: unread_only.unwrap_or(false),
+        since: since.as_deref().map(parse_since).transpose()?,
         after_id,
-        limit,
+        limit: limit.unwrap_or(LIST_LIMIT_DEFAULT),
         order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
         max_bytes: PAGE_BYTES_DEFAULT,
         deliver_to,
     };
-    Ok((q, wait, query.bool("receipts")?))
+    Ok((q, Duration::from_secs(wait.unwrap_or(0)), query.bool("receipts")?))
+}
+
+/// The [`ListQuery`] a request's parameters give, each value checked
+/// (empty `kind`, `since` and `thread_id` are "not given").
+fn read_list_query(query: &Query) -> ApiResult<ListQuery> {
+    let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
+    let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
+    let kind = match query.get("kind").filter(|k| !k.is_empty()) {
+        Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?),
+        None => None,
+    };
+    let since = query.get("since").filter(|s| !s.is_empty());
+    if let Some(s) = since {
+        parse_since(s)?;
+    }
+    let after_id = query.int("after_id", 0, i64::MAX)?;
+    let limit = query.int("limit", 1, LIST_LIMIT_MAX.into())?.map(|l| l as u32);
+    let wait = query.int("wait", 0, WAIT_MAX_SECS as i64)?.map(|w| w as u64);
+    let flag = |name| query.get(name).map(|_| query.bool(name)).transpose();
+    Ok(ListQuery {
+        to,
+        from,
+        thread_id: query.get("thread_id").filter(|t| !t.is_empty()).map(str::to_owned),
+        kind,
+        unread_only: flag("unread_only")?,
+        since: since.map(str::to_owned),
+        limit,
+        after_id,
+        wait,
+        peek: flag("peek")?,
+    })
+}
+
+fn parse_since(s: &str) -> ApiResult<meshgate_store::Timestamp> {
+    parse_timestamp(s).ok_or_else(|| {
+        ApiError::bad_request("invalid_since", "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00")
+    })
 }
 
 /// Answers at once if anything matches, else waits for a matching commit

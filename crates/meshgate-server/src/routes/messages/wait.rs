@@ -64,12 +64,7 @@ impl Waiter {
 
     /// Waits for a commit not yet seen, `extra`, `deadline` (if any), or a
     /// reason to stop.
-    pub async fn wait(
-        &mut self,
-        state: &AppState,
-        deadline: Option<Instant>,
-        extra: impl Future<Output = ()>,
-    ) -> Wait {
+    pub async fn wait(&mut self, state: &AppState, deadline: Option<Instant>, extra: impl Future<Output = ()>) -> Wait {
         let evicted = self.session.on_evicted();
         let deadline = async {
             match deadline {

@@ -1,0 +1,103 @@
+//! `GET /messages` query parameters: the one definition of their names,
+//! used by the gateway (parsing), the client (building) and OpenAPI.
+
+use crate::Kind;
+
+/// The parameters of `GET /messages` (the SSE stream `GET /messages/stream`
+/// takes the same names plus `receipts`). `None` is "not given".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct ListQuery {
+    /// recipient (alias: to_node)
+    pub to: Option<String>,
+    /// sender (alias: from_node)
+    pub from: Option<String>,
+    /// Thread UUID.
+    pub thread_id: Option<String>,
+    /// Message kind.
+    pub kind: Option<Kind>,
+    /// Only messages not yet marked read.
+    pub unread_only: Option<bool>,
+    /// ISO 8601 instant; strictly after
+    pub since: Option<String>,
+    /// 1..1000, default 100
+    pub limit: Option<u32>,
+    /// cursor: ids above, oldest first
+    pub after_id: Option<i64>,
+    /// long-poll seconds, <= 60
+    pub wait: Option<u64>,
+    /// true: hand nothing over (no `delivered_at` is recorded)
+    pub peek: Option<bool>,
+}
+
+impl ListQuery {
+    /// Every name `GET /messages` accepts: the fields, and the reference's
+    /// spellings `to_node` and `from_node` of `to` and `from`.
+    pub const PARAMS: &'static [&'static str] = &[
+        "to",
+        "to_node",
+        "from",
+        "from_node",
+        "thread_id",
+        "kind",
+        "unread_only",
+        "since",
+        "limit",
+        "after_id",
+        "wait",
+        "peek",
+    ];
+
+    /// The `(name, value)` pairs of the parameters given, for a URL query.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |name, value: Option<String>| {
+            if let Some(v) = value {
+                out.push((name, v));
+            }
+        };
+        put("to", self.to.clone());
+        put("from", self.from.clone());
+        put("thread_id", self.thread_id.clone());
+        put("kind", self.kind.map(|k| k.as_str().to_owned()));
+        put("unread_only", self.unread_only.map(|b| b.to_string()));
+        put("since", self.since.clone());
+        put("limit", self.limit.map(|n| n.to_string()));
+        put("after_id", self.after_id.map(|n| n.to_string()));
+        put("wait", self.wait.map(|n| n.to_string()));
+        put("peek", self.peek.map(|b| b.to_string()));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_an_accepted_name_and_every_name_a_field_or_its_alias() {
+        let all = ListQuery {
+            to: Some("a".into()),
+            from: Some("b".into()),
+            thread_id: Some("t".into()),
+            kind: Some(Kind::Question),
+            unread_only: Some(true),
+            since: Some("s".into()),
+            limit: Some(5),
+            after_id: Some(7),
+            wait: Some(3),
+            peek: Some(false),
+        };
+        let names: Vec<&str> = all.pairs().into_iter().map(|(n, _)| n).collect();
+        for n in &names {
+            assert!(ListQuery::PARAMS.contains(n), "{n}");
+        }
+        let aliases = ["to_node", "from_node"];
+        for p in ListQuery::PARAMS {
+            assert!(names.contains(p) || aliases.contains(p), "{p} is accepted but no field");
+        }
+        assert_eq!(ListQuery::default().pairs(), vec![]);
+        assert!(all.pairs().contains(&("kind", "question".to_owned())));
+    }
+}
