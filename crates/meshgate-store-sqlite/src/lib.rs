@@ -247,6 +247,17 @@ fn migrate(conn: &mut Connection) -> StoreResult<i64> {
     Ok(SCHEMA_VERSION)
 }
 
+/// The newest message id (0 when none) and its `created_at`.
+fn newest_message(conn: &Connection) -> StoreResult<(i64, Option<Timestamp>)> {
+    conn.query_row(
+        "SELECT coalesce((SELECT max(id) FROM messages), 0), \
+                (SELECT created_at FROM messages ORDER BY id DESC LIMIT 1)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .db()
+}
+
 impl SqliteStore {
     /// Opens (creating the file if needed) and migrates the database at
     /// `path`, then starts the writer thread. The parent directory must
@@ -263,14 +274,7 @@ impl SqliteStore {
         let mut conn = Connection::open_with_flags(path, rw).db()?;
         configure(&conn, true)?;
         migrate(&mut conn)?;
-        let (max_id, last_ts): (i64, Option<Timestamp>) = conn
-            .query_row(
-                "SELECT coalesce((SELECT max(id) FROM messages), 0), \
-                        (SELECT created_at FROM messages ORDER BY id DESC LIMIT 1)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .db()?;
+        let (max_id, last_ts) = newest_message(&conn)?;
 
         let n_readers = opts.readers.max(1);
         let mut conns = Vec::with_capacity(n_readers);

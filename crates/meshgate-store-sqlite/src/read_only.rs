@@ -6,14 +6,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use meshgate_store::{StoreError, StoreResult, Timestamp};
+use meshgate_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, watch, Semaphore};
 
 use crate::boundary::{check_openable, FileContents};
 use crate::counters::Counters;
 use crate::error::Db;
-use crate::{live, Readers, SqliteStore, BUSY_TIMEOUT, SCHEMA_VERSION, STATEMENT_CACHE};
+use crate::{live, newest_message, Readers, SqliteStore, BUSY_TIMEOUT, SCHEMA_VERSION, STATEMENT_CACHE};
 
 impl SqliteStore {
     /// Opens the meshgate database at `path` for reading only, with
@@ -47,14 +47,7 @@ impl SqliteStore {
                 }
             )));
         }
-        let (max_id, _last): (i64, Option<Timestamp>) = conn
-            .query_row(
-                "SELECT coalesce((SELECT max(id) FROM messages), 0), \
-                        (SELECT created_at FROM messages ORDER BY id DESC LIMIT 1)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .db()?;
+        let (max_id, _) = newest_message(&conn)?;
         let n = readers.max(1);
         let mut conns = vec![conn];
         while conns.len() < n {
