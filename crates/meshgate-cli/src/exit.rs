@@ -26,7 +26,9 @@ Exit codes:
   1  refused or not found (unknown recipient, credential in content, gateway said no);
      `scan` found a credential; `wait` timed out; `watch --exec` CMD failed (that message
      stays unacknowledged and the next watch retries it); the gateway lacks wait/watch
-  2  usage error (bad flags, no identity, no content, `scan` FILE unreadable)
+  2  usage error (bad flags, an invalid peer name or kind, no identity, no content, `--thread`
+     not a UUID, `scan` FILE unreadable, `serve --listen` address in use, a --db or import FILE
+     that is not what the command needs: a swarph mesh.db, another application's database)
   3  gateway unreachable or its TLS certificate refused (`serve`/`import`/`export`: the store)
   4  authentication failed (token missing, wrong, rotated or revoked), or the token may not
      do this (operator only, peer disabled, another peer's action)
@@ -84,7 +86,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         Some(ClientError::Auth { .. }) => AUTH,
         Some(ClientError::Unreachable { .. }) => UNREACHABLE,
         Some(ClientError::Gateway { status: 502..=504, .. }) => UNREACHABLE,
-        Some(ClientError::Config(_)) => USAGE,
+        // A name or kind that can never be valid is a command-line mistake.
+        Some(ClientError::Config(_) | ClientError::InvalidName(_) | ClientError::InvalidKind(_)) => USAGE,
         _ => REFUSED,
     }
 }
@@ -239,8 +242,7 @@ mod tests {
 
     #[test]
     fn hints_follow_the_code() {
-        let global =
-            Global { identity: Some("carol".into()), gateway: "http://127.0.0.1:1".into(), timeout: None, verbose: 0 };
+        let global = Global { identity: Some("carol".into()), gateway: "http://127.0.0.1:1".into(), timeout: None };
         let auth = |status, code: &str, source: &str| ClientError::Auth {
             status,
             code: code.into(),
@@ -274,7 +276,7 @@ mod tests {
 
     #[test]
     fn errors_that_say_what_to_do_get_no_generic_hint() {
-        let global = Global { identity: None, gateway: "http://127.0.0.1:1".into(), timeout: None, verbose: 0 };
+        let global = Global { identity: None, gateway: "http://127.0.0.1:1".into(), timeout: None };
         let shown = |err: anyhow::Error| hint(&err, &global).unwrap_or_default();
         assert_eq!(shown(usage("--timeout must be a number")), "see `meshgate --help`");
         let advice = advised("x is not valid JSON (line 2, column 3); fix it first").context("installing");

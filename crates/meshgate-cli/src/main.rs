@@ -23,10 +23,33 @@ use commands::{
 #[derive(Debug, Parser)]
 #[command(name = "meshgate", version, after_long_help = exit::EXIT_CODES_HELP)]
 pub struct Cli {
+    /// More diagnostics on stderr (-vv for debug). Never prints tokens or message bodies.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// A command that talks to the gateway: the gateway options (`--as`,
+/// `--gateway`, `--timeout`) followed by its own. Only these commands take
+/// them; `serve`, `import`, `export`, `scan`, `completions`, `backup` and
+/// `gc` refuse them as unknown flags.
+#[derive(Debug, clap::Args)]
+pub struct Online<T: clap::Args> {
+    #[command(flatten)]
+    global: Global,
+    #[command(flatten)]
+    args: T,
+}
+
+/// [`Online`] for a command with subcommands (the options are accepted
+/// after the subcommand too).
+#[derive(Debug, clap::Args)]
+pub struct OnlineGroup<T: clap::Subcommand> {
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]
-    command: Command,
+    command: T,
 }
 
 /// Every subcommand. `scan` and `completions` run without an async runtime
@@ -35,38 +58,35 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send a direct message (refused locally if the recipient is unknown or the content carries a credential).
-    Send(send::Args),
+    Send(Online<send::Args>),
     /// List this peer's inbox, newest first.
-    Inbox(inbox::Args),
+    Inbox(Online<inbox::Args>),
     /// Mark messages read.
-    Read(read::Args),
+    Read(Online<read::Args>),
     /// Reply to a message (to its other party, in its thread; an answer to a question by default).
-    Reply(commands::reply::Args),
+    Reply(Online<commands::reply::Args>),
     /// Show what became of a message: delivered, read, answered, due.
-    Status(commands::status::Args),
+    Status(Online<commands::status::Args>),
     /// List open questions: owed by this peer and awaiting an answer, overdue first.
-    Todo(commands::todo::Args),
+    Todo(Online<commands::todo::Args>),
     /// List registered peers; operator: rm, revoke, rotate, enable, disable, guard one (no --as needed).
-    Peers(peers::Args),
+    Peers(Online<peers::Args>),
     /// List, add or remove aliases (changes: operator; no --as needed).
-    #[command(subcommand)]
-    Alias(alias::Command),
+    Alias(OnlineGroup<alias::Command>),
     /// Register (or update) this peer; saves a newly minted per-peer token.
-    Register(register::Args),
+    Register(Online<register::Args>),
     /// Show, forget or set (from stdin) the stored per-peer token of --as NAME for this gateway.
-    #[command(subcommand)]
-    Token(token::Command),
+    Token(OnlineGroup<token::Command>),
     /// List the peer pairs the conversation-loop breaker refuses, or reset one (operator).
-    Loops(loops::Args),
+    Loops(Online<loops::Args>),
     /// Mint, list or show threads.
-    #[command(subcommand)]
-    Thread(thread::Command),
+    Thread(OnlineGroup<thread::Command>),
     /// Follow the inbox live: print each new DM, or run a command per DM; resumes where it stopped.
-    Watch(watch::Args),
+    Watch(Online<watch::Args>),
     /// Block until the next DM arrives and print it (exit 1 if --timeout passes first).
-    Wait(wait::Args),
+    Wait(Online<wait::Args>),
     /// Serve MCP on stdio as --as NAME (tools: send, inbox, wait, reply, thread, ...), for agent hosts.
-    Mcp(mcp::Args),
+    Mcp(Online<mcp::Args>),
     /// Scan text for credentials without sending anything (exit 1 if one is found).
     Scan(scan::Args),
     /// Print a shell completion script.
@@ -78,8 +98,7 @@ enum Command {
     /// Write all data of a store as JSON lines (tokens as hashes only).
     Export(commands::export::Args),
     /// Put DMs in front of Claude Code, Codex or Gemini CLI sessions: install, uninstall, and the hook commands.
-    #[command(subcommand)]
-    Hooks(commands::hooks::Command),
+    Hooks(OnlineGroup<commands::hooks::Command>),
     /// Copy a SQLite store consistently while the gateway serves it (PostgreSQL: pg_dump).
     Backup(commands::backup::Args),
     /// Delete old read DMs (and, if asked, old unread ones) once, and print the counts.
@@ -104,14 +123,14 @@ fn main() -> ExitCode {
     // The gateway logs at info by default; client commands only warn.
     let serving = matches!(cli.command, Command::Serve(_));
     let json = matches!(&cli.command, Command::Serve(args) if args.log_format == "json");
-    init_tracing(cli.global.verbose + u8::from(serving), json);
-    let global = cli.global.clone();
+    init_tracing(cli.verbose + u8::from(serving), json);
+    let global = cli.command.global().cloned().unwrap_or_else(Global::offline);
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Scan(args) => scan::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Backup(args) => commands::backup::run(args),
-        online => run_online(online, cli.global),
+        online => run_online(online),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -122,6 +141,37 @@ fn main() -> ExitCode {
             }
             ExitCode::from(exit::exit_code(&err))
         }
+    }
+}
+
+impl Command {
+    /// The gateway options of a command that talks to the gateway.
+    fn global(&self) -> Option<&Global> {
+        Some(match self {
+            Command::Send(o) => &o.global,
+            Command::Inbox(o) => &o.global,
+            Command::Read(o) => &o.global,
+            Command::Reply(o) => &o.global,
+            Command::Status(o) => &o.global,
+            Command::Todo(o) => &o.global,
+            Command::Peers(o) => &o.global,
+            Command::Register(o) => &o.global,
+            Command::Loops(o) => &o.global,
+            Command::Watch(o) => &o.global,
+            Command::Wait(o) => &o.global,
+            Command::Mcp(o) => &o.global,
+            Command::Thread(o) => &o.global,
+            Command::Token(o) => &o.global,
+            Command::Alias(o) => &o.global,
+            Command::Hooks(o) => &o.global,
+            Command::Serve(_)
+            | Command::Scan(_)
+            | Command::Completions(_)
+            | Command::Import(_)
+            | Command::Export(_)
+            | Command::Backup(_)
+            | Command::Gc(_) => return None,
+        })
     }
 }
 
@@ -141,28 +191,28 @@ fn restore_sigpipe(command: &Command) {
 
 /// Runs a client command (or `import`/`export`, which open a store
 /// directly) on a fresh tokio runtime.
-fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
+fn run_online(command: Command) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
         match command {
-            Command::Send(args) => send::run(args, &global).await,
-            Command::Inbox(args) => inbox::run(args, &global).await,
-            Command::Read(args) => read::run(args, &global).await,
-            Command::Reply(args) => commands::reply::run(args, &global).await,
-            Command::Status(args) => commands::status::run(args, &global).await,
-            Command::Todo(args) => commands::todo::run(args, &global).await,
-            Command::Peers(args) => peers::run(args, &global).await,
-            Command::Register(args) => register::run(args, &global).await,
-            Command::Thread(command) => thread::run(command, &global).await,
-            Command::Loops(args) => loops::run(args, &global).await,
-            Command::Token(command) => token::run(command, &global).await,
-            Command::Alias(command) => alias::run(command, &global).await,
-            Command::Watch(args) => watch::run(args, &global).await,
-            Command::Wait(args) => wait::run(args, &global).await,
-            Command::Mcp(args) => mcp::run(args, &global).await,
+            Command::Send(o) => send::run(o.args, &o.global).await,
+            Command::Inbox(o) => inbox::run(o.args, &o.global).await,
+            Command::Read(o) => read::run(o.args, &o.global).await,
+            Command::Reply(o) => commands::reply::run(o.args, &o.global).await,
+            Command::Status(o) => commands::status::run(o.args, &o.global).await,
+            Command::Todo(o) => commands::todo::run(o.args, &o.global).await,
+            Command::Peers(o) => peers::run(o.args, &o.global).await,
+            Command::Register(o) => register::run(o.args, &o.global).await,
+            Command::Thread(o) => thread::run(o.command, &o.global).await,
+            Command::Loops(o) => loops::run(o.args, &o.global).await,
+            Command::Token(o) => token::run(o.command, &o.global).await,
+            Command::Alias(o) => alias::run(o.command, &o.global).await,
+            Command::Watch(o) => watch::run(o.args, &o.global).await,
+            Command::Wait(o) => wait::run(o.args, &o.global).await,
+            Command::Mcp(o) => mcp::run(o.args, &o.global).await,
             Command::Import(args) => commands::import::run(args).await,
             Command::Export(args) => commands::export::run(args).await,
-            Command::Hooks(command) => commands::hooks::run(command, &global).await,
+            Command::Hooks(o) => commands::hooks::run(o.command, &o.global).await,
             Command::Gc(args) => commands::gc::run(args).await,
             Command::Serve(_) | Command::Scan(_) | Command::Completions(_) | Command::Backup(_) => {
                 unreachable!("these commands run in main")

@@ -81,9 +81,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use meshgate_proto::{Alias, MarkRead, Message, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
-    CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord, NewMessage,
-    ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult,
-    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    classify_tables, refuse_foreign, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery,
+    MessageRecord, NewMessage, ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store,
+    StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -205,6 +205,23 @@ fn pg_config(url: &str, opts: &PgOptions) -> StoreResult<tokio_postgres::Config>
 async fn migrate(client: &mut deadpool_postgres::Client) -> StoreResult<i64> {
     let tx = client.transaction().await.db()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.db()?;
+    // The store boundary: never add meshgate's tables to another
+    // application's schema.
+    let tables: Vec<String> = tx
+        .query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
+            &[],
+        )
+        .await
+        .db()?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let schema: String = tx.query_one("SELECT current_database() || '.' || current_schema()", &[]).await.db()?.get(0);
+    if let Some(refusal) = refuse_foreign(&classify_tables(&tables), &format!("PostgreSQL schema {schema}")) {
+        return Err(refusal);
+    }
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (\
            version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",

@@ -53,12 +53,14 @@
 //! binary and applied in order, in one transaction, when the store opens;
 //! applied versions are recorded in `schema_migrations`.
 
+mod boundary;
 mod checkpoint;
 mod counters;
 mod error;
 mod files;
 mod live;
 mod ops;
+mod read_only;
 mod writer;
 
 use std::path::Path;
@@ -78,6 +80,7 @@ use meshgate_store::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, watch, Semaphore};
 
+pub use crate::boundary::{inspect, FileContents};
 use crate::counters::Counters;
 use crate::error::Db;
 use crate::writer::{FnJob, Job, WriteCtx};
@@ -244,26 +247,34 @@ fn migrate(conn: &mut Connection) -> StoreResult<i64> {
     Ok(SCHEMA_VERSION)
 }
 
+/// The newest message id (0 when none) and its `created_at`.
+fn newest_message(conn: &Connection) -> StoreResult<(i64, Option<Timestamp>)> {
+    conn.query_row(
+        "SELECT coalesce((SELECT max(id) FROM messages), 0), \
+                (SELECT created_at FROM messages ORDER BY id DESC LIMIT 1)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .db()
+}
+
 impl SqliteStore {
     /// Opens (creating the file if needed) and migrates the database at
     /// `path`, then starts the writer thread. The parent directory must
     /// exist. The file and its `-wal`/`-shm` companions are made
     /// owner-only (0600, see the `files` module). Blocks briefly: call it at
     /// startup.
+    ///
+    /// A file that holds another application's tables (or a swarph mesh
+    /// database) is refused before anything in it changes (see [`inspect`]).
     pub fn open(path: &Path, opts: SqliteOptions) -> StoreResult<SqliteStore> {
+        boundary::check_openable(path)?;
         files::make_private(path)?;
         let rw = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, rw).db()?;
         configure(&conn, true)?;
         migrate(&mut conn)?;
-        let (max_id, last_ts): (i64, Option<Timestamp>) = conn
-            .query_row(
-                "SELECT coalesce((SELECT max(id) FROM messages), 0), \
-                        (SELECT created_at FROM messages ORDER BY id DESC LIMIT 1)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .db()?;
+        let (max_id, last_ts) = newest_message(&conn)?;
 
         let n_readers = opts.readers.max(1);
         let mut conns = Vec::with_capacity(n_readers);

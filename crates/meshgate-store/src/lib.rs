@@ -33,6 +33,7 @@
 //! *origin* (`<source-kind>:<source-store-id>:<source-id>`, kept in a unique
 //! column), so importing the same data twice stores nothing new.
 
+mod boundary;
 mod models;
 mod sql_text;
 mod time_fmt;
@@ -40,6 +41,7 @@ mod time_fmt;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use boundary::{classify_tables, refuse_foreign, DatabaseContents};
 pub use models::*;
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};

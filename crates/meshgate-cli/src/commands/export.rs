@@ -32,6 +32,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -40,6 +41,7 @@ use meshgate_proto::{Alias, Kind, Message, Peer, Thread};
 use meshgate_store::{
     now_timestamp, parse_timestamp, ImportRecord, Ladder, MessageRecord, Store, TokenHash, TokenRecord,
 };
+use meshgate_store_sqlite::{FileContents, SqliteStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -393,12 +395,22 @@ pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
 /// Runs `meshgate export`.
 pub async fn run(args: Args) -> Result<u8> {
     let url = args.store.url();
-    if let Some(path) = sqlite_path(&url) {
-        if !path.exists() {
-            return Err(advised(format!("no store at {}: pass --db or --data-dir", path.display())));
+    let store: Arc<dyn Store> = match sqlite_path(&url) {
+        Some(path) => {
+            if !path.exists() {
+                return Err(advised(format!("no store at {}: pass --db or --data-dir", path.display())));
+            }
+            if super::store_boundary::check_store_file(&path)? == FileContents::Empty {
+                return Err(advised(format!("{} holds no meshgate data (no tables)", path.display())));
+            }
+            // Read-only: an export changes nothing in the file it reads.
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open_read_only(&path, 2))
+                .await?
+                .context("opening the SQLite store read-only")?;
+            Arc::new(store)
         }
-    }
-    let (store, _) = open_store(&url).await?;
+        None => open_store(&url).await?.0,
+    };
     let mut out: Box<dyn Write + Send> = if args.output.as_os_str() == "-" {
         Box::new(std::io::BufWriter::new(std::io::stdout()))
     } else {

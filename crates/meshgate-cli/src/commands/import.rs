@@ -145,6 +145,7 @@ pub async fn run(args: Args) -> Result<u8> {
             let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {
+                super::store_boundary::check_export_file(file)?;
                 let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
                 Box::new(std::io::BufReader::new(f))
             };

@@ -21,6 +21,7 @@ pub mod serve;
 pub mod serve_lock;
 pub mod serve_traffic;
 pub mod status;
+pub mod store_boundary;
 pub mod thread;
 pub mod todo;
 pub mod token;
@@ -41,7 +42,7 @@ const OPERATOR_NODE: &str = "operator";
 /// Per-request timeout when `--timeout` is not given.
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: f64 = 10.0;
 
-/// Options every subcommand accepts.
+/// The gateway options: only the commands that talk to the gateway take them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// Act as this peer (its stored per-peer token is used when there is one).
@@ -55,13 +56,19 @@ pub struct Global {
     /// Per-request timeout in seconds (default 10). For `wait`: how long to wait for a message (default: no limit).
     #[arg(long, value_name = "SECS", global = true)]
     pub timeout: Option<f64>,
-
-    /// More diagnostics on stderr (-vv for debug). Never prints tokens or message bodies.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
 }
 
 impl Global {
+    /// The options of a command that takes none (for hints): no identity,
+    /// `MESH_GATEWAY_URL` or the default gateway.
+    pub fn offline() -> Global {
+        let gateway = std::env::var(meshgate_client::GATEWAY_URL_ENV)
+            .ok()
+            .filter(|g| !g.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned());
+        Global { identity: None, gateway, timeout: None }
+    }
+
     /// The identity, or a usage error saying how to give one.
     pub fn identity(&self) -> Result<&str> {
         self.identity

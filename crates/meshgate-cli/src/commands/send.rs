@@ -20,7 +20,7 @@ pub struct Args {
     pub kind: Kind,
 
     /// Thread UUID to post in, or `new` to mint a fresh thread for this exchange.
-    #[arg(long, value_name = "UUID|new")]
+    #[arg(long, value_name = "UUID|new", value_parser = thread_arg)]
     pub thread: Option<String>,
 
     /// Related task id.
@@ -50,6 +50,17 @@ pub struct Args {
     /// Print the gateway's answer as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--thread`: `new` or a thread id (a UUID), checked before anything is
+/// sent so a typo is a usage error, not a gateway round trip.
+fn thread_arg(value: &str) -> Result<String, String> {
+    if value == "new" || uuid::Uuid::parse_str(value).is_ok() {
+        Ok(value.to_owned())
+    } else {
+        Err("not a thread id (a UUID such as `meshgate thread list` shows); pass `--thread new` to start a thread"
+            .into())
+    }
 }
 
 /// The five kinds as a parser, so `--help` and completions list them.

@@ -155,6 +155,8 @@ async fn serve(args: Args) -> Result<()> {
     let mut _lock = None;
     if let Some(path) = sqlite_path(&db) {
         refuse_foreign_database(&path).context("opening the SQLite store")?;
+        // Before the lock file or any directory is made beside it.
+        super::store_boundary::check_store_file(&path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -190,8 +192,17 @@ async fn serve(args: Args) -> Result<()> {
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     args.traffic.apply(&mut config)?;
 
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        // The --listen address cannot be used as given: a usage error (2).
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::AddrInUse | std::io::ErrorKind::PermissionDenied) => {
+            return Err(crate::exit::advised(format!(
+                "cannot listen on {}: {e}; is another gateway running there? pass --listen HOST:PORT",
+                args.listen
+            )));
+        }
+        Err(e) => return Err(e).with_context(|| format!("binding {}", args.listen)),
+    };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, scheme, "meshgate gateway listening");
     eprintln!("meshgate: listening on {scheme}://{addr}");
@@ -284,6 +295,7 @@ pub(crate) async fn open_store(url: &str) -> Result<(Arc<dyn Store>, Option<Path
 /// [`open_store`] with the SQLite tuning `sqlite` (unused for PostgreSQL).
 async fn open_store_with(url: &str, sqlite: SqliteOptions) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
     if let Some(path) = sqlite_path(url) {
+        super::store_boundary::check_store_file(&path)?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| ".".into());
         create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, sqlite))
