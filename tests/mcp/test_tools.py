@@ -248,3 +248,16 @@ async def test_a_tool_result_is_bounded_whatever_the_inbox_holds(mesh, connect):
         assert 150_000 < len(out) <= 512 * 1024 + 2_000, len(out)
         assert "more DM(s) not shown" in out
     assert peek.count("[MESH DM #") == 8 and len(peek) < 8_000
+
+
+async def test_waiting_from_now_hands_over_nothing_it_does_not_show(mesh, connect):
+    """wait_for_message without after_id starts after the newest DM; that DM is not shown, so it stays undelivered."""
+    alice, bob = mesh.register("alice"), mesh.register("bob")
+    first = mesh.send(alice, bob.name, "already here")
+    async with connect(bob) as s:
+        quiet = text(await s.call_tool("wait_for_message", {"timeout_seconds": 1}))
+    assert "No new DM" in quiet
+    time.sleep(0.2)  # a recorded delivery is written within milliseconds
+    r = httpx.get(f"{mesh.url}/messages/{first['id']}", headers={"Authorization": f"Bearer {alice.token}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["delivered_at"] is None, r.text

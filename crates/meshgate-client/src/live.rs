@@ -109,12 +109,23 @@ pub enum StreamStart {
 impl Client {
     /// The id of the newest message in `to`'s inbox (this peer's by
     /// default), 0 when it is empty: a cursor meaning "now" for
-    /// [`WaitOptions::after`] and [`StreamStart::After`].
+    /// [`WaitOptions::after`] and [`StreamStart::After`]. The read records
+    /// no delivery (`peek=true`).
     pub async fn latest_id(&self, to: Option<&str>) -> Result<i64> {
         let target = to.unwrap_or(&self.node);
         validate_peer_name(target)?;
-        let list: MessageList =
-            self.get(&["messages"], &[("to", target.to_owned()), ("limit", "1".to_owned())]).await?;
+        // `peek`: learning the position hands nothing over (no
+        // `delivered_at` for a DM nobody was shown). A gateway without the
+        // parameter (the Python reference, which records no delivery)
+        // answers 400: ask it again without.
+        let mut query = vec![("to", target.to_owned()), ("limit", "1".to_owned()), ("peek", "true".to_owned())];
+        let list: MessageList = match self.get(&["messages"], &query).await {
+            Err(Error::Gateway { status: 400, .. }) => {
+                query.pop();
+                self.get(&["messages"], &query).await?
+            }
+            other => other?,
+        };
         Ok(list.messages.iter().map(|m| m.id).max().unwrap_or(0))
     }
 

@@ -507,7 +507,9 @@ impl Mesh for RouterMesh {
     }
 
     async fn latest_id(&self, call: &McpCaller) -> MeshResult<i64> {
-        let uri = format!("/messages?to={}&limit=1", percent(&call.peer));
+        // Only the id: `peek` hands nothing over (no `delivered_at` for a DM
+        // the agent is not shown).
+        let uri = format!("/messages?to={}&limit=1&peek=true", percent(&call.peer));
         let list: MessageList = self.request(call, Method::GET, &uri, None).await?;
         Ok(list.messages.iter().map(|m| m.id).max().unwrap_or(0))
     }

@@ -134,7 +134,9 @@ impl Receipts {
         let head = state.store().receipt_head().await?;
         let mut tick = tokio::time::interval(RECEIPT_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Ok(Receipts { sender, cursor: (head, 0), ready: VecDeque::new(), tick, due: false })
+        // Past every row stamped with `head` (a delivery batch stamps many
+        // rows with one number): only changes after the start are sent.
+        Ok(Receipts { sender, cursor: (head, i64::MAX), ready: VecDeque::new(), tick, due: false })
     }
 }
 
