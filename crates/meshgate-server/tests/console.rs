@@ -238,6 +238,9 @@ async fn pages_show_dms_escaped_with_their_ladder_and_cut_long_bodies() {
     assert!(status["delivered_at"].is_null(), "console reads peek: {status}");
 
     assert_eq!(b.get("/ui/no/such/page").await.status, StatusCode::NOT_FOUND);
+    let put = b.send(b.http.put(format!("{}/ui/login", b.base))).await;
+    assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(put.body.contains("method_not_allowed"), "a page, not a bare status: {:?}", put.body);
     assert_eq!(b.get("/ui/messages/999999").await.status, StatusCode::NOT_FOUND);
 }
 
@@ -277,6 +280,9 @@ async fn logout_needs_the_csrf_token_and_a_same_origin_form_and_ends_the_session
     assert_eq!(cross.status, StatusCode::FORBIDDEN, "a foreign Origin");
     let site = b.post_with("/ui/logout", &[("sec-fetch-site", "cross-site")], &csrf_field).await;
     assert_eq!(site.status, StatusCode::FORBIDDEN, "Sec-Fetch-Site: cross-site");
+    let behind_proxy = b.base.replacen("http://", "https://", 1);
+    let proxied = b.post_with("/ui/logout", &[("origin", behind_proxy.as_str())], &[("csrf", "wrong")]).await;
+    assert!(proxied.body.contains(r#"data-code="csrf_failed""#), "same host, https behind a TLS proxy: origin ok");
     let login_cross = b.post_with("/ui/login", &[("origin", "http://evil.example")], &[("token", OPERATOR)]).await;
     assert_eq!(login_cross.status, StatusCode::FORBIDDEN, "a cross-site login is refused too");
     assert_eq!(b.get("/ui").await.status, StatusCode::OK, "the refusals left the session alone");
@@ -298,8 +304,11 @@ async fn sessions_expire_when_idle_and_after_their_absolute_lifetime() {
     .await;
     let mut b = Browser::new(&gw);
     b.login(OPERATOR).await;
+    let stream = open_events(gw.url.clone(), b.cookie.clone().unwrap(), String::new()).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(redirects_to_login(&b.get("/ui").await), "idle past the limit");
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.bytes()).await;
+    assert!(ended.is_ok(), "an open live list ends with its expired session (streaming is not use)");
 
     b.login(OPERATOR).await;
     let start = std::time::Instant::now();
@@ -341,19 +350,30 @@ async fn rotating_or_revoking_a_peer_token_ends_its_console_sessions() {
         assert!(redirects_to_login(&b.get("/ui").await), "{backend:?}: rotated");
 
         let new = v["peer_token"].as_str().unwrap().to_owned();
-        assert_eq!(b.login(&new).await.status, StatusCode::SEE_OTHER);
-        assert_eq!(b.get("/ui").await.status, StatusCode::OK);
-        let (s, _) = gw.post("/peers/alice/revoke", json!({})).await;
-        assert_eq!(s, StatusCode::OK);
-        let mut ended = false;
-        for _ in 0..50 {
-            if redirects_to_login(&b.get("/ui").await) {
-                ended = true;
-                break;
+        for (method, path, body, what) in [
+            (Method::PATCH, "/peers/alice", json!({"enabled": false}), "disabled"),
+            (Method::PATCH, "/peers/alice", json!({"enabled": true}), "enabled again: no session to end"),
+            (Method::POST, "/peers/alice/revoke", json!({}), "revoked"),
+        ] {
+            if what.starts_with("enabled") {
+                let (s, v) = gw.call(method, path, Some(OPERATOR), Some(body)).await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(b.login(&new).await.status, StatusCode::SEE_OTHER, "{backend:?} before {what}");
+            assert_eq!(b.get("/ui").await.status, StatusCode::OK);
+            let (s, v) = gw.call(method, path, Some(OPERATOR), Some(body)).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let mut ended = false;
+            for _ in 0..50 {
+                if redirects_to_login(&b.get("/ui").await) {
+                    ended = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(ended, "{backend:?}: {what}");
         }
-        assert!(ended, "{backend:?}: revoked");
         assert_eq!(b.login(&new).await.status, StatusCode::UNAUTHORIZED, "a revoked token cannot log in");
         gw.stop().await;
     }
@@ -409,16 +429,24 @@ async fn carol_token(gw: &Gateway) -> String {
 }
 
 #[tokio::test]
-async fn the_operator_sees_every_pair_live() {
-    let gw = Gateway::start().await;
+async fn the_operator_sees_every_pair_live_in_order_past_one_read_page() {
+    let gw = Gateway::start_with(|c| {
+        c.send_rate = None;
+        c.loop_limit = None;
+    })
+    .await;
     let alice = gw.register("alice").await;
-    gw.register("bob").await;
+    let bob = gw.register("bob").await;
+    gw.register("carol").await;
     let mut b = Browser::new(&gw);
     b.login(OPERATOR).await;
     let cookie = b.cookie.clone().unwrap();
-    let first = dm(&gw, &alice, "bob", "one", None).await;
-    let second = dm(&gw, &alice, "bob", "two", None).await;
-    assert_eq!(event_ids(&gw.url, &cookie, 0, second).await, vec![first, second]);
+    let mut sent = Vec::new();
+    for i in 0..130 {
+        let (from, to) = if i % 2 == 0 { (&alice, "carol") } else { (&bob, "carol") };
+        sent.push(dm(&gw, from, to, &format!("dm {i}"), None).await);
+    }
+    assert_eq!(event_ids(&gw.url, &cookie, 0, *sent.last().unwrap()).await, sent, "every DM once, in order");
 }
 
 #[tokio::test]

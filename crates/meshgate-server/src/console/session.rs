@@ -249,6 +249,20 @@ impl Sessions {
         Some(session)
     }
 
+    /// Whether `session` is still live; one past its idle or absolute
+    /// limit is ended now (a live stream checks this, since streaming is not
+    /// use: a forgotten tab stops updating when its session expires).
+    pub fn still_live(&self, session: &Session) -> bool {
+        if session.is_ended() {
+            return false;
+        }
+        if self.expired(session) {
+            self.end(session);
+            return false;
+        }
+        true
+    }
+
     /// Ends `session` (logout, dead token).
     pub fn end(&self, session: &Session) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&session.key);
