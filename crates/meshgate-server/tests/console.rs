@@ -508,3 +508,61 @@ async fn no_ui_leaves_ui_a_plain_json_404() {
     let resp = reqwest::Client::new().post(format!("{}/ui/login", gw.url)).form(&[("token", OPERATOR)]).send().await;
     assert!(resp.unwrap().status().is_client_error());
 }
+
+/// The text of cell `testid` in the overview row of `peer`.
+fn cell(page: &str, peer: &str, testid: &str) -> String {
+    let row = &page[page.find(&format!(r#"data-peer="{peer}""#)).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let at = row.find(&format!(r#"data-testid="{testid}">"#)).unwrap();
+    let text = &row[at..];
+    let text = &text[text.find('>').unwrap() + 1..text.find("</td>").unwrap()];
+    // Drop an inner span, if any.
+    let mut out = String::new();
+    let mut tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => tag = true,
+            '>' => tag = false,
+            c if !tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_overview_shows_who_is_watching_and_unread_and_owed_counts_scoped_to_the_session() {
+    let gw = Gateway::start_with(|c| c.ui.online_window = Duration::ZERO).await;
+    let alice = gw.register("alice").await;
+    let bob = gw.register("bob").await;
+    let body = json!({"to_node": "bob", "kind": "question", "content": "ready?"});
+    let (s, v) = gw.call(Method::POST, "/messages", Some(&alice), Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    dm(&gw, &alice, "bob", "fyi too", None).await;
+
+    let mut op = Browser::new(&gw);
+    op.login(OPERATOR).await;
+    let page = op.get("/ui").await.body;
+    assert_eq!(cell(&page, "bob", "online"), "offline", "no watcher, window 0");
+    assert_eq!((cell(&page, "bob", "unread"), cell(&page, "bob", "owed")), ("2".into(), "1".into()));
+    assert_eq!((cell(&page, "alice", "unread"), cell(&page, "alice", "owed")), ("0".into(), "0".into()));
+
+    // bob opens his SSE stream: online while it is open.
+    let stream = gw.http.get(format!("{}/messages/stream", gw.url)).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let page = op.get("/ui").await.body;
+    assert_eq!((cell(&page, "bob", "online"), cell(&page, "alice", "online")), ("online".into(), "offline".into()));
+    drop(stream);
+
+    // A peer session sees its own counts only.
+    let mut a = Browser::new(&gw);
+    a.login(&alice).await;
+    let page = a.get("/ui").await.body;
+    assert_eq!(cell(&page, "alice", "unread"), "0");
+    assert_eq!((cell(&page, "bob", "unread"), cell(&page, "bob", "owed")), ("—".into(), "—".into()));
+    let mut b = Browser::new(&gw);
+    b.login(&bob).await;
+    let page = b.get("/ui").await.body;
+    assert_eq!((cell(&page, "bob", "unread"), cell(&page, "bob", "owed")), ("2".into(), "1".into()));
+    assert!(!page.contains(r#"<a href="/ui/peers/alice""#), "no link to a page bob may not open");
+}

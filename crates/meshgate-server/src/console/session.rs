@@ -42,6 +42,8 @@ pub struct UiConfig {
     pub max_sessions: usize,
     /// Live event streams (`/ui/events`) per session; a new one beyond it ends the oldest.
     pub streams_per_session: usize,
+    /// A peer seen within this long shows as online even with no live watcher.
+    pub online_window: Duration,
 }
 
 impl Default for UiConfig {
@@ -52,6 +54,7 @@ impl Default for UiConfig {
             absolute: Duration::from_secs(12 * 3600),
             max_sessions: 256,
             streams_per_session: 2,
+            online_window: Duration::from_secs(5 * 60),
         }
     }
 }
