@@ -25,6 +25,7 @@ pub(crate) fn shell(title: &str, session: Option<&Session>, main: Markup) -> Mar
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
                 title { (title) " · meshgate" }
+                link rel="icon" href=(assets::url("icon.svg")) type="image/svg+xml";
                 link rel="stylesheet" href=(assets::url("style.css"));
                 script src=(assets::url("app.js")) defer {}
             }
