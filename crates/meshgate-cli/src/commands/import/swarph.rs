@@ -12,7 +12,8 @@
 //!   are skipped (meshgate has no warn-only mode: they would be dead anyway);
 //! - `claude_threads` -> threads;
 //! - `claude_messages` with `channel IS NULL` -> messages, in id order, with
-//!   origin `swarph:<source id>:<id>`; channel posts are skipped. The
+//!   origin `swarph:<source id>:<id>:<row key>` (see [`origins`]: forks of one
+//!   database keep both forks' DMs); channel posts are skipped. The
 //!   idempotency key is kept (scoped to `from_node`, as meshgate scopes
 //!   keys) and meshgate's digest is computed from the imported fields (the
 //!   reference's digest is a different hash), so a retry with the same key
@@ -31,6 +32,7 @@
 //! changes and a re-import stores every message again; a database with no
 //! messages has a fixed id (it has no message origins to collide).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -39,6 +41,8 @@ use meshgate_store::{parse_timestamp, ImportRecord, ImportStats, MessageRecord, 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
+
+mod origins;
 
 use super::Batcher;
 use crate::commands::export::{parse_sha256_hex, progress};
@@ -153,9 +157,10 @@ impl Source {
                 }
             }
         }
+        let legacy = origins::legacy_keys(store, &self.id).await?;
         let mut after = 0;
         loop {
-            let page = self.messages(after)?;
+            let page = self.messages(after, &legacy)?;
             let Some((last, _)) = page.last() else { break };
             after = *last;
             for (_, message) in page {
@@ -298,7 +303,7 @@ impl Source {
     /// One page of messages after `after`, each with its source id; a
     /// message that cannot be imported carries the reason instead.
     #[allow(clippy::type_complexity)]
-    fn messages(&self, after: i64) -> Result<Vec<(i64, Result<MessageRecord, String>)>> {
+    fn messages(&self, after: i64, legacy: &HashMap<i64, String>) -> Result<Vec<(i64, Result<MessageRecord, String>)>> {
         let t = "claude_messages";
         let sql = format!(
             "SELECT id, {}, from_node, to_node, kind, content, {}, {}, CAST(created_at AS TEXT), \
@@ -370,12 +375,13 @@ impl Source {
                 },
                 idempotency_key: key,
                 idempotency_digest: None,
-                origin: Some(format!("swarph:{}:{id}", self.id)),
+                origin: None,
                 ladder: Default::default(),
             };
+            let origin = origins::origin(&self.id, &record.message, legacy);
             // meshgate's digest, recomputed from the imported fields.
             let digest = record.idempotency_key.as_ref().map(|_| record.computed_digest());
-            out.push((id, Ok(MessageRecord { idempotency_digest: digest, ..record })));
+            out.push((id, Ok(MessageRecord { idempotency_digest: digest, origin: Some(origin), ..record })));
         }
         Ok(out)
     }
