@@ -91,3 +91,18 @@ async fn the_client_library_replies_and_reads_receipts() {
     assert!(err.is_not_found(), "{err}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn the_askers_follow_up_is_a_fyi_not_an_answer() {
+    let mut gw = meshgate_gateway().await;
+    for name in ["alice", "bob"] {
+        ok(&gw, &["register", "--as", name]).await;
+    }
+    let sent = ok(&gw, &["send", "bob", "--as", "alice", "--kind", "question", "ready?", "--json"]).await;
+    let q = serde_json::from_str::<Value>(&sent).unwrap()["id"].as_i64().unwrap();
+    let nudge = ok(&gw, &["reply", &q.to_string(), "--as", "alice", "any news?"]).await;
+    assert!(nudge.contains("to bob (fyi)"), "{nudge}");
+    let answer = ok(&gw, &["reply", &q.to_string(), "--as", "bob", "yes"]).await;
+    assert!(answer.contains("to alice (answer)"), "{answer}");
+    gw.stop().await;
+}

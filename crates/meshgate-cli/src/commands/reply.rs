@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(value_name = "ID")]
     pub id: i64,
 
-    /// Message kind (default: `answer` when ID is a question, else `fyi`).
+    /// Message kind (default: `answer` when ID is a question to this peer, else `fyi`).
     #[arg(long, short, value_parser = kind_parser())]
     pub kind: Option<Kind>,
 
@@ -34,7 +34,14 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
     let kind = match args.kind {
         Some(kind) => kind,
         None => {
-            default_reply_kind(&client.status(args.id).await.with_context(|| format!("reading message {}", args.id))?)
+            let parent = client.status(args.id).await.with_context(|| format!("reading message {}", args.id))?;
+            // Only the question's recipient answers it: the asker's own
+            // follow-up is a fyi.
+            if parent.message.to_node == client.node() {
+                default_reply_kind(&parent)
+            } else {
+                Kind::Fyi
+            }
         }
     };
     let sent = client.reply(args.id, &content, kind).await.with_context(|| format!("replying to {}", args.id))?;

@@ -46,18 +46,22 @@ pub(crate) async fn status(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<MessageStatus>> {
     let id = parse_id(&id)?;
+    check_party(&state, id, auth.peer()).await?;
     let status = state.store().message_status(id).await?.ok_or_else(|| unknown_message(id))?;
-    if !is_party(&auth, &status.message) {
-        return Err(unknown_message(id));
-    }
     Ok(Json(status))
 }
 
-/// Whether `auth` may see `m`: the operator, its sender or its recipient.
-fn is_party(auth: &Auth, m: &Message) -> bool {
-    match auth.peer() {
-        None => true,
-        Some(me) => m.from_node == me || m.to_node == me,
+/// Refuses (404 `unknown_message`) unless `who` is a party to message `id`:
+/// its sender or recipient (`None`, the operator: any existing message).
+/// Reads only the message's head (id, sender, recipient), never its body,
+/// so a stranger's answer takes the same work whether the id is taken and
+/// however large the message is (a timing difference would tell it both).
+async fn check_party(state: &AppState, id: i64, who: Option<&str>) -> ApiResult<()> {
+    let head = state.store().message_heads(id - 1, 1).await?.into_iter().next().filter(|h| h.id == id);
+    match (head, who) {
+        (Some(_), None) => Ok(()),
+        (Some(h), Some(me)) if h.from_node == me || h.to_node == me => Ok(()),
+        _ => Err(unknown_message(id)),
     }
 }
 
@@ -156,10 +160,8 @@ pub(crate) struct ReplyLink {
 /// peer.
 pub(crate) async fn reply_link(state: &AppState, fields: &ReplyFields, from: &str) -> ApiResult<Option<ReplyLink>> {
     let Some(id) = fields.in_reply_to else { return Ok(None) };
+    check_party(state, id, Some(from)).await?;
     let parent = state.store().message(id).await?.ok_or_else(|| unknown_message(id))?;
-    if parent.from_node != from && parent.to_node != from {
-        return Err(unknown_message(id));
-    }
     Ok(Some(ReplyLink { parent }))
 }
 
