@@ -225,6 +225,8 @@ async fn pages_show_dms_escaped_with_their_ladder_and_cut_long_bodies() {
     let outbox = b.get("/ui/peers/bob?tab=outbox").await.body;
     assert!(!outbox.contains(&format!(r#"data-message-id="{id}""#)), "bob sent nothing");
     assert_eq!(b.get("/ui/peers/bob?tab=spam").await.status, StatusCode::BAD_REQUEST);
+    let nobody = b.get("/ui/peers/nobody").await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{}", nobody.body);
 
     let page = b.get(&format!("/ui/messages/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
