@@ -574,3 +574,36 @@ async fn the_overview_shows_who_is_watching_and_unread_and_owed_counts_scoped_to
     assert_eq!((cell(&page, "bob", "unread"), cell(&page, "bob", "owed")), ("2".into(), "1".into()));
     assert!(!page.contains(r#"<a href="/ui/peers/alice""#), "no link to a page bob may not open");
 }
+
+#[tokio::test]
+async fn a_peer_page_pages_through_every_dm_once() {
+    let gw = Gateway::start_with(|c| c.send_rate = None).await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let mut sent = Vec::new();
+    for i in 0..60 {
+        sent.push(dm(&gw, &alice, "bob", &format!("dm {i}"), None).await);
+    }
+    let mut b = Browser::new(&gw);
+    b.login(OPERATOR).await;
+    let rows = |body: &str| -> Vec<i64> {
+        body.split(r#"data-message-id=""#).skip(1).map(|r| r.split('"').next().unwrap().parse().unwrap()).collect()
+    };
+    let newest = b.get("/ui/peers/bob").await.body;
+    let expected: Vec<i64> = sent.iter().rev().take(50).copied().collect();
+    assert_eq!(rows(&newest), expected, "the first page: the newest 50, newest first");
+    assert!(!newest.contains(r#"data-testid="page-next""#));
+
+    let mut seen = Vec::new();
+    let mut next = Some("/ui/peers/bob?tab=inbox&after=0".to_owned());
+    while let Some(path) = next.take() {
+        let page = b.get(&path).await.body;
+        seen.extend(rows(&page));
+        next = page.find(r#"data-testid="page-next""#).map(|at| {
+            let start = page[..at].rfind(r#"href=""#).unwrap() + r#"href=""#.len();
+            page[start..].split('"').next().unwrap().replace("&amp;", "&")
+        });
+        assert!(seen.len() <= sent.len(), "no page repeats a DM");
+    }
+    assert_eq!(seen, sent, "from the beginning, every DM once, oldest first");
+}
