@@ -607,3 +607,18 @@ async fn a_peer_page_pages_through_every_dm_once() {
     }
     assert_eq!(seen, sent, "from the beginning, every DM once, oldest first");
 }
+
+#[tokio::test]
+async fn with_required_peer_tokens_an_operator_session_sees_the_peers_but_not_the_messages() {
+    let gw = Gateway::start_with(|c| c.require_peer_tokens = true).await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let id = dm(&gw, &alice, "bob", "only for peers", None).await;
+    let mut b = Browser::new(&gw);
+    b.login(OPERATOR).await;
+    let page = b.get("/ui").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(r#"data-peer="alice""#) && page.body.contains(r#"data-code="peer_token_required""#));
+    assert!(!page.body.contains(&format!(r#"data-message-id="{id}""#)) && !page.body.contains("only for peers"));
+    assert_eq!(b.get("/ui/peers/bob").await.status, StatusCode::FORBIDDEN);
+}
