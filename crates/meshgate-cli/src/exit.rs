@@ -83,6 +83,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         return UNREACHABLE;
     }
     match client_error(err) {
+        // The token is fine: the message is not this peer's (or missing).
+        Some(ClientError::Auth { code, .. }) if code == "not_in_inbox" => REFUSED,
         Some(ClientError::Auth { .. }) => AUTH,
         Some(ClientError::Unreachable { .. }) => UNREACHABLE,
         Some(ClientError::Gateway { status: 502..=504, .. }) => UNREACHABLE,
@@ -190,6 +192,10 @@ fn forbidden_hint(code: &str, name: &str) -> String {
             "the operator disabled {name}: ask them to enable it (`meshgate peers enable {name}`, i.e. \
              PATCH /peers/{name} {{\"enabled\": true}})"
         ),
+        "not_in_inbox" => format!(
+            "no message with that id is addressed to {name}: check the id (`meshgate inbox --as {name}`); \
+             only a message's recipient marks it read"
+        ),
         "peer_token_required" => format!(
             "this gateway refuses the operator token for messages: act as a peer with its own token (--as {name}; \
              `meshgate register --as {name}` mints one, `meshgate token set --as {name}` stores one)"
@@ -258,6 +264,7 @@ mod tests {
             (auth(403, "peer_disabled", "per-peer token from /t/carol"), AUTH, "meshgate peers enable carol"),
             (auth(403, "peer_token_required", "MESH_GATEWAY_TOKEN"), AUTH, "refuses the operator token"),
             (auth(403, "caller_binding", "per-peer token from /t/carol"), AUTH, "act as the peer"),
+            (auth(403, "not_in_inbox", "per-peer token from /t/carol"), REFUSED, "addressed to carol"),
             (conflict("name_retired"), REFUSED, "meshgate register --as carol --adopt-history"),
             (conflict("name_taken"), REFUSED, "one namespace"),
             (conflict("idempotency_conflict"), REFUSED, "idempotency key"),

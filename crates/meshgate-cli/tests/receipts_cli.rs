@@ -106,3 +106,20 @@ async fn the_askers_follow_up_is_a_fyi_not_an_answer() {
     assert!(answer.contains("to alice (answer)"), "{answer}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn marking_a_foreign_or_missing_id_read_is_refused_alike() {
+    let mut gw = meshgate_gateway().await;
+    for name in ["alice", "bob", "carol"] {
+        ok(&gw, &["register", "--as", name]).await;
+    }
+    let sent = ok(&gw, &["send", "bob", "--as", "alice", "--kind", "fyi", "for bob", "--json"]).await;
+    let id = serde_json::from_str::<Value>(&sent).unwrap()["id"].as_i64().unwrap();
+    let (code, _, foreign) = run(&gw, &["read", &id.to_string(), "--as", "carol"], None).await;
+    let (code2, _, missing) = run(&gw, &["read", &(id + 100).to_string(), "--as", "carol"], None).await;
+    assert_eq!((code, code2), (1, 1), "refused, not an auth failure: {foreign} / {missing}");
+    assert_eq!(foreign.replace(&id.to_string(), "N"), missing.replace(&(id + 100).to_string(), "N"));
+    assert!(foreign.contains("no such message for carol"), "{foreign}");
+    ok(&gw, &["read", &id.to_string(), "--as", "bob"]).await;
+    gw.stop().await;
+}

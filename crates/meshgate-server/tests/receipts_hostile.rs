@@ -67,7 +67,7 @@ async fn marking_read_tells_a_stranger_nothing_about_which_ids_exist() {
         assert_eq!((s1, s2), (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN), "{foreign} / {absent}");
         assert_eq!(foreign.replace(&theirs.to_string(), "N"), absent.replace(&missing.to_string(), "N"));
         let v: Value = serde_json::from_str(&foreign).unwrap();
-        assert_eq!(v["error"], "forbidden");
+        assert_eq!(v["error"], "not_in_inbox");
         // The sender is no recipient either.
         let (s, own) = m.mark_read_raw(&m.alice, theirs).await;
         assert_eq!(s, StatusCode::FORBIDDEN);

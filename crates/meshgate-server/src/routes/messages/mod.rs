@@ -35,7 +35,7 @@ pub fn routes() -> Endpoints {
 }
 
 /// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
-#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "a peer token: not in its inbox (a foreign or a missing id, the same answer)", body = ErrorBody), (status = 404, description = "the operator token: no such message", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not_in_inbox: a peer token, for a foreign or a missing id (the same answer)", body = ErrorBody), (status = 404, description = "the operator token: no such message", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
 async fn mark_read(
     State(state): State<AppState>,
     auth: Auth,
@@ -61,8 +61,8 @@ async fn mark_read(
 /// the same for a foreign id and a missing one.
 fn not_in_inbox(id: i64) -> ApiError {
     ApiError::forbidden(
-        "forbidden",
-        format!("message {id} is not in this peer's inbox (only its recipient can mark it read)"),
+        "not_in_inbox",
+        format!("message {id} is not in this peer's inbox (no such message, or not addressed to it)"),
     )
 }
 
