@@ -129,6 +129,10 @@ pub struct Config {
     pub retain: crate::retention::RetainDays,
     /// Time between retention passes.
     pub retention_every: Duration,
+    /// Store time one `GET /messages/search` may use before it ranks what
+    /// it found so far (flagged `truncated`), or answers 422
+    /// `query_too_broad` when that is nothing.
+    pub search_budget: Duration,
 }
 
 impl Config {
@@ -163,6 +167,7 @@ impl Config {
             metrics_listen: None,
             retain: crate::retention::RetainDays::default(),
             retention_every: crate::retention::EVERY,
+            search_budget: meshgate_store::SEARCH_BUDGET_DEFAULT,
         }
     }
 }
