@@ -69,6 +69,8 @@ enum Command {
     Status(Online<commands::status::Args>),
     /// List open questions: owed by this peer and awaiting an answer, overdue first.
     Todo(Online<commands::todo::Args>),
+    /// Search the DMs this identity may read (the operator: all), best match first.
+    Search(Online<commands::search::Args>),
     /// List registered peers; operator: rm, revoke, rotate, enable, disable, guard one (no --as needed).
     Peers(Online<peers::Args>),
     /// List, add or remove aliases (changes: operator; no --as needed).
@@ -154,6 +156,7 @@ impl Command {
             Command::Reply(o) => &o.global,
             Command::Status(o) => &o.global,
             Command::Todo(o) => &o.global,
+            Command::Search(o) => &o.global,
             Command::Peers(o) => &o.global,
             Command::Register(o) => &o.global,
             Command::Loops(o) => &o.global,
@@ -201,6 +204,7 @@ fn run_online(command: Command) -> anyhow::Result<u8> {
             Command::Reply(o) => commands::reply::run(o.args, &o.global).await,
             Command::Status(o) => commands::status::run(o.args, &o.global).await,
             Command::Todo(o) => commands::todo::run(o.args, &o.global).await,
+            Command::Search(o) => commands::search::run(o.args, &o.global).await,
             Command::Peers(o) => peers::run(o.args, &o.global).await,
             Command::Register(o) => register::run(o.args, &o.global).await,
             Command::Thread(o) => thread::run(o.command, &o.global).await,

@@ -87,6 +87,7 @@ mod options;
 mod peers;
 mod receipts;
 mod registry;
+mod search;
 mod sse;
 mod threads;
 mod tls;
@@ -103,6 +104,8 @@ pub use meshgate_proto::{
 };
 pub use messages::{SendOptions, SEND_RETRIES_MAX, SEND_RETRY_WAIT_MAX};
 pub use options::{Capabilities, FetchOptions, JsonValue, RegisterOptions};
+pub use meshgate_proto::{SearchHit, SearchResults, SnippetSegment};
 pub use receipts::default_reply_kind;
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
+pub use search::SearchOptions;
 pub use tls::{is_certificate_problem, CA_FILE_ENV};

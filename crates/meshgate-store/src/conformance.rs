@@ -111,6 +111,11 @@ macro_rules! __with_conformance_checks {
         idempotency_keys_cover_in_reply_to,
         obligations_list_overdue_first_within_the_limit,
         an_answer_implies_delivery,
+
+        search_finds_and_ranks,
+        search_is_scoped_to_the_caller,
+        search_index_follows_writes,
+        search_caps_its_candidates,
         );
     };
 }
@@ -171,6 +176,8 @@ mod retention;
 pub use retention::*;
 mod receipts;
 pub use receipts::*;
+mod search;
+pub use search::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///

@@ -35,6 +35,7 @@
 
 mod boundary;
 mod models;
+mod search;
 mod sql_text;
 mod time_fmt;
 
@@ -43,6 +44,10 @@ pub mod conformance;
 
 pub use boundary::{classify_tables, refuse_foreign, DatabaseContents};
 pub use models::*;
+pub use search::{
+    parse_query, rank_bodies, rank_hits, snippet, words, Clause, Phrase, QueryError, SearchExpr, SearchPage,
+    SearchQuery, StoredHit, SEARCH_BUDGET_DEFAULT, SEARCH_CANDIDATES_MAX, SNIPPET_CHARS,
+};
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};
 
@@ -291,6 +296,15 @@ pub trait Store: Send + Sync + 'static {
     /// `None` when `msg` has no key or the key is unused. Lets the gateway
     /// answer an exact resend before its traffic limits refuse it.
     async fn prior_message(&self, msg: &NewMessage) -> StoreResult<Option<Inserted>>;
+
+    /// Full-text search: of the messages matching `q`'s filters and scope
+    /// whose body matches `q.expr`, the newest [`SEARCH_CANDIDATES_MAX`]
+    /// are ranked and the best `q.limit` returned (best first, ties newest
+    /// first). Stops early, flagged [`SearchPage::truncated`], when more
+    /// matched or when `q.budget` of store time ran out (the hits are then
+    /// the best of what it saw, possibly none). A lookup only: it records
+    /// no delivery.
+    async fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

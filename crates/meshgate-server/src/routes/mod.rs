@@ -9,6 +9,7 @@ pub mod messages;
 pub mod openapi;
 pub mod peers;
 pub mod receipts;
+pub mod search;
 pub mod threads;
 
 use meshgate_store::Store;
@@ -26,6 +27,7 @@ pub fn all() -> Endpoints {
         .merge(peers::routes())
         .merge(messages::routes())
         .merge(receipts::routes())
+        .merge(search::routes())
         .merge(threads::routes())
         .merge(aliases::routes())
         .merge(loops::routes())
