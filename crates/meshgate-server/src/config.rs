@@ -129,6 +129,8 @@ pub struct Config {
     pub retain: crate::retention::RetainDays,
     /// Time between retention passes.
     pub retention_every: Duration,
+    /// The `/ui` console: on or off, session bounds.
+    pub ui: crate::console::UiConfig,
 }
 
 impl Config {
@@ -163,6 +165,7 @@ impl Config {
             metrics_listen: None,
             retain: crate::retention::RetainDays::default(),
             retention_every: crate::retention::EVERY,
+            ui: crate::console::UiConfig::default(),
         }
     }
 }

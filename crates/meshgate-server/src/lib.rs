@@ -18,6 +18,7 @@ pub mod bootstrap;
 mod budget;
 pub mod config;
 mod conns;
+pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod hub;
@@ -51,7 +52,8 @@ pub use error::ApiError;
 pub use state::AppState;
 pub use tls::TlsSettings;
 
-/// The router with every resource, over `state`, and `/mcp` on top of it.
+/// The router with every resource, over `state`, and `/mcp` and the `/ui`
+/// console (unless turned off) on top of it.
 pub fn app(state: AppState) -> Router {
     let api = api(state.clone());
     let mcp = mcp::router(state.clone(), api.clone());
@@ -60,7 +62,12 @@ pub fn app(state: AppState) -> Router {
         Some(m) => mcp.layer(axum::middleware::from_fn_with_state(Arc::clone(m), metrics::track)),
         None => mcp,
     };
-    api.merge(mcp)
+    let ui = state.config().ui.enabled.then(|| console::router(state.clone(), api.clone()));
+    let app = api.merge(mcp);
+    match ui {
+        Some(ui) => app.merge(ui),
+        None => app,
+    }
 }
 
 /// The HTTP API without `/mcp` (whose tools call it in-process).

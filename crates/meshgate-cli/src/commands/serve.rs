@@ -116,6 +116,10 @@ pub struct Args {
     #[arg(long, env = "MESHGATE_ALLOW_PLAINTEXT")]
     pub allow_plaintext: bool,
 
+    /// Do not serve the web console at /ui (on by default; /ui is then a 404 like any unknown path).
+    #[arg(long, env = "MESHGATE_NO_UI")]
+    pub no_ui: bool,
+
     /// Send rate limit, conversation-loop breaker, metrics.
     #[command(flatten)]
     pub traffic: super::serve_traffic::TrafficArgs,
@@ -187,6 +191,7 @@ async fn serve(args: Args) -> Result<()> {
     config.page_max_bytes = args.page_max_bytes;
     apply_connection_limits(&args, &mut config);
     config.tls = tls;
+    config.ui.enabled = !args.no_ui;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     args.traffic.apply(&mut config)?;
 
@@ -195,6 +200,9 @@ async fn serve(args: Args) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, scheme, "meshgate gateway listening");
     eprintln!("meshgate: listening on {scheme}://{addr}");
+    if config.ui.enabled {
+        eprintln!("meshgate: console: {scheme}://{addr}/ui");
+    }
     meshgate_server::serve(listener, store, config, shutdown_signal()).await?;
     tracing::info!("meshgate gateway stopped");
     Ok(())

@@ -1,0 +1,74 @@
+//! The console's reads: requests to the gateway's own router with the
+//! session's token, so every rule of the API applies unchanged.
+
+use axum::body::Body;
+use axum::http::{header, Method, StatusCode};
+use meshgate_proto::ErrorBody;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+use super::session::Session;
+use super::Console;
+use crate::error::ApiError;
+
+/// Most bytes of one API answer the console reads (a page of DMs is
+/// bounded by the gateway's page budget; one large row may cross it).
+const ANSWER_MAX: usize = 64 * 1024 * 1024;
+
+/// An API answer that was not a success: its status and error body.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub status: StatusCode,
+    pub code: String,
+    pub detail: String,
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure { status: e.status(), code: e.code.to_owned(), detail: e.detail }
+    }
+}
+
+impl Console {
+    /// `GET uri` as `session`, decoded.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, session: &Session, uri: &str) -> Result<T, Failure> {
+        let req = axum::http::Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", session.token()))
+            .body(Body::empty())
+            .map_err(|_| internal())?;
+        let response = self.api.clone().oneshot(req).await.unwrap_or_else(|never| match never {});
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), ANSWER_MAX).await.map_err(|_| internal())?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|_| internal());
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN && peer_disabled(&bytes) {
+            // The token died since login: this session is over.
+            self.sessions.end(session);
+        }
+        let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+        Err(match body {
+            Some(b) => Failure { status, code: b.error, detail: b.detail },
+            None => Failure { status, code: status.as_u16().to_string(), detail: status.to_string() },
+        })
+    }
+}
+
+fn peer_disabled(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<ErrorBody>(bytes).is_ok_and(|b| b.error == "peer_disabled")
+}
+
+fn internal() -> Failure {
+    Failure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal".into(),
+        detail: "internal error; the gateway log has details".into(),
+    }
+}
+
+/// `value` percent-encoded for a path segment or query value.
+pub(crate) fn enc(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -1,0 +1,68 @@
+//! Forms: a bounded body, a same-origin check, and the session's CSRF
+//! token compared in constant time.
+//!
+//! The cookie is SameSite=Strict, so a cross-site POST carries no session
+//! at all; the CSRF token and the `Origin` / `Sec-Fetch-Site` checks are
+//! the second and third locks (older browsers, same-site sibling hosts).
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use subtle::ConstantTimeEq;
+
+use super::session::Session;
+use super::FORM_MAX;
+use crate::error::{ApiError, Class};
+
+/// The name of the hidden field holding the CSRF token.
+pub const FIELD: &str = "csrf";
+
+/// A decoded `application/x-www-form-urlencoded` body.
+#[derive(Debug, Default)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The first value of field `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a form POST: refuses a cross-site one (when the browser says so)
+/// and a body over [`FORM_MAX`] bytes.
+pub async fn read_form(headers: &HeaderMap, tls: bool, body: Body) -> Result<Form, ApiError> {
+    same_origin(headers, tls)?;
+    let bytes = axum::body::to_bytes(body, FORM_MAX).await.map_err(|_| {
+        ApiError::new(Class::TooLarge, "body_too_large", format!("a console form is at most {FORM_MAX} bytes"))
+    })?;
+    Ok(Form(form_urlencoded::parse(&bytes).into_owned().collect()))
+}
+
+/// Refuses unless `form` carries `session`'s CSRF token.
+pub fn check(session: &Session, form: &Form) -> Result<(), ApiError> {
+    let given = form.get(FIELD).unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(session.csrf().as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("csrf_failed", "the form's CSRF token is missing or wrong; reload the page"))
+    }
+}
+
+/// Refuses a request the browser marks as cross-site: `Sec-Fetch-Site`
+/// other than `same-origin`, or an `Origin` other than this host's.
+fn same_origin(headers: &HeaderMap, tls: bool) -> Result<(), ApiError> {
+    let refused =
+        || ApiError::forbidden("cross_origin", "console forms are accepted from the console's own pages only");
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if site.as_bytes() != b"same-origin" {
+            return Err(refused());
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let scheme = if tls { "https" } else { "http" };
+        if origin.to_str().ok() != Some(&format!("{scheme}://{host}")) {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! `/ui/events`: new DMs as Server-Sent Events for the overview's live list.
+//!
+//! Scoped like every console read: the events come from `GET /messages`
+//! with the session's token (`peek=true`), so a peer session gets only
+//! DMs it sent or received. Each event is small JSON (`id`, `from`, `to`,
+//! `kind`, `created_at`, `thread_id`, `preview`, `cut`); app.js renders it
+//! with `textContent`. A session holds at most
+//! [`UiConfig::streams_per_session`](super::UiConfig) streams (a new one
+//! ends its oldest); a stream ends with its session.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use meshgate_proto::MessageList;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::layout::{cut, PREVIEW_CHARS};
+use super::session::{Session, StreamSlot};
+use super::{Console, Ui};
+use crate::error::ApiError;
+
+/// DMs read per wake-up.
+const PAGE: u32 = 100;
+
+/// `GET /ui/events?after=ID` (or `Last-Event-ID`): DMs with a larger id as
+/// they commit; without either, from now on.
+pub(crate) async fn stream(console: Ui, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let Some(session) = console.session_of(&parts) else {
+        return ApiError::unauthorized("no_session", "log in to the console first").into_response();
+    };
+    if let Err(e) = crate::conns::mark_authenticated(&parts.extensions, session.peer()) {
+        return e.into_response();
+    }
+    let given = parts.headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
+        form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "after")
+            .map(|(_, v)| v.into_owned())
+    });
+    let cursor = match given {
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => n,
+            _ => {
+                return ApiError::bad_request("invalid_parameter", "after must be a message id (0 or more)")
+                    .into_response()
+            }
+        },
+        None => match console.get::<MessageList>(&session, "/messages?peek=true&limit=1").await {
+            Ok(l) => l.messages.first().map_or(0, |m| m.id),
+            Err(f) => return (f.status, axum::Json(json!({"error": f.code, "detail": f.detail}))).into_response(),
+        },
+    };
+    let console = Arc::clone(&console.0);
+    let slot = session.open_stream(console.sessions.config().streams_per_session);
+    let wake = console.state.hub().subscribe(session.peer());
+    let keep_alive = console.state.config().keep_alive;
+    let live = Live { console, session, slot, wake, cursor, pending: VecDeque::new() };
+    let events = stream::unfold(live, |mut live| async move {
+        let event = live.next().await?;
+        Some((Ok::<_, Infallible>(event), live))
+    });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive)).into_response()
+}
+
+/// One open stream.
+struct Live {
+    console: Arc<Console>,
+    session: Arc<Session>,
+    slot: StreamSlot,
+    wake: watch::Receiver<i64>,
+    cursor: i64,
+    pending: VecDeque<Event>,
+}
+
+impl Live {
+    /// The next event; `None` ends the stream.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if self.session.is_ended() {
+                return None;
+            }
+            self.wake.borrow_and_update();
+            let uri = format!("/messages?after_id={}&peek=true&limit={PAGE}", self.cursor);
+            // A refusal (the token died, the store is gone) ends the stream;
+            // EventSource reconnects and the new request says why.
+            let list = self.console.get::<MessageList>(&self.session, &uri).await.ok()?;
+            for m in &list.messages {
+                let (preview, was_cut) = cut(&m.content, PREVIEW_CHARS);
+                let data = json!({
+                    "id": m.id, "from": m.from_node, "to": m.to_node, "kind": m.kind.as_str(),
+                    "created_at": m.created_at, "thread_id": m.thread_id, "preview": preview, "cut": was_cut,
+                });
+                self.pending.push_back(Event::default().id(m.id.to_string()).event("dm").data(data.to_string()));
+                self.cursor = self.cursor.max(m.id);
+            }
+            if !self.pending.is_empty() {
+                continue;
+            }
+            tokio::select! {
+                changed = self.wake.changed() => changed.ok()?,
+                _ = self.session.ended() => return None,
+                _ = self.slot.evicted() => return None,
+                _ = self.console.state.stopping() => return None,
+            }
+        }
+    }
+}

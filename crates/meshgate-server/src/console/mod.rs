@@ -1,0 +1,193 @@
+//! `/ui`: the operator console, server-rendered HTML over the gateway's own API.
+//!
+//! What this module owns, and why:
+//! - **One set of rules.** Pages do not touch the store: every read is a
+//!   request to the gateway's own router (tower `oneshot`, as `/mcp` does)
+//!   with the session's token, so auth, privacy scoping and validation are
+//!   exactly the API's. Inbox reads pass `peek=true`: looking is no delivery.
+//! - **Sessions** ([`session`]): a login form exchanges a token for an
+//!   HttpOnly, SameSite=Strict cookie; the token stays server-side.
+//! - **CSRF** ([`csrf`]): every POST form carries the session's CSRF token;
+//!   a cross-site `Origin` or `Sec-Fetch-Site` is refused.
+//! - **Headers**: every `/ui` response has a strict CSP (no inline script
+//!   or style), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`;
+//!   pages are `no-store`, assets are cached for a year under a URL that
+//!   carries their content hash.
+//!
+//! Contract for browser tests (stable; change only together with them):
+//! - login page `/ui/login`: form `#login-form` (`data-testid="login-form"`),
+//!   password field `#token` (`name="token"`, `data-testid="login-token"`),
+//!   submit `data-testid="login-submit"`, error text `data-testid="login-error"`.
+//! - every signed-in page: nav links `data-testid="nav-overview"` (and, for
+//!   a peer session, `nav-me`), the signed-in identity `data-testid="whoami"`,
+//!   logout button `data-testid="logout"` (a POST form `#logout-form`).
+//! - overview `/ui`: peer table `data-testid="peers"`, one row per peer
+//!   `tr[data-peer=NAME]` with cells `data-testid="online"` (text `online`
+//!   or `offline`), `last-seen`, `unread`, `owed`; the live list
+//!   `#live` (`data-testid="live-list"`, `data-after` = newest id shown).
+//! - DM rows everywhere: `li[data-message-id=ID]` (`data-testid="dm"`),
+//!   with `.from`, `.to`, `.kind`, `.preview`; a live row added by app.js
+//!   has the same shape.
+//! - peer page `/ui/peers/NAME?tab=inbox|outbox`: tabs
+//!   `data-testid="tab-inbox"` / `tab-outbox`, list `data-testid="dm-list"`,
+//!   paging links `data-testid="page-first"` / `page-next` / `page-latest`.
+//! - thread `/ui/threads/UUID`, message `/ui/messages/ID` (ladder
+//!   `data-testid="ladder"`, body `data-testid="body"`, `data-testid="show-all"`).
+//! - error pages: `data-testid="error"` with `data-code=<stable code>`.
+
+mod api;
+mod assets;
+pub mod csrf;
+mod events;
+mod layout;
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+
+pub use session::{Sessions, UiConfig, Who};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest form body the console reads (login, logout, ...).
+pub const FORM_MAX: usize = 16 * 1024;
+
+/// What the console's handlers share.
+pub struct Console {
+    state: AppState,
+    api: Router,
+    sessions: Arc<Sessions>,
+}
+
+impl Console {
+    /// The sessions of this replica.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Whether pages are served over TLS (the cookie is `Secure` then).
+    fn tls(&self) -> bool {
+        self.state.config().tls.is_some()
+    }
+}
+
+/// The `/ui` routes over `api` (the gateway's router without `/ui`).
+pub fn router(state: AppState, api: Router) -> Router {
+    let sessions = Arc::new(Sessions::new(state.config().ui.clone()));
+    sessions.watch_credentials(&state);
+    let console = Arc::new(Console { state, api, sessions });
+    Router::new()
+        .route("/ui", get(pages::overview::page))
+        .route("/ui/", get(|| async { Redirect::to("/ui") }))
+        .route("/ui/login", get(pages::login::form).post(pages::login::submit))
+        .route("/ui/logout", post(pages::login::logout))
+        .route("/ui/peers/{name}", get(pages::peer::page))
+        .route("/ui/threads/{uuid}", get(pages::thread::page))
+        .route("/ui/messages/{id}", get(pages::message::page))
+        .route("/ui/events", get(events::stream))
+        .route("/ui/assets/{version}/{file}", get(assets::serve))
+        .route("/ui/{*rest}", any(not_found))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(console)
+}
+
+async fn not_found() -> Response {
+    layout::error_page(None, &ApiError::not_found("no_page", "there is no such console page"))
+}
+
+/// Headers every `/ui` response carries.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    let fixed: [(header::HeaderName, &str); 5] = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ];
+    for (name, value) in fixed {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A signed-in request: its live session. Without one, a page answers with
+/// a redirect to the login page.
+pub struct SignedIn(pub Arc<session::Session>);
+
+impl FromRequestParts<Arc<Console>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Arc<Console>) -> Result<Self, Self::Rejection> {
+        match console.session_of(parts) {
+            Some(s) => {
+                // Counts as an authenticated request of its peer (connection
+                // caps, requests in flight), as a bearer token would.
+                if let Err(e) = crate::conns::mark_authenticated(&parts.extensions, s.peer()) {
+                    return Err(layout::error_page(Some(&s), &e));
+                }
+                Ok(SignedIn(s))
+            }
+            None => Err(Redirect::to("/ui/login").into_response()),
+        }
+    }
+}
+
+impl Console {
+    /// The live session named by the request's cookie.
+    fn session_of(&self, parts: &Parts) -> Option<Arc<session::Session>> {
+        let id = cookie(&parts.headers, session::COOKIE)?;
+        self.sessions.get(id)
+    }
+
+    /// The `Set-Cookie` value carrying session id `id`.
+    fn session_cookie(&self, id: &str) -> HeaderValue {
+        let secure = if self.tls() { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!("{}={id}; Path=/ui; HttpOnly; SameSite=Strict{secure}", session::COOKIE))
+            .expect("a session id is a valid header value")
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    fn cleared_cookie(&self) -> HeaderValue {
+        let secure = if self.tls() { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!("{}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0{secure}", session::COOKIE))
+            .expect("a valid header value")
+    }
+}
+
+/// The value of cookie `name` in `headers`.
+fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// A 303 to `to` (after a POST).
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, HeaderValue::from_str(to).expect("a local path"))]).into_response()
+}
+
+/// State for handlers that need it.
+type Ui = State<Arc<Console>>;

@@ -1,0 +1,29 @@
+//! `/ui/threads/{uuid}`: a thread's DMs, oldest first (those the session may see).
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+use meshgate_proto::ThreadMessages;
+
+use super::super::api::enc;
+use super::super::layout::{dm_list, failure_page, respond, shell};
+use super::super::{SignedIn, Ui};
+
+/// DMs of a thread shown (the API's most).
+const THREAD_MAX: u32 = 1000;
+
+/// `GET /ui/threads/{uuid}`.
+pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn, Path(uuid): Path<String>) -> Response {
+    let uri = format!("/threads/{}?limit={THREAD_MAX}", enc(&uuid));
+    let t = match console.get::<ThreadMessages>(&session, &uri).await {
+        Ok(t) => t,
+        Err(f) => return failure_page(Some(&session), &f),
+    };
+    let main = html! {
+        h1 { "Thread " (t.thread.thread_name) }
+        p.note { "Oldest first. " code { (t.thread.thread_uuid) } }
+        (dm_list(&t.messages, "dm-list"))
+    };
+    respond(StatusCode::OK, shell("Thread", Some(&session), main))
+}
