@@ -14,6 +14,7 @@ directory printed at the end of the run.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from selenium.webdriver.chrome.service import Service
 
 from compat import REPO_ROOT, NameFactory, meshgate_bin, run_async, start_gateway
 from swarph_mesh import MeshClient
+from swarph_shared import peer_registry
 
 CHROMIUM = os.environ.get("MESHGATE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("MESHGATE_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -65,6 +67,9 @@ class Mesh:
 
     def send(self, sender: Peer, to: Peer, content: str, kind: str = "fyi", **extra) -> int:
         """A DM through swarph-mesh's real client, as a Python agent sends it; returns its id."""
+
+        # swarph-shared caches the registry per process: peers registered since must be seen.
+        peer_registry._clear_cache()
 
         async def go():
             async with MeshClient(sender.name, token=sender.token, gateway_url=self.url) as c:
@@ -142,7 +147,12 @@ class Browser:
         self.steps += 1
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{self.test}-{self.steps:02d}-{re.sub(r'[^a-z0-9]+', '-', step.lower()).strip('-')}.png"
-        self.driver.save_screenshot(str(path))
+        # The whole page (up to 3000 px down), not just the window: live rows may sit below the fold.
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 3000), "scale": 1}
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot",
+                                           {"format": "png", "captureBeyondViewport": True, "clip": clip})
+        path.write_bytes(base64.b64decode(shot["data"]))
         self.assert_no_secret()
         return path
 
@@ -154,12 +164,12 @@ class Browser:
 
     def expect_http_error(self, path: str) -> None:
         """`path` is meant to answer 4xx: the browser's own note of that status is no error."""
-        self.expected_errors.add(self.mesh.url + path)
+        self.expected_errors.add(self.mesh.url + path.split("?")[0])
 
     def severe_logs(self) -> list[dict]:
         def expected(e: dict) -> bool:
             url, _, text = e.get("message", "").partition(" - ")
-            return url in self.expected_errors and re.match(
+            return url.split("?")[0] in self.expected_errors and re.match(
                 r"Failed to load resource: the server responded with a status of 4\d\d", text) is not None
 
         return [e for e in self.driver.get_log("browser") if e.get("level") == "SEVERE" and not expected(e)]

@@ -20,6 +20,7 @@ def test_login_form_hides_the_token(browser, mesh):
 
 def test_bad_token_is_refused_on_the_form(browser, mesh):
     browser.open("/ui/login")
+    browser.expect_http_error("/ui/login")  # the refusal is a 401 page
     wait_css(browser, tid("login-token")).send_keys("mgp_not-a-real-token")
     find(browser, tid("login-submit")).click()
     err = wait_css(browser, tid("login-error"))

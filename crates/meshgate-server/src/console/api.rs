@@ -1,4 +1,4 @@
-//! The console's reads: requests to the gateway's own router with the
+//! The console's reads and writes: requests to the gateway's own router with the
 //! session's token, so every rule of the API applies unchanged.
 
 use axum::body::Body;
@@ -32,12 +32,26 @@ impl From<ApiError> for Failure {
 impl Console {
     /// `GET uri` as `session`, decoded.
     pub(crate) async fn get<T: DeserializeOwned>(&self, session: &Session, uri: &str) -> Result<T, Failure> {
+        self.write(session, Method::GET, uri, &serde_json::Value::Null).await
+    }
+
+    /// `method uri` as `session` with JSON `body` (`Null`: no body), decoded.
+    pub(crate) async fn write<T: DeserializeOwned>(
+        &self,
+        session: &Session,
+        method: Method,
+        uri: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, Failure> {
         let req = axum::http::Request::builder()
-            .method(Method::GET)
+            .method(method)
             .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", session.token()))
-            .body(Body::empty())
-            .map_err(|_| internal())?;
+            .header(header::AUTHORIZATION, format!("Bearer {}", session.token()));
+        let req = match body {
+            serde_json::Value::Null => req.body(Body::empty()),
+            json => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(json.to_string())),
+        }
+        .map_err(|_| internal())?;
         let response = self.api.clone().oneshot(req).await.unwrap_or_else(|never| match never {});
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), ANSWER_MAX).await.map_err(|_| internal())?;

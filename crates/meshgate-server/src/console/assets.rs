@@ -1,4 +1,4 @@
-//! The stylesheet and script, embedded in the binary and served under a
+//! The stylesheet, script and icon, embedded in the binary and served under a
 //! URL carrying their content hash, so browsers may cache them for a year
 //! and still get a new version the moment it changes.
 
@@ -15,6 +15,8 @@ use crate::error::ApiError;
 const FILES: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
+    // Browsers ask for an icon on every site; without one they log a 404.
+    ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
 ];
 
 /// First 16 hex digits of the SHA-256 of every asset together.

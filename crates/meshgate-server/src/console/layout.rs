@@ -23,9 +23,10 @@ pub(crate) fn shell(title: &str, session: Option<&Session>, main: Markup) -> Mar
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content="same-origin";
                 title { (title) " · meshgate" }
                 link rel="stylesheet" href=(assets::url("style.css"));
+                link rel="icon" type="image/svg+xml" href=(assets::url("favicon.svg"));
                 script src=(assets::url("app.js")) defer {}
             }
             body {
@@ -37,6 +38,12 @@ pub(crate) fn shell(title: &str, session: Option<&Session>, main: Markup) -> Mar
                             a href="/ui" data-testid="nav-overview" { "Overview" }
                             @if let Some(me) = s.peer() {
                                 a href={ "/ui/peers/" (enc(me)) } data-testid="nav-me" { "My messages" }
+                            }
+                            a href="/ui/compose" data-testid="nav-compose" { "Compose" }
+                            a href="/ui/search" data-testid="nav-search" { "Search" }
+                            @if s.peer().is_none() {
+                                a href="/ui/aliases" data-testid="nav-aliases" { "Aliases" }
+                                a href="/ui/tokens" data-testid="nav-tokens" { "Tokens" }
                             }
                         }
                         span.who data-testid="whoami" {

@@ -10,7 +10,9 @@
 //! - **CSRF** ([`csrf`]): every POST form carries the session's CSRF token;
 //!   a cross-site `Origin` or `Sec-Fetch-Site` is refused.
 //! - **Headers**: every `/ui` response has a strict CSP (no inline script
-//!   or style), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`;
+//!   or style), `X-Frame-Options: DENY`, `Referrer-Policy: same-origin`
+//!   (`no-referrer` would make browsers send `Origin: null` on form POSTs,
+//!   which the same-origin check refuses; no referrer leaves the console either way);
 //!   pages are `no-store`, assets are cached for a year under a URL that
 //!   carries their content hash.
 //!
@@ -94,6 +96,7 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/ui/threads/{uuid}", get(pages::thread::page))
         .route("/ui/messages/{id}", get(pages::message::page))
         .route("/ui/events", get(events::stream))
+        .merge(pages::actions::routes())
         .route("/ui/assets/{version}/{file}", get(assets::serve))
         .route("/ui/{*rest}", any(not_found))
         .layer(axum::middleware::from_fn(security_headers))
@@ -115,7 +118,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
              frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
     ];
