@@ -129,3 +129,28 @@ fn a_second_gateway_on_the_same_sqlite_file_refuses_to_start_and_offline_command
     let (mut again, _, again_err, _) = serve(&data, &[]);
     stop(&mut again, again_err);
 }
+
+#[test]
+fn serve_prints_the_console_url_and_no_ui_turns_the_console_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, stderr, head) = serve(&dir.path().join("data"), &[]);
+    assert!(get(&url, "/ui").starts_with("HTTP/1.1 303"), "the console asks for a login");
+    let all = head + &stop(&mut child, stderr);
+    assert!(all.contains(&format!("meshgate: console: {url}/ui\n")), "{all}");
+
+    let (mut child, url, stderr, head) = serve(&dir.path().join("data"), &[("MESHGATE_NO_UI", "true")]);
+    let answer = get(&url, "/ui");
+    assert!(answer.starts_with("HTTP/1.1 404") && answer.contains("no_route"), "{answer}");
+    let all = head + &stop(&mut child, stderr);
+    assert!(!all.contains("console:"), "{all}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_clear()
+        .env("MESHGATE_NO_UI", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "MESHGATE_NO_UI takes true or false only");
+}

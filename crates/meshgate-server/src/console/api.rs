@@ -1,10 +1,11 @@
-//! The console's reads and writes: requests to the gateway's own router with the
+//! The console's reads: requests to the gateway's own router with the
 //! session's token, so every rule of the API applies unchanged.
 
 use axum::body::Body;
 use axum::http::{header, Method, StatusCode};
 use meshgate_proto::ErrorBody;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tower::ServiceExt;
 
 use super::session::Session;
@@ -32,26 +33,31 @@ impl From<ApiError> for Failure {
 impl Console {
     /// `GET uri` as `session`, decoded.
     pub(crate) async fn get<T: DeserializeOwned>(&self, session: &Session, uri: &str) -> Result<T, Failure> {
-        self.write(session, Method::GET, uri, &serde_json::Value::Null).await
+        self.call(session, Method::GET, uri, None).await
     }
 
-    /// `method uri` as `session` with JSON `body` (`Null`: no body), decoded.
-    pub(crate) async fn write<T: DeserializeOwned>(
+    /// `method uri` (with `body` as JSON) as `session`, the answer decoded.
+    /// A 401 (or 403 `peer_disabled`) means the token died since login:
+    /// the session ends.
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         session: &Session,
         method: Method,
         uri: &str,
-        body: &serde_json::Value,
+        body: Option<&Value>,
     ) -> Result<T, Failure> {
-        let req = axum::http::Request::builder()
+        let mut builder = axum::http::Request::builder()
             .method(method)
             .uri(uri)
             .header(header::AUTHORIZATION, format!("Bearer {}", session.token()));
-        let req = match body {
-            serde_json::Value::Null => req.body(Body::empty()),
-            json => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(json.to_string())),
-        }
-        .map_err(|_| internal())?;
+        let body = match body {
+            Some(v) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(v).map_err(|_| internal())?)
+            }
+            None => Body::empty(),
+        };
+        let req = builder.body(body).map_err(|_| internal())?;
         let response = self.api.clone().oneshot(req).await.unwrap_or_else(|never| match never {});
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), ANSWER_MAX).await.map_err(|_| internal())?;
@@ -59,7 +65,6 @@ impl Console {
             return serde_json::from_slice(&bytes).map_err(|_| internal());
         }
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN && peer_disabled(&bytes) {
-            // The token died since login: this session is over.
             self.sessions.end(session);
         }
         let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();

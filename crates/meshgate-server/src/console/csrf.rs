@@ -38,8 +38,8 @@ impl Form {
 
 /// Reads a form POST: refuses a cross-site one (when the browser says so)
 /// and a body over [`FORM_MAX`] bytes.
-pub async fn read_form(headers: &HeaderMap, tls: bool, body: Body) -> Result<Form, ApiError> {
-    same_origin(headers, tls)?;
+pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
+    same_origin(headers)?;
     let bytes = axum::body::to_bytes(body, FORM_MAX).await.map_err(|_| {
         ApiError::new(Class::TooLarge, "body_too_large", format!("a console form is at most {FORM_MAX} bytes"))
     })?;
@@ -56,20 +56,22 @@ pub fn check(session: &Session, form: &Form) -> Result<(), ApiError> {
     }
 }
 
-/// Refuses a request the browser marks as cross-site: `Sec-Fetch-Site`
-/// other than `same-origin`, or an `Origin` other than this host's.
-fn same_origin(headers: &HeaderMap, tls: bool) -> Result<(), ApiError> {
+/// Refuses a request the browser marks as cross-site. `Sec-Fetch-Site`
+/// (set by the browser itself, against the page's own origin) decides when
+/// present: only `same-origin` passes. Older browsers send only `Origin`,
+/// whose host must then be the request's `Host` (the scheme is not
+/// compared: behind a proxy that terminates TLS the gateway sees plain
+/// HTTP while the page's origin is `https`).
+fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let refused =
         || ApiError::forbidden("cross_origin", "console forms are accepted from the console's own pages only");
     if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return Err(refused());
-        }
+        return if site.as_bytes() == b"same-origin" { Ok(()) } else { Err(refused()) };
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let scheme = if tls { "https" } else { "http" };
-        if origin.to_str().ok() != Some(&format!("{scheme}://{host}")) {
+        let host = headers.get(header::HOST).map(|h| h.as_bytes()).unwrap_or_default();
+        let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, h)| h.as_bytes());
+        if origin_host.is_none_or(|h| h != host) {
             return Err(refused());
         }
     }

@@ -28,6 +28,9 @@ use crate::error::ApiError;
 /// DMs read per wake-up.
 const PAGE: u32 = 100;
 
+/// How often an idle stream checks whether its session expired.
+const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `GET /ui/events?after=ID` (or `Last-Event-ID`): DMs with a larger id as
 /// they commit; without either, from now on.
 pub(crate) async fn stream(console: Ui, req: Request) -> Response {
@@ -60,7 +63,7 @@ pub(crate) async fn stream(console: Ui, req: Request) -> Response {
     let slot = session.open_stream(console.sessions.config().streams_per_session);
     let wake = console.state.hub().subscribe(session.peer());
     let keep_alive = console.state.config().keep_alive;
-    let live = Live { console, session, slot, wake, cursor, pending: VecDeque::new() };
+    let live = Live { console, session, slot, wake, cursor, pending: VecDeque::new(), dirty: true };
     let events = stream::unfold(live, |mut live| async move {
         let event = live.next().await?;
         Some((Ok::<_, Infallible>(event), live))
@@ -76,6 +79,8 @@ struct Live {
     wake: watch::Receiver<i64>,
     cursor: i64,
     pending: VecDeque<Event>,
+    /// A commit may have brought new DMs: read before waiting again.
+    dirty: bool,
 }
 
 impl Live {
@@ -85,31 +90,41 @@ impl Live {
             if let Some(e) = self.pending.pop_front() {
                 return Some(e);
             }
-            if self.session.is_ended() {
+            if !self.console.sessions.still_live(&self.session) {
                 return None;
             }
-            self.wake.borrow_and_update();
-            let uri = format!("/messages?after_id={}&peek=true&limit={PAGE}", self.cursor);
-            // A refusal (the token died, the store is gone) ends the stream;
-            // EventSource reconnects and the new request says why.
-            let list = self.console.get::<MessageList>(&self.session, &uri).await.ok()?;
-            for m in &list.messages {
-                let (preview, was_cut) = cut(&m.content, PREVIEW_CHARS);
-                let data = json!({
-                    "id": m.id, "from": m.from_node, "to": m.to_node, "kind": m.kind.as_str(),
-                    "created_at": m.created_at, "thread_id": m.thread_id, "preview": preview, "cut": was_cut,
-                });
-                self.pending.push_back(Event::default().id(m.id.to_string()).event("dm").data(data.to_string()));
-                self.cursor = self.cursor.max(m.id);
-            }
-            if !self.pending.is_empty() {
-                continue;
+            // Read after a commit (or a non-empty page); after the expiry
+            // check alone there is nothing new.
+            if std::mem::take(&mut self.dirty) {
+                self.wake.borrow_and_update();
+                let uri = format!("/messages?after_id={}&peek=true&limit={PAGE}", self.cursor);
+                // A refusal (the token died, the store is gone) ends the stream;
+                // EventSource reconnects and the new request says why.
+                let list = self.console.get::<MessageList>(&self.session, &uri).await.ok()?;
+                for m in &list.messages {
+                    let (preview, was_cut) = cut(&m.content, PREVIEW_CHARS);
+                    let data = json!({
+                        "id": m.id, "from": m.from_node, "to": m.to_node, "kind": m.kind.as_str(),
+                        "created_at": m.created_at, "thread_id": m.thread_id, "preview": preview, "cut": was_cut,
+                    });
+                    self.pending.push_back(Event::default().id(m.id.to_string()).event("dm").data(data.to_string()));
+                    self.cursor = self.cursor.max(m.id);
+                }
+                if !self.pending.is_empty() {
+                    self.dirty = true;
+                    continue;
+                }
             }
             tokio::select! {
-                changed = self.wake.changed() => changed.ok()?,
+                changed = self.wake.changed() => {
+                    changed.ok()?;
+                    self.dirty = true;
+                }
                 _ = self.session.ended() => return None,
                 _ = self.slot.evicted() => return None,
                 _ = self.console.state.stopping() => return None,
+                // Looks at the session's expiry now and then.
+                _ = tokio::time::sleep(EXPIRY_CHECK) => {}
             }
         }
     }

@@ -99,12 +99,22 @@ pub fn router(state: AppState, api: Router) -> Router {
         .merge(pages::actions::routes())
         .route("/ui/assets/{version}/{file}", get(assets::serve))
         .route("/ui/{*rest}", any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(console)
 }
 
 async fn not_found() -> Response {
     layout::error_page(None, &ApiError::not_found("no_page", "there is no such console page"))
+}
+
+async fn method_not_allowed() -> Response {
+    let e = ApiError::new(
+        crate::error::Class::MethodNotAllowed,
+        "method_not_allowed",
+        "this page does not take that method",
+    );
+    layout::error_page(None, &e)
 }
 
 /// Headers every `/ui` response carries.
@@ -194,3 +204,33 @@ fn see_other(to: &str) -> Response {
 
 /// State for handlers that need it.
 type Ui = State<Arc<Console>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn console(tls: bool) -> (Console, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = meshgate_store_sqlite::SqliteStore::open(&dir.path().join("m.db"), Default::default()).unwrap();
+        let mut config = crate::Config::new(crate::OperatorToken::new("op"));
+        if tls {
+            config.tls = Some(crate::TlsSettings::new(dir.path().join("c.pem"), dir.path().join("k.pem")));
+        }
+        let state = AppState::new(Arc::new(store), config);
+        let sessions = Arc::new(Sessions::new(UiConfig::default()));
+        (Console { state, api: Router::new(), sessions }, dir)
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_is_secure_exactly_when_serving_tls() {
+        let (plain, _d1) = console(false).await;
+        let (tls, _d2) = console(true).await;
+        for (c, secure) in [(&plain, false), (&tls, true)] {
+            for v in [c.session_cookie("abc"), c.cleared_cookie()] {
+                let v = v.to_str().unwrap();
+                assert!(v.contains("HttpOnly") && v.contains("SameSite=Strict") && v.contains("Path=/ui"), "{v}");
+                assert_eq!(v.contains("; Secure"), secure, "{v}");
+            }
+        }
+    }
+}

@@ -42,6 +42,8 @@ pub struct UiConfig {
     pub max_sessions: usize,
     /// Live event streams (`/ui/events`) per session; a new one beyond it ends the oldest.
     pub streams_per_session: usize,
+    /// A peer seen within this long shows as online even with no live watcher.
+    pub online_window: Duration,
 }
 
 impl Default for UiConfig {
@@ -52,6 +54,7 @@ impl Default for UiConfig {
             absolute: Duration::from_secs(12 * 3600),
             max_sessions: 256,
             streams_per_session: 2,
+            online_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -247,6 +250,20 @@ impl Sessions {
         }
         *session.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         Some(session)
+    }
+
+    /// Whether `session` is still live; one past its idle or absolute
+    /// limit is ended now (a live stream checks this, since streaming is not
+    /// use: a forgotten tab stops updating when its session expires).
+    pub fn still_live(&self, session: &Session) -> bool {
+        if session.is_ended() {
+            return false;
+        }
+        if self.expired(session) {
+            self.end(session);
+            return false;
+        }
+        true
     }
 
     /// Ends `session` (logout, dead token).

@@ -36,7 +36,7 @@ pub(crate) async fn add(console: Ui, SignedIn(session): SignedIn, req: Request) 
         "alias": field(&form, "alias").unwrap_or_default(),
         "canonical": field(&form, "canonical").unwrap_or_default(),
     });
-    match console.write::<Alias>(&session, Method::POST, "/aliases", &body).await {
+    match console.call::<Alias>(&session, Method::POST, "/aliases", Some(&body)).await {
         Ok(_) => see_other("/ui/aliases"),
         Err(f) => render(&console, &session, f.status, &form, Some(&f)).await,
     }
@@ -49,7 +49,7 @@ pub(crate) async fn delete(console: Ui, SignedIn(session): SignedIn, req: Reques
         Err(r) => return r,
     };
     let uri = format!("/aliases/{}", enc(field(&form, "alias").unwrap_or_default()));
-    match console.write::<Value>(&session, Method::DELETE, &uri, &Value::Null).await {
+    match console.call::<Value>(&session, Method::DELETE, &uri, None).await {
         Ok(_) => see_other("/ui/aliases"),
         Err(f) => render(&console, &session, f.status, &Form::default(), Some(&f)).await,
     }

@@ -50,14 +50,14 @@ pub(crate) async fn submit(console: Ui, SignedIn(session): SignedIn, req: Reques
     // The body as typed: surrounding blank lines may matter to its reader.
     msg.insert("content".into(), json!(form.get("content").unwrap_or_default()));
     let msg = Value::Object(msg);
-    let mut sent = console.write::<SendResponse>(&session, Method::POST, "/messages", &msg).await;
+    let mut sent = console.call::<SendResponse>(&session, Method::POST, "/messages", Some(&msg)).await;
     if session.peer().is_none() && matches!(&sent, Err(f) if f.code == "unknown_sender") {
         let overseer = json!({"name": OVERSEER, "capabilities": {"role": "operator console"}});
-        if let Err(f) = console.write::<Value>(&session, Method::POST, "/peers/register", &overseer).await {
+        if let Err(f) = console.call::<Value>(&session, Method::POST, "/peers/register", Some(&overseer)).await {
             return page(&console, &session, f.status, &form, Some(&f)).await;
         }
         tracing::info!("console: registered {OVERSEER} for operator sends");
-        sent = console.write::<SendResponse>(&session, Method::POST, "/messages", &msg).await;
+        sent = console.call::<SendResponse>(&session, Method::POST, "/messages", Some(&msg)).await;
     }
     match sent {
         Ok(s) => see_other(&format!("/ui/messages/{}", s.id)),

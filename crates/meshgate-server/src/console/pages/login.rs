@@ -47,7 +47,7 @@ fn login_page(status: StatusCode, error: Option<&str>) -> Response {
 /// the auth-failure limiter), then starts a session.
 pub(crate) async fn submit(console: Ui, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
-    let form = match csrf::read_form(&parts.headers, console.tls(), body).await {
+    let form = match csrf::read_form(&parts.headers, body).await {
         Ok(f) => f,
         Err(e) => return error_page(None, &e),
     };
@@ -90,7 +90,7 @@ fn refused(e: &ApiError) -> Response {
 /// `POST /ui/logout` (CSRF-checked): ends the session.
 pub(crate) async fn logout(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let checked = match csrf::read_form(&parts.headers, console.tls(), body).await {
+    let checked = match csrf::read_form(&parts.headers, body).await {
         Ok(form) => csrf::check(&session, &form),
         Err(e) => Err(e),
     };

@@ -2,7 +2,6 @@
 //! (updated live by app.js from `/ui/events`).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,9 +13,6 @@ use super::super::layout::{dm_list, failure_page, respond, shell, short_time};
 use super::super::session::Session;
 use super::super::{SignedIn, Ui};
 use crate::session::LiveKind;
-
-/// A peer seen within this window counts as online, even with no live watcher.
-pub(crate) const ONLINE_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// DMs the overview lists (newer ones arrive live).
 const LATEST: u32 = 50;
@@ -41,7 +37,8 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn) -> Response {
         .get::<Obligations>(&session, &format!("/obligations?limit={COUNT_MAX}"))
         .await
         .map(|o| per_name(o.owed.iter().map(|q| q.to_node.as_str())));
-    let cutoff = meshgate_store::timestamp_ago(ONLINE_WINDOW);
+    let window = console.sessions.config().online_window;
+    let cutoff = meshgate_store::timestamp_ago(window);
     let state = &console.state;
     let rows = peers.iter().map(|p| {
         let watching = state.open_live(LiveKind::Stream, &p.name) + state.open_live(LiveKind::Poll, &p.name) > 0;
@@ -77,7 +74,7 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn) -> Response {
                 }
             }
             p.note { "Online: a live stream or long-poll is open, or the peer was seen in the last "
-                (ONLINE_WINDOW.as_secs() / 60) " minutes." }
+                (window.as_secs() / 60) " minutes." }
         }
         section aria-labelledby="live-h" {
             h2 #live-h { "Latest messages" }

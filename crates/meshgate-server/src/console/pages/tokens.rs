@@ -144,14 +144,14 @@ pub(crate) async fn act(
     let main = match action {
         Action::Rotate => {
             let uri = format!("/peers/{}/token", enc(&name));
-            match console.write::<TokenRotated>(&session, Method::POST, &uri, &Value::Null).await {
+            match console.call::<TokenRotated>(&session, Method::POST, &uri, None).await {
                 Ok(t) => rotated(&t),
                 Err(f) => return failure_page(Some(&session), &f),
             }
         }
         Action::Revoke => {
             let uri = format!("/peers/{}/revoke", enc(&name));
-            if let Err(f) = console.write::<Value>(&session, Method::POST, &uri, &Value::Null).await {
+            if let Err(f) = console.call::<Value>(&session, Method::POST, &uri, None).await {
                 return failure_page(Some(&session), &f);
             }
             tracing::info!(peer = %name, "console: peer token revoked");
