@@ -19,6 +19,7 @@ mod name;
 mod page;
 mod peer;
 mod receipt;
+mod search;
 mod suggest;
 mod thread;
 mod traffic;
@@ -33,6 +34,10 @@ pub use page::{PageBudget, PAGE_BYTES_DEFAULT};
 pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
 pub use receipt::{
     MessageStatus, Obligation, Obligations, Receipt, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
+};
+pub use search::{
+    SearchHit, SearchResults, SnippetSegment, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SEARCH_QUERY_MAX_BYTES,
+    SEARCH_TERMS_MAX,
 };
 pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};

@@ -80,6 +80,7 @@ fn api(state: AppState) -> Router {
         .merge(routes::threads::routes())
         .merge(routes::aliases::routes())
         .merge(routes::loops::routes())
+        .merge(routes::search::routes())
         .route("/openapi.json", axum::routing::get(routes::openapi::document))
         .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(not_found)

@@ -50,6 +50,7 @@ pub const ROUTES: &[&str] = &[
     "/loops/{a}/{b}",
     "/messages/{id}",
     "/obligations",
+    "/messages/search",
     "/mcp",
 ];
 

@@ -221,6 +221,7 @@ async fn openapi_document_lists_every_route() {
         "/messages",
         "/messages/stream",
         "/messages/read",
+        "/messages/search",
         "/threads/{uuid}",
         "/aliases",
     ] {

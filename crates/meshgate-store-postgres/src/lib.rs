@@ -98,6 +98,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_content_bytes.sql")),
     (4, include_str!("../migrations/0004_identity.sql")),
     (5, include_str!("../migrations/0005_receipts.sql")),
+    (6, include_str!("../migrations/0006_search.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -638,6 +639,14 @@ impl Store for PgStore {
         let Some(key) = &msg.idempotency_key else { return Ok(None) };
         let digest = msg.digest();
         with_client!(self, |c| async { ops::prior_for_key(&c, &msg.from_node, key, &digest).await?.transpose() })
+    }
+
+    async fn search(&self, q: &meshgate_store::SearchQuery) -> StoreResult<meshgate_store::SearchPage> {
+        self.guard(async {
+            let mut c = self.client().await?;
+            ops::search(&mut c, q).await
+        })
+        .await
     }
 }
 

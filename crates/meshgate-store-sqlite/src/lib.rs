@@ -88,6 +88,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_import_export.sql")),
     (3, include_str!("../migrations/0003_identity.sql")),
     (4, include_str!("../migrations/0004_receipts.sql")),
+    (5, include_str!("../migrations/0005_search.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -670,6 +671,11 @@ impl Store for SqliteStore {
             return Ok(None);
         }
         self.read_now(|c| ops::prior_message(c, msg)).await
+    }
+
+    async fn search(&self, q: &meshgate_store::SearchQuery) -> StoreResult<meshgate_store::SearchPage> {
+        let q = q.clone();
+        self.read(move |c| ops::search(c, &q)).await
     }
 }
 

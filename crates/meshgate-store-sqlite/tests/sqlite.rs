@@ -292,3 +292,65 @@ async fn a_version_2_database_migrates_its_threads_into_the_operators_namespace(
     let q = MessageQuery { thread_id: Some(uuid.into()), limit: 10, order: Order::OldestFirst, ..Default::default() };
     assert_eq!(store.list_messages(&q).await.unwrap().len(), 1);
 }
+
+fn search_for(q: &str, budget: std::time::Duration) -> meshgate_store::SearchQuery {
+    meshgate_store::SearchQuery {
+        limit: 10,
+        budget,
+        ..meshgate_store::SearchQuery::new(meshgate_store::parse_query(q).unwrap())
+    }
+}
+
+/// A version-4 database gets its search index in the migration: DMs
+/// stored before it are found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_migration_indexes_existing_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.db");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(concat!(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);",
+            include_str!("../migrations/0001_init.sql"),
+            include_str!("../migrations/0002_import_export.sql"),
+            include_str!("../migrations/0003_identity.sql"),
+            include_str!("../migrations/0004_receipts.sql"),
+            "INSERT INTO schema_migrations VALUES (1, 'x'), (2, 'x'), (3, 'x'), (4, 'x');
+             INSERT INTO messages (from_node, to_node, kind, content, created_at)
+               VALUES ('lab', 'gpu', 'fyi', 'an old walrus', '2026-01-01T00:00:01.000000+00:00');"
+        ))
+        .unwrap();
+    }
+    let store = open(&path);
+    let page = store.search(&search_for("walrus", meshgate_store::SEARCH_BUDGET_DEFAULT)).await.unwrap();
+    assert_eq!(page.hits.len(), 1);
+    assert_eq!(page.hits[0].message.content, "an old walrus");
+}
+
+/// With no time budget the candidate scan is interrupted by the progress
+/// handler: a flagged, partial page, and the pooled connection is left
+/// without the handler (the next search completes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_stops_at_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir.path().join("mesh.db")));
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..10 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            for i in (t..3000).step_by(10) {
+                store.insert_message(msg("lab", "gpu", &format!("broad term {i}"))).await.unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let page = store.search(&search_for("broad", std::time::Duration::ZERO)).await.unwrap();
+    assert!(page.truncated);
+    assert!(page.hits.len() < 10 || page.hits.iter().all(|h| h.message.content.starts_with("broad")));
+    for _ in 0..8 {
+        let page = store.search(&search_for("\"term 2999\"", meshgate_store::SEARCH_BUDGET_DEFAULT)).await.unwrap();
+        assert_eq!((page.hits.len(), page.truncated), (1, false), "the handler was cleared");
+    }
+}

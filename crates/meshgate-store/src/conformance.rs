@@ -108,6 +108,10 @@ macro_rules! __with_conformance_checks {
         receipts_follow_ladder_changes,
         sender_verification_is_kept,
         prior_message_answers_without_storing,
+        search_finds_and_ranks,
+        search_is_scoped_to_the_caller,
+        search_index_follows_writes,
+        search_caps_its_candidates,
         );
     };
 }
@@ -168,6 +172,8 @@ mod retention;
 pub use retention::*;
 mod receipts;
 pub use receipts::*;
+mod search;
+pub use search::*;
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///

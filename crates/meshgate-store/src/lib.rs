@@ -34,6 +34,7 @@
 //! column), so importing the same data twice stores nothing new.
 
 mod models;
+mod search;
 mod sql_text;
 mod time_fmt;
 
@@ -41,6 +42,10 @@ mod time_fmt;
 pub mod conformance;
 
 pub use models::*;
+pub use search::{
+    parse_query, rank_hits, snippet, words, Clause, Phrase, QueryError, SearchExpr, SearchPage, SearchQuery, StoredHit,
+    SEARCH_BUDGET_DEFAULT, SEARCH_CANDIDATES_MAX, SNIPPET_CHARS,
+};
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};
 
@@ -289,6 +294,15 @@ pub trait Store: Send + Sync + 'static {
     /// `None` when `msg` has no key or the key is unused. Lets the gateway
     /// answer an exact resend before its traffic limits refuse it.
     async fn prior_message(&self, msg: &NewMessage) -> StoreResult<Option<Inserted>>;
+
+    /// Full-text search: of the messages matching `q`'s filters and scope
+    /// whose body matches `q.expr`, the newest [`SEARCH_CANDIDATES_MAX`]
+    /// are ranked and the best `q.limit` returned (best first, ties newest
+    /// first). Stops early, flagged [`SearchPage::truncated`], when more
+    /// matched or when `q.budget` of store time ran out (the hits are then
+    /// the best of what it saw, possibly none). A lookup only: it records
+    /// no delivery.
+    async fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

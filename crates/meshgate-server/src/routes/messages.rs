@@ -11,7 +11,7 @@ use meshgate_proto::{
     validate_peer_name, Kind, MarkRead, MarkReadBulkResponse, MessageList, MessageListJson, SendResponse,
     CONTENT_MAX_CHARS, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT, WAIT_MAX_SECS,
 };
-use meshgate_store::{parse_timestamp, MessageQuery, NewMessage, Order, Refusal, StoreError};
+use meshgate_store::{MessageQuery, NewMessage, Order, Refusal, StoreError};
 use serde_json::Value;
 
 use crate::auth::Auth;
@@ -351,19 +351,7 @@ pub(crate) fn parse_list_query(
     let query = Query::parse(raw, params, "/messages")?;
     let to = query.first_of(&["to", "to_node"]).map(str::to_owned);
     let from = query.first_of(&["from", "from_node"]).map(str::to_owned);
-    let kind = match query.get("kind").filter(|k| !k.is_empty()) {
-        Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?),
-        None => None,
-    };
-    let since = match query.get("since").filter(|s| !s.is_empty()) {
-        Some(s) => Some(parse_timestamp(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_since",
-                "since must be an ISO 8601 timestamp, e.g. 2026-01-01T00:00:00+00:00",
-            )
-        })?),
-        None => None,
-    };
+    let (kind, since) = super::search::kind_and_since(&query)?;
     let after_id = query.int("after_id", 0, i64::MAX)?;
     let limit = query.int("limit", 1, LIST_LIMIT_MAX.into())?.map_or(LIST_LIMIT_DEFAULT, |l| l as u32);
     let wait = Duration::from_secs(query.int("wait", 0, WAIT_MAX_SECS as i64)?.unwrap_or(0) as u64);

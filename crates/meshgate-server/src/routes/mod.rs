@@ -8,6 +8,7 @@ pub mod messages;
 pub mod openapi;
 pub mod peers;
 pub mod receipts;
+pub mod search;
 pub mod threads;
 
 use meshgate_store::Store;

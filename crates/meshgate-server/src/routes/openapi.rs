@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{aliases, health, loops, messages, peers, receipts, threads};
+use crate::routes::{aliases, health, loops, messages, peers, receipts, search, threads};
 use crate::{live, metrics};
 
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use crate::{live, metrics};
         loops::list, loops::reset,
         metrics::scrape,
         receipts::status, receipts::obligations,
+        search::search,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

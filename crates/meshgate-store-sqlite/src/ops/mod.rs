@@ -21,6 +21,8 @@ mod peers;
 mod retention;
 pub(crate) use retention::purge_expired;
 mod receipts;
+mod search;
+pub(crate) use search::search;
 mod threads;
 mod transfer;
 pub(crate) use messages::{

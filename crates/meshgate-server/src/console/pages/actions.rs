@@ -14,7 +14,7 @@ use super::super::csrf::{self, Form};
 use super::super::layout::error_page;
 use super::super::session::Session;
 use super::super::Console;
-use super::{aliases, compose, tokens};
+use super::{aliases, compose, search, tokens};
 use crate::error::ApiError;
 
 /// The action pages' routes.
@@ -25,16 +25,12 @@ pub(crate) fn routes() -> Router<Arc<Console>> {
         .route("/ui/aliases/delete", axum::routing::post(aliases::delete))
         .route("/ui/tokens", get(tokens::page))
         .route("/ui/tokens/{name}/{action}", get(tokens::confirm).post(tokens::act))
+        .route("/ui/search", get(search::page))
 }
 
 /// A POST form of `session`: same-origin, bounded, with its CSRF token; else the error page.
-pub(crate) async fn checked_form(
-    console: &Console,
-    session: &Session,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Form, Response> {
-    let form = csrf::read_form(headers, console.tls(), body).await.map_err(|e| error_page(Some(session), &e))?;
+pub(crate) async fn checked_form(session: &Session, headers: &HeaderMap, body: Body) -> Result<Form, Response> {
+    let form = csrf::read_form(headers, body).await.map_err(|e| error_page(Some(session), &e))?;
     csrf::check(session, &form).map_err(|e| error_page(Some(session), &e))?;
     Ok(form)
 }

@@ -28,7 +28,7 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn) -> Response {
 
 /// `POST /ui/aliases` (`alias`, `canonical`): adds or repoints an alias.
 pub(crate) async fn add(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
-    let form = match admin_form(&console, &session, req).await {
+    let form = match admin_form(&session, req).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -44,7 +44,7 @@ pub(crate) async fn add(console: Ui, SignedIn(session): SignedIn, req: Request) 
 
 /// `POST /ui/aliases/delete` (`alias`).
 pub(crate) async fn delete(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
-    let form = match admin_form(&console, &session, req).await {
+    let form = match admin_form(&session, req).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -56,12 +56,12 @@ pub(crate) async fn delete(console: Ui, SignedIn(session): SignedIn, req: Reques
 }
 
 /// The checked form of an operator's POST.
-async fn admin_form(console: &Ui, session: &Session, req: Request) -> Result<Form, Response> {
+async fn admin_form(session: &Session, req: Request) -> Result<Form, Response> {
     if let Some(r) = operator_only(session, WHAT) {
         return Err(r);
     }
     let (parts, body) = req.into_parts();
-    checked_form(console, session, &parts.headers, body).await
+    checked_form(session, &parts.headers, body).await
 }
 
 /// The table and the add form (filled with `draft`), saying why the last write failed.

@@ -35,7 +35,7 @@ pub(crate) async fn form(console: Ui, SignedIn(session): SignedIn, req: Request)
 /// `POST /ui/compose`: sends through `POST /messages`, then shows the DM.
 pub(crate) async fn submit(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let form = match checked_form(&console, &session, &parts.headers, body).await {
+    let form = match checked_form(&session, &parts.headers, body).await {
         Ok(f) => f,
         Err(r) => return r,
     };

@@ -7,5 +7,6 @@ pub(crate) mod login;
 pub(crate) mod message;
 pub(crate) mod overview;
 pub(crate) mod peer;
+pub(crate) mod search;
 pub(crate) mod thread;
 pub(crate) mod tokens;

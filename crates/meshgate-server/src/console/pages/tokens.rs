@@ -138,7 +138,7 @@ pub(crate) async fn act(
         return no_action(&session);
     };
     let (parts, body) = req.into_parts();
-    if let Err(r) = checked_form(&console, &session, &parts.headers, body).await {
+    if let Err(r) = checked_form(&session, &parts.headers, body).await {
         return r;
     }
     let main = match action {

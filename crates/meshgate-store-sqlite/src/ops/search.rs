@@ -1,0 +1,122 @@
+//! Full-text search: an FTS5 `MATCH` built from the parsed query (every
+//! word quoted), scoped and filtered like `GET /messages`, with a time
+//! budget enforced by a progress handler.
+
+use std::time::Instant;
+
+use meshgate_store::{rank_hits, SearchExpr, SearchPage, SearchQuery, StoreResult, StoredHit, SEARCH_CANDIDATES_MAX};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, ErrorCode};
+
+use super::message;
+use crate::error::Db;
+
+/// VM instructions between two checks of the budget.
+const BUDGET_CHECK_OPS: i32 = 4096;
+
+/// `expr` as an FTS5 query string: each word a quoted string, phrases
+/// joined with `+`, alternatives with `OR`, exclusions with `NOT`.
+pub(crate) fn fts5_query(expr: &SearchExpr) -> String {
+    let phrase = |p: &meshgate_store::Phrase| {
+        let words: Vec<String> = p.words.iter().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
+        let mut s = words.join(" + ");
+        if p.prefix {
+            s.push('*');
+        }
+        s
+    };
+    let group = |c: &meshgate_store::Clause| {
+        let alts: Vec<String> = c.any.iter().map(phrase).collect();
+        format!("({})", alts.join(" OR "))
+    };
+    let positive: Vec<String> = expr.clauses.iter().filter(|c| !c.negated).map(group).collect();
+    let mut q = format!("({})", positive.join(" AND "));
+    for c in expr.clauses.iter().filter(|c| c.negated) {
+        q.push_str(" NOT ");
+        q.push_str(&group(c));
+    }
+    q
+}
+
+/// The candidate scan of `q`: ids and ranks of the newest matches.
+pub(crate) fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
+    let mut sql = String::from(
+        "SELECT m.id, -bm25(messages_fts) FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+         WHERE messages_fts MATCH ?",
+    );
+    let mut params = vec![Value::Text(fts5_query(&q.expr))];
+    let mut clause = |sql_part: &str, v: Value| {
+        sql.push_str(sql_part);
+        params.push(v);
+    };
+    if let Some(to) = &q.to {
+        clause(" AND m.to_node = ?", Value::Text(to.clone()));
+    }
+    if let Some(from) = &q.from {
+        clause(" AND m.from_node = ?", Value::Text(from.clone()));
+    }
+    if let Some(thread) = &q.thread_id {
+        clause(" AND m.thread_id = ?", Value::Text(thread.clone()));
+    }
+    if let Some(kind) = q.kind {
+        clause(" AND m.kind = ?", Value::Text(kind.as_str().to_owned()));
+    }
+    if let Some(since) = &q.since {
+        clause(" AND m.created_at > ?", Value::Text(since.clone()));
+    }
+    if let Some(me) = &q.involving {
+        sql.push_str(" AND (m.from_node = ? OR m.to_node = ?)");
+        params.push(Value::Text(me.clone()));
+        params.push(Value::Text(me.clone()));
+    }
+    sql.push_str(&format!(" ORDER BY messages_fts.rowid DESC LIMIT {}", SEARCH_CANDIDATES_MAX + 1));
+    (sql, params)
+}
+
+/// Clears the connection's progress handler (it is pooled) when dropped.
+struct Budget<'c>(&'c Connection);
+
+impl Drop for Budget<'_> {
+    fn drop(&mut self) {
+        self.0.progress_handler(0, None::<fn() -> bool>);
+    }
+}
+
+pub(crate) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<SearchPage> {
+    let (sql, params) = search_sql(q);
+    let deadline = Instant::now() + q.budget;
+    let budget = Budget(c);
+    budget.0.progress_handler(BUDGET_CHECK_OPS, Some(move || Instant::now() >= deadline));
+    let mut candidates: Vec<(i64, f64)> = Vec::new();
+    let mut truncated = false;
+    {
+        let mut s = c.prepare_cached(&sql).db()?;
+        let mut rows = s.query(params_from_iter(params)).db()?;
+        loop {
+            match rows.next() {
+                Ok(Some(r)) => candidates.push((r.get(0).db()?, r.get(1).db()?)),
+                Ok(None) => break,
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
+                    truncated = true;
+                    break;
+                }
+                Err(e) => return Err(e).db(),
+            }
+        }
+    }
+    drop(budget);
+    if candidates.len() > SEARCH_CANDIDATES_MAX as usize {
+        candidates.truncate(SEARCH_CANDIDATES_MAX as usize);
+        truncated = true;
+    }
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+    candidates.truncate(q.limit as usize);
+    let mut hits = Vec::with_capacity(candidates.len());
+    for (id, rank) in candidates {
+        if let Some(message) = message(c, id)? {
+            hits.push(StoredHit { message, rank });
+        }
+    }
+    rank_hits(&mut hits, q.limit);
+    Ok(SearchPage { hits, truncated })
+}
