@@ -15,8 +15,7 @@ use crate::error::ApiError;
 const FILES: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
-    // Browsers ask for an icon on every site; without one they log a 404.
-    ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
+    ("icon.svg", "image/svg+xml", include_str!("assets/icon.svg")),
 ];
 
 /// First 16 hex digits of the SHA-256 of every asset together.

@@ -23,10 +23,10 @@ pub(crate) fn shell(title: &str, session: Option<&Session>, main: Markup) -> Mar
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="same-origin";
+                meta name="referrer" content="no-referrer";
                 title { (title) " · meshgate" }
+                link rel="icon" href=(assets::url("icon.svg")) type="image/svg+xml";
                 link rel="stylesheet" href=(assets::url("style.css"));
-                link rel="icon" type="image/svg+xml" href=(assets::url("favicon.svg"));
                 script src=(assets::url("app.js")) defer {}
             }
             body {

@@ -10,9 +10,7 @@
 //! - **CSRF** ([`csrf`]): every POST form carries the session's CSRF token;
 //!   a cross-site `Origin` or `Sec-Fetch-Site` is refused.
 //! - **Headers**: every `/ui` response has a strict CSP (no inline script
-//!   or style), `X-Frame-Options: DENY`, `Referrer-Policy: same-origin`
-//!   (`no-referrer` would make browsers send `Origin: null` on form POSTs,
-//!   which the same-origin check refuses; no referrer leaves the console either way);
+//!   or style), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`;
 //!   pages are `no-store`, assets are cached for a year under a URL that
 //!   carries their content hash.
 //!
@@ -128,7 +126,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
              frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "same-origin"),
+        (header::REFERRER_POLICY, "no-referrer"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
     ];

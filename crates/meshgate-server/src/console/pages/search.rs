@@ -41,21 +41,32 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn, RawQuery(raw)
                 aria-describedby="q-help";
             p #q-help.note { "All words must match; \"a phrase\", word* (prefix), a OR b, -word (exclude)." }
             div.filters {
-                label for="from" { "From" }
-                input #from name="from" value=(value("from")) autocomplete="off" spellcheck="false" data-testid="search-from";
-                label for="to" { "To" }
-                input #to name="to" value=(value("to")) autocomplete="off" spellcheck="false" data-testid="search-to";
-                label for="kind" { "Kind" }
-                select #kind name="kind" data-testid="search-kind" {
-                    option value="" selected[kind.is_empty()] { "any" }
-                    @for k in Kind::ALL { option value=(k.as_str()) selected[k.as_str() == kind] { (k.as_str()) } }
+                div {
+                    label for="from" { "From" }
+                    input #from name="from" value=(value("from")) autocomplete="off" spellcheck="false"
+                        data-testid="search-from";
                 }
-                label for="thread_id" { "Thread" }
-                input #thread_id name="thread_id" value=(value("thread_id")) autocomplete="off" spellcheck="false"
-                    data-testid="search-thread";
-                label for="since" { "Since (RFC 3339)" }
-                input #since name="since" value=(value("since")) autocomplete="off" spellcheck="false"
-                    placeholder="2026-12-01T00:00:00Z" data-testid="search-since";
+                div {
+                    label for="to" { "To" }
+                    input #to name="to" value=(value("to")) autocomplete="off" spellcheck="false" data-testid="search-to";
+                }
+                div {
+                    label for="kind" { "Kind" }
+                    select #kind name="kind" data-testid="search-kind" {
+                        option value="" selected[kind.is_empty()] { "any" }
+                        @for k in Kind::ALL { option value=(k.as_str()) selected[k.as_str() == kind] { (k.as_str()) } }
+                    }
+                }
+                div {
+                    label for="thread_id" { "Thread" }
+                    input #thread_id name="thread_id" value=(value("thread_id")) autocomplete="off" spellcheck="false"
+                        data-testid="search-thread";
+                }
+                div {
+                    label for="since" { "Since (RFC 3339)" }
+                    input #since name="since" value=(value("since")) autocomplete="off" spellcheck="false"
+                        placeholder="2026-12-01T00:00:00Z" data-testid="search-since";
+                }
             }
             button type="submit" data-testid="search-submit" { "Search" }
         }
