@@ -186,6 +186,12 @@ async fn operator_and_peer_logins_get_a_strict_cookie_and_a_bad_token_gets_the_f
     assert!(overview.body.contains(r#"data-testid="whoami">operator"#));
     assert!(overview.body.contains(r#"data-peer="alice""#) && overview.body.contains(r#"data-peer="bob""#));
 
+    let before = b.cookie.clone().unwrap();
+    b.login(OPERATOR).await;
+    assert_ne!(b.cookie.as_deref(), Some(before.as_str()), "a new id at every login");
+    let stale = Browser { cookie: Some(before), ..Browser::new(&gw) };
+    assert!(redirects_to_login(&stale.get("/ui").await), "logging in again ends the previous session");
+
     let mut p = Browser::new(&gw);
     assert_eq!(p.login(&alice).await.status, StatusCode::SEE_OTHER);
     let mine = p.get("/ui").await;

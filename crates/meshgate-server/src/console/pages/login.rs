@@ -57,6 +57,7 @@ pub(crate) async fn submit(console: Ui, req: Request) -> Response {
     }
     // The token as a bearer header of this very request: the one
     // authentication path of the gateway decides.
+    let old = console.session_of(&parts);
     parts.headers.remove(header::COOKIE);
     match HeaderValue::from_str(&format!("Bearer {token}")) {
         Ok(v) => parts.headers.insert(header::AUTHORIZATION, v),
@@ -70,6 +71,10 @@ pub(crate) async fn submit(console: Ui, req: Request) -> Response {
         Caller::Operator => Who::Operator,
         Caller::Peer { name, generation } => Who::Peer { name: name.clone(), generation: *generation },
     };
+    // A browser logging in again leaves no second session behind.
+    if let Some(old) = old {
+        console.sessions.end(&old);
+    }
     let (id, session) = console.sessions.create(auth.token(), who);
     tracing::info!(who = ?session.who, "console: signed in");
     let mut r = see_other("/ui");

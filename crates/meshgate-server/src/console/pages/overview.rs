@@ -64,7 +64,7 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn) -> Response {
         h1 { "Overview" }
         section aria-labelledby="peers-h" {
             h2 #peers-h { "Peers" }
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-labelledby="peers-h" {
                 table data-testid="peers" {
                     thead { tr {
                         th scope="col" { "Peer" } th scope="col" { "State" } th scope="col" { "Last seen" }
