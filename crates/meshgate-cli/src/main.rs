@@ -46,6 +46,8 @@ enum Command {
     Status(commands::status::Args),
     /// List open questions: owed by this peer and awaiting an answer, overdue first.
     Todo(commands::todo::Args),
+    /// Search the DMs this identity may read (the operator: all), best match first.
+    Search(commands::search::Args),
     /// List registered peers; operator: rm, revoke, rotate, enable, disable, guard one (no --as needed).
     Peers(peers::Args),
     /// List, add or remove aliases (changes: operator; no --as needed).
@@ -151,6 +153,7 @@ fn run_online(command: Command, global: Global) -> anyhow::Result<u8> {
             Command::Reply(args) => commands::reply::run(args, &global).await,
             Command::Status(args) => commands::status::run(args, &global).await,
             Command::Todo(args) => commands::todo::run(args, &global).await,
+            Command::Search(args) => commands::search::run(args, &global).await,
             Command::Peers(args) => peers::run(args, &global).await,
             Command::Register(args) => register::run(args, &global).await,
             Command::Thread(command) => thread::run(command, &global).await,

@@ -80,11 +80,17 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// One message for humans: a header line (`--- #ID from X to Y (kind) at
-/// TIME[, thread T]`) and the sanitised body.
+/// One message for humans: a header line ([`message_header`]) and the
+/// sanitised body.
 pub fn message_block(m: &meshgate_client::Message) -> String {
+    format!("{}\n{}", message_header(m), block(&m.content))
+}
+
+/// A message's header line: `--- #ID from X to Y (kind) at TIME[, thread
+/// T][, task K]`, sanitised.
+pub fn message_header(m: &meshgate_client::Message) -> String {
     format!(
-        "--- #{} from {} to {} ({}) at {}{}{}\n{}",
+        "--- #{} from {} to {} ({}) at {}{}{}",
         m.id,
         one_line(&m.from_node),
         one_line(&m.to_node),
@@ -92,7 +98,6 @@ pub fn message_block(m: &meshgate_client::Message) -> String {
         short_time(&m.created_at),
         m.thread_id.as_deref().map(|t| format!(", thread {}", one_line(t))).unwrap_or_default(),
         m.related_task_id.as_deref().map(|t| format!(", task {}", one_line(t))).unwrap_or_default(),
-        block(&m.content),
     )
 }
 

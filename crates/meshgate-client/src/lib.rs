@@ -43,6 +43,7 @@ mod live;
 mod loops;
 mod receipts;
 mod registry;
+mod search;
 mod sse;
 mod tls;
 
@@ -57,6 +58,8 @@ pub use meshgate_proto::{
     suggestions, Alias, Health, Kind, LoopList, LoopPair, LoopReset, MarkRead, MarkReadBulkResponse, Message,
     MessageStatus, Obligation, Obligations, Peer, RegisterResponse, SendResponse, Thread, ThreadMessages, TokenRotated,
 };
+pub use meshgate_proto::{SearchHit, SearchResults, SnippetSegment};
 pub use receipts::default_reply_kind;
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
+pub use search::SearchOptions;
 pub use tls::{is_certificate_problem, CA_FILE_ENV};

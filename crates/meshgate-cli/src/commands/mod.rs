@@ -16,6 +16,7 @@ pub mod read;
 pub mod register;
 pub mod reply;
 pub mod scan;
+pub mod search;
 pub mod send;
 pub mod serve;
 pub mod serve_lock;
