@@ -46,6 +46,14 @@ pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError
     Ok(Form::parse(&bytes))
 }
 
+/// A signed-in form POST: [`read_form`], then [`check`] (every POST form of
+/// a signed-in page goes through this).
+pub async fn checked_form(session: &Session, headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
+    let form = read_form(headers, body).await?;
+    check(session, &form)?;
+    Ok(form)
+}
+
 /// Refuses unless `form` carries `session`'s CSRF token.
 pub fn check(session: &Session, form: &Form) -> Result<(), ApiError> {
     let given = form.get(FIELD).unwrap_or_default();

@@ -87,6 +87,7 @@ fn refused(e: &ApiError) -> Response {
     let text = match e.code {
         "rate_limited" => "Too many failed logins from this address; wait a minute.",
         "peer_disabled" => "That peer is disabled.",
+        "too_many_requests" => "This peer has too many requests in flight; try again shortly.",
         _ => "Unknown, revoked or rotated token.",
     };
     login_page(e.status(), Some(text))
@@ -95,11 +96,7 @@ fn refused(e: &ApiError) -> Response {
 /// `POST /ui/logout` (CSRF-checked): ends the session.
 pub(crate) async fn logout(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let checked = match csrf::read_form(&parts.headers, body).await {
-        Ok(form) => csrf::check(&session, &form),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = checked {
+    if let Err(e) = csrf::checked_form(&session, &parts.headers, body).await {
         return error_page(Some(&session), &e);
     }
     console.sessions.end(&session);
