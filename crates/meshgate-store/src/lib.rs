@@ -43,8 +43,8 @@ pub mod conformance;
 
 pub use models::*;
 pub use search::{
-    parse_query, rank_hits, snippet, words, Clause, Phrase, QueryError, SearchExpr, SearchPage, SearchQuery, StoredHit,
-    SEARCH_BUDGET_DEFAULT, SEARCH_CANDIDATES_MAX, SNIPPET_CHARS,
+    parse_query, rank_bodies, rank_hits, snippet, words, Clause, Phrase, QueryError, SearchExpr, SearchPage,
+    SearchQuery, StoredHit, SEARCH_BUDGET_DEFAULT, SEARCH_CANDIDATES_MAX, SNIPPET_CHARS,
 };
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};

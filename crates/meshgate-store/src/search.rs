@@ -241,6 +241,68 @@ pub fn rank_hits(hits: &mut Vec<StoredHit>, limit: u32) {
     hits.truncate(limit as usize);
 }
 
+/// BM25 scores of `bodies` for `expr`, computed over these bodies alone
+/// (document frequencies and the average length are those of the
+/// candidates, not of the whole store, so no global statistics are read).
+/// Words of non-excluded terms count (case-insensitive; a prefix term
+/// counts words starting with it); higher is better.
+pub fn rank_bodies(expr: &SearchExpr, bodies: &[&str]) -> Vec<f64> {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+    let terms: Vec<(String, bool)> = {
+        let mut t: Vec<(String, bool)> = Vec::new();
+        for clause in expr.clauses.iter().filter(|c| !c.negated) {
+            for p in &clause.any {
+                for (i, w) in p.words.iter().enumerate() {
+                    let term = (w.to_lowercase(), p.prefix && i + 1 == p.words.len());
+                    if !t.contains(&term) {
+                        t.push(term);
+                    }
+                }
+            }
+        }
+        t
+    };
+    // Per body: its length in words and each term's count.
+    let counts: Vec<(usize, Vec<u32>)> = bodies
+        .iter()
+        .map(|body| {
+            let mut tf = vec![0u32; terms.len()];
+            let mut len = 0;
+            for w in words(body) {
+                len += 1;
+                let w = w.to_lowercase();
+                for (i, (t, prefix)) in terms.iter().enumerate() {
+                    if if *prefix { w.starts_with(t.as_str()) } else { w == *t } {
+                        tf[i] += 1;
+                    }
+                }
+            }
+            (len, tf)
+        })
+        .collect();
+    let n = bodies.len().max(1) as f64;
+    let avg = (counts.iter().map(|c| c.0).sum::<usize>() as f64 / n).max(1.0);
+    let idf: Vec<f64> = (0..terms.len())
+        .map(|i| {
+            let df = counts.iter().filter(|c| c.1[i] > 0).count() as f64;
+            (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+        })
+        .collect();
+    counts
+        .iter()
+        .map(|(len, tf)| {
+            tf.iter()
+                .zip(&idf)
+                .map(|(&f, idf)| {
+                    let f = f64::from(f);
+                    idf * f * (K1 + 1.0) / (f + K1 * (1.0 - B + B * *len as f64 / avg))
+                })
+                .sum()
+        })
+        .collect()
+}
+
 /// Characters of body a snippet shows at most (before the `…` marks).
 pub const SNIPPET_CHARS: usize = 160;
 
@@ -363,6 +425,15 @@ mod tests {
         assert!(parse_query(&"a ".repeat(33)).is_err());
         assert!(parse_query(&"a".repeat(513)).is_err());
         assert!(parse_query(&"a ".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn ranks_count_matched_words() {
+        let e = parse_query("deploy -late").unwrap();
+        let r = rank_bodies(&e, &["deploy deploy deploy now", "deploy now please", "late late late deploy"]);
+        assert!(r[0] > r[1], "{r:?}");
+        assert!(r[1] > r[2], "excluded words do not count, longer bodies weigh less: {r:?}");
+        assert_eq!(rank_bodies(&e, &[]), Vec::<f64>::new());
     }
 
     #[test]

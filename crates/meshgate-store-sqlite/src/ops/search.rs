@@ -1,10 +1,16 @@
 //! Full-text search: an FTS5 `MATCH` built from the parsed query (every
-//! word quoted), scoped and filtered like `GET /messages`, with a time
-//! budget enforced by a progress handler.
+//! word quoted), narrowed inside the index to the caller's DMs (the
+//! `parties` column), filtered like `GET /messages`, with a time budget
+//! enforced by a progress handler. Candidates are ranked in Rust
+//! ([`rank_bodies`]): FTS5's `bm25()` would first count every DM holding
+//! each word, a full read of a common word's list on every search.
 
+use std::fmt::Write;
 use std::time::Instant;
 
-use meshgate_store::{rank_hits, SearchExpr, SearchPage, SearchQuery, StoreResult, StoredHit, SEARCH_CANDIDATES_MAX};
+use meshgate_store::{
+    rank_bodies, Clause, Phrase, SearchExpr, SearchPage, SearchQuery, StoreResult, StoredHit, SEARCH_CANDIDATES_MAX,
+};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, ErrorCode};
 
@@ -14,10 +20,10 @@ use crate::error::Db;
 /// VM instructions between two checks of the budget.
 const BUDGET_CHECK_OPS: i32 = 4096;
 
-/// `expr` as an FTS5 query string: each word a quoted string, phrases
-/// joined with `+`, alternatives with `OR`, exclusions with `NOT`.
+/// `expr` as an FTS5 expression: each word a quoted string, phrases joined
+/// with `+`, alternatives with `OR`, exclusions with `NOT`.
 pub(crate) fn fts5_query(expr: &SearchExpr) -> String {
-    let phrase = |p: &meshgate_store::Phrase| {
+    let phrase = |p: &Phrase| {
         let words: Vec<String> = p.words.iter().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
         let mut s = words.join(" + ");
         if p.prefix {
@@ -25,7 +31,7 @@ pub(crate) fn fts5_query(expr: &SearchExpr) -> String {
         }
         s
     };
-    let group = |c: &meshgate_store::Clause| {
+    let group = |c: &Clause| {
         let alts: Vec<String> = c.any.iter().map(phrase).collect();
         format!("({})", alts.join(" OR "))
     };
@@ -38,13 +44,39 @@ pub(crate) fn fts5_query(expr: &SearchExpr) -> String {
     q
 }
 
-/// The candidate scan of `q`: ids and ranks of the newest matches.
+/// The `parties` token of a DM's sender (`f`) or recipient (`t`) `name`,
+/// as the migration's triggers write it.
+fn party(end: char, name: &str) -> String {
+    let mut s = String::with_capacity(1 + 2 * name.len());
+    s.push(end);
+    for b in name.bytes() {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+/// The whole `MATCH` of `q`: the body expression, and the ends it names.
+pub(crate) fn match_expr(q: &SearchQuery) -> String {
+    let mut m = format!("body : ({})", fts5_query(&q.expr));
+    if let Some(from) = &q.from {
+        let _ = write!(m, " AND parties : {}", party('f', from));
+    }
+    if let Some(to) = &q.to {
+        let _ = write!(m, " AND parties : {}", party('t', to));
+    }
+    if let Some(me) = &q.involving {
+        let _ = write!(m, " AND parties : ({} OR {})", party('f', me), party('t', me));
+    }
+    m
+}
+
+/// The candidate scan of `q`: ids and bodies of the newest matches.
 pub(crate) fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
     let mut sql = String::from(
-        "SELECT m.id, -bm25(messages_fts) FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+        "SELECT m.id, m.content FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
          WHERE messages_fts MATCH ?",
     );
-    let mut params = vec![Value::Text(fts5_query(&q.expr))];
+    let mut params = vec![Value::Text(match_expr(q))];
     let mut clause = |sql_part: &str, v: Value| {
         sql.push_str(sql_part);
         params.push(v);
@@ -64,6 +96,7 @@ pub(crate) fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
     if let Some(since) = &q.since {
         clause(" AND m.created_at > ?", Value::Text(since.clone()));
     }
+    // The index narrowed to the caller's DMs already; this is the rule.
     if let Some(me) = &q.involving {
         sql.push_str(" AND (m.from_node = ? OR m.to_node = ?)");
         params.push(Value::Text(me.clone()));
@@ -87,7 +120,7 @@ pub(crate) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<SearchPage>
     let deadline = Instant::now() + q.budget;
     let budget = Budget(c);
     budget.0.progress_handler(BUDGET_CHECK_OPS, Some(move || Instant::now() >= deadline));
-    let mut candidates: Vec<(i64, f64)> = Vec::new();
+    let mut candidates: Vec<(i64, String)> = Vec::new();
     let mut truncated = false;
     {
         let mut s = c.prepare_cached(&sql).db()?;
@@ -109,14 +142,16 @@ pub(crate) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<SearchPage>
         candidates.truncate(SEARCH_CANDIDATES_MAX as usize);
         truncated = true;
     }
-    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
-    candidates.truncate(q.limit as usize);
-    let mut hits = Vec::with_capacity(candidates.len());
-    for (id, rank) in candidates {
+    let bodies: Vec<&str> = candidates.iter().map(|(_, b)| b.as_str()).collect();
+    let ranks = rank_bodies(&q.expr, &bodies);
+    let mut ranked: Vec<(i64, f64)> = candidates.iter().map(|(id, _)| *id).zip(ranks).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+    ranked.truncate(q.limit as usize);
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (id, rank) in ranked {
         if let Some(message) = message(c, id)? {
             hits.push(StoredHit { message, rank });
         }
     }
-    rank_hits(&mut hits, q.limit);
     Ok(SearchPage { hits, truncated })
 }

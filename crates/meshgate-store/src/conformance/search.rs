@@ -85,11 +85,16 @@ pub async fn search_finds_and_ranks(store: Arc<dyn Store>) {
 /// A peer finds only DMs it sent or received: `from`/`to` naming others
 /// only narrow; a third peer finds nothing of a DM between two others.
 pub async fn search_is_scoped_to_the_caller(store: Arc<dyn Store>) {
-    for name in ["pa", "pb", "pc"] {
+    for name in ["pa", "pb", "pc", "pa-x", "p"] {
         store.register_peer(reg(name, "1")).await.unwrap();
     }
     let s = &*store;
     let ab = send(s, msg("pa", "pb", "secret merger plan zebra")).await;
+    // Names that extend or prefix each other are distinct parties.
+    let xb = send(s, msg("pa-x", "pb", "zebra of pa-x")).await;
+    let mut just_p = search_q("zebra");
+    just_p.involving = Some("p".into());
+    assert!(found(s, just_p).await.is_empty(), "p is party to nothing");
     let ca = send(s, msg("pc", "pa", "zebra crossing")).await;
     let scoped = |me: &str, q: &str| {
         let mut q = search_q(q);
@@ -97,7 +102,8 @@ pub async fn search_is_scoped_to_the_caller(store: Arc<dyn Store>) {
         q
     };
     assert_eq!(found(s, scoped("pa", "zebra")).await, vec![ab, ca]);
-    assert_eq!(found(s, scoped("pb", "zebra")).await, vec![ab]);
+    assert_eq!(found(s, scoped("pa-x", "zebra")).await, vec![xb]);
+    assert_eq!(found(s, scoped("pb", "zebra")).await, vec![ab, xb]);
     assert_eq!(found(s, scoped("pc", "zebra")).await, vec![ca]);
     for q in ["merger", "secret merger plan", "zebra -crossing", "mer*", "plan OR merger", "\"merger plan\""] {
         assert!(found(s, scoped("pc", q)).await.is_empty(), "pc must not find {q:?}");
@@ -109,7 +115,7 @@ pub async fn search_is_scoped_to_the_caller(store: Arc<dyn Store>) {
     let mut others = scoped("pc", "zebra");
     others.to = Some("pb".into());
     assert!(found(s, others).await.is_empty());
-    assert_eq!(found(s, search_q("zebra")).await, vec![ab, ca], "the operator finds all");
+    assert_eq!(found(s, search_q("zebra")).await, vec![ab, xb, ca], "the operator finds all");
 }
 
 /// The index follows every write path: imports are found, retention and
