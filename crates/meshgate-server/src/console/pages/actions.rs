@@ -30,9 +30,7 @@ pub(crate) fn routes() -> Router<Arc<Console>> {
 
 /// A POST form of `session`: same-origin, bounded, with its CSRF token; else the error page.
 pub(crate) async fn checked_form(session: &Session, headers: &HeaderMap, body: Body) -> Result<Form, Response> {
-    let form = csrf::read_form(headers, body).await.map_err(|e| error_page(Some(session), &e))?;
-    csrf::check(session, &form).map_err(|e| error_page(Some(session), &e))?;
-    Ok(form)
+    csrf::checked_form(session, headers, body).await.map_err(|e| error_page(Some(session), &e))
 }
 
 /// The 403 page a peer session gets from an operator-only page (`None`: the operator).
