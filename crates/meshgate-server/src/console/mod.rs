@@ -24,7 +24,9 @@
 //! - overview `/ui`: peer table `data-testid="peers"`, one row per peer
 //!   `tr[data-peer=NAME]` with cells `data-testid="online"` (text `online`
 //!   or `offline`), `last-seen`, `unread`, `owed`; the live list
-//!   `#live` (`data-testid="live-list"`, `data-after` = newest id shown).
+//!   `#live` (`data-testid="live-list"`, `data-after` = newest id shown),
+//!   holding the rows in `ol[data-testid="dm-list"]` and a polite status line
+//!   `#live-status` (`Live.` once the event stream is open).
 //! - DM rows everywhere: `li[data-message-id=ID]` (`data-testid="dm"`),
 //!   with `.from`, `.to`, `.kind`, `.preview`; a live row added by app.js
 //!   has the same shape.

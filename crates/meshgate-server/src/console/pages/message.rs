@@ -20,7 +20,7 @@ pub(crate) async fn page(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let full = raw.as_deref() == Some("full=1");
+    let full = form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).any(|(k, v)| k == "full" && v == "1");
     let s = match console.get::<MessageStatus>(&session, &format!("/messages/{}", enc(&id))).await {
         Ok(s) => s,
         Err(f) => return failure_page(Some(&session), &f),

@@ -37,7 +37,13 @@ pub(crate) async fn page(
         Ok(l) => l.messages,
         Err(f) => return failure_page(Some(&session), &f),
     };
-    let peer = console.get::<Peer>(&session, &format!("/peers/{}", enc(&name))).await.ok();
+    let peer = console.get::<Peer>(&session, &format!("/peers/{}", enc(&name))).await;
+    if let (Err(f), true, None) = (&peer, list.is_empty(), after) {
+        // Neither registered nor in any DM: nothing to show (a deleted
+        // peer's retired name with DMs still has its page).
+        return failure_page(Some(&session), f);
+    }
+    let peer = peer.ok();
     let base = format!("/ui/peers/{}?tab={}", enc(&name), if outbox { "outbox" } else { "inbox" });
     let next = list.iter().map(|m| m.id).max().filter(|_| list.len() >= PAGE);
     let tab = |is_out: bool, label: &str, testid: &str| {
