@@ -3,11 +3,10 @@
 
   bench/search.py [--bin target/release/meshgate] [--messages 1000000] [--dir DIR] [--requests 200]
 
-The store is built by a direct batched insert through the real schema (not `import`):
-`meshgate serve` creates and migrates the database and 200 peers are registered over HTTP;
-the gateway is stopped and Python's sqlite3 inserts the DMs into `messages` in
-20,000-row transactions, so the FTS5 triggers of migration 5 index every row exactly as
-on a send. Each DM goes between two random peers; its body is 12-40 words drawn from a
+The store is built through the real code: `meshgate serve` creates and migrates the
+database and 200 peers are registered over HTTP; the gateway is stopped, an export file
+(JSON lines, the `meshgate export` format) of the DMs is generated and loaded with
+`meshgate import`, whose inserts the FTS5 triggers of migration 5 index as a send's. Each DM goes between two random peers; its body is 12-40 words drawn from a
 20,000-word vocabulary with Zipf (s = 1) frequencies: word rank 0 is in most DMs, rank
 10,000+ in a few hundred. The gateway is then started again and, one request at a time
 on a keep-alive connection, searched for a random term of each class (common: ranks
@@ -17,7 +16,6 @@ Prints a Markdown table: p50/p99 latency in ms and the share of truncated answer
 Standard library only.
 """
 import argparse
-import bisect
 import http.client
 import itertools
 import json
@@ -26,7 +24,6 @@ import random
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -97,21 +94,25 @@ def build(binary, data, n):
     cum = list(itertools.accumulate(1.0 / (r + 1) for r in range(VOCAB)))
     words = [word(r) for r in range(VOCAB)]
     names = list(tokens)
-    db = sqlite3.connect(os.path.join(data, "meshgate.db"))
-    db.execute("PRAGMA synchronous=OFF")
-    t0, batch = time.time(), 20_000
-    for start in range(0, n, batch):
-        rows = []
-        for i in range(start, min(n, start + batch)):
+    source = "5e" * 16  # the store id of the (generated) source
+    dump = os.path.join(os.path.dirname(data), "dms.jsonl")
+    t0 = time.time()
+    with open(dump, "w") as f:
+        f.write(json.dumps({"type": "meta", "format": "meshgate-export", "version": 1, "store_id": source,
+                            "schema_version": 5, "exported_at": "2026-01-01T00:00:00.000000+00:00"}) + "\n")
+        for i in range(1, n + 1):
             a, b = rng.sample(names, 2)
             body = " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(12, 40)))
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_767_225_600 + i)) + ".000000+00:00"
-            rows.append((a, b, "fyi", body, stamp))
-        with db:
-            db.executemany("INSERT INTO messages (from_node, to_node, kind, content, created_at) "
-                           "VALUES (?, ?, ?, ?, ?)", rows)
-        print(f"  {min(n, start + batch)} DMs inserted ({time.time() - t0:.0f} s)", file=sys.stderr)
-    db.close()
+            f.write(json.dumps({"type": "message", "id": i, "from_node": a, "to_node": b, "kind": "fyi",
+                                "content": body, "created_at": stamp, "read_at": None, "thread_id": None,
+                                "related_task_id": None, "idempotency_key": None, "idempotency_digest": None,
+                                "origin": f"meshgate:{source}:{i}"}) + "\n")
+    print(f"  generated {n} DMs ({time.time() - t0:.0f} s)", file=sys.stderr)
+    t1 = time.time()
+    subprocess.run([binary, "import", dump, "--data-dir", data], check=True, stdout=subprocess.DEVNULL)
+    print(f"  imported them ({time.time() - t1:.0f} s)", file=sys.stderr)
+    os.remove(dump)
     with open(os.path.join(data, "tokens.json"), "w") as f:
         json.dump(tokens, f)
     return time.time() - t0
@@ -129,6 +130,7 @@ def main():
     ap.add_argument("--dir", default="/tmp/meshgate-search-bench")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--rebuild", action="store_true", help="rebuild the store even if DIR holds one")
+    ap.add_argument("--build-only", action="store_true", help="build the store, measure nothing")
     a = ap.parse_args()
     data = os.path.join(a.dir, "data")
     if a.rebuild or not os.path.exists(os.path.join(data, "tokens.json")):
@@ -136,6 +138,8 @@ def main():
         os.makedirs(data, mode=0o700)
         secs = build(a.bin, data, a.messages)
         print(f"built {a.messages} DMs in {secs:.0f} s", file=sys.stderr)
+    if a.build_only:
+        return
     with open(os.path.join(data, "tokens.json")) as f:
         tokens = json.load(f)
     port = free_port()

@@ -271,9 +271,9 @@ pub fn rank_bodies(expr: &SearchExpr, bodies: &[&str]) -> Vec<f64> {
             let mut len = 0;
             for w in words(body) {
                 len += 1;
-                let w = w.to_lowercase();
+                let w = lower(w);
                 for (i, (t, prefix)) in terms.iter().enumerate() {
-                    if if *prefix { w.starts_with(t.as_str()) } else { w == *t } {
+                    if if *prefix { w.starts_with(t.as_str()) } else { *w == **t } {
                         tf[i] += 1;
                     }
                 }
@@ -301,6 +301,15 @@ pub fn rank_bodies(expr: &SearchExpr, bodies: &[&str]) -> Vec<f64> {
                 .sum()
         })
         .collect()
+}
+
+/// `w` in lower case, without a copy when it has no upper-case letter.
+fn lower(w: &str) -> std::borrow::Cow<'_, str> {
+    if w.chars().any(char::is_uppercase) {
+        std::borrow::Cow::Owned(w.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(w)
+    }
 }
 
 /// Characters of body a snippet shows at most (before the `…` marks).
