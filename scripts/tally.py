@@ -28,7 +28,8 @@ PG = "PostgreSQL (meshgate-store-postgres)"
 COMPAT = "Python compat (tests/compat)"
 CONFORMANCE = "shared conformance"
 MCP = "MCP (tests/mcp)"
-SUITES = [RUST, PG, COMPAT, CONFORMANCE, MCP]
+UI = "UI (tests/ui, headless Chromium)"
+SUITES = [RUST, PG, COMPAT, CONFORMANCE, MCP, UI]
 PG_PACKAGE = "meshgate-store-postgres"
 
 

@@ -9,10 +9,13 @@
 #      two PostgreSQL replicas)
 #   5. scripts/mcp.sh: the official MCP Python SDK against `meshgate mcp` (stdio)
 #      and /mcp (streamable HTTP), on SQLite and PostgreSQL
-#   6. scripts/tally.py: how many tests each suite ran; a suite that ran none,
+#   6. scripts/ui.sh: Selenium drives the /ui console in headless Chromium
+#      (Debian's chromium and chromium-driver, installed here when root), on
+#      SQLite and PostgreSQL; screenshots in target/ui-screenshots/
+#   7. scripts/tally.py: how many tests each suite ran; a suite that ran none,
 #      a skipped test and a failed one all fail the run. The last line reads
 #      "N passed, N failed".
-# Nothing is skipped: where PostgreSQL or strace cannot be installed the run
+# Nothing is skipped: where PostgreSQL, strace or Chromium cannot be installed the run
 # fails, unless MESHGATE_ALLOW_SKIP=1 is set for a local run (refused when
 # CI=true), which then skips those tests with a loud notice.
 set -euo pipefail
@@ -82,6 +85,23 @@ else
   exit 1
 fi
 
+step "Chromium and chromedriver (the browser tests)"
+ui_ok=1
+if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  pkgs=(-y -q --no-install-recommends chromium chromium-driver)
+  apt-get install "${pkgs[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install "${pkgs[@]}" >/dev/null; } || true
+fi
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null && chromedriver --version >/dev/null; then
+  chromedriver --version
+elif allow_skip; then
+  echo "!! Chromium or chromedriver is missing and could not be installed: SKIPPING the browser tests (MESHGATE_ALLOW_SKIP=1)" >&2
+  printf 'UI (tests/ui, headless Chromium)\tChromium could not be installed\n' >> "$LOGS/skipped"
+  ui_ok=""
+else
+  echo "Chromium or chromedriver could not be installed; the browser tests never skip (MESHGATE_ALLOW_SKIP=1 for a local run)" >&2
+  exit 1
+fi
+
 step "Python venv (the reference gateway and clients from PyPI)"
 scripts/venv.sh
 export MESHGATE_REF_PYTHON="${MESHGATE_VENV:-$PWD/.venv}/bin/python"
@@ -99,6 +119,13 @@ printf 'scripts/compat.sh\t%s\n' "$rc" >> "$LOGS/status"
 step "MCP (the official MCP Python SDK against meshgate mcp and /mcp)"
 rc=0; MESHGATE_BIN="$PWD/target/debug/meshgate" scripts/mcp.sh || rc=$?
 printf 'scripts/mcp.sh\t%s\n' "$rc" >> "$LOGS/status"
+
+step "UI (the /ui console in headless Chromium)"
+if [ -n "$ui_ok" ]; then
+  rc=0; MESHGATE_BIN="$PWD/target/debug/meshgate" \
+    MESHGATE_CHROMIUM="$(command -v chromium)" MESHGATE_CHROMEDRIVER="$(command -v chromedriver)" scripts/ui.sh || rc=$?
+  printf 'scripts/ui.sh\t%s\n' "$rc" >> "$LOGS/status"
+fi
 
 step "tally (logs: $LOGS)"
 python3 scripts/tally.py "$LOGS"

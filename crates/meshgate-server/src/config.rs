@@ -131,7 +131,6 @@ pub struct Config {
     pub retention_every: Duration,
     /// The `/ui` console: on or off, session bounds.
     pub ui: crate::console::UiConfig,
-
     /// Store time one `GET /messages/search` may use before it ranks what
     /// it found so far (flagged `truncated`), or answers 422
     /// `query_too_broad` when that is nothing.
@@ -171,7 +170,6 @@ impl Config {
             retain: crate::retention::RetainDays::default(),
             retention_every: crate::retention::EVERY,
             ui: crate::console::UiConfig::default(),
-
             search_budget: meshgate_store::SEARCH_BUDGET_DEFAULT,
         }
     }

@@ -21,6 +21,15 @@ pub const FIELD: &str = "csrf";
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
+    /// The fields of a query string (a GET form).
+    pub fn from_query(query: &str) -> Form {
+        Form::parse(query.as_bytes())
+    }
+
+    fn parse(bytes: &[u8]) -> Form {
+        Form(form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
     /// The first value of field `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -34,7 +43,7 @@ pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError
     let bytes = axum::body::to_bytes(body, FORM_MAX).await.map_err(|_| {
         ApiError::new(Class::TooLarge, "body_too_large", format!("a console form is at most {FORM_MAX} bytes"))
     })?;
-    Ok(Form(form_urlencoded::parse(&bytes).into_owned().collect()))
+    Ok(Form::parse(&bytes))
 }
 
 /// A signed-in form POST: [`read_form`], then [`check`] (every POST form of

@@ -39,6 +39,12 @@ pub(crate) fn shell(title: &str, session: Option<&Session>, main: Markup) -> Mar
                             @if let Some(me) = s.peer() {
                                 a href={ "/ui/peers/" (enc(me)) } data-testid="nav-me" { "My messages" }
                             }
+                            a href="/ui/compose" data-testid="nav-compose" { "Compose" }
+                            a href="/ui/search" data-testid="nav-search" { "Search" }
+                            @if s.peer().is_none() {
+                                a href="/ui/aliases" data-testid="nav-aliases" { "Aliases" }
+                                a href="/ui/tokens" data-testid="nav-tokens" { "Tokens" }
+                            }
                         }
                         span.who data-testid="whoami" {
                             @match &s.who {

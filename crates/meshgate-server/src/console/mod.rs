@@ -96,6 +96,7 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/ui/threads/{uuid}", get(pages::thread::page))
         .route("/ui/messages/{id}", get(pages::message::page))
         .route("/ui/events", get(events::stream))
+        .merge(pages::actions::routes())
         .route("/ui/assets/{version}/{file}", get(assets::serve))
         .route("/ui/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)

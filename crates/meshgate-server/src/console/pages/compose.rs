@@ -1,0 +1,108 @@
+//! `/ui/compose`: send a DM from the console.
+//!
+//! A peer session sends as itself (with its own token, so the DM is
+//! `sender_verified`). The operator sends as [`OVERSEER`] with the operator
+//! token: the recipient sees `from_node: overseer` and, since the operator
+//! token may write as anyone, the unverified-sender marking every surface
+//! already shows for operator sends (`framing`: "identity NOT verified: it
+//! may have been sent with a shared operator token"). The first operator
+//! send registers `overseer` as a peer when it is not one (its minted token
+//! is discarded), so replies to `overseer` are stored and shown on its page.
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::html;
+use meshgate_proto::{Kind, PeerList, SendResponse};
+use serde_json::{json, Map, Value};
+
+use super::super::api::Failure;
+use super::super::csrf::Form;
+use super::super::layout::{respond, shell};
+use super::super::session::Session;
+use super::super::{see_other, SignedIn, Ui};
+use super::actions::{checked_form, csrf_field, field};
+
+/// The name the operator sends as.
+pub const OVERSEER: &str = "overseer";
+
+/// `GET /ui/compose` (`?to=NAME&kind=K&thread_id=T` fill the form).
+pub(crate) async fn form(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
+    let draft = Form::from_query(req.uri().query().unwrap_or_default());
+    page(&console, &session, StatusCode::OK, &draft, None).await
+}
+
+/// `POST /ui/compose`: sends through `POST /messages`, then shows the DM.
+pub(crate) async fn submit(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let form = match checked_form(&session, &parts.headers, body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let from = session.peer().unwrap_or(OVERSEER).to_owned();
+    let mut msg = Map::new();
+    msg.insert("from_node".into(), json!(from));
+    for (key, name) in [("to_node", "to"), ("kind", "kind"), ("thread_id", "thread_id")] {
+        if let Some(v) = field(&form, name) {
+            msg.insert(key.into(), json!(v));
+        }
+    }
+    // The body as typed: surrounding blank lines may matter to its reader.
+    msg.insert("content".into(), json!(form.get("content").unwrap_or_default()));
+    let msg = Value::Object(msg);
+    let mut sent = console.call::<SendResponse>(&session, Method::POST, "/messages", Some(&msg)).await;
+    if session.peer().is_none() && matches!(&sent, Err(f) if f.code == "unknown_sender") {
+        let overseer = json!({"name": OVERSEER, "capabilities": {"role": "operator console"}});
+        if let Err(f) = console.call::<Value>(&session, Method::POST, "/peers/register", Some(&overseer)).await {
+            return page(&console, &session, f.status, &form, Some(&f)).await;
+        }
+        tracing::info!("console: registered {OVERSEER} for operator sends");
+        sent = console.call::<SendResponse>(&session, Method::POST, "/messages", Some(&msg)).await;
+    }
+    match sent {
+        Ok(s) => see_other(&format!("/ui/messages/{}", s.id)),
+        Err(f) => page(&console, &session, f.status, &form, Some(&f)).await,
+    }
+}
+
+/// The form, filled with `draft`, saying why the last send failed.
+async fn page(console: &Ui, session: &Session, status: StatusCode, draft: &Form, error: Option<&Failure>) -> Response {
+    // The peer list only helps typing; the send itself resolves names.
+    let peers = console.get::<PeerList>(session, "/peers").await.map(|l| l.peers).unwrap_or_default();
+    let me = session.peer().unwrap_or(OVERSEER);
+    let kind = draft.get("kind").unwrap_or("fyi");
+    let main = html! {
+        h1 { "Compose" }
+        @if session.peer().is_none() {
+            p.note data-testid="compose-as" {
+                "You send as " strong { (OVERSEER) } " with the operator token. The recipient sees the sender "
+                (OVERSEER) " marked as not verified by a peer token, as every operator send is."
+            }
+        } @else {
+            p.note data-testid="compose-as" { "You send as " strong { (me) } "." }
+        }
+        @if let Some(f) = error {
+            p.error role="alert" data-testid="compose-error" data-code=(f.code) { (f.detail) }
+        }
+        form #compose-form method="post" action="/ui/compose" data-testid="compose-form" {
+            (csrf_field(session))
+            label for="to" { "To" }
+            input #to name="to" required list="peer-names" autocomplete="off" spellcheck="false"
+                value=(draft.get("to").unwrap_or_default()) data-testid="compose-to";
+            datalist #peer-names { @for p in &peers { @if p.name != me { option value=(p.name) {} } } }
+            label for="kind" { "Kind" }
+            select #kind name="kind" data-testid="compose-kind" {
+                @for k in Kind::ALL { option value=(k.as_str()) selected[k.as_str() == kind] { (k.as_str()) } }
+            }
+            label for="thread_id" { "Thread (optional UUID)" }
+            input #thread_id name="thread_id" autocomplete="off" spellcheck="false"
+                value=(draft.get("thread_id").unwrap_or_default()) data-testid="compose-thread";
+            label for="content" { "Message" }
+            textarea #content name="content" required rows="8" data-testid="compose-content" {
+                (draft.get("content").unwrap_or_default())
+            }
+            button type="submit" data-testid="compose-send" { "Send" }
+        }
+    };
+    respond(status, shell("Compose", Some(session), main))
+}
