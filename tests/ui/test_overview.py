@@ -1,5 +1,6 @@
 """The overview, live updates, and the pages a DM links to."""
 
+import re
 import uuid
 
 from selenium.webdriver.support.ui import WebDriverWait
@@ -94,3 +95,31 @@ def test_narrow_screen(narrow_browser, mesh):
     assert scroll <= width, f"the page scrolls sideways at 375 px ({scroll} > {width})"
     assert find(narrow_browser, tid("logout")).is_displayed()
     narrow_browser.shot("overview narrow")
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_light_and_dark_schemes_keep_text_readable(browser, mesh):
+    """prefers-color-scheme is honoured, and body text keeps a 4.5:1 contrast in both."""
+    alice, bob = mesh.register("alice"), mesh.register("bob")
+    mesh.send(alice, bob, "readable in the dark")
+    login(browser, mesh.operator)
+    wait_css(browser, tid("peers"))
+    seen = {}
+    for scheme in ("light", "dark"):
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        browser.driver.refresh()
+        wait_css(browser, tid("peers"))
+        bg, fg = browser.execute_script(
+            "const s = getComputedStyle(document.body); return [s.backgroundColor, s.color];")
+        hi, lo = sorted((_luminance(bg), _luminance(fg)), reverse=True)
+        ratio = (hi + 0.05) / (lo + 0.05)
+        assert ratio >= 4.5, (scheme, bg, fg, ratio)
+        seen[scheme] = _luminance(bg)
+        browser.shot(f"overview {scheme}")
+    assert seen["dark"] < 0.2 < seen["light"], seen

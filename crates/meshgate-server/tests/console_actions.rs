@@ -3,59 +3,28 @@
 //! token shown once), search; CSRF on every write, the operator-only pages
 //! refusing a peer session, hostile input. The browser side is tests/ui.
 
+#[path = "common/console_browser.rs"]
+mod browser;
 mod common;
 
+use browser::{Answer, Browser};
 use common::{backends, Gateway, OPERATOR};
-use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// One signed-in console session (cookie kept by hand, redirects not followed).
-struct Ui {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
+/// A console session of `token`.
+async fn signed_in(gw: &Gateway, token: &str) -> Browser {
+    let mut b = Browser::new(gw);
+    assert_eq!(b.login(token).await.status, StatusCode::SEE_OTHER);
+    b
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
+fn location(page: &Answer) -> Option<&str> {
+    page.headers.get(LOCATION).map(|l| l.to_str().unwrap())
 }
 
-impl Ui {
-    async fn login(gw: &Gateway, token: &str) -> Ui {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let r = http.post(format!("{}/ui/login", gw.url)).form(&[("token", token)]).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        let set = r.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
-        let cookie = set.split(';').next().unwrap().to_owned();
-        Ui { http, base: gw.url.clone(), cookie }
-    }
-
-    async fn page(&self, req: reqwest::RequestBuilder) -> Page {
-        let r = req.header("cookie", &self.cookie).send().await.unwrap();
-        let location = r.headers().get(LOCATION).map(|l| l.to_str().unwrap().to_owned());
-        Page { status: r.status(), location, body: r.text().await.unwrap() }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        self.page(self.http.get(format!("{}{path}", self.base))).await
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.page(self.http.post(format!("{}{path}", self.base)).form(form)).await
-    }
-
-    /// The session's CSRF token, from the logout form every page carries.
-    async fn csrf(&self) -> String {
-        let body = self.get("/ui").await.body;
-        let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-        body[at..].split('"').next().unwrap().to_owned()
-    }
-}
-
-fn code(page: &Page) -> Option<&str> {
+fn code(page: &Answer) -> Option<&str> {
     let at = page.body.find("data-code=\"")? + "data-code=\"".len();
     page.body[at..].split('"').next()
 }
@@ -64,7 +33,7 @@ fn code(page: &Page) -> Option<&str> {
 async fn every_write_needs_the_csrf_token_and_changes_nothing_without_it() {
     let gw = Gateway::start().await;
     let bob = gw.register("bob").await;
-    let ui = Ui::login(&gw, OPERATOR).await;
+    let ui = signed_in(&gw, OPERATOR).await;
     let writes: [(&str, &[(&str, &str)]); 5] = [
         ("/ui/compose", &[("to", "bob"), ("kind", "fyi"), ("content", "forged")]),
         ("/ui/aliases", &[("alias", "robert"), ("canonical", "bob")]),
@@ -91,7 +60,7 @@ async fn a_peer_session_gets_403_from_the_operator_pages() {
     let gw = Gateway::start().await;
     let carol = gw.register("carol").await;
     gw.register("dave").await;
-    let ui = Ui::login(&gw, &carol).await;
+    let ui = signed_in(&gw, &carol).await;
     let csrf = ui.csrf().await;
     assert!(!ui.get("/ui").await.body.contains("href=\"/ui/tokens\""), "no link to what it may not use");
     for path in ["/ui/aliases", "/ui/tokens", "/ui/tokens/dave/rotate", "/ui/tokens/carol/revoke"] {
@@ -111,14 +80,14 @@ async fn the_operator_composes_as_an_unverified_overseer_registered_once() {
     for backend in backends() {
         let gw = Gateway::start_backend(backend, |_| {}).await;
         let bob = gw.register("bob").await;
-        let ui = Ui::login(&gw, OPERATOR).await;
+        let ui = signed_in(&gw, OPERATOR).await;
         let csrf = ui.csrf().await;
         for n in 0..2 {
             let content = format!("from the console {n} <script>");
             let form = [("csrf", csrf.as_str()), ("to", "bob"), ("kind", "question"), ("content", &content)];
             let p = ui.post("/ui/compose", &form).await;
             assert_eq!(p.status, StatusCode::SEE_OTHER, "{backend:?}: {}", p.body);
-            let shown = ui.get(p.location.as_deref().unwrap()).await;
+            let shown = ui.get(location(&p).unwrap()).await;
             assert!(shown.body.contains("from the console") && shown.body.contains("&lt;script&gt;"));
         }
         let inbox = gw.inbox("bob").await;
@@ -132,7 +101,7 @@ async fn the_operator_composes_as_an_unverified_overseer_registered_once() {
         assert_eq!(names.iter().filter(|n| **n == "overseer").count(), 1, "{backend:?}: {names:?}");
 
         // A peer sends as itself, verified; a refusal keeps the draft and names the code.
-        let peer = Ui::login(&gw, &bob).await;
+        let peer = signed_in(&gw, &bob).await;
         let csrf = peer.csrf().await;
         let ok = peer
             .post("/ui/compose", &[("csrf", &csrf), ("to", "overseer"), ("kind", "fyi"), ("content", "reply")])
@@ -153,7 +122,7 @@ async fn a_rotated_token_is_shown_once_after_a_confirmation() {
     for backend in backends() {
         let gw = Gateway::start_backend(backend, |_| {}).await;
         let erin = gw.register("erin").await;
-        let ui = Ui::login(&gw, OPERATOR).await;
+        let ui = signed_in(&gw, OPERATOR).await;
         let csrf = ui.csrf().await;
         let confirm = ui.get("/ui/tokens/erin/rotate").await;
         assert_eq!(confirm.status, StatusCode::OK);
@@ -161,7 +130,7 @@ async fn a_rotated_token_is_shown_once_after_a_confirmation() {
         assert_eq!(gw.call(reqwest::Method::GET, "/peers", Some(&erin), None).await.0, StatusCode::OK);
 
         let done = ui.post("/ui/tokens/erin/rotate", &[("csrf", &csrf)]).await;
-        assert_eq!((done.status, done.location.as_deref()), (StatusCode::OK, None), "shown here, no redirect");
+        assert_eq!((done.status, location(&done)), (StatusCode::OK, None), "shown here, no redirect");
         let at = done.body.find("data-testid=\"new-token\"").expect("the new token field");
         let before = &done.body[..at];
         let new = before[before.rfind("value=\"").unwrap() + 7..].split('"').next().unwrap().to_owned();
@@ -186,15 +155,15 @@ async fn aliases_and_search_through_the_console() {
     let gw = Gateway::start().await;
     let alice = gw.register("alice").await;
     gw.register("bob").await;
-    let ui = Ui::login(&gw, OPERATOR).await;
+    let ui = signed_in(&gw, OPERATOR).await;
     let csrf = ui.csrf().await;
     let add = ui.post("/ui/aliases", &[("csrf", &csrf), ("alias", "robert"), ("canonical", "bob")]).await;
-    assert_eq!(add.location.as_deref(), Some("/ui/aliases"));
+    assert_eq!(location(&add), Some("/ui/aliases"));
     assert!(ui.get("/ui/aliases").await.body.contains("data-alias=\"robert\""));
     let taken = ui.post("/ui/aliases", &[("csrf", &csrf), ("alias", "alice"), ("canonical", "bob")]).await;
     assert_eq!((taken.status, code(&taken)), (StatusCode::CONFLICT, Some("name_taken")));
     let gone = ui.post("/ui/aliases/delete", &[("csrf", &csrf), ("alias", "robert")]).await;
-    assert_eq!(gone.location.as_deref(), Some("/ui/aliases"));
+    assert_eq!(location(&gone), Some("/ui/aliases"));
     assert_eq!(gw.get("/aliases").await.1["aliases"], Value::Array(vec![]));
 
     let (s, _) = gw

@@ -1,5 +1,26 @@
 //! What the action pages (compose, aliases, tokens, search) share: their
 //! routes, the checked form of a POST, and the operator-only rule.
+//!
+//! Contract for browser tests (as in the console's, `console/mod.rs`):
+//! - nav links `data-testid="nav-compose"`, `nav-search`, and for the
+//!   operator `nav-aliases`, `nav-tokens`.
+//! - compose `/ui/compose`: `compose-form`, fields `compose-to`,
+//!   `compose-kind`, `compose-thread`, `compose-content`, button
+//!   `compose-send`, the sender note `compose-as`, a refusal `compose-error`
+//!   (`data-code`); a send answers 303 to the message page.
+//! - aliases `/ui/aliases`: table `aliases` with rows `tr[data-alias=A]`
+//!   (cell `canonical`, button `alias-delete`), `alias-form` with
+//!   `alias-name`, `alias-canonical`, `alias-add`, a refusal `alias-error`.
+//! - tokens `/ui/tokens`: table `tokens`, rows `tr[data-peer=NAME]` with
+//!   links `token-rotate` / `token-revoke`; confirmation page `confirm-text`,
+//!   `confirm-form`, `confirm`, `cancel`; result `result`, and after a
+//!   rotation the field `new-token` (its `value`).
+//! - search `/ui/search`: `search-form` with `search-q`, `search-from`,
+//!   `search-to`, `search-kind`, `search-thread`, `search-since`,
+//!   `search-submit`; `search-count`, hits `search-hits` of
+//!   `li[data-message-id]` with `.snippet` and its `mark`s; `search-error`.
+//! - operator-only pages answer a peer session with the error page, code
+//!   `operator_only` (403).
 
 use std::sync::Arc;
 
