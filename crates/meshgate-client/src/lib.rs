@@ -102,9 +102,9 @@ pub use meshgate_proto::{
     MessageStatus, NameError, Obligation, Obligations, Peer, RegisterResponse, SendResponse, Thread, ThreadMessages,
     TokenRotated, UnknownKind,
 };
+pub use meshgate_proto::{SearchHit, SearchResults, SnippetSegment};
 pub use messages::{SendOptions, SEND_RETRIES_MAX, SEND_RETRY_WAIT_MAX};
 pub use options::{Capabilities, FetchOptions, JsonValue, RegisterOptions};
-pub use meshgate_proto::{SearchHit, SearchResults, SnippetSegment};
 pub use receipts::default_reply_kind;
 pub use registry::{KNOWN_ALIASES, REGISTRY_GRACE, REGISTRY_TTL};
 pub use search::SearchOptions;
