@@ -142,7 +142,7 @@ def annotate(dump, ok, out):
     lines = [f"# {dump.name}: {ok} requests; instructions per request (Ir / {ok})"]
     for inclusive in ("yes", "no"):
         text = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=100",
-                               "--show-percs=no", str(dump)], check=True, capture_output=True, text=True).stdout
+                               "--show-percs=no", "--auto=no", str(dump)], check=True, capture_output=True, text=True).stdout
         lines.append(f"## inclusive={inclusive}")
         for line in text.splitlines():
             parts = line.strip().split(None, 1)
