@@ -13,7 +13,7 @@
 //! hands it over again (or it is marked read, which implies delivery).
 //! Pending ids are written on shutdown ([`Deliveries::flush`]).
 //!
-//! The sets hash ids with one multiplication ([`IdHasher`]) rather than
+//! The sets hash ids with one multiplication (`IdHasher`) rather than
 //! SipHash: an inbox page looks up each of its ids twice, under the lock,
 //! and ids are the store's own sequence numbers, not a caller's choice.
 

@@ -10,7 +10,7 @@
 //!
 //! Per request the middleware costs two clock reads and, for a known
 //! (method, route) pair, no hashing: its latency histogram and its `200`
-//! counter are handles kept in a fixed table ([`Hot`]), the same metrics the
+//! counter are handles kept in a fixed table (`Hot`), the same metrics the
 //! families hold. Other statuses go through the family (a hash lookup).
 
 use std::sync::{Arc, OnceLock};

@@ -145,7 +145,7 @@ impl Assigned {
 }
 
 /// The middleware: picks the id, runs the request in its span, echoes it
-/// (the router uses the same steps through [`crate::around`]).
+/// (the router uses the same steps through the `around` layer).
 pub async fn assign(req: Request, next: Next) -> Response {
     let assigned = Assigned::new(&req);
     let mut response = next.run(req).instrument(assigned.span().clone()).await;
