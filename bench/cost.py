@@ -21,8 +21,22 @@ machine's VM has no hardware counters; --callgrind instead runs each gateway
 under valgrind (seeded natively first) and counts user-space instructions per
 request exactly (threads serialised, so throughput means nothing there).
 
+Options for attribution and variants:
+
+  --annotate        with --callgrind: per-function costs of every dump
+                    (callgrind_annotate, inclusive and self) per request in
+                    OUTDIR/annotate-LABEL-SCENARIO.txt; bench/cgdiff.py diffs two.
+  --env LABEL:K=V   environment of one server (repeatable), e.g. the same binary
+                    as `off=BIN on=BIN --env off:MESHGATE_METRICS=off`.
+  --tls             serve TLS (a throwaway CA and a P-256 leaf for 127.0.0.1
+                    made with openssl, as the TLS tests do with rcgen); oha
+                    trusts the CA. Seeding runs over plain HTTP before the
+                    restart with TLS.
+  --no-keepalive    oha opens a connection per request (with --tls: a full
+                    handshake per request).
+
 Results: OUTDIR/results.jsonl (one line per measurement) and OUTDIR/table.md.
-Needs oha and perf (Debian linux-perf).
+Needs oha and perf (Debian linux-perf); valgrind for --callgrind.
 """
 import argparse
 import json
@@ -33,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import ssl
 import time
 import urllib.request
 from pathlib import Path
@@ -45,11 +60,12 @@ EVENTS = "task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_
 
 def wait_healthy(url, proc, timeout=120):
     deadline = time.time() + timeout
+    insecure = ssl._create_unverified_context()  # a throwaway CA (--tls)
     while time.time() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"{url}: server exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2):
+            with urllib.request.urlopen(url + "/health", timeout=2, context=insecure):
                 return
         except Exception:
             time.sleep(0.2)
@@ -62,10 +78,14 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.proc = None
 
-    def start(self, wrap=(), log=None):
-        self.proc = subprocess.Popen(list(wrap) + self.cmd, env=self.env, stdout=subprocess.DEVNULL,
+    def start(self, wrap=(), log=None, extra=()):
+        self.proc = subprocess.Popen(list(wrap) + self.cmd + list(extra), env=self.env, stdout=subprocess.DEVNULL,
                                      stderr=log or subprocess.DEVNULL)
         wait_healthy(self.url, self.proc)
+
+    def tls(self):
+        """From now on the URL is https (the server was restarted with TLS)."""
+        self.url = self.url.replace("http://", "https://")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -77,8 +97,8 @@ class Server:
                 self.proc.wait()
 
 
-def gateway(label, binary, port, data):
-    env = dict(os.environ, MESH_GATEWAY_TOKEN=TOKEN, RUST_LOG="warn")
+def gateway(label, binary, port, data, extra_env=None):
+    env = dict(os.environ, MESH_GATEWAY_TOKEN=TOKEN, RUST_LOG="warn", **(extra_env or {}))
     cmd = [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)]
     return Server(label, cmd, port, env, data)
 
@@ -91,10 +111,44 @@ def seed(url, rows):
 
 
 def target(scenario, url):
+    """oha's arguments for one scenario against `url`."""
     body = json.dumps({"from_node": "bench-sender", "to_node": "bench-r000", "kind": "fyi", "content": CONTENT})
     if scenario == "inbox":
         return ["--rand-regex-url", url + r"/messages\?to=bench-r0[0-9]{2}&unread_only=true&limit=50"]
     return ["-m", "POST", "-T", "application/json", "-d", body, url + "/messages"]
+
+
+def make_cert(dir):
+    """A throwaway CA and a leaf for 127.0.0.1 (P-256, as rcgen makes them in
+    the TLS tests): returns (cert, key, ca) paths."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ca_key, ca, key, csr, cert = (dir / n for n in ("ca.key", "ca.pem", "key.pem", "leaf.csr", "cert.pem"))
+    ext = dir / "leaf.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca_key,
+        "-out", ca, "-days", "2", "-subj", "/CN=meshgate bench CA")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
+        "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+        "-extfile", ext)
+    for f in (ca_key, key):
+        f.chmod(0o600)
+    return cert, key, ca
+
+
+def annotate(dump, ok, out):
+    """Per-function instructions per request of one dump: inclusive and self."""
+    lines = [f"# {dump.name}: {ok} requests; instructions per request (Ir / {ok})"]
+    for inclusive in ("yes", "no"):
+        text = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=100",
+                               "--show-percs=no", "--auto=no", str(dump)], check=True, capture_output=True, text=True).stdout
+        lines.append(f"## inclusive={inclusive}")
+        for line in text.splitlines():
+            parts = line.strip().split(None, 1)
+            if len(parts) == 2 and parts[0].replace(",", "").isdigit() and parts[1] != "events annotated":
+                lines.append(f"{int(parts[0].replace(',', '')) / ok:14.1f} {parts[1]}")
+    out.write_text("\n".join(lines) + "\n")
 
 
 def callgrind_ir(pid, before):
@@ -113,19 +167,21 @@ def callgrind_ir(pid, before):
     return total, dumps
 
 
-def measure(server, scenario, conc, n, callgrind, out):
+def measure(server, scenario, conc, n, callgrind, out, oha_extra=(), annotate_to=None):
     pid = server.proc.pid
     oha_json = out / f"oha-{server.label}-{scenario}-c{conc}-{time.time_ns()}.json"
     oha = ["oha", "--no-tui", "-n", str(n), "-c", str(conc), "-t", "30s", "--output-format", "json",
-           "-o", str(oha_json), "-H", f"Authorization: Bearer {TOKEN}", *target(scenario, server.url)]
+           "-o", str(oha_json), "-H", f"Authorization: Bearer {TOKEN}", *oha_extra, *target(scenario, server.url)]
     row = {"label": server.label, "scenario": f"{scenario}-c{conc}", "n": n}
     if callgrind:
         subprocess.run(["callgrind_control", "-z", str(pid)], check=True, stdout=subprocess.DEVNULL)
         before = set(Path(".").glob(f"callgrind.out.{pid}.*"))
         subprocess.run(oha, check=True, stdout=subprocess.DEVNULL)
         ir, dumps = callgrind_ir(pid, before)
+        kept = []
         for d in dumps:
-            shutil.move(str(d), out / f"callgrind-{server.label}-{scenario}-c{conc}-{d.name}")
+            kept.append(out / f"callgrind-{server.label}-{scenario}-c{conc}-{d.name}")
+            shutil.move(str(d), kept[-1])
         counts = {"Ir": ir}
     else:
         stat = out / "perf-stat.tmp"
@@ -154,6 +210,9 @@ def measure(server, scenario, conc, n, callgrind, out):
             row["futex"] = counts.get("syscalls:sys_enter_futex", 0) / ok
         if "Ir" in counts:
             row["ir"] = counts["Ir"] / ok
+            if annotate_to:
+                for d in kept:
+                    annotate(d, ok, out / f"annotate-{server.label}-{scenario}-c{conc}-{d.name.split('.')[-1]}.txt")
     oha_json.unlink()
     with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
@@ -222,23 +281,42 @@ def main():
     p.add_argument("--rows", type=int, default=20000, help="messages seeded per gateway")
     p.add_argument("--port", type=int, default=18810)
     p.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
+    p.add_argument("--annotate", action="store_true", help="with --callgrind: per-function costs per request")
+    p.add_argument("--env", action="append", default=[], metavar="LABEL:KEY=VALUE",
+                   help="environment variable of one server (repeatable)")
+    p.add_argument("--tls", action="store_true", help="serve TLS with a throwaway CA (see above)")
+    p.add_argument("--no-keepalive", action="store_true", help="a new connection per request")
     a = p.parse_args()
+    envs = {}
+    for spec in a.env:
+        label, kv = spec.split(":", 1)
+        key, value = kv.split("=", 1)
+        envs.setdefault(label, {})[key] = value
     a.out.mkdir(parents=True, exist_ok=True)
     a.out = a.out.resolve()
     os.chdir(a.out)  # callgrind writes its dumps into the server's working directory
     work = Path(tempfile.mkdtemp(prefix="cost-"))
+    oha_extra, tls_args = [], []
+    if a.tls:
+        cert, key, ca = make_cert(work)
+        tls_args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+        oha_extra += ["--cacert", str(ca)]
+    if a.no_keepalive:
+        oha_extra.append("--disable-keepalive")
     servers, labels = [], []
     try:
         for i, spec in enumerate(a.servers):
             label, binary = spec.split("=", 1)
             labels.append(label)
-            s = gateway(label, binary, a.port + i, work / label)
+            s = gateway(label, binary, a.port + i, work / label, envs.get(label))
             s.start(log=open(a.out / f"server-{label}.log", "w"))
             seed(s.url, a.rows)
-            if a.callgrind:
+            if a.callgrind or a.tls:
                 s.stop()
-                s.start(wrap=["valgrind", "--tool=callgrind", "--trace-children=no"],
-                        log=open(a.out / f"valgrind-{label}.log", "w"))
+                if a.tls:
+                    s.tls()
+                wrap = ["valgrind", "--tool=callgrind", "--trace-children=no"] if a.callgrind else []
+                s.start(wrap=wrap, log=open(a.out / f"valgrind-{label}.log", "w"), extra=tls_args)
             servers.append(s)
         if a.floor:
             f = Server("floor", [a.floor, "--listen", f"127.0.0.1:{a.port + len(servers)}"],
@@ -248,7 +326,8 @@ def main():
             servers.append(f)
         (a.out / "machine.txt").write_text(
             f"date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\nloadavg: {Path('/proc/loadavg').read_text()}"
-            f"servers: {a.servers}\nfloor: {a.floor}\nrequests: {a.requests} x {a.rounds} rounds\n")
+            f"servers: {a.servers}\nenv: {envs}\ntls: {a.tls}\nkeepalive: {not a.no_keepalive}\n"
+            f"floor: {a.floor}\nrequests: {a.requests} x {a.rounds} rounds\n")
         scenarios = [(s.split(":")[0], int(s.split(":")[1])) for s in a.scenarios.split(",")]
         rows = []
         for rnd in range(a.rounds):
@@ -257,7 +336,7 @@ def main():
                 for s in order:
                     if s.label == "floor" and a.callgrind:
                         continue
-                    r = measure(s, scenario, conc, a.requests, a.callgrind, a.out)
+                    r = measure(s, scenario, conc, a.requests, a.callgrind, a.out, oha_extra, a.annotate)
                     print(json.dumps(r), flush=True)
                     rows.append(r)
         text = table(rows, labels, "floor" if a.floor and not a.callgrind else None)

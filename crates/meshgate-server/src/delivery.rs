@@ -12,8 +12,13 @@
 //! is not queued: that message keeps no `delivered_at` until a later read
 //! hands it over again (or it is marked read, which implies delivery).
 //! Pending ids are written on shutdown ([`Deliveries::flush`]).
+//!
+//! The sets hash ids with one multiplication (`IdHasher`) rather than
+//! SipHash: an inbox page looks up each of its ids twice, under the lock,
+//! and ids are the store's own sequence numbers, not a caller's choice.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,9 +43,33 @@ pub struct Deliveries {
 
 #[derive(Default)]
 struct Queue {
-    pending: HashSet<i64>,
-    recent: HashSet<i64>,
+    pending: IdSet,
+    recent: IdSet,
     dropped: u64,
+}
+
+/// A set of message ids.
+type IdSet = HashSet<i64, BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of one `i64` (the sets hold nothing else): the
+/// multiplication spreads consecutive ids over the high bits the table uses.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i64(&mut self, id: i64) {
+        self.0 = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Deliveries {

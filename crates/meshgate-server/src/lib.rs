@@ -12,6 +12,7 @@
 //! code, and [`error::ApiError::status`] is the one place where errors
 //! become HTTP statuses.
 
+mod around;
 pub mod auth;
 mod autoreply;
 pub mod bootstrap;
@@ -76,13 +77,9 @@ fn api(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(input::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(request_id::assign));
-    // Runs after routing (the matched template is known) and around every
-    // route and fallback.
-    let router = match state.metrics() {
-        Some(m) => router.layer(axum::middleware::from_fn_with_state(Arc::clone(m), metrics::track)),
-        None => router,
-    };
+        // Runs after routing (the matched template is known) and around every
+        // route and fallback: request id and span, metrics.
+        .layer(around::AroundLayer::new(state.metrics().cloned()));
     router.with_state(state)
 }
 

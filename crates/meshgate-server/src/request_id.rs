@@ -97,25 +97,59 @@ fn generate() -> String {
     format!("{}-{}", *PREFIX, NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The middleware: picks the id, runs the request in its span, echoes it.
+/// A request's id and its span, from the request head to the response.
+pub(crate) struct Assigned {
+    id: String,
+    span: tracing::Span,
+    /// When the request started, if the "answered" line can be logged.
+    started: Option<Instant>,
+}
+
+impl Assigned {
+    /// Picks the id of `req` and opens its span.
+    pub(crate) fn new(req: &Request) -> Self {
+        let bearer = crate::auth::bearer_token(req.headers());
+        let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|id| acceptable(id, bearer));
+        let id = given.map_or_else(generate, str::to_owned);
+        let span =
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = tracing::field::Empty);
+        // Decoding, redacting and escaping the path costs a scan per request:
+        // only when the span is logged at all.
+        if !span.is_disabled() {
+            span.record("path", tracing::field::display(loggable_path(req.uri().path(), bearer)));
+        }
+        // The clock is read only when the "answered" line can be logged
+        // (asked in the span, for filters that name it).
+        let started = span.in_scope(|| tracing::enabled!(tracing::Level::DEBUG)).then(Instant::now);
+        Assigned { id, span, started }
+    }
+
+    /// The span the request runs in.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Logs the answer (debug) and echoes the id in `response`.
+    pub(crate) fn answered(self, response: &mut Response) {
+        if let Some(started) = self.started {
+            self.span.in_scope(|| {
+                let micros = started.elapsed().as_micros() as u64;
+                tracing::debug!(status = response.status().as_u16(), micros, "answered")
+            });
+        }
+        // The id's own buffer becomes the header value (no copy).
+        if let Ok(value) = HeaderValue::try_from(self.id) {
+            response.headers_mut().insert(HEADER, value);
+        }
+    }
+}
+
+/// The middleware: picks the id, runs the request in its span, echoes it
+/// (the router uses the same steps through the `around` layer).
 pub async fn assign(req: Request, next: Next) -> Response {
-    let bearer = crate::auth::bearer_token(req.headers());
-    let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|id| acceptable(id, bearer));
-    let id = given.map_or_else(generate, str::to_owned);
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = tracing::field::Empty);
-    // Decoding, redacting and escaping the path costs a scan per request:
-    // only when the span is logged at all.
-    if !span.is_disabled() {
-        span.record("path", tracing::field::display(loggable_path(req.uri().path(), bearer)));
-    }
-    let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::debug!(status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "answered")
-    });
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, value);
-    }
+    let assigned = Assigned::new(&req);
+    let mut response = next.run(req).instrument(assigned.span().clone()).await;
+    assigned.answered(&mut response);
     response
 }
 

@@ -242,9 +242,14 @@ fn row_ref<'r>(r: &'r Row<'_>) -> StoreResult<MessageRef<'r>> {
         read_at: opt_text(r, 6)?,
         thread_id: opt_text(r, 7)?,
         related_task_id: opt_text(r, 8)?,
-        owed: r.get(9).db()?,
-        sender_verified: r.get(10).db()?,
+        owed: kind == Kind::Question && flag(r, 9)?,
+        sender_verified: flag(r, 10)?,
     })
+}
+
+/// A 0/1 column, read without `FromSql`'s type dispatch.
+fn flag(r: &Row<'_>, idx: usize) -> StoreResult<bool> {
+    r.get_ref(idx).and_then(|v| v.as_i64().map_err(|e| conversion(idx, e))).map(|v| v != 0).db()
 }
 
 pub(super) fn text<'r>(r: &'r Row<'_>, idx: usize) -> StoreResult<&'r str> {

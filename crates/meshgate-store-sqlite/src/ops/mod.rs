@@ -60,8 +60,11 @@ fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
     })
 }
 
+/// Column 9 is "no answer yet"; a message is `owed` when it is also a
+/// question, which the row's decoder checks on the kind it parses anyway
+/// (cheaper than a string comparison in SQLite per row).
 const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
-                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL), sender_verified";
+                        thread_id, related_task_id, answer_id IS NULL, sender_verified";
 
 fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
     let kind: String = r.get(3)?;
@@ -76,7 +79,7 @@ fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
         read_at: r.get(6)?,
         thread_id: r.get(7)?,
         related_task_id: r.get(8)?,
-        owed: r.get(9)?,
+        owed: kind == Kind::Question && r.get::<_, bool>(9)?,
         sender_verified: r.get(10)?,
     })
 }
