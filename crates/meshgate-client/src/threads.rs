@@ -10,7 +10,17 @@ impl Client {
     // ---- threads ------------------------------------------------------
 
     /// `POST /threads`: the UUID for `name`, minted on first use.
-    pub async fn mint_thread(&self, name: &str, session_id: Option<&str>) -> Result<Thread> {
+    pub async fn mint_thread(&self, name: &str) -> Result<Thread> {
+        self.post_thread(name, None).await
+    }
+
+    /// `POST /threads` recording the agent session that minted or last
+    /// re-minted `name` (shown in `GET /threads`).
+    pub async fn mint_thread_in_session(&self, name: &str, session_id: &str) -> Result<Thread> {
+        self.post_thread(name, Some(session_id)).await
+    }
+
+    async fn post_thread(&self, name: &str, session_id: Option<&str>) -> Result<Thread> {
         let body = NewThread { thread_name: name.to_owned(), session_id: session_id.map(str::to_owned) };
         self.post(&["threads"], &body).await
     }

@@ -85,7 +85,7 @@ pub async fn run(args: Args, global: &Global) -> Result<u8> {
             let to = client.check_recipient(&args.to).await?;
             let suffix = uuid::Uuid::new_v4().simple().to_string();
             let name = format!("{}↔{}:dm-{}", client.node(), to, &suffix[..12]);
-            let thread = client.mint_thread(&name, None).await.context("minting a thread")?;
+            let thread = client.mint_thread(&name).await.context("minting a thread")?;
             options.thread_id = Some(thread.thread_uuid.clone());
             minted = Some(thread.thread_uuid);
         }

@@ -41,7 +41,7 @@ pub async fn run(command: Command, global: &Global) -> Result<u8> {
     let client = global.admin_client().await?;
     match command {
         Command::New { name, json } => {
-            let thread = client.mint_thread(&name, None).await.context("minting the thread")?;
+            let thread = client.mint_thread(&name).await.context("minting the thread")?;
             if json {
                 print_json(&thread)?;
             } else {

@@ -61,8 +61,11 @@ pub async fn round_trip(gw: &Gateway) {
     assert!(unread.iter().all(|m| m.id != sent.id));
 
     // Threads.
-    let thread = lab.mint_thread("lab-ovh↔droplet:tests", None).await.unwrap();
-    assert_eq!(lab.mint_thread("lab-ovh↔droplet:tests", None).await.unwrap().thread_uuid, thread.thread_uuid);
+    let thread = lab.mint_thread("lab-ovh↔droplet:tests").await.unwrap();
+    assert_eq!(lab.mint_thread("lab-ovh↔droplet:tests").await.unwrap().thread_uuid, thread.thread_uuid);
+    let in_session = lab.mint_thread_in_session("lab-ovh↔droplet:tests", "sess-7").await.unwrap();
+    assert_eq!(in_session.thread_uuid, thread.thread_uuid);
+    assert_eq!(in_session.session_id.as_deref(), Some("sess-7"));
     lab.send("droplet", Kind::Status, "in thread", SendOptions::new().thread_id(&thread.thread_uuid)).await.unwrap();
     let shown = drop.thread(&thread.thread_uuid).await.unwrap();
     assert_eq!(shown.messages.len(), 1);
