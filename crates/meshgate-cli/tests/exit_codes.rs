@@ -87,8 +87,9 @@ async fn run_case(id: &str, ctx: &Ctx) -> (i32, String) {
         "port-in-use" => {
             let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = taken.local_addr().unwrap().to_string();
-            let db = format!("sqlite:{}", ctx.file("port/meshgate.db"));
-            ctx.offline(&["serve", "--listen", &addr, "--db", &db]).await
+            let data = ctx.file("port");
+            let db = format!("sqlite:{data}/meshgate.db");
+            ctx.offline(&["serve", "--listen", &addr, "--data-dir", &data, "--db", &db]).await
         }
         "swarph-serve" => {
             let mesh = ctx.file("serve-mesh.db");
