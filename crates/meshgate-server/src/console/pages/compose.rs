@@ -16,7 +16,7 @@ use maud::html;
 use meshgate_proto::{Kind, PeerList, SendResponse};
 use serde_json::{json, Map, Value};
 
-use super::super::api::Failure;
+use super::super::api::{enc, Failure};
 use super::super::csrf::Form;
 use super::super::layout::{respond, shell};
 use super::super::session::Session;
@@ -26,7 +26,7 @@ use super::actions::{checked_form, csrf_field, field};
 /// The name the operator sends as.
 pub const OVERSEER: &str = "overseer";
 
-/// `GET /ui/compose` (`?to=NAME&kind=K&thread_id=T` fill the form).
+/// `GET /ui/compose` (`?to=NAME&kind=K&thread_id=T&in_reply_to=ID` fill the form).
 pub(crate) async fn form(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
     let draft = Form::from_query(req.uri().query().unwrap_or_default());
     page(&console, &session, StatusCode::OK, &draft, None).await
@@ -46,6 +46,10 @@ pub(crate) async fn submit(console: Ui, SignedIn(session): SignedIn, req: Reques
         if let Some(v) = field(&form, name) {
             msg.insert(key.into(), json!(v));
         }
+    }
+    // A reply (from a message page's Reply link): the gateway checks it.
+    if let Some(parent) = field(&form, "in_reply_to") {
+        msg.insert("in_reply_to".into(), parent.parse::<i64>().map_or_else(|_| json!(parent), |id| json!(id)));
     }
     // The body as typed: surrounding blank lines may matter to its reader.
     msg.insert("content".into(), json!(form.get("content").unwrap_or_default()));
@@ -86,6 +90,10 @@ async fn page(console: &Ui, session: &Session, status: StatusCode, draft: &Form,
         }
         form #compose-form method="post" action="/ui/compose" data-testid="compose-form" {
             (csrf_field(session))
+            @if let Some(parent) = draft.get("in_reply_to").filter(|p| !p.is_empty()) {
+                input type="hidden" name="in_reply_to" value=(parent) data-testid="compose-in-reply-to";
+                p.note { "In reply to " a href={ "/ui/messages/" (enc(parent)) } { "message " (parent) } "." }
+            }
             label for="to" { "To" }
             input #to name="to" required list="peer-names" autocomplete="off" spellcheck="false"
                 value=(draft.get("to").unwrap_or_default()) data-testid="compose-to";
