@@ -248,3 +248,27 @@ async fn the_recipient_replies_and_marks_read_from_the_message_page_and_nobody_e
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert!(gw.get(&format!("/messages/{to_bob}")).await.1["read_at"].is_string());
 }
+
+#[tokio::test]
+async fn a_credential_refusal_gives_console_advice_and_overseer_is_not_shown_online() {
+    let gw = Gateway::start().await;
+    let bob = gw.register("bob").await;
+    let ui = signed_in(&gw, OPERATOR).await;
+    let csrf = ui.csrf().await;
+    let ok = ui.post("/ui/compose", &[("csrf", &csrf), ("to", "bob"), ("kind", "fyi"), ("content", "hi")]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let secret = [("csrf", csrf.as_str()), ("to", "bob"), ("kind", "fyi"), ("content", "key AKIAIOSFODNN7EXAMPLE")];
+    let refused = ui.post("/ui/compose", &secret).await;
+    assert_eq!(code(&refused), Some("secret_detected"), "{}", refused.body);
+    let alert = refused.body.split("data-testid=\"compose-error\"").nth(1).unwrap().split("</p>").next().unwrap();
+    assert!(alert.contains("looks like it carries a credential") && alert.contains("console cannot skip"), "{alert}");
+    assert!(!alert.contains("skip_secret_check=true") && !alert.contains("PATCH"), "{alert}");
+    assert_eq!(gw.inbox("bob").await.len(), 1, "nothing stored");
+
+    // overseer was just "seen" (the operator composed): it is the console, not an online agent.
+    for token in [OPERATOR, bob.as_str()] {
+        let overview = signed_in(&gw, token).await.get("/ui").await;
+        let row = overview.body.split("data-peer=\"overseer\"").nth(1).unwrap().split("</tr>").next().unwrap();
+        assert!(row.contains(">console<") && !row.contains(">online<"), "{row}");
+    }
+}

@@ -26,6 +26,9 @@ use super::actions::{checked_form, csrf_field, field};
 /// The name the operator sends as.
 pub const OVERSEER: &str = "overseer";
 
+/// The `role` capability the console registers [`OVERSEER`] with.
+pub(crate) const OVERSEER_ROLE: &str = "operator console";
+
 /// `GET /ui/compose` (`?to=NAME&kind=K&thread_id=T&in_reply_to=ID` fill the form).
 pub(crate) async fn form(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
     let draft = Form::from_query(req.uri().query().unwrap_or_default());
@@ -56,7 +59,7 @@ pub(crate) async fn submit(console: Ui, SignedIn(session): SignedIn, req: Reques
     let msg = Value::Object(msg);
     let mut sent = console.call::<SendResponse>(&session, Method::POST, "/messages", Some(&msg)).await;
     if session.peer().is_none() && matches!(&sent, Err(f) if f.code == "unknown_sender") {
-        let overseer = json!({"name": OVERSEER, "capabilities": {"role": "operator console"}});
+        let overseer = json!({"name": OVERSEER, "capabilities": {"role": OVERSEER_ROLE}});
         if let Err(f) = console.call::<Value>(&session, Method::POST, "/peers/register", Some(&overseer)).await {
             return page(&console, &session, f.status, &form, Some(&f)).await;
         }
@@ -86,7 +89,7 @@ async fn page(console: &Ui, session: &Session, status: StatusCode, draft: &Form,
             p.note data-testid="compose-as" { "You send as " strong { (me) } "." }
         }
         @if let Some(f) = error {
-            p.error role="alert" data-testid="compose-error" data-code=(f.code) { (f.detail) }
+            p.error role="alert" data-testid="compose-error" data-code=(f.code) { (console_advice(f)) }
         }
         form #compose-form method="post" action="/ui/compose" data-testid="compose-form" {
             (csrf_field(session))
@@ -113,4 +116,17 @@ async fn page(console: &Ui, session: &Session, status: StatusCode, draft: &Form,
         }
     };
     respond(status, shell("Compose", Some(session), main))
+}
+
+/// A refusal's text for a console user: the credential guard's API advice
+/// (a `skip_secret_check` flag, a PATCH) is replaced by what the form allows.
+fn console_advice(f: &Failure) -> String {
+    if f.code != "secret_detected" {
+        return f.detail.clone();
+    }
+    let found = f.detail.split(" Send secrets out of band").next().unwrap_or_default();
+    format!(
+        "{found} Remove it and share the secret out of band: the console cannot skip this check. For a known false \
+         positive, send from the CLI with `meshgate send --skip-secret-check`."
+    )
 }
