@@ -41,9 +41,11 @@ async fn a_question_is_asked_delivered_answered_and_leaves_the_todo_list() {
     ok(&gw, &["inbox", "--as", "bob"]).await;
     let replied = ok(&gw, &["reply", &q.to_string(), "--as", "bob", "yes, LGTM"]).await;
     assert!(replied.contains("to alice (answer) in reply to"), "{replied}");
+    assert!(replied.contains(&format!("; message {q} marked read")), "the reply is the ack: {replied}");
     let ladder: Value =
         serde_json::from_str(&ok(&gw, &["status", &q.to_string(), "--as", "alice", "--json"]).await).unwrap();
     assert!(ladder["answer_id"].is_i64(), "{ladder}");
+    assert!(ladder["read_at"].is_string(), "bob's reply marked the question read: {ladder}");
     assert!(ladder["delivered_at"].is_string(), "the inbox read was recorded before the reply: {ladder}");
     let todo = ok(&gw, &["todo", "--as", "bob"]).await;
     assert!(todo.contains("owed (questions to answer): 1"), "{todo}");
@@ -52,6 +54,9 @@ async fn a_question_is_asked_delivered_answered_and_leaves_the_todo_list() {
     let answer = ladder["answer_id"].as_i64().unwrap();
     let thanks = ok(&gw, &["reply", &answer.to_string(), "--as", "alice", "thanks"]).await;
     assert!(thanks.contains("to bob (fyi)"), "{thanks}");
+    // A follow-up to one's own message acks nothing on the recipient's side.
+    let follow = ok(&gw, &["reply", &q.to_string(), "--as", "alice", "also the docs?"]).await;
+    assert!(!follow.contains("marked read"), "{follow}");
 
     // A stranger: not found, exit 1, nothing stored.
     let (code, _, err) = run(&gw, &["status", &q.to_string(), "--as", "carol"], None).await;

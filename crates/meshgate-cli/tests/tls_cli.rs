@@ -271,26 +271,14 @@ async fn a_certificate_that_cannot_be_loaded_stops_serve_before_it_listens() {
 /// `--allow-plaintext`.
 fn refused_unless_plaintext_allowed(listen_args: &[&str], refusal: &[&str], listening: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let serve = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_meshgate"))
-            .arg("serve")
-            .args(listen_args)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(extra)
-            .env("MESH_GATEWAY_TOKEN", OPERATOR)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let serve = |extra: &[&str]| serve_child(&dir.path().join("data"), &[listen_args, extra].concat(), &[]);
     let out = serve(&[]).wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for needle in refusal {
         assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
     }
+    assert!(!stderr.contains("  ") && !stderr.contains("meshgate --help"), "one plain sentence: {stderr}");
     assert!(!dir.path().join("data").exists(), "the refusal came after creating the data directory");
 
     let mut allowed = serve(&["--allow-plaintext"]);
@@ -424,4 +412,39 @@ fn metrics_on_a_non_loopback_address_are_refused_unless_allowed() {
         &["refusing to serve metrics on 0.0.0.0:0", "without auth", "--allow-plaintext"],
         "http://127.0.0.1:",
     );
+}
+
+/// `meshgate serve ARGS --data-dir DATA` with `envs`, stderr piped.
+fn serve_child(data: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .arg("serve")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("MESH_GATEWAY_TOKEN", OPERATOR)
+        .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_bad_meshgate_allow_plaintext_value_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |value: &str| {
+        let args = ["--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0"];
+        serve_child(&dir.path().join("data"), &args, &[("MESHGATE_ALLOW_PLAINTEXT", value)])
+    };
+    let out = serve("1").wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("MESHGATE_ALLOW_PLAINTEXT=1: use true or false"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+
+    let mut allowed = serve("true");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(allowed.stderr.take().unwrap()));
+    assert!(lines.any(|l| l.as_ref().is_ok_and(|l| l.starts_with("meshgate: listening on "))), "true allows it");
+    stop(allowed);
 }

@@ -30,22 +30,39 @@
 //!
 //! ```no_run
 //! # async fn demo() -> meshgate_client::Result<()> {
+//! use std::io::Write;
+//! use std::os::unix::fs::OpenOptionsExt;
+//!
 //! use futures_util::StreamExt;
-//! use meshgate_client::{Client, FetchOptions, Kind, RegisterOptions, SendOptions, StreamStart};
+//! use meshgate_client::{Client, Error, FetchOptions, Kind, RegisterOptions, SendOptions, StreamStart};
 //!
 //! let gateway = "http://127.0.0.1:8788";
-//! let operator_token = std::env::var("MESH_GATEWAY_TOKEN").unwrap_or_default();
+//! let operator_token = std::env::var("MESH_GATEWAY_TOKEN")
+//!     .map_err(|_| Error::Config("set MESH_GATEWAY_TOKEN to the gateway's operator token".into()))?;
+//! let dir = std::env::var("HOME").map(|h| format!("{h}/.meshgate-demo")).expect("HOME");
+//! std::fs::create_dir_all(&dir).expect("token directory");
 //!
-//! // 1. Register each peer with the operator token; the answer carries the
-//! //    peer's own token exactly once: save it (0600) and switch to it.
+//! // 1. Register each peer with the operator token. The first registration
+//! //    answers with the peer's own token, exactly once: save it in a file
+//! //    created 0600. Later runs get no token back and read that file, so
+//! //    the DMs are always sent with the peer's own token (sender_verified).
 //! let mut peers = Vec::new();
 //! for name in ["alice", "bob"] {
 //!     let client = Client::builder().gateway(gateway).node(name).token(&operator_token).build()?;
 //!     let registered = client.register(RegisterOptions::new().capability("runtime", "claude")).await?;
-//!     if let Some(token) = registered.peer_token {
-//!         std::fs::write(format!("/tmp/{name}.token"), &token).expect("saved"); // use a 0600 file
-//!         client.set_token(token, format!("per-peer token from /tmp/{name}.token"));
-//!     }
+//!     let file = format!("{dir}/{name}.token");
+//!     let token = match registered.peer_token {
+//!         Some(token) => {
+//!             let mut options = std::fs::OpenOptions::new();
+//!             let saved = options.write(true).create(true).truncate(true).mode(0o600).open(&file);
+//!             saved.and_then(|mut f| f.write_all(token.as_bytes()))
+//!                 .map_err(|e| Error::Config(format!("saving {file}: {e}")))?;
+//!             token
+//!         }
+//!         None => std::fs::read_to_string(&file)
+//!             .map_err(|e| Error::Config(format!("{name} exists but {file} is unreadable: {e}")))?,
+//!     };
+//!     client.set_token(token.trim(), format!("per-peer token from {file}"));
 //!     peers.push(client);
 //! }
 //! let (alice, bob) = (&peers[0], &peers[1]);

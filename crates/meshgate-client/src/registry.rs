@@ -75,7 +75,8 @@ impl Snapshot {
             return None;
         }
         if via_alias {
-            tracing::warn!(alias = name, canonical, "recipient is an alias; sending to its canonical name");
+            // Not a warning: the send's answer names the alias it resolved.
+            tracing::debug!(alias = name, canonical, "recipient is an alias; sending to its canonical name");
         }
         Some(Recipient { canonical: canonical.to_owned(), alias: via_alias.then(|| name.to_owned()) })
     }

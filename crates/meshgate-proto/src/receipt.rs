@@ -66,6 +66,10 @@ pub struct Obligation {
     /// The question's first 200 characters.
     #[serde(default)]
     pub preview: String,
+    /// Whether the question was sent with its sender's own peer token (see
+    /// [`crate::Message::sender_verified`]); absent (false) from older gateways.
+    #[serde(default)]
+    pub sender_verified: bool,
 }
 
 /// `GET /obligations`: unanswered questions, oldest first.

@@ -188,3 +188,87 @@ async fn aliases_and_search_through_the_console() {
     assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE, "a form is at most 16 KiB");
     assert!(gw.inbox("bob").await.iter().all(|m| m["content"] != big_form.as_str()));
 }
+
+#[tokio::test]
+async fn the_recipient_replies_and_marks_read_from_the_message_page_and_nobody_else_can() {
+    let gw = Gateway::start().await;
+    let bob = gw.register("bob").await;
+    let alice = gw.register("alice").await;
+    // The operator's first compose registers overseer; bob answers it.
+    let ui = signed_in(&gw, OPERATOR).await;
+    let csrf = ui.csrf().await;
+    let asked =
+        ui.post("/ui/compose", &[("csrf", &csrf), ("to", "bob"), ("kind", "question"), ("content", "ok?")]).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
+    let answer = browser::dm(&gw, &bob, "overseer", "yes", None).await;
+    let to_bob = browser::dm(&gw, &alice, "bob", "for bob only", None).await;
+
+    let page = ui.get(&format!("/ui/messages/{answer}")).await;
+    assert!(page.body.contains("data-testid=\"message-reply\"") && page.body.contains("data-testid=\"mark-read\""));
+    let reply_link = page.body.split("href=\"/ui/compose?").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(reply_link.contains("to=bob") && reply_link.contains(&format!("in_reply_to={answer}")), "{reply_link}");
+    let form = ui.get(&format!("/ui/compose?{}", reply_link.replace("&amp;", "&"))).await;
+    assert!(form.body.contains("data-testid=\"compose-in-reply-to\""), "{}", form.body);
+    let reply = [
+        ("csrf", csrf.as_str()),
+        ("to", "bob"),
+        ("kind", "fyi"),
+        ("in_reply_to", &answer.to_string()),
+        ("content", "thanks"),
+    ];
+    let sent = ui.post("/ui/compose", &reply).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let id: i64 = location(&sent).unwrap().rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(gw.get(&format!("/messages/{id}")).await.1["in_reply_to"], answer);
+
+    // Without the CSRF token nothing is marked; with it the DM is read and the button is gone.
+    let url = format!("/ui/messages/{answer}/read");
+    assert_eq!(ui.post(&url, &[("csrf", "wrong")]).await.status, StatusCode::FORBIDDEN);
+    assert!(gw.get(&format!("/messages/{answer}")).await.1["read_at"].is_null());
+    let marked = ui.post(&url, &[("csrf", &csrf)]).await;
+    assert_eq!(location(&marked), Some(format!("/ui/messages/{answer}").as_str()));
+    assert!(gw.get(&format!("/messages/{answer}")).await.1["read_at"].is_string());
+    assert!(!ui.get(&format!("/ui/messages/{answer}")).await.body.contains("data-testid=\"mark-read\""));
+
+    // The operator does not ack for an agent: no buttons, and a forged POST is refused.
+    let foreign = ui.get(&format!("/ui/messages/{to_bob}")).await;
+    assert!(!foreign.body.contains("mark-read") && !foreign.body.contains("message-reply"));
+    let refused = ui.post(&format!("/ui/messages/{to_bob}/read"), &[("csrf", &csrf)]).await;
+    assert_eq!((refused.status, code(&refused)), (StatusCode::FORBIDDEN, Some("not_in_inbox")));
+    assert!(gw.get(&format!("/messages/{to_bob}")).await.1["read_at"].is_null());
+    // A third peer's session cannot mark bob's DM either; bob's own can.
+    let carol = gw.register("carol").await;
+    let third = signed_in(&gw, &carol).await;
+    let stranger = third.post(&format!("/ui/messages/{to_bob}/read"), &[("csrf", &third.csrf().await)]).await;
+    assert_ne!(stranger.status, StatusCode::SEE_OTHER);
+    assert!(gw.get(&format!("/messages/{to_bob}")).await.1["read_at"].is_null());
+    let own = signed_in(&gw, &bob).await;
+    assert!(own.get(&format!("/ui/messages/{to_bob}")).await.body.contains("data-testid=\"mark-read\""));
+    let done = own.post(&format!("/ui/messages/{to_bob}/read"), &[("csrf", &own.csrf().await)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(gw.get(&format!("/messages/{to_bob}")).await.1["read_at"].is_string());
+}
+
+#[tokio::test]
+async fn a_credential_refusal_gives_console_advice_and_overseer_is_not_shown_online() {
+    let gw = Gateway::start().await;
+    let bob = gw.register("bob").await;
+    let ui = signed_in(&gw, OPERATOR).await;
+    let csrf = ui.csrf().await;
+    let ok = ui.post("/ui/compose", &[("csrf", &csrf), ("to", "bob"), ("kind", "fyi"), ("content", "hi")]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let secret = [("csrf", csrf.as_str()), ("to", "bob"), ("kind", "fyi"), ("content", "key AKIAIOSFODNN7EXAMPLE")];
+    let refused = ui.post("/ui/compose", &secret).await;
+    assert_eq!(code(&refused), Some("secret_detected"), "{}", refused.body);
+    let alert = refused.body.split("data-testid=\"compose-error\"").nth(1).unwrap().split("</p>").next().unwrap();
+    assert!(alert.contains("looks like it carries a credential") && alert.contains("console cannot skip"), "{alert}");
+    assert!(!alert.contains("skip_secret_check=true") && !alert.contains("PATCH"), "{alert}");
+    assert_eq!(gw.inbox("bob").await.len(), 1, "nothing stored");
+
+    // overseer was just "seen" (the operator composed): it is the console, not an online agent.
+    for token in [OPERATOR, bob.as_str()] {
+        let overview = signed_in(&gw, token).await.get("/ui").await;
+        let row = overview.body.split("data-peer=\"overseer\"").nth(1).unwrap().split("</tr>").next().unwrap();
+        assert!(row.contains(">console<") && !row.contains(">online<"), "{row}");
+    }
+}

@@ -35,11 +35,11 @@ pub struct Args {
     pub data_dir: Option<PathBuf>,
 
     /// Refuse the operator token for message traffic (send, inbox, mark read).
-    #[arg(long, env = "MESHGATE_REQUIRE_PEER_TOKENS")]
+    #[arg(long, env = "MESHGATE_REQUIRE_PEER_TOKENS", value_parser = env_bool("MESHGATE_REQUIRE_PEER_TOKENS"))]
     pub require_peer_tokens: bool,
 
     /// Store DMs to names that are not registered peers (the Python gateway's behaviour).
-    #[arg(long, env = "MESHGATE_ALLOW_UNKNOWN_RECIPIENTS")]
+    #[arg(long, env = "MESHGATE_ALLOW_UNKNOWN_RECIPIENTS", value_parser = env_bool("MESHGATE_ALLOW_UNKNOWN_RECIPIENTS"))]
     pub allow_unknown_recipients: bool,
 
     /// What to do with message bodies that look like credentials.
@@ -113,11 +113,11 @@ pub struct Args {
     pub log_format: String,
 
     /// Serve plain HTTP on a non-loopback address: only where the network is already private (WireGuard, Tailscale).
-    #[arg(long, env = "MESHGATE_ALLOW_PLAINTEXT")]
+    #[arg(long, env = "MESHGATE_ALLOW_PLAINTEXT", value_parser = env_bool("MESHGATE_ALLOW_PLAINTEXT"))]
     pub allow_plaintext: bool,
 
     /// Do not serve the web console at /ui (on by default; /ui is then a 404 like any unknown path).
-    #[arg(long, env = "MESHGATE_NO_UI")]
+    #[arg(long, env = "MESHGATE_NO_UI", value_parser = env_bool("MESHGATE_NO_UI"))]
     pub no_ui: bool,
 
     /// Send rate limit, conversation-loop breaker, metrics.
@@ -233,6 +233,17 @@ fn refuse_plaintext_across_machines(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// The value of an on/off flag's environment variable `var` (the flag
+/// itself takes none): `true` or `false` only; a refusal names `var`, which
+/// the user set without ever typing the flag.
+fn env_bool(var: &'static str) -> impl Fn(&str) -> std::result::Result<bool, String> + Clone + Send + Sync + 'static {
+    move |value| match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{var}={value}: use true or false")),
+    }
+}
+
 /// Refuses `--metrics-listen` on an address other machines can reach unless
 /// `--allow-plaintext` says the network is private: that listener is plain
 /// HTTP without auth (also when the main one serves TLS), and its counters
@@ -240,8 +251,10 @@ fn refuse_plaintext_across_machines(args: &Args) -> Result<()> {
 fn refuse_open_metrics(args: &Args) -> Result<()> {
     match args.traffic.metrics_listen {
         Some(addr) if !args.allow_plaintext && !addr.ip().to_canonical().is_loopback() => {
-            Err(crate::exit::usage(format!(
-                "refusing to serve metrics on {addr}: that listener is plain HTTP without auth, readable by anyone                  who can reach it; keep it on loopback (e.g. 127.0.0.1:9788), or pass --allow-plaintext on                  WireGuard/Tailscale/private networks"
+            Err(crate::exit::advised(format!(
+                "refusing to serve metrics on {addr}: that listener is plain HTTP without auth, readable by anyone \
+                 who can reach it; keep it on loopback (e.g. 127.0.0.1:9788), or pass --allow-plaintext on \
+                 WireGuard/Tailscale/private networks"
             )))
         }
         _ => Ok(()),

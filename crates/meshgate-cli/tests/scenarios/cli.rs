@@ -80,8 +80,11 @@ pub async fn messaging(gw: &Gateway) {
     ok(gw, &["register", "--as", "lab-ovh", "--url", "http://lab:8787"]).await;
     ok(gw, &["register", "--as", "droplet", "--url", "http://d:1"]).await;
 
-    let out = ok(gw, &["send", "drop", "--kind", "fyi", "hello droplet", "--as", "lab-ovh"]).await;
+    let (code, out, stderr) =
+        run(gw, &["send", "drop", "--kind", "fyi", "hello droplet", "--as", "lab-ovh"], None).await;
+    assert_eq!(code, 0, "{stderr}");
     assert!(out.contains("to droplet") && out.contains("resolved from alias drop"), "{out}");
+    assert!(!stderr.contains("WARN"), "stdout already names the alias: {stderr}");
     let (code, _, stderr) =
         run(gw, &["send", "droplet", "--kind", "question", "-", "--as", "lab-ovh"], Some("from stdin\n")).await;
     assert_eq!(code, 0, "{stderr}");

@@ -34,7 +34,8 @@
 //!   `data-testid="tab-inbox"` / `tab-outbox`, list `data-testid="dm-list"`,
 //!   paging links `data-testid="page-first"` / `page-next` / `page-latest`.
 //! - thread `/ui/threads/UUID`, message `/ui/messages/ID` (ladder
-//!   `data-testid="ladder"`, body `data-testid="body"`, `data-testid="show-all"`).
+//!   `data-testid="ladder"`, body `data-testid="body"`, `data-testid="show-all"`;
+//!   for its recipient `message-reply`, `mark-read-form`, `mark-read`).
 //! - error pages: `data-testid="error"` with `data-code=<stable code>`.
 
 mod api;
@@ -95,6 +96,7 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/ui/peers/{name}", get(pages::peer::page))
         .route("/ui/threads/{uuid}", get(pages::thread::page))
         .route("/ui/messages/{id}", get(pages::message::page))
+        .route("/ui/messages/{id}/read", post(pages::message::mark_read))
         .route("/ui/events", get(events::stream))
         .merge(pages::actions::routes())
         .route("/ui/assets/{version}/{file}", get(assets::serve))

@@ -127,7 +127,7 @@ pub(crate) async fn message_status<C: GenericClient>(c: &C, id: i64) -> StoreRes
 }
 
 const OBLIGATION_COLS: &str = "SELECT id, from_node, to_node, created_at, due_at, delivered_at, read_at, \
-     thread_id, substring(content from 1 for 800) FROM messages";
+     thread_id, substring(content from 1 for 800), sender_verified FROM messages";
 
 fn row_obligation(r: &Row, now: &str) -> StoreResult<Obligation> {
     let due_at: Option<String> = get(r, 4)?;
@@ -146,6 +146,7 @@ fn row_obligation(r: &Row, now: &str) -> StoreResult<Obligation> {
         read_at: get(r, 6)?,
         thread_id: get(r, 7)?,
         preview,
+        sender_verified: get(r, 9)?,
     })
 }
 

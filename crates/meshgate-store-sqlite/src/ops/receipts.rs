@@ -125,7 +125,7 @@ pub(crate) fn message_status(c: &Connection, id: i64) -> StoreResult<Option<Mess
 }
 
 const OBLIGATION_COLS: &str = "SELECT id, from_node, to_node, created_at, due_at, delivered_at, read_at, \
-     thread_id, substr(content, 1, 200) FROM messages";
+     thread_id, substr(content, 1, 200), sender_verified FROM messages";
 
 fn row_obligation(r: &Row<'_>, now: &str) -> rusqlite::Result<Obligation> {
     let due_at: Option<String> = r.get(4)?;
@@ -140,6 +140,7 @@ fn row_obligation(r: &Row<'_>, now: &str) -> rusqlite::Result<Obligation> {
         read_at: r.get(6)?,
         thread_id: r.get(7)?,
         preview: r.get(8)?,
+        sender_verified: r.get(9)?,
     })
 }
 

@@ -250,3 +250,19 @@ pub async fn an_answer_implies_delivery(store: Arc<dyn Store>) {
     send(&*store, reply("ab", "aa", Kind::Answer, q2)).await;
     assert_eq!(store.message_status(q2).await.unwrap().unwrap().delivered_at, first, "the first delivery wins");
 }
+
+/// An obligation row carries its question's `sender_verified`, so a tool
+/// framing it (MCP `todo`) labels provenance as the inbox does.
+pub async fn obligations_carry_sender_verification(store: Arc<dyn Store>) {
+    let mut vouched = question("ova", "ovb", None);
+    vouched.sender_verified = true;
+    let vouched = send(&*store, vouched).await;
+    let plain = send(&*store, question("ova", "ovb", None)).await;
+    let q = ObligationQuery { peer: Some("ovb".into()), limit: 10, now: now_timestamp() };
+    let owed = store.obligations(&q).await.unwrap().owed;
+    let flags: Vec<(i64, bool)> = owed.iter().map(|o| (o.id, o.sender_verified)).collect();
+    assert_eq!(flags, [(vouched, true), (plain, false)]);
+    let q = ObligationQuery { peer: Some("ova".into()), ..q };
+    let awaiting = store.obligations(&q).await.unwrap().awaiting;
+    assert_eq!(awaiting.iter().map(|o| o.sender_verified).collect::<Vec<_>>(), [true, false]);
+}

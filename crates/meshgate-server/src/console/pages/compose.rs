@@ -16,7 +16,7 @@ use maud::html;
 use meshgate_proto::{Kind, PeerList, SendResponse};
 use serde_json::{json, Map, Value};
 
-use super::super::api::Failure;
+use super::super::api::{enc, Failure};
 use super::super::csrf::Form;
 use super::super::layout::{respond, shell};
 use super::super::session::Session;
@@ -26,7 +26,10 @@ use super::actions::{checked_form, csrf_field, field};
 /// The name the operator sends as.
 pub const OVERSEER: &str = "overseer";
 
-/// `GET /ui/compose` (`?to=NAME&kind=K&thread_id=T` fill the form).
+/// The `role` capability the console registers [`OVERSEER`] with.
+pub(crate) const OVERSEER_ROLE: &str = "operator console";
+
+/// `GET /ui/compose` (`?to=NAME&kind=K&thread_id=T&in_reply_to=ID` fill the form).
 pub(crate) async fn form(console: Ui, SignedIn(session): SignedIn, req: Request) -> Response {
     let draft = Form::from_query(req.uri().query().unwrap_or_default());
     page(&console, &session, StatusCode::OK, &draft, None).await
@@ -47,12 +50,16 @@ pub(crate) async fn submit(console: Ui, SignedIn(session): SignedIn, req: Reques
             msg.insert(key.into(), json!(v));
         }
     }
+    // A reply (from a message page's Reply link): the gateway checks it.
+    if let Some(parent) = field(&form, "in_reply_to") {
+        msg.insert("in_reply_to".into(), parent.parse::<i64>().map_or_else(|_| json!(parent), |id| json!(id)));
+    }
     // The body as typed: surrounding blank lines may matter to its reader.
     msg.insert("content".into(), json!(form.get("content").unwrap_or_default()));
     let msg = Value::Object(msg);
     let mut sent = console.call::<SendResponse>(&session, Method::POST, "/messages", Some(&msg)).await;
     if session.peer().is_none() && matches!(&sent, Err(f) if f.code == "unknown_sender") {
-        let overseer = json!({"name": OVERSEER, "capabilities": {"role": "operator console"}});
+        let overseer = json!({"name": OVERSEER, "capabilities": {"role": OVERSEER_ROLE}});
         if let Err(f) = console.call::<Value>(&session, Method::POST, "/peers/register", Some(&overseer)).await {
             return page(&console, &session, f.status, &form, Some(&f)).await;
         }
@@ -82,10 +89,14 @@ async fn page(console: &Ui, session: &Session, status: StatusCode, draft: &Form,
             p.note data-testid="compose-as" { "You send as " strong { (me) } "." }
         }
         @if let Some(f) = error {
-            p.error role="alert" data-testid="compose-error" data-code=(f.code) { (f.detail) }
+            p.error role="alert" data-testid="compose-error" data-code=(f.code) { (console_advice(f)) }
         }
         form #compose-form method="post" action="/ui/compose" data-testid="compose-form" {
             (csrf_field(session))
+            @if let Some(parent) = draft.get("in_reply_to").filter(|p| !p.is_empty()) {
+                input type="hidden" name="in_reply_to" value=(parent) data-testid="compose-in-reply-to";
+                p.note { "In reply to " a href={ "/ui/messages/" (enc(parent)) } { "message " (parent) } "." }
+            }
             label for="to" { "To" }
             input #to name="to" required list="peer-names" autocomplete="off" spellcheck="false"
                 value=(draft.get("to").unwrap_or_default()) data-testid="compose-to";
@@ -105,4 +116,17 @@ async fn page(console: &Ui, session: &Session, status: StatusCode, draft: &Form,
         }
     };
     respond(status, shell("Compose", Some(session), main))
+}
+
+/// A refusal's text for a console user: the credential guard's API advice
+/// (a `skip_secret_check` flag, a PATCH) is replaced by what the form allows.
+fn console_advice(f: &Failure) -> String {
+    if f.code != "secret_detected" {
+        return f.detail.clone();
+    }
+    let found = f.detail.split(" Send secrets out of band").next().unwrap_or_default();
+    format!(
+        "{found} Remove it and share the secret out of band: the console cannot skip this check. For a known false \
+         positive, send from the CLI with `meshgate send --skip-secret-check`."
+    )
 }

@@ -51,7 +51,8 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn) -> Response {
                     @if !p.enabled { " " span.badge { "disabled" } }
                 }
                 td data-testid="online" {
-                    @if watching || recent { span.online { "online" } } @else { span.offline { "offline" } }
+                    @if is_console_identity(p) { span.badge title="the operator's console identity, no agent" { "console" } }
+                    @else if watching || recent { span.online { "online" } } @else { span.offline { "offline" } }
                 }
                 td data-testid="last-seen" { (p.last_seen.as_deref().map(short_time).unwrap_or_else(|| "never".into())) }
                 td data-testid="unread" { (count(&unread, &p.name, mine)) }
@@ -125,4 +126,12 @@ fn count(counts: &Result<HashMap<String, usize>, Failure>, name: &str, mine: boo
         }
         _ => "—".into(),
     }
+}
+
+/// Whether `p` is the `overseer` the console registered for operator sends
+/// (`compose.rs`): its "last seen" is the operator composing, not an agent
+/// being online, so it has no online state.
+fn is_console_identity(p: &meshgate_proto::Peer) -> bool {
+    p.name == super::compose::OVERSEER
+        && p.capabilities.get("role").and_then(|r| r.as_str()) == Some(super::compose::OVERSEER_ROLE)
 }
