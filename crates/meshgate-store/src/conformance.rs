@@ -116,6 +116,7 @@ macro_rules! __with_conformance_checks {
         search_is_scoped_to_the_caller,
         search_index_follows_writes,
         search_caps_its_candidates,
+        search_bounds_its_ranking_work,
         );
     };
 }

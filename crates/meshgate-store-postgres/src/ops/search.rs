@@ -81,7 +81,7 @@ pub(crate) async fn search(client: &mut Client, q: &SearchQuery) -> StoreResult<
     let rows = match tx.query(&st, &params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect::<Vec<_>>()).await {
         Ok(rows) => rows,
         Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
-            return Ok(SearchPage { hits: Vec::new(), truncated: true })
+            return Ok(SearchPage { hits: Vec::new(), truncated: true, ranked_bytes: 0 })
         }
         Err(e) => return Err(e).db(),
     };
@@ -93,5 +93,5 @@ pub(crate) async fn search(client: &mut Client, q: &SearchQuery) -> StoreResult<
         hits.push(StoredHit { message: row_message(r)?, rank: get(r, 11)? });
     }
     rank_hits(&mut hits, q.limit);
-    Ok(SearchPage { hits, truncated })
+    Ok(SearchPage { hits, truncated, ranked_bytes: 0 })
 }
