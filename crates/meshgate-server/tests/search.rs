@@ -211,3 +211,57 @@ async fn a_broad_search_stops_at_its_budget() {
 fn gw_url(gw: &Gateway) -> String {
     gw.url.clone()
 }
+
+/// The hostile review's reproduction: 100 maximum-size bodies of `a a a…`
+/// from one peer. Searching them answers at most the page byte budget
+/// (hits cut, `truncated`), with snippets of bounded length; the gateway's
+/// ranking work is bounded by bytes (conformance
+/// `search_bounds_its_ranking_work`), not by a timer.
+#[tokio::test]
+async fn a_search_over_maximum_bodies_keeps_the_page_byte_budget() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = None;
+            c.loop_limit = None;
+        })
+        .await;
+        let mallory = gw.register("mallory").await;
+        gw.register("alice").await;
+        let body = format!("{}a", "a ".repeat(99_999));
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            let r = http
+                .post(format!("{}/messages", gw.url))
+                .bearer_auth(&mallory)
+                .json(&json!({"to_node": "alice", "kind": "fyi", "content": body}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        let max = meshgate_proto::PAGE_BYTES_DEFAULT;
+        for q in ["a", "a%20OR%20b", "%22a%20a%22"] {
+            let r = http
+                .get(format!("{}/messages/search?q={q}&limit=100", gw.url))
+                .bearer_auth(&mallory)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{q}");
+            let raw = r.bytes().await.unwrap();
+            // The messages fit the budget; ranks and snippets add < 1 KiB a hit.
+            assert!(raw.len() <= max + 100 * 1024, "{q}: {} bytes", raw.len());
+            let v: Value = serde_json::from_slice(&raw).unwrap();
+            let hits = v["hits"].as_array().unwrap();
+            assert!(!hits.is_empty() && hits.len() < 100, "{q}: {} hits", hits.len());
+            assert_eq!(v["truncated"], true, "{q}");
+            assert_eq!(hits[0]["message"]["content"].as_str().map(str::len), Some(body.len()));
+            for h in hits {
+                let chars: usize =
+                    h["snippet"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap().chars().count()).sum();
+                assert!(chars <= meshgate_store::SNIPPET_CHARS + 4, "{q}: snippet of {chars}");
+            }
+        }
+        gw.stop().await;
+    }
+}

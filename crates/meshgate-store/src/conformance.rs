@@ -117,6 +117,7 @@ macro_rules! __with_conformance_checks {
         search_index_follows_writes,
         search_caps_its_candidates,
         search_bounds_its_ranking_work,
+        search_keeps_the_page_byte_budget,
         );
     };
 }

@@ -188,6 +188,10 @@ pub struct SearchQuery {
     /// Store time the search may use before it stops and ranks what it
     /// found ([`SearchPage::truncated`]).
     pub budget: std::time::Duration,
+    /// Encoded bytes of messages the hits may hold, as `GET /messages`'
+    /// page budget (the best hit always comes back; 0: no budget). Hits
+    /// cut by it make the page [`SearchPage::truncated`].
+    pub max_bytes: usize,
 }
 
 impl SearchQuery {
@@ -205,6 +209,7 @@ impl SearchQuery {
             since: None,
             limit: meshgate_proto::SEARCH_LIMIT_DEFAULT,
             budget: SEARCH_BUDGET_DEFAULT,
+            max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
         }
     }
 }
@@ -264,7 +269,8 @@ pub struct SearchPage {
     /// Best rank first, ties newest first.
     pub hits: Vec<StoredHit>,
     /// The search stopped before it saw every match: more than
-    /// [`SEARCH_CANDIDATES_MAX`] matched, or the budget ran out.
+    /// [`SEARCH_CANDIDATES_MAX`] matched, or the budget ran out; or the
+    /// page's byte budget ([`SearchQuery::max_bytes`]) cut hits.
     pub truncated: bool,
     /// Bytes of bodies the gateway tokenised to rank this page (at most
     /// [`SEARCH_RANK_BYTES`]; 0 where the database ranks).

@@ -38,6 +38,7 @@ pub(crate) async fn search(
     let query = Query::parse(raw.as_deref(), SEARCH_PARAMS, "/messages/search")?;
     let mut q = parse_search(&query, &auth)?;
     q.budget = state.config().search_budget;
+    q.max_bytes = state.config().page_max_bytes;
     let page = state.store().search(&q).await?;
     if page.truncated && page.hits.is_empty() {
         return Err(ApiError::invalid(
@@ -91,5 +92,6 @@ fn parse_search(query: &Query, auth: &Auth) -> ApiResult<SearchQuery> {
         since,
         limit: query.int("limit", 1, SEARCH_LIMIT_MAX.into())?.map_or(SEARCH_LIMIT_DEFAULT, |l| l as u32),
         budget: SEARCH_BUDGET_DEFAULT,
+        max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
     })
 }

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
+use meshgate_proto::{MessageRef, PageBudget};
 use meshgate_store::{
     head, rank_bodies, rank_window, Clause, Phrase, SearchExpr, SearchPage, SearchQuery, StoreResult, StoredHit,
     SEARCH_CANDIDATES_MAX, SEARCH_RANK_BODY_MAX,
@@ -157,8 +158,13 @@ pub(crate) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<SearchPage>
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
     ranked.truncate(q.limit as usize);
     let mut hits = Vec::with_capacity(ranked.len());
+    let mut page = PageBudget::new(q.max_bytes);
     for (id, rank) in ranked {
         if let Some(message) = message(c, id)? {
+            if !page.admit(&MessageRef::from(&message)) {
+                truncated = true;
+                break;
+            }
             hits.push(StoredHit { message, rank });
         }
     }

@@ -205,3 +205,28 @@ pub async fn search_bounds_its_ranking_work(store: Arc<dyn Store>) {
         assert_eq!(page.hits[0].message.content, body, "hits carry the whole body");
     }
 }
+
+/// Hits hold at most the page's byte budget, like `GET /messages`: the
+/// best hit always, then hits while they fit; a cut page is `truncated`.
+pub async fn search_keeps_the_page_byte_budget(store: Arc<dyn Store>) {
+    for name in ["pa", "pb"] {
+        store.register_peer(reg(name, "1")).await.unwrap();
+    }
+    let body = format!("budget {}", "x".repeat(10_000));
+    for _ in 0..10 {
+        send(&*store, msg("pa", "pb", &body)).await;
+    }
+    let mut q = search_q("budget");
+    q.max_bytes = 35_000;
+    let page = store.search(&q).await.unwrap();
+    assert_eq!(page.hits.len(), 3, "three 10 kB bodies fit in 35 kB, four do not");
+    assert!(page.truncated);
+    let size: usize = page.hits.iter().map(|h| meshgate_proto::MessageRef::from(&h.message).json_len() + 1).sum();
+    assert!(size <= 35_000, "{size}");
+    q.max_bytes = 1;
+    let page = store.search(&q).await.unwrap();
+    assert_eq!((page.hits.len(), page.truncated), (1, true), "the best hit always comes back");
+    q.max_bytes = 0;
+    let page = store.search(&q).await.unwrap();
+    assert_eq!((page.hits.len(), page.truncated), (10, false), "0: no budget");
+}
