@@ -265,3 +265,61 @@ async fn a_search_over_maximum_bodies_keeps_the_page_byte_budget() {
         gw.stop().await;
     }
 }
+
+/// One peer's concurrent searches cannot starve others: beyond 2 at once
+/// it gets 429 `too_many_searches` with `Retry-After`, while another
+/// peer's searches run (the gateway-wide cap is above one peer's).
+#[tokio::test]
+async fn one_peer_cannot_hold_every_search_slot() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = None;
+            c.loop_limit = None;
+            c.search_per_peer = 2;
+            c.search_max = 3;
+        })
+        .await;
+        let mallory = gw.register("mallory").await;
+        let alice = gw.register("alice").await;
+        let body = format!("{}a", "a ".repeat(99_999));
+        for _ in 0..30 {
+            dm(&gw, &mallory, "alice", &body).await;
+        }
+        dm(&gw, &alice, "mallory", "alice's own words").await;
+        let http = reqwest::Client::new();
+        let mut refused = 0;
+        for _round in 0..5 {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..16 {
+                let (http, url, token) =
+                    (http.clone(), format!("{}/messages/search?q=a&limit=100", gw.url), mallory.clone());
+                tasks.spawn(async move {
+                    let r = http.get(url).bearer_auth(token).send().await.unwrap();
+                    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                    (r.status(), retry, r.json::<Value>().await.unwrap())
+                });
+            }
+            // Alice searches while mallory's searches run: never refused.
+            for _ in 0..3 {
+                let (s, v) = search(&gw, &alice, "q=words").await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+                assert_eq!(hit_ids(&v).len(), 1);
+            }
+            while let Some(r) = tasks.join_next().await {
+                match r.unwrap() {
+                    (StatusCode::OK, _, v) => assert!(!v["hits"].as_array().unwrap().is_empty()),
+                    (StatusCode::TOO_MANY_REQUESTS, retry, v) => {
+                        assert_eq!((v["error"].as_str(), retry.as_deref()), (Some("too_many_searches"), Some("1")));
+                        refused += 1;
+                    }
+                    (other, _, v) => panic!("{other}: {v}"),
+                }
+            }
+            if refused > 0 {
+                break;
+            }
+        }
+        assert!(refused > 0, "16 concurrent searches of one peer were never refused");
+        gw.stop().await;
+    }
+}
