@@ -125,6 +125,21 @@ async fn bad_queries_are_400s_with_a_stable_code() {
     }
     let (s, v) = search(&gw, OPERATOR, "q=deploy&limit=100").await;
     assert_eq!((s, v["limit"].as_u64()), (StatusCode::OK, Some(100)));
+    // Punctuation only, or bytes that are not UTF-8: no words, said so.
+    for q in [".", "%21%21%21", "%ef%bf%bd", "%ff", "%c3", "%ed%a0%80"] {
+        let (s, v) = search(&gw, OPERATOR, &format!("q={q}")).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{q}: {v}");
+        assert!(v["detail"].as_str().unwrap().contains("no words"), "{q}: {v}");
+    }
+    // The published schema says what the route accepts.
+    let (_, api) = gw.get("/openapi.json").await;
+    let params = api["paths"]["/messages/search"]["get"]["parameters"].as_array().unwrap();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()),
+        (Some(1), Some(100)),
+        "{limit}"
+    );
     let (s, _) = gw.call(Method::GET, "/messages/search?q=deploy", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     gw.stop().await;

@@ -101,6 +101,9 @@ pub fn parse_query(q: &str) -> Result<SearchExpr, QueryError> {
     if after_or {
         return bad("OR needs a term on each side");
     }
+    if clauses.is_empty() {
+        return bad("the query has no words: a word is a run of letters or digits, punctuation only separates words");
+    }
     if clauses.iter().all(|c| c.negated) {
         return bad("the query only excludes (-word): add a word to search for");
     }
@@ -488,6 +491,10 @@ mod tests {
         assert!(parse_query(&"a ".repeat(33)).is_err());
         assert!(parse_query(&"a".repeat(513)).is_err());
         assert!(parse_query(&"a ".repeat(32)).is_ok());
+        for q in [".", "!!!", "\u{fffd}", "- ."] {
+            assert!(parse_query(q).unwrap_err().0.contains("no words"), "{q:?}");
+        }
+        assert!(parse_query("-a").unwrap_err().0.contains("only excludes"));
     }
 
     #[test]
