@@ -135,6 +135,12 @@ pub struct Config {
     /// it found so far (flagged `truncated`), or answers 422
     /// `query_too_broad` when that is nothing.
     pub search_budget: Duration,
+    /// Searches one peer may run at once (0: no cap); beyond, 429
+    /// `too_many_searches`.
+    pub search_per_peer: usize,
+    /// Searches the gateway runs at once (default: the number of CPUs; 0:
+    /// no cap).
+    pub search_max: usize,
 }
 
 impl Config {
@@ -171,6 +177,8 @@ impl Config {
             retention_every: crate::retention::EVERY,
             ui: crate::console::UiConfig::default(),
             search_budget: meshgate_store::SEARCH_BUDGET_DEFAULT,
+            search_per_peer: 2,
+            search_max: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod peer_record;
 pub mod request_id;
 pub mod retention;
 pub mod routes;
+mod search_gate;
 pub mod session;
 mod stall;
 pub mod state;

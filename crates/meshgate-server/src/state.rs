@@ -36,6 +36,7 @@ struct Inner {
     wakeups_seen: Mutex<u64>,
     deliveries: Arc<Deliveries>,
     delivery_task: tokio::task::JoinHandle<()>,
+    searches: crate::search_gate::SearchGate,
 }
 
 impl Drop for Inner {
@@ -73,11 +74,17 @@ impl AppState {
                 loops: config.loop_limit.map(crate::traffic::LoopBreaker::new),
                 metrics,
                 wakeups_seen: Mutex::new(0),
+                searches: crate::search_gate::SearchGate::new(config.search_max, config.search_per_peer),
                 config,
                 deliveries,
                 delivery_task,
             }),
         }
+    }
+
+    /// Searches in flight, capped per peer and gateway-wide.
+    pub(crate) fn searches(&self) -> &crate::search_gate::SearchGate {
+        &self.inner.searches
     }
 
     /// The store.

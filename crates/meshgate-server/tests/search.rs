@@ -125,6 +125,21 @@ async fn bad_queries_are_400s_with_a_stable_code() {
     }
     let (s, v) = search(&gw, OPERATOR, "q=deploy&limit=100").await;
     assert_eq!((s, v["limit"].as_u64()), (StatusCode::OK, Some(100)));
+    // Punctuation only, or bytes that are not UTF-8: no words, said so.
+    for q in [".", "%21%21%21", "%ef%bf%bd", "%ff", "%c3", "%ed%a0%80"] {
+        let (s, v) = search(&gw, OPERATOR, &format!("q={q}")).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{q}: {v}");
+        assert!(v["detail"].as_str().unwrap().contains("no words"), "{q}: {v}");
+    }
+    // The published schema says what the route accepts.
+    let (_, api) = gw.get("/openapi.json").await;
+    let params = api["paths"]["/messages/search"]["get"]["parameters"].as_array().unwrap();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()),
+        (Some(1), Some(100)),
+        "{limit}"
+    );
     let (s, _) = gw.call(Method::GET, "/messages/search?q=deploy", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     gw.stop().await;
@@ -210,4 +225,116 @@ async fn a_broad_search_stops_at_its_budget() {
 
 fn gw_url(gw: &Gateway) -> String {
     gw.url.clone()
+}
+
+/// The hostile review's reproduction: 100 maximum-size bodies of `a a a…`
+/// from one peer. Searching them answers at most the page byte budget
+/// (hits cut, `truncated`), with snippets of bounded length; the gateway's
+/// ranking work is bounded by bytes (conformance
+/// `search_bounds_its_ranking_work`), not by a timer.
+#[tokio::test]
+async fn a_search_over_maximum_bodies_keeps_the_page_byte_budget() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = None;
+            c.loop_limit = None;
+        })
+        .await;
+        let mallory = gw.register("mallory").await;
+        gw.register("alice").await;
+        let body = format!("{}a", "a ".repeat(99_999));
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            let r = http
+                .post(format!("{}/messages", gw.url))
+                .bearer_auth(&mallory)
+                .json(&json!({"to_node": "alice", "kind": "fyi", "content": body}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        let max = meshgate_proto::PAGE_BYTES_DEFAULT;
+        for q in ["a", "a%20OR%20b", "%22a%20a%22"] {
+            let r = http
+                .get(format!("{}/messages/search?q={q}&limit=100", gw.url))
+                .bearer_auth(&mallory)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{q}");
+            let raw = r.bytes().await.unwrap();
+            // The messages fit the budget; ranks and snippets add < 1 KiB a hit.
+            assert!(raw.len() <= max + 100 * 1024, "{q}: {} bytes", raw.len());
+            let v: Value = serde_json::from_slice(&raw).unwrap();
+            let hits = v["hits"].as_array().unwrap();
+            assert!(!hits.is_empty() && hits.len() < 100, "{q}: {} hits", hits.len());
+            assert_eq!(v["truncated"], true, "{q}");
+            assert_eq!(hits[0]["message"]["content"].as_str().map(str::len), Some(body.len()));
+            for h in hits {
+                let chars: usize =
+                    h["snippet"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap().chars().count()).sum();
+                assert!(chars <= meshgate_store::SNIPPET_CHARS + 4, "{q}: snippet of {chars}");
+            }
+        }
+        gw.stop().await;
+    }
+}
+
+/// One peer's concurrent searches cannot starve others: beyond 2 at once
+/// it gets 429 `too_many_searches` with `Retry-After`, while another
+/// peer's searches run (the gateway-wide cap is above one peer's).
+#[tokio::test]
+async fn one_peer_cannot_hold_every_search_slot() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = None;
+            c.loop_limit = None;
+            c.search_per_peer = 2;
+            c.search_max = 3;
+        })
+        .await;
+        let mallory = gw.register("mallory").await;
+        let alice = gw.register("alice").await;
+        let body = format!("{}a", "a ".repeat(99_999));
+        for _ in 0..30 {
+            dm(&gw, &mallory, "alice", &body).await;
+        }
+        dm(&gw, &alice, "mallory", "alice's own words").await;
+        let http = reqwest::Client::new();
+        let mut refused = 0;
+        for _round in 0..5 {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..16 {
+                let (http, url, token) =
+                    (http.clone(), format!("{}/messages/search?q=a&limit=100", gw.url), mallory.clone());
+                tasks.spawn(async move {
+                    let r = http.get(url).bearer_auth(token).send().await.unwrap();
+                    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                    (r.status(), retry, r.json::<Value>().await.unwrap())
+                });
+            }
+            // Alice searches while mallory's searches run: never refused.
+            for _ in 0..3 {
+                let (s, v) = search(&gw, &alice, "q=words").await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+                assert_eq!(hit_ids(&v).len(), 1);
+            }
+            while let Some(r) = tasks.join_next().await {
+                match r.unwrap() {
+                    (StatusCode::OK, _, v) => assert!(!v["hits"].as_array().unwrap().is_empty()),
+                    (StatusCode::TOO_MANY_REQUESTS, retry, v) => {
+                        assert_eq!((v["error"].as_str(), retry.as_deref()), (Some("too_many_searches"), Some("1")));
+                        refused += 1;
+                    }
+                    (other, _, v) => panic!("{other}: {v}"),
+                }
+            }
+            if refused > 0 {
+                break;
+            }
+        }
+        assert!(refused > 0, "16 concurrent searches of one peer were never refused");
+        gw.stop().await;
+    }
 }

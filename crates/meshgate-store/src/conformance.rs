@@ -117,6 +117,9 @@ macro_rules! __with_conformance_checks {
         search_index_follows_writes,
         search_caps_its_candidates,
         obligations_carry_sender_verification,
+
+        search_bounds_its_ranking_work,
+        search_keeps_the_page_byte_budget,
         );
     };
 }

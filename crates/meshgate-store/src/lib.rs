@@ -45,8 +45,9 @@ pub mod conformance;
 pub use boundary::{classify_tables, refuse_foreign, DatabaseContents};
 pub use models::*;
 pub use search::{
-    parse_query, rank_bodies, rank_hits, snippet, words, Clause, Phrase, QueryError, SearchExpr, SearchPage,
-    SearchQuery, StoredHit, SEARCH_BUDGET_DEFAULT, SEARCH_CANDIDATES_MAX, SNIPPET_CHARS,
+    head, parse_query, rank_bodies, rank_hits, rank_window, snippet, words, Clause, Phrase, QueryError, SearchExpr,
+    SearchPage, SearchQuery, StoredHit, SEARCH_BUDGET_DEFAULT, SEARCH_CANDIDATES_MAX, SEARCH_RANK_BODY_MAX,
+    SEARCH_RANK_BYTES, SNIPPET_CHARS, SNIPPET_SCAN_BYTES,
 };
 pub use sql_text::{like_escape, like_pattern, parse_thread_name};
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};

@@ -101,6 +101,9 @@ pub fn parse_query(q: &str) -> Result<SearchExpr, QueryError> {
     if after_or {
         return bad("OR needs a term on each side");
     }
+    if clauses.is_empty() {
+        return bad("the query has no words: a word is a run of letters or digits, punctuation only separates words");
+    }
     if clauses.iter().all(|c| c.negated) {
         return bad("the query only excludes (-word): add a word to search for");
     }
@@ -188,6 +191,10 @@ pub struct SearchQuery {
     /// Store time the search may use before it stops and ranks what it
     /// found ([`SearchPage::truncated`]).
     pub budget: std::time::Duration,
+    /// Encoded bytes of messages the hits may hold, as `GET /messages`'
+    /// page budget (the best hit always comes back; 0: no budget). Hits
+    /// cut by it make the page [`SearchPage::truncated`].
+    pub max_bytes: usize,
 }
 
 impl SearchQuery {
@@ -205,6 +212,7 @@ impl SearchQuery {
             since: None,
             limit: meshgate_proto::SEARCH_LIMIT_DEFAULT,
             budget: SEARCH_BUDGET_DEFAULT,
+            max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
         }
     }
 }
@@ -212,6 +220,39 @@ impl SearchQuery {
 /// Matches ranked per search: the newest this many matches (after the
 /// filters) are ranked; with more, the page is [`SearchPage::truncated`].
 pub const SEARCH_CANDIDATES_MAX: u32 = 2000;
+
+/// Bytes of bodies one search tokenises at most to rank its candidates
+/// where the gateway ranks (SQLite): each candidate is ranked over its
+/// first [`rank_window`] bytes, so the ranking costs at most this much
+/// whatever the bodies hold.
+pub const SEARCH_RANK_BYTES: usize = 8 << 20;
+
+/// Most bytes of one body a ranking reads (its first 64 KiB).
+pub const SEARCH_RANK_BODY_MAX: usize = 64 << 10;
+
+/// Fewest bytes of one body a ranking reads (with the most candidates).
+const SEARCH_RANK_BODY_MIN: usize = SEARCH_RANK_BYTES / SEARCH_CANDIDATES_MAX as usize;
+
+/// Bytes of each body ranked when `candidates` bodies are: the
+/// [`SEARCH_RANK_BYTES`] split between them, at most
+/// [`SEARCH_RANK_BODY_MAX`] each (the same for every candidate, so ranks
+/// stay comparable).
+pub fn rank_window(candidates: usize) -> usize {
+    (SEARCH_RANK_BYTES / candidates.max(1)).clamp(SEARCH_RANK_BODY_MIN, SEARCH_RANK_BODY_MAX)
+}
+
+/// The longest start of `text` of at most `bytes` bytes, cut at a
+/// character boundary.
+pub fn head(text: &str, bytes: usize) -> &str {
+    if text.len() <= bytes {
+        return text;
+    }
+    let mut end = bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 /// Default [`SearchQuery::budget`].
 pub const SEARCH_BUDGET_DEFAULT: std::time::Duration = std::time::Duration::from_millis(250);
@@ -231,8 +272,12 @@ pub struct SearchPage {
     /// Best rank first, ties newest first.
     pub hits: Vec<StoredHit>,
     /// The search stopped before it saw every match: more than
-    /// [`SEARCH_CANDIDATES_MAX`] matched, or the budget ran out.
+    /// [`SEARCH_CANDIDATES_MAX`] matched, or the budget ran out; or the
+    /// page's byte budget ([`SearchQuery::max_bytes`]) cut hits.
     pub truncated: bool,
+    /// Bytes of bodies the gateway tokenised to rank this page (at most
+    /// [`SEARCH_RANK_BYTES`]; 0 where the database ranks).
+    pub ranked_bytes: usize,
 }
 
 /// Sorts hits best rank first, ties newest first, and keeps `limit`.
@@ -243,10 +288,14 @@ pub fn rank_hits(hits: &mut Vec<StoredHit>, limit: u32) {
 
 /// BM25 scores of `bodies` for `expr`, computed over these bodies alone
 /// (document frequencies and the average length are those of the
-/// candidates, not of the whole store, so no global statistics are read).
+/// candidates, not of the whole store, so no global statistics are read),
+/// each over its first [`rank_window`] bytes; with the bytes read.
 /// Words of non-excluded terms count (case-insensitive; a prefix term
 /// counts words starting with it); higher is better.
-pub fn rank_bodies(expr: &SearchExpr, bodies: &[&str]) -> Vec<f64> {
+pub fn rank_bodies(expr: &SearchExpr, bodies: &[&str]) -> (Vec<f64>, usize) {
+    let window = rank_window(bodies.len());
+    let bodies: Vec<&str> = bodies.iter().map(|b| head(b, window)).collect();
+    let read = bodies.iter().map(|b| b.len()).sum();
     const K1: f64 = 1.2;
     const B: f64 = 0.75;
     let terms: Vec<(String, bool)> = {
@@ -289,7 +338,7 @@ pub fn rank_bodies(expr: &SearchExpr, bodies: &[&str]) -> Vec<f64> {
             (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
         })
         .collect();
-    counts
+    let ranks = counts
         .iter()
         .map(|(len, tf)| {
             tf.iter()
@@ -300,7 +349,8 @@ pub fn rank_bodies(expr: &SearchExpr, bodies: &[&str]) -> Vec<f64> {
                 })
                 .sum()
         })
-        .collect()
+        .collect();
+    (ranks, read)
 }
 
 /// `w` in lower case, without a copy when it has no upper-case letter.
@@ -315,15 +365,22 @@ fn lower(w: &str) -> std::borrow::Cow<'_, str> {
 /// Characters of body a snippet shows at most (before the `…` marks).
 pub const SNIPPET_CHARS: usize = 160;
 
+/// Bytes at the start of a body a snippet looks at for its first matched
+/// word (beyond them it shows the body's start).
+pub const SNIPPET_SCAN_BYTES: usize = 16 << 10;
+
 /// Characters of context a snippet keeps before its first matched word.
 const SNIPPET_LEAD: usize = 40;
 
 /// The snippet of `body` for `expr`: about [`SNIPPET_CHARS`] characters
-/// around the first word a (non-excluded) term matches, whitespace runs
+/// around the first word a (non-excluded) term matches in the first
+/// [`SNIPPET_SCAN_BYTES`] (the work is bounded whatever the body), whitespace runs
 /// shown as one space, matched words as `hit` segments. Words compare
 /// case-insensitively (Unicode lower case); a prefix term matches words
 /// starting with it.
 pub fn snippet(body: &str, expr: &SearchExpr) -> Vec<SnippetSegment> {
+    let full_len = body.len();
+    let body = head(body, SNIPPET_SCAN_BYTES);
     let mut exact: Vec<String> = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     for clause in expr.clauses.iter().filter(|c| !c.negated) {
@@ -395,7 +452,7 @@ pub fn snippet(body: &str, expr: &SearchExpr) -> Vec<SnippetSegment> {
         at = e;
     }
     push(&body[at..to], false);
-    if to < body.len() {
+    if to < full_len {
         push("…", false);
     }
     out
@@ -434,15 +491,38 @@ mod tests {
         assert!(parse_query(&"a ".repeat(33)).is_err());
         assert!(parse_query(&"a".repeat(513)).is_err());
         assert!(parse_query(&"a ".repeat(32)).is_ok());
+        for q in [".", "!!!", "\u{fffd}", "- ."] {
+            assert!(parse_query(q).unwrap_err().0.contains("no words"), "{q:?}");
+        }
+        assert!(parse_query("-a").unwrap_err().0.contains("only excludes"));
     }
 
     #[test]
     fn ranks_count_matched_words() {
         let e = parse_query("deploy -late").unwrap();
-        let r = rank_bodies(&e, &["deploy deploy deploy now", "deploy now please", "late late late deploy"]);
+        let (r, read) = rank_bodies(&e, &["deploy deploy deploy now", "deploy now please", "late late late deploy"]);
         assert!(r[0] > r[1], "{r:?}");
         assert!(r[1] > r[2], "excluded words do not count, longer bodies weigh less: {r:?}");
-        assert_eq!(rank_bodies(&e, &[]), Vec::<f64>::new());
+        assert_eq!(read, 24 + 17 + 21);
+        assert_eq!(rank_bodies(&e, &[]), (Vec::<f64>::new(), 0));
+    }
+
+    #[test]
+    fn ranking_and_snippets_read_a_bounded_start_of_each_body() {
+        assert_eq!(rank_window(1), SEARCH_RANK_BODY_MAX);
+        assert!(rank_window(SEARCH_CANDIDATES_MAX as usize) * SEARCH_CANDIDATES_MAX as usize <= SEARCH_RANK_BYTES);
+        let big = "a ".repeat(100_000);
+        let bodies: Vec<&str> = vec![&big; 50];
+        let (r, read) = rank_bodies(&parse_query("a").unwrap(), &bodies);
+        assert_eq!(r.len(), 50);
+        assert_eq!(read, 50 * SEARCH_RANK_BODY_MAX);
+        let bodies: Vec<&str> = vec![&big; SEARCH_CANDIDATES_MAX as usize];
+        assert!(rank_bodies(&parse_query("a").unwrap(), &bodies).1 <= SEARCH_RANK_BYTES);
+        // A word past the scanned start: the snippet shows the start, cut.
+        let late = format!("{}deploy", "x ".repeat(SNIPPET_SCAN_BYTES));
+        let s = snippet(&late, &parse_query("deploy").unwrap());
+        assert!(s.iter().all(|s| !s.hit) && s.last().unwrap().text.ends_with('…'), "{s:?}");
+        assert_eq!(head("é", 1), "");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! are deduplicated by origin, so re-running an import (or resuming one that
 //! failed half-way) stores nothing twice.
 
+mod checks;
 mod swarph;
 
 use std::io::BufRead;
@@ -95,8 +96,13 @@ impl<'a> Batcher<'a> {
         }
     }
 
-    /// Queues a record; sends the batch when it is full.
+    /// Queues a record (or counts it skipped when the API could never have
+    /// stored it, see [`checks`]); sends the batch when it is full.
     pub(crate) async fn push(&mut self, record: ImportRecord) -> Result<()> {
+        if let Some((kind, reason)) = checks::refusal(&record) {
+            self.skip(kind, &reason);
+            return Ok(());
+        }
         self.batch.push(record);
         if self.batch.len() >= self.size {
             self.flush().await?;

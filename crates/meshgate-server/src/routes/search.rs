@@ -29,7 +29,7 @@ pub fn routes() -> Endpoints {
 
 /// `GET /messages/search?q=...`: ranked hits with snippets, scoped to the
 /// caller.
-#[utoipa::path(get, path = "/messages/search", tag = "messages", params(("q" = String, Query, description = "the query: words (ANDed), \"a phrase\", word* (prefix, 2+ characters), a OR b, -word (exclude); at most 512 bytes and 32 words"), ("to" = Option<String>, Query, description = "recipient (alias: to_node); narrows"), ("from" = Option<String>, Query, description = "sender (alias: from_node); narrows"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("since" = Option<String>, Query, description = "RFC 3339 instant; strictly after"), ("limit" = Option<u32>, Query, description = "1..100, default 20")), responses((status = 200, body = SearchResults), (status = 400, description = "invalid_query (with what is wrong), unknown parameter or kind, bad since", body = ErrorBody), (status = 422, description = "invalid_parameter (limit); query_too_broad: the search ran out of its budget before finding anything", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/messages/search", tag = "messages", params(("q" = String, Query, description = "the query: words (ANDed), \"a phrase\", word* (prefix, 2+ characters), a OR b, -word (exclude); at most 512 bytes and 32 words"), ("to" = Option<String>, Query, description = "recipient (alias: to_node); narrows"), ("from" = Option<String>, Query, description = "sender (alias: from_node); narrows"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("since" = Option<String>, Query, description = "RFC 3339 instant; strictly after"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..100, default 20")), responses((status = 200, body = SearchResults), (status = 400, description = "invalid_query (with what is wrong), unknown parameter or kind, bad since", body = ErrorBody), (status = 422, description = "invalid_parameter (limit); query_too_broad: the search ran out of its budget before finding anything", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_searches: the peer (2) or the gateway (one per CPU) already runs as many searches as it may, with Retry-After", body = ErrorBody)))]
 pub(crate) async fn search(
     State(state): State<AppState>,
     auth: Auth,
@@ -38,6 +38,8 @@ pub(crate) async fn search(
     let query = Query::parse(raw.as_deref(), SEARCH_PARAMS, "/messages/search")?;
     let mut q = parse_search(&query, &auth)?;
     q.budget = state.config().search_budget;
+    q.max_bytes = state.config().page_max_bytes;
+    let slot = state.searches().enter(auth.peer())?;
     let page = state.store().search(&q).await?;
     if page.truncated && page.hits.is_empty() {
         return Err(ApiError::invalid(
@@ -51,6 +53,7 @@ pub(crate) async fn search(
         .into_iter()
         .map(|h| SearchHit { snippet: snippet(&h.message.content, &q.expr), message: h.message, rank: h.rank })
         .collect();
+    drop(slot);
     Ok(Json(SearchResults { hits, limit: q.limit, truncated: page.truncated }))
 }
 
@@ -91,5 +94,6 @@ fn parse_search(query: &Query, auth: &Auth) -> ApiResult<SearchQuery> {
         since,
         limit: query.int("limit", 1, SEARCH_LIMIT_MAX.into())?.map_or(SEARCH_LIMIT_DEFAULT, |l| l as u32),
         budget: SEARCH_BUDGET_DEFAULT,
+        max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
     })
 }

@@ -3,6 +3,7 @@
 //! `statement_timeout`.
 
 use deadpool_postgres::Client;
+use meshgate_proto::{MessageRef, PageBudget};
 use meshgate_store::SEARCH_CANDIDATES_MAX;
 use meshgate_store::{rank_hits, Clause, Phrase, SearchExpr, SearchPage, SearchQuery, StoreResult, StoredHit};
 use tokio_postgres::error::SqlState;
@@ -58,12 +59,21 @@ pub(crate) fn search_sql(q: &SearchQuery) -> (String, Vec<Param>) {
     }
     params.push(Box::new(i64::from(q.limit)));
     let limit = params.len();
+    let max_bytes = if q.max_bytes == 0 { i64::MAX } else { i64::try_from(q.max_bytes).unwrap_or(i64::MAX) };
+    params.push(Box::new(max_bytes));
+    let max_bytes = params.len();
+    // `sized` keeps the best hits while the bodies before each fit the
+    // page's byte budget, so no more than about one page is fetched.
     let sql = format!(
         "WITH c AS (SELECT id, ts_rank_cd(body_tsv, tq) AS rank FROM messages, to_tsquery('simple', $1) AS tq \
            WHERE body_tsv @@ tq{filter} ORDER BY id DESC LIMIT {over}), \
-         ranked AS (SELECT id, rank FROM c ORDER BY id DESC LIMIT {max}) \
-         SELECT {MSG_COLS}, ranked.rank::float8, (SELECT count(*) FROM c) \
-           FROM ranked JOIN messages USING (id) ORDER BY ranked.rank DESC, id DESC LIMIT ${limit}",
+         ranked AS (SELECT id, rank FROM c ORDER BY id DESC LIMIT {max}), \
+         top AS (SELECT id, rank FROM ranked ORDER BY rank DESC, id DESC LIMIT ${limit}), \
+         sized AS (SELECT top.id, top.rank, sum(octet_length(m.content)) OVER (ORDER BY top.rank DESC, top.id DESC) \
+           - octet_length(m.content) AS bytes_before FROM top JOIN messages m USING (id)) \
+         SELECT {MSG_COLS}, sized.rank::float8, (SELECT count(*) FROM c), (SELECT count(*) FROM top) \
+           FROM sized JOIN messages USING (id) WHERE sized.bytes_before <= ${max_bytes} \
+           ORDER BY sized.rank DESC, id DESC",
         over = SEARCH_CANDIDATES_MAX + 1,
         max = SEARCH_CANDIDATES_MAX,
     );
@@ -81,17 +91,23 @@ pub(crate) async fn search(client: &mut Client, q: &SearchQuery) -> StoreResult<
     let rows = match tx.query(&st, &params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect::<Vec<_>>()).await {
         Ok(rows) => rows,
         Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
-            return Ok(SearchPage { hits: Vec::new(), truncated: true })
+            return Ok(SearchPage { hits: Vec::new(), truncated: true, ranked_bytes: 0 })
         }
         Err(e) => return Err(e).db(),
     };
     let mut truncated = false;
     let mut hits = Vec::with_capacity(rows.len());
+    let mut page = PageBudget::new(q.max_bytes);
     for r in &rows {
         let seen: i64 = get(r, 12)?;
-        truncated |= seen > i64::from(SEARCH_CANDIDATES_MAX);
+        let top: i64 = get(r, 13)?;
+        truncated |= seen > i64::from(SEARCH_CANDIDATES_MAX) || top > rows.len() as i64;
         hits.push(StoredHit { message: row_message(r)?, rank: get(r, 11)? });
     }
     rank_hits(&mut hits, q.limit);
-    Ok(SearchPage { hits, truncated })
+    if let Some(cut) = hits.iter().position(|h| !page.admit(&MessageRef::from(&h.message))) {
+        hits.truncate(cut);
+        truncated = true;
+    }
+    Ok(SearchPage { hits, truncated, ranked_bytes: 0 })
 }

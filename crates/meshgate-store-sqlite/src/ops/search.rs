@@ -8,8 +8,10 @@
 use std::fmt::Write;
 use std::time::Instant;
 
+use meshgate_proto::{MessageRef, PageBudget};
 use meshgate_store::{
-    rank_bodies, Clause, Phrase, SearchExpr, SearchPage, SearchQuery, StoreResult, StoredHit, SEARCH_CANDIDATES_MAX,
+    head, rank_bodies, rank_window, Clause, Phrase, SearchExpr, SearchPage, SearchQuery, StoreResult, StoredHit,
+    SEARCH_CANDIDATES_MAX, SEARCH_RANK_BODY_MAX,
 };
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, ErrorCode};
@@ -70,11 +72,13 @@ pub(crate) fn match_expr(q: &SearchQuery) -> String {
     m
 }
 
-/// The candidate scan of `q`: ids and bodies of the newest matches.
+/// The candidate scan of `q`: ids and the starts of the bodies (what
+/// ranking reads, [`SEARCH_RANK_BODY_MAX`] characters) of the newest
+/// matches.
 pub(crate) fn search_sql(q: &SearchQuery) -> (String, Vec<Value>) {
-    let mut sql = String::from(
-        "SELECT m.id, m.content FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
-         WHERE messages_fts MATCH ?",
+    let mut sql = format!(
+        "SELECT m.id, substr(m.content, 1, {SEARCH_RANK_BODY_MAX}) FROM messages_fts \
+         JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?"
     );
     let mut params = vec![Value::Text(match_expr(q))];
     let mut clause = |sql_part: &str, v: Value| {
@@ -127,7 +131,13 @@ pub(crate) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<SearchPage>
         let mut rows = s.query(params_from_iter(params)).db()?;
         loop {
             match rows.next() {
-                Ok(Some(r)) => candidates.push((r.get(0).db()?, r.get(1).db()?)),
+                // Kept: no more than the window ranking will read once at
+                // least this many candidates are in (~8 MiB x ln(n) held).
+                Ok(Some(r)) => {
+                    let body = super::messages::text(r, 1)?;
+                    let keep = head(body, rank_window(candidates.len() + 1)).to_owned();
+                    candidates.push((r.get(0).db()?, keep));
+                }
                 Ok(None) => break,
                 Err(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
                     truncated = true;
@@ -143,15 +153,20 @@ pub(crate) fn search(c: &Connection, q: &SearchQuery) -> StoreResult<SearchPage>
         truncated = true;
     }
     let bodies: Vec<&str> = candidates.iter().map(|(_, b)| b.as_str()).collect();
-    let ranks = rank_bodies(&q.expr, &bodies);
+    let (ranks, ranked_bytes) = rank_bodies(&q.expr, &bodies);
     let mut ranked: Vec<(i64, f64)> = candidates.iter().map(|(id, _)| *id).zip(ranks).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
     ranked.truncate(q.limit as usize);
     let mut hits = Vec::with_capacity(ranked.len());
+    let mut page = PageBudget::new(q.max_bytes);
     for (id, rank) in ranked {
         if let Some(message) = message(c, id)? {
+            if !page.admit(&MessageRef::from(&message)) {
+                truncated = true;
+                break;
+            }
             hits.push(StoredHit { message, rank });
         }
     }
-    Ok(SearchPage { hits, truncated })
+    Ok(SearchPage { hits, truncated, ranked_bytes })
 }

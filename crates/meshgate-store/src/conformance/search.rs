@@ -7,7 +7,10 @@ use std::sync::Arc;
 use meshgate_proto::Kind;
 
 use super::{msg, reg, send};
-use crate::{now_timestamp, parse_query, PurgePass, Retention, SearchPage, SearchQuery, Store, SEARCH_CANDIDATES_MAX};
+use crate::{
+    now_timestamp, parse_query, rank_window, PurgePass, Retention, SearchPage, SearchQuery, Store,
+    SEARCH_CANDIDATES_MAX, SEARCH_RANK_BYTES,
+};
 
 fn search_q(q: &str) -> SearchQuery {
     SearchQuery { limit: 100, ..SearchQuery::new(parse_query(q).expect("valid query")) }
@@ -178,4 +181,52 @@ pub async fn search_caps_its_candidates(store: Arc<dyn Store>) {
     let page = store.search(&narrow).await.unwrap();
     assert!(!page.truncated);
     assert_eq!(page.hits.len(), 1);
+}
+
+/// Ranking reads a bounded start of each candidate, whatever the bodies
+/// hold: maximum-size bodies of one repeated word cost the gateway at most
+/// [`rank_window`] bytes each (the hostile review's 4-9 s `q=a`).
+pub async fn search_bounds_its_ranking_work(store: Arc<dyn Store>) {
+    for name in ["ra", "rb"] {
+        store.register_peer(reg(name, "1")).await.unwrap();
+    }
+    let body = format!("{}a", "a ".repeat(99_999));
+    let n = 40;
+    for _ in 0..n {
+        send(&*store, msg("ra", "rb", &body)).await;
+    }
+    for q in ["a", "a OR b", "\"a a\""] {
+        let mut sq = search_q(q);
+        sq.involving = Some("ra".into());
+        let page = store.search(&sq).await.unwrap();
+        assert!(!page.hits.is_empty(), "{q}");
+        assert!(page.ranked_bytes <= n * rank_window(n), "{q}: ranked {} bytes", page.ranked_bytes);
+        assert!(page.ranked_bytes <= SEARCH_RANK_BYTES);
+        assert_eq!(page.hits[0].message.content, body, "hits carry the whole body");
+    }
+}
+
+/// Hits hold at most the page's byte budget, like `GET /messages`: the
+/// best hit always, then hits while they fit; a cut page is `truncated`.
+pub async fn search_keeps_the_page_byte_budget(store: Arc<dyn Store>) {
+    for name in ["pa", "pb"] {
+        store.register_peer(reg(name, "1")).await.unwrap();
+    }
+    let body = format!("budget {}", "x".repeat(10_000));
+    for _ in 0..10 {
+        send(&*store, msg("pa", "pb", &body)).await;
+    }
+    let mut q = search_q("budget");
+    q.max_bytes = 35_000;
+    let page = store.search(&q).await.unwrap();
+    assert_eq!(page.hits.len(), 3, "three 10 kB bodies fit in 35 kB, four do not");
+    assert!(page.truncated);
+    let size: usize = page.hits.iter().map(|h| meshgate_proto::MessageRef::from(&h.message).json_len() + 1).sum();
+    assert!(size <= 35_000, "{size}");
+    q.max_bytes = 1;
+    let page = store.search(&q).await.unwrap();
+    assert_eq!((page.hits.len(), page.truncated), (1, true), "the best hit always comes back");
+    q.max_bytes = 0;
+    let page = store.search(&q).await.unwrap();
+    assert_eq!((page.hits.len(), page.truncated), (10, false), "0: no budget");
 }
