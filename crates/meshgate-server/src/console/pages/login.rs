@@ -75,7 +75,10 @@ pub(crate) async fn submit(console: Ui, req: Request) -> Response {
     if let Some(old) = old {
         console.sessions.end(&old);
     }
-    let (id, session) = console.sessions.create(auth.token(), who);
+    let Ok((id, session)) = console.sessions.create(auth.token(), who) else {
+        let text = "The console holds as many sessions as it can, all of other peers; try again later.";
+        return login_page(StatusCode::SERVICE_UNAVAILABLE, Some(text));
+    };
     tracing::info!(who = ?session.who, "console: signed in");
     let mut r = see_other("/ui");
     r.headers_mut().insert(header::SET_COOKIE, console.session_cookie(&id));

