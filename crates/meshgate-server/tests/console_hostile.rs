@@ -83,3 +83,49 @@ async fn a_full_table_refuses_a_new_peer_and_makes_room_for_the_operator() {
     assert_eq!(again.get("/ui").await.status, StatusCode::OK);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_with_two_session_cookies_is_signed_out_and_told_to_drop_them() {
+    let gw = Gateway::start().await;
+    let mallory = gw.register("mallory").await;
+    let mut op = Browser::new(&gw);
+    op.login(OPERATOR).await;
+    let mut m = Browser::new(&gw);
+    m.login(&mallory).await;
+    let (opc, mc) = (op.cookie.clone().unwrap(), m.cookie.clone().unwrap());
+
+    let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (cookies, path) in [
+        (format!("meshgate_session={mc}; meshgate_session={opc}"), "/ui/compose"),
+        (format!("meshgate_session={opc}; meshgate_session={mc}"), "/ui/search"),
+        (format!("meshgate_session=garbage; meshgate_session={opc}"), "/ui"),
+        (format!("meshgate_session={mc}"), "/ui/a;Domain=evil.example/b"),
+    ] {
+        let resp = raw.get(format!("{}{path}", gw.url)).header("cookie", &cookies).send().await.unwrap();
+        let set: Vec<String> =
+            resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        if !cookies.contains(';') {
+            assert!(set.is_empty(), "one cookie: nothing cleared {set:?}");
+            continue;
+        }
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{path}: signed out");
+        assert_eq!(resp.headers()["location"], "/ui/login");
+        for p in ["/ui", "/ui/", path].into_iter().filter(|p| path.starts_with(p)) {
+            let want = format!("meshgate_session=; Path={p}; HttpOnly; SameSite=Strict; Max-Age=0");
+            assert!(set.contains(&want), "{path}: {want} missing in {set:?}");
+        }
+        let page = raw.get(format!("{}/ui/login", gw.url)).header("cookie", &cookies).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "the login form, not a redirect to a page");
+    }
+    let hostile = raw
+        .get(format!("{}/ui/a;Domain=evil.example/b", gw.url))
+        .header("cookie", format!("meshgate_session={mc}; meshgate_session={opc}"))
+        .send()
+        .await
+        .unwrap();
+    let set: Vec<_> = hostile.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(!set.is_empty() && set.iter().all(|v| !v.contains("Domain")), "{set:?}");
+    assert_eq!(op.get("/ui").await.status, StatusCode::OK, "the operator's own cookie alone still works");
+    assert!(op.get("/ui").await.body.contains(r#"data-testid="whoami">operator"#));
+    gw.stop().await;
+}
