@@ -129,3 +129,25 @@ async fn a_request_with_two_session_cookies_is_signed_out_and_told_to_drop_them(
     assert!(op.get("/ui").await.body.contains(r#"data-testid="whoami">operator"#));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_address_whatever_token_was_tried() {
+    let gw = Gateway::start_with(|c| c.ui.login_failures_per_minute = 10).await;
+    let alice = gw.register("alice").await;
+    let mut b = Browser::new(&gw);
+    for i in 0..10 {
+        let a = b.login(&format!("guess-{i:04}-operator")).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "guess {i}: distinct tokens, each refused once");
+    }
+    // Over the budget every login from the address waits, a valid one too.
+    for token in ["guess-0011-operator", &alice, OPERATOR] {
+        let a = b.login(token).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "over the budget: even a valid token waits");
+        let wait: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(a.body.contains("data-testid=\"login-error\"") && !a.body.contains(OPERATOR));
+    }
+    assert!(b.cookie.is_none());
+    assert_eq!(gw.get("/peers").await.0, StatusCode::OK, "the API's bearer path is not this limit");
+    gw.stop().await;
+}

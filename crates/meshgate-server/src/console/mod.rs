@@ -44,6 +44,7 @@ mod events;
 mod layout;
 mod pages;
 pub mod session;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -68,6 +69,7 @@ pub struct Console {
     state: AppState,
     api: Router,
     sessions: Arc<Sessions>,
+    login_failures: throttle::LoginFailures,
 }
 
 impl Console {
@@ -86,7 +88,8 @@ impl Console {
 pub fn router(state: AppState, api: Router) -> Router {
     let sessions = Arc::new(Sessions::new(state.config().ui.clone()));
     sessions.watch_credentials(&state);
-    let console = Arc::new(Console { state, api, sessions });
+    let login_failures = throttle::LoginFailures::new(&state.config().ui);
+    let console = Arc::new(Console { state, api, sessions, login_failures });
     Router::new()
         .route("/ui", get(pages::overview::page))
         .route("/ui/", get(|| async { Redirect::to("/ui") }))
@@ -275,7 +278,8 @@ mod tests {
         }
         let state = AppState::new(Arc::new(store), config);
         let sessions = Arc::new(Sessions::new(UiConfig::default()));
-        (Console { state, api: Router::new(), sessions }, dir)
+        let login_failures = throttle::LoginFailures::new(&UiConfig::default());
+        (Console { state, api: Router::new(), sessions, login_failures }, dir)
     }
 
     #[tokio::test]

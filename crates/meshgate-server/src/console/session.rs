@@ -52,6 +52,9 @@ pub struct UiConfig {
     pub streams_per_session: usize,
     /// A peer seen within this long shows as online even with no live watcher.
     pub online_window: Duration,
+    /// Failed logins per client address (IPv6: per /64) in a minute, whatever
+    /// token was tried, before every login from it gets 429 (0: no limit).
+    pub login_failures_per_minute: u32,
 }
 
 impl Default for UiConfig {
@@ -64,6 +67,7 @@ impl Default for UiConfig {
             sessions_per_identity: 8,
             streams_per_session: 2,
             online_window: Duration::from_secs(5 * 60),
+            login_failures_per_minute: 10,
         }
     }
 }
