@@ -151,3 +151,36 @@ async fn failed_logins_are_limited_per_address_whatever_token_was_tried() {
     assert_eq!(gw.get("/peers").await.0, StatusCode::OK, "the API's bearer path is not this limit");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_peer_session_does_not_see_another_peers_open_stream() {
+    let gw = Gateway::start_with(|c| c.ui.online_window = std::time::Duration::ZERO).await;
+    let carol = gw.register("carol").await;
+    let mallory = gw.register("mallory").await;
+    let mut op = Browser::new(&gw);
+    op.login(OPERATOR).await;
+    let mut m = Browser::new(&gw);
+    m.login(&mallory).await;
+    assert_eq!(cell(&op.get("/ui").await.body, "carol", "online"), "offline");
+
+    let stream = reqwest::Client::new()
+        .get(format!("{}/messages/stream", gw.url))
+        .bearer_auth(&carol)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut seen = false;
+    for _ in 0..50 {
+        if cell(&op.get("/ui").await.body, "carol", "online") == "online" {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the operator sees carol's open stream");
+    assert_eq!(cell(&m.get("/ui").await.body, "carol", "online"), "offline", "mallory sees only last_seen");
+    drop(stream);
+    gw.stop().await;
+}
