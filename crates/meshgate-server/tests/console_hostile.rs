@@ -184,3 +184,55 @@ async fn a_peer_session_does_not_see_another_peers_open_stream() {
     drop(stream);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn bidi_and_control_characters_in_peer_text_are_shown_escaped() {
+    let gw = Gateway::start().await;
+    gw.register("alice").await;
+    let mallory = gw.register("mallory").await;
+    let (s, t) = gw
+        .call(
+            reqwest::Method::POST,
+            "/threads",
+            Some(&mallory),
+            Some(serde_json::json!({"thread_name": "plan \u{202E}live"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let uuid = t["thread_uuid"].as_str().unwrap();
+    let body = "pay \u{202E}0001\u{202C} now\u{200B}!\u{7}\nline two\tend";
+    let id = dm(&gw, &mallory, "alice", body, Some(uuid)).await;
+    let mut op = Browser::new(&gw);
+    op.login(OPERATOR).await;
+    for path in [
+        format!("/ui/messages/{id}"),
+        format!("/ui/threads/{uuid}"),
+        "/ui".into(),
+        "/ui/peers/mallory?tab=outbox".into(),
+    ] {
+        let page = op.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let hidden = ['\u{202E}', '\u{202C}', '\u{200B}', '\u{7}'];
+        assert!(!page.body.contains(hidden), "{path}: a raw bidi/control character");
+        assert!(page.body.contains("pay \\u{202e}0001\\u{202c} now\\u{200b}!\\u{7}"), "{path}: {}", page.body);
+    }
+    let message = op.get(&format!("/ui/messages/{id}")).await.body;
+    assert!(message.contains("\nline two\tend"), "line breaks and tabs stay");
+    let thread = op.get(&format!("/ui/threads/{uuid}")).await.body;
+    assert!(thread.contains("plan \\u{202e}live"), "the thread name too");
+
+    let live = open_events(gw.url.clone(), op.cookie.clone().unwrap(), "after=0".into()).await;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        let mut s = live.bytes_stream();
+        let mut text = String::new();
+        while !text.contains("\"preview\"") {
+            text.push_str(&String::from_utf8_lossy(&s.next().await.unwrap().unwrap()));
+        }
+        text
+    })
+    .await
+    .unwrap();
+    assert!(first.contains(r"pay \\u{202e}0001") && !first.contains('\u{202E}'), "the live row too: {first}");
+    gw.stop().await;
+}
