@@ -236,13 +236,7 @@ fn init_tracing(verbose: u8, json: bool) {
     // a token); the gateway logs what matters of that itself
     // (`meshgate_server::mcp`), so below -vv rmcp says only errors and
     // that service nothing.
-    let default = match verbose {
-        0 => "warn,rmcp=error,rmcp::transport::streamable_http_server::tower=off",
-        1 => "info,rmcp=error,rmcp::transport::streamable_http_server::tower=off",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = log_filter(verbose, std::env::var("RUST_LOG").ok().as_deref());
     if json {
         tracing_subscriber::fmt()
             .json()
@@ -264,4 +258,65 @@ fn init_tracing(verbose: u8, json: bool) {
         .with_target(false)
         .without_time()
         .init();
+}
+
+/// The log filter of `-v` count `verbose`, or of `RUST_LOG` when set and
+/// valid. The PostgreSQL driver logs every statement's parameters at debug
+/// (search words, token hashes), so `tokio_postgres` stays at info unless
+/// `RUST_LOG` names it.
+fn log_filter(verbose: u8, rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let default = match verbose {
+        0 => "warn,rmcp=error,rmcp::transport::streamable_http_server::tower=off",
+        1 => "info,rmcp=error,rmcp::transport::streamable_http_server::tower=off",
+        _ => "debug",
+    };
+    let quiet_pg =
+        |f: &str| if f.contains("tokio_postgres") { f.to_owned() } else { format!("{f},tokio_postgres=info") };
+    rust_log
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(quiet_pg(v)).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(quiet_pg(default)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What a filter lets through of a driver's and the gateway's debug line.
+    fn logged(filter: tracing_subscriber::EnvFilter) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(move || writer.clone()).finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "tokio_postgres::query", "executing statement s1 with parameters: [secretword]");
+            tracing::debug!(target: "meshgate_server::console", "gateway debug line");
+        });
+        let text = out.0.lock().unwrap().clone();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn debug_logging_never_shows_the_postgres_drivers_statement_parameters() {
+        for (verbose, rust_log) in [(2, None), (0, Some("debug")), (0, Some("trace")), (3, Some(" "))] {
+            let text = logged(super::log_filter(verbose, rust_log));
+            assert!(text.contains("gateway debug line"), "{verbose} {rust_log:?}: {text}");
+            assert!(!text.contains("secretword"), "{verbose} {rust_log:?}: {text}");
+        }
+        let asked = logged(super::log_filter(0, Some("debug,tokio_postgres=debug")));
+        assert!(asked.contains("secretword"), "RUST_LOG naming the driver is obeyed");
+    }
 }

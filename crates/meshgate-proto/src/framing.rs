@@ -76,9 +76,8 @@ fn one_line(text: &str) -> String {
 fn visible(line: &str) -> String {
     line.chars()
         .flat_map(|c| {
-            let hidden = (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}') || is_invisible(c);
             let mut out = String::new();
-            if hidden {
+            if is_hidden(c) {
                 out.extend(c.escape_unicode());
             } else {
                 out.push(c);
@@ -86,6 +85,33 @@ fn visible(line: &str) -> String {
             out.chars().collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// `text` with the characters a frame shows escaped (see [`frame_dm`]:
+/// controls, line separators, bidi and zero-width characters) written as
+/// `\u{..}`, except line feed, carriage return and tab: peer text shown to
+/// a person (the web console) keeps its lines but cannot reorder or hide
+/// what is around it. Borrowed when there is nothing to escape.
+pub fn show_hidden(text: &str) -> std::borrow::Cow<'_, str> {
+    let shown = |c: char| is_hidden(c) && !matches!(c, '\n' | '\r');
+    if !text.chars().any(shown) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if shown(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether a frame shows `c` escaped: a control character other than tab,
+/// a line or paragraph separator, or an invisible format character.
+fn is_hidden(c: char) -> bool {
+    (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}') || is_invisible(c)
 }
 
 /// Format characters that render as nothing or reorder text (zero-width
@@ -174,6 +200,13 @@ mod tests {
         assert!(lines[0].contains("task \"x]\\nhi\\n[END MESH DM #7]"), "{}", lines[0]);
         assert!(!text.contains('\u{2028}'));
         assert_eq!(lines[2], "[END MESH DM #7]");
+    }
+
+    #[test]
+    fn show_hidden_escapes_bidi_and_controls_but_keeps_lines() {
+        let text = "a\r\nb\t\u{202E}evil\u{2066}\u{200B}\u{7}\u{2028}z";
+        assert_eq!(show_hidden(text), "a\r\nb\t\\u{202e}evil\\u{2066}\\u{200b}\\u{7}\\u{2028}z");
+        assert!(matches!(show_hidden("plain — text\n"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

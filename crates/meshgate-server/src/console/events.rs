@@ -103,6 +103,8 @@ impl Live {
                 let list = self.console.get::<MessageList>(&self.session, &uri).await.ok()?;
                 for m in &list.messages {
                     let (preview, was_cut) = cut(&m.content, PREVIEW_CHARS);
+                    // As pages show it (`layout::respond`): no raw bidi or controls.
+                    let preview = meshgate_proto::framing::show_hidden(preview);
                     let data = json!({
                         "id": m.id, "from": m.from_node, "to": m.to_node, "kind": m.kind.as_str(),
                         "created_at": m.created_at, "thread_id": m.thread_id, "preview": preview, "cut": was_cut,

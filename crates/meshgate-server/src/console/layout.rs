@@ -64,9 +64,18 @@ pub(crate) fn shell(title: &str, session: Option<&Session>, main: Markup) -> Mar
     }
 }
 
-/// `markup` as an HTML response with `status`.
+/// `markup` as an HTML response with `status`. Peer text on a page (bodies,
+/// thread names, task ids) may carry bidi overrides, zero-width and control
+/// characters that reorder or hide what is around them; the page's own text
+/// has none, so every such character of the page is shown as its `\u{..}`
+/// escape here, once for all pages.
 pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
-    let mut r = (status, markup.into_string()).into_response();
+    let html = markup.into_string();
+    let html = match meshgate_proto::framing::show_hidden(&html) {
+        std::borrow::Cow::Borrowed(_) => html,
+        std::borrow::Cow::Owned(shown) => shown,
+    };
+    let mut r = (status, html).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     r
 }

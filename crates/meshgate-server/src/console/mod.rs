@@ -45,6 +45,7 @@ mod events;
 mod layout;
 mod pages;
 pub mod session;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -69,6 +70,7 @@ pub struct Console {
     state: AppState,
     api: Router,
     sessions: Arc<Sessions>,
+    login_failures: throttle::LoginFailures,
 }
 
 impl Console {
@@ -87,7 +89,8 @@ impl Console {
 pub fn router(state: AppState, api: Router) -> Router {
     let sessions = Arc::new(Sessions::new(state.config().ui.clone()));
     sessions.watch_credentials(&state);
-    let console = Arc::new(Console { state, api, sessions });
+    let login_failures = throttle::LoginFailures::new(&state.config().ui);
+    let console = Arc::new(Console { state, api, sessions, login_failures });
     Router::new()
         .route("/ui", get(pages::overview::page))
         .route("/ui/", get(|| async { Redirect::to("/ui") }))
@@ -102,6 +105,7 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/ui/assets/{version}/{file}", get(assets::serve))
         .route("/ui/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), clear_tossed_cookies))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(console)
 }
@@ -181,22 +185,78 @@ impl Console {
 
     /// The `Set-Cookie` value that removes the session cookie.
     fn cleared_cookie(&self) -> HeaderValue {
+        self.cleared_cookie_at("/ui")
+    }
+
+    /// The `Set-Cookie` value that removes a session cookie of `path`.
+    fn cleared_cookie_at(&self, path: &str) -> HeaderValue {
         let secure = if self.tls() { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!("{}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0{secure}", session::COOKIE))
-            .expect("a valid header value")
+        let v = format!("{}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{secure}", session::COOKIE);
+        HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("meshgate_session=; Path=/ui; Max-Age=0"))
     }
 }
 
-/// The value of cookie `name` in `headers`.
-fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name` in `headers`; `None` when it is missing or
+/// sent more than once (a second one was planted, "cookie tossing", by a
+/// page of the same host on another port or path: which one is ours
+/// cannot be told, so the request is signed out).
+fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &'a str) -> Option<&'a str> {
+    let mut values = cookies(headers, name);
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
+}
+
+/// Every value of cookie `name` in `headers`, in order.
+fn cookies<'a>(headers: &'a axum::http::HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v.trim())
+}
+
+/// A request carrying the session cookie more than once is signed out
+/// ([`cookie`]); its answer also removes the cookie on `/ui` and on every
+/// path a planted one could have been set for and sent with this request
+/// (each prefix of the request's path), before any cookie the page sets.
+async fn clear_tossed_cookies(State(console): Ui, req: Request, next: Next) -> Response {
+    let paths = (cookies(req.headers(), session::COOKIE).count() > 1).then(|| cookie_paths(req.uri().path()));
+    let mut response = next.run(req).await;
+    if let Some(paths) = paths {
+        let h = response.headers_mut();
+        let set: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
+        h.remove(header::SET_COOKIE);
+        for path in paths {
+            h.append(header::SET_COOKIE, console.cleared_cookie_at(&path));
+        }
+        for v in set {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// `/ui` and every prefix of `path` below it that a cookie path could be
+/// (`/ui/a`, `/ui/a/`, `/ui/a/b`, ...), at most 8; only `/ui` when the path
+/// holds anything but letters, digits and `/-._~%` (a `;` would add
+/// cookie attributes).
+fn cookie_paths(path: &str) -> Vec<String> {
+    let mut paths = vec!["/ui".to_owned()];
+    let plain = path.chars().all(|c| c.is_ascii_alphanumeric() || "/-._~%".contains(c));
+    if let Some(rest) = path.strip_prefix("/ui/").filter(|_| plain) {
+        let mut prefix = "/ui".to_owned();
+        for part in rest.split('/').filter(|p| !p.is_empty()) {
+            prefix.push('/');
+            paths.push(prefix.clone());
+            prefix.push_str(part);
+            paths.push(prefix.clone());
+        }
+    }
+    paths.truncate(8);
+    paths
 }
 
 /// A 303 to `to` (after a POST).
@@ -220,7 +280,8 @@ mod tests {
         }
         let state = AppState::new(Arc::new(store), config);
         let sessions = Arc::new(Sessions::new(UiConfig::default()));
-        (Console { state, api: Router::new(), sessions }, dir)
+        let login_failures = throttle::LoginFailures::new(&UiConfig::default());
+        (Console { state, api: Router::new(), sessions, login_failures }, dir)
     }
 
     #[tokio::test]

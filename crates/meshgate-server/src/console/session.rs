@@ -5,8 +5,13 @@
 //!   256-bit session id (the `meshgate_session` cookie); the token itself is
 //!   kept only in this table, to make the console's in-process API calls.
 //!   The table is keyed by a hash of the id, so nothing in it is the cookie.
-//! - **Bounds.** At most [`UiConfig::max_sessions`] sessions: a new login
-//!   beyond it ends the oldest. A session ends after
+//! - **Bounds.** At most [`UiConfig::sessions_per_identity`] sessions per
+//!   identity (the operator, or one peer): a new login beyond it ends that
+//!   identity's oldest. At most [`UiConfig::max_sessions`] in all: when the
+//!   table is full, a login ends its own identity's oldest session, an
+//!   operator login ends the oldest peer session, and a peer with no session
+//!   is refused ([`Full`]): one identity's logins never end another's,
+//!   except that the operator always gets in. A session ends after
 //!   [`UiConfig::idle`] without a request and [`UiConfig::absolute`] after
 //!   login, whatever its use; each holds at most
 //!   [`UiConfig::streams_per_session`] live event streams (a new one ends
@@ -38,12 +43,18 @@ pub struct UiConfig {
     pub idle: Duration,
     /// A session ends this long after its login, however busy.
     pub absolute: Duration,
-    /// Sessions held at once on this replica; a new login beyond it ends the oldest.
+    /// Sessions held at once on this replica (see [`Sessions::create`]).
     pub max_sessions: usize,
+    /// Sessions of one identity (the operator, or one peer); a new login
+    /// beyond it ends that identity's oldest (0: no cap).
+    pub sessions_per_identity: usize,
     /// Live event streams (`/ui/events`) per session; a new one beyond it ends the oldest.
     pub streams_per_session: usize,
     /// A peer seen within this long shows as online even with no live watcher.
     pub online_window: Duration,
+    /// Failed logins per client address (IPv6: per /64) in a minute, whatever
+    /// token was tried, before every login from it gets 429 (0: no limit).
+    pub login_failures_per_minute: u32,
 }
 
 impl Default for UiConfig {
@@ -53,8 +64,10 @@ impl Default for UiConfig {
             idle: Duration::from_secs(30 * 60),
             absolute: Duration::from_secs(12 * 3600),
             max_sessions: 256,
+            sessions_per_identity: 8,
             streams_per_session: 2,
             online_window: Duration::from_secs(5 * 60),
+            login_failures_per_minute: 10,
         }
     }
 }
@@ -198,8 +211,11 @@ impl Sessions {
 
     /// A new session for `token` acting as `who`; returns the cookie value
     /// (the session id) and the session. Ends expired sessions, then the
-    /// oldest one when the table is full.
-    pub fn create(&self, token: &str, who: Who) -> (String, Arc<Session>) {
+    /// identity's oldest beyond [`UiConfig::sessions_per_identity`]; when
+    /// the table is still full, the identity's own oldest, else (operator
+    /// only) the oldest peer session; a peer finding the table full of
+    /// others' sessions gets [`Full`] and nothing changes.
+    pub fn create(&self, token: &str, who: Who) -> Result<(String, Arc<Session>), Full> {
         let id = random_id();
         let key = TokenHash::of(&id).0;
         let session = Arc::new(Session {
@@ -216,7 +232,7 @@ impl Sessions {
             next_stream: AtomicU64::new(0),
         });
         let mut ended = Vec::new();
-        {
+        let refused = {
             let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
             map.retain(|_, s| {
                 let live = !self.expired(s);
@@ -225,18 +241,33 @@ impl Sessions {
                 }
                 live
             });
-            while self.config.max_sessions > 0 && map.len() >= self.config.max_sessions {
-                let Some(oldest) = map.values().min_by_key(|s| s.seq).map(|s| s.key) else { break };
-                if let Some(s) = map.remove(&oldest) {
+            let mine = |s: &Session| s.who.same_identity(&session.who);
+            let max = self.config.max_sessions;
+            let refused = max > 0 && map.len() >= max && session.who != Who::Operator && !map.values().any(|s| mine(s));
+            if !refused {
+                let per = self.config.sessions_per_identity;
+                while per > 0 && map.values().filter(|s| mine(s)).count() >= per {
+                    ended.extend(remove_oldest(&mut map, mine));
+                }
+                while max > 0 && map.len() >= max {
+                    let Some(s) =
+                        remove_oldest(&mut map, mine).or_else(|| remove_oldest(&mut map, |s| s.peer().is_some()))
+                    else {
+                        break;
+                    };
                     ended.push(s);
                 }
+                map.insert(key, Arc::clone(&session));
             }
-            map.insert(key, Arc::clone(&session));
-        }
+            refused
+        };
         for s in ended {
             s.ended.send_replace(true);
         }
-        (id, session)
+        if refused {
+            return Err(Full);
+        }
+        Ok((id, session))
     }
 
     /// The live session of cookie value `id`, marked used now; an expired
@@ -319,6 +350,27 @@ impl Sessions {
             }
         }
     }
+}
+
+/// A login refused because the table is full of other identities' sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+impl Who {
+    /// Whether both are the operator, or the same peer (any token generation).
+    fn same_identity(&self, other: &Who) -> bool {
+        match (self, other) {
+            (Who::Operator, Who::Operator) => true,
+            (Who::Peer { name: a, .. }, Who::Peer { name: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Removes the oldest session matching `which`.
+fn remove_oldest(map: &mut HashMap<[u8; 32], Arc<Session>>, which: impl Fn(&Session) -> bool) -> Option<Arc<Session>> {
+    let oldest = map.values().filter(|s| which(s)).min_by_key(|s| s.seq).map(|s| s.key)?;
+    map.remove(&oldest)
 }
 
 /// 256 random bits, URL-safe base64.

@@ -1,6 +1,8 @@
 //! `/ui/login` (the token form) and `/ui/logout`.
 
-use axum::extract::{FromRequestParts, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
@@ -9,7 +11,7 @@ use super::super::layout::{error_page, respond, shell};
 use super::super::session::Who;
 use super::super::{csrf, see_other, SignedIn, Ui};
 use crate::auth::{Auth, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, Class};
 
 /// `GET /ui/login`: the form (signed in already: the overview).
 pub(crate) async fn form(console: Ui, req: Request) -> Response {
@@ -55,17 +57,36 @@ pub(crate) async fn submit(console: Ui, req: Request) -> Response {
     if token.is_empty() {
         return login_page(StatusCode::UNAUTHORIZED, Some("Enter a token."));
     }
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
+    if let Some(wait) = ip.and_then(|ip| console.login_failures.wait(ip)) {
+        let text = "Too many failed logins from this address; wait a minute.";
+        let mut r = login_page(StatusCode::TOO_MANY_REQUESTS, Some(text));
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        return r;
+    }
     // The token as a bearer header of this very request: the one
     // authentication path of the gateway decides.
     let old = console.session_of(&parts);
     parts.headers.remove(header::COOKIE);
     match HeaderValue::from_str(&format!("Bearer {token}")) {
         Ok(v) => parts.headers.insert(header::AUTHORIZATION, v),
-        Err(_) => return login_page(StatusCode::UNAUTHORIZED, Some("That token is not valid.")),
+        Err(_) => {
+            if let Some(ip) = ip {
+                console.login_failures.failed(ip);
+            }
+            return login_page(StatusCode::UNAUTHORIZED, Some("That token is not valid."));
+        }
     };
     let auth = match Auth::from_request_parts(&mut parts, &console.state).await {
         Ok(auth) => auth,
-        Err(e) => return refused(&e),
+        Err(e) => {
+            // A bad token (or one the gateway's limiter already refuses).
+            let bad = e.class == Class::Unauthorized || e.code == "rate_limited";
+            if let (Some(ip), true) = (ip, bad) {
+                console.login_failures.failed(ip);
+            }
+            return refused(&e);
+        }
     };
     let who = match &auth.caller {
         Caller::Operator => Who::Operator,
@@ -75,7 +96,10 @@ pub(crate) async fn submit(console: Ui, req: Request) -> Response {
     if let Some(old) = old {
         console.sessions.end(&old);
     }
-    let (id, session) = console.sessions.create(auth.token(), who);
+    let Ok((id, session)) = console.sessions.create(auth.token(), who) else {
+        let text = "The console holds as many sessions as it can, all of other peers; try again later.";
+        return login_page(StatusCode::SERVICE_UNAVAILABLE, Some(text));
+    };
     tracing::info!(who = ?session.who, "console: signed in");
     let mut r = see_other("/ui");
     r.headers_mut().insert(header::SET_COOKIE, console.session_cookie(&id));

@@ -41,9 +41,12 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn) -> Response {
     let cutoff = meshgate_store::timestamp_ago(window);
     let state = &console.state;
     let rows = peers.iter().map(|p| {
-        let watching = state.open_live(LiveKind::Stream, &p.name) + state.open_live(LiveKind::Poll, &p.name) > 0;
-        let recent = p.last_seen.as_deref().is_some_and(|t| t >= cutoff.as_str());
         let mine = session.peer().is_none_or(|me| me == p.name);
+        // Open streams are live presence the API does not give a peer about
+        // others: a peer session sees only `last_seen` for them.
+        let watching =
+            mine && state.open_live(LiveKind::Stream, &p.name) + state.open_live(LiveKind::Poll, &p.name) > 0;
+        let recent = p.last_seen.as_deref().is_some_and(|t| t >= cutoff.as_str());
         html! {
             tr data-peer=(p.name) {
                 th scope="row" {
