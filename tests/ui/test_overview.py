@@ -48,6 +48,21 @@ def test_dm_sent_through_the_api_appears_without_reload(browser, mesh):
     browser.shot("after two live DMs")
 
 
+def test_peer_counts_follow_live_dms(browser, mesh):
+    alice, bob = mesh.register("alice"), mesh.register("bob")
+    login(browser, mesh.operator)
+    wait_css(browser, tid("live-list"))
+    unread = f'tr[data-peer="{bob.name}"] {tid("unread")}'
+    owed = f'tr[data-peer="{bob.name}"] {tid("owed")}'
+    assert (find(browser, unread).text, find(browser, owed).text) == ("0", "0")
+    browser.execute_script("window.__meshgateNoReload = 'still-here';")
+    mid = mesh.send(alice, bob, "counted live", kind="question")
+    wait_css(browser, f'#live li[data-message-id="{mid}"]')
+    WebDriverWait(browser.driver, 15).until(lambda d: find(browser, unread).text == "1")
+    assert find(browser, owed).text == "1"
+    assert browser.execute_script("return window.__meshgateNoReload;") == "still-here", "the page reloaded"
+
+
 def test_open_a_thread_from_a_message(browser, mesh):
     alice, bob = mesh.register("alice"), mesh.register("bob")
     thread = str(uuid.uuid4())
@@ -88,8 +103,12 @@ def test_peer_page_tabs(browser, mesh):
 def test_narrow_screen(narrow_browser, mesh):
     alice, bob = mesh.register("alice"), mesh.register("bob")
     mesh.send(alice, bob, "seen on a phone")
+    # Headless Chromium keeps windows at least 500 px wide: only the device-metrics override gives 375.
+    narrow_browser.driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
     login(narrow_browser, mesh.operator)
     wait_css(narrow_browser, tid("peers"))
+    assert narrow_browser.execute_script("return window.innerWidth;") <= 375
     width = narrow_browser.execute_script("return document.documentElement.clientWidth;")
     scroll = narrow_browser.execute_script("return document.documentElement.scrollWidth;")
     assert scroll <= width, f"the page scrolls sideways at 375 px ({scroll} > {width})"

@@ -36,6 +36,37 @@
     return li;
   }
 
+  // The peer table's counts: after DMs arrive, the overview is fetched again
+  // (same session, same scope as this page) and its cells' text copied over,
+  // at most once per second. DOMParser builds an inert document: nothing runs.
+  var CELLS = ["online", "last-seen", "unread", "owed"];
+  var pending = null;
+  function refreshCounts() {
+    if (pending || typeof fetch === "undefined" || typeof DOMParser === "undefined") return;
+    pending = setTimeout(function () {
+      fetch("/ui", { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          var rows = fresh.querySelectorAll("table[data-testid=peers] tr[data-peer]");
+          var byName = {};
+          for (var i = 0; i < rows.length; i++) byName[rows[i].getAttribute("data-peer")] = rows[i];
+          var mine = document.querySelectorAll("table[data-testid=peers] tr[data-peer]");
+          for (var j = 0; j < mine.length; j++) {
+            var src = byName[mine[j].getAttribute("data-peer")];
+            if (!src) continue;
+            CELLS.forEach(function (c) {
+              var from = src.querySelector('[data-testid="' + c + '"]');
+              var to = mine[j].querySelector('[data-testid="' + c + '"]');
+              if (from && to && to.textContent !== from.textContent) to.textContent = from.textContent;
+            });
+          }
+        })
+        .catch(function () {})
+        .then(function () { pending = null; });
+    }, 1000);
+  }
+
   var after = box.getAttribute("data-after") || "0";
   var source = new EventSource("/ui/events?after=" + encodeURIComponent(after));
   source.addEventListener("dm", function (ev) {
@@ -48,6 +79,7 @@
     box.setAttribute("data-after", String(m.id));
     while (list.children.length > MAX_ROWS) list.removeChild(list.lastChild);
     if (status) status.textContent = "New message from " + m.from + " to " + m.to + ".";
+    refreshCounts();
   });
   source.addEventListener("open", function () {
     if (status) status.textContent = "Live.";
