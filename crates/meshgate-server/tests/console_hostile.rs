@@ -9,7 +9,7 @@ mod browser;
 mod common;
 
 use browser::*;
-use common::{Gateway, OPERATOR};
+use common::{backends, Gateway, OPERATOR};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -187,7 +187,12 @@ async fn a_peer_session_does_not_see_another_peers_open_stream() {
 
 #[tokio::test]
 async fn bidi_and_control_characters_in_peer_text_are_shown_escaped() {
-    let gw = Gateway::start().await;
+    for backend in backends() {
+        bidi_on(Gateway::start_backend(backend, |_| {}).await).await;
+    }
+}
+
+async fn bidi_on(gw: Gateway) {
     gw.register("alice").await;
     let mallory = gw.register("mallory").await;
     let (s, t) = gw
