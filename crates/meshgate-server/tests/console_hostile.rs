@@ -265,6 +265,12 @@ async fn answers_refused_before_routing_carry_the_console_headers_and_thread_ids
         .unwrap();
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(big.headers().contains_key("content-security-policy"));
+    for path in ["/ui/peers/%ff", "/ui/threads/%C3%28", "/ui/nothing/%ff"] {
+        let resp = raw.get(format!("{}{path}", gw.url)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(resp.text().await.unwrap().contains(r#"data-code="invalid_path""#), "{path}");
+    }
     let api = raw.get(format!("{}/messages?x=%00", gw.url)).send().await.unwrap();
     assert!(!api.headers().contains_key("content-security-policy"), "the API's answers are unchanged");
 

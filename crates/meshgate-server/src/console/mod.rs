@@ -103,6 +103,7 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/ui/assets/{version}/{file}", get(assets::serve))
         .route("/ui/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(utf8_path))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), clear_tossed_cookies))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), security_headers))
         .with_state(console)
@@ -119,6 +120,15 @@ async fn method_not_allowed() -> Response {
         "this page does not take that method",
     );
     layout::error_page(None, &e)
+}
+
+/// A `/ui` path that does not percent-decode to UTF-8 gets the console's
+/// 400 page (not the path extractor's plain-text refusal).
+async fn utf8_path(req: Request, next: Next) -> Response {
+    if std::str::from_utf8(&crate::input::percent_decode_bytes(req.uri().path())).is_err() {
+        return layout::error_page(None, &ApiError::bad_request("invalid_path", "the URL's path is not valid UTF-8"));
+    }
+    next.run(req).await
 }
 
 /// Headers every `/ui` response carries; under TLS also
