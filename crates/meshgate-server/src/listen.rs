@@ -213,6 +213,15 @@ fn refuse(stream: &TcpStream, why: Refused, remote: SocketAddr) {
     let _ = stream.try_write(&ANSWER);
 }
 
+/// `response` with the console's security headers when `uri` is under `/ui`.
+fn console_headers(uri: &axum::http::Uri, mut response: Response) -> Response {
+    let path = uri.path();
+    if path == "/ui" || path.starts_with("/ui/") {
+        crate::console::fixed_headers(response.headers_mut());
+    }
+    response
+}
+
 /// One request: the checks that come before the router, then the router
 /// with a deadline on the request body.
 async fn handle(
@@ -235,10 +244,10 @@ async fn handle(
     // Before the body is polled, so `Expect: 100-continue` gets no 100.
     let declared = declared_length(&req);
     if declared.is_some_and(|n| n > crate::input::BODY_LIMIT as u64) {
-        return Ok(closing(crate::input::body_too_large()));
+        return Ok(console_headers(req.uri(), closing(crate::input::body_too_large())));
     }
     if let Err(e) = crate::input::refuse_nul_in_uri(req.uri()) {
-        return Ok(e.into_response());
+        return Ok(console_headers(req.uri(), e.into_response()));
     }
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ConnectInfo(remote));

@@ -9,7 +9,7 @@ mod browser;
 mod common;
 
 use browser::*;
-use common::{Gateway, OPERATOR};
+use common::{backends, Gateway, OPERATOR};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -187,7 +187,12 @@ async fn a_peer_session_does_not_see_another_peers_open_stream() {
 
 #[tokio::test]
 async fn bidi_and_control_characters_in_peer_text_are_shown_escaped() {
-    let gw = Gateway::start().await;
+    for backend in backends() {
+        bidi_on(Gateway::start_backend(backend, |_| {}).await).await;
+    }
+}
+
+async fn bidi_on(gw: Gateway) {
     gw.register("alice").await;
     let mallory = gw.register("mallory").await;
     let (s, t) = gw
@@ -234,5 +239,51 @@ async fn bidi_and_control_characters_in_peer_text_are_shown_escaped() {
     .await
     .unwrap();
     assert!(first.contains(r"pay \\u{202e}0001") && !first.contains('\u{202E}'), "the live row too: {first}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn answers_refused_before_routing_carry_the_console_headers_and_thread_ids_are_case_blind() {
+    let gw = Gateway::start().await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let raw = reqwest::Client::new();
+    for path in ["/ui/search?q=%00", "/ui/compose?to=%00", "/ui/assets/x/app.js%00"] {
+        let resp = raw.get(format!("{}{path}", gw.url)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        for h in ["content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy"] {
+            assert!(resp.headers().contains_key(h), "{path}: {h} missing");
+        }
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+    }
+    let big = raw
+        .post(format!("{}/ui/login", gw.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 20 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(big.headers().contains_key("content-security-policy"));
+    for path in ["/ui/peers/%ff", "/ui/threads/%C3%28", "/ui/nothing/%ff"] {
+        let resp = raw.get(format!("{}{path}", gw.url)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(resp.text().await.unwrap().contains(r#"data-code="invalid_path""#), "{path}");
+    }
+    let api = raw.get(format!("{}/messages?x=%00", gw.url)).send().await.unwrap();
+    assert!(!api.headers().contains_key("content-security-policy"), "the API's answers are unchanged");
+
+    let (s, t) = gw
+        .call(reqwest::Method::POST, "/threads", Some(&alice), Some(serde_json::json!({"thread_name": "case"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let uuid = t["thread_uuid"].as_str().unwrap();
+    dm(&gw, &alice, "bob", "in the thread", Some(uuid)).await;
+    let mut op = Browser::new(&gw);
+    op.login(OPERATOR).await;
+    let upper = op.get(&format!("/ui/threads/{}", uuid.to_ascii_uppercase())).await;
+    assert_eq!(upper.status, StatusCode::OK, "{}", upper.body);
+    assert!(upper.body.contains("in the thread"));
     gw.stop().await;
 }

@@ -105,8 +105,9 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/ui/assets/{version}/{file}", get(assets::serve))
         .route("/ui/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(utf8_path))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), clear_tossed_cookies))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), security_headers))
         .with_state(console)
 }
 
@@ -123,10 +124,31 @@ async fn method_not_allowed() -> Response {
     layout::error_page(None, &e)
 }
 
-/// Headers every `/ui` response carries.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// A `/ui` path that does not percent-decode to UTF-8 gets the console's
+/// 400 page (not the path extractor's plain-text refusal).
+async fn utf8_path(req: Request, next: Next) -> Response {
+    if std::str::from_utf8(&crate::input::percent_decode_bytes(req.uri().path())).is_err() {
+        return layout::error_page(None, &ApiError::bad_request("invalid_path", "the URL's path is not valid UTF-8"));
+    }
+    next.run(req).await
+}
+
+/// Headers every `/ui` response carries; under TLS also
+/// `Strict-Transport-Security` (a year, this host only).
+async fn security_headers(State(console): Ui, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
+    fixed_headers(h);
+    if console.tls() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
+    response
+}
+
+/// The console's fixed security headers, and `no-store` unless a cache
+/// policy is set: for `/ui` answers, also those refused before routing
+/// (an encoded NUL, a body over the limit).
+pub(crate) fn fixed_headers(h: &mut axum::http::HeaderMap) {
     let fixed: [(header::HeaderName, &str); 5] = [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -144,7 +166,6 @@ async fn security_headers(req: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 /// A signed-in request: its live session. Without one, a page answers with
@@ -282,6 +303,21 @@ mod tests {
         let sessions = Arc::new(Sessions::new(UiConfig::default()));
         let login_failures = throttle::LoginFailures::new(&UiConfig::default());
         (Console { state, api: Router::new(), sessions, login_failures }, dir)
+    }
+
+    #[tokio::test]
+    async fn hsts_is_sent_exactly_when_serving_tls() {
+        use tower::ServiceExt;
+        for tls in [false, true] {
+            let (c, _dir) = console(tls).await;
+            let app = router(c.state.clone(), Router::new());
+            let req = axum::http::Request::get("/ui/login").body(axum::body::Body::empty()).unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let hsts = resp.headers().get(header::STRICT_TRANSPORT_SECURITY);
+            assert_eq!(hsts.map(|v| v.to_str().unwrap()), tls.then_some("max-age=31536000"), "tls: {tls}");
+            assert!(resp.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        }
     }
 
     #[tokio::test]

@@ -15,7 +15,8 @@ const THREAD_MAX: u32 = 1000;
 
 /// `GET /ui/threads/{uuid}`.
 pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn, Path(uuid): Path<String>) -> Response {
-    let uri = format!("/threads/{}?limit={THREAD_MAX}", enc(&uuid));
+    // A UUID is case-blind; threads are stored lower-case (the API's form).
+    let uri = format!("/threads/{}?limit={THREAD_MAX}", enc(&uuid.to_ascii_lowercase()));
     let t = match console.get::<ThreadMessages>(&session, &uri).await {
         Ok(t) => t,
         Err(f) => return failure_page(Some(&session), &f),
