@@ -44,8 +44,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use meshgate_store::{CredentialEvent, TokenHash};
-use tokio::sync::broadcast::error::RecvError;
+use meshgate_store::TokenHash;
 
 use crate::auth::{Auth, Caller};
 use crate::error::{ApiError, Class};
@@ -227,27 +226,10 @@ impl Gate {
     }
 
     /// Ends the sessions whose token dies, on the store's credential events
-    /// (until the gateway stops: the task holds the state, so the event
-    /// channel would never close by itself).
+    /// (until the gateway stops).
     fn watch_credentials(self: &Arc<Self>, state: &AppState) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let mut events = state.store().subscribe_credentials();
-        let mut stop = state.stop_signal();
-        let (gate, state) = (Arc::downgrade(self), state.clone());
-        runtime.spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    event = events.recv() => event,
-                    _ = stop.wait_for(|stopping| *stopping) => return,
-                };
-                let peer = match event {
-                    Ok(CredentialEvent::Peer(p)) => Some(p),
-                    Ok(CredentialEvent::Everyone) | Err(RecvError::Lagged(_)) => None,
-                    Err(RecvError::Closed) => return,
-                };
-                let Some(gate) = gate.upgrade() else { return };
-                gate.end_dead_sessions(&state, peer.as_deref()).await;
-            }
+        state.on_credential_events(self, |gate: Arc<Self>, state, peer| async move {
+            gate.end_dead_sessions(&state, peer.as_deref()).await
         });
     }
 

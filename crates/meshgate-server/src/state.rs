@@ -229,6 +229,40 @@ impl AppState {
     pub fn stop_signal(&self) -> tokio::sync::watch::Receiver<bool> {
         self.inner.stopping.subscribe()
     }
+
+    /// Calls `end_dead(holder, state, peer)` on every credential event of
+    /// the store (`peer`: whose token changed, `None` for everyone or after
+    /// missed events), until the gateway stops or `holder` is dropped. The
+    /// one loop of everything that holds sessions bound to a token (the
+    /// console, `/mcp`).
+    pub(crate) fn on_credential_events<T, F, Fut>(&self, holder: &Arc<T>, end_dead: F)
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>, AppState, Option<String>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        use meshgate_store::CredentialEvent;
+        use tokio::sync::broadcast::error::RecvError;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let mut events = self.store().subscribe_credentials();
+        let mut stop = self.stop_signal();
+        let (holder, state) = (Arc::downgrade(holder), self.clone());
+        runtime.spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    _ = stop.wait_for(|stopping| *stopping) => return,
+                };
+                let peer = match event {
+                    Ok(CredentialEvent::Peer(p)) => Some(p),
+                    Ok(CredentialEvent::Everyone) | Err(RecvError::Lagged(_)) => None,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(holder) = holder.upgrade() else { return };
+                end_dead(holder, state.clone(), peer).await;
+            }
+        });
+    }
 }
 
 /// What the auth-failure limiter counts: an address and the hash of the

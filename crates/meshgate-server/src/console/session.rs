@@ -25,8 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use meshgate_store::{CredentialEvent, TokenHash};
-use tokio::sync::broadcast::error::RecvError;
+use meshgate_store::TokenHash;
 use tokio::sync::{watch, Notify};
 
 use crate::state::AppState;
@@ -311,24 +310,8 @@ impl Sessions {
     /// Ends the peer sessions whose token dies, on the store's credential
     /// events, until the gateway stops.
     pub(crate) fn watch_credentials(self: &Arc<Self>, state: &AppState) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let mut events = state.store().subscribe_credentials();
-        let mut stop = state.stop_signal();
-        let (sessions, state) = (Arc::downgrade(self), state.clone());
-        runtime.spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    event = events.recv() => event,
-                    _ = stop.wait_for(|stopping| *stopping) => return,
-                };
-                let peer = match event {
-                    Ok(CredentialEvent::Peer(p)) => Some(p),
-                    Ok(CredentialEvent::Everyone) | Err(RecvError::Lagged(_)) => None,
-                    Err(RecvError::Closed) => return,
-                };
-                let Some(sessions) = sessions.upgrade() else { return };
-                sessions.end_dead(&state, peer.as_deref()).await;
-            }
+        state.on_credential_events(self, |sessions: Arc<Self>, state, peer| async move {
+            sessions.end_dead(&state, peer.as_deref()).await
         });
     }
 
