@@ -43,6 +43,11 @@ for v in MESHGATE_SKIP_PG MESHGATE_SKIP_REFERENCE; do
   fi
 done
 
+# A clean CI build gains nothing from incremental compilation's cache (GBs of disk).
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
+disk() { printf 'disk free under %s: %s\n' "$PWD" "$(df -h --output=avail . | tail -1 | tr -d ' ')"; }
+disk
+
 step "format"
 cargo fmt --all -- --check
 
@@ -111,6 +116,7 @@ cargo build --workspace --locked --quiet
 cargo test --workspace --locked --no-run --message-format=json-render-diagnostics > "$LOGS/cargo-build.json"
 rc=0; cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$LOGS/cargo-test.log" || rc=$?
 printf 'cargo test\t%s\n' "$rc" >> "$LOGS/status"
+disk
 
 step "Python compatibility (swarph-mesh, swarph-shared, swarph CLI from PyPI)"
 rc=0; MESHGATE_BIN="$PWD/target/debug/meshgate" scripts/compat.sh || rc=$?
