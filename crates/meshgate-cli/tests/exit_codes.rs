@@ -95,8 +95,10 @@ async fn run_case(id: &str, ctx: &Ctx) -> (i32, String) {
             let mesh = ctx.file("serve-mesh.db");
             sqlite_file(&mesh, SWARPH);
             let before = digest(&mesh);
-            let answer = ctx.offline(&["serve", "--db", &format!("sqlite:{mesh}")]).await;
+            let data = ctx.file("never-made");
+            let answer = ctx.offline(&["serve", "--db", &format!("sqlite:{mesh}"), "--data-dir", &data]).await;
             assert_eq!(digest(&mesh), before, "serve changed the swarph database");
+            assert!(!std::path::Path::new(&data).exists(), "a refused store made the data directory");
             answer
         }
         "swarph-export" => {

@@ -148,6 +148,12 @@ async fn serve(args: Args) -> Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let db = store_url(args.db.as_deref(), Some(&data_dir));
     let env_token = std::env::var("MESH_GATEWAY_TOKEN").ok().filter(|t| !t.trim().is_empty());
+    let sqlite = sqlite_path(&db);
+    if let Some(path) = &sqlite {
+        // Before the data directory, the lock file or any directory is made.
+        refuse_foreign_database(path).context("opening the SQLite store")?;
+        super::store_boundary::check_store_file(path)?;
+    }
     if args.db.as_deref().is_none_or(|d| d.trim().is_empty()) || env_token.is_none() {
         // The data directory holds the database or the operator token.
         if let Some(old) =
@@ -157,10 +163,7 @@ async fn serve(args: Args) -> Result<()> {
         }
     }
     let mut _lock = None;
-    if let Some(path) = sqlite_path(&db) {
-        refuse_foreign_database(&path).context("opening the SQLite store")?;
-        // Before the lock file or any directory is made beside it.
-        super::store_boundary::check_store_file(&path)?;
+    if let Some(path) = sqlite {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
