@@ -14,7 +14,9 @@
 #   MESHGATE_VENV   virtualenv to create or reuse (default: <repo>/.venv)
 #   PYTHON          interpreter used to create the venv (default: python3)
 #   PYTEST_ARGS     extra arguments for both pytest runs (e.g. "-x -k cli")
-#   MESHGATE_CONFORMANCE_DIR  the shared suite (default: ../shared/conformance)
+#   MESHGATE_CONFORMANCE_DIR  the shared suite (default: ../shared/conformance next to
+#                   this checkout or, from a git worktree elsewhere, next to the
+#                   main worktree)
 #   MESHGATE_TALLY  file to append each pytest run's summary line to, as
 #                   SUITE<TAB>RUN<TAB>SUMMARY (read by scripts/tally.py)
 # Exits non-zero if anything fails.
@@ -22,9 +24,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 CONFORMANCE="${MESHGATE_CONFORMANCE_DIR:-$ROOT/../shared/conformance}"
+if [ -z "${MESHGATE_CONFORMANCE_DIR:-}" ] && [ ! -d "$CONFORMANCE" ]; then
+  # A linked worktree (git worktree add) lives elsewhere; its main worktree is the
+  # parent of the common .git directory, and ../shared sits next to that.
+  if common="$(git -C "$ROOT" rev-parse --path-format=absolute --git-common-dir 2>/dev/null)" \
+     && [ -d "$common/../../shared/conformance" ]; then
+    CONFORMANCE="$(cd "$common/../../shared/conformance" && pwd)"
+  fi
+fi
 VENV="${MESHGATE_VENV:-$ROOT/.venv}"
 
-step() { printf '\n==> %s\n' "$*"; }
+# step, run_pytest (shared with scripts/mcp.sh and scripts/ui.sh)
+# shellcheck source=lib/suite.sh
+. scripts/lib/suite.sh
 
 # --- Python environment -------------------------------------------------------
 step "Python venv ($VENV)"
@@ -50,19 +62,6 @@ read -r -a EXTRA <<<"${PYTEST_ARGS:-}"
 
 status=0
 
-# Runs pytest in the current directory with the common options; appends its
-# summary line to $MESHGATE_TALLY. Usage: run_pytest SUITE RUN [pytest args]
-run_pytest() {
-  local suite=$1 run=$2 log rc=0; shift 2
-  log="$(mktemp "${TMPDIR:-/tmp}/meshgate-pytest.XXXXXX")"
-  "$PY" -m pytest -q -p no:cacheprovider "$@" "${EXTRA[@]}" 2>&1 | tee "$log" || rc=$?
-  if [ -n "${MESHGATE_TALLY:-}" ]; then
-    printf '%s\t%s\t%s\n' "$suite" "$run" \
-      "$(grep -E '[0-9]+ (passed|failed|errors?|skipped|deselected)|no tests ran' "$log" | tail -n 1)" >> "$MESHGATE_TALLY"
-  fi
-  rm -f "$log"
-  return "$rc"
-}
 COMPAT_SUITE="Python compat (tests/compat)"
 CONF_SUITE="shared conformance"
 
@@ -73,7 +72,7 @@ run_pytest "$COMPAT_SUITE" sqlite tests/compat || status=1
 # --- 2. the shared conformance suite against a second fresh gateway ------------
 step "shared conformance suite ($CONFORMANCE)"
 if [ ! -d "$CONFORMANCE" ]; then
-  echo "compat.sh: conformance suite not found at $CONFORMANCE" >&2
+  echo "compat.sh: conformance suite not found at $CONFORMANCE (nor next to the main worktree); set MESHGATE_CONFORMANCE_DIR" >&2
   exit 2
 fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/meshgate-compat.XXXXXX")"

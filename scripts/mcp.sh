@@ -4,56 +4,16 @@
 # real gateway on SQLite, then on PostgreSQL (a fresh database on
 # $MESHGATE_TEST_PG_URL's cluster; without it the run fails, unless
 # MESHGATE_ALLOW_SKIP=1 is set for a local run and CI is not true).
+# The runner is scripts/lib/suite.sh, shared with scripts/ui.sh.
 #
 # Environment: MESHGATE_BIN (default: cargo build, target/debug/meshgate),
 # MESHGATE_VENV, PYTEST_ARGS, MESHGATE_TALLY (as in scripts/compat.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
-VENV="${MESHGATE_VENV:-$ROOT/.venv}"
-step() { printf '\n==> %s\n' "$*"; }
-
-MESHGATE_VENV="$VENV" scripts/venv.sh
-PY="$VENV/bin/python"
-if [ -z "${MESHGATE_BIN:-}" ]; then
-  cargo build -p meshgate-cli
-  MESHGATE_BIN="$ROOT/target/debug/meshgate"
-fi
-export MESHGATE_BIN PYTHONDONTWRITEBYTECODE=1
-unset MESH_GATEWAY_URL MESH_GATEWAY_TOKEN MESH_NODE MESHGATE_MCP_DB || true
-read -r -a EXTRA <<<"${PYTEST_ARGS:-}"
+SUITE_KEY=mcp
 SUITE="MCP (tests/mcp)"
-status=0
+# shellcheck source=lib/suite.sh
+. scripts/lib/suite.sh
 
-run_pytest() {
-  local run=$1 log rc=0
-  log="$(mktemp "${TMPDIR:-/tmp}/meshgate-pytest.XXXXXX")"
-  (cd tests/mcp && "$PY" -m pytest -q -p no:cacheprovider "${EXTRA[@]}") 2>&1 | tee "$log" || rc=$?
-  if [ -n "${MESHGATE_TALLY:-}" ]; then
-    printf '%s\t%s\t%s\n' "$SUITE" "$run" \
-      "$(grep -E '[0-9]+ (passed|failed|errors?|skipped|deselected)|no tests ran' "$log" | tail -n 1)" >> "$MESHGATE_TALLY"
-  fi
-  rm -f "$log"
-  return "$rc"
-}
-
-step "tests/mcp on SQLite"
-run_pytest sqlite || status=1
-
-step "tests/mcp on PostgreSQL"
-if [ -n "${MESHGATE_TEST_PG_URL:-}" ]; then
-  DBNAME="meshgate_mcp_$$"
-  PG_ADMIN="${MESHGATE_TEST_PG_URL%/*}/postgres"
-  psql -q "$PG_ADMIN" -c "CREATE DATABASE $DBNAME" >/dev/null
-  trap 'psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null || true' EXIT
-  MESHGATE_MCP_DB="${MESHGATE_TEST_PG_URL%/*}/$DBNAME" run_pytest postgres || status=1
-elif [ "${MESHGATE_ALLOW_SKIP:-}" = "1" ] && [ "${CI:-}" != "true" ]; then
-  echo "mcp.sh: MESHGATE_TEST_PG_URL is unset: the PostgreSQL run is SKIPPED (MESHGATE_ALLOW_SKIP=1)" >&2
-  if [ -n "${MESHGATE_TALLY:-}" ]; then
-    printf '%s\t%s\t%s\n' "$SUITE" postgres "SKIPPED: MESHGATE_TEST_PG_URL unset" >> "$MESHGATE_TALLY"
-  fi
-else
-  echo "mcp.sh: MESHGATE_TEST_PG_URL is unset: cannot run the PostgreSQL pass (start one with scripts/pg.sh)" >&2
-  status=1
-fi
-exit "$status"
+suite_setup
+suite_run_both

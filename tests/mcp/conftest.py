@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 
 import httpx
 import httpx2
@@ -19,13 +18,8 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from compat import NameFactory, meshgate_bin, start_gateway
-
-
-@dataclass
-class Peer:
-    name: str
-    token: str
+from compat import NameFactory, meshgate_bin
+from gateway import Peer, register, session_gateway
 
 
 class Mesh:
@@ -36,11 +30,7 @@ class Mesh:
         self.names = NameFactory("mcp")
 
     def register(self, label: str) -> Peer:
-        name = self.names.new(label)
-        r = httpx.post(f"{self.url}/peers/register", json={"name": name},
-                       headers={"Authorization": f"Bearer {self.operator}"})
-        r.raise_for_status()
-        return Peer(name, r.json()["peer_token"])
+        return register(self.url, self.operator, self.names.new(label))
 
     def send(self, sender: Peer, to: str, content: str, kind: str = "question", **extra) -> dict:
         r = httpx.post(f"{self.url}/messages", json={"to_node": to, "kind": kind, "content": content, **extra},
@@ -57,21 +47,8 @@ class Mesh:
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory):
-    saved = os.environ.get("MESHGATE_DB")
-    db = os.environ.get("MESHGATE_MCP_DB")
-    if db:
-        os.environ["MESHGATE_DB"] = db
-    try:
-        proc = start_gateway(meshgate_bin(), tmp_path_factory.mktemp("meshgate"))
-    finally:
-        if saved is None:
-            os.environ.pop("MESHGATE_DB", None)
-        else:
-            os.environ["MESHGATE_DB"] = saved
-    try:
+    with session_gateway(tmp_path_factory.mktemp("meshgate"), "MESHGATE_MCP_DB") as proc:
         yield Mesh(proc.url, proc.token)
-    finally:
-        proc.stop()
 
 
 @contextlib.asynccontextmanager

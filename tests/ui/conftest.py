@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,7 +26,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from compat import REPO_ROOT, NameFactory, meshgate_bin, run_async, start_gateway
+from compat import REPO_ROOT, NameFactory, meshgate_bin, run_async
+from gateway import Peer, register, session_gateway
 from swarph_mesh import MeshClient
 from swarph_shared import peer_registry
 
@@ -36,12 +36,6 @@ CHROMEDRIVER = os.environ.get("MESHGATE_CHROMEDRIVER", "/usr/bin/chromedriver")
 SHOTS = Path(os.environ.get("MESHGATE_UI_SCREENSHOTS") or REPO_ROOT / "target" / "ui-screenshots")
 WIDE = (1280, 900)
 NARROW = (375, 800)
-
-
-@dataclass
-class Peer:
-    name: str
-    token: str
 
 
 class Mesh:
@@ -58,10 +52,7 @@ class Mesh:
         return httpx.request(method, self.url + path, headers=headers, timeout=30, **kw)
 
     def register(self, label: str) -> Peer:
-        name = self.names.new(label)
-        r = self.api("POST", "/peers/register", json={"name": name})
-        assert r.status_code == 200, (r.status_code, r.text)
-        peer = Peer(name, r.json()["peer_token"])
+        peer = register(self.url, self.operator, self.names.new(label))
         self.secrets.append(peer.token)
         return peer
 
@@ -96,21 +87,8 @@ class Mesh:
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("meshgate")
-    saved = os.environ.get("MESHGATE_DB")
-    db = os.environ.get("MESHGATE_UI_DB")
-    if db:
-        os.environ["MESHGATE_DB"] = db
-    try:
-        proc = start_gateway(meshgate_bin(), workdir)
-    finally:
-        if saved is None:
-            os.environ.pop("MESHGATE_DB", None)
-        else:
-            os.environ["MESHGATE_DB"] = saved
-    try:
+    with session_gateway(workdir, "MESHGATE_UI_DB") as proc:
         yield Mesh(proc.url, proc.token, workdir)
-    finally:
-        proc.stop()
 
 
 def chromium(user_data_dir: Path, size: tuple[int, int] = WIDE) -> webdriver.Chrome:

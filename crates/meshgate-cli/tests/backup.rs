@@ -3,8 +3,8 @@
 //! with every DM acknowledged before the backup began, and is never
 //! written over without `--force`; a PostgreSQL URL points at pg_dump.
 
-mod common;
-mod serve_proc;
+use crate::common;
+use crate::serve_proc;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! `meshgate inbox | head -1` end quietly when the reader stops early;
 //! `meshgate watch | head -1` ends with an error, not a panic.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

@@ -4,7 +4,7 @@
 //! from many concurrent tasks, SIGKILLs the process mid-load, restarts it
 //! on the same file and checks that every message that got a 200 is there.
 
-mod serve_proc;
+use crate::serve_proc;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

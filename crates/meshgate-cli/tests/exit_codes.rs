@@ -5,7 +5,7 @@
 //! A row without a case here, or a case without a row, fails the test.
 //! Also: `inbox --peek` records no delivery, the default read does.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -23,7 +23,7 @@
 //! test fails, unless `MESHGATE_ALLOW_SKIP=1` says skipping is fine here.
 #![cfg(target_os = "linux")]
 
-mod serve_proc;
+use crate::serve_proc;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! their original times): read ones older than --retain-days go, unread
 //! ones stay unless --retain-unread-days, recent ones stay; counts printed.
 
-mod common;
+use crate::common;
 
 use common::meshgate;
 use serde_json::{json, Value};

@@ -4,8 +4,8 @@
 //! PostgreSQL too when `MESHGATE_TEST_PG_URL` is set). The settings merge
 //! is in `hooks_install.rs`.
 
-mod common;
-mod hooks_common;
+use crate::common;
+use crate::hooks_common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -2,10 +2,9 @@
 //! `hooks install` writes must carry the non-default config directory (and
 //! CA file) of the shell that installed it.
 
-mod common;
-mod hooks_common;
-#[path = "../../meshgate-client/tests/tls_fixture/mod.rs"]
-mod tls_fixture;
+use crate::common;
+use crate::hooks_common;
+use crate::tls_fixture;
 
 use std::process::Stdio;
 

@@ -3,8 +3,8 @@
 //! symlink, malformed files refused), Codex and Gemini CLI, `--project` and
 //! `--mcp`, and uninstall giving back exactly the file it started from.
 
-mod common;
-mod hooks_common;
+use crate::common;
+use crate::hooks_common;
 
 use common::meshgate_gateway;
 #[cfg(unix)]

@@ -7,7 +7,7 @@
 //! - an SQLite store exported, imported into PostgreSQL, exported again:
 //!   both exports are equal but for message ids and the store id.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

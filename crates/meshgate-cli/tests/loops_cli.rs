@@ -2,7 +2,7 @@
 //! `meshgate serve --loop-limit 2/600`, and how `meshgate send` reports a
 //! tripped pair (exit 1, the pair and the reset command; no retry storm).
 
-mod common;
+use crate::common;
 
 use common::{meshgate_gateway_with, operator_ok as ok, operator_run as op};
 use serde_json::Value;

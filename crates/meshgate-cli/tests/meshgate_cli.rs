@@ -4,10 +4,8 @@
 //! watcher restarts (SIGKILL included), `--mark-read`, `--exec` failure,
 //! `--from-start` and Ctrl-C.
 
-#[macro_use]
-mod common;
-#[path = "scenarios/cli.rs"]
-mod scenarios;
+use crate::common;
+use crate::scenarios::cli as scenarios;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

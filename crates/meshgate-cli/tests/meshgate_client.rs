@@ -2,10 +2,7 @@
 //! process of this crate's binary): the scenarios of scenarios/client.rs,
 //! which also run against the Python reference (reference_client.rs).
 
-#[macro_use]
-mod common;
-#[path = "scenarios/client.rs"]
-mod scenarios;
+use crate::scenarios::client as scenarios;
 
 mod meshgate {
     against_meshgate!(

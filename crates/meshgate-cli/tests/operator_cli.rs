@@ -3,7 +3,7 @@
 //! rotate, guard and rm work without `--as`; commands that act as a peer
 //! still need it. Against a real `meshgate serve`.
 
-mod common;
+use crate::common;
 
 use common::{meshgate, meshgate_gateway, operator_ok as ok, operator_run as op};
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! token 0600, and an operator token file others can read is refused.
 #![cfg(unix)]
 
-mod serve_proc;
+use crate::serve_proc;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

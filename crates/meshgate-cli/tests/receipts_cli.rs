@@ -3,10 +3,8 @@
 //! process): a question's life seen from both sides, and a stranger's
 //! attempts.
 
-#[macro_use]
-mod common;
-#[path = "scenarios/cli.rs"]
-mod scenarios;
+use crate::common;
+use crate::scenarios::cli as scenarios;
 
 use common::meshgate_gateway;
 use meshgate_client::{Kind, SendOptions};

@@ -3,10 +3,7 @@
 //! scenarios live in scenarios/cli.rs and run against meshgate too
 //! (meshgate_cli.rs).
 
-#[macro_use]
-mod common;
-#[path = "scenarios/cli.rs"]
-mod scenarios;
+use crate::scenarios::cli as scenarios;
 
 mod reference {
     against_reference!(register_and_token_storage, messaging, live_commands);

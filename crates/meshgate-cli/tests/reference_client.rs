@@ -2,10 +2,7 @@
 //! gateway. The scenarios live in scenarios/client.rs and run against
 //! meshgate too (meshgate_client.rs).
 
-#[macro_use]
-mod common;
-#[path = "scenarios/client.rs"]
-mod scenarios;
+use crate::scenarios::client as scenarios;
 
 mod reference {
     against_reference!(

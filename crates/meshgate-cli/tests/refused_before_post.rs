@@ -3,7 +3,7 @@
 //! `meshgate` binary. Also the offline commands (`scan`, `completions`) and
 //! usage errors.
 
-mod common;
+use crate::common;
 
 use common::{free_port, meshgate, Recorder};
 use meshgate_client::{Client, Error, Kind, SendOptions};

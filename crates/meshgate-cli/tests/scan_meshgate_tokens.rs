@@ -3,7 +3,7 @@
 //! operator token (`mgo_` + 43) exits 1 and names the token kind and position,
 //! never the token. Tokens are built at run time.
 
-mod common;
+use crate::common;
 
 use common::meshgate;
 

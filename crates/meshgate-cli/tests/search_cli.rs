@@ -3,10 +3,8 @@
 //! stranger, a 400 for a query that cannot be searched, and no emphasis
 //! when stdout is not a terminal.
 
-#[macro_use]
-mod common;
-#[path = "scenarios/cli.rs"]
-mod scenarios;
+use crate::common;
+use crate::scenarios::cli as scenarios;
 
 use common::meshgate_gateway;
 use meshgate_client::{Kind, SearchOptions, SendOptions};

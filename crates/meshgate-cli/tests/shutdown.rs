@@ -1,8 +1,7 @@
 //! `meshgate serve` stops within `--shutdown-timeout` of SIGTERM even while
 //! clients that never read hold streams with unsent data.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! both into one meshgate store keeps both forks' DMs; re-importing either
 //! stores nothing. Real SQLite files, the real `meshgate import`.
 
-mod common;
+use crate::common;
 
 use common::meshgate;
 use serde_json::Value;

@@ -8,10 +8,9 @@
 //! or `--metrics-listen`) on a non-loopback address is refused unless
 //! `--allow-plaintext`.
 
-mod common;
-mod serve_proc;
-#[path = "../../meshgate-client/tests/tls_fixture/mod.rs"]
-mod tls_fixture;
+use crate::common;
+use crate::serve_proc;
+use crate::tls_fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -4,7 +4,7 @@
 //! the file (`set` from stdin only); a refused token's hint names its file
 //! and the ways back.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

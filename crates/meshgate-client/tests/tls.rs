@@ -5,7 +5,7 @@
 //! deadline and per-address cap on connections that never finish it, and
 //! the body deadline and connection cap on TLS connections.
 
-mod tls_fixture;
+use crate::tls_fixture;
 
 use std::path::Path;
 use std::sync::Arc;

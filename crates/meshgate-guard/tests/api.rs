@@ -2,7 +2,7 @@
 //! Key-looking strings are built at run time (prefix + body) so that the
 //! repository itself never contains literal credentials.
 
-mod support;
+use crate::support;
 
 use meshgate_guard::{redact, rules, scan, scan_with_token, Finding, Scanner};
 

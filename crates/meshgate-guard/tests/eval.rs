@@ -5,7 +5,7 @@
 //! credential words. Targets (issue #11): recall >= 99 %, false positives
 //! <= 1 % on bait overall and in every category.
 
-mod support;
+use crate::support;
 
 use meshgate_guard::{rules, Scanner};
 

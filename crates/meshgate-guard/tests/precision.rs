@@ -5,7 +5,7 @@
 //! token formats (issue #12) are always refused. Key-looking strings are built
 //! at run time so the repository holds no literal credential.
 
-mod support;
+use crate::support;
 
 use meshgate_guard::{scan, Finding};
 

@@ -1,6 +1,6 @@
 //! The HTTP API end to end: a real server on loopback, a real SQLite file.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, OPERATOR};
 use reqwest::{Method, StatusCode};

@@ -2,7 +2,7 @@
 //! caps and shedding, the `/health` reserve, the body deadline, 413 before
 //! `100 Continue`, the write timeout and the shutdown deadline.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -4,9 +4,8 @@
 //! ending a peer session; the bounds (sessions, streams, form size, failed
 //! logins); `--no-ui`. Pages and scoping: `console_pages.rs`.
 
-#[path = "common/console_browser.rs"]
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,9 +3,8 @@
 //! token shown once), search; CSRF on every write, the operator-only pages
 //! refusing a peer session, hostile input. The browser side is tests/ui.
 
-#[path = "common/console_browser.rs"]
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use browser::{Answer, Browser};
 use common::{backends, Gateway, OPERATOR};

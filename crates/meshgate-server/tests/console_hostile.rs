@@ -4,9 +4,8 @@
 //! address whatever token was tried; peer sessions see no live presence of
 //! others; invisible characters are shown; security headers everywhere.
 
-#[path = "common/console_browser.rs"]
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use browser::*;
 use common::{backends, Gateway, OPERATOR};

@@ -3,9 +3,8 @@
 //! live list, and a peer session seeing nothing of another pair's DMs by
 //! any URL or event (on both backends).
 
-#[path = "common/console_browser.rs"]
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! guard policy or `skip_secret_check` says (hostile review: a peer token,
 //! or an operator token without the `mgo_` shape, passed with the flag).
 
-mod common;
+use crate::common;
 
 use common::{Gateway, OPERATOR};
 use meshgate_server::SecretGuard;

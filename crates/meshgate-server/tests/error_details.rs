@@ -3,7 +3,7 @@
 //! or as a query key came back verbatim; 1,000 unknown keys made a 10 KB detail;
 //! an unknown `kind` is echoed whole).
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use meshgate_server::error::DETAIL_MAX;

@@ -1,7 +1,7 @@
 //! Requests the HTTP parser refuses before any route sees them still get
 //! the gateway's JSON error body, over raw TCP.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

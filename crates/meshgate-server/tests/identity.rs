@@ -1,7 +1,7 @@
 //! Identity bound to credentials: with two peers' tokens, every forging
 //! attempt fails; the operator token can do everything.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, OPERATOR};
 use reqwest::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! Live delivery: the id cursor, long-poll and Server-Sent Events.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Live delivery under hostile input: byte-bounded pages, per-peer caps on
 //! streams and long-polls, and credentials that die end open responses.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

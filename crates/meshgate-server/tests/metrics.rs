@@ -5,7 +5,7 @@
 //! availability; `--metrics-listen` serves them without auth and nothing
 //! else; `off` leaves `/metrics` a 404.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

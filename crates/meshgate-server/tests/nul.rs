@@ -2,7 +2,7 @@
 //! every backend (hostile review: on PostgreSQL, whose `text` cannot hold it,
 //! a NUL in a field, a query filter or a path segment was a 500).
 
-mod common;
+use crate::common;
 
 use common::{backends, Gateway};
 use reqwest::{Method, StatusCode};

@@ -4,7 +4,7 @@
 //! minting a thread name never hands out another peer's thread. Every
 //! scenario runs on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

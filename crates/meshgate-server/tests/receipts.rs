@@ -3,7 +3,7 @@
 //! `GET /obligations`, and what a stranger (a third peer with its own
 //! valid token) gets from each.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

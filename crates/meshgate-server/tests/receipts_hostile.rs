@@ -3,7 +3,7 @@
 //! from marking read, and the rules a reply, an obligation page and a
 //! receipt stream must keep.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! or long-polls, a new one ends that peer's oldest instead of being
 //! refused, and no peer can end another's (both backends).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Peer records are bounded and sane (issue #12.8), and `last_seen` moves
 //! only on a peer's own requests.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! the cutoff (imported with their 2020 times) and keeps unread and recent
 //! ones, on SQLite and PostgreSQL, while the gateway serves.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

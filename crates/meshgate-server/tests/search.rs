@@ -3,7 +3,7 @@
 //! DM between two others, whatever it types), no delivery recorded, every
 //! input a 200 or a 400 (never a 500), and the CPU budget.
 
-mod common;
+use crate::common;
 
 use common::{backends, Gateway, OPERATOR};
 use reqwest::{Method, StatusCode};

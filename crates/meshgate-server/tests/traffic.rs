@@ -4,7 +4,7 @@
 //! unaffected; an operator DM, a reset or the window's end lifts it; `off`
 //! disables it).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! holds another application's tables is refused before any meshgate table
 //! is created; an empty one and meshgate's own open as before.
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use meshgate_store_postgres::{PgOptions, PgStore};

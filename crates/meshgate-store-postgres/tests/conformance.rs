@@ -2,7 +2,7 @@
 //! database (from `MESHGATE_TEST_PG_URL`; each test is skipped with
 //! `MESHGATE_SKIP_PG=1`).
 
-mod common;
+use crate::common;
 
 meshgate_store::conformance_tests!(skippable common::fresh);
 

@@ -6,7 +6,7 @@
 //! (`cargo build -p meshgate-cli` first; `cargo test --workspace` builds
 //! it). Gated like the other PostgreSQL tests.
 
-mod common;
+use crate::common;
 
 use common::processes::{start, Replica, TOKEN};
 

@@ -6,7 +6,7 @@
 //! Uses the `meshgate` binary (`cargo build -p meshgate-cli` first). Gated
 //! like the other PostgreSQL tests.
 
-mod common;
+use crate::common;
 
 use common::processes::{start, Replica, TOKEN};
 

@@ -6,7 +6,7 @@
 //! `PGDATA_ROOT`), so stopping it disturbs no other test. Gated like the
 //! other PostgreSQL tests on `MESHGATE_TEST_PG_URL` / `MESHGATE_SKIP_PG`.
 
-mod common;
+use crate::common;
 
 use common::processes::{pg, Cluster};
 

@@ -3,7 +3,7 @@
 //! and says the store is down, `/ready` is 503 `store_unavailable`, the
 //! gateway recovers by itself, and every acknowledged message is there.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! ids unique, dense and visible in order, idempotency keys shared,
 //! wake-ups crossing from one to the other.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

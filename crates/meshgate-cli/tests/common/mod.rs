@@ -15,7 +15,7 @@ macro_rules! against_meshgate {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let gw = crate::common::meshgate_gateway().await;
-            crate::scenarios::$name(&gw).await;
+            super::scenarios::$name(&gw).await;
         }
     )*};
 }
@@ -28,7 +28,7 @@ macro_rules! against_reference {
         #[tokio::test]
         async fn $name() {
             let Some(gw) = crate::common::reference_gateway().await else { return };
-            crate::scenarios::$name(&gw).await;
+            super::scenarios::$name(&gw).await;
         }
     )*};
 }
