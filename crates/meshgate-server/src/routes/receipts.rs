@@ -22,7 +22,7 @@ use crate::error::{shown, ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams, Query};
 use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::endpoint::Endpoints;
-use crate::routes::parse_id;
+use crate::routes::{filter_name, parse_id};
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -80,6 +80,7 @@ pub(crate) async fn obligations(
     auth.require_peer_token_if_configured(&state)?;
     let query = Query::parse(raw.as_deref(), &["peer", "limit"], "/obligations")?;
     let named = query.get("peer").filter(|p| !p.is_empty()).map(str::to_owned);
+    let named = filter_name(&state, &auth, named).await?;
     let peer = match (auth.peer(), named) {
         (Some(me), Some(other)) if other != me => {
             return Err(ApiError::forbidden(

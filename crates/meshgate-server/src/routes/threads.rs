@@ -32,14 +32,35 @@ async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
 #[utoipa::path(get, path = "/threads", tag = "threads", params(("peer" = Option<String>, Query), ("topic" = Option<String>, Query), ("session_id" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadList), Unauthorized))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<ThreadList>> {
     let q = Query::parse(raw.as_deref(), &["peer", "topic", "session_id", "limit"], "/threads")?;
+    let peer = q.get("peer").filter(|s| !s.is_empty()).map(str::to_owned);
+    let peer_aliases = match &peer {
+        Some(name) => peer_names(&state, name).await?,
+        None => Vec::new(),
+    };
     let tq = ThreadQuery {
-        peer: q.get("peer").filter(|s| !s.is_empty()).map(str::to_owned),
+        peer,
+        peer_aliases,
         topic: q.get("topic").filter(|s| !s.is_empty()).map(str::to_owned),
         session_id: q.get("session_id").filter(|s| !s.is_empty()).map(str::to_owned),
         member: auth.peer().map(str::to_owned),
         limit: q.int("limit", 1, 1000)?.unwrap_or(50) as u32,
     };
     Ok(Json(ThreadList { threads: state.store().threads(&tq).await? }))
+}
+
+/// The other names a `peer=` filter matches in thread names (`a↔b`),
+/// which people write with aliases as often as with peer names: when the
+/// name is a peer or an alias, that peer's name and all its aliases (as
+/// a send resolves an alias).
+async fn peer_names(state: &AppState, name: &str) -> ApiResult<Vec<String>> {
+    let store = state.store();
+    let Some(resolved) = store.resolve_name(name).await? else { return Ok(Vec::new()) };
+    let aliases = store.aliases().await?;
+    let mut names: Vec<String> =
+        aliases.into_iter().filter(|a| a.canonical == resolved.canonical).map(|a| a.alias).collect();
+    names.push(resolved.canonical);
+    names.retain(|n| n != name);
+    Ok(names)
 }
 
 /// `GET /threads/{uuid}?limit=`: metadata and messages, oldest first. A

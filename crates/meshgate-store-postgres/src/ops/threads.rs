@@ -67,9 +67,13 @@ pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreRe
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
     // ILIKE: SQLite's LIKE is case-insensitive (for ASCII) too.
-    if let Some(peer) = &q.peer {
-        params.push(Box::new(like_pattern(peer)));
-        clauses.push(format!("peer_pair ILIKE ${} ESCAPE '\\'", params.len()));
+    let mut any_name = Vec::new();
+    for name in q.peer.iter().chain(&q.peer_aliases) {
+        params.push(Box::new(like_pattern(name)));
+        any_name.push(format!("peer_pair ILIKE ${} ESCAPE '\\'", params.len()));
+    }
+    if !any_name.is_empty() {
+        clauses.push(format!("({})", any_name.join(" OR ")));
     }
     if let Some(topic) = &q.topic {
         params.push(Box::new(like_pattern(topic)));

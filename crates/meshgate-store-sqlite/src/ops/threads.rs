@@ -82,23 +82,27 @@ pub(crate) fn mint_thread(
     })
 }
 
+/// A thread's peer pair holds the name of the parameter (a LIKE pattern).
+const PAIR_HAS_NAME: &str = "peer_pair LIKE ? ESCAPE '\\'";
+
 pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
-    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    if let Some(peer) = &q.peer {
-        clauses.push("peer_pair LIKE ? ESCAPE '\\'");
-        params.push(Value::Text(like_pattern(peer)));
+    let names: Vec<&String> = q.peer.iter().chain(&q.peer_aliases).collect();
+    if !names.is_empty() {
+        clauses.push(format!("({})", vec![PAIR_HAS_NAME; names.len()].join(" OR ")));
+        params.extend(names.into_iter().map(|n| Value::Text(like_pattern(n))));
     }
     if let Some(topic) = &q.topic {
-        clauses.push("topic LIKE ? ESCAPE '\\'");
+        clauses.push("topic LIKE ? ESCAPE '\\'".into());
         params.push(Value::Text(like_pattern(topic)));
     }
     if let Some(session) = &q.session_id {
-        clauses.push("session_id = ?");
+        clauses.push("session_id = ?".into());
         params.push(Value::Text(session.clone()));
         if let Some(member) = &q.member {
             // A session id is its minter's: nobody else finds a thread by it.
-            clauses.push("minted_by = ?");
+            clauses.push("minted_by = ?".into());
             params.push(Value::Text(member.clone()));
         }
     }
@@ -106,7 +110,8 @@ pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread
         clauses.push(
             "(minted_by = ? \
              OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.from_node = ?) \
-             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.to_node = ?))",
+             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.to_node = ?))"
+                .into(),
         );
         for _ in 0..3 {
             params.push(Value::Text(member.clone()));

@@ -120,3 +120,31 @@ pub async fn unknown_thread_id_registers_a_thread(store: Arc<dyn Store>) {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].thread_name, "sa\u{2194}sb:topic");
 }
+
+/// `peer_aliases` are further names of the filtered peer: a thread whose
+/// pair names any of them is found.
+pub async fn threads_peer_filter_takes_every_name_of_the_peer(store: Arc<dyn Store>) {
+    let by_alias = store.mint_thread("lab\u{2194}gpu:one", None).await.unwrap();
+    let by_name = store.mint_thread("ops\u{2194}lab-ovh:two", None).await.unwrap();
+    let neither = store.mint_thread("ops\u{2194}gpu:three", None).await.unwrap();
+    let found = |peer: &str, aliases: &[&str]| {
+        let q = ThreadQuery {
+            peer: Some(peer.into()),
+            peer_aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            limit: 50,
+            ..Default::default()
+        };
+        let store = Arc::clone(&store);
+        async move {
+            let mut ids: Vec<String> = store.threads(&q).await.unwrap().into_iter().map(|t| t.thread_uuid).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![by_alias.thread_uuid.clone(), by_name.thread_uuid.clone()];
+    both.sort();
+    assert_eq!(found("lab-ovh", &["lab"]).await, both);
+    assert_eq!(found("lab", &["lab-ovh"]).await, both);
+    assert_eq!(found("gpu", &[]).await.len(), 2);
+    assert!(!found("lab", &["lab-ovh"]).await.contains(&neither.thread_uuid));
+}
