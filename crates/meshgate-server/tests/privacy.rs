@@ -399,3 +399,38 @@ async fn name_filters_resolve_aliases_on_every_read() {
         m.gw.stop().await;
     }
 }
+
+/// `GET /threads?peer=` matches a whole name in the thread's pair, never a
+/// part of a longer one, and a third peer's own token finds none of the
+/// threads it takes no part in, whatever name it filters by.
+#[tokio::test]
+async fn the_threads_peer_filter_is_an_exact_name() {
+    for backend in backends() {
+        let m = mesh(Gateway::start_backend(backend, |_| {}).await).await;
+        let plan = mint(&m, &m.carol, "bob\u{2194}carol:plan", None).await["thread_uuid"].as_str().unwrap().to_owned();
+        m.dm(&m.carol, "bob", "the plan", Some(&plan)).await;
+        let other =
+            mint(&m, &m.mallory, "bobcat <-> mallory:other", None).await["thread_uuid"].as_str().unwrap().to_owned();
+        let listed = |v: &Value| -> Vec<String> {
+            let rows = v["threads"].as_array().unwrap_or_else(|| panic!("no threads in {v}"));
+            rows.iter().map(|t| t["thread_uuid"].as_str().unwrap().to_owned()).collect()
+        };
+        let (s, v) = m.gw.get("/threads?peer=bob").await;
+        assert_eq!((s, listed(&v)), (StatusCode::OK, vec![plan.clone()]), "{backend:?}: bobcat is not bob");
+        let (_, v) = m.gw.get("/threads?peer=bobcat").await;
+        assert_eq!(listed(&v), vec![other.clone()], "{backend:?}: spaces around <-> do not matter");
+        let (_, v) = m.gw.get("/threads?peer=bo").await;
+        assert_eq!(listed(&v), Vec::<String>::new(), "{backend:?}: a prefix is no name");
+        let (_, v) = m.get(&m.bob, "/threads?peer=carol").await;
+        assert_eq!(listed(&v), vec![plan.clone()], "{backend:?}: bob took part");
+        for peer in ["bob", "carol", "b%25", "_ob"] {
+            let (s, v) = m.get(&m.mallory, &format!("/threads?peer={peer}")).await;
+            assert_eq!((s, listed(&v)), (StatusCode::OK, vec![]), "{backend:?}: mallory, peer={peer}");
+        }
+        let (_, v) = m.get(&m.mallory, "/threads?peer=mallory").await;
+        assert_eq!(listed(&v), vec![other], "{backend:?}: mallory's own");
+        let (s, v) = m.get(&m.alice, &format!("/threads/{plan}")).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_thread")), "{backend:?}");
+        m.gw.stop().await;
+    }
+}

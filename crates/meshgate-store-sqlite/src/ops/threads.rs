@@ -2,7 +2,8 @@
 
 use meshgate_proto::Thread;
 use meshgate_store::{
-    like_pattern, looks_like_uuid, now_timestamp, parse_thread_name, Refusal, StoreError, StoreResult, ThreadQuery,
+    like_pattern, looks_like_uuid, now_timestamp, pair_side_pattern, parse_thread_name, Refusal, StoreError,
+    StoreResult, ThreadQuery, PAIR_SIDES_SQL,
 };
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -82,16 +83,15 @@ pub(crate) fn mint_thread(
     })
 }
 
-/// A thread's peer pair holds the name of the parameter (a LIKE pattern).
-const PAIR_HAS_NAME: &str = "peer_pair LIKE ? ESCAPE '\\'";
-
 pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     let names: Vec<&String> = q.peer.iter().chain(&q.peer_aliases).collect();
     if !names.is_empty() {
-        clauses.push(format!("({})", vec![PAIR_HAS_NAME; names.len()].join(" OR ")));
-        params.extend(names.into_iter().map(|n| Value::Text(like_pattern(n))));
+        // A whole side of the pair, not a substring: `ann` is not `ann-2`.
+        let one = format!("{PAIR_SIDES_SQL} LIKE ? ESCAPE '\\'");
+        clauses.push(format!("({})", vec![one; names.len()].join(" OR ")));
+        params.extend(names.into_iter().map(|n| Value::Text(pair_side_pattern(n))));
     }
     if let Some(topic) = &q.topic {
         clauses.push("topic LIKE ? ESCAPE '\\'".into());
