@@ -115,6 +115,20 @@ async fn run_case(id: &str, ctx: &Ctx) -> (i32, String) {
             let target = format!("sqlite:{}", ctx.file("import-target.db"));
             ctx.offline(&["import", &mesh, "--db", &target]).await
         }
+        "swarph-import-foreign" => {
+            let notes = ctx.file("import-notes.db");
+            sqlite_file(&notes, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);");
+            let target = format!("sqlite:{}", ctx.file("import-foreign-target.db"));
+            ctx.offline(&["import", "--from-swarph", &notes, "--db", &target]).await
+        }
+        "swarph-import-blob" => {
+            let mesh = ctx.file("blob-mesh.db");
+            sqlite_file(&mesh, &format!("{SWARPH} INSERT INTO claude_messages VALUES (1, 'alice', 'bob', x'6869');"));
+            let target = ctx.file("import-blob-target.db");
+            let answer = ctx.offline(&["import", "--from-swarph", &mesh, "--db", &format!("sqlite:{target}")]).await;
+            assert!(!Path::new(&target).exists(), "nothing was written");
+            answer
+        }
         "foreign-export" => {
             let notes = ctx.file("notes.db");
             sqlite_file(
@@ -161,6 +175,8 @@ const CASES: &[&str] = &[
     "swarph-serve",
     "swarph-export",
     "swarph-import-file",
+    "swarph-import-foreign",
+    "swarph-import-blob",
     "foreign-export",
     "not-a-database",
     "unreachable",

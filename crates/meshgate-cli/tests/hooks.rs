@@ -323,3 +323,51 @@ async fn postgres_context_and_wake_hooks() {
     drop(gw);
     drop_pg(&base, &name).await;
 }
+
+/// The shown-ids file is replaced durably: under `strace`, the temp file is
+/// fsynced before it is renamed over the state file, and the directory is
+/// fsynced after the rename. Needs strace (as `fsync_before_ack.rs`).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hook_state_file_is_fsynced_before_and_after_its_rename() {
+    let usable = std::process::Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        assert_eq!(
+            std::env::var("MESHGATE_ALLOW_SKIP").as_deref(),
+            Ok("1"),
+            "strace is missing: apt-get install strace"
+        );
+        eprintln!("SKIPPED: strace is missing or cannot trace here (MESHGATE_ALLOW_SKIP=1)");
+        return;
+    }
+    let gw = meshgate_gateway().await;
+    let desk = Desk::new(&gw).await;
+    let (code, out, err) = desk.install("claude-code", "bob", &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    desk.send("alice", "bob", "are the state files durable?").await;
+    let log = gw.dir.path().join("strace.log");
+    let traced = format!(
+        "strace -f -yy -e trace=fsync,fdatasync,rename,renameat,renameat2 -o {} {}",
+        log.display(),
+        desk.command("UserPromptSubmit")
+    );
+    let (code, out, err) = desk.run_hook(&traced, "UserPromptSubmit", "durable").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("are the state files durable?"), "{out}");
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    let find =
+        |from: usize, what: &dyn Fn(&str) -> bool| lines.iter().skip(from).position(|l| what(l)).map(|i| i + from);
+    let temp_synced = find(0, &|l| l.contains("fsync(") && l.contains(".shown.tmp-") && l.ends_with("= 0"))
+        .unwrap_or_else(|| panic!("no fsync of the temp file:\n{trace}"));
+    let renamed = find(temp_synced, &|l| l.contains("rename") && l.contains(".shown.tmp-") && l.ends_with("= 0"))
+        .unwrap_or_else(|| panic!("no rename after the fsync:\n{trace}"));
+    let dir = desk.config.join("hooks").display().to_string();
+    find(renamed, &|l| l.contains("fsync(") && l.contains(&dir) && !l.contains(".shown") && l.ends_with("= 0"))
+        .unwrap_or_else(|| panic!("no fsync of the directory after the rename:\n{trace}"));
+}

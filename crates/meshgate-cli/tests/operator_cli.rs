@@ -88,3 +88,27 @@ async fn a_deleted_peers_name_comes_back_only_with_adopt_history() {
     let inbox = json(&ok(&gw, &["inbox", "--as", "bob", "--json"]).await);
     assert_eq!(inbox[0]["content"], "for the old bob", "{inbox}");
 }
+
+/// `thread show` follows the gateway's pages to the end: a thread longer
+/// than one page (here a 3,000-byte budget) is shown whole, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thread_show_follows_pages() {
+    let gw = common::meshgate_gateway_with(&["--page-max-bytes", "3000"]).await;
+    ok(&gw, &["register", "--as", "alice"]).await;
+    ok(&gw, &["register", "--as", "bob"]).await;
+    let uuid = ok(&gw, &["thread", "new", "long"]).await.trim().to_owned();
+    let alice = gw.client("alice");
+    for i in 0..6 {
+        let options = meshgate_client::SendOptions { thread_id: Some(uuid.clone()), ..Default::default() };
+        let body = format!("part {i} {}", "y".repeat(1000));
+        alice.send("bob", meshgate_client::Kind::Fyi, &body, options).await.unwrap();
+    }
+    let shown = json(&ok(&gw, &["thread", "show", &uuid, "--json"]).await);
+    let contents: Vec<&str> =
+        shown["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents.len(), 6, "{shown}");
+    assert!(contents.iter().enumerate().all(|(i, c)| c.starts_with(&format!("part {i} "))), "in order");
+    assert_eq!(shown["truncated"], false);
+    let text = ok(&gw, &["thread", "show", &uuid]).await;
+    assert!((0..6).all(|i| text.contains(&format!("part {i} "))), "{text}");
+}

@@ -30,8 +30,29 @@ impl Client {
         Ok(self.get::<ThreadList>(&["threads"], &[]).await?.threads)
     }
 
-    /// `GET /threads/{thread_id}`: metadata and messages, oldest first.
+    /// `GET /threads/{thread_id}`: metadata and every message the caller
+    /// may read, oldest first, following the gateway's pages
+    /// ([`Client::thread_page`]) to the end.
     pub async fn thread(&self, thread_id: &str) -> Result<ThreadMessages> {
-        self.get(&["threads", thread_id], &[]).await
+        let mut whole = self.thread_page(thread_id, None).await?;
+        while whole.truncated {
+            let Some(last) = whole.messages.last().map(|m| m.id) else { break };
+            let next = self.thread_page(thread_id, Some(last)).await?;
+            // A gateway that does not move on ends the walk.
+            whole.truncated = next.truncated && next.messages.last().is_some_and(|m| m.id > last);
+            whole.messages.extend(next.messages.into_iter().filter(|m| m.id > last));
+        }
+        Ok(whole)
+    }
+
+    /// One page of `GET /threads/{thread_id}`: up to 1000 messages (fewer
+    /// where the gateway's page byte budget ends first) after `after_id`,
+    /// oldest first; `truncated` says more follow.
+    pub async fn thread_page(&self, thread_id: &str, after_id: Option<i64>) -> Result<ThreadMessages> {
+        let mut query = vec![("limit", "1000".to_owned())];
+        if let Some(id) = after_id {
+            query.push(("after_id", id.to_string()));
+        }
+        self.get(&["threads", thread_id], &query).await
     }
 }

@@ -34,6 +34,11 @@ pub struct MessageStatus {
     /// For a `question`: when its answer is due.
     #[serde(default)]
     pub due_at: Option<String>,
+    /// The recipient was deleted (its name is retired, its history kept):
+    /// nobody will read or answer this message, and a question to it is
+    /// no longer open. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recipient_removed: bool,
 }
 
 /// One open question in `GET /obligations`.

@@ -58,6 +58,9 @@ pub struct ThreadList {
 pub struct ThreadMessages {
     /// Thread metadata.
     pub thread: Thread,
-    /// Its messages, oldest first.
+    /// Its messages, oldest first: one page (`limit`, the byte budget).
     pub messages: Vec<Message>,
+    /// More messages follow the last one: read on with `after_id` = its id.
+    #[serde(default)]
+    pub truncated: bool,
 }

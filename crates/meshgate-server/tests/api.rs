@@ -258,3 +258,58 @@ async fn secret_guard_policies_warn_and_off_store_the_message() {
         gw.stop().await;
     }
 }
+
+/// `GET /threads/{uuid}` answers a page at a time, as `GET /messages` does:
+/// `limit`, the byte budget (at least one row), an `after_id` cursor and
+/// `truncated` while more follow. A third peer with its own token gets the
+/// thread's 404 on every page; a party past the end gets an empty page.
+#[tokio::test]
+async fn a_thread_is_read_in_pages() {
+    let gw = Gateway::start_with(|c| c.page_max_bytes = 3000).await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let mallory = gw.register("mallory").await;
+    let (_, t) = gw.call(Method::POST, "/threads", Some(&alice), Some(json!({"thread_name": "long"}))).await;
+    let uuid = t["thread_uuid"].as_str().unwrap().to_owned();
+    let mut sent = Vec::new();
+    for i in 0..7 {
+        let body =
+            json!({"to_node": "bob", "kind": "fyi", "content": format!("{i} {}", "x".repeat(1000)), "thread_id": uuid});
+        let (s, v) = gw.call(Method::POST, "/messages", Some(&alice), Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        sent.push(v["id"].as_i64().unwrap());
+    }
+    let page = |token: String, query: String| {
+        let gw = &gw;
+        let path = format!("/threads/{uuid}{query}");
+        async move { gw.call(Method::GET, &path, Some(&token), None).await }
+    };
+    let (s, v) = page(alice.clone(), "?limit=3".into()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((ids(v["messages"].as_array().unwrap()), &v["truncated"]), (sent[..2].to_vec(), &json!(true)), "bytes");
+    let (_, v) = page(OPERATOR.into(), "?limit=1".into()).await;
+    assert_eq!((ids(v["messages"].as_array().unwrap()), &v["truncated"]), (sent[..1].to_vec(), &json!(true)), "limit");
+    let mut walked: Vec<i64> = Vec::new();
+    let mut after = 0;
+    loop {
+        let (s, v) = page(alice.clone(), format!("?after_id={after}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let rows = ids(v["messages"].as_array().unwrap());
+        assert!(!rows.is_empty() && rows.len() <= 2, "{rows:?}");
+        walked.extend(&rows);
+        after = *rows.last().unwrap();
+        if v["truncated"] == json!(false) {
+            break;
+        }
+    }
+    assert_eq!(walked, sent, "every DM once, in order");
+    let (s, v) = page(alice.clone(), format!("?after_id={after}")).await;
+    assert_eq!((s, v["messages"].as_array().map(Vec::len), &v["truncated"]), (StatusCode::OK, Some(0), &json!(false)));
+    for query in ["", "?after_id=0", "?after_id=999999"] {
+        let (s, v) = page(mallory.clone(), query.into()).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_thread")), "mallory {query}");
+    }
+    let (s, v) = page(alice.clone(), "?after_id=x".into()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    gw.stop().await;
+}

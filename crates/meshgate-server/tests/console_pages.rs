@@ -216,4 +216,6 @@ async fn with_required_peer_tokens_an_operator_session_sees_the_peers_but_not_th
     assert!(page.body.contains(r#"data-peer="alice""#) && page.body.contains(r#"data-code="peer_token_required""#));
     assert!(!page.body.contains(&format!(r#"data-message-id="{id}""#)) && !page.body.contains("only for peers"));
     assert_eq!(b.get("/ui/peers/bob").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.get(&format!("/ui/messages/{id}")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(cell(&page.body, "bob", "owed"), "—", "no owed count either");
 }

@@ -166,6 +166,43 @@ async fn require_peer_tokens_refuses_the_operator_for_message_traffic() {
     gw.stop().await;
 }
 
+/// The other peer-scoped routes honour the flag exactly as the inbox does:
+/// the operator (shared) token is refused with it and allowed without it;
+/// the peer's own token works either way.
+#[tokio::test]
+async fn require_peer_tokens_covers_the_ladder_and_obligations() {
+    for required in [true, false] {
+        let gw = Gateway::start_with(|c| c.require_peer_tokens = required).await;
+        let a = gw.register("alice").await;
+        let b = gw.register("bob").await;
+        let c = gw.register("carol").await;
+        let question = json!({"to_node": "bob", "kind": "question", "content": "ready?"});
+        let (s, v) = gw.call(Method::POST, "/messages", Some(&a), Some(question)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let id = v["id"].as_i64().unwrap();
+        for path in [format!("/messages/{id}"), "/obligations".into(), "/obligations?peer=bob".into()] {
+            let (s, v) = gw.get(&path).await;
+            if required {
+                assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("peer_token_required")), "{path}");
+            } else {
+                assert_eq!(s, StatusCode::OK, "{path}: {v}");
+            }
+            let (s, v) = gw.call(Method::GET, &path, Some(&b), None).await;
+            assert_eq!(s, StatusCode::OK, "{path} with bob's own token: {v}");
+        }
+        let (s, v) = gw.call(Method::GET, "/obligations", Some(&b), None).await;
+        assert_eq!((s, v["owed"][0]["id"].as_i64()), (StatusCode::OK, Some(id)));
+        // A third peer's own token is never refused by the flag, and sees nothing of the pair's.
+        let (s, v) = gw.call(Method::GET, &format!("/messages/{id}"), Some(&c), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_message")));
+        let (s, v) = gw.call(Method::GET, "/obligations?peer=bob", Some(&c), None).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        let (s, v) = gw.call(Method::GET, "/obligations", Some(&c), None).await;
+        assert_eq!((s, &v["owed"], &v["awaiting"]), (StatusCode::OK, &json!([]), &json!([])));
+        gw.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn last_seen_reflects_activity_after_a_flush() {
     let gw = Gateway::start_with(|c| c.last_seen_flush = std::time::Duration::from_millis(50)).await;

@@ -341,3 +341,96 @@ async fn joining_a_thread_shows_nothing_of_the_others_activity() {
         m.gw.stop().await;
     }
 }
+
+/// An alias in a name filter means its peer, as it does for a send, on
+/// every read that takes a name (`GET /messages`, search, obligations,
+/// threads), for the operator and for the peer itself; a third peer's own
+/// token still finds nothing of the pair's.
+#[tokio::test]
+async fn name_filters_resolve_aliases_on_every_read() {
+    for backend in backends() {
+        let m = mesh(Gateway::start_backend(backend, |_| {}).await).await;
+        let (s, v) = m.gw.post("/aliases", json!({"alias": "bobby", "canonical": "bob"})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let thread =
+            mint(&m, &m.alice, "alice\u{2194}bob:plans", None).await["thread_uuid"].as_str().unwrap().to_owned();
+        let fyi = m.dm(&m.alice, "bob", "deploy the canary", Some(&thread)).await;
+        let ask = json!({"to_node": "bob", "kind": "question", "content": "canary ok?", "thread_id": thread});
+        let (s, v) = m.call(&m.alice, Method::POST, "/messages", Some(ask)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let question = v["id"].as_i64().unwrap();
+        let searched = |v: &Value| -> Vec<i64> {
+            let hits = v["hits"].as_array().unwrap_or_else(|| panic!("no hits in {v}"));
+            hits.iter().map(|h| h["message"]["id"].as_i64().unwrap()).collect()
+        };
+        for (who, token) in [("operator", OPERATOR), ("bob", m.bob.as_str())] {
+            let (s, v) = m.get(token, "/messages?to=bobby&limit=10").await;
+            assert_eq!((s, ids(&v, "messages")), (StatusCode::OK, vec![question, fyi]), "{backend:?} {who}: {v}");
+            let (s, v) = m.get(token, "/messages?to_node=bobby&after_id=0&wait=5").await;
+            assert_eq!((s, ids(&v, "messages")), (StatusCode::OK, vec![fyi, question]), "{backend:?} {who}: {v}");
+            let (s, v) = m.get(token, "/messages/search?q=canary&to=bobby").await;
+            assert_eq!(s, StatusCode::OK, "{backend:?} {who}: {v}");
+            let mut found = searched(&v);
+            found.sort();
+            assert_eq!(found, vec![fyi, question], "{backend:?} {who}: search to=bobby");
+            let (s, v) = m.get(token, "/obligations?peer=bobby").await;
+            assert_eq!((s, ids(&v, "owed")), (StatusCode::OK, vec![question]), "{backend:?} {who}: {v}");
+            let (s, v) = m.get(token, "/threads?peer=bobby").await;
+            let found: Vec<&str> =
+                v["threads"].as_array().unwrap().iter().filter_map(|t| t["thread_uuid"].as_str()).collect();
+            assert_eq!((s, found), (StatusCode::OK, vec![thread.as_str()]), "{backend:?} {who}: {v}");
+        }
+        let url = format!("{}/messages/stream?to=bobby&after_id=0", m.gw.url);
+        let streamed = sse_ids(m.gw.http.clone(), url, OPERATOR.to_owned(), Some(question)).await;
+        assert_eq!(streamed, vec![fyi, question], "{backend:?}: the operator streams bob's inbox by its alias");
+        let back = m.dm(&m.bob, "alice", "canary is fine", None).await;
+        let (s, v) = m.get(&m.alice, "/messages?to=alice&from=bobby").await;
+        assert_eq!((s, ids(&v, "messages")), (StatusCode::OK, vec![back]), "{backend:?}: alice narrows to bob's sends");
+        // mallory holds a valid token of its own: names resolve for it too,
+        // and find nothing of alice's and bob's.
+        for path in ["/messages?to=bobby", "/obligations?peer=bobby"] {
+            let (s, v) = m.get(&m.mallory, path).await;
+            assert_eq!((s, v["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{backend:?} {path}");
+        }
+        let (s, v) = m.get(&m.mallory, "/messages/search?q=canary&to=bobby").await;
+        assert_eq!((s, searched(&v)), (StatusCode::OK, vec![]), "{backend:?}: mallory's search");
+        let (s, v) = m.get(&m.mallory, "/threads?peer=bobby").await;
+        assert_eq!((s, &v["threads"]), (StatusCode::OK, &json!([])), "{backend:?}: mallory's threads");
+        m.gw.stop().await;
+    }
+}
+
+/// `GET /threads?peer=` matches a whole name in the thread's pair, never a
+/// part of a longer one, and a third peer's own token finds none of the
+/// threads it takes no part in, whatever name it filters by.
+#[tokio::test]
+async fn the_threads_peer_filter_is_an_exact_name() {
+    for backend in backends() {
+        let m = mesh(Gateway::start_backend(backend, |_| {}).await).await;
+        let plan = mint(&m, &m.carol, "bob\u{2194}carol:plan", None).await["thread_uuid"].as_str().unwrap().to_owned();
+        m.dm(&m.carol, "bob", "the plan", Some(&plan)).await;
+        let other =
+            mint(&m, &m.mallory, "bobcat <-> mallory:other", None).await["thread_uuid"].as_str().unwrap().to_owned();
+        let listed = |v: &Value| -> Vec<String> {
+            let rows = v["threads"].as_array().unwrap_or_else(|| panic!("no threads in {v}"));
+            rows.iter().map(|t| t["thread_uuid"].as_str().unwrap().to_owned()).collect()
+        };
+        let (s, v) = m.gw.get("/threads?peer=bob").await;
+        assert_eq!((s, listed(&v)), (StatusCode::OK, vec![plan.clone()]), "{backend:?}: bobcat is not bob");
+        let (_, v) = m.gw.get("/threads?peer=bobcat").await;
+        assert_eq!(listed(&v), vec![other.clone()], "{backend:?}: spaces around <-> do not matter");
+        let (_, v) = m.gw.get("/threads?peer=bo").await;
+        assert_eq!(listed(&v), Vec::<String>::new(), "{backend:?}: a prefix is no name");
+        let (_, v) = m.get(&m.bob, "/threads?peer=carol").await;
+        assert_eq!(listed(&v), vec![plan.clone()], "{backend:?}: bob took part");
+        for peer in ["bob", "carol", "b%25", "_ob"] {
+            let (s, v) = m.get(&m.mallory, &format!("/threads?peer={peer}")).await;
+            assert_eq!((s, listed(&v)), (StatusCode::OK, vec![]), "{backend:?}: mallory, peer={peer}");
+        }
+        let (_, v) = m.get(&m.mallory, "/threads?peer=mallory").await;
+        assert_eq!(listed(&v), vec![other], "{backend:?}: mallory's own");
+        let (s, v) = m.get(&m.alice, &format!("/threads/{plan}")).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_thread")), "{backend:?}");
+        m.gw.stop().await;
+    }
+}

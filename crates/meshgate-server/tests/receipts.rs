@@ -464,3 +464,39 @@ async fn only_a_peer_token_send_is_marked_verified() {
         assert_eq!(status["sender_verified"], true, "{status}");
     }
 }
+
+/// A question to a peer that is then deleted is no longer awaited: its
+/// ladder says `recipient_removed` and it is not owed; a third peer still
+/// gets the 404 of a missing id for it.
+#[tokio::test]
+async fn questions_to_a_deleted_peer_end() {
+    for backend in backends() {
+        let m = mesh(backend).await;
+        let q = m.ask(&m.alice, "bob", json!({"due_in": 60})).await;
+        let kept = m.ask(&m.alice, "carol", json!({})).await;
+        let (_, v) = m.as_(&m.alice, Method::GET, "/obligations", None).await;
+        assert_eq!(v["awaiting"].as_array().map(Vec::len), Some(2), "{backend:?}: {v}");
+        let (s, v) = m.gw.call(Method::DELETE, "/peers/bob", Some(common::OPERATOR), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+
+        let (s, v) = m.as_(&m.alice, Method::GET, "/obligations", None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let awaiting: Vec<i64> = v["awaiting"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        assert_eq!(awaiting, vec![kept], "{backend:?}: the question to bob ended");
+        let (_, v) = m.gw.get("/obligations").await;
+        assert_eq!(v["owed"].as_array().map(Vec::len), Some(1), "{backend:?}: the whole mesh: {v}");
+        let (s, v) = m.status(&m.alice, q).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["recipient_removed"], true, "{backend:?}: {v}");
+        assert!(v["owed"].is_null() && v["answer_id"].is_null(), "{backend:?}: {v}");
+        let (_, v) = m.status(&m.alice, kept).await;
+        assert!(v["recipient_removed"].is_null() && v["owed"] == true, "{backend:?}: {v}");
+        // carol, with its own valid token, learns nothing about it.
+        let (s, v) = m.status(&m.carol, q).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_message")), "{backend:?}");
+        let (_, v) = m.as_(&m.carol, Method::GET, "/obligations", None).await;
+        let owed: Vec<i64> = v["owed"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        assert_eq!(owed, vec![kept], "{backend:?}: {v}");
+        m.gw.stop().await;
+    }
+}

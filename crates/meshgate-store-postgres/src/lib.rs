@@ -71,6 +71,7 @@ mod batch;
 mod error;
 mod live;
 mod ops;
+mod snapshot;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,9 +82,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use meshgate_proto::{Alias, MarkRead, Message, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
-    classify_tables, refuse_foreign, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery,
-    MessageRecord, NewMessage, ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store,
-    StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord, NewMessage,
+    ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store, StoreError, StoreResult,
+    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -100,6 +101,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_receipts.sql")),
     (6, include_str!("../migrations/0006_search.sql")),
 ];
+
+pub use snapshot::PgSnapshot;
 
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -208,21 +211,7 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> StoreResult<i64> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.db()?;
     // The store boundary: never add meshgate's tables to another
     // application's schema.
-    let tables: Vec<String> = tx
-        .query(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
-            &[],
-        )
-        .await
-        .db()?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let schema: String = tx.query_one("SELECT current_database() || '.' || current_schema()", &[]).await.db()?.get(0);
-    if let Some(refusal) = refuse_foreign(&classify_tables(&tables), &format!("PostgreSQL schema {schema}")) {
-        return Err(refusal);
-    }
+    ops::our_schema(&tx).await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (\
            version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",

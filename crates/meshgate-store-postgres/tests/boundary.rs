@@ -37,3 +37,32 @@ async fn a_foreign_schema_is_refused_untouched_and_ours_reopens() {
     drop(PgStore::connect(&ours.url, PgOptions::default()).await.expect("an empty database is migrated"));
     PgStore::connect(&ours.url, PgOptions::default()).await.expect("meshgate's own database reopens");
 }
+
+/// `PgSnapshot` (what `meshgate export` reads) is one read-only
+/// `REPEATABLE READ` transaction: it sees the store as of its opening,
+/// whatever commits later, and refuses a schema that is not meshgate's or
+/// not yet migrated instead of migrating it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_snapshot_is_read_only_and_consistent() {
+    use meshgate_store::Store;
+    use meshgate_store_postgres::PgSnapshot;
+    let Some(db) = TestDb::create().await else { return };
+    let err = PgSnapshot::open(&db.url, PgOptions::default()).await.unwrap_err().to_string();
+    assert!(err.contains("no meshgate data"), "an empty schema: {err}");
+    assert!(tables(&db.url).await.is_empty(), "and nothing was created");
+
+    let store = PgStore::connect(&db.url, PgOptions::default()).await.unwrap();
+    let msg = |content: &str| meshgate_store::conformance::msg("alice", "bob", content);
+    let first = store.insert_message(msg("before")).await.unwrap().message.id;
+    let snapshot = PgSnapshot::open(&db.url, PgOptions::default()).await.unwrap();
+    assert!(snapshot.is_read_only().await.unwrap());
+    store.insert_message(msg("after")).await.unwrap();
+    store.put_alias("bobby", "bob").await.ok();
+    assert_eq!(snapshot.max_id().await.unwrap(), first, "the snapshot keeps its instant");
+    let rows = snapshot.export_messages(0, 10).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.message.id).collect::<Vec<_>>(), vec![first]);
+    assert!(snapshot.aliases().await.unwrap().is_empty());
+    assert_eq!(snapshot.store_id().await.unwrap(), store.store_id().await.unwrap());
+    snapshot.finish().await.unwrap();
+    assert_eq!(store.export_messages(0, 10).await.unwrap().len(), 2);
+}

@@ -120,6 +120,9 @@ macro_rules! __with_conformance_checks {
 
         search_bounds_its_ranking_work,
         search_keeps_the_page_byte_budget,
+        threads_peer_filter_takes_every_name_of_the_peer,
+        threads_peer_filter_is_an_exact_name,
+        obligations_end_when_a_party_is_deleted,
         );
     };
 }

@@ -224,7 +224,7 @@ impl Default for MessageQuery {
 /// Filters of `GET /threads`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ThreadQuery {
-    /// Substring of the peer pair.
+    /// A name in the peer pair.
     pub peer: Option<String>,
     /// Substring of the topic.
     pub topic: Option<String>,
@@ -240,6 +240,9 @@ pub struct ThreadQuery {
     pub member: Option<String>,
     /// At most this many rows.
     pub limit: u32,
+    /// Other names `peer` stands for (its peer's name and aliases), also
+    /// matched in the peer pair.
+    pub peer_aliases: Vec<String>,
 }
 
 // ---------------------------------------------------------------- moving data

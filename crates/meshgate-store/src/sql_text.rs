@@ -10,6 +10,20 @@ pub fn parse_thread_name(name: &str) -> (String, String) {
     }
 }
 
+/// A thread's peer pair as a LIKE subject whose sides are whole names:
+/// spaces removed, the separators `<->` and `--` written `↔`, and a `↔`
+/// on each end, so [`pair_side_pattern`] matches one side exactly (SQL,
+/// the same on SQLite and PostgreSQL).
+pub const PAIR_SIDES_SQL: &str =
+    "('\u{2194}' || replace(replace(replace(peer_pair, ' ', ''), '<->', '\u{2194}'), '--', '\u{2194}') || '\u{2194}')";
+
+/// The LIKE pattern (`\` escapes) that finds `name` as a whole side of
+/// [`PAIR_SIDES_SQL`]; the name is normalised as the pair is.
+pub fn pair_side_pattern(name: &str) -> String {
+    let name = name.replace(' ', "").replace("<->", "\u{2194}").replace("--", "\u{2194}");
+    format!("%\u{2194}{}\u{2194}%", like_escape(&name))
+}
+
 /// `%text%` with LIKE's wildcards escaped (`\` is the escape character).
 pub fn like_pattern(text: &str) -> String {
     format!("%{}%", like_escape(text))
@@ -35,6 +49,12 @@ mod tests {
     fn thread_names_split_at_the_first_colon() {
         assert_eq!(parse_thread_name("lab\u{2194}gpu: phase:7 "), ("lab\u{2194}gpu".into(), "phase:7".into()));
         assert_eq!(parse_thread_name("plain"), ("plain".into(), String::new()));
+    }
+
+    #[test]
+    fn pair_side_patterns_are_whole_names() {
+        assert_eq!(pair_side_pattern("lab-ovh"), "%\u{2194}lab-ovh\u{2194}%");
+        assert_eq!(pair_side_pattern("a_b"), "%\u{2194}a\\_b\u{2194}%");
     }
 
     #[test]

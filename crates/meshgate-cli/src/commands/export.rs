@@ -38,15 +38,17 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meshgate_proto::{Alias, Kind, Message, Peer, Thread};
-use meshgate_store::{
-    now_timestamp, parse_timestamp, ImportRecord, Ladder, MessageRecord, Store, TokenHash, TokenRecord,
-};
+use meshgate_store::{now_timestamp, parse_timestamp, ImportRecord, Ladder, MessageRecord, TokenHash, TokenRecord};
+use meshgate_store_postgres::{PgOptions, PgSnapshot};
 use meshgate_store_sqlite::{FileContents, SqliteStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::serve::{open_store, sqlite_path, store_url};
 use crate::exit::advised;
+
+mod source;
+pub(crate) use source::Source;
 
 /// `format` of the `meta` line.
 pub(crate) const FORMAT: &str = "meshgate-export";
@@ -395,7 +397,7 @@ pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
 /// Runs `meshgate export`.
 pub async fn run(args: Args) -> Result<u8> {
     let url = args.store.url();
-    let store: Arc<dyn Store> = match sqlite_path(&url) {
+    let source = match sqlite_path(&url) {
         Some(path) => {
             if !path.exists() {
                 return Err(advised(format!("no store at {}: pass --db or --data-dir", path.display())));
@@ -407,9 +409,16 @@ pub async fn run(args: Args) -> Result<u8> {
             let store = tokio::task::spawn_blocking(move || SqliteStore::open_read_only(&path, 2))
                 .await?
                 .context("opening the SQLite store read-only")?;
-            Arc::new(store)
+            Source::Store(Arc::new(store))
         }
-        None => open_store(&url).await?.0,
+        // One read-only transaction: a consistent snapshot that cannot
+        // write (nor migrate).
+        None if url.starts_with("postgres://") || url.starts_with("postgresql://") => Source::Pg(Box::new(
+            PgSnapshot::open(&url, PgOptions::default())
+                .await
+                .context("opening a read-only snapshot of the PostgreSQL store")?,
+        )),
+        None => Source::Store(open_store(&url).await?.0),
     };
     let mut out: Box<dyn Write + Send> = if args.output.as_os_str() == "-" {
         Box::new(std::io::BufWriter::new(std::io::stdout()))
@@ -417,9 +426,10 @@ pub async fn run(args: Args) -> Result<u8> {
         let file = private_file(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
         Box::new(std::io::BufWriter::new(file))
     };
-    let counts = export(&*store, &mut out).await?;
+    let counts = export(&source, &mut out).await?;
     out.flush().context("writing the export")?;
     drop(out);
+    source.finish().await.context("ending the export's snapshot")?;
     let summary: Vec<String> = counts.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
     eprintln!("meshgate: exported {} from {}", summary.join(", "), redact(&url));
     Ok(crate::exit::OK)
@@ -466,9 +476,9 @@ fn write_line(out: &mut dyn Write, line: &Line) -> Result<()> {
 }
 
 /// Writes the whole store to `out`; returns the count per record type.
-pub(crate) async fn export(store: &dyn Store, out: &mut dyn Write) -> Result<Vec<(&'static str, u64)>> {
+pub(crate) async fn export(store: &Source, out: &mut dyn Write) -> Result<Vec<(&'static str, u64)>> {
     let store_id = store.store_id().await.context("reading the store id")?;
-    let newest = *store.subscribe().borrow();
+    let newest = store.newest().await.context("reading the newest message id")?;
     write_line(
         out,
         &Line::Meta(MetaLine {

@@ -119,7 +119,9 @@ impl Mesh for ClientMesh {
     }
 
     async fn thread(&self, _: &(), thread_id: &str) -> MeshResult<Vec<Message>> {
-        Ok(self.0.thread(thread_id).await.map_err(tool_error)?.messages)
+        // One page (the gateway's byte budget), as on `/mcp`: a model's
+        // context is no place for a whole long thread.
+        Ok(self.0.thread_page(thread_id, None).await.map_err(tool_error)?.messages)
     }
 
     async fn obligations(&self, _: &()) -> MeshResult<Obligations> {

@@ -46,6 +46,9 @@ pub fn render(s: &MessageStatus) -> String {
             out.push_str(&format!("  due        {due}\n"));
         }
     }
+    if s.recipient_removed {
+        out.push_str(&format!("  recipient  removed ({} was deleted; nobody will answer)\n", m.to_node));
+    }
     if let Some(parent) = s.in_reply_to {
         out.push_str(&format!("  replies to {parent}\n"));
     }
@@ -53,4 +56,22 @@ pub fn render(s: &MessageStatus) -> String {
         out.push_str(&format!("  thread     {thread}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_recipient_is_said() {
+        let status = |removed: bool| -> MessageStatus {
+            serde_json::from_value(serde_json::json!({
+                "id": 7, "from_node": "alice", "to_node": "bob", "kind": "question", "content": "ready?",
+                "created_at": "2026-01-01T00:00:00.000000+00:00", "recipient_removed": removed
+            }))
+            .unwrap()
+        };
+        assert!(render(&status(true)).contains("  recipient  removed (bob was deleted; nobody will answer)\n"));
+        assert!(!render(&status(false)).contains("removed"));
+    }
 }

@@ -3,11 +3,13 @@
 
 use axum::body::Body;
 use axum::http::{header, Method, StatusCode};
+use axum::response::Response;
 use meshgate_proto::ErrorBody;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use super::layout::failure_page;
 use super::session::Session;
 use super::Console;
 use crate::error::ApiError;
@@ -34,6 +36,13 @@ impl Console {
     /// `GET uri` as `session`, decoded.
     pub(crate) async fn get<T: DeserializeOwned>(&self, session: &Session, uri: &str) -> Result<T, Failure> {
         self.call(session, Method::GET, uri, None).await
+    }
+
+    /// `GET uri` as `session` for a page: a failure is already the
+    /// console's page for it (so a handler returning `Result<Response,
+    /// Response>` reads with `?`).
+    pub(crate) async fn read<T: DeserializeOwned>(&self, session: &Session, uri: &str) -> Result<T, Response> {
+        self.get(session, uri).await.map_err(|f| failure_page(Some(session), &f))
     }
 
     /// `method uri` (with `body` as JSON) as `session`, the answer decoded.

@@ -14,6 +14,7 @@ pub mod threads;
 
 use meshgate_store::Store;
 
+use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
@@ -60,4 +61,21 @@ pub(crate) async fn suggestions(state: &AppState, name: &str) -> ApiResult<Vec<S
         peers.iter().filter(|p| p.enabled).map(|p| p.name.as_str()),
         aliases.iter().map(|a| (a.alias.as_str(), a.canonical.as_str())),
     ))
+}
+
+/// The peer a name filter (`to`, `from`, `peer`) means: an alias resolves
+/// to its peer, as a send's recipient does; any other name is taken as
+/// given (a peer, or a deleted or never registered name whose DMs stay
+/// findable: a read names no recipient to refuse). The caller's own name
+/// needs no lookup.
+pub(crate) async fn filter_name(state: &AppState, auth: &Auth, name: Option<String>) -> ApiResult<Option<String>> {
+    match name {
+        Some(n) if !n.is_empty() && auth.peer() != Some(n.as_str()) => {
+            Ok(Some(match state.store().resolve_name(&n).await? {
+                Some(r) if r.via_alias => r.canonical,
+                _ => n,
+            }))
+        }
+        other => Ok(other),
+    }
 }

@@ -22,7 +22,7 @@ use crate::error::{shown, ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams, Query};
 use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::endpoint::Endpoints;
-use crate::routes::parse_id;
+use crate::routes::{filter_name, parse_id};
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -39,12 +39,13 @@ fn unknown_message(id: i64) -> ApiError {
 /// `read_at`, `answer_id`, `in_reply_to`, `due_at`), for its sender, its
 /// recipient and the operator; anyone else gets the 404 of a missing id.
 /// Reading the ladder is no delivery: it records nothing.
-#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MessageStatus), (status = 404, description = "unknown_message: no such message, or not the caller's", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MessageStatus), (status = 403, description = "peer_token_required: the operator token under --require-peer-tokens", body = ErrorBody), (status = 404, description = "unknown_message: no such message, or not the caller's", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     auth: Auth,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<MessageStatus>> {
+    auth.require_peer_token_if_configured(&state)?;
     let id = parse_id(&id)?;
     check_party(&state, id, auth.peer()).await?;
     let status = state.store().message_status(id).await?.ok_or_else(|| unknown_message(id))?;
@@ -70,14 +71,16 @@ async fn check_party(state: &AppState, id: i64, who: Option<&str>) -> ApiResult<
 /// `overdue`. `limit` (1..=1000, default 100) applies per list. The operator
 /// names a peer with `peer=NAME`, or gets the whole mesh (both lists then
 /// hold every open question); a peer token naming another peer is 403.
-#[utoipa::path(get, path = "/obligations", tag = "messages", params(("peer" = Option<String>, Query, description = "operator: whose obligations (default: the whole mesh)"), ("limit" = Option<u32>, Query, description = "1..1000 per list, default 100")), responses((status = 200, body = Obligations), (status = 400, description = "unknown parameter", body = ErrorBody), (status = 403, description = "a peer token asking for another peer", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(get, path = "/obligations", tag = "messages", params(("peer" = Option<String>, Query, description = "operator: whose obligations (default: the whole mesh)"), ("limit" = Option<u32>, Query, description = "1..1000 per list, default 100")), responses((status = 200, body = Obligations), (status = 400, description = "unknown parameter", body = ErrorBody), (status = 403, description = "forbidden: a peer token asking for another peer; peer_token_required: the operator token under --require-peer-tokens", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
 pub(crate) async fn obligations(
     State(state): State<AppState>,
     auth: Auth,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Obligations>> {
+    auth.require_peer_token_if_configured(&state)?;
     let query = Query::parse(raw.as_deref(), &["peer", "limit"], "/obligations")?;
     let named = query.get("peer").filter(|p| !p.is_empty()).map(str::to_owned);
+    let named = filter_name(&state, &auth, named).await?;
     let peer = match (auth.peer(), named) {
         (Some(me), Some(other)) if other != me => {
             return Err(ApiError::forbidden(

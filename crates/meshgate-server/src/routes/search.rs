@@ -17,6 +17,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Query;
 use crate::routes::endpoint::Endpoints;
+use crate::routes::filter_name;
 use crate::state::AppState;
 
 /// Query parameters `GET /messages/search` accepts; anything else is a 400.
@@ -37,6 +38,8 @@ pub(crate) async fn search(
 ) -> ApiResult<Json<SearchResults>> {
     let query = Query::parse(raw.as_deref(), SEARCH_PARAMS, "/messages/search")?;
     let mut q = parse_search(&query, &auth)?;
+    q.to = filter_name(&state, &auth, q.to.take()).await?;
+    q.from = filter_name(&state, &auth, q.from.take()).await?;
     q.budget = state.config().search_budget;
     q.max_bytes = state.config().page_max_bytes;
     let slot = state.searches().enter(auth.peer())?;

@@ -32,8 +32,14 @@ async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
 #[utoipa::path(get, path = "/threads", tag = "threads", params(("peer" = Option<String>, Query), ("topic" = Option<String>, Query), ("session_id" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadList), Unauthorized))]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<ThreadList>> {
     let q = Query::parse(raw.as_deref(), &["peer", "topic", "session_id", "limit"], "/threads")?;
+    let peer = q.get("peer").filter(|s| !s.is_empty()).map(str::to_owned);
+    let peer_aliases = match &peer {
+        Some(name) => peer_names(&state, name).await?,
+        None => Vec::new(),
+    };
     let tq = ThreadQuery {
-        peer: q.get("peer").filter(|s| !s.is_empty()).map(str::to_owned),
+        peer,
+        peer_aliases,
         topic: q.get("topic").filter(|s| !s.is_empty()).map(str::to_owned),
         session_id: q.get("session_id").filter(|s| !s.is_empty()).map(str::to_owned),
         member: auth.peer().map(str::to_owned),
@@ -42,41 +48,79 @@ async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery
     Ok(Json(ThreadList { threads: state.store().threads(&tq).await? }))
 }
 
-/// `GET /threads/{uuid}?limit=`: metadata and messages, oldest first. A
-/// peer token sees a thread only if it minted it or sent or received a DM
-/// in it (404 otherwise), and then only the DMs it sent or received; of a
-/// thread it did not mint, without the minter's `session_id`.
-#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadMessages), (status = 404, description = "no such thread, or not one the caller takes part in", body = ErrorBody), Unauthorized))]
+/// The other names a `peer=` filter matches in thread names (`a↔b`),
+/// which people write with aliases as often as with peer names: when the
+/// name is a peer or an alias, that peer's name and all its aliases (as
+/// a send resolves an alias).
+async fn peer_names(state: &AppState, name: &str) -> ApiResult<Vec<String>> {
+    let store = state.store();
+    let Some(resolved) = store.resolve_name(name).await? else { return Ok(Vec::new()) };
+    let aliases = store.aliases().await?;
+    let mut names: Vec<String> =
+        aliases.into_iter().filter(|a| a.canonical == resolved.canonical).map(|a| a.alias).collect();
+    names.push(resolved.canonical);
+    names.retain(|n| n != name);
+    Ok(names)
+}
+
+/// `GET /threads/{uuid}?limit=&after_id=`: metadata and messages, oldest
+/// first, a page at a time: at most `limit` (1..1000, default 100) and
+/// `--page-max-bytes` of rows (at least one), after the `after_id` cursor;
+/// `truncated` says more follow (read on from the last id). A peer token
+/// sees a thread only if it minted it or sent or received a DM in it (404
+/// otherwise), and then only the DMs it sent or received; of a thread it
+/// did not mint, without the minter's `session_id`.
+#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: messages after this id")), responses((status = 200, body = ThreadMessages), (status = 404, description = "no such thread, or not one the caller takes part in", body = ErrorBody), Unauthorized))]
 async fn show(
     State(state): State<AppState>,
     auth: Auth,
     PathParams(uuid): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ThreadMessages>> {
-    let q = Query::parse(raw.as_deref(), &["limit"], "/threads/{uuid}")?;
-    let limit = q.int("limit", 1, 1000)?.unwrap_or(100) as u32;
+    let q = Query::parse(raw.as_deref(), &["limit", "after_id"], "/threads/{uuid}")?;
+    let limit = q.int("limit", 1, 1000)?.unwrap_or(100) as usize;
+    let after_id = q.int("after_id", 0, i64::MAX)?;
     let not_found = || ApiError::not_found("unknown_thread", format!("thread {uuid:?} does not exist"));
     let thread = state.store().thread(&uuid).await?.ok_or_else(not_found)?;
     // Per message: a peer token reads only the DMs it sent or received.
-    let mq = MessageQuery {
+    let page = MessageQuery {
         thread_id: Some(thread.thread_uuid.clone()),
         involving: auth.peer().map(str::to_owned),
-        limit,
+        limit: limit as u32 + 1,
+        after_id,
         order: Order::OldestFirst,
+        max_bytes: state.config().page_max_bytes,
         ..Default::default()
     };
-    let messages = state.store().list_messages(&mq).await?;
+    let mut messages = state.store().list_messages(&page).await?;
+    let mut truncated = messages.len() > limit;
+    messages.truncate(limit);
+    if !truncated {
+        // The byte budget may have cut the page before `limit`.
+        if let Some(last) = messages.last() {
+            truncated = !state.store().list_messages(&one_after(&page, Some(last.id))).await?.is_empty();
+        }
+    }
     let mut thread = thread;
     if let Some(me) = auth.peer() {
         let minted = thread.minted_by.as_deref() == Some(me);
-        if !minted && messages.is_empty() {
+        let member = minted
+            || !messages.is_empty()
+            || (after_id.is_some() && !state.store().list_messages(&one_after(&page, None)).await?.is_empty());
+        if !member {
             return Err(not_found());
         }
         if !minted {
             member_view(&state, &mut thread, me).await?;
         }
     }
-    Ok(Json(ThreadMessages { thread, messages }))
+    Ok(Json(ThreadMessages { thread, messages, truncated }))
+}
+
+/// At most one row of `page`'s selection after `after_id`: whether any is
+/// there.
+fn one_after(page: &MessageQuery, after_id: Option<i64>) -> MessageQuery {
+    MessageQuery { after_id, limit: 1, max_bytes: 1, ..page.clone() }
 }
 
 /// A thread as a peer that did not mint it sees it (as in `GET /threads`):

@@ -124,6 +124,30 @@ fn collect<T>(rows: Vec<Row>, f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<
 
 // ---------------------------------------------------------------- schema
 
+/// The base tables of the current schema and its name
+/// (`database.schema`); refuses a schema holding another application's
+/// tables (the store boundary).
+pub(crate) async fn our_schema<C: GenericClient>(c: &C) -> StoreResult<(Vec<String>, String)> {
+    let tables: Vec<String> = query(
+        c,
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let schema: String = get(&query_one(c, "SELECT current_database() || '.' || current_schema()", &[]).await?, 0)?;
+    match meshgate_store::refuse_foreign(
+        &meshgate_store::classify_tables(&tables),
+        &format!("PostgreSQL schema {schema}"),
+    ) {
+        Some(refusal) => Err(refusal),
+        None => Ok((tables, schema)),
+    }
+}
+
 /// Version of the newest applied migration.
 pub(crate) async fn schema_version<C: GenericClient>(c: &C) -> StoreResult<i64> {
     get(&query_one(c, "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", &[]).await?, 0)

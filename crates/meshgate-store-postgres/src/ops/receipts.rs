@@ -114,17 +114,27 @@ async fn set_answer(
 }
 
 pub(crate) async fn message_status<C: GenericClient>(c: &C, id: i64) -> StoreResult<Option<MessageStatus>> {
-    let sql = format!("SELECT {MSG_COLS}, {LADDER_COLS} FROM messages m WHERE id = $1");
+    let sql = format!("SELECT {MSG_COLS}, {LADDER_COLS}, {PARTIES_REMOVED} FROM messages m WHERE id = $1");
     let Some(r) = query_opt(c, &sql, &[&id]).await? else { return Ok(None) };
     let ladder = row_ladder(&r, 11)?;
+    let (recipient_removed, sender_removed): (bool, bool) = (get(&r, 16)?, get(&r, 17)?);
+    let mut message = row_message(&r)?;
+    // A question with a deleted party is no longer open.
+    message.owed &= !recipient_removed && !sender_removed;
     Ok(Some(MessageStatus {
-        message: row_message(&r)?,
+        message,
         delivered_at: ladder.delivered_at,
         answer_id: ladder.answer_id,
         in_reply_to: ladder.in_reply_to,
         due_at: ladder.due_at,
+        recipient_removed,
     }))
 }
+
+/// Whether the recipient, then the sender, of message `m` was deleted:
+/// its name is retired.
+const PARTIES_REMOVED: &str = "EXISTS (SELECT 1 FROM retired_names r WHERE r.name = m.to_node), \
+     EXISTS (SELECT 1 FROM retired_names r WHERE r.name = m.from_node)";
 
 const OBLIGATION_COLS: &str = "SELECT id, from_node, to_node, created_at, due_at, delivered_at, read_at, \
      thread_id, substring(content from 1 for 800), sender_verified FROM messages";
@@ -156,7 +166,11 @@ const OVERDUE: &str = "due_at IS NOT NULL AND due_at < $3::text COLLATE \"C\"";
 const NOT_OVERDUE: &str = "(due_at IS NULL OR due_at >= $3::text COLLATE \"C\")";
 
 pub(crate) async fn obligations<C: GenericClient>(c: &C, q: &ObligationQuery) -> StoreResult<Obligations> {
-    const OPEN: &str = "kind = 'question' AND answer_id IS NULL";
+    // Open: unanswered, and both parties still peers (a deleted peer's
+    // retired name ends its questions, asked and owed, until a new peer
+    // adopts its history).
+    const OPEN: &str = "kind = 'question' AND answer_id IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM retired_names r WHERE r.name = messages.to_node OR r.name = messages.from_node)";
     let limit = i64::from(q.limit);
     // Overdue questions first, then the others, each part oldest first
     // (see the SQLite twin).

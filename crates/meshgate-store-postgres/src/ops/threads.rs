@@ -2,7 +2,10 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 use meshgate_proto::Thread;
-use meshgate_store::{like_pattern, looks_like_uuid, parse_thread_name, Refusal, StoreError, StoreResult, ThreadQuery};
+use meshgate_store::{
+    like_pattern, looks_like_uuid, pair_side_pattern, parse_thread_name, Refusal, StoreError, StoreResult, ThreadQuery,
+    PAIR_SIDES_SQL,
+};
 use tokio_postgres::types::ToSql;
 
 use super::{collect, query, query_opt, row_thread, Param, THREAD_COLS};
@@ -67,9 +70,14 @@ pub(crate) async fn threads<C: GenericClient>(c: &C, q: &ThreadQuery) -> StoreRe
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
     // ILIKE: SQLite's LIKE is case-insensitive (for ASCII) too.
-    if let Some(peer) = &q.peer {
-        params.push(Box::new(like_pattern(peer)));
-        clauses.push(format!("peer_pair ILIKE ${} ESCAPE '\\'", params.len()));
+    let mut any_name = Vec::new();
+    for name in q.peer.iter().chain(&q.peer_aliases) {
+        // A whole side of the pair, not a substring (see the SQLite twin).
+        params.push(Box::new(pair_side_pattern(name)));
+        any_name.push(format!("{PAIR_SIDES_SQL} ILIKE ${} ESCAPE '\\'", params.len()));
+    }
+    if !any_name.is_empty() {
+        clauses.push(format!("({})", any_name.join(" OR ")));
     }
     if let Some(topic) = &q.topic {
         params.push(Box::new(like_pattern(topic)));

@@ -2,7 +2,8 @@
 
 use meshgate_proto::Thread;
 use meshgate_store::{
-    like_pattern, looks_like_uuid, now_timestamp, parse_thread_name, Refusal, StoreError, StoreResult, ThreadQuery,
+    like_pattern, looks_like_uuid, now_timestamp, pair_side_pattern, parse_thread_name, Refusal, StoreError,
+    StoreResult, ThreadQuery, PAIR_SIDES_SQL,
 };
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -83,22 +84,25 @@ pub(crate) fn mint_thread(
 }
 
 pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread>> {
-    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    if let Some(peer) = &q.peer {
-        clauses.push("peer_pair LIKE ? ESCAPE '\\'");
-        params.push(Value::Text(like_pattern(peer)));
+    let names: Vec<&String> = q.peer.iter().chain(&q.peer_aliases).collect();
+    if !names.is_empty() {
+        // A whole side of the pair, not a substring: `ann` is not `ann-2`.
+        let one = format!("{PAIR_SIDES_SQL} LIKE ? ESCAPE '\\'");
+        clauses.push(format!("({})", vec![one; names.len()].join(" OR ")));
+        params.extend(names.into_iter().map(|n| Value::Text(pair_side_pattern(n))));
     }
     if let Some(topic) = &q.topic {
-        clauses.push("topic LIKE ? ESCAPE '\\'");
+        clauses.push("topic LIKE ? ESCAPE '\\'".into());
         params.push(Value::Text(like_pattern(topic)));
     }
     if let Some(session) = &q.session_id {
-        clauses.push("session_id = ?");
+        clauses.push("session_id = ?".into());
         params.push(Value::Text(session.clone()));
         if let Some(member) = &q.member {
             // A session id is its minter's: nobody else finds a thread by it.
-            clauses.push("minted_by = ?");
+            clauses.push("minted_by = ?".into());
             params.push(Value::Text(member.clone()));
         }
     }
@@ -106,7 +110,8 @@ pub(crate) fn threads(c: &Connection, q: &ThreadQuery) -> StoreResult<Vec<Thread
         clauses.push(
             "(minted_by = ? \
              OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.from_node = ?) \
-             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.to_node = ?))",
+             OR EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = threads.thread_uuid AND m.to_node = ?))"
+                .into(),
         );
         for _ in 0..3 {
             params.push(Value::Text(member.clone()));

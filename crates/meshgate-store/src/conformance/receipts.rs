@@ -266,3 +266,39 @@ pub async fn obligations_carry_sender_verification(store: Arc<dyn Store>) {
     let awaiting = store.obligations(&q).await.unwrap().awaiting;
     assert_eq!(awaiting.iter().map(|o| o.sender_verified).collect::<Vec<_>>(), [true, false]);
 }
+
+/// Deleting a peer ends its open questions, asked and owed: they leave
+/// `obligations` (its name is retired, nobody can answer or be answered)
+/// and the ladder says `recipient_removed`; a new peer adopting the
+/// history opens them again.
+pub async fn obligations_end_when_a_party_is_deleted(store: Arc<dyn Store>) {
+    for name in ["qa", "qb", "qc"] {
+        store.register_peer(super::reg(name, "1")).await.unwrap();
+    }
+    let to_gone = send(&*store, question("qa", "qb", None)).await;
+    let from_gone = send(&*store, question("qb", "qc", None)).await;
+    let kept = send(&*store, question("qa", "qc", None)).await;
+    let of = |peer: Option<&str>| ObligationQuery { peer: peer.map(str::to_owned), limit: 10, now: now_timestamp() };
+    let ids = |v: &[meshgate_proto::Obligation]| v.iter().map(|o| o.id).collect::<Vec<_>>();
+    assert_eq!(ids(&store.obligations(&of(Some("qa"))).await.unwrap().awaiting), [to_gone, kept]);
+    assert!(!store.message_status(to_gone).await.unwrap().unwrap().recipient_removed);
+
+    store.delete_peer("qb").await.unwrap();
+    let qa = store.obligations(&of(Some("qa"))).await.unwrap();
+    assert_eq!(ids(&qa.awaiting), [kept], "a question to a deleted peer is no longer awaited");
+    let qc = store.obligations(&of(Some("qc"))).await.unwrap();
+    assert_eq!(ids(&qc.owed), [kept], "nor owed to a deleted asker");
+    assert_eq!(ids(&store.obligations(&of(None)).await.unwrap().owed), [kept]);
+    assert_eq!(ids(&store.obligations(&of(Some("qb"))).await.unwrap().owed), Vec::<i64>::new());
+    let status = store.message_status(to_gone).await.unwrap().unwrap();
+    assert!(status.recipient_removed && !status.message.owed && status.answer_id.is_none());
+    let asked_by_gone = store.message_status(from_gone).await.unwrap().unwrap();
+    assert!(!asked_by_gone.recipient_removed, "its recipient is a peer");
+    assert!(!asked_by_gone.message.owed, "but nobody can be answered");
+    assert!(store.message_status(kept).await.unwrap().unwrap().message.owed);
+
+    store.register_peer(crate::PeerRegistration { adopt_history: true, ..super::reg("qb", "2") }).await.unwrap();
+    assert_eq!(ids(&store.obligations(&of(Some("qa"))).await.unwrap().awaiting), [to_gone, kept]);
+    assert_eq!(ids(&store.obligations(&of(Some("qb"))).await.unwrap().awaiting), [from_gone]);
+    assert!(!store.message_status(to_gone).await.unwrap().unwrap().recipient_removed);
+}

@@ -120,3 +120,64 @@ pub async fn unknown_thread_id_registers_a_thread(store: Arc<dyn Store>) {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].thread_name, "sa\u{2194}sb:topic");
 }
+
+/// `peer_aliases` are further names of the filtered peer: a thread whose
+/// pair names any of them is found.
+pub async fn threads_peer_filter_takes_every_name_of_the_peer(store: Arc<dyn Store>) {
+    let by_alias = store.mint_thread("lab\u{2194}gpu:one", None).await.unwrap();
+    let by_name = store.mint_thread("ops\u{2194}lab-ovh:two", None).await.unwrap();
+    let neither = store.mint_thread("ops\u{2194}gpu:three", None).await.unwrap();
+    let found = |peer: &str, aliases: &[&str]| {
+        let q = ThreadQuery {
+            peer: Some(peer.into()),
+            peer_aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            limit: 50,
+            ..Default::default()
+        };
+        let store = Arc::clone(&store);
+        async move {
+            let mut ids: Vec<String> = store.threads(&q).await.unwrap().into_iter().map(|t| t.thread_uuid).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![by_alias.thread_uuid.clone(), by_name.thread_uuid.clone()];
+    both.sort();
+    assert_eq!(found("lab-ovh", &["lab"]).await, both);
+    assert_eq!(found("lab", &["lab-ovh"]).await, both);
+    assert_eq!(found("gpu", &[]).await.len(), 2);
+    assert!(!found("lab", &["lab-ovh"]).await.contains(&neither.thread_uuid));
+}
+
+/// `peer` matches a whole side of the pair, whatever separator (`↔`,
+/// `<->`, `--`) and spacing the name uses, in any case; never a part of
+/// a longer name, and LIKE wildcards in it match nothing but themselves.
+pub async fn threads_peer_filter_is_an_exact_name(store: Arc<dyn Store>) {
+    let mut uuid = Vec::new();
+    for name in [
+        "ann\u{2194}bob:a",
+        "ann-2\u{2194}cat:b",
+        "bob <-> ann:c",
+        "cat--ann:d",
+        "Ann\u{2194}Dan:e",
+        "joanna\u{2194}x:f",
+    ] {
+        uuid.push(store.mint_thread(name, None).await.unwrap().thread_uuid);
+    }
+    let found = |peer: &str| {
+        let q = ThreadQuery { peer: Some(peer.into()), limit: 50, ..Default::default() };
+        let store = Arc::clone(&store);
+        async move {
+            let mut ids: Vec<String> = store.threads(&q).await.unwrap().into_iter().map(|t| t.thread_uuid).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut ann = vec![uuid[0].clone(), uuid[2].clone(), uuid[3].clone(), uuid[4].clone()];
+    ann.sort();
+    assert_eq!(found("ann").await, ann);
+    assert_eq!(found("ann-2").await, vec![uuid[1].clone()]);
+    for nothing in ["an", "nn", "ann-", "a_n", "a%", "%", "_"] {
+        assert!(found(nothing).await.is_empty(), "{nothing:?} is no whole name");
+    }
+}

@@ -123,16 +123,29 @@ fn private_file(path: &Path, truncate: bool) -> Result<std::fs::File> {
     options.open(path).with_context(|| format!("opening {}", path.display()))
 }
 
-/// Replaces `path` atomically with `text` (0600). Not fsynced: this sits
-/// between a DM's arrival and the wake, and a crash that loses the last
-/// write only means a DM may be shown once more.
+/// Replaces `path` atomically and durably with `text` (0600): a temp
+/// file, fsynced, renamed over `path`, then the directory fsynced. A crash
+/// leaves the old file or the new one, never an empty or torn one (after
+/// which every DM would be shown again, or a waiting wake hook end).
 fn write_private(path: &Path, text: &str) -> Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let mut file = private_file(&temp, true)?;
-    file.write_all(text.as_bytes())?;
-    drop(file);
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
+    let written = (|| -> Result<()> {
+        let mut file = private_file(&temp, true)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all().with_context(|| format!("flushing {}", temp.display()))
+    })();
+    if let Err(e) =
+        written.and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display())))
+    {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    // The rename itself is durable once the directory is.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("flushing the directory {}", dir.display()))
 }
 
 /// The extensions of the session files this module writes.

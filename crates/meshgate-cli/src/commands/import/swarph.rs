@@ -35,7 +35,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use meshgate_proto::{Kind, Message, Peer, Thread};
 use meshgate_store::{parse_timestamp, ImportRecord, ImportStats, MessageRecord, RecordKind, Store, TokenRecord};
 use rusqlite::types::Value;
@@ -46,6 +46,7 @@ mod origins;
 
 use super::Batcher;
 use crate::commands::export::{parse_sha256_hex, progress};
+use crate::exit::advised;
 
 /// Messages read per query.
 const PAGE: i64 = 1000;
@@ -65,19 +66,51 @@ pub(crate) struct Source {
 impl Source {
     /// Opens `path` read-only and derives its source id.
     pub(crate) fn open(path: &Path) -> Result<Source> {
+        // A file that is missing, not SQLite, not swarph's or holds rows
+        // swarph never writes is a usage error (exit 2), refused before
+        // anything is written.
         if !path.is_file() {
-            bail!("no swarph database at {}", path.display());
+            return Err(advised(format!("no swarph database at {}", path.display())));
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .with_context(|| format!("opening {} read-only", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let source = Source { id: String::new(), conn };
-        if !source.has_table("claude_messages")? || !source.has_table("claude_peers")? {
-            bail!("{} is not a swarph mesh database (no claude_messages / claude_peers table)", path.display());
+        let swarph = source.has_table("claude_messages").and_then(|m| Ok(m && source.has_table("claude_peers")?));
+        match swarph {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(advised(format!(
+                    "{} is not a swarph mesh database (no claude_messages / claude_peers table)",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(advised(format!("{} is not a readable SQLite database: {e:#}", path.display()))),
+        }
+        if let Some(id) = source.first_non_text_message()? {
+            return Err(advised(format!(
+                "{}: message {id} holds a from_node, to_node or content that is not text (e.g. a BLOB), which \
+                 swarph never writes; nothing was imported. Convert it in a copy of the file (e.g. UPDATE \
+                 claude_messages SET content = CAST(content AS TEXT)) and import the copy",
+                path.display()
+            )));
         }
         let id = source.derive_id()?;
         Ok(Source { id, ..source })
+    }
+
+    /// The first message whose text columns are not all text.
+    fn first_non_text_message(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM claude_messages WHERE typeof(from_node) <> 'text' OR typeof(to_node) <> 'text' \
+                 OR typeof(content) <> 'text' ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn has_table(&self, table: &str) -> Result<bool> {

@@ -24,12 +24,9 @@ pub(crate) async fn page(
     SignedIn(session): SignedIn,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> Result<Response, Response> {
     let full = form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).any(|(k, v)| k == "full" && v == "1");
-    let s = match console.get::<MessageStatus>(&session, &format!("/messages/{}", enc(&id))).await {
-        Ok(s) => s,
-        Err(f) => return failure_page(Some(&session), &f),
-    };
+    let s = console.read::<MessageStatus>(&session, &format!("/messages/{}", enc(&id))).await?;
     let m = &s.message;
     let (body, was_cut) = if full { (m.content.as_str(), false) } else { cut(&m.content, BODY_CHARS) };
     let step = |label: &str, at: Option<&str>| {
@@ -66,7 +63,7 @@ pub(crate) async fn page(
             p { a href={ "/ui/messages/" (m.id) "?full=1" } data-testid="show-all" { "Show all " (m.content.chars().count()) " characters" } }
         }
     };
-    respond(StatusCode::OK, shell(&format!("Message {}", m.id), Some(&session), main))
+    Ok(respond(StatusCode::OK, shell(&format!("Message {}", m.id), Some(&session), main)))
 }
 
 /// Whether `session` reads `m` as its recipient: a peer its own DMs, the
@@ -110,24 +107,19 @@ pub(crate) async fn mark_read(
     SignedIn(session): SignedIn,
     Path(id): Path<String>,
     req: Request,
-) -> Response {
+) -> Result<Response, Response> {
     let (parts, body) = req.into_parts();
-    if let Err(r) = checked_form(&session, &parts.headers, body).await {
-        return r;
-    }
+    checked_form(&session, &parts.headers, body).await?;
     let path = format!("/messages/{}", enc(&id));
-    let s = match console.get::<MessageStatus>(&session, &path).await {
-        Ok(s) => s,
-        Err(f) => return failure_page(Some(&session), &f),
-    };
+    let s = console.read::<MessageStatus>(&session, &path).await?;
     if !is_recipient(&session, &s.message) {
         let detail =
             format!("message {} is addressed to {}; only its recipient marks it read", s.message.id, s.message.to_node);
-        return error_page(Some(&session), &ApiError::forbidden("not_in_inbox", detail));
+        return Err(error_page(Some(&session), &ApiError::forbidden("not_in_inbox", detail)));
     }
     let empty = Value::Object(Map::new());
     match console.call::<MarkRead>(&session, Method::POST, &format!("{path}/read"), Some(&empty)).await {
-        Ok(_) => see_other(&format!("/ui/messages/{}", s.message.id)),
-        Err(f) => failure_page(Some(&session), &f),
+        Ok(_) => Ok(see_other(&format!("/ui/messages/{}", s.message.id))),
+        Err(f) => Err(failure_page(Some(&session), &f)),
     }
 }

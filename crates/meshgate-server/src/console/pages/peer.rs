@@ -24,24 +24,18 @@ pub(crate) async fn page(
     SignedIn(session): SignedIn,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let (outbox, after) = match parse_query(raw.as_deref()) {
-        Ok(q) => q,
-        Err(e) => return error_page(Some(&session), &e),
-    };
+) -> Result<Response, Response> {
+    let (outbox, after) = parse_query(raw.as_deref()).map_err(|e| error_page(Some(&session), &e))?;
     let field = if outbox { "from" } else { "to" };
     let cursor = after.map(|a| format!("&after_id={a}")).unwrap_or_default();
     let uri = format!("/messages?{field}={}&peek=true&limit={PAGE}{cursor}", enc(&name));
     // The messages first: a peer session asking for another peer stops here (403).
-    let list = match console.get::<MessageList>(&session, &uri).await {
-        Ok(l) => l.messages,
-        Err(f) => return failure_page(Some(&session), &f),
-    };
+    let list = console.read::<MessageList>(&session, &uri).await?.messages;
     let peer = console.get::<Peer>(&session, &format!("/peers/{}", enc(&name))).await;
     if let (Err(f), true, None) = (&peer, list.is_empty(), after) {
         // Neither registered nor in any DM: nothing to show (a deleted
         // peer's retired name with DMs still has its page).
-        return failure_page(Some(&session), f);
+        return Err(failure_page(Some(&session), f));
     }
     let peer = peer.ok();
     let base = format!("/ui/peers/{}?tab={}", enc(&name), if outbox { "outbox" } else { "inbox" });
@@ -79,7 +73,7 @@ pub(crate) async fn page(
             }
         }
     };
-    respond(StatusCode::OK, shell(&format!("Peer {name}"), Some(&session), main))
+    Ok(respond(StatusCode::OK, shell(&format!("Peer {name}"), Some(&session), main)))
 }
 
 /// `tab` (inbox unless `outbox`) and `after` (a cursor id), refusing others.

@@ -7,24 +7,25 @@ use maud::html;
 use meshgate_proto::ThreadMessages;
 
 use super::super::api::enc;
-use super::super::layout::{dm_list, failure_page, respond, shell};
+use super::super::layout::{dm_list, respond, shell};
 use super::super::{SignedIn, Ui};
 
 /// DMs of a thread shown (the API's most).
 const THREAD_MAX: u32 = 1000;
 
 /// `GET /ui/threads/{uuid}`.
-pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn, Path(uuid): Path<String>) -> Response {
+pub(crate) async fn page(
+    console: Ui,
+    SignedIn(session): SignedIn,
+    Path(uuid): Path<String>,
+) -> Result<Response, Response> {
     // A UUID is case-blind; threads are stored lower-case (the API's form).
     let uri = format!("/threads/{}?limit={THREAD_MAX}", enc(&uuid.to_ascii_lowercase()));
-    let t = match console.get::<ThreadMessages>(&session, &uri).await {
-        Ok(t) => t,
-        Err(f) => return failure_page(Some(&session), &f),
-    };
+    let t = console.read::<ThreadMessages>(&session, &uri).await?;
     let main = html! {
         h1 { "Thread " (t.thread.thread_name) }
         p.note { "Oldest first. " code { (t.thread.thread_uuid) } }
         (dm_list(&t.messages, "dm-list"))
     };
-    respond(StatusCode::OK, shell("Thread", Some(&session), main))
+    Ok(respond(StatusCode::OK, shell("Thread", Some(&session), main)))
 }

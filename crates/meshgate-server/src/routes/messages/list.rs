@@ -16,6 +16,7 @@ use super::wait::{Stop, Wait, Waiter};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Query;
+use crate::routes::filter_name;
 use crate::session::{LiveKind, Session};
 use crate::state::AppState;
 
@@ -26,7 +27,7 @@ pub const LIST_PARAMS: &[&str] = ListQuery::PARAMS;
 #[utoipa::path(get, path = "/messages", tag = "messages", params(ListQuery), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
 pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
-    let (mut q, wait, _) = parse_list_query(&auth, raw.as_deref(), LIST_PARAMS)?;
+    let (mut q, wait, _) = parse_list_query(&state, &auth, raw.as_deref(), LIST_PARAMS).await?;
     q.max_bytes = state.config().page_max_bytes;
     // The store encodes the `MessageList` body itself, as it reads the rows.
     let list = if wait.is_zero() {
@@ -39,15 +40,20 @@ pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw
 }
 
 /// Parses and authorises a list query (shared with the SSE stream, whose
-/// `params` add `receipts`, returned as the third value).
-pub(crate) fn parse_list_query(
+/// `params` add `receipts`, returned as the third value). Aliases in `to`
+/// and `from` resolve to their peers first ([`filter_name`]).
+pub(crate) async fn parse_list_query(
+    state: &AppState,
     auth: &Auth,
     raw: Option<&str>,
     params: &[&str],
 ) -> ApiResult<(MessageQuery, Duration, bool)> {
     let query = Query::parse(raw, params, "/messages")?;
     let list = read_list_query(&query)?;
+    let receipts = query.bool("receipts")?;
     let ListQuery { to, from, thread_id, kind, unread_only, since, limit, after_id, wait, peek } = list;
+    let to = filter_name(state, auth, to).await?;
+    let from = filter_name(state, auth, from).await?;
     let involving = match auth.peer() {
         None => None,
         Some(me) => {
@@ -82,7 +88,7 @@ pub(crate) fn parse_list_query(
         max_bytes: PAGE_BYTES_DEFAULT,
         deliver_to,
     };
-    Ok((q, Duration::from_secs(wait.unwrap_or(0)), query.bool("receipts")?))
+    Ok((q, Duration::from_secs(wait.unwrap_or(0)), receipts))
 }
 
 /// The [`ListQuery`] a request's parameters give, each value checked

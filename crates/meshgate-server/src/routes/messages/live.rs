@@ -49,7 +49,7 @@ pub async fn stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     auth.require_peer_token_if_configured(&state)?;
     let params: Vec<&str> = LIST_PARAMS.iter().copied().chain(["receipts"]).collect();
-    let (mut q, _, receipts) = parse_list_query(&auth, raw.as_deref(), &params)?;
+    let (mut q, _, receipts) = parse_list_query(&state, &auth, raw.as_deref(), &params).await?;
     if let Some(me) = auth.peer() {
         // A peer streams its own inbox; `from=` narrows it.
         q.to = Some(me.to_owned());
