@@ -82,8 +82,8 @@ use futures_util::StreamExt;
 use meshgate_proto::{Alias, MarkRead, Message, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
     classify_tables, refuse_foreign, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery,
-    MessageRecord, NewMessage, ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, Store,
-    StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    MessageRecord, NewMessage, ObligationQuery, PeerRegistration, Purged, Refusal, Registered, Resolved, RowSink,
+    Store, StoreError, StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -529,10 +529,6 @@ impl Store for PgStore {
         self.insert(msg, false).await
     }
 
-    async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {
-        with_client!(self, |c| ops::list_messages(&c, q))
-    }
-
     async fn message(&self, id: i64) -> StoreResult<Option<Message>> {
         with_client!(self, |c| ops::message(&c, id))
     }
@@ -664,6 +660,10 @@ impl Store for PgStore {
             ops::search(&mut c, q).await
         })
         .await
+    }
+
+    async fn visit_messages(&self, q: &MessageQuery, sink: &mut dyn RowSink) -> StoreResult<()> {
+        with_client!(self, |c| ops::visit_messages(&c, q, sink))
     }
 }
 

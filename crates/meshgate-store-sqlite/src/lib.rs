@@ -71,11 +71,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Receipt, Thread};
+use meshgate_proto::{Alias, MarkRead, Message, MessageRef, MessageStatus, Obligations, Peer, Receipt, Thread};
 use meshgate_store::{
     now_timestamp, CredentialEvent, ImportRecord, ImportStats, Inserted, MessageHead, MessageQuery, MessageRecord,
-    NewMessage, ObligationQuery, PeerRegistration, Purged, Registered, Resolved, Store, StoreError, StoreResult,
-    ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
+    NewMessage, ObligationQuery, PeerRegistration, Purged, Registered, Resolved, RowSink, Store, StoreError,
+    StoreResult, ThreadQuery, Timestamp, TokenHash, TokenOwner, TokenRecord,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, watch, Semaphore};
@@ -186,6 +186,10 @@ impl std::fmt::Debug for SqliteStore {
 /// Message pages up to this many rows are read on the calling thread
 /// (see [`SqliteStore::read_now`]); larger ones on the blocking pool.
 const INLINE_LIST_LIMIT: u32 = 100;
+
+/// Rows of a large page read ahead of its sink (each at most one message,
+/// ~800 KB at worst).
+const ROWS_IN_FLIGHT: usize = 8;
 
 /// How much of the database file readers map into memory.
 const MMAP_SIZE: i64 = 1 << 30;
@@ -393,18 +397,30 @@ impl SqliteStore {
         }
     }
 
-    /// Runs the message query `f` for `q`: on the calling thread for a
-    /// page of up to [`INLINE_LIST_LIMIT`] rows, else on the blocking pool.
-    async fn read_page<T: Send + 'static>(
-        &self,
-        q: &MessageQuery,
-        f: fn(&Connection, &MessageQuery) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    /// Hands the rows of `q` to `sink`: read on the calling thread for a
+    /// page of up to [`INLINE_LIST_LIMIT`] rows, each borrowed from
+    /// SQLite's buffers; a larger page is read on the blocking pool and its
+    /// rows copied to the caller through a channel of [`ROWS_IN_FLIGHT`]
+    /// (the reader stops when `sink` refuses a row).
+    async fn read_page(&self, q: &MessageQuery, sink: &mut dyn RowSink) -> StoreResult<()> {
         if (1..=INLINE_LIST_LIMIT).contains(&q.limit) {
-            return self.read_now(|c| f(c, q)).await;
+            return self.read_now(|c| ops::visit_messages(c, q, sink)).await;
         }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(ROWS_IN_FLIGHT);
         let q = q.clone();
-        self.read(move |c| f(c, &q)).await
+        let read = self.read(move |c| {
+            let mut send = |m: MessageRef<'_>| tx.blocking_send(Message::from(m)).is_ok();
+            ops::visit_messages(c, &q, &mut send)
+        });
+        let take = async move {
+            while let Some(m) = rx.recv().await {
+                if !sink.row(MessageRef::from(&m)) {
+                    break;
+                }
+            }
+        };
+        let (read, ()) = tokio::join!(read, take);
+        read
     }
 
     /// Queues `f` for the writer thread and waits until its batch committed.
@@ -537,14 +553,6 @@ impl Store for SqliteStore {
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
         self.write(move |ctx| ops::insert_message(ctx, msg, false)).await
-    }
-
-    async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {
-        self.read_page(q, ops::list_messages).await
-    }
-
-    async fn list_messages_json(&self, q: &MessageQuery) -> StoreResult<MessageListJson> {
-        self.read_page(q, ops::list_messages_json).await
     }
 
     async fn message(&self, id: i64) -> StoreResult<Option<Message>> {
@@ -687,6 +695,10 @@ impl Store for SqliteStore {
     async fn search(&self, q: &meshgate_store::SearchQuery) -> StoreResult<meshgate_store::SearchPage> {
         let q = q.clone();
         self.read(move |c| ops::search(c, &q)).await
+    }
+
+    async fn visit_messages(&self, q: &MessageQuery, sink: &mut dyn RowSink) -> StoreResult<()> {
+        self.read_page(q, sink).await
     }
 }
 

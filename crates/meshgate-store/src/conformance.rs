@@ -120,6 +120,7 @@ macro_rules! __with_conformance_checks {
 
         search_bounds_its_ranking_work,
         search_keeps_the_page_byte_budget,
+        visits_stop_when_the_sink_refuses,
         );
     };
 }
