@@ -28,8 +28,8 @@ mod traffic;
 pub use kind::{Kind, UnknownKind};
 pub use list_query::ListQuery;
 pub use message::{
-    MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, MessageListJson, MessageListWriter, MessageRef,
-    SendRequest, SendResponse,
+    MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, MessageListWriter, MessageRef, SendRequest,
+    SendResponse,
 };
 pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
 pub use page::{PageBudget, PAGE_BYTES_DEFAULT};

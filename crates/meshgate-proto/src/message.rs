@@ -158,27 +158,12 @@ const OWED: &[u8] = b",\"owed\":true";
 /// [`Message::sender_verified`] is true.
 const SENDER_VERIFIED: &[u8] = b",\"sender_verified\":true";
 
-/// A [`MessageList`] already encoded as its JSON body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageListJson {
-    /// How many messages the body holds.
-    pub n: usize,
-    /// The JSON text, the same bytes `serde_json::to_vec(&MessageList)` gives.
-    pub body: Vec<u8>,
-    /// Ids of the rows addressed to the writer's recipient (see
-    /// [`MessageListWriter::recording_for`]), in page order: what this page
-    /// hands over to that peer.
-    pub delivered: Vec<i64>,
-}
-
 /// Writes a [`MessageList`] body one row at a time, so rows can be encoded
-/// while the database still holds them.
+/// while the store still holds them (the gateway's `GET /messages`).
 #[derive(Debug)]
 pub struct MessageListWriter {
     body: Vec<u8>,
     n: usize,
-    recipient: Option<String>,
-    delivered: Vec<i64>,
 }
 
 impl MessageListWriter {
@@ -188,14 +173,7 @@ impl MessageListWriter {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut body = Vec::with_capacity(capacity.max(Self::HEAD.len() + 16));
         body.extend_from_slice(Self::HEAD);
-        MessageListWriter { body, n: 0, recipient: None, delivered: Vec::new() }
-    }
-
-    /// Also records the ids of the rows addressed to `recipient`
-    /// ([`MessageListJson::delivered`]).
-    pub fn recording_for(mut self, recipient: Option<&str>) -> Self {
-        self.recipient = recipient.map(str::to_owned);
-        self
+        MessageListWriter { body, n: 0 }
     }
 
     /// Appends one message, written by hand in [`Message`]'s field order
@@ -228,9 +206,6 @@ impl MessageListWriter {
         }
         out.push(b'}');
         self.n += 1;
-        if self.recipient.as_deref() == Some(m.to_node) {
-            self.delivered.push(m.id);
-        }
     }
 
     /// Appends `m` if it fits the page's byte budget of `max_bytes` (0:
@@ -251,26 +226,28 @@ impl MessageListWriter {
         true
     }
 
-    /// Closes the list and adds the `n` field.
-    pub fn finish(mut self) -> MessageListJson {
+    /// Rows written so far.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether no row was written.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Closes the list, adds the `n` field and returns the JSON text: the
+    /// same bytes `serde_json::to_vec(&MessageList)` gives.
+    pub fn finish(mut self) -> Vec<u8> {
         self.body.extend_from_slice(b"],\"n\":");
         self.body.extend_from_slice(itoa::Buffer::new().format(self.n).as_bytes());
         self.body.push(b'}');
-        MessageListJson { n: self.n, body: self.body, delivered: self.delivered }
-    }
-}
-
-impl MessageListJson {
-    /// Encodes owned messages (what a store without a row-level encoder does).
-    pub fn from_messages(messages: &[Message]) -> Self {
-        Self::from_messages_for(messages, None)
+        self.body
     }
 
-    /// [`MessageListJson::from_messages`], recording the rows addressed to
-    /// `recipient` (see [`MessageListWriter::recording_for`]).
-    pub fn from_messages_for(messages: &[Message], recipient: Option<&str>) -> Self {
-        let mut w = MessageListWriter::with_capacity(messages.iter().map(|m| m.content.len() + 256).sum())
-            .recording_for(recipient);
+    /// The body of `messages` (tests and callers holding owned rows).
+    pub fn encode(messages: &[Message]) -> Vec<u8> {
+        let mut w = MessageListWriter::with_capacity(messages.iter().map(|m| m.content.len() + 256).sum());
         for m in messages {
             w.push(&MessageRef::from(m));
         }
@@ -401,41 +378,83 @@ mod tests {
         assert_eq!(m.kind, Kind::Fyi);
     }
 
+    /// Bodies that stress an encoder: every control character, quotes and
+    /// backslashes at every offset of an 8-byte word, NUL, DEL, multi-byte
+    /// and astral characters, line and paragraph separators, bidi controls,
+    /// and a long body.
+    fn nasty_bodies() -> Vec<String> {
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        let mut bodies = vec![
+            String::new(),
+            "quote \" backslash \\ newline \n tab \t nul \u{0} é 🚀".to_owned(),
+            controls.clone(),
+            format!("{controls}\"\\\u{7f}\u{80}\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}"),
+            "\u{2028}\u{2029}\u{202e}live\u{200b}\u{feff}".to_owned(),
+            "\u{0}".repeat(1000),
+            "a\u{0}b".repeat(333),
+            "plain text ".repeat(20_000),
+            "é🚀\"\\\u{1}x".repeat(25_000),
+        ];
+        for pad in 0..9 {
+            bodies.push(format!("{}\"{}\\{}\u{1f}", "a".repeat(pad), "b".repeat(8 - pad), "€".repeat(pad)));
+        }
+        bodies
+    }
+
+    fn nasty_messages() -> Vec<Message> {
+        let mut out = Vec::new();
+        for (i, content) in nasty_bodies().into_iter().enumerate() {
+            let set = i % 2 == 0;
+            out.push(Message {
+                id: [0, 1, -1, i64::MAX, i64::MIN, 9 + i as i64][i % 6],
+                from_node: if set { "a1".into() } else { "peer-\u{e9}\"q\\".into() },
+                to_node: "b1".into(),
+                kind: Kind::ALL[i % Kind::ALL.len()],
+                content,
+                created_at: "2026-01-01T00:00:00.000001+00:00".into(),
+                read_at: set.then(|| "2026-01-01T00:00:01+00:00".into()),
+                thread_id: (i % 3 == 0).then(|| "7f1c1f7e-0000-4000-8000-000000000001".into()),
+                related_task_id: (i % 4 != 1).then(|| format!("task \u{1} \"{i}\"")),
+                owed: i % 3 == 1,
+                sender_verified: i % 5 < 2,
+            });
+        }
+        out
+    }
+
     #[test]
     fn list_writer_encodes_what_serde_encodes() {
-        let full = Message {
-            id: 9,
-            from_node: "a1".into(),
-            to_node: "b1".into(),
-            kind: Kind::Unblock,
-            content: "quote \" backslash \\ newline \n tab \t nul \u{0} é 🚀".into(),
-            created_at: "2026-01-01T00:00:00.000001+00:00".into(),
-            read_at: Some("2026-01-01T00:00:01+00:00".into()),
-            thread_id: Some("7f1c1f7e-0000-4000-8000-000000000001".into()),
-            related_task_id: Some("77".into()),
-            owed: true,
-            sender_verified: true,
-        };
-        let bare = Message {
-            id: 10,
-            read_at: None,
-            thread_id: None,
-            related_task_id: None,
-            owed: false,
-            sender_verified: false,
-            ..full.clone()
-        };
-        for messages in [vec![], vec![full.clone()], vec![full, bare]] {
+        let all = nasty_messages();
+        let mut cases = vec![vec![], all.clone()];
+        cases.extend(all.iter().map(|m| vec![m.clone()]));
+        for messages in cases {
             let expected = serde_json::to_vec(&MessageList { n: messages.len(), messages: messages.clone() }).unwrap();
-            let json = MessageListJson::from_messages(&messages);
-            assert_eq!(String::from_utf8(json.body).unwrap(), String::from_utf8(expected).unwrap());
-            assert_eq!(json.n, messages.len());
+            let json = MessageListWriter::encode(&messages);
+            assert!(json == expected, "{}", String::from_utf8_lossy(&expected[..expected.len().min(200)]));
+            let back: MessageList = serde_json::from_slice(&json).unwrap();
+            assert_eq!(back.messages, messages, "the encoding reads back");
             for m in &messages {
-                let one = MessageListJson::from_messages(std::slice::from_ref(m)).body.len();
-                let empty = MessageListJson::from_messages(&[]).body.len();
+                let one = MessageListWriter::encode(std::slice::from_ref(m)).len();
+                let empty = MessageListWriter::encode(&[]).len();
                 assert_eq!(MessageRef::from(m).json_len(), one - empty, "row {}", m.id);
             }
         }
+    }
+
+    #[test]
+    fn the_wire_field_order_is_the_references() {
+        let m = &nasty_messages()[0];
+        let row = String::from_utf8(MessageListWriter::encode(std::slice::from_ref(m))).unwrap();
+        assert_eq!(
+            row,
+            r#"{"messages":[{"id":0,"from_node":"a1","to_node":"b1","kind":"fyi","content":"","created_at":"2026-01-01T00:00:00.000001+00:00","read_at":"2026-01-01T00:00:01+00:00","thread_id":"7f1c1f7e-0000-4000-8000-000000000001","related_task_id":"task \u0001 \"0\"","sender_verified":true}],"n":1}"#
+        );
+        let bare =
+            Message { read_at: None, thread_id: None, related_task_id: None, sender_verified: false, ..m.clone() };
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"id":0,"from_node":"a1","to_node":"b1","kind":"fyi","content":"","created_at":"2026-01-01T00:00:00.000001+00:00","read_at":null,"thread_id":null,"related_task_id":null}"#
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl PageBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Kind, Message, MessageListJson};
+    use crate::{Kind, Message, MessageListWriter};
 
     fn msg(id: i64, content: &str) -> Message {
         Message {
@@ -79,8 +79,8 @@ mod tests {
         let mut budget = PageBudget::new(3 * one + 2);
         let admitted = rows.iter().take_while(|m| budget.admit(&MessageRef::from(*m))).count();
         assert_eq!(admitted, 3);
-        let body = MessageListJson::from_messages(&rows[..3]).body.len();
-        let empty = MessageListJson::from_messages(&[]).body.len();
+        let body = MessageListWriter::encode(&rows[..3]).len();
+        let empty = MessageListWriter::encode(&[]).len();
         assert_eq!(budget.used(), body - empty);
         // One byte less: two rows.
         let mut budget = PageBudget::new(3 * one + 1);
@@ -93,10 +93,10 @@ mod tests {
         for max in [0, 1, 500, 900, 1000, 1500, 2000, 2200, 5000] {
             let mut budget = PageBudget::new(max);
             let admitted = rows.iter().take_while(|m| budget.admit(&MessageRef::from(*m))).count();
-            let mut w = crate::MessageListWriter::with_capacity(0);
+            let mut w = MessageListWriter::with_capacity(0);
             let written = rows.iter().take_while(|m| w.push_within(&MessageRef::from(*m), max)).count();
             assert_eq!(written, admitted, "budget {max}");
-            assert_eq!(w.finish(), MessageListJson::from_messages(&rows[..admitted]), "budget {max}");
+            assert_eq!(w.finish(), MessageListWriter::encode(&rows[..admitted]), "budget {max}");
         }
     }
 

@@ -61,7 +61,26 @@ pub trait CommitObserver: Send + Sync + 'static {
     /// `commit` (SQLite: the WAL fsync).
     fn committed(&self, jobs: usize, commit: std::time::Duration);
 }
-use meshgate_proto::{Alias, MarkRead, Message, MessageListJson, MessageStatus, Obligations, Peer, Receipt, Thread};
+
+/// Takes the rows of a message page from [`Store::visit_messages`], one at
+/// a time, borrowed from the store's buffers: the gateway encodes each row
+/// while the store still holds it, so a page is never copied into owned
+/// [`Message`]s on the way to its answer.
+pub trait RowSink: Send {
+    /// Takes one row; `false` ends the page before it (the row is not
+    /// taken and the store reads no further).
+    fn row(&mut self, m: MessageRef<'_>) -> bool;
+}
+
+impl<F: FnMut(MessageRef<'_>) -> bool + Send> RowSink for F {
+    fn row(&mut self, m: MessageRef<'_>) -> bool {
+        self(m)
+    }
+}
+
+use meshgate_proto::{
+    Alias, MarkRead, Message, MessageRef, MessageStatus, Obligations, PageBudget, Peer, Receipt, Thread,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,12 +168,21 @@ pub trait Store: Send + Sync + 'static {
     /// idempotency key with the same body (`Conflict` for a different body).
     /// A message to its own sender is [`Refusal::SelfMessage`].
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted>;
-    /// Messages matching `q`.
-    async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>>;
-    /// [`Store::list_messages`] encoded as the `GET /messages` body. A
-    /// backend can override it to encode rows as it reads them.
-    async fn list_messages_json(&self, q: &MessageQuery) -> StoreResult<MessageListJson> {
-        Ok(MessageListJson::from_messages_for(&self.list_messages(q).await?, q.deliver_to.as_deref()))
+    /// Messages matching `q`, as owned rows: [`Store::visit_messages`]
+    /// stopped by the page's byte budget ([`MessageQuery::max_bytes`],
+    /// see [`PageBudget`]).
+    async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {
+        let mut budget = PageBudget::new(q.max_bytes);
+        let mut rows = Vec::new();
+        let mut keep = |m: MessageRef<'_>| {
+            let fits = budget.admit(&m);
+            if fits {
+                rows.push(Message::from(m));
+            }
+            fits
+        };
+        self.visit_messages(q, &mut keep).await?;
+        Ok(rows)
     }
     /// One message.
     async fn message(&self, id: i64) -> StoreResult<Option<Message>>;
@@ -306,6 +334,13 @@ pub trait Store: Send + Sync + 'static {
     /// the best of what it saw, possibly none). A lookup only: it records
     /// no delivery.
     async fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage>;
+
+    /// The rows matching `q` (filters, order, `limit`), handed to `sink` in
+    /// page order while the store holds them, until the page ends or `sink`
+    /// refuses a row. The store applies no byte budget here
+    /// ([`MessageQuery::max_bytes`] is the sink's business) and records
+    /// nothing: this is how `GET /messages` reads a page and encodes it.
+    async fn visit_messages(&self, q: &MessageQuery, sink: &mut dyn RowSink) -> StoreResult<()>;
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

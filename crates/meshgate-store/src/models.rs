@@ -195,10 +195,6 @@ pub struct MessageQuery {
     /// stops before the row that would cross it, keeping at least one row.
     /// Defaults to [`PAGE_BYTES_DEFAULT`](meshgate_proto::PAGE_BYTES_DEFAULT).
     pub max_bytes: usize,
-    /// The peer this read hands messages over to: the JSON page records the
-    /// ids of its rows addressed to it
-    /// ([`MessageListJson::delivered`](meshgate_proto::MessageListJson::delivered)).
-    pub deliver_to: Option<String>,
 }
 
 impl Default for MessageQuery {
@@ -216,7 +212,6 @@ impl Default for MessageQuery {
             limit: 0,
             order: Order::default(),
             max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
-            deliver_to: None,
         }
     }
 }

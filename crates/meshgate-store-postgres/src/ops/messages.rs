@@ -1,9 +1,9 @@
-//! Messages: batched inserts, list (rows or JSON written while reading), mark read.
+//! Messages: batched inserts, list (rows handed to a sink while reading), mark read.
 
 use deadpool_postgres::{GenericClient, Transaction};
 use futures_util::TryStreamExt;
-use meshgate_proto::{Kind, MarkRead, Message, MessageRef, PageBudget};
-use meshgate_store::{Inserted, MessageQuery, NewMessage, Order, StoreError, StoreResult};
+use meshgate_proto::{Kind, MarkRead, Message, MessageRef};
+use meshgate_store::{Inserted, MessageQuery, NewMessage, Order, RowSink, StoreError, StoreResult};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -251,24 +251,25 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Param>) {
     (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT ${n}"), params)
 }
 
-/// The page of `q`, stopped by its byte budget (see [`PageBudget`]). Rows
-/// are streamed, so a page cut short never holds the rows after the cut;
-/// the connection discards those as they arrive.
-pub(crate) async fn list_messages<C: GenericClient>(c: &C, q: &MessageQuery) -> StoreResult<Vec<Message>> {
+/// The rows of `q`, each handed to `sink` borrowed from its row's buffer,
+/// until `sink` refuses one. Rows are streamed, so a page cut short never
+/// holds the rows after the cut; the connection discards those as they
+/// arrive.
+pub(crate) async fn visit_messages<C: GenericClient>(
+    c: &C,
+    q: &MessageQuery,
+    sink: &mut dyn RowSink,
+) -> StoreResult<()> {
     let (sql, params) = list_messages_sql(q);
     let st = c.prepare_cached(&sql).await.db()?;
     let rows = c.query_raw(&st, params.iter().map(|p| &**p as &(dyn ToSql + Sync))).await.db()?;
     let mut rows = std::pin::pin!(rows);
-    let mut budget = PageBudget::new(q.max_bytes);
-    let mut out = Vec::new();
     while let Some(r) = rows.try_next().await.db()? {
-        let m = row_ref(&r)?;
-        if !budget.admit(&m) {
+        if !sink.row(row_ref(&r)?) {
             break;
         }
-        out.push(Message::from(m));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A message row of [`MSG_COLS`], borrowed from the row's buffer.

@@ -33,7 +33,7 @@ pub(crate) use search::search;
 mod threads;
 mod transfer;
 pub(crate) use messages::{
-    insert_batch, list_messages, list_messages_sql, lock_existing_peers, mark_read, message, prior_for_key,
+    insert_batch, list_messages_sql, lock_existing_peers, mark_read, message, prior_for_key, visit_messages,
 };
 pub(crate) use peers::{
     aliases, delete_alias, delete_peer, list_peers, peer, put_alias, register_peer, resolve_name, revoke_tokens,

@@ -1,7 +1,9 @@
-//! Messages: insert, list (rows or JSON written while reading), mark read.
+//! Messages: insert, list (rows handed to a sink while reading), mark read.
 
-use meshgate_proto::{Kind, MarkRead, Message, MessageListJson, MessageListWriter, MessageRef, PageBudget};
-use meshgate_store::{now_timestamp, Inserted, MessageQuery, NewMessage, Order, Refusal, StoreError, StoreResult};
+use meshgate_proto::{Kind, MarkRead, Message, MessageRef};
+use meshgate_store::{
+    now_timestamp, Inserted, MessageQuery, NewMessage, Order, Refusal, RowSink, StoreError, StoreResult,
+};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -193,40 +195,18 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Value>) {
     (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT {limit}"), params)
 }
 
-/// The page of `q`, stopped by its byte budget (see [`PageBudget`]); each
-/// row is measured while SQLite still holds it, before it is copied.
-pub(crate) fn list_messages(c: &Connection, q: &MessageQuery) -> StoreResult<Vec<Message>> {
+/// The rows of `q`, each handed to `sink` while SQLite still holds it
+/// (borrowed from its buffers, not copied), until `sink` refuses one.
+pub(crate) fn visit_messages(c: &Connection, q: &MessageQuery, sink: &mut dyn RowSink) -> StoreResult<()> {
     let (sql, params) = list_messages_sql(q);
     let mut s = c.prepare_cached(&sql).db()?;
     let mut rows = s.query(params_from_iter(params)).db()?;
-    let mut budget = PageBudget::new(q.max_bytes);
-    let mut out = Vec::new();
     while let Some(r) = rows.next().db()? {
-        let m = row_ref(r)?;
-        if !budget.admit(&m) {
-            break;
-        }
-        out.push(Message::from(m));
-    }
-    Ok(out)
-}
-
-/// [`list_messages`] encoded as JSON while the rows are read, borrowing
-/// each field from SQLite's buffers instead of copying it into a `String`.
-pub(crate) fn list_messages_json(c: &Connection, q: &MessageQuery) -> StoreResult<MessageListJson> {
-    let (sql, params) = list_messages_sql(q);
-    let mut s = c.prepare_cached(&sql).db()?;
-    let mut rows = s.query(params_from_iter(params)).db()?;
-    // Room for a typical page without regrowing: ~400 bytes of fields and
-    // escaping per row beside the content.
-    let expected_rows = if q.limit == 0 { 100 } else { q.limit.min(100) as usize };
-    let mut out = MessageListWriter::with_capacity(expected_rows * 640).recording_for(q.deliver_to.as_deref());
-    while let Some(r) = rows.next().db()? {
-        if !out.push_within(&row_ref(r)?, q.max_bytes) {
+        if !sink.row(row_ref(r)?) {
             break;
         }
     }
-    Ok(out.finish())
+    Ok(())
 }
 
 /// A message row of [`MSG_COLS`], borrowed from SQLite's buffers.

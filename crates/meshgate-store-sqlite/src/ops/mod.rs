@@ -25,9 +25,7 @@ mod search;
 pub(crate) use search::search;
 mod threads;
 mod transfer;
-pub(crate) use messages::{
-    insert_message, list_messages, list_messages_json, list_messages_sql, mark_read, message, prior_message,
-};
+pub(crate) use messages::{insert_message, list_messages_sql, mark_read, message, prior_message, visit_messages};
 pub(crate) use peers::{
     aliases, delete_alias, delete_peer, list_peers, peer, put_alias, register_peer, resolve_name, revoke_tokens,
     rotate_token, set_peer_enabled, token_owner, touch_peers,

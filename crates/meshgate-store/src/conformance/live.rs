@@ -4,19 +4,29 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use meshgate_proto::{Message, MessageList, MessageRef};
+use meshgate_proto::{Message, MessageList, MessageListWriter, MessageRef};
 use tokio::sync::broadcast;
 
 use super::{foreign_token, ids, msg, query, reg, send};
 use crate::{CredentialEvent, ImportRecord, MessageQuery, Order, Store, TokenHash};
 
+/// The page of `q` as `GET /messages` encodes it from the rows
+/// [`Store::visit_messages`] hands over (cut at `q.max_bytes`): its row
+/// count and body.
+pub(super) async fn visited(store: &dyn Store, q: &MessageQuery) -> (usize, Vec<u8>) {
+    let mut w = MessageListWriter::with_capacity(0);
+    let max = q.max_bytes;
+    store.visit_messages(q, &mut |m: MessageRef<'_>| w.push_within(&m, max)).await.unwrap();
+    (w.len(), w.finish())
+}
+
 /// Both list forms of `q`: the same rows, the JSON byte-identical to serde's.
 async fn page(store: &dyn Store, q: &MessageQuery) -> Vec<Message> {
     let rows = store.list_messages(q).await.unwrap();
-    let json = store.list_messages_json(q).await.unwrap();
+    let (n, body) = visited(store, q).await;
     let expected = serde_json::to_vec(&MessageList { n: rows.len(), messages: rows.clone() }).unwrap();
-    assert_eq!(json.n, rows.len(), "{q:?}");
-    assert!(json.body == expected, "list_messages_json differs from list_messages for {q:?}");
+    assert_eq!(n, rows.len(), "{q:?}");
+    assert!(body == expected, "the visited page differs from list_messages for {q:?}");
     rows
 }
 
@@ -167,4 +177,34 @@ pub async fn credential_changes_are_published(store: Arc<dyn Store>) {
         matches!(ev, Ok(CredentialEvent::Everyone) | Err(broadcast::error::RecvError::Lagged(_))),
         "an import of tokens makes everyone re-check: {ev:?}"
     );
+}
+
+/// [`Store::visit_messages`] hands rows over in page order and stops at the
+/// first row its sink refuses, on small and on unbounded pages (which a
+/// backend may read elsewhere and hand over later).
+pub async fn visits_stop_when_the_sink_refuses(store: Arc<dyn Store>) {
+    let mut sent = Vec::new();
+    for i in 0..6 {
+        sent.push(send(&*store, msg("va", "vb", &format!("row {i}"))).await);
+    }
+    for limit in [0, 5, 100, 150] {
+        let q = MessageQuery { order: Order::OldestFirst, max_bytes: 0, ..query(limit) };
+        let mut all = Vec::new();
+        store
+            .visit_messages(&q, &mut |m: MessageRef<'_>| {
+                all.push(m.id);
+                true
+            })
+            .await
+            .unwrap();
+        let want = if limit == 5 { &sent[..5] } else { &sent[..] };
+        assert_eq!(all, want, "limit {limit}");
+        let mut seen = Vec::new();
+        let mut take_two = |m: MessageRef<'_>| {
+            seen.push(m.id);
+            seen.len() < 3
+        };
+        store.visit_messages(&q, &mut take_two).await.unwrap();
+        assert_eq!(seen, sent[..3], "limit {limit}: the third row is refused and nothing after it is offered");
+    }
 }

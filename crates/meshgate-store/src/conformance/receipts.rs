@@ -54,8 +54,8 @@ pub async fn answers_link_to_questions(store: Arc<dyn Store>) {
     let rows = store.list_messages(&MessageQuery { to: Some("qb".into()), ..query(10) }).await.unwrap();
     let owed: Vec<(i64, bool)> = rows.iter().map(|m| (m.id, m.owed)).collect();
     assert_eq!(owed, [(note, false), (q, true)]);
-    let json = store.list_messages_json(&MessageQuery { to: Some("qb".into()), ..query(10) }).await.unwrap();
-    assert_eq!(json.body, meshgate_proto::MessageListJson::from_messages(&rows).body, "the encoder agrees");
+    let (_, json) = super::live::visited(&*store, &MessageQuery { to: Some("qb".into()), ..query(10) }).await;
+    assert_eq!(json, meshgate_proto::MessageListWriter::encode(&rows), "the encoder agrees");
 
     let own = send(&*store, reply("qa", "qb", Kind::Answer, q)).await;
     assert_eq!(store.message_status(q).await.unwrap().unwrap().answer_id, None, "only the recipient answers");

@@ -7,11 +7,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use meshgate_proto::{
-    ErrorBody, Kind, ListQuery, MessageList, MessageListJson, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT,
-    WAIT_MAX_SECS,
+    ErrorBody, Kind, ListQuery, MessageList, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, PAGE_BYTES_DEFAULT, WAIT_MAX_SECS,
 };
 use meshgate_store::{parse_timestamp, MessageQuery, Order};
 
+use super::page::{self, Page};
 use super::wait::{Stop, Wait, Waiter};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -27,27 +27,43 @@ pub const LIST_PARAMS: &[&str] = ListQuery::PARAMS;
 #[utoipa::path(get, path = "/messages", tag = "messages", params(ListQuery), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
 pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
-    let (mut q, wait, _) = parse_list_query(&state, &auth, raw.as_deref(), LIST_PARAMS).await?;
+    let ListRequest { mut q, wait, deliver_to, .. } =
+        parse_list_query(&state, &auth, raw.as_deref(), LIST_PARAMS).await?;
     q.max_bytes = state.config().page_max_bytes;
-    // The store encodes the `MessageList` body itself, as it reads the rows.
+    // The rows are encoded as the store reads them (see `page`).
+    let deliver_to = deliver_to.as_deref();
     let list = if wait.is_zero() {
-        state.store().list_messages_json(&q).await?
+        page::read(state.store(), &q, deliver_to).await?
     } else {
-        long_poll(&state, &auth, &q, wait).await?
+        long_poll(&state, &auth, &q, deliver_to, wait).await?
     };
     state.deliveries().enqueue(&list.delivered);
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], list.body).into_response())
 }
 
+/// A parsed and authorised `GET /messages` (or stream) request.
+pub(crate) struct ListRequest {
+    /// What to read.
+    pub q: MessageQuery,
+    /// `wait=`: how long a long-poll may wait for a first row.
+    pub wait: Duration,
+    /// `receipts=true` (the stream's parameter).
+    pub receipts: bool,
+    /// Who this read hands messages over to (recorded as `delivered_at`):
+    /// a peer reading with its own token, or a shared-token agent reading
+    /// `to=X`; `peek=true` records nothing.
+    pub deliver_to: Option<String>,
+}
+
 /// Parses and authorises a list query (shared with the SSE stream, whose
-/// `params` add `receipts`, returned as the third value). Aliases in `to`
-/// and `from` resolve to their peers first ([`filter_name`]).
+/// `params` add `receipts`). Aliases in `to` and `from` resolve to their
+/// peers first ([`filter_name`]).
 pub(crate) async fn parse_list_query(
     state: &AppState,
     auth: &Auth,
     raw: Option<&str>,
     params: &[&str],
-) -> ApiResult<(MessageQuery, Duration, bool)> {
+) -> ApiResult<ListRequest> {
     let query = Query::parse(raw, params, "/messages")?;
     let list = read_list_query(&query)?;
     let receipts = query.bool("receipts")?;
@@ -67,9 +83,6 @@ pub(crate) async fn parse_list_query(
             Some(me.to_owned())
         }
     };
-    // Who this read hands messages over to (recorded as `delivered_at`):
-    // a peer reading with its own token, or a shared-token agent reading
-    // `to=X`; `peek=true` records nothing.
     let deliver_to = match peek.unwrap_or(false) {
         true => None,
         false => auth.peer().map(str::to_owned).or_else(|| to.clone()),
@@ -86,9 +99,8 @@ pub(crate) async fn parse_list_query(
         limit: limit.unwrap_or(LIST_LIMIT_DEFAULT),
         order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
         max_bytes: PAGE_BYTES_DEFAULT,
-        deliver_to,
     };
-    Ok((q, Duration::from_secs(wait.unwrap_or(0)), receipts))
+    Ok(ListRequest { q, wait: Duration::from_secs(wait.unwrap_or(0)), receipts, deliver_to })
 }
 
 /// The [`ListQuery`] a request's parameters give, each value checked
@@ -131,7 +143,13 @@ fn parse_since(s: &str) -> ApiResult<meshgate_store::Timestamp> {
 /// Answers at once if anything matches, else waits for a matching commit
 /// ([`Waiter`]). Counts against the peer's `--max-polls-per-peer`, and
 /// answers 401 `token_revoked` once its token dies (see [`Session`]).
-async fn long_poll(state: &AppState, auth: &Auth, q: &MessageQuery, wait: Duration) -> ApiResult<MessageListJson> {
+async fn long_poll(
+    state: &AppState,
+    auth: &Auth,
+    q: &MessageQuery,
+    deliver_to: Option<&str>,
+    wait: Duration,
+) -> ApiResult<Page> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut waiter = Waiter::open(state, auth, LiveKind::Poll, q).await?;
     loop {
@@ -139,7 +157,7 @@ async fn long_poll(state: &AppState, auth: &Auth, q: &MessageQuery, wait: Durati
         if waiter.session.dead().await {
             return Err(Session::revoked_error());
         }
-        let list = state.store().list_messages_json(q).await?;
+        let list = page::read(state.store(), q, deliver_to).await?;
         if list.n > 0 {
             return Ok(list);
         }

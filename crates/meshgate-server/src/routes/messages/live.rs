@@ -20,7 +20,7 @@ use futures_util::stream::{self, Stream};
 use meshgate_proto::{Message, Receipt};
 use meshgate_store::{MessageQuery, Order};
 
-use super::list::{parse_list_query, LIST_PARAMS};
+use super::list::{parse_list_query, ListRequest, LIST_PARAMS};
 use super::wait::{Wait, Waiter};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -49,7 +49,8 @@ pub async fn stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     auth.require_peer_token_if_configured(&state)?;
     let params: Vec<&str> = LIST_PARAMS.iter().copied().chain(["receipts"]).collect();
-    let (mut q, _, receipts) = parse_list_query(&state, &auth, raw.as_deref(), &params).await?;
+    let ListRequest { mut q, receipts, deliver_to, .. } =
+        parse_list_query(&state, &auth, raw.as_deref(), &params).await?;
     if let Some(me) = auth.peer() {
         // A peer streams its own inbox; `from=` narrows it.
         q.to = Some(me.to_owned());
@@ -80,7 +81,7 @@ pub async fn stream(
         true => Some(Receipts::start(&state, q.to.clone()).await?),
     };
     let keep_alive = state.config().keep_alive;
-    let feed = Feed { state, q, cursor, waiter, ready: VecDeque::new(), receipts };
+    let feed = Feed { state, q, deliver_to, cursor, waiter, ready: VecDeque::new(), receipts };
     let events = stream::unfold(feed, |mut feed| async move {
         let event = match feed.next().await? {
             Item::Message(msg) => Event::default().id(msg.id.to_string()).event("message").json_data(&msg),
@@ -95,6 +96,8 @@ pub async fn stream(
 struct Feed {
     state: AppState,
     q: MessageQuery,
+    /// The peer this stream hands messages over to (see `ListRequest`).
+    deliver_to: Option<String>,
     cursor: i64,
     waiter: Waiter,
     ready: VecDeque<Message>,
@@ -151,7 +154,7 @@ impl Feed {
             }
             if let Some(m) = self.ready.pop_front() {
                 self.cursor = m.id;
-                if self.q.deliver_to.as_deref() == Some(m.to_node.as_str()) {
+                if self.deliver_to.as_deref() == Some(m.to_node.as_str()) {
                     self.state.deliveries().enqueue(&[m.id]);
                 }
                 return Some(Item::Message(m));

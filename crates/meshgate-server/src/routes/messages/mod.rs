@@ -6,6 +6,7 @@
 
 pub mod list;
 pub mod live;
+mod page;
 mod send;
 pub mod wait;
 

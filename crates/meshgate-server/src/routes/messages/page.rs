@@ -1,0 +1,55 @@
+//! One page of `GET /messages`, encoded here from the rows the store hands
+//! over ([`Store::visit_messages`]) while it still holds them, within the
+//! page's byte budget; and which of its rows the read hands over to their
+//! recipient (delivery recording, `crate::delivery`).
+
+use meshgate_proto::{MessageListWriter, MessageRef};
+use meshgate_store::{MessageQuery, RowSink, Store, StoreResult};
+
+/// An encoded page.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// Rows in the page.
+    pub n: usize,
+    /// The `MessageList` JSON body.
+    pub body: Vec<u8>,
+    /// Ids of the rows addressed to the reader the page hands over to, in
+    /// page order.
+    pub delivered: Vec<i64>,
+}
+
+/// Reads and encodes the page of `q` (cut at `q.max_bytes`, see
+/// [`MessageListWriter::push_within`]), noting the rows addressed to
+/// `deliver_to`.
+pub(crate) async fn read(store: &dyn Store, q: &MessageQuery, deliver_to: Option<&str>) -> StoreResult<Page> {
+    // Room for a typical page without regrowing: ~400 bytes of fields and
+    // escaping per row beside the content.
+    let expected_rows = if q.limit == 0 { 100 } else { q.limit.min(100) as usize };
+    let mut sink = Sink {
+        writer: MessageListWriter::with_capacity(expected_rows * 640),
+        max_bytes: q.max_bytes,
+        deliver_to,
+        delivered: Vec::new(),
+    };
+    store.visit_messages(q, &mut sink).await?;
+    Ok(Page { n: sink.writer.len(), body: sink.writer.finish(), delivered: sink.delivered })
+}
+
+struct Sink<'a> {
+    writer: MessageListWriter,
+    max_bytes: usize,
+    deliver_to: Option<&'a str>,
+    delivered: Vec<i64>,
+}
+
+impl RowSink for Sink<'_> {
+    fn row(&mut self, m: MessageRef<'_>) -> bool {
+        if !self.writer.push_within(&m, self.max_bytes) {
+            return false;
+        }
+        if self.deliver_to == Some(m.to_node) {
+            self.delivered.push(m.id);
+        }
+        true
+    }
+}
