@@ -746,3 +746,27 @@ async fn every_malformed_send_body_gets_its_pinned_answer_and_stores_nothing() {
     assert_eq!(v["messages"].as_array().unwrap().len(), before + stored, "refused bodies stored nothing");
     gw.stop().await;
 }
+
+#[test]
+fn the_openapi_document_shows_the_limits_the_gateway_enforces() {
+    use meshgate_proto::{
+        CONTENT_MAX_CHARS, DUE_AT_MAX_CHARS, DUE_IN_MAX_SECS, IDEMPOTENCY_KEY_MAX_CHARS, SEND_NAME_MAX_CHARS,
+        TASK_ID_MAX_CHARS, THREAD_ID_MAX_CHARS,
+    };
+    let spec = serde_json::to_value(meshgate_server::routes::openapi::spec()).unwrap();
+    let props = &spec["components"]["schemas"]["SendRequest"]["properties"];
+    let max_length = [
+        ("from_node", SEND_NAME_MAX_CHARS),
+        ("to_node", SEND_NAME_MAX_CHARS),
+        ("content", CONTENT_MAX_CHARS),
+        ("thread_id", THREAD_ID_MAX_CHARS),
+        ("related_task_id", TASK_ID_MAX_CHARS),
+        ("idempotency_key", IDEMPOTENCY_KEY_MAX_CHARS),
+        ("due_at", DUE_AT_MAX_CHARS),
+    ];
+    for (field, max) in max_length {
+        assert_eq!(props[field]["maxLength"], json!(max), "{field}: {}", props[field]);
+    }
+    assert_eq!(props["due_in"]["maximum"], json!(DUE_IN_MAX_SECS), "{}", props["due_in"]);
+    assert_eq!(props["due_in"]["minimum"], json!(1), "{}", props["due_in"]);
+}
