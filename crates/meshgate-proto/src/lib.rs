@@ -11,6 +11,7 @@
 //! `related_task_id` and `enabled`, unknown extra fields), so the same types
 //! read answers from either gateway.
 
+mod body;
 pub mod framing;
 mod json;
 mod kind;
@@ -21,10 +22,12 @@ mod page;
 mod peer;
 mod receipt;
 mod search;
+mod send;
 mod suggest;
 mod thread;
 mod traffic;
 
+pub use body::{shown, type_name, BodyError, BodyErrorKind, Fields, SHOWN_MAX};
 pub use kind::{Kind, UnknownKind};
 pub use list_query::ListQuery;
 pub use message::{
@@ -40,6 +43,10 @@ pub use receipt::{
 pub use search::{
     SearchHit, SearchResults, SnippetSegment, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SEARCH_QUERY_MAX_BYTES,
     SEARCH_TERMS_MAX,
+};
+pub use send::{
+    SendContext, DUE_AT_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, SEND_NAME_MAX_CHARS, TASK_ID_MAX_CHARS,
+    THREAD_ID_MAX_CHARS,
 };
 pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
 pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};

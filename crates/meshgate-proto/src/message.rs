@@ -255,27 +255,34 @@ impl MessageListWriter {
     }
 }
 
-/// `POST /messages` body.
+/// `POST /messages` body: the client writes it, the gateway reads it with
+/// [`SendRequest::read`] (which owns the limits, see `send.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendRequest {
     /// Sender; the gateway fills it from a per-peer token when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub from_node: Option<String>,
-    /// Recipient peer name or alias.
+    /// Recipient peer name or alias (a reply may leave it out: the other party).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub to_node: String,
     /// Message kind.
     pub kind: Kind,
     /// Body, 1 to 200,000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200000))]
     pub content: String,
     /// Thread UUID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub thread_id: Option<String>,
-    /// Free-form task reference.
+    /// Free-form task reference (a string, or an integer taken as its digits).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_int")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub related_task_id: Option<String>,
     /// A retried send with the same key returns the original message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub idempotency_key: Option<String>,
     /// Overrides the gateway's credential guard for a known false positive.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -286,10 +293,12 @@ pub struct SendRequest {
     pub in_reply_to: Option<i64>,
     /// A `question`'s deadline (RFC 3339); excludes `due_in`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub due_at: Option<String>,
     /// A `question`'s deadline in seconds from now (1..=DUE_IN_MAX_SECS);
     /// excludes `due_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 31622400))]
     pub due_in: Option<u64>,
 }
 

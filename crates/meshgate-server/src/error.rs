@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use meshgate_proto::ErrorBody;
+use meshgate_proto::{BodyError, BodyErrorKind, ErrorBody};
 use meshgate_store::{Refusal, StoreError};
 
 /// What went wrong, in terms of HTTP semantics; [`ApiError::status`] is the
@@ -173,15 +173,18 @@ fn refused(refusal: Refusal, what: String) -> ApiError {
 /// (an unknown `kind` can be megabytes).
 pub const DETAIL_MAX: usize = 1024;
 
-/// Most characters of a caller-supplied value quoted in a detail.
-pub const SHOWN_MAX: usize = 64;
+/// A caller-supplied value as quoted in a detail (cut to [`SHOWN_MAX`]
+/// characters); proto owns it, since body refusals are worded there.
+pub use meshgate_proto::{shown, SHOWN_MAX};
 
-/// A caller-supplied value as quoted in a detail: Debug-quoted, cut to
-/// [`SHOWN_MAX`] characters (then `…`).
-pub fn shown(value: &str) -> String {
-    match value.char_indices().nth(SHOWN_MAX) {
-        None => format!("{value:?}"),
-        Some((cut, _)) => format!("{:?}…", &value[..cut]),
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let class = match e.kind {
+            BodyErrorKind::Invalid => Class::Invalid,
+            BodyErrorKind::BadRequest => Class::BadRequest,
+            BodyErrorKind::Forbidden => Class::Forbidden,
+        };
+        ApiError::new(class, e.code, e.detail)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use meshgate_proto::Fields;
 use serde_json::{Map, Value};
 
 use crate::error::{shown, ApiError, Class};
@@ -51,81 +52,36 @@ impl JsonObject {
         }
     }
 
-    /// A required string field of `min..=max` characters.
-    pub fn string(&self, field: &str, min: usize, max: usize) -> Result<&str, ApiError> {
-        self.opt_string(field, min, max)?
-            .ok_or_else(|| ApiError::invalid("missing_field", format!("field {field:?} is required")))
+    /// The fields, read through proto's one wording of every refusal.
+    fn fields(&self) -> Fields<'_> {
+        Fields(&self.0)
     }
 
-    /// An optional string field (absent or null is `None`).
+    /// A required string field of `min..=max` characters.
+    pub fn string(&self, field: &str, min: usize, max: usize) -> Result<&str, ApiError> {
+        Ok(self.fields().string(field, min, max)?)
+    }
+
+    /// An optional string field (absent or null is `None`). A NUL character
+    /// is refused in every field but `content` (see [`Fields::opt_string`]).
     pub fn opt_string(&self, field: &str, min: usize, max: usize) -> Result<Option<&str>, ApiError> {
-        match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => {
-                let n = s.chars().count();
-                if field != "content" && s.contains('\0') {
-                    Err(nul_in_field(field))
-                } else if n < min {
-                    Err(ApiError::invalid("invalid_field", format!("field {field:?} must not be empty")))
-                } else if n > max {
-                    Err(ApiError::invalid(
-                        if field == "content" { "content_too_long" } else { "invalid_field" },
-                        format!("field {field:?} has {n} characters; at most {max} are allowed"),
-                    ))
-                } else {
-                    Ok(Some(s))
-                }
-            }
-            Some(other) => Err(ApiError::invalid(
-                "invalid_field",
-                format!("field {field:?} must be a string, not {}", type_name(other)),
-            )),
-        }
+        Ok(self.fields().opt_string(field, min, max)?)
     }
 
     /// An optional boolean field.
     pub fn opt_bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
-        match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(ApiError::invalid(
-                "invalid_field",
-                format!("field {field:?} must be a boolean, not {}", type_name(other)),
-            )),
-        }
+        Ok(self.fields().opt_bool(field)?)
     }
 
     /// An optional JSON object field.
     pub fn opt_object(&self, field: &str) -> Result<Option<&Map<String, Value>>, ApiError> {
-        match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m)),
-            Some(other) => Err(ApiError::invalid(
-                "invalid_field",
-                format!("field {field:?} must be an object, not {}", type_name(other)),
-            )),
-        }
+        Ok(self.fields().opt_object(field)?)
     }
 
     /// An optional string-or-integer field, rendered as a string.
     pub fn opt_string_or_int(&self, field: &str, max: usize) -> Result<Option<String>, ApiError> {
-        match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
-            Some(Value::String(_)) => Ok(self.opt_string(field, 1, max)?.map(str::to_owned)),
-            Some(other) => Err(ApiError::invalid(
-                "invalid_field",
-                format!("field {field:?} must be a string or an integer, not {}", type_name(other)),
-            )),
-        }
+        Ok(self.fields().opt_string_or_int(field, max)?)
     }
-}
-
-/// 422 for a NUL character in a string field. PostgreSQL's `text` cannot
-/// hold it (only `content` is stored as bytes), so it is refused here, on
-/// every backend alike, instead of failing in the store.
-fn nul_in_field(field: &str) -> ApiError {
-    ApiError::invalid("invalid_field", format!("field {field:?} must not contain the NUL character"))
 }
 
 /// Refuses a URI whose path or query carries an encoded NUL (`%00`), for
@@ -171,18 +127,6 @@ where
             }),
             Err(_) => Err(ApiError::bad_request("invalid_path", "a path segment could not be read")),
         }
-    }
-}
-
-/// JSON type name for error details (never the value itself).
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -34,4 +34,5 @@ mod reconnect;
 mod records;
 mod retention;
 mod search;
+mod send_body;
 mod traffic;

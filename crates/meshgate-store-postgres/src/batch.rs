@@ -30,6 +30,8 @@ pub(crate) const MAX_BYTES: usize = 8 << 20;
 /// idempotency key was taken first (the caller reads that message).
 pub(crate) struct Job {
     pub(crate) msg: NewMessage,
+    /// `msg.digest()` when it has an idempotency key (empty, and never
+    /// read, without one).
     pub(crate) digest: String,
     pub(crate) reply: oneshot::Sender<StoreResult<Option<Message>>>,
     /// Store it only if both ends are registered peers when it commits.

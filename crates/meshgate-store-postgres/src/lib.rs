@@ -445,7 +445,9 @@ impl PgStore {
         if msg.from_node == msg.to_node {
             return Err(StoreError::Refused(Refusal::SelfMessage, "a peer cannot DM itself".into()));
         }
-        let digest = msg.digest();
+        // Read (and stored) only with an idempotency key; an unkeyed send
+        // skips hashing its whole content.
+        let digest = if msg.idempotency_key.is_some() { msg.digest() } else { String::new() };
         self.guard(async {
             let key = msg.idempotency_key.clone();
             let from = msg.from_node.clone();

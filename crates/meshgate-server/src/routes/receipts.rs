@@ -1,6 +1,7 @@
 //! Receipts, replies and obligations: `GET /messages/{id}` (a message with
 //! its delivery ladder), `GET /obligations` (open questions), and the
-//! reply rules of `POST /messages` (`in_reply_to`, `due_at`, `due_in`).
+//! reply rules of `POST /messages` (who may reply, what a reply inherits;
+//! proto's `SendRequest::read` reads `in_reply_to`, `due_at`, `due_in`).
 //!
 //! Who sees what: a message's ladder is shown to its sender, its recipient
 //! and the operator; to anyone else the answer is the same 404
@@ -11,15 +12,13 @@
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use meshgate_proto::{
-    ErrorBody, Kind, Message, MessageStatus, Obligations, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT,
-    OBLIGATIONS_LIMIT_MAX,
+    ErrorBody, Message, MessageStatus, Obligations, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
 };
-use meshgate_store::{now_timestamp, parse_timestamp, timestamp_in, ObligationQuery, Timestamp};
-use serde_json::Value;
+use meshgate_store::{now_timestamp, ObligationQuery};
 
 use crate::auth::Auth;
 use crate::error::{shown, ApiError, ApiResult};
-use crate::input::{JsonObject, PathParams, Query};
+use crate::input::{PathParams, Query};
 use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::endpoint::Endpoints;
 use crate::routes::{filter_name, parse_id};
@@ -100,69 +99,18 @@ pub(crate) async fn obligations(
     Ok(Json(out))
 }
 
-/// The reply fields of a `POST /messages` body, validated.
-#[derive(Debug, Default)]
-pub(crate) struct ReplyFields {
-    /// The message replied to.
-    pub in_reply_to: Option<i64>,
-    /// The question's deadline, normalised.
-    pub due_at: Option<Timestamp>,
-}
-
-impl ReplyFields {
-    /// Reads `in_reply_to`, `due_at` and `due_in` (both deadlines: 422).
-    pub(crate) fn parse(body: &JsonObject) -> ApiResult<ReplyFields> {
-        let in_reply_to = match body.0.get("in_reply_to") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_i64().filter(|id| *id > 0).ok_or_else(|| {
-                ApiError::invalid("invalid_field", "field \"in_reply_to\" must be a message id (a positive integer)")
-            })?),
-        };
-        let due_at = body.opt_string("due_at", 1, 64)?;
-        let due_in = match body.0.get("due_in") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().filter(|s| (1..=DUE_IN_MAX_SECS).contains(s)).ok_or_else(|| {
-                ApiError::invalid(
-                    "invalid_due",
-                    format!("due_in must be a whole number of seconds from 1 to {DUE_IN_MAX_SECS}"),
-                )
-            })?),
-        };
-        let due_at = match (due_at, due_in) {
-            (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_due", "give due_at or due_in, not both")),
-            (Some(at), None) => Some(parse_timestamp(at).ok_or_else(|| {
-                ApiError::invalid(
-                    "invalid_due",
-                    format!("due_at must be an RFC 3339 instant, e.g. 2026-01-01T12:00:00Z, not {}", shown(at)),
-                )
-            })?),
-            (None, Some(secs)) => Some(timestamp_in(secs)),
-            (None, None) => None,
-        };
-        Ok(ReplyFields { in_reply_to, due_at })
-    }
-
-    /// Refuses a deadline on anything but a question.
-    pub(crate) fn for_kind(self, kind: Kind) -> ApiResult<ReplyFields> {
-        if self.due_at.is_some() && kind != Kind::Question {
-            return Err(ApiError::invalid("invalid_due", "only a question can carry due_at or due_in"));
-        }
-        Ok(self)
-    }
-}
-
 /// The message a reply answers, as far as the send route needs it.
 pub(crate) struct ReplyLink {
     parent: Message,
 }
 
-/// Loads the message `fields.in_reply_to` names, if any. Only a party to
+/// Loads the message `in_reply_to` names, if any. Only a party to
 /// it may reply: for anyone else (and for a missing id) the answer is the
 /// 404 `unknown_message`, before any other check could tell the two apart.
 /// The operator token acting for `from` is held to the same rule, as that
 /// peer.
-pub(crate) async fn reply_link(state: &AppState, fields: &ReplyFields, from: &str) -> ApiResult<Option<ReplyLink>> {
-    let Some(id) = fields.in_reply_to else { return Ok(None) };
+pub(crate) async fn reply_link(state: &AppState, in_reply_to: Option<i64>, from: &str) -> ApiResult<Option<ReplyLink>> {
+    let Some(id) = in_reply_to else { return Ok(None) };
     check_party(state, id, Some(from)).await?;
     let parent = state.store().message(id).await?.ok_or_else(|| unknown_message(id))?;
     Ok(Some(ReplyLink { parent }))

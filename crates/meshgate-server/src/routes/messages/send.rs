@@ -3,14 +3,13 @@
 
 use axum::extract::State;
 use axum::Json;
-use meshgate_proto::{ErrorBody, Kind, SendRequest, SendResponse, CONTENT_MAX_CHARS};
-use meshgate_store::{NewMessage, Refusal, StoreError};
-use serde_json::Value;
+use meshgate_proto::{ErrorBody, SendContext, SendRequest, SendResponse};
+use meshgate_store::{parse_timestamp, timestamp_in, NewMessage, Refusal, StoreError};
 
 use crate::auth::Auth;
 use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult, Class};
-use crate::input::{type_name, JsonObject};
+use crate::input::JsonObject;
 use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::suggestions;
 use crate::state::AppState;
@@ -20,39 +19,42 @@ use crate::traffic::Admission;
 #[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), Unauthorized, (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
 pub(super) async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
-    let mut draft = Draft::parse(&body, &auth)?;
-    let reply = crate::routes::receipts::reply_link(&state, &draft.reply, &draft.from_node).await?;
+    let context = SendContext { token_peer: auth.peer(), uuid: normal_uuid, instant: parse_timestamp };
+    let (from_node, mut req) = SendRequest::read(&body.0, &context)?;
+    drop(body);
+    let due_at = req.due_at.take().or_else(|| req.due_in.map(timestamp_in));
+    let reply = crate::routes::receipts::reply_link(&state, req.in_reply_to, &from_node).await?;
     if let Some(reply) = &reply {
-        reply.inherit(&draft.from_node, &mut draft.thread_id, &mut draft.to_node)?;
+        reply.inherit(&from_node, &mut req.thread_id, &mut req.to_node)?;
     }
-    let overridden = guard_content(&state, &auth, &draft).await?;
+    let overridden = guard_content(&state, &auth, &from_node, &req).await?;
 
-    let to_node = resolve_recipient(&state, &draft.to_node).await?;
+    let to_node = resolve_recipient(&state, &req.to_node).await?;
     if let Some(reply) = &reply {
-        reply.check_recipient(&draft.from_node, &to_node)?;
+        reply.check_recipient(&from_node, &to_node)?;
     }
     // After alias resolution: `lab` -> `lab-ovh` must not let lab-ovh DM
     // itself (the store refuses it too).
-    if to_node == draft.from_node {
+    if to_node == from_node {
         return Err(StoreError::Refused(Refusal::SelfMessage, String::new()).into());
     }
-    check_sender(&state, &auth, &draft.from_node).await?;
-    let (from, to) = (draft.from_node.clone(), to_node.clone());
+    check_sender(&state, &auth, &from_node).await?;
+    let (from, to) = (from_node.clone(), to_node.clone());
 
-    let resolved_from = (to_node != draft.to_node).then(|| draft.to_node.clone());
+    let resolved_from = (to_node != req.to_node).then(|| req.to_node.clone());
     // Sent with the sender's own per-peer token: the gateway vouches for
     // from_node (the operator token may write as anyone).
-    let sender_verified = auth.peer().is_some_and(|p| p == draft.from_node);
+    let sender_verified = auth.peer().is_some_and(|p| p == from_node);
     let msg = NewMessage {
-        from_node: draft.from_node,
+        from_node,
         to_node,
-        kind: draft.kind,
-        content: draft.content,
-        thread_id: draft.thread_id,
-        related_task_id: draft.related_task_id,
-        idempotency_key: draft.idempotency_key,
-        in_reply_to: draft.reply.in_reply_to,
-        due_at: draft.reply.due_at,
+        kind: req.kind,
+        content: req.content,
+        thread_id: req.thread_id,
+        related_task_id: req.related_task_id,
+        idempotency_key: req.idempotency_key,
+        in_reply_to: req.in_reply_to,
+        due_at,
         sender_verified,
     };
     let inserted = match crate::traffic::admit(&state, &msg).await? {
@@ -100,86 +102,21 @@ pub(super) async fn send(State(state): State<AppState>, auth: Auth, body: JsonOb
     }))
 }
 
-/// A `POST /messages` body after field validation.
-struct Draft {
-    from_node: String,
-    to_node: String,
-    kind: Kind,
-    content: String,
-    thread_id: Option<String>,
-    related_task_id: Option<String>,
-    idempotency_key: Option<String>,
-    skip_secret_check: bool,
-    reply: crate::routes::receipts::ReplyFields,
-}
-
-impl Draft {
-    fn parse(body: &JsonObject, auth: &Auth) -> ApiResult<Draft> {
-        if body.0.get("channel").is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::bad_request(
-                "unsupported",
-                "channel posts are not supported; send a DM with to_node",
-            ));
-        }
-        let from_node = match (body.opt_string("from_node", 1, 64)?, auth.peer()) {
-            (Some(from), _) => from.to_owned(),
-            (None, Some(me)) if !body.0.contains_key("from_node") => me.to_owned(),
-            (None, _) => return Err(ApiError::invalid("missing_field", "field \"from_node\" is required")),
-        };
-        if !auth.may_act_as(&from_node) {
-            return Err(ApiError::forbidden(
-                "caller_binding",
-                format!("this token belongs to {:?}; it cannot send as {from_node:?}", auth.peer().unwrap_or_default()),
-            ));
-        }
-        let reply = crate::routes::receipts::ReplyFields::parse(body)?;
-        // A reply may leave the recipient to the gateway (the other party).
-        let to_node = match reply.in_reply_to {
-            Some(_) => body.opt_string("to_node", 1, 64)?.unwrap_or_default().to_owned(),
-            None => body.string("to_node", 1, 64)?.to_owned(),
-        };
-        let kind = match body.0.get("kind") {
-            None | Some(Value::Null) => return Err(ApiError::invalid("missing_field", "field \"kind\" is required")),
-            Some(Value::String(k)) => {
-                k.parse::<Kind>().map_err(|e| ApiError::bad_request("unknown_kind", e.to_string()))?
-            }
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "invalid_field",
-                    format!("field \"kind\" must be a string, not {}", type_name(other)),
-                ))
-            }
-        };
-        let content = body.string("content", 1, CONTENT_MAX_CHARS)?.to_owned();
-        let thread_id = match body.opt_string("thread_id", 0, 64)? {
-            None => None,
-            Some(t) => Some(
-                uuid::Uuid::parse_str(t)
-                    .map_err(|_| {
-                        ApiError::invalid("invalid_thread_id", "thread_id must be a UUID (mint one with POST /threads)")
-                    })?
-                    .hyphenated()
-                    .to_string(),
-            ),
-        };
-        Ok(Draft {
-            from_node,
-            to_node,
-            kind,
-            content,
-            thread_id,
-            related_task_id: body.opt_string_or_int("related_task_id", 128)?,
-            idempotency_key: body.opt_string("idempotency_key", 1, 128)?.map(str::to_owned),
-            skip_secret_check: body.opt_bool("skip_secret_check")?.unwrap_or(false),
-            reply: reply.for_kind(kind)?,
-        })
-    }
+/// A thread id in its normal form (lower-case, hyphenated), if `text` is a
+/// UUID in any spelling the `uuid` crate reads.
+fn normal_uuid(text: &str) -> Option<String> {
+    uuid::Uuid::parse_str(text).ok().map(|u| u.hyphenated().to_string())
 }
 
 /// Applies the credential policy (the sender's own, set by the operator,
 /// else the gateway's); returns the label of an overridden finding.
-async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<Option<&'static str>> {
-    if let Err(e) = refuse_live_credentials(state, auth, draft).await {
+async fn guard_content(
+    state: &AppState,
+    auth: &Auth,
+    from: &str,
+    req: &SendRequest,
+) -> ApiResult<Option<&'static str>> {
+    if let Err(e) = refuse_live_credentials(state, auth, req).await {
         if let (Some(m), "secret_detected") = (state.metrics(), e.code) {
             m.guard_refused("live_credential");
         }
@@ -189,21 +126,21 @@ async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResul
     // gateway does not scan at all, or when the scan finds something.
     let mut own: Option<Option<SecretGuard>> = None;
     if state.config().secret_guard == SecretGuard::Off {
-        let policy = sender_policy(state, &draft.from_node).await?;
+        let policy = sender_policy(state, from).await?;
         if matches!(policy, None | Some(SecretGuard::Off)) {
             return Ok(None);
         }
         own = Some(policy);
     }
-    let findings = meshgate_guard::scan(&draft.content);
+    let findings = meshgate_guard::scan(&req.content);
     let Some(first) = findings.first() else { return Ok(None) };
     let label = first.label();
-    if draft.skip_secret_check {
+    if req.skip_secret_check {
         return Ok(Some(label));
     }
     let own = match own {
         Some(policy) => policy,
-        None => sender_policy(state, &draft.from_node).await?,
+        None => sender_policy(state, from).await?,
     };
     match own.unwrap_or(state.config().secret_guard) {
         SecretGuard::Block => Err({
@@ -225,7 +162,7 @@ async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResul
         policy => {
             let policy = if policy == SecretGuard::Warn { "warn" } else { "off" };
             let whose = if own.is_some() { "the sender's own" } else { "the gateway's" };
-            tracing::warn!(from = %draft.from_node, label, line = first.line, policy, whose, "credential-like content stored");
+            tracing::warn!(from = %from, label, line = first.line, policy, whose, "credential-like content stored");
             Ok(None)
         }
     }
@@ -234,16 +171,16 @@ async fn guard_content(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResul
 /// Refuses this gateway's live credentials (whatever the policies say):
 /// the request's own token, any live peer token, in the content or the
 /// fields shown to the recipient.
-async fn refuse_live_credentials(state: &AppState, auth: &Auth, draft: &Draft) -> ApiResult<()> {
-    if draft.content.contains(auth.token()) {
+async fn refuse_live_credentials(state: &AppState, auth: &Auth, req: &SendRequest) -> ApiResult<()> {
+    if req.content.contains(auth.token()) {
         return Err(ApiError::invalid(
             "secret_detected",
             "refusing to store: the content contains the bearer token of this request; rotate it if it was shared",
         ));
     }
-    crate::routes::credentials::refuse_live_credentials(state, &draft.content).await?;
+    crate::routes::credentials::refuse_live_credentials(state, &req.content).await?;
     let fields =
-        [("related_task_id", draft.related_task_id.as_deref()), ("idempotency_key", draft.idempotency_key.as_deref())];
+        [("related_task_id", req.related_task_id.as_deref()), ("idempotency_key", req.idempotency_key.as_deref())];
     crate::routes::credentials::refuse_in_fields(state, auth.token(), &fields).await
 }
 
