@@ -138,6 +138,25 @@ async def test_reply_goes_to_the_sender_in_the_thread_and_marks_read(mesh, conne
     assert convo.index("which port?") < convo.index("8788")
 
 
+async def test_get_thread_pages_with_after_id_and_says_when_more_follow(mesh, connect):
+    alice, bob = mesh.register("alice"), mesh.register("bob")
+    thread = str(uuid.uuid4())
+    sent = [mesh.send(alice, bob.name, f"step {i:03}", kind="fyi", thread_id=thread)["id"] for i in range(101)]
+    async with connect(bob) as s:
+        first = text(await s.call_tool("get_thread", {"message_id": sent[-1]}))
+        hint = f"call get_thread again with thread_id = {thread} and after_id = {sent[99]}."
+        assert first.startswith(f"Thread {thread}: 100 DM(s)"), first[:200]
+        assert "step 000" in first and "step 099" in first and "step 100" not in first
+        assert first.endswith(f"[More DMs may follow: {hint}]"), first[-300:]
+        rest = text(await s.call_tool("get_thread", {"thread_id": thread, "after_id": sent[99]}))
+        assert f"DMs after #{sent[99]}, 1 DM(s)" in rest and "step 100" in rest and "step 099" not in rest
+        assert "may follow" not in rest and "after_id =" not in rest, rest
+        wrong = error(await s.call_tool("get_thread", {"message_id": -1}))
+        negative = error(await s.call_tool("get_thread", {"thread_id": thread, "after_id": -1}))
+    assert (wrong["error"], wrong["detail"]) == ("invalid_field", "message_id must be a positive DM id, not -1")
+    assert negative["error"] == "invalid_field" and negative["detail"].startswith("after_id must be")
+
+
 def status(mesh, peer, message_id: int) -> dict:
     r = httpx.get(f"{mesh.url}/messages/{message_id}", headers={"Authorization": f"Bearer {peer.token}"})
     r.raise_for_status()

@@ -154,3 +154,24 @@ fn serve_prints_the_console_url_and_no_ui_turns_the_console_off() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "MESHGATE_NO_UI takes true or false only");
 }
+
+/// `serve --help` lists the same routes for `--require-peer-tokens` as
+/// README's flag table (the row's text from its first `: ` to the `;`,
+/// backticks off) and the same routes left to the operator.
+#[test]
+fn require_peer_tokens_help_lists_the_routes_of_the_readme_row() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let row = readme.lines().find(|l| l.starts_with("| `--require-peer-tokens` |")).expect("README has the row");
+    let cell = row.trim_end_matches('|').rsplit(" | ").next().unwrap().replace('`', "");
+    let (_, routes) = cell.split_once(": ").expect("the row lists routes after a colon");
+    let (routes, _) = routes.split_once(';').expect("and ends the list with a ;");
+    let out = Command::new(env!("CARGO_BIN_EXE_meshgate")).args(["serve", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let start = help.find("--require-peer-tokens").unwrap();
+    let end = help[start..].find("\n      --").map_or(help.len(), |e| start + e);
+    let flag = help[start..end].split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flag.contains(&format!("{}; ", routes.trim())), "README: {routes:?}\nhelp: {flag:?}");
+    let kept = "administration, threads and search stay the operator's";
+    assert!(cell.contains(kept) && flag.contains(kept), "{cell:?}\n{flag:?}");
+}

@@ -49,7 +49,13 @@ impl Client {
     /// where the gateway's page byte budget ends first) after `after_id`,
     /// oldest first; `truncated` says more follow.
     pub async fn thread_page(&self, thread_id: &str, after_id: Option<i64>) -> Result<ThreadMessages> {
-        let mut query = vec![("limit", "1000".to_owned())];
+        self.thread_page_of(thread_id, after_id, 1000).await
+    }
+
+    /// [`Client::thread_page`] of at most `limit` messages (the gateway
+    /// takes 1 to 1000).
+    pub async fn thread_page_of(&self, thread_id: &str, after_id: Option<i64>, limit: u32) -> Result<ThreadMessages> {
+        let mut query = vec![("limit", limit.to_string())];
         if let Some(id) = after_id {
             query.push(("after_id", id.to_string()));
         }

@@ -24,7 +24,7 @@ mod server;
 mod text;
 
 use async_trait::async_trait;
-use meshgate_proto::{Kind, Message, Obligations, Peer, SendResponse};
+use meshgate_proto::{Kind, Message, Obligations, Peer, SendResponse, ThreadMessages};
 use serde::Serialize;
 
 pub use rmcp;
@@ -115,8 +115,16 @@ pub trait Mesh: Send + Sync + 'static {
     /// Marks DMs to the caller read; returns the ids marked.
     async fn mark_read(&self, call: &Self::Call, ids: &[i64]) -> MeshResult<Vec<i64>>;
 
-    /// A thread's DMs the caller may read, oldest first.
-    async fn thread(&self, call: &Self::Call, thread_id: &str) -> MeshResult<Vec<Message>>;
+    /// One page of a thread's DMs the caller may read, oldest first: at
+    /// most `limit` (fewer where the gateway's page byte budget ends first)
+    /// with an id above `after_id`; `truncated` says more may follow.
+    async fn thread(
+        &self,
+        call: &Self::Call,
+        thread_id: &str,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> MeshResult<ThreadMessages>;
 
     /// The caller's open questions (`GET /obligations` for itself): owed
     /// and awaiting, overdue first.

@@ -29,6 +29,8 @@ pub const WAIT_MAX_SECS: u64 = 300;
 const INBOX_LIMIT_MAX: u32 = 100;
 /// Most ids one `mark_read` takes.
 const MARK_READ_MAX: usize = 1000;
+/// Most DMs one `get_thread` page shows (the gateway's default page).
+const THREAD_PAGE: u32 = 100;
 
 /// Server options.
 #[derive(Debug, Clone, Default)]
@@ -139,13 +141,15 @@ pub struct ReplyParams {
     pub kind: Option<KindParam>,
 }
 
-/// `get_thread` arguments: one of the two.
+/// `get_thread` arguments: `message_id` or `thread_id`, and a cursor.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct ThreadParams {
     /// Id of a DM you received; its thread is shown.
     pub message_id: Option<i64>,
     /// Thread UUID.
     pub thread_id: Option<String>,
+    /// Only DMs with an id above this one: the last id of the previous page, to read on.
+    pub after_id: Option<i64>,
 }
 
 fn done(result: MeshResult<String>) -> Result<CallToolResult, ErrorData> {
@@ -171,6 +175,9 @@ impl<M: Mesh> MeshServer<M> {
 
     /// The DM `id` if the caller received it.
     async fn received(&self, call: &M::Call, id: i64) -> MeshResult<meshgate_proto::Message> {
+        if id < 1 {
+            return Err(ToolError::new("invalid_field", format!("message_id must be a positive DM id, not {id}")));
+        }
         let found = self.mesh.received_after(call, id.saturating_sub(1), 1, 0).await?;
         found.into_iter().find(|m| m.id == id).ok_or_else(|| {
             ToolError::new("not_found", format!("no DM #{id} in your inbox (only DMs you received can be used here)"))
@@ -335,7 +342,7 @@ impl<M: Mesh> MeshServer<M> {
     }
 
     #[tool(
-        description = "Show a conversation, oldest first: the thread of a DM you received (message_id) or a thread_id."
+        description = "Show a conversation, oldest first, one page at a time: the thread of a DM you received (message_id) or a thread_id; after_id reads on."
     )]
     async fn get_thread(
         &self,
@@ -352,7 +359,11 @@ impl<M: Mesh> MeshServer<M> {
                     })?,
                     (None, None) => return Err(ToolError::new("invalid_field", "give message_id or thread_id")),
                 };
-                Ok(text::thread(&thread_id, &self.mesh.thread(&call, &thread_id).await?))
+                if p.after_id.is_some_and(|id| id < 0) {
+                    return Err(ToolError::new("invalid_field", "after_id must be 0 or a DM id (the last one shown)"));
+                }
+                let page = self.mesh.thread(&call, &thread_id, p.after_id, THREAD_PAGE).await?;
+                Ok(text::thread(&thread_id, p.after_id, &page))
             }
             .await,
         )

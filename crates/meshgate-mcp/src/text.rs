@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use meshgate_proto::framing::{dm_header, frame_dm, SenderIdentity};
-use meshgate_proto::{Kind, Message, Obligation, Obligations, Peer, SendResponse};
+use meshgate_proto::{Kind, Message, Obligation, Obligations, Peer, SendResponse, ThreadMessages};
 
 /// Most bytes of DMs one tool result carries (at least one DM is always
 /// shown): a result is held in memory and may be kept for stream resumption,
@@ -15,20 +15,31 @@ pub const RESULT_BUDGET: usize = 512 * 1024;
 /// (always the first), then says how many were left out.
 fn push_dms<'a>(out: &mut String, rows: impl ExactSizeIterator<Item = (String, &'a Message)>, peek: bool) {
     let total = rows.len();
-    for (shown, (prefix, m)) in rows.enumerate() {
+    let shown = push_within_budget(out, rows, peek);
+    if shown < total {
+        let _ = write!(
+            out,
+            "\n\n[{} more DM(s) not shown: this result is full. Mark the ones above read (or reply), use peek, or \
+             ask with a smaller limit.]",
+            total - shown
+        );
+    }
+}
+
+/// Appends framed DMs to `out` while it stays within [`RESULT_BUDGET`]
+/// (always the first); returns how many it appended.
+fn push_within_budget<'a>(out: &mut String, rows: impl Iterator<Item = (String, &'a Message)>, peek: bool) -> usize {
+    let mut shown = 0;
+    for (prefix, m) in rows {
         let dm = framed(m, peek);
         if shown > 0 && out.len() + prefix.len() + dm.len() > RESULT_BUDGET {
-            let _ = write!(
-                out,
-                "\n\n[{} more DM(s) not shown: this result is full. Mark the ones above read (or reply), use peek, or \
-                 ask with a smaller limit.]",
-                total - shown
-            );
-            return;
+            break;
         }
         out.push_str(&prefix);
         out.push_str(&dm);
+        shown += 1;
     }
+    shown
 }
 
 pub(crate) fn peers(peers: &[Peer]) -> String {
@@ -94,9 +105,25 @@ pub(crate) fn marked(marked: &[i64], asked: &[i64]) -> String {
     out
 }
 
-pub(crate) fn thread(thread_id: &str, rows: &[Message]) -> String {
-    let mut out = format!("Thread {thread_id}: {} DM(s) you may read, oldest first.", rows.len());
-    push_dms(&mut out, rows.iter().map(|m| (format!("\n\n(to {}) ", m.to_node), m)), false);
+/// `get_thread`: one page (after `after_id`), and how to read on when more
+/// may follow (the gateway cut the page, or this result is full).
+pub(crate) fn thread(thread_id: &str, after_id: Option<i64>, page: &ThreadMessages) -> String {
+    let rows = &page.messages;
+    let mut out = format!("Thread {thread_id}: ");
+    if let Some(after) = after_id.filter(|&a| a > 0) {
+        let _ = write!(out, "DMs after #{after}, ");
+    }
+    let _ = write!(out, "{} DM(s) you may read, oldest first.", rows.len());
+    let shown = push_within_budget(&mut out, rows.iter().map(|m| (format!("\n\n(to {}) ", m.to_node), m)), false);
+    let left = rows.len() - shown;
+    let Some(last) = rows[..shown].last().map(|m| m.id) else { return out };
+    let more = match (left, page.truncated) {
+        (0, false) => return out,
+        (0, true) => "More DMs may follow".to_owned(),
+        (n, false) => format!("{n} more DM(s) follow (this result is full)"),
+        (n, true) => format!("{n} more DM(s) follow (this result is full), and more may follow them"),
+    };
+    let _ = write!(out, "\n\n[{more}: call get_thread again with thread_id = {thread_id} and after_id = {last}.]");
     out
 }
 
@@ -157,6 +184,7 @@ fn question(o: &Obligation) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meshgate_proto::Thread;
 
     fn open(id: i64, from: &str, to: &str, preview: &str, overdue: bool) -> Obligation {
         Obligation {
@@ -172,6 +200,53 @@ mod tests {
             preview: preview.into(),
             sender_verified: false,
         }
+    }
+
+    fn dm(id: i64, content: String) -> Message {
+        Message { thread_id: Some("t-1".into()), ..question(&open(id, "alice", "bob", &content, false)) }
+    }
+
+    fn page(messages: Vec<Message>, truncated: bool) -> ThreadMessages {
+        let thread = Thread {
+            thread_uuid: "t-1".into(),
+            thread_name: "alice↔bob:plan".into(),
+            peer_pair: "alice↔bob".into(),
+            topic: "plan".into(),
+            session_id: None,
+            created_at: "2026-01-01T00:00:00+00:00".into(),
+            last_used_at: None,
+            created: None,
+            minted_by: None,
+        };
+        ThreadMessages { thread, messages, truncated }
+    }
+
+    #[test]
+    fn a_cut_thread_page_says_how_to_read_on_from_the_last_dm_shown() {
+        let cut = thread("t-1", None, &page(vec![dm(3, "a".into()), dm(5, "b".into())], true));
+        assert!(cut.starts_with("Thread t-1: 2 DM(s) you may read, oldest first."), "{cut}");
+        assert!(
+            cut.ends_with("[More DMs may follow: call get_thread again with thread_id = t-1 and after_id = 5.]"),
+            "{cut}"
+        );
+        let last = thread("t-1", Some(5), &page(vec![dm(8, "c".into())], false));
+        assert!(last.starts_with("Thread t-1: DMs after #5, 1 DM(s) you may read"), "{last}");
+        assert!(!last.contains("after_id ="), "the last page asks for no more: {last}");
+        let empty = thread("t-1", Some(8), &page(Vec::new(), false));
+        assert_eq!(empty, "Thread t-1: DMs after #8, 0 DM(s) you may read, oldest first.");
+    }
+
+    #[test]
+    fn a_full_thread_result_reads_on_from_the_last_dm_it_holds() {
+        let big = "x".repeat(RESULT_BUDGET / 3);
+        let rows: Vec<Message> = (1..=4).map(|id| dm(id * 10, big.clone())).collect();
+        let full = thread("t-1", None, &page(rows.clone(), false));
+        assert!(full.len() <= RESULT_BUDGET, "{}", full.len());
+        assert!(full.contains("DM #20 from") && !full.contains("DM #30 from"), "two fit");
+        assert!(full.ends_with("[2 more DM(s) follow (this result is full): call get_thread again with thread_id = t-1 and after_id = 20.]"));
+        let both = thread("t-1", None, &page(rows, true));
+        assert!(both.contains("2 more DM(s) follow (this result is full), and more may follow them"), "{both}");
+        assert!(both.ends_with("after_id = 20.]"));
     }
 
     #[test]

@@ -38,7 +38,7 @@ use meshgate_mcp::rmcp::transport::streamable_http_server::session::SessionManag
 use meshgate_mcp::rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
 use meshgate_proto::{
-    ErrorBody, MarkReadBulkResponse, Message, MessageList, Obligations, Peer, PeerList, SendResponse,
+    ErrorBody, MarkReadBulkResponse, Message, MessageList, Obligations, Peer, PeerList, SendResponse, ThreadMessages,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -502,9 +502,18 @@ impl Mesh for RouterMesh {
         Ok(answer.marked.iter().map(|m| m.id).collect())
     }
 
-    async fn thread(&self, call: &McpCaller, thread_id: &str) -> MeshResult<Vec<Message>> {
-        let uri = format!("/threads/{}", percent(thread_id));
-        Ok(self.request::<meshgate_proto::ThreadMessages>(call, Method::GET, &uri, None).await?.messages)
+    async fn thread(
+        &self,
+        call: &McpCaller,
+        thread_id: &str,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> MeshResult<ThreadMessages> {
+        let mut uri = format!("/threads/{}?limit={limit}", percent(thread_id));
+        if let Some(id) = after_id {
+            uri.push_str(&format!("&after_id={id}"));
+        }
+        self.request(call, Method::GET, &uri, None).await
     }
 
     async fn obligations(&self, call: &McpCaller) -> MeshResult<Obligations> {

@@ -18,7 +18,7 @@ use meshgate_client::{Client, Error as ClientError, FetchOptions, SendOptions, W
 use meshgate_mcp::rmcp::model::Extensions;
 use meshgate_mcp::rmcp::ServiceExt;
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
-use meshgate_proto::{Message, Obligations, Peer, SendResponse};
+use meshgate_proto::{Message, Obligations, Peer, SendResponse, ThreadMessages};
 
 use super::{Global, DEFAULT_REQUEST_TIMEOUT_SECS};
 use crate::exit::OK;
@@ -118,10 +118,8 @@ impl Mesh for ClientMesh {
         Ok(answer.marked.iter().map(|m| m.id).collect())
     }
 
-    async fn thread(&self, _: &(), thread_id: &str) -> MeshResult<Vec<Message>> {
-        // One page (the gateway's byte budget), as on `/mcp`: a model's
-        // context is no place for a whole long thread.
-        Ok(self.0.thread_page(thread_id, None).await.map_err(tool_error)?.messages)
+    async fn thread(&self, _: &(), thread_id: &str, after_id: Option<i64>, limit: u32) -> MeshResult<ThreadMessages> {
+        self.0.thread_page_of(thread_id, after_id, limit).await.map_err(tool_error)
     }
 
     async fn obligations(&self, _: &()) -> MeshResult<Obligations> {

@@ -34,7 +34,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "MESHGATE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Refuse the operator token for message traffic (send, inbox, mark read).
+    /// Refuse the operator token (403 peer_token_required) wherever it would act as a peer or read a peer's mail
+    /// for it: send, inbox (GET /messages, long-poll, stream), mark read, a message's ladder (GET /messages/{id}),
+    /// obligations (GET /obligations); administration, threads and search stay the operator's.
     #[arg(long, env = "MESHGATE_REQUIRE_PEER_TOKENS", value_parser = env_bool("MESHGATE_REQUIRE_PEER_TOKENS"))]
     pub require_peer_tokens: bool,
 
