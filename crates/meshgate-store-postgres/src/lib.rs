@@ -94,6 +94,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_identity.sql")),
     (5, include_str!("../migrations/0005_receipts.sql")),
     (6, include_str!("../migrations/0006_search.sql")),
+    (7, include_str!("../migrations/0007_body_text_linear.sql")),
 ];
 
 pub use snapshot::PgSnapshot;
