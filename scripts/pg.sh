@@ -62,11 +62,17 @@ running() {
   [[ -f "$DATA/postmaster.pid" ]] && as_owner "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1
 }
 
-# A TCP port nobody listens on (bash's /dev/tcp: a refused connect means free).
+# A TCP port nobody listens on (bash's /dev/tcp: a refused connect means free),
+# below the kernel's ephemeral range: `start` after `stop` reuses the port, and
+# a port inside that range may meanwhile be some client connection's local end.
 free_port() {
-  local p tries=0
+  local p tries=0 low=32768
+  if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  fi
+  (( low > 12000 )) || die "the ephemeral port range starts at $low; set PG_PORT"
   while (( tries < 200 )); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (low - 10000) ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return
