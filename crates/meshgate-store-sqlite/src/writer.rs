@@ -34,10 +34,9 @@ pub(crate) struct WriteCtx {
     /// must set it): before the commit the writer indexes the new rows for
     /// search, after it publishes the new highest id.
     pub(crate) inserted_messages: bool,
-    /// The highest message id in the search index: every committed DM at or
-    /// below it is indexed, ids above it are new (ids are `AUTOINCREMENT`,
-    /// never reused).
-    indexed_upto: i64,
+    /// The highest message id after the last batch that inserted one (what
+    /// the writer publishes).
+    newest_id: i64,
     /// `created_at` of the newest message, so timestamps never go backwards
     /// even if the wall clock does (id order == time order).
     last_message_ts: Timestamp,
@@ -52,7 +51,7 @@ pub(crate) struct WriteCtx {
 impl WriteCtx {
     pub(crate) fn new(
         conn: Connection,
-        indexed_upto: i64,
+        newest_id: i64,
         last_message_ts: Option<Timestamp>,
         checkpoint: Nudge,
         wal_bound: Option<WalBound>,
@@ -61,7 +60,7 @@ impl WriteCtx {
         WriteCtx {
             conn,
             inserted_messages: false,
-            indexed_upto,
+            newest_id,
             last_message_ts,
             checkpoint,
             wal_bound,
@@ -162,7 +161,7 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
             }
             ctx.checkpoint.nudge();
             if ctx.inserted_messages {
-                publish_max_id(ctx.indexed_upto, max_id);
+                publish_max_id(ctx.newest_id, max_id);
             }
         }
         Some(e) => {
@@ -188,6 +187,10 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
 /// Runs the batch in one transaction; `Err` means nothing was committed.
 fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
     ctx.conn.execute_batch("BEGIN IMMEDIATE").db()?;
+    // Read inside the write lock: every committed DM up to here is indexed
+    // (also those another process, e.g. `meshgate import`, wrote), and ids
+    // are `AUTOINCREMENT` (never reused), so the batch's rows are above it.
+    let indexed = newest_message_id(&ctx.conn)?;
     for job in batch.iter_mut() {
         ctx.conn.execute_batch("SAVEPOINT job").db()?;
         // A panicking job (a bug) is refused alone instead of killing the
@@ -207,21 +210,26 @@ fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
             ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job").db()?;
         }
     }
-    let indexed_upto = match ctx.inserted_messages {
-        true => index_new_messages(&ctx.conn, ctx.indexed_upto)?,
-        false => ctx.indexed_upto,
+    let newest = match ctx.inserted_messages {
+        true => index_new_messages(&ctx.conn, indexed)?,
+        false => indexed,
     };
     let started = std::time::Instant::now();
     ctx.conn.execute_batch("COMMIT").db()?;
     ctx.commit_time = started.elapsed();
-    ctx.indexed_upto = indexed_upto;
+    ctx.newest_id = newest;
     Ok(())
+}
+
+fn newest_message_id(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM messages")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .db()
 }
 
 /// Indexes for search every message above id `after` (those the batch
 /// inserted and kept: a rolled-back job's rows are gone), exactly as the
-/// insert trigger of `0005_search.sql` did; returns the new highest indexed
-/// id. Runs outside every savepoint, so FTS5 writes one segment per batch.
+/// insert trigger of `0005_search.sql` did; returns the newest message id. Runs outside every savepoint, so FTS5 writes one segment per batch.
 fn index_new_messages(conn: &Connection, after: i64) -> StoreResult<i64> {
     conn.prepare_cached(
         "INSERT INTO messages_fts (rowid, body, parties) \
@@ -229,9 +237,7 @@ fn index_new_messages(conn: &Connection, after: i64) -> StoreResult<i64> {
     )
     .and_then(|mut s| s.execute([after]))
     .db()?;
-    conn.prepare_cached("SELECT max(coalesce(max(id), 0), ?1) FROM messages")
-        .and_then(|mut s| s.query_row([after], |r| r.get(0)))
-        .db()
+    newest_message_id(conn)
 }
 
 fn publish_max_id(id: i64, max_id: &watch::Sender<i64>) {

@@ -361,6 +361,27 @@ async fn walruses(store: &SqliteStore) -> Vec<i64> {
     ids
 }
 
+/// A second store on the file (as `meshgate import` beside a running
+/// gateway) indexes its own DMs; the gateway's next batch indexes only its
+/// own, so every DM is found exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dms_written_by_another_process_are_indexed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.db");
+    walrus_db(&path, 5);
+    let gateway = open(&path);
+    let first = gateway.insert_message(msg("gpu", "lab", "a new walrus")).await.unwrap().message.id;
+    let importer = open(&path);
+    let mut record = importer.export_messages(0, 1).await.unwrap().remove(0);
+    record.message.content = "an imported walrus".into();
+    record.origin = Some("test:elsewhere:1".into());
+    let stats = importer.import_batch(vec![meshgate_store::ImportRecord::Message(record)]).await.unwrap();
+    assert_eq!(stats.get(meshgate_store::RecordKind::Message).imported, 1);
+    drop(importer);
+    let last = gateway.insert_message(msg("gpu", "lab", "a last walrus")).await.unwrap().message.id;
+    assert_eq!(walruses(&gateway).await, [1, first, last - 1, last]);
+}
+
 /// With no time budget the candidate scan is interrupted by the progress
 /// handler: a flagged, partial page, and the pooled connection is left
 /// without the handler (the next search completes).

@@ -58,7 +58,7 @@ fn a_batch_indexes_exactly_its_kept_rows() {
     assert!(first[1].is_err());
     assert_eq!(indexed(&ctx.conn, "wombat"), kept);
     assert!(indexed(&ctx.conn, "dropped").is_empty());
-    assert_eq!(ctx.indexed_upto, kept[1]);
+    assert_eq!(ctx.newest_id, kept[1]);
 
     // The next batch indexes only its own rows, none twice; a batch whose
     // last job is refused still commits (and indexes) the others.
