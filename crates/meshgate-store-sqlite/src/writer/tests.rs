@@ -70,3 +70,25 @@ fn a_batch_indexes_exactly_its_kept_rows() {
     let count: i64 = ctx.conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
     assert_eq!(count, 3);
 }
+
+/// A DM inserted and deleted in the same batch (a send, then a purge) was
+/// never indexed: the delete trigger's delete of it is harmless.
+#[test]
+fn a_dm_deleted_in_its_own_batch_is_not_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir.path().join("mesh.db"));
+    let kept = *run(&mut ctx, &[("kept wombat", true)])[0].as_ref().unwrap();
+    let (tx, rx) = oneshot::channel();
+    let f = |ctx: &mut WriteCtx| {
+        let id = insert_message(ctx, msg("wa", "wb", "gone wombat"), false)?.message.id;
+        ctx.conn.execute("DELETE FROM messages WHERE id = ?1", [id]).map_err(|e| StoreError::Backend(e.to_string()))
+    };
+    let mut batch: Vec<Box<dyn Job>> = vec![Box::new(FnJob::new(Box::new(f), tx))];
+    ctx.inserted_messages = false;
+    execute(&mut ctx, &mut batch).unwrap();
+    batch.pop().unwrap().finish(None);
+    assert_eq!(rx.blocking_recv().unwrap().unwrap(), 1);
+    assert_eq!(indexed(&ctx.conn, "wombat"), [kept]);
+    let later = *run(&mut ctx, &[("later wombat", true)])[0].as_ref().unwrap();
+    assert_eq!(indexed(&ctx.conn, "wombat"), [kept, later]);
+}
