@@ -184,6 +184,19 @@ async fn swarph_database_imports_idempotently_and_serves() {
         let task = want["related_task_id"].as_i64().map(|n| n.to_string());
         assert_eq!(got["related_task_id"].as_str().map(str::to_owned), task);
     }
+    // Every imported DM is searchable, by a word of its own and by one
+    // they all share.
+    let found = get(&http, &format!("{url}/messages/search?q=gpu&limit=100"), OPERATOR).await;
+    let hits = found["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 4, "{found}");
+    assert!(hits.iter().all(|h| h["message"]["from_node"] == "gpu-wsl"), "{found}");
+    let found = get(&http, &format!("{url}/messages/search?q=message&limit=100"), OPERATOR).await;
+    let mut ids: Vec<i64> =
+        found["hits"].as_array().unwrap().iter().map(|h| h["message"]["id"].as_i64().unwrap()).collect();
+    let mut want: Vec<i64> = messages.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(ids, want, "{found}");
     for want in ref_threads["threads"].as_array().unwrap() {
         let got = get(&http, &format!("{url}/threads/{}", want["thread_uuid"].as_str().unwrap()), OPERATOR).await;
         let got = &got["thread"];

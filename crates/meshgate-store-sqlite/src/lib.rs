@@ -88,6 +88,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_identity.sql")),
     (4, include_str!("../migrations/0004_receipts.sql")),
     (5, include_str!("../migrations/0005_search.sql")),
+    (6, include_str!("../migrations/0006_fts_batch.sql")),
 ];
 
 /// The schema version this build migrates to.
@@ -312,7 +313,7 @@ impl SqliteStore {
                 move || checkpoint::run(checkpoint_conn, nudges, counters)
             })
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
-        let ctx = WriteCtx::new(conn, last_ts, nudge, wal_bound);
+        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound);
         let writer = {
             let counters = Arc::clone(&counters);
             let max_tx = Arc::clone(&max_tx);

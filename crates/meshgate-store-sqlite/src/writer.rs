@@ -6,6 +6,12 @@
 //! each inside its own `SAVEPOINT` so a failing job is rolled back alone.
 //! Results are delivered only after the `COMMIT` returned: an `Ok` reply
 //! means the row is on disk (`synchronous=FULL`).
+//!
+//! The writer also keeps the search index (`messages_fts`) of new DMs: after
+//! the last savepoint of a batch, before `COMMIT`, it indexes the rows the
+//! batch inserted in one statement ([`index_new_messages`]). FTS5 writes a
+//! new index segment at every savepoint release, so indexing per DM (the
+//! insert trigger of schema 5) made each DM its own segment.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -24,9 +30,13 @@ use crate::error::Db;
 pub(crate) struct WriteCtx {
     /// The only connection that writes.
     pub(crate) conn: Connection,
-    /// Set by a job that inserted a message: after the commit the writer
-    /// publishes the new highest id.
+    /// Set by a job that inserted a message (every `INSERT INTO messages`
+    /// must set it): before the commit the writer indexes the new rows for
+    /// search, after it publishes the new highest id.
     pub(crate) inserted_messages: bool,
+    /// The highest message id after the last batch that inserted one (what
+    /// the writer publishes).
+    newest_id: i64,
     /// `created_at` of the newest message, so timestamps never go backwards
     /// even if the wall clock does (id order == time order).
     last_message_ts: Timestamp,
@@ -41,6 +51,7 @@ pub(crate) struct WriteCtx {
 impl WriteCtx {
     pub(crate) fn new(
         conn: Connection,
+        newest_id: i64,
         last_message_ts: Option<Timestamp>,
         checkpoint: Nudge,
         wal_bound: Option<WalBound>,
@@ -49,6 +60,7 @@ impl WriteCtx {
         WriteCtx {
             conn,
             inserted_messages: false,
+            newest_id,
             last_message_ts,
             checkpoint,
             wal_bound,
@@ -149,7 +161,7 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
             }
             ctx.checkpoint.nudge();
             if ctx.inserted_messages {
-                publish_max_id(ctx, max_id);
+                publish_max_id(ctx.newest_id, max_id);
             }
         }
         Some(e) => {
@@ -175,6 +187,10 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
 /// Runs the batch in one transaction; `Err` means nothing was committed.
 fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
     ctx.conn.execute_batch("BEGIN IMMEDIATE").db()?;
+    // Read inside the write lock: every committed DM up to here is indexed
+    // (also those another process, e.g. `meshgate import`, wrote), and ids
+    // are `AUTOINCREMENT` (never reused), so the batch's rows are above it.
+    let indexed = newest_message_id(&ctx.conn)?;
     for job in batch.iter_mut() {
         ctx.conn.execute_batch("SAVEPOINT job").db()?;
         // A panicking job (a bug) is refused alone instead of killing the
@@ -194,26 +210,46 @@ fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
             ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job").db()?;
         }
     }
+    let newest = match ctx.inserted_messages {
+        true => index_new_messages(&ctx.conn, indexed)?,
+        false => indexed,
+    };
     let started = std::time::Instant::now();
     ctx.conn.execute_batch("COMMIT").db()?;
     ctx.commit_time = started.elapsed();
+    ctx.newest_id = newest;
     Ok(())
 }
 
-fn publish_max_id(ctx: &WriteCtx, max_id: &watch::Sender<i64>) {
-    let newest: rusqlite::Result<i64> =
-        ctx.conn.query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| r.get(0));
-    match newest {
-        Ok(id) => {
-            max_id.send_if_modified(|cur| {
-                if id > *cur {
-                    *cur = id;
-                    true
-                } else {
-                    false
-                }
-            });
-        }
-        Err(e) => tracing::error!(error = %e, "reading the newest message id failed"),
-    }
+fn newest_message_id(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM messages")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .db()
 }
+
+/// Indexes for search every message above id `after` (those the batch
+/// inserted and kept: a rolled-back job's rows are gone), exactly as the
+/// insert trigger of `0005_search.sql` did; returns the newest message id. Runs outside every savepoint, so FTS5 writes one segment per batch.
+fn index_new_messages(conn: &Connection, after: i64) -> StoreResult<i64> {
+    conn.prepare_cached(
+        "INSERT INTO messages_fts (rowid, body, parties) \
+         SELECT id, content, 'f' || hex(from_node) || ' t' || hex(to_node) FROM messages WHERE id > ?1",
+    )
+    .and_then(|mut s| s.execute([after]))
+    .db()?;
+    newest_message_id(conn)
+}
+
+fn publish_max_id(id: i64, max_id: &watch::Sender<i64>) {
+    max_id.send_if_modified(|cur| {
+        if id > *cur {
+            *cur = id;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests;

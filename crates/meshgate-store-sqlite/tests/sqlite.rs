@@ -301,30 +301,85 @@ fn search_for(q: &str, budget: std::time::Duration) -> meshgate_store::SearchQue
     }
 }
 
+/// A database at schema `version` (4 or 5) holding one DM, "an old walrus".
+fn walrus_db(path: &Path, version: usize) {
+    let migrations = [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_import_export.sql"),
+        include_str!("../migrations/0003_identity.sql"),
+        include_str!("../migrations/0004_receipts.sql"),
+        include_str!("../migrations/0005_search.sql"),
+    ];
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);")
+        .unwrap();
+    for (i, sql) in migrations[..version].iter().enumerate() {
+        raw.execute_batch(sql).unwrap();
+        raw.execute("INSERT INTO schema_migrations VALUES (?1, 'x')", [i + 1]).unwrap();
+    }
+    raw.execute_batch(
+        "INSERT INTO messages (from_node, to_node, kind, content, created_at)
+           VALUES ('lab', 'gpu', 'fyi', 'an old walrus', '2026-01-01T00:00:01.000000+00:00');",
+    )
+    .unwrap();
+}
+
 /// A version-4 database gets its search index in the migration: DMs
 /// stored before it are found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_migration_indexes_existing_messages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mesh.db");
-    {
-        let raw = rusqlite::Connection::open(&path).unwrap();
-        raw.execute_batch(concat!(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);",
-            include_str!("../migrations/0001_init.sql"),
-            include_str!("../migrations/0002_import_export.sql"),
-            include_str!("../migrations/0003_identity.sql"),
-            include_str!("../migrations/0004_receipts.sql"),
-            "INSERT INTO schema_migrations VALUES (1, 'x'), (2, 'x'), (3, 'x'), (4, 'x');
-             INSERT INTO messages (from_node, to_node, kind, content, created_at)
-               VALUES ('lab', 'gpu', 'fyi', 'an old walrus', '2026-01-01T00:00:01.000000+00:00');"
-        ))
-        .unwrap();
-    }
+    walrus_db(&path, 4);
     let store = open(&path);
     let page = store.search(&search_for("walrus", meshgate_store::SEARCH_BUDGET_DEFAULT)).await.unwrap();
     assert_eq!(page.hits.len(), 1);
     assert_eq!(page.hits[0].message.content, "an old walrus");
+}
+
+/// A version-5 database (indexed by the insert trigger) keeps its index
+/// through migration 6, and the writer indexes what comes after, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_index_migration_keeps_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.db");
+    walrus_db(&path, 5);
+    let store = open(&path);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
+    let new = store.insert_message(msg("gpu", "lab", "a new walrus")).await.unwrap().message.id;
+    assert_eq!(walruses(&store).await, [1, new]);
+    drop(store);
+    let store = open(&path);
+    let again = store.insert_message(msg("gpu", "lab", "another walrus")).await.unwrap().message.id;
+    assert_eq!(walruses(&store).await, [1, new, again], "after a reopen: the new DM once, the old ones not again");
+}
+
+async fn walruses(store: &SqliteStore) -> Vec<i64> {
+    let page = store.search(&search_for("walrus", meshgate_store::SEARCH_BUDGET_DEFAULT)).await.unwrap();
+    let mut ids: Vec<i64> = page.hits.iter().map(|h| h.message.id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// A second store on the file (as `meshgate import` beside a running
+/// gateway) indexes its own DMs; the gateway's next batch indexes only its
+/// own, so every DM is found exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dms_written_by_another_process_are_indexed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.db");
+    walrus_db(&path, 5);
+    let gateway = open(&path);
+    let first = gateway.insert_message(msg("gpu", "lab", "a new walrus")).await.unwrap().message.id;
+    let importer = open(&path);
+    let mut record = importer.export_messages(0, 1).await.unwrap().remove(0);
+    record.message.content = "an imported walrus".into();
+    record.origin = Some("test:elsewhere:1".into());
+    let stats = importer.import_batch(vec![meshgate_store::ImportRecord::Message(record)]).await.unwrap();
+    assert_eq!(stats.get(meshgate_store::RecordKind::Message).imported, 1);
+    drop(importer);
+    let last = gateway.insert_message(msg("gpu", "lab", "a last walrus")).await.unwrap().message.id;
+    assert_eq!(walruses(&gateway).await, [1, first, last - 1, last]);
 }
 
 /// With no time budget the candidate scan is interrupted by the progress

@@ -124,6 +124,7 @@ macro_rules! __with_conformance_checks {
         threads_peer_filter_is_an_exact_name,
         obligations_end_when_a_party_is_deleted,
         visits_stop_when_the_sink_refuses,
+        search_indexes_exactly_the_committed_writes,
         );
     };
 }

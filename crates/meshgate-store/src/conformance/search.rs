@@ -230,3 +230,59 @@ pub async fn search_keeps_the_page_byte_budget(store: Arc<dyn Store>) {
     let page = store.search(&q).await.unwrap();
     assert_eq!((page.hits.len(), page.truncated), (10, false), "0: no budget");
 }
+
+/// Concurrent writes, some refused (an idempotency key reused with another
+/// body, a self-DM, an end that is not a peer) and an import among them,
+/// so on SQLite they share write batches: exactly the stored DMs are found.
+pub async fn search_indexes_exactly_the_committed_writes(store: Arc<dyn Store>) {
+    for name in ["wa", "wb"] {
+        store.register_peer(reg(name, "1")).await.unwrap();
+    }
+    let keyed = |i: usize, body: &str| crate::NewMessage {
+        idempotency_key: Some(format!("wkey-{i}")),
+        ..msg("wa", "wb", body)
+    };
+    for i in 0..8 {
+        send(&*store, keyed(i, &format!("first numbat {i}"))).await;
+    }
+    let mut record = store.export_messages(0, 1).await.unwrap().remove(0);
+    record.message.content = "imported wombat".into();
+    record.idempotency_key = None;
+    record.idempotency_digest = None;
+    record.origin = Some("swarph:wombat-test:1".into());
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..8 {
+        let s = Arc::clone(&store);
+        tasks.spawn(async move {
+            let mut kept = Vec::new();
+            let fresh = s.insert_message(msg("wa", "wb", &format!("fresh wombat {round}"))).await.unwrap();
+            kept.push(fresh.message.id);
+            let conflict = s.insert_message(keyed(round, &format!("conflicting wombat {round}"))).await;
+            assert!(matches!(conflict, Err(crate::StoreError::Conflict(_))), "{conflict:?}");
+            assert!(s.insert_message(msg("wa", "wa", "self wombat")).await.is_err());
+            let stranger = s.insert_message_between_peers(msg("wa", "nobody", "stranger wombat")).await;
+            assert!(stranger.is_err(), "{stranger:?}");
+            let reply = s.insert_message(msg("wb", "wa", &format!("reply wombat {round}"))).await.unwrap();
+            kept.push(reply.message.id);
+            kept
+        });
+    }
+    let s = Arc::clone(&store);
+    let import = tokio::spawn(async move { s.import_batch(vec![crate::ImportRecord::Message(record)]).await });
+    let mut kept = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        kept.extend(r.unwrap());
+    }
+    let stats = import.await.unwrap().unwrap();
+    assert_eq!(stats.get(crate::RecordKind::Message).imported, 1);
+    let imported = ids_for(&*store, "imported").await;
+    assert_eq!(imported.len(), 1, "the imported DM is found");
+    kept.extend(imported);
+    kept.sort_unstable();
+    assert_eq!(ids_for(&*store, "wombat").await, kept);
+    for refused in ["conflicting", "self", "stranger"] {
+        assert!(ids_for(&*store, refused).await.is_empty(), "{refused}");
+    }
+    assert_eq!(ids_for(&*store, "numbat").await.len(), 8);
+}

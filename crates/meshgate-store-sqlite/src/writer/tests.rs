@@ -1,0 +1,94 @@
+//! The batch's search indexing, driven through `execute` on a real file:
+//! jobs that inserted and were rolled back leave nothing in the index.
+
+use meshgate_store::{conformance::msg, StoreError, StoreResult};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::{execute, FnJob, Job, WriteCtx};
+use crate::ops::insert_message;
+
+fn ctx(path: &std::path::Path) -> WriteCtx {
+    let mut conn = Connection::open(path).unwrap();
+    crate::configure(&conn, true).unwrap();
+    crate::migrate(&mut conn).unwrap();
+    let (nudge, _) = crate::checkpoint::channel();
+    WriteCtx::new(conn, 0, None, nudge, None)
+}
+
+/// A job storing `body`, kept when `keep`, else failing after its insert.
+fn job(body: &str, keep: bool) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<i64>>) {
+    let (tx, rx) = oneshot::channel();
+    let m = msg("wa", "wb", body);
+    let f = move |ctx: &mut WriteCtx| {
+        let id = insert_message(ctx, m, false)?.message.id;
+        if keep {
+            Ok(id)
+        } else {
+            Err(StoreError::Backend(format!("refused after inserting {id}")))
+        }
+    };
+    (Box::new(FnJob::new(Box::new(f), tx)), rx)
+}
+
+fn indexed(conn: &Connection, word: &str) -> Vec<i64> {
+    let mut s = conn.prepare("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid").unwrap();
+    let rows = s.query_map([word], |r| r.get(0)).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn run(ctx: &mut WriteCtx, jobs: &[(&str, bool)]) -> Vec<StoreResult<i64>> {
+    let (mut batch, replies): (Vec<_>, Vec<_>) = jobs.iter().map(|&(body, keep)| job(body, keep)).unzip();
+    ctx.inserted_messages = false;
+    let err = execute(ctx, &mut batch).err();
+    assert!(err.is_none(), "{err:?}");
+    for j in batch {
+        j.finish(None);
+    }
+    replies.into_iter().map(|mut r| r.try_recv().unwrap()).collect()
+}
+
+#[test]
+fn a_batch_indexes_exactly_its_kept_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir.path().join("mesh.db"));
+    let first = run(&mut ctx, &[("kept wombat one", true), ("dropped wombat", false), ("kept wombat two", true)]);
+    let kept: Vec<i64> = first.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    assert_eq!(kept.len(), 2);
+    assert!(first[1].is_err());
+    assert_eq!(indexed(&ctx.conn, "wombat"), kept);
+    assert!(indexed(&ctx.conn, "dropped").is_empty());
+    assert_eq!(ctx.newest_id, kept[1]);
+
+    // The next batch indexes only its own rows, none twice; a batch whose
+    // last job is refused still commits (and indexes) the others.
+    let second = run(&mut ctx, &[("later wombat", true), ("dropped again", false)]);
+    let later = *second[0].as_ref().unwrap();
+    assert_eq!(indexed(&ctx.conn, "wombat"), [kept.clone(), vec![later]].concat());
+    assert_eq!(indexed(&ctx.conn, "kept"), kept, "no row is indexed twice");
+    assert!(indexed(&ctx.conn, "dropped").is_empty());
+    let count: i64 = ctx.conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 3);
+}
+
+/// A DM inserted and deleted in the same batch (a send, then a purge) was
+/// never indexed: the delete trigger's delete of it is harmless.
+#[test]
+fn a_dm_deleted_in_its_own_batch_is_not_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir.path().join("mesh.db"));
+    let kept = *run(&mut ctx, &[("kept wombat", true)])[0].as_ref().unwrap();
+    let (tx, rx) = oneshot::channel();
+    let f = |ctx: &mut WriteCtx| {
+        let id = insert_message(ctx, msg("wa", "wb", "gone wombat"), false)?.message.id;
+        ctx.conn.execute("DELETE FROM messages WHERE id = ?1", [id]).map_err(|e| StoreError::Backend(e.to_string()))
+    };
+    let mut batch: Vec<Box<dyn Job>> = vec![Box::new(FnJob::new(Box::new(f), tx))];
+    ctx.inserted_messages = false;
+    execute(&mut ctx, &mut batch).unwrap();
+    batch.pop().unwrap().finish(None);
+    assert_eq!(rx.blocking_recv().unwrap().unwrap(), 1);
+    assert_eq!(indexed(&ctx.conn, "wombat"), [kept]);
+    let later = *run(&mut ctx, &[("later wombat", true)])[0].as_ref().unwrap();
+    assert_eq!(indexed(&ctx.conn, "wombat"), [kept, later]);
+}
