@@ -28,13 +28,43 @@ pub(crate) const UNCOUNTED: usize = 4096;
 pub(crate) struct Budget {
     per_peer: usize,
     total: usize,
-    held: Mutex<Held>,
+    held: Mutex<PeerTally>,
 }
 
-#[derive(Default)]
-struct Held {
-    total: usize,
-    per_peer: HashMap<String, usize>,
+/// Amounts held in all and per peer, whatever is counted (bytes here,
+/// searches in `crate::search_gate`); a peer's entry goes when it reaches 0.
+#[derive(Debug, Default)]
+pub(crate) struct PeerTally {
+    pub(crate) total: usize,
+    pub(crate) per_peer: HashMap<String, usize>,
+}
+
+impl PeerTally {
+    /// What `peer` holds.
+    pub(crate) fn of(&self, peer: &str) -> usize {
+        self.per_peer.get(peer).copied().unwrap_or(0)
+    }
+
+    /// Counts `n` more for `peer` (`None`: in the total only).
+    pub(crate) fn add(&mut self, peer: Option<&str>, n: usize) {
+        if let Some(p) = peer {
+            *self.per_peer.entry(p.to_owned()).or_insert(0) += n;
+        }
+        self.total += n;
+    }
+
+    /// Gives back `n` that [`PeerTally::add`] counted for `peer`.
+    pub(crate) fn release(&mut self, peer: Option<&str>, n: usize) {
+        self.total -= n;
+        if let Some(p) = peer {
+            if let Some(held) = self.per_peer.get_mut(p) {
+                *held -= n;
+                if *held == 0 {
+                    self.per_peer.remove(p);
+                }
+            }
+        }
+    }
 }
 
 /// Why a reservation was refused.
@@ -78,7 +108,7 @@ impl Budget {
     /// A budget of `per_peer` bytes per peer and `total` in all (0: no
     /// limit).
     pub(crate) fn new(per_peer: usize, total: usize) -> Arc<Self> {
-        Arc::new(Budget { per_peer, total, held: Mutex::new(Held::default()) })
+        Arc::new(Budget { per_peer, total, held: Mutex::new(PeerTally::default()) })
     }
 
     /// Reserves `bytes` for `peer` (`None`: the operator, counted in the
@@ -89,13 +119,12 @@ impl Budget {
             return Err(Over::Total(self.total));
         }
         if let Some(peer) = peer {
-            let mine = held.per_peer.get(peer).copied().unwrap_or(0);
+            let mine = held.of(peer);
             if self.per_peer > 0 && mine > 0 && mine.saturating_add(bytes) > self.per_peer {
                 return Err(Over::Peer(self.per_peer));
             }
-            held.per_peer.insert(peer.to_owned(), mine + bytes);
         }
-        held.total += bytes;
+        held.add(peer, bytes);
         Ok(Reservation { budget: Arc::clone(self), peer: peer.map(str::to_owned), bytes })
     }
 
@@ -108,15 +137,7 @@ impl Budget {
 impl Drop for Reservation {
     fn drop(&mut self) {
         let mut held = self.budget.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.total -= self.bytes;
-        if let Some(peer) = &self.peer {
-            if let Some(n) = held.per_peer.get_mut(peer) {
-                *n -= self.bytes;
-                if *n == 0 {
-                    held.per_peer.remove(peer);
-                }
-            }
-        }
+        held.release(self.peer.as_deref(), self.bytes);
     }
 }
 

@@ -4,9 +4,9 @@
 //! refused at once (429 `too_many_searches`, `Retry-After: 1`), not queued:
 //! a queue would hold the caller's connection and memory instead.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::budget::PeerTally;
 use crate::error::{ApiError, Class};
 
 /// The counts of searches in flight.
@@ -14,13 +14,7 @@ use crate::error::{ApiError, Class};
 pub(crate) struct SearchGate {
     max: usize,
     per_peer: usize,
-    running: Mutex<Running>,
-}
-
-#[derive(Debug, Default)]
-struct Running {
-    total: usize,
-    per_peer: HashMap<String, usize>,
+    running: Mutex<PeerTally>,
 }
 
 /// One search in flight; leaving it (drop) frees its place.
@@ -32,14 +26,14 @@ pub(crate) struct SearchSlot<'g> {
 impl SearchGate {
     /// A gate of `max` searches at once, `per_peer` of them for one peer.
     pub(crate) fn new(max: usize, per_peer: usize) -> Self {
-        SearchGate { max, per_peer, running: Mutex::new(Running::default()) }
+        SearchGate { max, per_peer, running: Mutex::new(PeerTally::default()) }
     }
 
     /// A place for a search by `peer` (`None`: the operator, counted only
     /// gateway-wide), or 429 `too_many_searches`.
     pub(crate) fn enter(&self, peer: Option<&str>) -> Result<SearchSlot<'_>, ApiError> {
         let mut r = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = peer.map_or(0, |p| r.per_peer.get(p).copied().unwrap_or(0));
+        let mine = peer.map_or(0, |p| r.of(p));
         let full = if peer.is_some() && self.per_peer != 0 && mine >= self.per_peer {
             Some(format!("this peer already has {} searches running; wait for one to finish", self.per_peer))
         } else if self.max != 0 && r.total >= self.max {
@@ -52,10 +46,7 @@ impl SearchGate {
             e.retry_after = Some(1);
             return Err(e);
         }
-        r.total += 1;
-        if let Some(p) = peer {
-            *r.per_peer.entry(p.to_owned()).or_insert(0) += 1;
-        }
+        r.add(peer, 1);
         Ok(SearchSlot { gate: self, peer: peer.map(str::to_owned) })
     }
 }
@@ -63,15 +54,7 @@ impl SearchGate {
 impl Drop for SearchSlot<'_> {
     fn drop(&mut self) {
         let mut r = self.gate.running.lock().unwrap_or_else(|e| e.into_inner());
-        r.total -= 1;
-        if let Some(p) = &self.peer {
-            if let Some(n) = r.per_peer.get_mut(p) {
-                *n -= 1;
-                if *n == 0 {
-                    r.per_peer.remove(p);
-                }
-            }
-        }
+        r.release(self.peer.as_deref(), 1);
     }
 }
 
