@@ -19,11 +19,13 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import SessionNotCreatedException
 from selenium.webdriver.chrome.service import Service
 
 from compat import REPO_ROOT, NameFactory, meshgate_bin, run_async
@@ -91,19 +93,43 @@ def mesh(tmp_path_factory):
         yield Mesh(proc.url, proc.token, workdir)
 
 
+LAUNCH_ATTEMPTS = 3
+
+
 def chromium(user_data_dir: Path, size: tuple[int, int] = WIDE) -> webdriver.Chrome:
-    """A headless Chromium that reaches nothing but loopback and keeps its console log."""
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--disable-extensions", "--no-default-browser-check",
-                 f"--user-data-dir={user_data_dir}", f"--window-size={size[0]},{size[1]}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    return driver
+    """A headless Chromium that reaches nothing but loopback and keeps its console log.
+
+    Chromium sometimes dies while it starts on a loaded machine ("session not created: Chrome
+    instance exited"), before any page of ours is opened. That start is retried, each time with
+    a fresh profile, up to LAUNCH_ATTEMPTS times; every retry is reported as a warning with the
+    tail of chromedriver's log, and the last failure fails the test with that log attached.
+    """
+    failures: list[str] = []
+    for attempt in range(1, LAUNCH_ATTEMPTS + 1):
+        profile = user_data_dir if attempt == 1 else user_data_dir.with_name(f"{user_data_dir.name}-{attempt}")
+        shutil.rmtree(profile, ignore_errors=True)
+        log = profile.with_name(f"{profile.name}.chromedriver.log")
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--disable-extensions", "--no-default-browser-check",
+                     f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}"):
+            opts.add_argument(flag)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        service = Service(executable_path=CHROMEDRIVER, service_args=["--verbose"], log_output=str(log))
+        try:
+            driver = webdriver.Chrome(options=opts, service=service)
+        except SessionNotCreatedException as e:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no chromedriver log)"
+            failures.append(f"attempt {attempt}: {e.msg}\n--- chromedriver log tail ---\n{tail}")
+            if attempt < LAUNCH_ATTEMPTS:
+                warnings.warn(f"Chromium did not start (attempt {attempt} of {LAUNCH_ATTEMPTS}); "
+                              f"retrying with a fresh profile:\n{failures[-1]}")
+            continue
+        driver.set_page_load_timeout(30)
+        return driver
+    pytest.fail(f"Chromium did not start in {LAUNCH_ATTEMPTS} attempts:\n" + "\n\n".join(failures))
 
 
 class Browser:
@@ -170,7 +196,9 @@ def _browser(request, mesh, tmp_path, size):
         assert not severe, f"the browser console logged errors: {severe}"
     finally:
         driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+        for profile in tmp_path.glob("chromium-profile*"):
+            if profile.is_dir():
+                shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture
