@@ -8,6 +8,12 @@ import time
 import uuid
 
 import httpx
+import pytest
+
+try:  # the SDK renamed it in 2.x
+    from mcp.shared.exceptions import MCPError
+except ImportError:
+    from mcp.shared.exceptions import McpError as MCPError
 
 from conftest import Peer, stdio_session
 
@@ -35,6 +41,8 @@ async def test_lists_the_tools_with_schemas(mesh, connect):
         assert tool.input_schema["type"] == "object"
     assert set(tools["send_message"].input_schema["required"]) == {"to", "kind", "content"}
     assert tools["wait_for_message"].input_schema["properties"]["timeout_seconds"]
+    for name in ("send_message", "check_inbox", "mark_read", "wait_for_message", "reply", "get_thread"):
+        assert tools[name].input_schema.get("additionalProperties") is False, (name, tools[name].input_schema)
 
 
 async def test_whoami_and_list_peers(mesh, connect):
@@ -65,6 +73,20 @@ async def test_misspelt_recipient_gets_suggestions(mesh, connect):
         e = error(await s.call_tool("send_message", {"to": bob.name + "x", "kind": "fyi", "content": "hi"}))
     assert e["error"] == "unknown_recipient"
     assert bob.name in e["suggestions"]
+    assert mesh.inbox(bob) == []
+
+
+async def test_an_argument_a_tool_does_not_take_is_refused_not_dropped(mesh, connect):
+    alice, bob = mesh.register("alice"), mesh.register("bob")
+    async with connect(alice) as s:
+        with pytest.raises(MCPError) as sent:
+            await s.call_tool("send_message", {"to": bob.name, "kind": "fyi", "content": "hi", "thread": "x"})
+        with pytest.raises(MCPError) as listed:
+            await s.call_tool("check_inbox", {"unread_only": True})
+        assert not (await s.call_tool("check_inbox", {"include_read": True})).is_error
+    for refused, name, takes in ((sent, "thread", "thread_id"), (listed, "unread_only", "include_read")):
+        assert refused.value.error.code == -32602, refused.value.error
+        assert f"unknown field `{name}`" in refused.value.error.message and takes in refused.value.error.message
     assert mesh.inbox(bob) == []
 
 

@@ -5,7 +5,7 @@ import uuid
 
 from selenium.webdriver.support.ui import WebDriverWait
 
-from console import dm_ids, find, find_all, login, tid, wait_css
+from console import dm_ids, error_code, find, find_all, login, tid, wait_css
 
 
 def test_overview_lists_the_peers(browser, mesh):
@@ -80,6 +80,34 @@ def test_open_a_thread_from_a_message(browser, mesh):
     shown = dm_ids(browser)
     assert {first, second} <= shown and outside not in shown, shown
     browser.shot("thread")
+
+
+def test_a_long_thread_pages_oldest_first(browser, mesh):
+    alice, bob = mesh.register("alice"), mesh.register("bob")
+    thread = str(uuid.uuid4())
+    ids = []
+    for i in range(101):  # one more than a console page (THREAD_PAGE)
+        r = mesh.api("POST", "/messages", token=alice.token,
+                     json={"to_node": bob.name, "kind": "fyi", "content": f"step {i}", "thread_id": thread})
+        assert r.status_code == 200, r.text
+        ids.append(int(r.json()["id"]))
+    login(browser, bob.token)
+    browser.open(f"/ui/threads/{thread}")
+    wait_css(browser, "li[data-message-id]")
+    assert dm_ids(browser, tid("dm-list")) == set(ids[:100])
+    assert not find_all(browser, tid("page-first"))
+    browser.shot("thread first page")
+    find(browser, tid("page-next")).click()
+    WebDriverWait(browser.driver, 15).until(lambda d: f"after={ids[99]}" in d.current_url)
+    wait_css(browser, tid("page-first"))
+    assert dm_ids(browser, tid("dm-list")) == {ids[100]}
+    assert not find_all(browser, tid("page-next")), "the last page offers no later one"
+    browser.shot("thread last page")
+    for bad in ("?after=x", "?after=-1", "?page=2"):
+        browser.expect_http_error(f"/ui/threads/{thread}")
+        browser.open(f"/ui/threads/{thread}{bad}")
+        wait_css(browser, tid("error"))
+        assert error_code(browser) == "invalid_parameter", bad
 
 
 def test_peer_page_tabs(browser, mesh):

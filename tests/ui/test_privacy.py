@@ -39,7 +39,7 @@ def test_peer_login_sees_only_its_own_dms(browser, mesh):
 
     # Direct URLs to the others' DM, thread and pages show an error page, never the DM.
     for path in (f"/ui/messages/{private}", f"/ui/messages/{later_private}", f"/ui/threads/{thread}",
-                 f"/ui/peers/{alice.name}", f"/ui/peers/{bob.name}?tab=outbox"):
+                 f"/ui/threads/{thread}?after=0", f"/ui/peers/{alice.name}", f"/ui/peers/{bob.name}?tab=outbox"):
         browser.expect_http_error(path)
         browser.open(path)
         wait_css(browser, tid("error"))

@@ -1,4 +1,8 @@
 //! The tools, the inbox resource and the MCP handler, over any [`Mesh`].
+//!
+//! A tool's arguments are checked whole: an argument the tool does not take (a misspelt
+//! `recipient` for `to`) is refused as invalid params, naming the ones it takes, rather
+//! than dropped while the call goes on with a default.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,6 +94,7 @@ impl From<KindParam> for Kind {
 
 /// `send_message` arguments.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SendParams {
     /// Recipient peer name (or alias), e.g. "bob".
     pub to: String,
@@ -105,6 +110,7 @@ pub struct SendParams {
 
 /// `check_inbox` arguments.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct InboxParams {
     /// Most DMs to list (1-100, default 20).
     pub limit: Option<u32>,
@@ -116,6 +122,7 @@ pub struct InboxParams {
 
 /// `mark_read` arguments.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MarkReadParams {
     /// Ids of DMs you received (at most 1000).
     pub ids: Vec<i64>,
@@ -123,6 +130,7 @@ pub struct MarkReadParams {
 
 /// `wait_for_message` arguments.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WaitParams {
     /// How long to wait, in seconds (1-300, default 60).
     pub timeout_seconds: Option<u64>,
@@ -132,6 +140,7 @@ pub struct WaitParams {
 
 /// `reply` arguments.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReplyParams {
     /// Id of the DM you received and are answering.
     pub message_id: i64,
@@ -143,6 +152,7 @@ pub struct ReplyParams {
 
 /// `get_thread` arguments: `message_id` or `thread_id`, and a cursor.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ThreadParams {
     /// Id of a DM you received; its thread is shown.
     pub message_id: Option<i64>,

@@ -10,3 +10,14 @@ pub(crate) mod peer;
 pub(crate) mod search;
 pub(crate) mod thread;
 pub(crate) mod tokens;
+
+use crate::error::ApiError;
+
+/// A page's `after` cursor: a message id, 0 or more ("from the beginning").
+pub(crate) fn after_cursor(value: &str) -> Result<i64, ApiError> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ApiError::bad_request("invalid_parameter", "after must be a message id (0 or more)"))
+}

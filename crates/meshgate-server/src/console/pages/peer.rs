@@ -83,11 +83,7 @@ fn parse_query(raw: Option<&str>) -> Result<(bool, Option<i64>), ApiError> {
         match (&*k, &*v) {
             ("tab", "inbox") => outbox = false,
             ("tab", "outbox") => outbox = true,
-            ("after", n) => {
-                after = Some(n.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    ApiError::bad_request("invalid_parameter", "after must be a message id (0 or more)")
-                })?)
-            }
+            ("after", n) => after = Some(super::after_cursor(n)?),
             _ => {
                 return Err(ApiError::bad_request("invalid_parameter", "this page takes tab=inbox|outbox and after=ID"))
             }
