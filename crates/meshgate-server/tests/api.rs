@@ -231,6 +231,57 @@ async fn openapi_document_lists_every_route() {
     gw.stop().await;
 }
 
+/// The (method, path) pairs README's API table names, from each row's first cell:
+/// "`GET /peers`, `GET /peers/{name}`"; "`POST`, `GET`, `DELETE /mcp`" (methods
+/// waiting for the next path); a query or body after the path is not part of it.
+fn readme_api_table() -> std::collections::BTreeSet<(String, String)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("| method and path | what |").expect("README has the API table");
+    let mut named = std::collections::BTreeSet::new();
+    for row in readme[start..].lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let cell = row.split(" | ").next().unwrap();
+        let mut waiting: Vec<String> = Vec::new();
+        for code in cell.split('`').skip(1).step_by(2) {
+            let mut words = code.split_whitespace();
+            let Some(method) = words.next().filter(|m| m.chars().all(|c| c.is_ascii_uppercase())) else { continue };
+            waiting.push(method.to_string());
+            if let Some(path) = words.next().filter(|p| p.starts_with('/')) {
+                let path = path.split('?').next().unwrap();
+                named.extend(waiting.drain(..).map(|m| (m, path.to_string())));
+            }
+        }
+        assert!(waiting.is_empty(), "README API row {row:?}: {waiting:?} without a path");
+    }
+    named
+}
+
+#[tokio::test]
+async fn readme_api_table_names_exactly_the_routes_served() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let served: std::collections::BTreeSet<(String, String)> = v["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_ascii_uppercase(), path.clone())))
+        .collect();
+    let named = readme_api_table();
+    // `/mcp`'s GET (event stream) and DELETE (end session) are the MCP transport's,
+    // served by rmcp's router beside its documented POST.
+    let transport = [("GET", "/mcp"), ("DELETE", "/mcp")].map(|(m, p)| (m.to_string(), p.to_string()));
+    let missing: Vec<_> = served.difference(&named).collect();
+    let unknown: Vec<_> = named.difference(&served).filter(|r| !transport.contains(r)).collect();
+    assert!(missing.is_empty(), "routes served but not in README's API table: {missing:?}");
+    assert!(unknown.is_empty(), "README's API table names routes the gateway does not serve: {unknown:?}");
+    for (method, path) in &transport {
+        let (s, v) = gw.call(method.parse().unwrap(), path, None, None).await;
+        assert_ne!(s, StatusCode::NOT_FOUND, "{method} {path}: {v}");
+        assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {v}");
+    }
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let gw = Gateway::start().await;
