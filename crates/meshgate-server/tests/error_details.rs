@@ -90,20 +90,35 @@ async fn an_oversized_chunked_body_is_413_and_the_connection_closes() {
 async fn a_path_segment_that_is_not_utf8_is_a_json_400_on_every_route() {
     let gw = Gateway::start().await;
     let alice = gw.register("alice").await;
-    let routes = [
-        (Method::GET, "/peers/%ff"),
-        (Method::PATCH, "/peers/%ff"),
-        (Method::DELETE, "/peers/%ff"),
-        (Method::POST, "/peers/%ff/token"),
-        (Method::POST, "/peers/%ff/revoke"),
-        (Method::GET, "/threads/%ff"),
-        (Method::DELETE, "/aliases/%ff"),
-        (Method::POST, "/messages/%ff/read"),
-        (Method::GET, "/messages/%ff"),
-        (Method::DELETE, "/loops/%ff/b"),
-        (Method::DELETE, "/loops/a/%c3%28"),
-    ];
-    for (method, path) in routes {
+    // Every templated route `/openapi.json` lists (the router's own list), with each
+    // path parameter in turn not UTF-8 (`%ff`, or a broken two-byte sequence) and the
+    // others plain.
+    let (s, doc) = gw.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut routes = Vec::new();
+    for (template, ops) in doc["paths"].as_object().unwrap() {
+        let segments: Vec<&str> = template.split('/').collect();
+        let params: Vec<usize> = (0..segments.len()).filter(|&i| segments[i].starts_with('{')).collect();
+        for (n, &bad) in params.iter().enumerate() {
+            let path: Vec<&str> = segments
+                .iter()
+                .enumerate()
+                .map(|(i, seg)| match i {
+                    _ if i == bad => ["%ff", "%c3%28"][n % 2],
+                    _ if params.contains(&i) => "a",
+                    _ => seg,
+                })
+                .collect();
+            for method in ops.as_object().unwrap().keys() {
+                routes.push((method.to_ascii_uppercase().parse::<Method>().unwrap(), path.join("/")));
+            }
+        }
+    }
+    for expected in ["GET /peers/%ff", "POST /messages/%ff/read", "DELETE /loops/%ff/a", "DELETE /loops/a/%c3%28"] {
+        assert!(routes.iter().any(|(m, p)| format!("{m} {p}") == expected), "{expected} not among {routes:?}");
+    }
+    for (method, path) in &routes {
+        let path = path.as_str();
         for token in [common::OPERATOR, alice.as_str()] {
             let body = (method == Method::PATCH).then(|| json!({"enabled": true}));
             // `call` fails the test on an answer that is not JSON.
