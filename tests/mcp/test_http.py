@@ -198,6 +198,10 @@ def test_transport_refusals_are_json_errors(mesh):
         (httpx.put(f"{mesh.url}/mcp", json=INIT, headers=dict(ACCEPT, **auth)), 405, "method_not_allowed"),
         (post(mesh, bob.token, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), 400, "mcp_protocol_error"),
     ]
+    for broken in (b'{"jsonrpc":', b"not json", b"[]", b'{"id": 1}'):
+        r = httpx.post(f"{mesh.url}/mcp", content=broken,
+                       headers=dict(ACCEPT, **auth, **{"Content-Type": "application/json"}))
+        cases.append((r, 400, "invalid_json"))
     for r, status, code in cases:
         assert (r.status_code, r.headers["content-type"]) == (status, "application/json"), r.text
         body = r.json()

@@ -312,7 +312,8 @@ impl Gate {
 }
 
 /// rmcp's own refusals (plain text: 406 without the Accept header MCP
-/// needs, 415 for a body that is not JSON, 401 for a session it closed,
+/// needs, 415 for a body that is not JSON (400 `invalid_json` when it is
+/// declared JSON but is not a JSON-RPC message), 401 for a session it closed,
 /// ...) as the gateway's JSON error, with rmcp's text as the detail.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
@@ -331,6 +332,11 @@ async fn json_errors(response: Response) -> Response {
     };
     let (class, code) = match status {
         StatusCode::NOT_ACCEPTABLE => (Class::NotAcceptable, "not_acceptable"),
+        // rmcp answers a JSON body that is not a JSON-RPC message with 415 too:
+        // that is the client's bad request, not a wrong content type.
+        StatusCode::UNSUPPORTED_MEDIA_TYPE if text.starts_with("fail to deserialize request body") => {
+            (Class::BadRequest, "invalid_json")
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (Class::UnsupportedMediaType, "unsupported_media_type"),
         StatusCode::METHOD_NOT_ALLOWED => (Class::MethodNotAllowed, "method_not_allowed"),
         // rmcp closed the session (expired): as for an id it never issued.
