@@ -130,8 +130,9 @@ where
     }
 }
 
-/// A query string split into pairs, refusing keys outside an allowlist:
-/// an ignored filter would silently widen a read.
+/// A query string split into pairs, refusing keys outside an allowlist
+/// (an ignored filter would silently widen a read) and keys given twice
+/// (`to=a&to=b`: taking either one silently would answer another question).
 pub struct Query {
     pairs: Vec<(String, String)>,
 }
@@ -161,10 +162,22 @@ impl Query {
                 ),
             ));
         }
+        let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        if let Some(twice) = keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]) {
+            return Err(ApiError::bad_request(
+                "duplicate_parameter",
+                format!(
+                    "query parameter {} is given more than once on {endpoint}; give it once \
+                     (which one was meant is not guessed)",
+                    shown(twice)
+                ),
+            ));
+        }
         Ok(Query { pairs })
     }
 
-    /// The first value of `key`.
+    /// The value of `key` (a key appears at most once).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }

@@ -134,3 +134,38 @@ async fn a_path_segment_that_is_not_utf8_is_a_json_400_on_every_route() {
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn a_query_parameter_given_twice_is_refused_on_every_read() {
+    let gw = Gateway::start().await;
+    let alice = gw.register("alice").await;
+    gw.register("bob").await;
+    let (s, _) = gw.send("bob", "alice", "for alice only").await;
+    assert_eq!(s, StatusCode::OK);
+    let thread = "0b0c4c2e-6f5a-4d8a-9a51-3c1d2f7b9e10";
+    for path in [
+        "/messages?to=alice&to=bob".to_string(),
+        "/messages?to=alice&limit=1&limit=2".into(),
+        "/messages?to=alice&wait=1&wait=2".into(),
+        "/messages/stream?after_id=0&after_id=1".into(),
+        "/messages/search?q=alice&q=bob".into(),
+        "/threads?peer=a&peer=b".into(),
+        format!("/threads/{thread}?after_id=1&after_id=2"),
+        "/obligations?limit=1&limit=2".into(),
+        "/peers/bob?purge=false&purge=true".into(),
+    ] {
+        let method = if path.starts_with("/peers/") { Method::DELETE } else { Method::GET };
+        for token in [common::OPERATOR, alice.as_str()] {
+            let (s, v) = gw.call(method.clone(), &path, Some(token), None).await;
+            assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("duplicate_parameter")), "{path}: {v}");
+            assert!(detail(&v).contains("more than once"), "{v}");
+            assert!(!v.to_string().contains("for alice only"), "{v}");
+        }
+    }
+    // Nothing was deleted by the refused DELETE; one of each key still works.
+    let (s, _) = gw.call(Method::GET, "/peers/bob", Some(common::OPERATOR), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = gw.call(Method::GET, "/messages?to=alice&limit=1", Some(&alice), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    gw.stop().await;
+}
