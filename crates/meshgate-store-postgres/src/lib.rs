@@ -180,8 +180,11 @@ fn publish(tx: &watch::Sender<i64>, id: i64) {
 fn pg_config(url: &str, opts: &PgOptions) -> StoreResult<tokio_postgres::Config> {
     let mut cfg: tokio_postgres::Config =
         url.parse().map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+    // `client_min_messages=warning`: the server's NOTICEs (e.g. "word is too long to be
+    // indexed" for a DM with a 2 KiB word) would otherwise reach tokio-postgres, which logs
+    // each one at info: a peer could write a log line per send.
     let ours = format!(
-        "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+        "-c statement_timeout={} -c idle_in_transaction_session_timeout={} -c client_min_messages=warning",
         opts.statement_timeout.as_millis().max(1),
         (opts.statement_timeout * 2).as_millis().max(1)
     );

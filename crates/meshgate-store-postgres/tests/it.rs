@@ -17,4 +17,5 @@ mod e2e_replicas;
 mod e2e_revocation;
 mod faults;
 mod gateway_outage;
+mod notices;
 mod replicas;
