@@ -8,8 +8,8 @@ use crate::common;
 
 use std::sync::Mutex;
 
-use meshgate_proto::Kind;
-use meshgate_store::{NewMessage, Store};
+use meshgate_store::conformance::msg;
+use meshgate_store::Store;
 
 /// Every `log` record of the process at info and above, as "target: message".
 static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -34,19 +34,7 @@ async fn a_long_word_in_a_dm_logs_no_notice() {
     let _ = log::set_logger(&Capture);
     log::set_max_level(log::LevelFilter::Info);
     let store = common::store(&db, common::opts()).await;
-    let draft = |content: String| NewMessage {
-        from_node: "longword-a".into(),
-        to_node: "longword-b".into(),
-        kind: Kind::Fyi,
-        content,
-        thread_id: None,
-        related_task_id: None,
-        idempotency_key: None,
-        in_reply_to: None,
-        due_at: None,
-        sender_verified: false,
-    };
-    store.insert_message(draft(format!("see {}", "x".repeat(3000)))).await.expect("insert");
+    store.insert_message(msg("longword-a", "longword-b", &format!("see {}", "x".repeat(3000)))).await.expect("insert");
     // The control: the same server does send a NOTICE to a connection that asks for them,
     // and tokio-postgres does log it here.
     let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.expect("connect");
