@@ -35,6 +35,7 @@ mod hooks_install;
 mod import_export;
 mod json_logs;
 mod loops_cli;
+mod mcp_stdio;
 mod meshgate_cli;
 mod meshgate_client;
 mod operator_cli;

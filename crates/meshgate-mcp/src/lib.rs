@@ -21,6 +21,7 @@
 
 mod push;
 mod server;
+pub mod stdio;
 mod text;
 
 use async_trait::async_trait;

@@ -16,7 +16,6 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use meshgate_client::{Client, Error as ClientError, FetchOptions, SendOptions, WaitOptions};
 use meshgate_mcp::rmcp::model::Extensions;
-use meshgate_mcp::rmcp::ServiceExt;
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
 use meshgate_proto::{Message, Obligations, Peer, SendResponse, ThreadMessages};
 
@@ -35,9 +34,9 @@ pub struct Args {
 pub async fn run(args: Args, global: &Global) -> Result<u8> {
     let client = global.client_with_timeout(DEFAULT_REQUEST_TIMEOUT_SECS).await?;
     let server = MeshServer::new(Arc::new(ClientMesh(client)), Options { channel: args.channel });
-    let running =
-        server.serve((tokio::io::stdin(), tokio::io::stdout())).await.context("starting the MCP session on stdio")?;
-    running.waiting().await.context("serving MCP on stdio")?;
+    meshgate_mcp::stdio::serve(server, tokio::io::stdin(), tokio::io::stdout())
+        .await
+        .context("serving MCP on stdio")?;
     Ok(OK)
 }
 
