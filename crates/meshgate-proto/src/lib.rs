@@ -14,6 +14,7 @@
 mod body;
 pub mod framing;
 mod json;
+mod json_ser;
 mod kind;
 mod list_query;
 mod message;
@@ -28,6 +29,7 @@ mod thread;
 mod traffic;
 
 pub use body::{shown, type_name, BodyError, BodyErrorKind, Fields, SHOWN_MAX};
+pub use json_ser::EncodeError;
 pub use kind::{Kind, UnknownKind};
 pub use list_query::ListQuery;
 pub use message::{

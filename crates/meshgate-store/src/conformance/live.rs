@@ -17,7 +17,7 @@ pub(super) async fn visited(store: &dyn Store, q: &MessageQuery) -> (usize, Vec<
     let mut w = MessageListWriter::with_capacity(0);
     let max = q.max_bytes;
     store.visit_messages(q, &mut |m: MessageRef<'_>| w.push_within(&m, max)).await.unwrap();
-    (w.len(), w.finish())
+    (w.len(), w.finish().expect("every row encodes"))
 }
 
 /// Both list forms of `q`: the same rows, the JSON byte-identical to serde's.
