@@ -92,15 +92,12 @@ async fn show(
         max_bytes: state.config().page_max_bytes,
         ..Default::default()
     };
-    let mut messages = state.store().list_messages(&page).await?;
-    let mut truncated = messages.len() > limit;
+    // One row past `limit` says more follow; so does the byte budget
+    // refusing a row (`cut`), before `limit` or at it.
+    let listed = state.store().list_messages_page(&page).await?;
+    let mut messages = listed.messages;
+    let truncated = listed.cut || messages.len() > limit;
     messages.truncate(limit);
-    if !truncated {
-        // The byte budget may have cut the page before `limit`.
-        if let Some(last) = messages.last() {
-            truncated = !state.store().list_messages(&one_after(&page, Some(last.id))).await?.is_empty();
-        }
-    }
     let mut thread = thread;
     if let Some(me) = auth.peer() {
         let minted = thread.minted_by.as_deref() == Some(me);
