@@ -6,9 +6,6 @@ use crate::Kind;
 
 /// One direct message, as `GET /messages` returns it.
 ///
-/// Its wire form is [`MessageRef`]'s: `Serialize` writes the borrowed view,
-/// so field names, order and omissions are defined once, there.
-///
 /// Unknown extra fields (the reference adds `channel` and `mentions`) are
 /// ignored, so newer gateways do not break older clients.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -49,6 +46,9 @@ pub struct Message {
     pub sender_verified: bool,
 }
 
+// The wire form is `MessageRef`'s: serializing writes the borrowed view, so
+// field names, order and omissions are defined once, there. (A plain
+// comment: the type's doc is its OpenAPI description.)
 impl Serialize for Message {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         MessageRef::from(self).serialize(s)
