@@ -23,9 +23,8 @@ pub fn routes() -> Endpoints {
 /// ones). Never returns or changes another peer's thread.
 #[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody), Unauthorized))]
 async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
-    let name = body.string("thread_name", 1, 128)?;
-    let session = body.opt_string("session_id", 1, 128)?;
-    Ok(Json(state.store().mint_thread_as(name, session, auth.peer()).await?))
+    let new = NewThread::read(&body.0)?;
+    Ok(Json(state.store().mint_thread_as(&new.thread_name, new.session_id.as_deref(), auth.peer()).await?))
 }
 
 /// `GET /threads?peer=&topic=&session_id=&limit=`.
