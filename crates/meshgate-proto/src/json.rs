@@ -67,14 +67,6 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Appends `s` as a JSON string, or `null`.
-pub(crate) fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => write_str(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 /// The length of `s` as [`write_str`] writes it (quotes included).
 pub(crate) fn str_len(s: &str) -> usize {
     let bytes = s.as_bytes();
@@ -95,11 +87,6 @@ fn escape_extra(b: u8) -> usize {
         b if b < 0x20 => 5,
         _ => 0,
     }
-}
-
-/// The length of `s` as [`write_opt_str`] writes it.
-pub(crate) fn opt_str_len(s: Option<&str>) -> usize {
-    s.map_or(4, str_len)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 mod body;
 pub mod framing;
 mod json;
+mod json_ser;
 mod kind;
 mod list_query;
 mod message;
@@ -28,6 +29,7 @@ mod thread;
 mod traffic;
 
 pub use body::{shown, type_name, BodyError, BodyErrorKind, Fields, SHOWN_MAX};
+pub use json_ser::EncodeError;
 pub use kind::{Kind, UnknownKind};
 pub use list_query::ListQuery;
 pub use message::{
@@ -49,7 +51,7 @@ pub use send::{
     THREAD_ID_MAX_CHARS,
 };
 pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
-pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
+pub use thread::{NewThread, Thread, ThreadList, ThreadMessages, THREAD_NAME_MAX_CHARS};
 pub use traffic::{LoopList, LoopPair, LoopReset};
 
 use serde::{Deserialize, Serialize};

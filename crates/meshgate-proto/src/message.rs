@@ -1,14 +1,14 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::json;
+use crate::json_ser::{self, EncodeError};
 use crate::Kind;
 
 /// One direct message, as `GET /messages` returns it.
 ///
 /// Unknown extra fields (the reference adds `channel` and `mentions`) are
 /// ignored, so newer gateways do not break older clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Gateway-assigned id; ids grow in commit order.
@@ -36,14 +36,23 @@ pub struct Message {
     /// `true` on a `question` not answered yet: its recipient still owes
     /// an answer. Left out when false, so other rows keep the reference's
     /// shape.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub owed: bool,
     /// `true` when the sender authenticated with its own per-peer token,
     /// so the gateway vouches for `from_node`; false (left out) when it
     /// was sent with the operator or a shared legacy token, which may
     /// write as any peer.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub sender_verified: bool,
+}
+
+// The wire form is `MessageRef`'s: serializing writes the borrowed view, so
+// field names, order and omissions are defined once, there. (A plain
+// comment: the type's doc is its OpenAPI description.)
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        MessageRef::from(self).serialize(s)
+    }
 }
 
 /// `GET /messages` envelope: newest first (or oldest first with `after_id`).
@@ -57,10 +66,11 @@ pub struct MessageList {
     pub n: usize,
 }
 
-/// A borrowed view of a [`Message`], for [`MessageListWriter`]: a store
-/// encodes rows through it straight from its buffers, without copying each
-/// field into an owned `String` first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A borrowed view of a [`Message`] and the one definition of its wire
+/// form (field names, order, omissions): `Message` serializes through it,
+/// and [`MessageListWriter`] writes it straight from a store's buffers,
+/// without copying each field into an owned `String` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MessageRef<'a> {
     /// See [`Message::id`].
     pub id: i64,
@@ -80,9 +90,11 @@ pub struct MessageRef<'a> {
     pub thread_id: Option<&'a str>,
     /// See [`Message::related_task_id`].
     pub related_task_id: Option<&'a str>,
-    /// See [`Message::owed`].
+    /// See [`Message::owed`]; left out when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub owed: bool,
-    /// See [`Message::sender_verified`].
+    /// See [`Message::sender_verified`]; left out when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sender_verified: bool,
 }
 
@@ -124,46 +136,27 @@ impl From<MessageRef<'_>> for Message {
 
 impl MessageRef<'_> {
     /// The length of this row as [`MessageListWriter::push`] writes it
-    /// (without the separating comma).
+    /// (without the separating comma), counted by the same encoder. A row
+    /// the encoder could not write (none can: every field is a supported
+    /// shape) counts as `usize::MAX`, larger than any budget.
     pub fn json_len(&self) -> usize {
-        const FIXED: usize = b"{\"id\":".len()
-            + b",\"from_node\":".len()
-            + b",\"to_node\":".len()
-            + b",\"kind\":".len()
-            + b",\"content\":".len()
-            + b",\"created_at\":".len()
-            + b",\"read_at\":".len()
-            + b",\"thread_id\":".len()
-            + b",\"related_task_id\":".len()
-            + b"}".len();
-        FIXED
-            + itoa::Buffer::new().format(self.id).len()
-            + json::str_len(self.from_node)
-            + json::str_len(self.to_node)
-            + json::str_len(self.kind.as_str())
-            + json::str_len(self.content)
-            + json::str_len(self.created_at)
-            + json::opt_str_len(self.read_at)
-            + json::opt_str_len(self.thread_id)
-            + json::opt_str_len(self.related_task_id)
-            + if self.owed { OWED.len() } else { 0 }
-            + if self.sender_verified { SENDER_VERIFIED.len() } else { 0 }
+        let mut count = json_ser::Count::default();
+        match json_ser::write(&mut count, self) {
+            Ok(()) => count.0,
+            Err(_) => usize::MAX,
+        }
     }
 }
 
-/// What [`MessageListWriter`] adds to a row whose [`Message::owed`] is true.
-const OWED: &[u8] = b",\"owed\":true";
-
-/// What [`MessageListWriter`] adds to a row whose
-/// [`Message::sender_verified`] is true.
-const SENDER_VERIFIED: &[u8] = b",\"sender_verified\":true";
-
 /// Writes a [`MessageList`] body one row at a time, so rows can be encoded
-/// while the store still holds them (the gateway's `GET /messages`).
+/// while the store still holds them (the gateway's `GET /messages`). Each
+/// row is [`MessageRef`]'s `Serialize`, written by the read path's encoder
+/// (`json_ser.rs`: serde's data model, `json.rs`'s string writer).
 #[derive(Debug)]
 pub struct MessageListWriter {
     body: Vec<u8>,
     n: usize,
+    error: Option<EncodeError>,
 }
 
 impl MessageListWriter {
@@ -173,39 +166,27 @@ impl MessageListWriter {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut body = Vec::with_capacity(capacity.max(Self::HEAD.len() + 16));
         body.extend_from_slice(Self::HEAD);
-        MessageListWriter { body, n: 0 }
+        MessageListWriter { body, n: 0, error: None }
     }
 
-    /// Appends one message, written by hand in [`Message`]'s field order
-    /// (tests hold it to serde's output byte for byte).
+    /// Appends one message. A row the encoder cannot write (none can, see
+    /// [`MessageRef::json_len`]) is left out and kept as the error
+    /// [`MessageListWriter::finish`] returns; later rows are not taken.
     pub fn push(&mut self, m: &MessageRef<'_>) {
-        let out = &mut self.body;
-        out.extend_from_slice(if self.n > 0 { b",{\"id\":" } else { b"{\"id\":" });
-        out.extend_from_slice(itoa::Buffer::new().format(m.id).as_bytes());
-        out.extend_from_slice(b",\"from_node\":");
-        json::write_str(out, m.from_node);
-        out.extend_from_slice(b",\"to_node\":");
-        json::write_str(out, m.to_node);
-        out.extend_from_slice(b",\"kind\":");
-        json::write_str(out, m.kind.as_str());
-        out.extend_from_slice(b",\"content\":");
-        json::write_str(out, m.content);
-        out.extend_from_slice(b",\"created_at\":");
-        json::write_str(out, m.created_at);
-        out.extend_from_slice(b",\"read_at\":");
-        json::write_opt_str(out, m.read_at);
-        out.extend_from_slice(b",\"thread_id\":");
-        json::write_opt_str(out, m.thread_id);
-        out.extend_from_slice(b",\"related_task_id\":");
-        json::write_opt_str(out, m.related_task_id);
-        if m.owed {
-            out.extend_from_slice(OWED);
+        if self.error.is_some() {
+            return;
         }
-        if m.sender_verified {
-            out.extend_from_slice(SENDER_VERIFIED);
+        let mark = self.body.len();
+        if self.n > 0 {
+            self.body.push(b',');
         }
-        out.push(b'}');
-        self.n += 1;
+        match json_ser::write(&mut self.body, m) {
+            Ok(()) => self.n += 1,
+            Err(e) => {
+                self.body.truncate(mark);
+                self.error = Some(e);
+            }
+        }
     }
 
     /// Appends `m` if it fits the page's byte budget of `max_bytes` (0:
@@ -214,10 +195,15 @@ impl MessageListWriter {
     /// fits, a later one only if the encoded rows (commas included) stay
     /// within the budget. The row is measured by writing it (and cut off
     /// again if it does not fit) rather than in a pass of its own, so a page
-    /// costs no more than its encoding.
+    /// costs no more than its encoding. `false` also when the row could not
+    /// be encoded (then [`MessageListWriter::finish`] says why).
     pub fn push_within(&mut self, m: &MessageRef<'_>, max_bytes: usize) -> bool {
         let mark = self.body.len();
+        let n = self.n;
         self.push(m);
+        if self.n == n {
+            return false;
+        }
         if max_bytes != 0 && self.n > 1 && self.body.len() - Self::HEAD.len() > max_bytes {
             self.body.truncate(mark);
             self.n -= 1;
@@ -237,16 +223,20 @@ impl MessageListWriter {
     }
 
     /// Closes the list, adds the `n` field and returns the JSON text: the
-    /// same bytes `serde_json::to_vec(&MessageList)` gives.
-    pub fn finish(mut self) -> Vec<u8> {
+    /// same bytes `serde_json::to_vec(&MessageList)` gives; or the error of
+    /// a row that could not be encoded.
+    pub fn finish(mut self) -> Result<Vec<u8>, EncodeError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         self.body.extend_from_slice(b"],\"n\":");
         self.body.extend_from_slice(itoa::Buffer::new().format(self.n).as_bytes());
         self.body.push(b'}');
-        self.body
+        Ok(self.body)
     }
 
     /// The body of `messages` (tests and callers holding owned rows).
-    pub fn encode(messages: &[Message]) -> Vec<u8> {
+    pub fn encode(messages: &[Message]) -> Result<Vec<u8>, EncodeError> {
         let mut w = MessageListWriter::with_capacity(messages.iter().map(|m| m.content.len() + 256).sum());
         for m in messages {
             w.push(&MessageRef::from(m));
@@ -438,22 +428,74 @@ mod tests {
         cases.extend(all.iter().map(|m| vec![m.clone()]));
         for messages in cases {
             let expected = serde_json::to_vec(&MessageList { n: messages.len(), messages: messages.clone() }).unwrap();
-            let json = MessageListWriter::encode(&messages);
+            let json = MessageListWriter::encode(&messages).unwrap();
             assert!(json == expected, "{}", String::from_utf8_lossy(&expected[..expected.len().min(200)]));
             let back: MessageList = serde_json::from_slice(&json).unwrap();
             assert_eq!(back.messages, messages, "the encoding reads back");
             for m in &messages {
-                let one = MessageListWriter::encode(std::slice::from_ref(m)).len();
-                let empty = MessageListWriter::encode(&[]).len();
+                let one = MessageListWriter::encode(std::slice::from_ref(m)).unwrap().len();
+                let empty = MessageListWriter::encode(&[]).unwrap().len();
                 assert_eq!(MessageRef::from(m).json_len(), one - empty, "row {}", m.id);
             }
         }
     }
 
+    /// Generated rows (xorshift, fixed seed): every field drawn from
+    /// strings that mix plain text with every escape class, optionals set
+    /// and unset, flags both ways; the writer and `json_len` agree with
+    /// `serde_json` for each row and for the page of all of them.
+    #[test]
+    fn generated_rows_encode_like_serde_json() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet: Vec<char> = "aZ09 -_:.\"\\/\n\r\t\u{0}\u{8}\u{c}\u{1f}\u{7f}é€🚀\u{2028}{}".chars().collect();
+        let text = |next: &mut dyn FnMut() -> u64, max: u64| -> String {
+            let len = next() % (max + 1);
+            (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+        };
+        let mut rows = Vec::new();
+        for i in 0..2000 {
+            let bits = next();
+            let m = Message {
+                id: match i % 4 {
+                    0 => next() as i64,
+                    1 => (next() % 1000) as i64,
+                    2 => -((next() % 100_000) as i64),
+                    _ => [i64::MIN, i64::MAX, 0, -1][(next() % 4) as usize],
+                },
+                from_node: text(&mut next, 20),
+                to_node: text(&mut next, 20),
+                kind: Kind::ALL[(next() % 5) as usize],
+                content: text(&mut next, if i % 50 == 0 { 5000 } else { 300 }),
+                created_at: text(&mut next, 40),
+                read_at: (bits & 1 != 0).then(|| text(&mut next, 40)),
+                thread_id: (bits & 2 != 0).then(|| text(&mut next, 40)),
+                related_task_id: (bits & 4 != 0).then(|| text(&mut next, 30)),
+                owed: bits & 8 != 0,
+                sender_verified: bits & 16 != 0,
+            };
+            let one = MessageListWriter::encode(std::slice::from_ref(&m)).unwrap();
+            let expected = serde_json::to_vec(&MessageList { n: 1, messages: vec![m.clone()] }).unwrap();
+            assert!(one == expected, "row {i}: {}", String::from_utf8_lossy(&expected));
+            let row = serde_json::to_vec(&m).unwrap();
+            assert_eq!(MessageRef::from(&m).json_len(), row.len(), "row {i}");
+            rows.push(m);
+        }
+        let page = MessageListWriter::encode(&rows).unwrap();
+        assert!(page == serde_json::to_vec(&MessageList { n: rows.len(), messages: rows.clone() }).unwrap());
+        let back: MessageList = serde_json::from_slice(&page).unwrap();
+        assert_eq!(back.messages, rows, "the page reads back");
+    }
+
     #[test]
     fn the_wire_field_order_is_the_references() {
         let m = &nasty_messages()[0];
-        let row = String::from_utf8(MessageListWriter::encode(std::slice::from_ref(m))).unwrap();
+        let row = String::from_utf8(MessageListWriter::encode(std::slice::from_ref(m)).unwrap()).unwrap();
         assert_eq!(
             row,
             r#"{"messages":[{"id":0,"from_node":"a1","to_node":"b1","kind":"fyi","content":"","created_at":"2026-01-01T00:00:00.000001+00:00","read_at":"2026-01-01T00:00:01+00:00","thread_id":"7f1c1f7e-0000-4000-8000-000000000001","related_task_id":"task \u0001 \"0\"","sender_verified":true}],"n":1}"#

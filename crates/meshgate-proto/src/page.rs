@@ -79,8 +79,8 @@ mod tests {
         let mut budget = PageBudget::new(3 * one + 2);
         let admitted = rows.iter().take_while(|m| budget.admit(&MessageRef::from(*m))).count();
         assert_eq!(admitted, 3);
-        let body = MessageListWriter::encode(&rows[..3]).len();
-        let empty = MessageListWriter::encode(&[]).len();
+        let body = MessageListWriter::encode(&rows[..3]).unwrap().len();
+        let empty = MessageListWriter::encode(&[]).unwrap().len();
         assert_eq!(budget.used(), body - empty);
         // One byte less: two rows.
         let mut budget = PageBudget::new(3 * one + 1);
@@ -96,7 +96,7 @@ mod tests {
             let mut w = MessageListWriter::with_capacity(0);
             let written = rows.iter().take_while(|m| w.push_within(&MessageRef::from(*m), max)).count();
             assert_eq!(written, admitted, "budget {max}");
-            assert_eq!(w.finish(), MessageListWriter::encode(&rows[..admitted]), "budget {max}");
+            assert_eq!(w.finish().unwrap(), MessageListWriter::encode(&rows[..admitted]).unwrap(), "budget {max}");
         }
     }
 

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::Message;
+use crate::{BodyError, Fields, Message};
 
 /// A named conversation; its UUID is what messages carry as `thread_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +45,23 @@ pub struct NewThread {
     pub session_id: Option<String>,
 }
 
+/// Longest `thread_name` and `session_id` of a `POST /threads` body, in
+/// characters.
+pub const THREAD_NAME_MAX_CHARS: usize = 128;
+
+impl NewThread {
+    /// Reads a `POST /threads` body (the gateway's side of this type): a
+    /// `thread_name` and an optional `session_id`, each 1 to
+    /// [`THREAD_NAME_MAX_CHARS`] characters; other fields are ignored.
+    pub fn read(body: &Map<String, Value>) -> Result<NewThread, BodyError> {
+        let f = Fields(body);
+        Ok(NewThread {
+            thread_name: f.string("thread_name", 1, THREAD_NAME_MAX_CHARS)?.to_owned(),
+            session_id: f.opt_string("session_id", 1, THREAD_NAME_MAX_CHARS)?.map(str::to_owned),
+        })
+    }
+}
+
 /// `GET /threads` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -63,4 +81,34 @@ pub struct ThreadMessages {
     /// More messages follow the last one: read on with `after_id` = its id.
     #[serde(default)]
     pub truncated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(v: Value) -> Result<NewThread, BodyError> {
+        NewThread::read(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn a_new_thread_reads_back_what_the_client_writes() {
+        for t in [
+            NewThread { thread_name: "a↔b:topic".into(), session_id: Some("s1".into()) },
+            NewThread { thread_name: "x".repeat(THREAD_NAME_MAX_CHARS), session_id: None },
+        ] {
+            assert_eq!(read(serde_json::to_value(&t).unwrap()), Ok(t));
+        }
+    }
+
+    #[test]
+    fn a_new_thread_refuses_what_the_gateway_refused() {
+        assert_eq!(read(json!({})).unwrap_err().code, "missing_field");
+        assert_eq!(read(json!({"thread_name": ""})).unwrap_err().detail, "field \"thread_name\" must not be empty");
+        assert_eq!(read(json!({"thread_name": 5})).unwrap_err().code, "invalid_field");
+        let long = "x".repeat(THREAD_NAME_MAX_CHARS + 1);
+        assert_eq!(read(json!({"thread_name": "t", "session_id": long})).unwrap_err().code, "invalid_field");
+        assert_eq!(read(json!({"thread_name": "t", "session_id": null})).unwrap().session_id, None);
+    }
 }

@@ -38,7 +38,8 @@ use meshgate_mcp::rmcp::transport::streamable_http_server::session::SessionManag
 use meshgate_mcp::rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
 use meshgate_proto::{
-    ErrorBody, MarkReadBulkResponse, Message, MessageList, Obligations, Peer, PeerList, SendResponse, ThreadMessages,
+    ErrorBody, ListQuery, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, Obligations, Peer, PeerList,
+    SendRequest, SendResponse, ThreadMessages,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -430,6 +431,12 @@ fn gateway_error(status: StatusCode, bytes: &[u8]) -> ToolError {
     ToolError { error: body.error, detail: body.detail, suggestions: body.suggestions }
 }
 
+/// `GET /messages` with `q`'s parameters (proto's names, percent-encoded).
+fn messages_uri(q: &ListQuery) -> String {
+    let pairs: Vec<String> = q.pairs().into_iter().map(|(name, value)| format!("{name}={}", percent(&value))).collect();
+    format!("/messages?{}", pairs.join("&"))
+}
+
 fn percent(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -464,22 +471,30 @@ impl Mesh for RouterMesh {
     }
 
     async fn send(&self, call: &McpCaller, draft: Draft) -> MeshResult<SendResponse> {
-        let mut body = json!({
-            "to_node": draft.to,
-            "kind": draft.kind,
-            "content": draft.content,
-            "thread_id": draft.thread_id,
-            "related_task_id": draft.related_task_id,
-        });
-        if let Some(id) = draft.in_reply_to {
-            body["in_reply_to"] = json!(id);
-        }
-        self.request(call, Method::POST, "/messages", Some(body)).await
+        let body = SendRequest {
+            from_node: None,
+            to_node: draft.to,
+            kind: draft.kind,
+            content: draft.content,
+            thread_id: draft.thread_id,
+            related_task_id: draft.related_task_id,
+            idempotency_key: None,
+            skip_secret_check: false,
+            in_reply_to: draft.in_reply_to,
+            due_at: None,
+            due_in: None,
+        };
+        self.request(call, Method::POST, "/messages", Some(json!(body))).await
     }
 
     async fn inbox(&self, call: &McpCaller, unread_only: bool, limit: u32) -> MeshResult<Vec<Message>> {
-        let uri = format!("/messages?to={}&unread_only={unread_only}&limit={limit}", percent(&call.peer));
-        Ok(self.request::<MessageList>(call, Method::GET, &uri, None).await?.messages)
+        let q = ListQuery {
+            to: Some(call.peer.clone()),
+            unread_only: Some(unread_only),
+            limit: Some(limit),
+            ..ListQuery::default()
+        };
+        Ok(self.request::<MessageList>(call, Method::GET, &messages_uri(&q), None).await?.messages)
     }
 
     async fn received_after(
@@ -489,22 +504,27 @@ impl Mesh for RouterMesh {
         limit: u32,
         wait_secs: u64,
     ) -> MeshResult<Vec<Message>> {
-        let me = percent(&call.peer);
-        let uri = format!("/messages?to={me}&after_id={after_id}&limit={limit}&wait={wait_secs}");
-        Ok(self.request::<MessageList>(call, Method::GET, &uri, None).await?.messages)
+        let q = ListQuery {
+            to: Some(call.peer.clone()),
+            after_id: Some(after_id),
+            limit: Some(limit),
+            wait: Some(wait_secs),
+            ..ListQuery::default()
+        };
+        Ok(self.request::<MessageList>(call, Method::GET, &messages_uri(&q), None).await?.messages)
     }
 
     async fn latest_id(&self, call: &McpCaller) -> MeshResult<i64> {
         // Only the id: `peek` hands nothing over (no `delivered_at` for a DM
         // the agent is not shown).
-        let uri = format!("/messages?to={}&limit=1&peek=true", percent(&call.peer));
-        let list: MessageList = self.request(call, Method::GET, &uri, None).await?;
+        let q = ListQuery { to: Some(call.peer.clone()), limit: Some(1), peek: Some(true), ..ListQuery::default() };
+        let list: MessageList = self.request(call, Method::GET, &messages_uri(&q), None).await?;
         Ok(list.messages.iter().map(|m| m.id).max().unwrap_or(0))
     }
 
     async fn mark_read(&self, call: &McpCaller, ids: &[i64]) -> MeshResult<Vec<i64>> {
         let answer: MarkReadBulkResponse =
-            self.request(call, Method::POST, "/messages/read", Some(json!({ "ids": ids }))).await?;
+            self.request(call, Method::POST, "/messages/read", Some(json!(MarkReadBulk { ids: ids.to_vec() }))).await?;
         Ok(answer.marked.iter().map(|m| m.id).collect())
     }
 

@@ -172,17 +172,7 @@ pub trait Store: Send + Sync + 'static {
     /// stopped by the page's byte budget ([`MessageQuery::max_bytes`],
     /// see [`PageBudget`]).
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<Message>> {
-        let mut budget = PageBudget::new(q.max_bytes);
-        let mut rows = Vec::new();
-        let mut keep = |m: MessageRef<'_>| {
-            let fits = budget.admit(&m);
-            if fits {
-                rows.push(Message::from(m));
-            }
-            fits
-        };
-        self.visit_messages(q, &mut keep).await?;
-        Ok(rows)
+        Ok(self.list_messages_page(q).await?.messages)
     }
     /// One message.
     async fn message(&self, id: i64) -> StoreResult<Option<Message>>;
@@ -341,6 +331,24 @@ pub trait Store: Send + Sync + 'static {
     /// ([`MessageQuery::max_bytes`] is the sink's business) and records
     /// nothing: this is how `GET /messages` reads a page and encodes it.
     async fn visit_messages(&self, q: &MessageQuery, sink: &mut dyn RowSink) -> StoreResult<()>;
+
+    /// [`Store::list_messages`], saying whether the byte budget cut the
+    /// page ([`MessagePage::cut`]): the refused row is the proof that more
+    /// follow, so a caller needs no second query to learn it.
+    async fn list_messages_page(&self, q: &MessageQuery) -> StoreResult<MessagePage> {
+        let mut budget = PageBudget::new(q.max_bytes);
+        let mut page = MessagePage::default();
+        let mut keep = |m: MessageRef<'_>| {
+            let fits = budget.admit(&m);
+            if fits {
+                page.messages.push(Message::from(m));
+            }
+            page.cut = !fits;
+            fits
+        };
+        self.visit_messages(q, &mut keep).await?;
+        Ok(page)
+    }
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -1,6 +1,6 @@
 //! Values that cross the [`Store`](crate::Store) trait.
 
-use meshgate_proto::{Kind, Peer};
+use meshgate_proto::{Kind, Message, Peer};
 
 use crate::Timestamp;
 use serde_json::{Map, Value};
@@ -214,6 +214,17 @@ impl Default for MessageQuery {
             max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
         }
     }
+}
+
+/// A page of owned rows ([`Store::list_messages_page`](crate::Store::list_messages_page)).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessagePage {
+    /// The rows, in page order.
+    pub messages: Vec<Message>,
+    /// The byte budget ([`MessageQuery::max_bytes`]) ended the page: a
+    /// further row matched but did not fit (read on after the last id).
+    /// A page ended by its `limit` or by running out of rows is not cut.
+    pub cut: bool,
 }
 
 /// Filters of `GET /threads`.

@@ -23,9 +23,8 @@ pub fn routes() -> Endpoints {
 /// ones). Never returns or changes another peer's thread.
 #[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody), Unauthorized))]
 async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
-    let name = body.string("thread_name", 1, 128)?;
-    let session = body.opt_string("session_id", 1, 128)?;
-    Ok(Json(state.store().mint_thread_as(name, session, auth.peer()).await?))
+    let new = NewThread::read(&body.0)?;
+    Ok(Json(state.store().mint_thread_as(&new.thread_name, new.session_id.as_deref(), auth.peer()).await?))
 }
 
 /// `GET /threads?peer=&topic=&session_id=&limit=`.
@@ -92,15 +91,12 @@ async fn show(
         max_bytes: state.config().page_max_bytes,
         ..Default::default()
     };
-    let mut messages = state.store().list_messages(&page).await?;
-    let mut truncated = messages.len() > limit;
+    // One row past `limit` says more follow; so does the byte budget
+    // refusing a row (`cut`), before `limit` or at it.
+    let listed = state.store().list_messages_page(&page).await?;
+    let mut messages = listed.messages;
+    let truncated = listed.cut || messages.len() > limit;
     messages.truncate(limit);
-    if !truncated {
-        // The byte budget may have cut the page before `limit`.
-        if let Some(last) = messages.last() {
-            truncated = !state.store().list_messages(&one_after(&page, Some(last.id))).await?.is_empty();
-        }
-    }
     let mut thread = thread;
     if let Some(me) = auth.peer() {
         let minted = thread.minted_by.as_deref() == Some(me);

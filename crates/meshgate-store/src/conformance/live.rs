@@ -17,7 +17,7 @@ pub(super) async fn visited(store: &dyn Store, q: &MessageQuery) -> (usize, Vec<
     let mut w = MessageListWriter::with_capacity(0);
     let max = q.max_bytes;
     store.visit_messages(q, &mut |m: MessageRef<'_>| w.push_within(&m, max)).await.unwrap();
-    (w.len(), w.finish())
+    (w.len(), w.finish().expect("every row encodes"))
 }
 
 /// Both list forms of `q`: the same rows, the JSON byte-identical to serde's.
@@ -207,4 +207,36 @@ pub async fn visits_stop_when_the_sink_refuses(store: Arc<dyn Store>) {
         store.visit_messages(&q, &mut take_two).await.unwrap();
         assert_eq!(seen, sent[..3], "limit {limit}: the third row is refused and nothing after it is offered");
     }
+}
+
+/// [`Store::list_messages_page`] says the byte budget cut a page exactly
+/// when a further row matched and did not fit: not when the page ends at
+/// its `limit` or at the last row, even a last row that fills the budget.
+pub async fn list_pages_say_when_the_budget_cut_them(store: Arc<dyn Store>) {
+    let body = "\u{1}".repeat(200);
+    let mut sent = Vec::new();
+    for _ in 0..4 {
+        sent.push(send(&*store, msg("ca", "cb", &body)).await);
+    }
+    let all = store.list_messages(&MessageQuery { order: Order::OldestFirst, max_bytes: 0, ..query(100) }).await;
+    let row = MessageRef::from(&all.unwrap()[0]).json_len();
+    let two = 2 * row + 1;
+    let cut = |after: i64, limit: u32, max_bytes: usize| {
+        let store = Arc::clone(&store);
+        async move {
+            let q = MessageQuery { after_id: Some(after), order: Order::OldestFirst, max_bytes, ..query(limit) };
+            let page = store.list_messages_page(&q).await.unwrap();
+            assert_eq!(page.messages, store.list_messages(&q).await.unwrap(), "the same rows as list_messages");
+            (ids(&page.messages), page.cut)
+        }
+    };
+    assert_eq!(cut(0, 100, two).await, (sent[..2].to_vec(), true), "the third row did not fit");
+    assert_eq!(cut(0, 100, two - 1).await, (sent[..1].to_vec(), true));
+    assert_eq!(cut(0, 2, two).await, (sent[..2].to_vec(), false), "ended by its limit");
+    assert_eq!(cut(0, 3, two).await, (sent[..2].to_vec(), true), "the budget cut before the limit");
+    assert_eq!(cut(sent[1], 100, two).await, (sent[2..].to_vec(), false), "the last two rows fill the budget");
+    assert_eq!(cut(0, 100, 0).await, (sent.clone(), false), "unlimited");
+    assert_eq!(cut(sent[3], 100, 1).await, (vec![], false), "nothing after the last row");
+    let scoped = MessageQuery { involving: Some("zz".into()), max_bytes: 1, ..query(100) };
+    assert!(!store.list_messages_page(&scoped).await.unwrap().cut, "no row matched");
 }

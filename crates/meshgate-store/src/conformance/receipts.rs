@@ -55,7 +55,7 @@ pub async fn answers_link_to_questions(store: Arc<dyn Store>) {
     let owed: Vec<(i64, bool)> = rows.iter().map(|m| (m.id, m.owed)).collect();
     assert_eq!(owed, [(note, false), (q, true)]);
     let (_, json) = super::live::visited(&*store, &MessageQuery { to: Some("qb".into()), ..query(10) }).await;
-    assert_eq!(json, meshgate_proto::MessageListWriter::encode(&rows), "the encoder agrees");
+    assert_eq!(json, meshgate_proto::MessageListWriter::encode(&rows).unwrap(), "the encoder agrees");
 
     let own = send(&*store, reply("qa", "qb", Kind::Answer, q)).await;
     assert_eq!(store.message_status(q).await.unwrap().unwrap().answer_id, None, "only the recipient answers");

@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::html;
-use meshgate_proto::{Alias, AliasList, PeerList};
+use meshgate_proto::{Alias, AliasList, NewAlias, PeerList};
 use serde_json::{json, Value};
 
 use super::super::api::{enc, Failure};
@@ -32,9 +32,9 @@ pub(crate) async fn add(console: Ui, SignedIn(session): SignedIn, req: Request) 
         Ok(f) => f,
         Err(r) => return r,
     };
-    let body = json!({
-        "alias": field(&form, "alias").unwrap_or_default(),
-        "canonical": field(&form, "canonical").unwrap_or_default(),
+    let body = json!(NewAlias {
+        alias: field(&form, "alias").unwrap_or_default().to_owned(),
+        canonical: field(&form, "canonical").unwrap_or_default().to_owned(),
     });
     match console.call::<Alias>(&session, Method::POST, "/aliases", Some(&body)).await {
         Ok(_) => see_other("/ui/aliases"),

@@ -4,7 +4,7 @@
 //! recipient (delivery recording, `crate::delivery`).
 
 use meshgate_proto::{MessageListWriter, MessageRef};
-use meshgate_store::{MessageQuery, RowSink, Store, StoreResult};
+use meshgate_store::{MessageQuery, RowSink, Store, StoreError, StoreResult};
 
 /// An encoded page.
 #[derive(Debug)]
@@ -32,7 +32,11 @@ pub(crate) async fn read(store: &dyn Store, q: &MessageQuery, deliver_to: Option
         delivered: Vec::new(),
     };
     store.visit_messages(q, &mut sink).await?;
-    Ok(Page { n: sink.writer.len(), body: sink.writer.finish(), delivered: sink.delivered })
+    let n = sink.writer.len();
+    // No row fails to encode (proto's tests hold every field shape to
+    // serde_json); were one to, the read fails rather than end short.
+    let body = sink.writer.finish().map_err(|e| StoreError::Backend(format!("encoding a message page: {e}")))?;
+    Ok(Page { n, body, delivered: sink.delivered })
 }
 
 struct Sink<'a> {
