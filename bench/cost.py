@@ -21,6 +21,11 @@ machine's VM has no hardware counters; --callgrind instead runs each gateway
 under valgrind (seeded natively first) and counts user-space instructions per
 request exactly (threads serialised, so throughput means nothing there).
 
+Before the first round every server gets --warmup requests of each scenario,
+not counted: one-off work of a fresh process (the credential scanner's tables,
+~95 M instructions, built on the first send; first-use allocations) would
+otherwise be spread over the first measurement of each scenario.
+
 Options for attribution and variants:
 
   --annotate        with --callgrind: per-function costs of every dump
@@ -167,6 +172,13 @@ def callgrind_ir(pid, before):
     return total, dumps
 
 
+def warm_up(server, scenario, n, oha_extra=()):
+    """`n` requests of `scenario` against `server`, not measured (see the module docs)."""
+    oha = ["oha", "--no-tui", "-n", str(n), "-c", "1", "-t", "120s", "-H", f"Authorization: Bearer {TOKEN}",
+           *oha_extra, *target(scenario, server.url)]
+    subprocess.run(oha, check=True, stdout=subprocess.DEVNULL)
+
+
 def measure(server, scenario, conc, n, callgrind, out, oha_extra=(), annotate_to=None):
     pid = server.proc.pid
     oha_json = out / f"oha-{server.label}-{scenario}-c{conc}-{time.time_ns()}.json"
@@ -280,6 +292,8 @@ def main():
     p.add_argument("--scenarios", default="inbox:16,inbox:64,send:16,send:64")
     p.add_argument("--rows", type=int, default=20000, help="messages seeded per gateway")
     p.add_argument("--port", type=int, default=18810)
+    p.add_argument("--warmup", type=int, default=20, metavar="N",
+                   help="requests of each scenario per server before the first round, not counted (0: none)")
     p.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     p.add_argument("--annotate", action="store_true", help="with --callgrind: per-function costs per request")
     p.add_argument("--env", action="append", default=[], metavar="LABEL:KEY=VALUE",
@@ -327,8 +341,14 @@ def main():
         (a.out / "machine.txt").write_text(
             f"date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\nloadavg: {Path('/proc/loadavg').read_text()}"
             f"servers: {a.servers}\nenv: {envs}\ntls: {a.tls}\nkeepalive: {not a.no_keepalive}\n"
-            f"floor: {a.floor}\nrequests: {a.requests} x {a.rounds} rounds\n")
+            f"floor: {a.floor}\nrequests: {a.requests} x {a.rounds} rounds\nwarm-up: {a.warmup} per scenario\n")
         scenarios = [(s.split(":")[0], int(s.split(":")[1])) for s in a.scenarios.split(",")]
+        if a.warmup > 0:
+            for s in servers:
+                if s.label == "floor" and a.callgrind:
+                    continue
+                for scenario in dict.fromkeys(name for name, _ in scenarios):
+                    warm_up(s, scenario, a.warmup, oha_extra)
         rows = []
         for rnd in range(a.rounds):
             order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]

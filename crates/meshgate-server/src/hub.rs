@@ -78,7 +78,7 @@ impl Hub {
             }
             let max = *wake.borrow_and_update();
             while last < max {
-                match self.store.message_heads(last, PAGE).await {
+                match self.store.committed_heads(last, PAGE).await {
                     Ok(rows) if rows.is_empty() => break,
                     Ok(rows) => {
                         let keys = self.keys.lock().expect("hub lock");

@@ -61,6 +61,7 @@ mod files;
 mod live;
 mod ops;
 mod read_only;
+mod recent;
 mod store;
 mod writer;
 
@@ -172,6 +173,8 @@ pub struct SqliteStore {
     counters: Arc<Counters>,
     max_id: Arc<watch::Sender<i64>>,
     credentials: broadcast::Sender<CredentialEvent>,
+    /// Heads of what the writer committed last (`None`: a read-only store).
+    recent: Option<Arc<recent::Recent>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -199,6 +202,11 @@ fn configure(conn: &Connection, writer: bool) -> StoreResult<()> {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!("sqlite refused WAL mode (journal_mode={mode})")));
         }
+        // Plans that do not depend on bound values: otherwise SQLite marks a
+        // statement with `LIMIT ?` (or a bound `LIKE` pattern) to be parsed
+        // and planned again every time a value is bound, which defeats the
+        // statement cache (the stat4 tables these plans would use are empty).
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).db()?;
     }
     conn.pragma_update(None, "synchronous", "FULL").db()?;
     conn.pragma_update(None, "foreign_keys", "ON").db()?;
@@ -313,7 +321,8 @@ impl SqliteStore {
                 move || checkpoint::run(checkpoint_conn, nudges, counters)
             })
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
-        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound);
+        let recent = Arc::new(recent::Recent::new(max_id));
+        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent));
         let writer = {
             let counters = Arc::clone(&counters);
             let max_tx = Arc::clone(&max_tx);
@@ -331,6 +340,7 @@ impl SqliteStore {
             counters,
             max_id: max_tx,
             credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
+            recent: Some(recent),
         })
     }
 

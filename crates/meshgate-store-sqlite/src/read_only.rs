@@ -61,6 +61,7 @@ impl SqliteStore {
             counters: Arc::new(Counters::default()),
             max_id: Arc::new(watch::channel(max_id).0),
             credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
+            recent: None,
         })
     }
 }

@@ -236,4 +236,11 @@ impl Store for SqliteStore {
     async fn visit_messages(&self, q: &MessageQuery, sink: &mut dyn RowSink) -> StoreResult<()> {
         self.read_page(q, sink).await
     }
+
+    async fn committed_heads(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageHead>> {
+        if let Some(heads) = self.recent.as_ref().and_then(|r| r.after(after_id, limit)) {
+            return Ok(heads);
+        }
+        self.message_heads(after_id, limit).await
+    }
 }

@@ -11,20 +11,23 @@
 //! the last savepoint of a batch, before `COMMIT`, it indexes the rows the
 //! batch inserted in one statement ([`index_new_messages`]). FTS5 writes a
 //! new index segment at every savepoint release, so indexing per DM (the
-//! insert trigger of schema 5) made each DM its own segment.
+//! insert trigger of schema 5) made each DM its own segment. It then reads
+//! the heads of those rows (id, sender, recipient) for the wake-up hub
+//! ([`crate::recent`]), which no longer reads them from the file.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use meshgate_store::{now_timestamp, StoreError, StoreResult, Timestamp};
+use meshgate_store::{now_timestamp, MessageHead, StoreError, StoreResult, Timestamp};
 use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
 use crate::checkpoint::{Nudge, WalBound};
 use crate::counters::Counters;
 use crate::error::Db;
+use crate::recent::{self, Recent};
 
 /// State the writer keeps between jobs; jobs see it mutably.
 pub(crate) struct WriteCtx {
@@ -46,6 +49,11 @@ pub(crate) struct WriteCtx {
     wal_bound: Option<WalBound>,
     /// How long the last `COMMIT` took (its fsync), for the observer.
     commit_time: std::time::Duration,
+    /// The newest id when the last batch began and the heads of the
+    /// messages it inserted (`None`: more than [`recent::CAPACITY`]).
+    batch_heads: (i64, Option<Vec<MessageHead>>),
+    /// Where committed heads go (see [`crate::recent`]).
+    recent: Arc<Recent>,
 }
 
 impl WriteCtx {
@@ -55,6 +63,7 @@ impl WriteCtx {
         last_message_ts: Option<Timestamp>,
         checkpoint: Nudge,
         wal_bound: Option<WalBound>,
+        recent: Arc<Recent>,
     ) -> Self {
         let last_message_ts = last_message_ts.unwrap_or_default();
         WriteCtx {
@@ -65,6 +74,8 @@ impl WriteCtx {
             checkpoint,
             wal_bound,
             commit_time: std::time::Duration::ZERO,
+            batch_heads: (newest_id, None),
+            recent,
         }
     }
 
@@ -161,6 +172,9 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
             }
             ctx.checkpoint.nudge();
             if ctx.inserted_messages {
+                // The heads first: the hub reads them once it sees the new id.
+                let (before, heads) = std::mem::take(&mut ctx.batch_heads);
+                ctx.recent.committed(before, heads, ctx.newest_id);
                 publish_max_id(ctx.newest_id, max_id);
             }
         }
@@ -186,13 +200,13 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
 
 /// Runs the batch in one transaction; `Err` means nothing was committed.
 fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
-    ctx.conn.execute_batch("BEGIN IMMEDIATE").db()?;
+    run_cached(&ctx.conn, "BEGIN IMMEDIATE")?;
     // Read inside the write lock: every committed DM up to here is indexed
     // (also those another process, e.g. `meshgate import`, wrote), and ids
     // are `AUTOINCREMENT` (never reused), so the batch's rows are above it.
     let indexed = newest_message_id(&ctx.conn)?;
     for job in batch.iter_mut() {
-        ctx.conn.execute_batch("SAVEPOINT job").db()?;
+        run_cached(&ctx.conn, "SAVEPOINT job")?;
         // A panicking job (a bug) is refused alone instead of killing the
         // writer thread and with it every later write.
         let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(ctx))).unwrap_or_else(|_| {
@@ -205,20 +219,39 @@ fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
             return Err(StoreError::Unavailable("sqlite aborted the write transaction".into()));
         }
         if keep {
-            ctx.conn.execute_batch("RELEASE job").db()?;
+            run_cached(&ctx.conn, "RELEASE job")?;
         } else {
             ctx.conn.execute_batch("ROLLBACK TO job; RELEASE job").db()?;
         }
     }
     let newest = match ctx.inserted_messages {
-        true => index_new_messages(&ctx.conn, indexed)?,
+        true => {
+            index_new_messages(&ctx.conn, indexed)?;
+            let heads = crate::live::message_heads(&ctx.conn, indexed, recent::CAPACITY as u32 + 1)?;
+            let newest = match heads.last() {
+                Some(last) if heads.len() <= recent::CAPACITY => last.id,
+                // Too many to keep (a large import): ask the file.
+                Some(_) => newest_message_id(&ctx.conn)?,
+                // Every row the batch inserted is gone again.
+                None => indexed,
+            };
+            ctx.batch_heads = (indexed, (heads.len() <= recent::CAPACITY).then_some(heads));
+            newest
+        }
         false => indexed,
     };
     let started = std::time::Instant::now();
-    ctx.conn.execute_batch("COMMIT").db()?;
+    run_cached(&ctx.conn, "COMMIT")?;
     ctx.commit_time = started.elapsed();
     ctx.newest_id = newest;
     Ok(())
+}
+
+/// Runs one statement from the connection's cache: `execute_batch` would
+/// parse it again each time (the batch's `BEGIN`, `COMMIT` and two
+/// savepoint statements per job were ~10,000 instructions per send).
+fn run_cached(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([])).db().map(drop)
 }
 
 fn newest_message_id(conn: &Connection) -> StoreResult<i64> {
@@ -229,15 +262,15 @@ fn newest_message_id(conn: &Connection) -> StoreResult<i64> {
 
 /// Indexes for search every message above id `after` (those the batch
 /// inserted and kept: a rolled-back job's rows are gone), exactly as the
-/// insert trigger of `0005_search.sql` did; returns the newest message id. Runs outside every savepoint, so FTS5 writes one segment per batch.
-fn index_new_messages(conn: &Connection, after: i64) -> StoreResult<i64> {
+/// insert trigger of `0005_search.sql` did. Runs outside every savepoint, so FTS5 writes one segment per batch.
+fn index_new_messages(conn: &Connection, after: i64) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO messages_fts (rowid, body, parties) \
          SELECT id, content, 'f' || hex(from_node) || ' t' || hex(to_node) FROM messages WHERE id > ?1",
     )
     .and_then(|mut s| s.execute([after]))
     .db()?;
-    newest_message_id(conn)
+    Ok(())
 }
 
 fn publish_max_id(id: i64, max_id: &watch::Sender<i64>) {

@@ -409,3 +409,31 @@ async fn a_search_stops_at_its_budget() {
         assert_eq!((page.hits.len(), page.truncated), (1, false), "the handler was cleared");
     }
 }
+
+fn head_ids(heads: &[meshgate_store::MessageHead]) -> Vec<i64> {
+    heads.iter().map(|h| h.id).collect()
+}
+
+/// The hub's heads come from the writer's memory, but a DM another process
+/// wrote into the file in between (`meshgate import` beside a running
+/// gateway) is not left out: below the writer's last start they are read
+/// from the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_heads_include_dms_written_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.db");
+    let gateway = open(&path);
+    let first = gateway.insert_message(msg("gpu", "lab", "first")).await.unwrap().message.id;
+    assert_eq!(head_ids(&gateway.committed_heads(0, 10).await.unwrap()), [first]);
+    let other = {
+        let importer = open(&path);
+        importer.insert_message(msg("cpu", "den", "from elsewhere")).await.unwrap().message.id
+    };
+    let last = gateway.insert_message(msg("gpu", "lab", "last")).await.unwrap().message.id;
+    let heads = gateway.committed_heads(first, 10).await.unwrap();
+    assert_eq!(heads, gateway.message_heads(first, 10).await.unwrap());
+    assert_eq!(head_ids(&heads), [other, last]);
+    assert_eq!((heads[0].from_node.as_str(), heads[0].to_node.as_str()), ("cpu", "den"));
+    assert_eq!(head_ids(&gateway.committed_heads(other, 10).await.unwrap()), [last]);
+    assert!(gateway.committed_heads(last, 10).await.unwrap().is_empty());
+}

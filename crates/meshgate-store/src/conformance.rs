@@ -126,6 +126,7 @@ macro_rules! __with_conformance_checks {
         visits_stop_when_the_sink_refuses,
         search_indexes_exactly_the_committed_writes,
         list_pages_say_when_the_budget_cut_them,
+        committed_heads_follow_commits,
         );
     };
 }

@@ -349,6 +349,16 @@ pub trait Store: Send + Sync + 'static {
         self.visit_messages(q, &mut keep).await?;
         Ok(page)
     }
+
+    /// [`Store::message_heads`] for following commits (the wake-up hub):
+    /// up to `limit` heads of messages with an id above `after_id`, in id
+    /// order, never leaving out one at or below the newest id
+    /// [`Store::subscribe`] published. A store may answer from memory what
+    /// its own writer just committed, so a message deleted since may still
+    /// be named (a wake-up is only a hint). By default: `message_heads`.
+    async fn committed_heads(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageHead>> {
+        self.message_heads(after_id, limit).await
+    }
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

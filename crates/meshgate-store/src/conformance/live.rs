@@ -240,3 +240,22 @@ pub async fn list_pages_say_when_the_budget_cut_them(store: Arc<dyn Store>) {
     let scoped = MessageQuery { involving: Some("zz".into()), max_bytes: 1, ..query(100) };
     assert!(!store.list_messages_page(&scoped).await.unwrap().cut, "no row matched");
 }
+
+/// `committed_heads` (what the wake-up hub follows) names every committed
+/// message after a cursor, in id order, up to its limit, as `message_heads`.
+pub async fn committed_heads_follow_commits(store: Arc<dyn Store>) {
+    let start = *store.subscribe().borrow();
+    let a = send(&*store, msg("ka", "kb", "one")).await;
+    let mut later = Vec::new();
+    for i in 0..3 {
+        later.push(send(&*store, msg("kb", "kc", &format!("batch {i}"))).await);
+    }
+    let heads = store.committed_heads(start, 10).await.unwrap();
+    assert_eq!(heads, store.message_heads(start, 10).await.unwrap());
+    let got: Vec<(i64, &str, &str)> = heads.iter().map(|h| (h.id, h.from_node.as_str(), h.to_node.as_str())).collect();
+    assert_eq!(got[0], (a, "ka", "kb"));
+    let head_ids = |heads: &[crate::MessageHead]| heads.iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_eq!(head_ids(&heads)[1..], later[..]);
+    assert_eq!(head_ids(&store.committed_heads(a, 2).await.unwrap()), later[..2]);
+    assert!(store.committed_heads(later[2], 10).await.unwrap().is_empty());
+}
