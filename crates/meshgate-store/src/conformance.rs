@@ -125,6 +125,7 @@ macro_rules! __with_conformance_checks {
         obligations_end_when_a_party_is_deleted,
         visits_stop_when_the_sink_refuses,
         search_indexes_exactly_the_committed_writes,
+        pages_resolve_aliases_in_their_query,
         );
     };
 }

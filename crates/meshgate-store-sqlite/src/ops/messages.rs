@@ -4,7 +4,7 @@ use meshgate_proto::{Kind, MarkRead, Message, MessageRef};
 use meshgate_store::{
     now_timestamp, Inserted, MessageQuery, NewMessage, Order, Refusal, RowSink, StoreError, StoreResult,
 };
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::peers::peer_exists;
@@ -13,6 +13,7 @@ use super::threads::register_thread;
 use super::{conversion, row_message, MSG_COLS};
 use crate::error::Db;
 use crate::writer::WriteCtx;
+use meshgate_store::RESOLVED_NAME_SQL;
 
 pub(crate) fn message(c: &Connection, id: i64) -> StoreResult<Option<Message>> {
     c.prepare_cached(&format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"))
@@ -123,16 +124,20 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
 /// Builds the `SELECT` of [`MessageQuery`] from a fixed set of clauses;
 /// values only ever travel as parameters.
 pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Value>) {
-    let mut clauses: Vec<&'static str> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    if let Some(to) = &q.to {
-        clauses.push("to_node = ?");
-        params.push(Value::Text(to.clone()));
+    let mut names: Vec<String> = Vec::new();
+    for (column, name) in [("to_node", &q.to), ("from_node", &q.from)] {
+        let Some(name) = name else { continue };
+        if q.resolve_aliases {
+            // The name is bound to both of the expression's parameters.
+            names.push(format!("{column} = {RESOLVED_NAME_SQL}"));
+            params.push(Value::Text(name.clone()));
+        } else {
+            names.push(format!("{column} = ?"));
+        }
+        params.push(Value::Text(name.clone()));
     }
-    if let Some(from) = &q.from {
-        clauses.push("from_node = ?");
-        params.push(Value::Text(from.clone()));
-    }
+    let mut clauses: Vec<&str> = names.iter().map(String::as_str).collect();
     if let Some(thread) = &q.thread_id {
         clauses.push("thread_id = ?");
         params.push(Value::Text(thread.clone()));
@@ -203,11 +208,44 @@ pub(crate) fn visit_messages(c: &Connection, q: &MessageQuery, sink: &mut dyn Ro
     let mut s = c.prepare_cached(&sql).db()?;
     let mut rows = s.query(params_from_iter(params)).db()?;
     while let Some(r) = rows.next().db()? {
-        if !sink.row(row_ref(r)?) {
+        let more = match row_ref(r) {
+            Ok(m) => sink.row(m),
+            Err(e) => sink.row(MessageRef::from(&row_lossy(r).ok_or(e)?)),
+        };
+        if !more {
             break;
         }
     }
     Ok(())
+}
+
+/// [`row_ref`]'s fallback for a row whose text is not UTF-8 (a file another
+/// program wrote, or a damaged one): the row with each invalid sequence
+/// replaced by U+FFFD (`String::from_utf8_lossy`), so the page still
+/// answers, as valid JSON. `None` when the row is wrong in another way.
+pub(super) fn row_lossy(r: &Row<'_>) -> Option<Message> {
+    let text = |idx: usize| match r.get_ref(idx).ok()? {
+        ValueRef::Null => Some(None),
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(Some(String::from_utf8_lossy(b).into_owned())),
+        ValueRef::Integer(_) | ValueRef::Real(_) => None,
+    };
+    let required = |idx: usize| text(idx).flatten();
+    let kind: Kind = required(3)?.parse().ok()?;
+    let m = Message {
+        id: r.get(0).ok()?,
+        from_node: required(1)?,
+        to_node: required(2)?,
+        kind,
+        content: required(4)?,
+        created_at: required(5)?,
+        read_at: text(6)?,
+        thread_id: text(7)?,
+        related_task_id: text(8)?,
+        owed: kind == Kind::Question && flag(r, 9).ok()?,
+        sender_verified: flag(r, 10).ok()?,
+    };
+    tracing::warn!(id = m.id, "a stored message is not valid UTF-8; read with U+FFFD in place of the bad bytes");
+    Some(m)
 }
 
 /// A message row of [`MSG_COLS`], borrowed from SQLite's buffers.
