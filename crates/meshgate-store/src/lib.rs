@@ -50,7 +50,8 @@ pub use search::{
     SEARCH_RANK_BYTES, SNIPPET_CHARS, SNIPPET_SCAN_BYTES,
 };
 pub use sql_text::{
-    like_escape, like_pattern, pair_side_pattern, parse_thread_name, PAIR_SIDES_SQL, RESOLVED_NAME_SQL,
+    like_escape, like_pattern, pair_side_pattern, parse_thread_name, FROM_NODE_RESOLVED_SQL, PAIR_SIDES_SQL,
+    TO_NODE_RESOLVED_SQL,
 };
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};
 

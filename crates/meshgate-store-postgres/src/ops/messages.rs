@@ -3,7 +3,10 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use futures_util::TryStreamExt;
 use meshgate_proto::{Kind, MarkRead, Message, MessageRef};
-use meshgate_store::{Inserted, MessageQuery, NewMessage, Order, RowSink, StoreError, StoreResult, RESOLVED_NAME_SQL};
+use meshgate_store::{
+    Inserted, MessageQuery, NewMessage, Order, RowSink, StoreError, StoreResult, FROM_NODE_RESOLVED_SQL,
+    TO_NODE_RESOLVED_SQL,
+};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -193,11 +196,16 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Param>) {
         params.push(p);
         clauses.push(clause.replace('?', &format!("${}", params.len())));
     }
-    for (column, name) in [("to_node", &q.to), ("from_node", &q.from)] {
-        let Some(name) = name else { continue };
-        // Both of the expression's `?` become the one parameter.
-        let value = if q.resolve_aliases { RESOLVED_NAME_SQL } else { "?" };
-        push(&mut clauses, &mut params, &format!("{column} = {value}"), Box::new(name.clone()));
+    // A resolving clause's two `?` become the one parameter.
+    let (to_sql, from_sql) = match q.resolve_aliases {
+        true => (TO_NODE_RESOLVED_SQL, FROM_NODE_RESOLVED_SQL),
+        false => ("to_node = ?", "from_node = ?"),
+    };
+    if let Some(to) = &q.to {
+        push(&mut clauses, &mut params, to_sql, Box::new(to.clone()));
+    }
+    if let Some(from) = &q.from {
+        push(&mut clauses, &mut params, from_sql, Box::new(from.clone()));
     }
     if let Some(thread) = &q.thread_id {
         push(&mut clauses, &mut params, "thread_id = ?", Box::new(thread.clone()));
