@@ -38,6 +38,7 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
 /// Whether any byte of `block` needs escaping. Written as one pass of
 /// byte compares folded with `|`, which the compiler turns into SIMD
 /// compares (SSE2 on x86-64: 16 bytes in a handful of instructions).
+#[inline(always)]
 fn block_has_special(block: &[u8; 16]) -> bool {
     block.iter().fold(false, |any, &b| any | needs_escape(b))
 }
