@@ -3,6 +3,7 @@
 use meshgate_proto::{Kind, MarkRead, Message, MessageRef};
 use meshgate_store::{
     now_timestamp, Inserted, MessageQuery, NewMessage, Order, Refusal, RowSink, StoreError, StoreResult,
+    FROM_NODE_RESOLVED_SQL, TO_NODE_RESOLVED_SQL,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -13,7 +14,6 @@ use super::threads::register_thread;
 use super::{conversion, row_message, MSG_COLS, MSG_COLS_UNREAD};
 use crate::error::Db;
 use crate::writer::WriteCtx;
-use meshgate_store::{FROM_NODE_RESOLVED_SQL, TO_NODE_RESOLVED_SQL};
 
 pub(crate) fn message(c: &Connection, id: i64) -> StoreResult<Option<Message>> {
     c.prepare_cached(&format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"))
