@@ -35,33 +35,47 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
     }
 }
 
-/// Appends `s` as a quoted JSON string.
+/// Whether any byte of `block` needs escaping. Written as one pass of
+/// byte compares folded with `|`, which the compiler turns into SIMD
+/// compares (SSE2 on x86-64: 16 bytes in a handful of instructions).
+#[inline(always)]
+fn block_has_special(block: &[u8; 16]) -> bool {
+    block.iter().fold(false, |any, &b| any | needs_escape(b))
+}
+
+/// Writes `bytes[*start..end]`, escaping as it goes, where `bytes[from..end]`
+/// holds a byte that needs it; moves `*start` past the last escape.
+fn escape_span(out: &mut Vec<u8>, bytes: &[u8], start: &mut usize, from: usize, end: usize) {
+    for (i, &b) in bytes[from..end].iter().enumerate() {
+        if needs_escape(b) {
+            out.extend_from_slice(&bytes[*start..from + i]);
+            write_escape(out, b);
+            *start = from + i + 1;
+        }
+    }
+}
+
+/// Appends `s` as a quoted JSON string, checking 16 bytes per step; only a
+/// block holding a byte to escape is gone through byte by byte.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    let mut chunks = bytes.chunks_exact(8);
+    let mut blocks = bytes.chunks_exact(16);
     let mut at = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
-        if has_special(word) {
-            for (i, &b) in chunk.iter().enumerate() {
-                if needs_escape(b) {
-                    out.extend_from_slice(&bytes[start..at + i]);
-                    write_escape(out, b);
-                    start = at + i + 1;
-                }
-            }
+    for block in &mut blocks {
+        if block_has_special(block.try_into().expect("16-byte block")) {
+            escape_span(out, bytes, &mut start, at, at + 16);
         }
-        at += 8;
+        at += 16;
     }
-    for (i, &b) in chunks.remainder().iter().enumerate() {
-        if needs_escape(b) {
-            out.extend_from_slice(&bytes[start..at + i]);
-            write_escape(out, b);
-            start = at + i + 1;
-        }
+    // The last 0..=15 bytes: checked as one block padded with plain bytes.
+    let rest = blocks.remainder();
+    let mut last = [b' '; 16];
+    last[..rest.len()].copy_from_slice(rest);
+    if block_has_special(&last) {
+        escape_span(out, bytes, &mut start, at, bytes.len());
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -102,7 +116,7 @@ mod tests {
     #[test]
     fn every_ascii_byte_at_every_offset_escapes_like_serde() {
         for b in 0u8..=0x7f {
-            for pad in 0..17 {
+            for pad in 0..41 {
                 let s = format!("{}{}{}", "a".repeat(pad), b as char, "é🚀".repeat(pad % 3));
                 assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "byte {b:#x} after {pad}");
             }

@@ -13,6 +13,7 @@ mod common;
 #[path = "../../../tests/rust/declared.rs"]
 mod declared;
 
+mod alias_reads;
 mod api;
 mod connections;
 mod console;
@@ -21,6 +22,7 @@ mod console_hostile;
 mod console_pages;
 mod credentials;
 mod error_details;
+mod foreign_text;
 mod hyper_errors;
 mod identity;
 mod live;

@@ -194,6 +194,13 @@ async fn hot_queries_use_indexes_on_a_large_table() {
         (MessageQuery { thread_id: Some("t1".into()), order: Order::OldestFirst, ..base.clone() }, "messages_thread"),
         (MessageQuery { involving: Some("p3".into()), ..base.clone() }, "messages_from"),
         (MessageQuery { to: Some("p3".into()), involving: Some("p3".into()), ..base.clone() }, "messages_to"),
+        // An operator's read by name or alias: the alias resolves inside
+        // the statement, once, and the walk is the same.
+        (
+            MessageQuery { to: Some("p3".into()), unread_only: true, resolve_aliases: true, ..base.clone() },
+            "messages_to_unread",
+        ),
+        (MessageQuery { from: Some("p3".into()), resolve_aliases: true, ..base.clone() }, "messages_from"),
     ];
     for (q, index) in cases {
         let (sql, n) = list_messages_sql(&q);
@@ -212,6 +219,14 @@ async fn hot_queries_use_indexes_on_a_large_table() {
         assert_eq!(stmt.query_map([to], |_| Ok(())).unwrap().count(), 50);
     }
     assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0, "the inbox query is re-prepared per run");
+    let resolving = MessageQuery { to: Some("p3".into()), unread_only: true, resolve_aliases: true, ..base.clone() };
+    let (sql, n) = list_messages_sql(&resolving);
+    assert_eq!(n, 2, "the name, bound twice");
+    let mut stmt = raw.prepare(&sql).unwrap();
+    for to in ["p3", "p4", "p5"] {
+        assert_eq!(stmt.query_map([to, to], |_| Ok(())).unwrap().count(), 50);
+    }
+    assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0, "the resolving query is re-prepared per run");
     // And the store answers them correctly on the big table.
     let store = open(&path);
     let rows =

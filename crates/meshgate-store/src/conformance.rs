@@ -127,6 +127,7 @@ macro_rules! __with_conformance_checks {
         search_indexes_exactly_the_committed_writes,
         list_pages_say_when_the_budget_cut_them,
         committed_heads_follow_commits,
+        pages_resolve_aliases_in_their_query,
         );
     };
 }

@@ -49,7 +49,10 @@ pub use search::{
     SearchPage, SearchQuery, StoredHit, SEARCH_BUDGET_DEFAULT, SEARCH_CANDIDATES_MAX, SEARCH_RANK_BODY_MAX,
     SEARCH_RANK_BYTES, SNIPPET_CHARS, SNIPPET_SCAN_BYTES,
 };
-pub use sql_text::{like_escape, like_pattern, pair_side_pattern, parse_thread_name, PAIR_SIDES_SQL};
+pub use sql_text::{
+    like_escape, like_pattern, pair_side_pattern, parse_thread_name, FROM_NODE_RESOLVED_SQL, PAIR_SIDES_SQL,
+    TO_NODE_RESOLVED_SQL,
+};
 pub use time_fmt::{now_timestamp, parse_timestamp, timestamp_ago, timestamp_in, Timestamp};
 
 use async_trait::async_trait;

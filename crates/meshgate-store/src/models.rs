@@ -195,6 +195,13 @@ pub struct MessageQuery {
     /// stops before the row that would cross it, keeping at least one row.
     /// Defaults to [`PAGE_BYTES_DEFAULT`](meshgate_proto::PAGE_BYTES_DEFAULT).
     pub max_bytes: usize,
+    /// `to` and `from` may name an alias: the query itself matches the
+    /// alias's peer, as [`Store::resolve_name`](crate::Store::resolve_name)
+    /// resolves it (a peer's own name first, then an alias of a registered
+    /// peer, else the name as given), in the same statement as the page,
+    /// so the answer reflects the aliases of the moment with no extra
+    /// lookup. `false`: the names are matched exactly.
+    pub resolve_aliases: bool,
 }
 
 impl Default for MessageQuery {
@@ -212,6 +219,7 @@ impl Default for MessageQuery {
             limit: 0,
             order: Order::default(),
             max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
+            resolve_aliases: false,
         }
     }
 }

@@ -41,6 +41,31 @@ pub fn like_escape(text: &str) -> String {
     p
 }
 
+/// `COLUMN = <the peer a name means>`: the rule of
+/// [`Store::resolve_name`](crate::Store::resolve_name) as SQL over the name
+/// (bound to both `?`): an alias of a registered peer that is not itself a
+/// peer's name gives that peer; any other name stands for itself. An
+/// uncorrelated subquery, so both backends evaluate it once per statement
+/// and walk the column's index with its value.
+macro_rules! resolved_name_sql {
+    ($column:literal) => {
+        concat!(
+            $column,
+            " = coalesce((SELECT a.canonical FROM aliases a WHERE a.alias = ? \
+             AND EXISTS (SELECT 1 FROM peers p WHERE p.name = a.canonical) \
+             AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.name = a.alias)), ?)"
+        )
+    };
+}
+
+/// `to_node` is the peer the name means, with
+/// [`MessageQuery::resolve_aliases`](crate::MessageQuery::resolve_aliases)
+/// (see `resolved_name_sql!`); the same on SQLite and PostgreSQL.
+pub const TO_NODE_RESOLVED_SQL: &str = resolved_name_sql!("to_node");
+
+/// `from_node` is the peer the name means (as [`TO_NODE_RESOLVED_SQL`]).
+pub const FROM_NODE_RESOLVED_SQL: &str = resolved_name_sql!("from_node");
+
 #[cfg(test)]
 mod tests {
     use super::*;

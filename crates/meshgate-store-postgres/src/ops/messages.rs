@@ -3,7 +3,10 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use futures_util::TryStreamExt;
 use meshgate_proto::{Kind, MarkRead, Message, MessageRef};
-use meshgate_store::{Inserted, MessageQuery, NewMessage, Order, RowSink, StoreError, StoreResult};
+use meshgate_store::{
+    Inserted, MessageQuery, NewMessage, Order, RowSink, StoreError, StoreResult, FROM_NODE_RESOLVED_SQL,
+    TO_NODE_RESOLVED_SQL,
+};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -193,11 +196,16 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Param>) {
         params.push(p);
         clauses.push(clause.replace('?', &format!("${}", params.len())));
     }
+    // A resolving clause's two `?` become the one parameter.
+    let (to_sql, from_sql) = match q.resolve_aliases {
+        true => (TO_NODE_RESOLVED_SQL, FROM_NODE_RESOLVED_SQL),
+        false => ("to_node = ?", "from_node = ?"),
+    };
     if let Some(to) = &q.to {
-        push(&mut clauses, &mut params, "to_node = ?", Box::new(to.clone()));
+        push(&mut clauses, &mut params, to_sql, Box::new(to.clone()));
     }
     if let Some(from) = &q.from {
-        push(&mut clauses, &mut params, "from_node = ?", Box::new(from.clone()));
+        push(&mut clauses, &mut params, from_sql, Box::new(from.clone()));
     }
     if let Some(thread) = &q.thread_id {
         push(&mut clauses, &mut params, "thread_id = ?", Box::new(thread.clone()));
@@ -265,11 +273,40 @@ pub(crate) async fn visit_messages<C: GenericClient>(
     let rows = c.query_raw(&st, params.iter().map(|p| &**p as &(dyn ToSql + Sync))).await.db()?;
     let mut rows = std::pin::pin!(rows);
     while let Some(r) = rows.try_next().await.db()? {
-        if !sink.row(row_ref(&r)?) {
+        let more = match row_ref(&r) {
+            Ok(m) => sink.row(m),
+            Err(e) => sink.row(MessageRef::from(&row_lossy(&r).ok_or(e)?)),
+        };
+        if !more {
             break;
         }
     }
     Ok(())
+}
+
+/// [`row_ref`]'s fallback for a body that is not UTF-8 (`content` is
+/// `bytea`: bytes another program wrote): the row with each invalid
+/// sequence replaced by U+FFFD (`String::from_utf8_lossy`), so the page
+/// still answers, as valid JSON. `None` when the row is wrong in another
+/// way.
+pub(super) fn row_lossy(r: &Row) -> Option<Message> {
+    let content = String::from_utf8_lossy(r.try_get::<_, &[u8]>(4).ok()?);
+    let kind: Kind = r.try_get::<_, &str>(3).ok()?.parse().ok()?;
+    let m = Message::from(MessageRef {
+        id: r.try_get(0).ok()?,
+        from_node: r.try_get(1).ok()?,
+        to_node: r.try_get(2).ok()?,
+        kind,
+        content: &content,
+        created_at: r.try_get(5).ok()?,
+        read_at: r.try_get(6).ok()?,
+        thread_id: r.try_get(7).ok()?,
+        related_task_id: r.try_get(8).ok()?,
+        owed: r.try_get(9).ok()?,
+        sender_verified: r.try_get(10).ok()?,
+    });
+    tracing::warn!(id = m.id, "a stored message is not valid UTF-8; read with U+FFFD in place of the bad bytes");
+    Some(m)
 }
 
 /// A message row of [`MSG_COLS`], borrowed from the row's buffer.

@@ -95,7 +95,7 @@ const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_
                         thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL), sender_verified";
 
 fn row_message(r: &Row) -> StoreResult<Message> {
-    messages::row_ref(r).map(Message::from)
+    messages::row_ref(r).map(Message::from).or_else(|e| messages::row_lossy(r).ok_or(e))
 }
 
 const THREAD_COLS: &str = "thread_uuid, thread_name, peer_pair, topic, session_id, created_at, last_used_at, minted_by";

@@ -3,14 +3,15 @@
 use meshgate_proto::{Kind, MarkRead, Message, MessageRef};
 use meshgate_store::{
     now_timestamp, Inserted, MessageQuery, NewMessage, Order, Refusal, RowSink, StoreError, StoreResult,
+    FROM_NODE_RESOLVED_SQL, TO_NODE_RESOLVED_SQL,
 };
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::peers::peer_exists;
 use super::receipts::link_answer;
 use super::threads::register_thread;
-use super::{conversion, row_message, MSG_COLS};
+use super::{conversion, row_message, MSG_COLS, MSG_COLS_UNREAD};
 use crate::error::Db;
 use crate::writer::WriteCtx;
 
@@ -121,79 +122,96 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
 }
 
 /// Builds the `SELECT` of [`MessageQuery`] from a fixed set of clauses;
-/// values only ever travel as parameters.
-pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<Value>) {
-    let mut clauses: Vec<&'static str> = Vec::new();
-    let mut params: Vec<Value> = Vec::new();
-    if let Some(to) = &q.to {
-        clauses.push("to_node = ?");
-        params.push(Value::Text(to.clone()));
+/// values only ever travel as parameters, borrowed from `q`. Runs on every
+/// read: one `String`, no formatting.
+pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<ToSqlOutput<'_>>) {
+    let mut clauses: Vec<&'static str> = Vec::with_capacity(8);
+    let mut params: Vec<ToSqlOutput<'_>> = Vec::with_capacity(8);
+    fn text(s: &str) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
     }
-    if let Some(from) = &q.from {
-        clauses.push("from_node = ?");
-        params.push(Value::Text(from.clone()));
+    let names = [(&q.to, "to_node = ?", TO_NODE_RESOLVED_SQL), (&q.from, "from_node = ?", FROM_NODE_RESOLVED_SQL)];
+    for (name, exact, resolved) in names {
+        let Some(name) = name else { continue };
+        if q.resolve_aliases {
+            // The name is bound to both of the expression's parameters.
+            clauses.push(resolved);
+            params.push(text(name));
+        } else {
+            clauses.push(exact);
+        }
+        params.push(text(name));
     }
     if let Some(thread) = &q.thread_id {
         clauses.push("thread_id = ?");
-        params.push(Value::Text(thread.clone()));
+        params.push(text(thread));
     }
     if let Some(kind) = q.kind {
         clauses.push("kind = ?");
-        params.push(Value::Text(kind.as_str().to_owned()));
+        params.push(text(kind.as_str()));
     }
     if q.unread_only {
         clauses.push("read_at IS NULL");
     }
     if let Some(since) = &q.since {
         clauses.push("created_at > ?");
-        params.push(Value::Text(since.clone()));
+        params.push(text(since));
     }
     if let Some(after) = q.after_id {
         clauses.push("id > ?");
-        params.push(Value::Integer(after));
+        params.push(ToSqlOutput::Borrowed(ValueRef::Integer(after)));
     }
     let order = match q.order {
-        Order::NewestFirst => "DESC",
-        Order::OldestFirst => "ASC",
+        Order::NewestFirst => " ORDER BY id DESC LIMIT ",
+        Order::OldestFirst => " ORDER BY id ASC LIMIT ",
     };
     // 0 means "no limit" (SQLite reads a negative LIMIT as unbounded). The
     // limit is an integer written into the SQL, not a parameter: SQLite's
     // planner looks at a bound LIMIT, so rebinding it re-prepares the
     // statement on every run (12% of a read's CPU). Each limit gets its
     // own cached statement.
-    let limit = if q.limit == 0 { -1 } else { i64::from(q.limit) };
+    let mut digits = itoa::Buffer::new();
+    let limit = digits.format(if q.limit == 0 { -1 } else { i64::from(q.limit) });
+    // With `unread_only`, `read_at` is NULL in every row: not read from it.
+    let cols = if q.unread_only { MSG_COLS_UNREAD } else { MSG_COLS };
 
     match &q.involving {
         // With `to` or `from` given, their index already narrows the scan.
         Some(inv) if q.to.is_some() || q.from.is_some() => {
             clauses.push("(from_node = ? OR to_node = ?)");
-            params.push(Value::Text(inv.clone()));
-            params.push(Value::Text(inv.clone()));
+            params.push(text(inv));
+            params.push(text(inv));
         }
         // Alone, `from = X OR to = X` would read every row of X and sort:
         // take the top `limit` of each index instead, then merge.
         Some(inv) => {
-            let rest: String = clauses.iter().map(|c| format!(" AND {c}")).collect();
-            let sql = format!(
-                "SELECT {MSG_COLS} FROM messages WHERE id IN (\
-                 SELECT id FROM (SELECT id FROM messages WHERE from_node = ?{rest} \
-                 ORDER BY id {order} LIMIT {limit}) \
-                 UNION ALL \
-                 SELECT id FROM (SELECT id FROM messages WHERE to_node = ?{rest} \
-                 ORDER BY id {order} LIMIT {limit})) \
-                 ORDER BY id {order} LIMIT {limit}"
-            );
+            let mut sql = String::with_capacity(1024);
+            sql.extend(["SELECT ", cols, " FROM messages WHERE id IN ("]);
+            for (i, column) in ["from_node", "to_node"].into_iter().enumerate() {
+                if i == 1 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.extend(["SELECT id FROM (SELECT id FROM messages WHERE ", column, " = ?"]);
+                clauses.iter().for_each(|c| sql.extend([" AND ", c]));
+                sql.extend([order, limit, ")"]);
+            }
+            sql.extend([")", order, limit]);
             let mut all = Vec::with_capacity(params.len() * 2 + 2);
             for _ in 0..2 {
-                all.push(Value::Text(inv.clone()));
+                all.push(text(inv));
                 all.extend(params.iter().cloned());
             }
             return (sql, all);
         }
         None => {}
     }
-    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-    (format!("SELECT {MSG_COLS} FROM messages{filter} ORDER BY id {order} LIMIT {limit}"), params)
+    let mut sql = String::with_capacity(256 + clauses.iter().map(|c| c.len() + 5).sum::<usize>());
+    sql.extend(["SELECT ", cols, " FROM messages"]);
+    for (i, c) in clauses.iter().enumerate() {
+        sql.extend([if i == 0 { " WHERE " } else { " AND " }, c]);
+    }
+    sql.extend([order, limit]);
+    (sql, params)
 }
 
 /// The rows of `q`, each handed to `sink` while SQLite still holds it
@@ -203,11 +221,44 @@ pub(crate) fn visit_messages(c: &Connection, q: &MessageQuery, sink: &mut dyn Ro
     let mut s = c.prepare_cached(&sql).db()?;
     let mut rows = s.query(params_from_iter(params)).db()?;
     while let Some(r) = rows.next().db()? {
-        if !sink.row(row_ref(r)?) {
+        let more = match row_ref(r) {
+            Ok(m) => sink.row(m),
+            Err(e) => sink.row(MessageRef::from(&row_lossy(r).ok_or(e)?)),
+        };
+        if !more {
             break;
         }
     }
     Ok(())
+}
+
+/// [`row_ref`]'s fallback for a row whose text is not UTF-8 (a file another
+/// program wrote, or a damaged one): the row with each invalid sequence
+/// replaced by U+FFFD (`String::from_utf8_lossy`), so the page still
+/// answers, as valid JSON. `None` when the row is wrong in another way.
+pub(super) fn row_lossy(r: &Row<'_>) -> Option<Message> {
+    let text = |idx: usize| match r.get_ref(idx).ok()? {
+        ValueRef::Null => Some(None),
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(Some(String::from_utf8_lossy(b).into_owned())),
+        ValueRef::Integer(_) | ValueRef::Real(_) => None,
+    };
+    let required = |idx: usize| text(idx).flatten();
+    let kind: Kind = required(3)?.parse().ok()?;
+    let m = Message {
+        id: r.get(0).ok()?,
+        from_node: required(1)?,
+        to_node: required(2)?,
+        kind,
+        content: required(4)?,
+        created_at: required(5)?,
+        read_at: text(6)?,
+        thread_id: text(7)?,
+        related_task_id: text(8)?,
+        owed: kind == Kind::Question && flag(r, 9).ok()?,
+        sender_verified: flag(r, 10).ok()?,
+    };
+    tracing::warn!(id = m.id, "a stored message is not valid UTF-8; read with U+FFFD in place of the bad bytes");
+    Some(m)
 }
 
 /// A message row of [`MSG_COLS`], borrowed from SQLite's buffers.

@@ -64,7 +64,18 @@ fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
 const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
                         thread_id, related_task_id, answer_id IS NULL, sender_verified";
 
+/// [`MSG_COLS`] for a page of unread rows only: `read_at` is NULL in each,
+/// so the statement does not read it from the row.
+const MSG_COLS_UNREAD: &str = "id, from_node, to_node, kind, content, created_at, NULL, \
+                               thread_id, related_task_id, answer_id IS NULL, sender_verified";
+
+/// A message row of [`MSG_COLS`] (text that is not UTF-8 read with U+FFFD,
+/// see `messages::row_lossy`).
 fn row_message(r: &Row<'_>) -> rusqlite::Result<Message> {
+    row_message_strict(r).or_else(|e| messages::row_lossy(r).ok_or(e))
+}
+
+fn row_message_strict(r: &Row<'_>) -> rusqlite::Result<Message> {
     let kind: String = r.get(3)?;
     let kind: Kind = kind.parse().map_err(|e| conversion(3, e))?;
     Ok(Message {

@@ -3,8 +3,8 @@
 use serde_json::json;
 use std::sync::Arc;
 
-use super::{caps, is_timestamp, msg, reg, send};
-use crate::{Refusal, Store, StoreError, TokenHash};
+use super::{caps, ids, is_timestamp, msg, query, reg, send};
+use crate::{MessageQuery, Refusal, Store, StoreError, TokenHash};
 
 /// First registration mints the token; re-registration keeps it.
 pub async fn register_mints_once(store: Arc<dyn Store>) {
@@ -197,4 +197,50 @@ pub async fn aliases_put_resolve_delete(store: Arc<dyn Store>) {
     assert!(store.aliases().await.unwrap().is_empty());
     store.register_peer(reg("kilo", "2")).await.unwrap();
     assert_eq!(store.resolve_name("jul").await.unwrap(), None, "a re-registered kilo gets no old alias");
+}
+
+/// A page with [`MessageQuery::resolve_aliases`] matches an alias's peer
+/// in `to` and `from`, with the aliases of the moment (added, repointed,
+/// removed: the very next read follows); a peer's own name and any other
+/// name stand for themselves; without the flag names match exactly.
+pub async fn pages_resolve_aliases_in_their_query(store: Arc<dyn Store>) {
+    for name in ["romeo", "sierra", "tango"] {
+        store.register_peer(reg(name, "1")).await.unwrap();
+    }
+    let r1 = send(&*store, msg("tango", "romeo", "r1")).await;
+    let s1 = send(&*store, msg("tango", "sierra", "s1")).await;
+    let s2 = send(&*store, msg("romeo", "sierra", "s2")).await;
+    let gone = send(&*store, msg("tango", "ghost", "to a name that is no peer")).await;
+    let page = |to: Option<&str>, from: Option<&str>, resolve_aliases: bool| MessageQuery {
+        to: to.map(str::to_owned),
+        from: from.map(str::to_owned),
+        resolve_aliases,
+        ..query(10)
+    };
+    let read = |q: MessageQuery| {
+        let store = Arc::clone(&store);
+        async move { ids(&store.list_messages(&q).await.unwrap()) }
+    };
+
+    assert_eq!(read(page(Some("rom"), None, true)).await, Vec::<i64>::new(), "no alias yet: the name as given");
+    store.put_alias("rom", "romeo").await.unwrap();
+    assert_eq!(read(page(Some("rom"), None, true)).await, [r1]);
+    assert_eq!(read(page(Some("rom"), None, false)).await, Vec::<i64>::new(), "without the flag: exact names");
+    assert_eq!(read(page(None, Some("rom"), true)).await, [s2]);
+    assert_eq!(read(page(Some("rom"), Some("tango"), true)).await, [r1]);
+    assert_eq!(read(page(Some("sierra"), Some("rom"), true)).await, [s2]);
+    assert_eq!(read(MessageQuery { unread_only: true, ..page(Some("rom"), None, true) }).await, [r1]);
+    assert_eq!(read(page(Some("romeo"), None, true)).await, [r1], "a peer's own name");
+    assert_eq!(read(page(Some("ghost"), None, true)).await, [gone], "a name that is neither");
+
+    store.put_alias("rom", "sierra").await.unwrap();
+    assert_eq!(read(page(Some("rom"), None, true)).await, [s2, s1], "repointed");
+    store.delete_alias("rom").await.unwrap();
+    assert_eq!(read(page(Some("rom"), None, true)).await, Vec::<i64>::new(), "removed");
+
+    // An alias dies with its peer; the peer's DMs stay under its name.
+    store.put_alias("rom", "romeo").await.unwrap();
+    store.delete_peer("romeo").await.unwrap();
+    assert_eq!(read(page(Some("rom"), None, true)).await, Vec::<i64>::new());
+    assert_eq!(read(page(Some("romeo"), None, true)).await, [r1]);
 }

@@ -28,7 +28,7 @@ pub const LIST_PARAMS: &[&str] = ListQuery::PARAMS;
 pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
     let ListRequest { mut q, wait, deliver_to, .. } =
-        parse_list_query(&state, &auth, raw.as_deref(), LIST_PARAMS).await?;
+        parse_list_query(&state, &auth, raw.as_deref(), LIST_PARAMS, Names::InPageQuery).await?;
     q.max_bytes = state.config().page_max_bytes;
     // The rows are encoded as the store reads them (see `page`).
     let deliver_to = deliver_to.as_deref();
@@ -55,21 +55,41 @@ pub(crate) struct ListRequest {
     pub deliver_to: Option<String>,
 }
 
+/// Where the aliases in a list query's `to` and `from` resolve to their
+/// peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// Before the read ([`filter_name`]): the query carries the peers'
+    /// own names, which a long-poll and a stream need (their wake-up key,
+    /// their session slot, a stream's receipts).
+    Resolved,
+    /// For an operator's plain page read (no `wait`): inside the page's
+    /// own statement ([`MessageQuery::resolve_aliases`]), which saves a
+    /// store lookup per read and still sees the aliases of the moment.
+    /// A peer token's names are resolved first all the same: whether it
+    /// may read them depends on whose they are.
+    InPageQuery,
+}
+
 /// Parses and authorises a list query (shared with the SSE stream, whose
 /// `params` add `receipts`). Aliases in `to` and `from` resolve to their
-/// peers first ([`filter_name`]).
+/// peers as `names` says.
 pub(crate) async fn parse_list_query(
     state: &AppState,
     auth: &Auth,
     raw: Option<&str>,
     params: &[&str],
+    names: Names,
 ) -> ApiResult<ListRequest> {
     let query = Query::parse(raw, params, "/messages")?;
     let list = read_list_query(&query)?;
     let receipts = query.bool("receipts")?;
     let ListQuery { to, from, thread_id, kind, unread_only, since, limit, after_id, wait, peek } = list;
-    let to = filter_name(state, auth, to).await?;
-    let from = filter_name(state, auth, from).await?;
+    let in_store = names == Names::InPageQuery && auth.peer().is_none() && wait.unwrap_or(0) == 0;
+    let (to, from) = match in_store {
+        true => (to, from),
+        false => (filter_name(state, auth, to).await?, filter_name(state, auth, from).await?),
+    };
     let involving = match auth.peer() {
         None => None,
         Some(me) => {
@@ -99,6 +119,7 @@ pub(crate) async fn parse_list_query(
         limit: limit.unwrap_or(LIST_LIMIT_DEFAULT),
         order: if after_id.is_some() { Order::OldestFirst } else { Order::NewestFirst },
         max_bytes: PAGE_BYTES_DEFAULT,
+        resolve_aliases: in_store,
     };
     Ok(ListRequest { q, wait: Duration::from_secs(wait.unwrap_or(0)), receipts, deliver_to })
 }

@@ -20,7 +20,7 @@ use futures_util::stream::{self, Stream};
 use meshgate_proto::{Message, Receipt};
 use meshgate_store::{MessageQuery, Order};
 
-use super::list::{parse_list_query, ListRequest, LIST_PARAMS};
+use super::list::{parse_list_query, ListRequest, Names, LIST_PARAMS};
 use super::wait::{Wait, Waiter};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -50,7 +50,7 @@ pub async fn stream(
     auth.require_peer_token_if_configured(&state)?;
     let params: Vec<&str> = LIST_PARAMS.iter().copied().chain(["receipts"]).collect();
     let ListRequest { mut q, receipts, deliver_to, .. } =
-        parse_list_query(&state, &auth, raw.as_deref(), &params).await?;
+        parse_list_query(&state, &auth, raw.as_deref(), &params, Names::Resolved).await?;
     if let Some(me) = auth.peer() {
         // A peer streams its own inbox; `from=` narrows it.
         q.to = Some(me.to_owned());

@@ -20,7 +20,9 @@ pub(crate) struct Page {
 
 /// Reads and encodes the page of `q` (cut at `q.max_bytes`, see
 /// [`MessageListWriter::push_within`]), noting the rows addressed to
-/// `deliver_to`.
+/// `deliver_to`: when that is the query's own `to` filter, every row (all
+/// went to its peer, also when `to` is an alias the store resolved, see
+/// [`MessageQuery::resolve_aliases`]).
 pub(crate) async fn read(store: &dyn Store, q: &MessageQuery, deliver_to: Option<&str>) -> StoreResult<Page> {
     // Room for a typical page without regrowing: ~400 bytes of fields and
     // escaping per row beside the content.
@@ -29,6 +31,7 @@ pub(crate) async fn read(store: &dyn Store, q: &MessageQuery, deliver_to: Option
         writer: MessageListWriter::with_capacity(expected_rows * 640),
         max_bytes: q.max_bytes,
         deliver_to,
+        every_row: deliver_to.is_some() && deliver_to == q.to.as_deref(),
         delivered: Vec::new(),
     };
     store.visit_messages(q, &mut sink).await?;
@@ -43,6 +46,8 @@ struct Sink<'a> {
     writer: MessageListWriter,
     max_bytes: usize,
     deliver_to: Option<&'a str>,
+    /// `deliver_to` is the `to` filter: every row is its.
+    every_row: bool,
     delivered: Vec<i64>,
 }
 
@@ -51,7 +56,7 @@ impl RowSink for Sink<'_> {
         if !self.writer.push_within(&m, self.max_bytes) {
             return false;
         }
-        if self.deliver_to == Some(m.to_node) {
+        if self.every_row || self.deliver_to == Some(m.to_node) {
             self.delivered.push(m.id);
         }
         true
