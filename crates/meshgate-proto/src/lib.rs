@@ -49,7 +49,7 @@ pub use send::{
     THREAD_ID_MAX_CHARS,
 };
 pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
-pub use thread::{NewThread, Thread, ThreadList, ThreadMessages};
+pub use thread::{normal_thread_id, NewThread, Thread, ThreadList, ThreadMessages};
 pub use traffic::{LoopList, LoopPair, LoopReset};
 
 use serde::{Deserialize, Serialize};
