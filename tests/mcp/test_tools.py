@@ -41,7 +41,7 @@ async def test_lists_the_tools_with_schemas(mesh, connect):
         assert tool.input_schema["type"] == "object"
     assert set(tools["send_message"].input_schema["required"]) == {"to", "kind", "content"}
     assert tools["wait_for_message"].input_schema["properties"]["timeout_seconds"]
-    for name in ("send_message", "check_inbox", "mark_read", "wait_for_message", "reply", "get_thread"):
+    for name in TOOLS:
         assert tools[name].input_schema.get("additionalProperties") is False, (name, tools[name].input_schema)
 
 
@@ -83,8 +83,11 @@ async def test_an_argument_a_tool_does_not_take_is_refused_not_dropped(mesh, con
             await s.call_tool("send_message", {"to": bob.name, "kind": "fyi", "content": "hi", "thread": "x"})
         with pytest.raises(MCPError) as listed:
             await s.call_tool("check_inbox", {"unread_only": True})
+        with pytest.raises(MCPError) as todo:
+            await s.call_tool("todo", {"peer": bob.name})
         assert not (await s.call_tool("check_inbox", {"include_read": True})).is_error
-    for refused, name, takes in ((sent, "thread", "thread_id"), (listed, "unread_only", "include_read")):
+        assert not (await s.call_tool("todo", {})).is_error and not (await s.call_tool("whoami")).is_error
+    for refused, name, takes in ((sent, "thread", "thread_id"), (listed, "unread_only", "include_read"), (todo, "peer", "")):
         assert refused.value.error.code == -32602, refused.value.error
         assert f"unknown field `{name}`" in refused.value.error.message and takes in refused.value.error.message
     assert mesh.inbox(bob) == []

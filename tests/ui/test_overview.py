@@ -103,11 +103,12 @@ def test_a_long_thread_pages_oldest_first(browser, mesh):
     assert dm_ids(browser, tid("dm-list")) == {ids[100]}
     assert not find_all(browser, tid("page-next")), "the last page offers no later one"
     browser.shot("thread last page")
-    for bad in ("?after=x", "?after=-1", "?page=2"):
+    for bad, code in (("?after=x", "invalid_parameter"), ("?after=-1", "invalid_parameter"),
+                      ("?page=2", "invalid_parameter"), ("?after=0&after=5", "duplicate_parameter")):
         browser.expect_http_error(f"/ui/threads/{thread}")
         browser.open(f"/ui/threads/{thread}{bad}")
         wait_css(browser, tid("error"))
-        assert error_code(browser) == "invalid_parameter", bad
+        assert error_code(browser) == code, bad
 
 
 def test_peer_page_tabs(browser, mesh):

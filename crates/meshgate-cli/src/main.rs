@@ -180,12 +180,13 @@ impl Command {
 
 /// `meshgate peers --json | head -1`: a reader that stops early ends the
 /// command quietly, as it does `ls` (Rust ignores SIGPIPE, so each print
-/// would otherwise panic). `serve` and `watch` keep it ignored: they write
-/// to sockets and `--exec` children's stdin, where a closed pipe is an
-/// error to handle, not a reason to die (`watch` reports a closed stdout).
+/// would otherwise panic). `serve`, `watch` and `mcp` keep it ignored: they
+/// write to sockets and `--exec` children's stdin, where a closed pipe is an
+/// error to handle, not a reason to die (`watch` reports a closed stdout;
+/// `mcp` ends its session when the host closes its pipes).
 fn restore_sigpipe(command: &Command) {
     #[cfg(unix)]
-    if !matches!(command, Command::Serve(_) | Command::Watch(_)) {
+    if !matches!(command, Command::Serve(_) | Command::Watch(_) | Command::Mcp(_)) {
         sigpipe::reset();
     }
     #[cfg(not(unix))]

@@ -2,7 +2,7 @@
 //!
 //! Each variant is a distinct thing a caller may want to act on: a refusal the
 //! client made locally before any byte left ([`Error::InvalidName`],
-//! [`Error::NotInRegistry`], [`Error::SecretDetected`], [`Error::InvalidKind`]),
+//! [`Error::NotInRegistry`], [`Error::SecretDetected`], [`Error::ContentTooLong`], [`Error::InvalidKind`]),
 //! a credential problem ([`Error::Auth`]), a network problem
 //! ([`Error::Unreachable`]) or an answer the gateway gave ([`Error::Gateway`]).
 //! No variant ever carries a token or a message body.
@@ -97,6 +97,16 @@ pub enum Error {
         column: usize,
     },
 
+    /// The content is longer than a DM may be
+    /// ([`meshgate_proto::CONTENT_MAX_CHARS`] characters); nothing was sent.
+    #[error("refusing to send: the content is {chars} characters, more than a DM may hold ({max}); nothing was sent")]
+    ContentTooLong {
+        /// Characters in the content.
+        chars: usize,
+        /// The most a DM may hold.
+        max: usize,
+    },
+
     /// A kind string that is not one of the five the gateway accepts.
     #[error(transparent)]
     InvalidKind(#[from] UnknownKind),
@@ -147,6 +157,7 @@ impl Error {
                 | Error::NotInRegistry { .. }
                 | Error::RecipientDisabled { .. }
                 | Error::SecretDetected { .. }
+                | Error::ContentTooLong { .. }
                 | Error::InvalidKind(_)
         )
     }

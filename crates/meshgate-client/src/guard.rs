@@ -24,9 +24,19 @@ impl std::fmt::Debug for KnownSecret {
     }
 }
 
-/// Refuses `content` if it carries one of `known` or, unless
-/// `skip_patterns`, anything the pattern scanner flags.
+/// Refuses `content` if it is longer than a DM may be (the gateway would
+/// refuse it, and one over its body limit would be cut off mid-upload), if it
+/// carries one of `known` or, unless `skip_patterns`, anything the pattern
+/// scanner flags.
 pub(crate) fn check(content: &str, known: &[KnownSecret], skip_patterns: bool) -> Result<()> {
+    let max = meshgate_proto::CONTENT_MAX_CHARS;
+    // Bytes bound characters from above: count only when it could be too long.
+    if content.len() > max {
+        let chars = content.chars().count();
+        if chars > max {
+            return Err(Error::ContentTooLong { chars, max });
+        }
+    }
     for secret in known {
         if secret.value.len() < MIN_TOKEN_LEN {
             continue;
@@ -64,6 +74,17 @@ mod tests {
 
     fn own(value: &str) -> Vec<KnownSecret> {
         vec![KnownSecret { label: "this client's gateway token".into(), value: value.into() }]
+    }
+
+    #[test]
+    fn content_longer_than_a_dm_is_refused_even_with_skip() {
+        let max = meshgate_proto::CONTENT_MAX_CHARS;
+        // Two bytes a character: the byte length alone must not refuse it.
+        assert!(check(&"é".repeat(max), &[], true).is_ok());
+        match check(&"é".repeat(max + 1), &[], true) {
+            Err(Error::ContentTooLong { chars, max: m }) => assert_eq!((chars, m), (max + 1, max)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

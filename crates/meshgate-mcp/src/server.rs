@@ -92,6 +92,12 @@ impl From<KindParam> for Kind {
     }
 }
 
+/// The arguments of a tool that takes none (`whoami`, `list_peers`,
+/// `todo`): an empty object, or none at all; anything in it is refused.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
 /// `send_message` arguments.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -197,7 +203,11 @@ impl<M: Mesh> MeshServer<M> {
     #[tool(
         description = "Who you are on the mesh: your peer name, as the gateway confirms it (checks the connection)."
     )]
-    async fn whoami(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
+    async fn whoami(
+        &self,
+        extensions: Extensions,
+        Parameters(NoArgs {}): Parameters<NoArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         done(
             async {
                 let call = self.caller(&extensions)?;
@@ -209,7 +219,11 @@ impl<M: Mesh> MeshServer<M> {
     }
 
     #[tool(description = "List the peers registered on the mesh (names you can message).")]
-    async fn list_peers(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
+    async fn list_peers(
+        &self,
+        extensions: Extensions,
+        Parameters(NoArgs {}): Parameters<NoArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         done(
             async {
                 let call = self.caller(&extensions)?;
@@ -363,7 +377,11 @@ impl<M: Mesh> MeshServer<M> {
             async {
                 let call = self.caller(&extensions)?;
                 let thread_id = match (p.message_id, p.thread_id) {
-                    (_, Some(t)) => t,
+                    // A UUID in any case, as the console takes it; the API's form is lower-case.
+                    (_, Some(t)) => match meshgate_proto::normal_thread_id(&t) {
+                        Some(t) => t,
+                        None => return Err(ToolError::new("invalid_thread_id", "thread_id must be a thread UUID")),
+                    },
                     (Some(id), None) => self.received(&call, id).await?.thread_id.ok_or_else(|| {
                         ToolError::new("no_thread", format!("DM #{id} is not in a thread; it stands alone"))
                     })?,
@@ -382,7 +400,11 @@ impl<M: Mesh> MeshServer<M> {
     #[tool(
         description = "Your open questions: those you owe an answer to (answer with reply) and yours still awaiting one; overdue first."
     )]
-    async fn todo(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
+    async fn todo(
+        &self,
+        extensions: Extensions,
+        Parameters(NoArgs {}): Parameters<NoArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         done(
             async {
                 let call = self.caller(&extensions)?;

@@ -51,7 +51,7 @@ pub use send::{
     THREAD_ID_MAX_CHARS,
 };
 pub use suggest::{edit_distance, suggestions, SUGGESTIONS_MAX, SUGGEST_MAX_EDITS};
-pub use thread::{NewThread, Thread, ThreadList, ThreadMessages, THREAD_NAME_MAX_CHARS};
+pub use thread::{normal_thread_id, NewThread, Thread, ThreadList, ThreadMessages, THREAD_NAME_MAX_CHARS};
 pub use traffic::{LoopList, LoopPair, LoopReset};
 
 use serde::{Deserialize, Serialize};

@@ -3,6 +3,14 @@ use serde_json::{Map, Value};
 
 use crate::{BodyError, Fields, Message};
 
+/// A thread id in its normal form (lower-case, hyphenated), if `text` is a
+/// UUID in any spelling the `uuid` crate reads (upper-case, braces, no
+/// hyphens, a `urn:uuid:` prefix): the one reading of a `thread_id` for
+/// the gateway and the MCP tools.
+pub fn normal_thread_id(text: &str) -> Option<String> {
+    uuid::Uuid::parse_str(text).ok().map(|u| u.hyphenated().to_string())
+}
+
 /// A named conversation; its UUID is what messages carry as `thread_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

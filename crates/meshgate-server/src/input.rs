@@ -130,6 +130,10 @@ where
     }
 }
 
+/// Spellings of one filter (the reference's `to_node` beside `to`): given
+/// both with different values, a query is refused, as for a key given twice.
+const SPELLINGS: [[&str; 2]; 2] = [["to", "to_node"], ["from", "from_node"]];
+
 /// A query string split into pairs, refusing keys outside an allowlist
 /// (an ignored filter would silently widen a read) and keys given twice
 /// (`to=a&to=b`: taking either one silently would answer another question).
@@ -174,7 +178,22 @@ impl Query {
                 ),
             ));
         }
-        Ok(Query { pairs })
+        let query = Query { pairs };
+        for spellings in SPELLINGS {
+            let mut given = spellings.iter().filter_map(|k| query.get(k).filter(|v| !v.is_empty()));
+            if let (Some(a), Some(b)) = (given.next(), given.next()) {
+                if a != b {
+                    return Err(ApiError::bad_request(
+                        "duplicate_parameter",
+                        format!(
+                            "{} are one filter, given two different values on {endpoint}; give one",
+                            spellings.join(" and ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(query)
     }
 
     /// The value of `key` (a key appears at most once).

@@ -54,6 +54,7 @@ fn tool_error(e: ClientError) -> ToolError {
         }
         ClientError::RecipientDisabled { .. } => ToolError::new("recipient_disabled", detail),
         ClientError::SecretDetected { .. } => ToolError::new("secret_detected", detail),
+        ClientError::ContentTooLong { .. } => ToolError::new("content_too_long", detail),
         ClientError::InvalidName(_) => ToolError::new("invalid_name", detail),
         ClientError::InvalidKind(_) => ToolError::new("unknown_kind", detail),
         ClientError::Unreachable { gateway, reason } => ToolError::new(

@@ -11,7 +11,7 @@ pub(crate) mod search;
 pub(crate) mod thread;
 pub(crate) mod tokens;
 
-use crate::error::ApiError;
+use crate::error::{shown, ApiError};
 
 /// A page's `after` cursor: a message id, 0 or more ("from the beginning").
 pub(crate) fn after_cursor(value: &str) -> Result<i64, ApiError> {
@@ -20,4 +20,9 @@ pub(crate) fn after_cursor(value: &str) -> Result<i64, ApiError> {
         .ok()
         .filter(|n| *n >= 0)
         .ok_or_else(|| ApiError::bad_request("invalid_parameter", "after must be a message id (0 or more)"))
+}
+
+/// A page's parameter given twice: refused, as the API refuses it.
+pub(crate) fn given_twice(key: &str) -> ApiError {
+    ApiError::bad_request("duplicate_parameter", format!("{} is given more than once; give it once", shown(key)))
 }

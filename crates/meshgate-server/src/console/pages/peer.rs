@@ -79,7 +79,12 @@ pub(crate) async fn page(
 /// `tab` (inbox unless `outbox`) and `after` (a cursor id), refusing others.
 fn parse_query(raw: Option<&str>) -> Result<(bool, Option<i64>), ApiError> {
     let (mut outbox, mut after) = (false, None);
+    let mut seen: Vec<String> = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if seen.iter().any(|s| *s == k) {
+            return Err(super::given_twice(&k));
+        }
+        seen.push(k.to_string());
         match (&*k, &*v) {
             ("tab", "inbox") => outbox = false,
             ("tab", "outbox") => outbox = true,

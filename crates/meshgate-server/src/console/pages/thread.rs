@@ -47,7 +47,8 @@ fn parse_query(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     let mut after = None;
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match &*k {
-            "after" => after = Some(super::after_cursor(&v)?),
+            "after" if after.is_none() => after = Some(super::after_cursor(&v)?),
+            "after" => return Err(super::given_twice("after")),
             _ => return Err(ApiError::bad_request("invalid_parameter", "this page takes after=ID")),
         }
     }
