@@ -58,16 +58,30 @@ fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
     })
 }
 
-/// Column 9 is "no answer yet"; a message is `owed` when it is also a
-/// question, which the row's decoder checks on the kind it parses anyway
-/// (cheaper than a string comparison in SQLite per row).
-const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
-                        thread_id, related_task_id, answer_id IS NULL, sender_verified";
+/// Column 9 is "still open if a question": no answer yet and, for a
+/// question, neither party's name retired (a deleted peer's questions end,
+/// as in `obligations`, until a new peer adopts its history). A message is
+/// `owed` when it is also a question, which the row's decoder checks on the
+/// kind it parses anyway; the retired-name lookup runs for open questions only.
+macro_rules! open_col {
+    () => {
+        "answer_id IS NULL AND (kind <> 'question' OR NOT EXISTS \
+         (SELECT 1 FROM retired_names r WHERE r.name = to_node OR r.name = from_node))"
+    };
+}
+const MSG_COLS: &str = concat!(
+    "id, from_node, to_node, kind, content, created_at, read_at, thread_id, related_task_id, ",
+    open_col!(),
+    ", sender_verified"
+);
 
 /// [`MSG_COLS`] for a page of unread rows only: `read_at` is NULL in each,
 /// so the statement does not read it from the row.
-const MSG_COLS_UNREAD: &str = "id, from_node, to_node, kind, content, created_at, NULL, \
-                               thread_id, related_task_id, answer_id IS NULL, sender_verified";
+const MSG_COLS_UNREAD: &str = concat!(
+    "id, from_node, to_node, kind, content, created_at, NULL, thread_id, related_task_id, ",
+    open_col!(),
+    ", sender_verified"
+);
 
 /// A message row of [`MSG_COLS`] (text that is not UTF-8 read with U+FFFD,
 /// see `messages::row_lossy`).

@@ -296,8 +296,17 @@ pub async fn obligations_end_when_a_party_is_deleted(store: Arc<dyn Store>) {
     assert!(!asked_by_gone.recipient_removed, "its recipient is a peer");
     assert!(!asked_by_gone.message.owed, "but nobody can be answered");
     assert!(store.message_status(kept).await.unwrap().unwrap().message.owed);
+    // The rows of a list say the same (`owed` in `GET /messages`, search, export).
+    let owed = |store: Arc<dyn Store>| async move {
+        let rows = store.list_messages(&MessageQuery { limit: 100, ..MessageQuery::default() }).await.unwrap();
+        rows.iter().filter(|m| m.owed).map(|m| m.id).collect::<Vec<_>>()
+    };
+    assert_eq!(owed(store.clone()).await, [kept], "no list row is owed to or by a deleted peer");
 
     store.register_peer(crate::PeerRegistration { adopt_history: true, ..super::reg("qb", "2") }).await.unwrap();
+    let mut reopened = owed(store.clone()).await;
+    reopened.sort_unstable();
+    assert_eq!(reopened, [to_gone, from_gone, kept], "adopting the history opens them again");
     assert_eq!(ids(&store.obligations(&of(Some("qa"))).await.unwrap().awaiting), [to_gone, kept]);
     assert_eq!(ids(&store.obligations(&of(Some("qb"))).await.unwrap().awaiting), [from_gone]);
     assert!(!store.message_status(to_gone).await.unwrap().unwrap().recipient_removed);
