@@ -95,8 +95,9 @@ fn row_peer(r: &Row) -> StoreResult<Peer> {
 /// names is retired (a deleted peer's questions end, as in `obligations`,
 /// until a new peer adopts its history).
 const MSG_COLS: &str = "id, from_node, to_node, kind, content, created_at, read_at, \
-                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL AND NOT EXISTS \
-                        (SELECT 1 FROM retired_names r WHERE r.name = to_node OR r.name = from_node)), sender_verified";
+                        thread_id, related_task_id, (kind = 'question' AND answer_id IS NULL \
+                        AND NOT EXISTS (SELECT 1 FROM retired_names WHERE name = to_node) \
+                        AND NOT EXISTS (SELECT 1 FROM retired_names WHERE name = from_node)), sender_verified";
 
 fn row_message(r: &Row) -> StoreResult<Message> {
     messages::row_ref(r).map(Message::from).or_else(|e| messages::row_lossy(r).ok_or(e))

@@ -62,11 +62,15 @@ fn row_peer(r: &Row<'_>) -> rusqlite::Result<Peer> {
 /// question, neither party's name retired (a deleted peer's questions end,
 /// as in `obligations`, until a new peer adopts its history). A message is
 /// `owed` when it is also a question, which the row's decoder checks on the
-/// kind it parses anyway; the retired-name lookup runs for open questions only.
+/// kind it parses anyway. The two retired-name lookups (primary-key probes)
+/// run for open questions only: `CASE` is lazy, where an `OR` of the two
+/// names made SQLite build an ephemeral `IN` table, +45% instructions per
+/// 50-row read (measured).
 macro_rules! open_col {
     () => {
-        "answer_id IS NULL AND (kind <> 'question' OR NOT EXISTS \
-         (SELECT 1 FROM retired_names r WHERE r.name = to_node OR r.name = from_node))"
+        "CASE WHEN answer_id IS NOT NULL THEN 0 WHEN kind <> 'question' THEN 1 \
+         ELSE NOT EXISTS (SELECT 1 FROM retired_names WHERE name = to_node) \
+         AND NOT EXISTS (SELECT 1 FROM retired_names WHERE name = from_node) END"
     };
 }
 const MSG_COLS: &str = concat!(
