@@ -11,7 +11,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use super::peers::peer_exists;
 use super::receipts::link_answer;
 use super::threads::register_thread;
-use super::{conversion, row_message, MSG_COLS, MSG_COLS_UNREAD};
+use super::{conversion, row_message, MSG_COLS, PAGE_COLS, PAGE_COLS_UNREAD};
 use crate::error::Db;
 use crate::writer::WriteCtx;
 
@@ -173,7 +173,7 @@ pub(crate) fn list_messages_sql(q: &MessageQuery) -> (String, Vec<ToSqlOutput<'_
     let mut digits = itoa::Buffer::new();
     let limit = digits.format(if q.limit == 0 { -1 } else { i64::from(q.limit) });
     // With `unread_only`, `read_at` is NULL in every row: not read from it.
-    let cols = if q.unread_only { MSG_COLS_UNREAD } else { MSG_COLS };
+    let cols = if q.unread_only { PAGE_COLS_UNREAD } else { PAGE_COLS };
 
     match &q.involving {
         // With `to` or `from` given, their index already narrows the scan.
@@ -222,14 +222,36 @@ pub(crate) fn visit_messages(c: &Connection, q: &MessageQuery, sink: &mut dyn Ro
     let mut rows = s.query(params_from_iter(params)).db()?;
     while let Some(r) = rows.next().db()? {
         let more = match row_ref(r) {
-            Ok(m) => sink.row(m),
-            Err(e) => sink.row(MessageRef::from(&row_lossy(r).ok_or(e)?)),
+            Ok(mut m) => {
+                if m.owed {
+                    m.owed = !retired_party(c, m.from_node, m.to_node)?;
+                }
+                sink.row(m)
+            }
+            Err(e) => {
+                let mut m = row_lossy(r).ok_or(e)?;
+                if m.owed {
+                    m.owed = !retired_party(c, &m.from_node, &m.to_node)?;
+                }
+                sink.row(MessageRef::from(&m))
+            }
         };
         if !more {
             break;
         }
     }
     Ok(())
+}
+
+/// Whether either party's name is retired (a deleted peer's): then an open
+/// question between them is no longer owed (see `MSG_COLS`).
+fn retired_party(c: &Connection, from: &str, to: &str) -> StoreResult<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM retired_names WHERE name = ?1) \
+         OR EXISTS (SELECT 1 FROM retired_names WHERE name = ?2)",
+    )
+    .and_then(|mut s| s.query_row(params![from, to], |r| r.get(0)))
+    .db()
 }
 
 /// [`row_ref`]'s fallback for a row whose text is not UTF-8 (a file another
