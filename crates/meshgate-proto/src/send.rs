@@ -22,17 +22,15 @@ pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 128;
 pub const DUE_AT_MAX_CHARS: usize = 64;
 
 /// What the gateway brings to reading a body: who the request's token is
-/// bound to, and its readers of the two values whose normal form needs
-/// crates a client does not carry (a UUID, an instant).
+/// bound to, and its reader of an instant (whose normal form needs a time
+/// crate a client does not carry). A thread id is read by
+/// [`crate::normal_thread_id`].
 #[derive(Debug, Clone, Copy)]
 pub struct SendContext<'a> {
     /// The peer the request's token belongs to: an omitted `from_node` is
     /// this peer, another one is refused (403 `caller_binding`). `None`
     /// for the operator token, which sends as any peer it names.
     pub token_peer: Option<&'a str>,
-    /// A thread id in its normal form (lower-case, hyphenated), `None` when
-    /// the text is not a UUID.
-    pub uuid: fn(&str) -> Option<String>,
     /// An instant in the gateway's normal form, `None` when the text is not
     /// one.
     pub instant: fn(&str) -> Option<String>,
@@ -92,7 +90,7 @@ impl SendRequest {
         let content = f.string("content", 1, CONTENT_MAX_CHARS)?;
         let thread_id = match f.opt_string("thread_id", 0, THREAD_ID_MAX_CHARS)? {
             None => None,
-            Some(t) => Some((ctx.uuid)(t).ok_or_else(|| {
+            Some(t) => Some(crate::normal_thread_id(t).ok_or_else(|| {
                 BodyError::invalid("invalid_thread_id", "thread_id must be a UUID (mint one with POST /threads)")
             })?),
         };
@@ -152,11 +150,7 @@ mod tests {
     use serde_json::json;
 
     fn ctx(token_peer: Option<&str>) -> SendContext<'_> {
-        SendContext {
-            token_peer,
-            uuid: |t| (t.len() == 36).then(|| t.to_ascii_lowercase()),
-            instant: |t| t.starts_with("2026").then(|| format!("{t}!")),
-        }
+        SendContext { token_peer, instant: |t| t.starts_with("2026").then(|| format!("{t}!")) }
     }
 
     fn read(body: Value, who: Option<&str>) -> Result<(String, SendRequest), BodyError> {

@@ -166,9 +166,10 @@ impl Query {
                 ),
             ));
         }
-        let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-        keys.sort_unstable();
-        if let Some(twice) = keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]) {
+        // Every key is an allowed one by now, so the first repeat comes within
+        // the first `allowed.len() + 1` pairs: no allocation, no sort.
+        let repeated = pairs.iter().enumerate().find(|(i, (k, _))| pairs[..*i].iter().any(|(seen, _)| seen == k));
+        if let Some((_, (twice, _))) = repeated {
             return Err(ApiError::bad_request(
                 "duplicate_parameter",
                 format!(
