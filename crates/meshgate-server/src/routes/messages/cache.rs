@@ -1,0 +1,132 @@
+//! `GET /messages` pages kept for reuse while the store is unchanged.
+//!
+//! An agent polling its inbox asks the same question again and again, and
+//! the answer changes only when something commits. A page is kept under the
+//! store's [`change_mark`](meshgate_store::Store::change_mark) taken *before*
+//! it was read, and answered again only while the mark is still that one: no
+//! commit of any kind (a send, a mark-read, an alias, a deletion, retention,
+//! another process's import) happened since, so reading again would give
+//! the same bytes. A store that cannot give a mark (PostgreSQL) never has a
+//! page reused.
+//!
+//! The key is the whole parsed query, as authorised ([`MessageQuery`]: with
+//! the caller's scope, `involving`, and the names as resolved) and the reader
+//! the page hands over to. What a page holds is a function of that query and
+//! the store's contents, so a page is only ever reused for a request that was
+//! authorised for exactly that query; authentication and every check of
+//! [`super::list`] still run first on every request.
+//!
+//! Bounded: the pages together hold at most the configured bytes
+//! (`--page-cache-bytes`, one page at most a sixteenth of it). All pages
+//! kept share one mark, the newest seen: a newer mark drops every page at
+//! once (none could be reused again, marks only grow), and while the cache
+//! is full, new pages are not kept until the next change empties it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+
+use meshgate_store::MessageQuery;
+
+use super::page::Page;
+use crate::metrics::Metrics;
+
+/// Bytes counted per kept page beside its body and ids (key, entry, map).
+const ENTRY_OVERHEAD: usize = 256;
+
+/// Pages of `GET /messages` kept under the store's change mark.
+pub(crate) struct PageCache {
+    max_bytes: usize,
+    hasher: RandomState,
+    inner: Mutex<Inner>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The mark every kept page was read under.
+    mark: u64,
+    /// Pages by the hash of their key (the key itself is checked on use).
+    pages: HashMap<u64, Kept>,
+    bytes: usize,
+}
+
+struct Kept {
+    query: MessageQuery,
+    deliver_to: Option<String>,
+    page: Page,
+    bytes: usize,
+}
+
+impl PageCache {
+    /// A cache of at most `max_bytes` (0: nothing is kept).
+    pub(crate) fn new(max_bytes: usize, metrics: Option<Arc<Metrics>>) -> Self {
+        PageCache { max_bytes, hasher: RandomState::new(), inner: Mutex::new(Inner::default()), metrics }
+    }
+
+    /// Whether pages are kept at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
+
+    /// Bytes the kept pages count for now.
+    pub(crate) fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The page kept for `q` and `deliver_to` under `mark`, if any.
+    pub(crate) fn get(&self, mark: u64, q: &MessageQuery, deliver_to: Option<&str>) -> Option<Page> {
+        let hash = self.hasher.hash_one((q, deliver_to));
+        let found = {
+            let mut inner = self.lock();
+            inner.advance(mark);
+            match inner.pages.get(&hash) {
+                Some(kept) if inner.mark == mark && kept.query == *q && kept.deliver_to.as_deref() == deliver_to => {
+                    Some(kept.page.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(m) = &self.metrics {
+            match found {
+                Some(_) => m.page_cache_hits.inc(),
+                None => m.page_cache_misses.inc(),
+            };
+        }
+        found
+    }
+
+    /// Keeps `page`, read after `mark` was taken, if it fits.
+    pub(crate) fn put(&self, mark: u64, q: &MessageQuery, deliver_to: Option<&str>, page: &Page) {
+        let bytes = page.body.len() + page.delivered.len() * 8 + ENTRY_OVERHEAD;
+        if bytes > self.max_bytes / 16 {
+            return;
+        }
+        let hash = self.hasher.hash_one((q, deliver_to));
+        let mut inner = self.lock();
+        inner.advance(mark);
+        if inner.mark != mark || inner.bytes + bytes > self.max_bytes {
+            return; // read under an older mark, or full until the next change
+        }
+        let kept = Kept { query: q.clone(), deliver_to: deliver_to.map(str::to_owned), page: page.clone(), bytes };
+        if let Some(old) = inner.pages.insert(hash, kept) {
+            inner.bytes -= old.bytes;
+        }
+        inner.bytes += bytes;
+    }
+}
+
+impl Inner {
+    /// Moves to `mark` if it is newer, dropping the pages of the old one.
+    fn advance(&mut self, mark: u64) {
+        if mark > self.mark {
+            self.mark = mark;
+            self.pages.clear();
+            self.bytes = 0;
+        }
+    }
+}
