@@ -17,10 +17,13 @@
 //! [`super::list`] still run first on every request.
 //!
 //! Bounded: the pages together hold at most the configured bytes
-//! (`--page-cache-bytes`, one page at most a sixteenth of it). All pages
-//! kept share one mark, the newest seen: a newer mark drops every page at
-//! once (none could be reused again, marks only grow), and while the cache
-//! is full, new pages are not kept until the next change empties it.
+//! (`--page-cache-bytes`, one page at most a sixteenth of it), and the
+//! pages of one caller (a peer token's peer, or the operator) at most a
+//! quarter of it, so one peer asking thousands of distinct questions
+//! leaves room for the others' polls. All pages kept share one mark, the
+//! newest seen: a newer mark drops every page at once (none could be
+//! reused again, marks only grow), and while the cache (or a caller's
+//! share) is full, new pages are not kept until the next change empties it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -49,6 +52,8 @@ struct Inner {
     /// Pages by the hash of their key (the key itself is checked on use).
     pages: HashMap<u64, Kept>,
     bytes: usize,
+    /// Bytes kept per caller (`MessageQuery::involving`; `None`: the operator).
+    by_caller: HashMap<Option<String>, usize>,
 }
 
 struct Kept {
@@ -109,14 +114,17 @@ impl PageCache {
         let hash = self.hasher.hash_one((q, deliver_to));
         let mut inner = self.lock();
         inner.advance(mark);
-        if inner.mark != mark || inner.bytes + bytes > self.max_bytes {
+        let callers = inner.by_caller.get(&q.involving).copied().unwrap_or(0);
+        if inner.mark != mark || inner.bytes + bytes > self.max_bytes || callers + bytes > self.max_bytes / 4 {
             return; // read under an older mark, or full until the next change
         }
         let kept = Kept { query: q.clone(), deliver_to: deliver_to.map(str::to_owned), page: page.clone(), bytes };
         if let Some(old) = inner.pages.insert(hash, kept) {
             inner.bytes -= old.bytes;
+            *inner.by_caller.entry(old.query.involving).or_default() -= old.bytes;
         }
         inner.bytes += bytes;
+        *inner.by_caller.entry(q.involving.clone()).or_default() += bytes;
     }
 }
 
@@ -127,6 +135,7 @@ impl Inner {
             self.mark = mark;
             self.pages.clear();
             self.bytes = 0;
+            self.by_caller.clear();
         }
     }
 }
