@@ -198,6 +198,22 @@ async fn the_page_cache_stays_within_its_bytes_whatever_a_peer_asks() {
 }
 
 #[tokio::test]
+async fn pages_under_odd_long_keys_are_not_kept() {
+    let gw = Gateway::start().await;
+    let mallory = gw.register("mallory").await;
+    // A thread id matches nothing but is part of the key: ~600 bytes of it
+    // would be held beside an empty page.
+    let path = format!("/messages?peek=true&thread_id={}", "z".repeat(600));
+    for _ in 0..3 {
+        let (s, v) = page(&gw, &mallory, &path).await;
+        assert_eq!((s, ids(&v).len()), (StatusCode::OK, 0), "{v}");
+    }
+    assert_eq!(metric(&gw, "meshgate_page_cache_bytes").await, 0);
+    assert!(answered_from_cache(&gw, &mallory, "/messages?peek=true&thread_id=zz").await, "a short one is");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn no_page_is_kept_when_the_cache_is_off() {
     let gw = Gateway::start_with(|c| c.page_cache_bytes = 0).await;
     let bob = gw.register("bob").await;

@@ -284,8 +284,16 @@ pub async fn change_marks_move_with_every_commit(store: Arc<dyn Store>) {
     let page = store.list_messages(&query(10)).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(store.change_mark(), Some(last), "a read commits nothing");
+    store.mark_delivered(vec![id]).await.unwrap();
+    moved("a delivery", &*store, &mut last);
+    store.mark_delivered(vec![id]).await.unwrap();
+    assert_eq!(store.change_mark(), Some(last), "delivering a delivered DM changes nothing");
     store.mark_read(&[id], Some("mb")).await.unwrap();
     moved("a mark-read", &*store, &mut last);
+    store.mark_read(&[id], Some("mb")).await.unwrap();
+    store.mark_read(&[id + 1000], Some("mb")).await.unwrap();
+    store.mark_read(&[id], Some("ma")).await.unwrap();
+    assert_eq!(store.change_mark(), Some(last), "marks that change no row commit nothing");
     store.put_alias("mbee", "mb").await.unwrap();
     moved("an alias", &*store, &mut last);
     store.set_peer_enabled("ma", false).await.unwrap();

@@ -29,13 +29,28 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use meshgate_store::MessageQuery;
 
 use super::page::Page;
 use crate::metrics::Metrics;
 
-/// Bytes counted per kept page beside its body and ids (key, entry, map).
+/// Bytes counted per kept page beside its body, ids and key strings (the
+/// entry, the map's slot, the allocations' headers).
 const ENTRY_OVERHEAD: usize = 256;
+
+/// Longest key kept (its strings together): names are at most 64 bytes, a
+/// thread id 36, a timestamp ~32; a longer key (an odd `thread_id` that
+/// matches nothing) is read every time rather than held.
+const KEY_MAX: usize = 512;
+
+/// The bytes of a key's strings.
+fn key_bytes(q: &MessageQuery, deliver_to: Option<&str>) -> usize {
+    [q.to.as_deref(), q.from.as_deref(), q.involving.as_deref(), q.thread_id.as_deref(), q.since.as_deref(), deliver_to]
+        .iter()
+        .map(|s| s.map_or(0, str::len))
+        .sum()
+}
 
 /// Pages of `GET /messages` kept under the store's change mark.
 pub(crate) struct PageCache {
@@ -107,8 +122,9 @@ impl PageCache {
 
     /// Keeps `page`, read after `mark` was taken, if it fits.
     pub(crate) fn put(&self, mark: u64, q: &MessageQuery, deliver_to: Option<&str>, page: &Page) {
-        let bytes = page.body.len() + page.delivered.len() * 8 + ENTRY_OVERHEAD;
-        if bytes > self.max_bytes / 16 {
+        let key = key_bytes(q, deliver_to);
+        let bytes = page.body.len() + page.delivered.len() * 8 + key + ENTRY_OVERHEAD;
+        if key > KEY_MAX || bytes > self.max_bytes / 16 {
             return;
         }
         let hash = self.hasher.hash_one((q, deliver_to));
@@ -118,7 +134,10 @@ impl PageCache {
         if inner.mark != mark || inner.bytes + bytes > self.max_bytes || callers + bytes > self.max_bytes / 4 {
             return; // read under an older mark, or full until the next change
         }
-        let kept = Kept { query: q.clone(), deliver_to: deliver_to.map(str::to_owned), page: page.clone(), bytes };
+        // A copy of exactly the body's length: the page's own buffer was
+        // reserved for a full page and may be many times larger.
+        let page = Page { n: page.n, body: Bytes::copy_from_slice(&page.body), delivered: Arc::clone(&page.delivered) };
+        let kept = Kept { query: q.clone(), deliver_to: deliver_to.map(str::to_owned), page, bytes };
         if let Some(old) = inner.pages.insert(hash, kept) {
             inner.bytes -= old.bytes;
             *inner.by_caller.entry(old.query.involving).or_default() -= old.bytes;
