@@ -83,6 +83,10 @@ pub struct Config {
     /// Byte budget of one `GET /messages` page (encoded rows; at least one
     /// row is always sent). 0: unlimited.
     pub page_max_bytes: usize,
+    /// Bytes of `GET /messages` pages kept for reuse while the store is
+    /// unchanged (one page at most a sixteenth); 0: none kept. Only a store
+    /// with a change mark (SQLite) keeps any.
+    pub page_cache_bytes: usize,
 
     /// Most connections served at once; `None`: derived from the file
     /// descriptor limit ([`crate::limits::derived_max_connections`]).
@@ -143,6 +147,9 @@ pub struct Config {
     pub search_max: usize,
 }
 
+/// Default [`Config::page_cache_bytes`]: 16 MiB.
+pub const PAGE_CACHE_BYTES_DEFAULT: usize = 16 << 20;
+
 impl Config {
     /// Defaults for everything but the operator token.
     pub fn new(operator_token: OperatorToken) -> Self {
@@ -158,6 +165,7 @@ impl Config {
             max_streams_per_peer: 16,
             max_polls_per_peer: 16,
             page_max_bytes: meshgate_proto::PAGE_BYTES_DEFAULT,
+            page_cache_bytes: PAGE_CACHE_BYTES_DEFAULT,
 
             max_connections: None,
             max_unauthenticated_per_address: 64,

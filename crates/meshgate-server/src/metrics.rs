@@ -106,6 +106,12 @@ pub struct Metrics {
     send_refusals: Family<ReasonLabels, Counter>,
     store_errors: Family<KindLabels, Counter>,
     store_up: Gauge,
+    /// `GET /messages` pages answered from the page cache.
+    pub(crate) page_cache_hits: Counter,
+    /// Pages the page cache did not have (read from the store).
+    pub(crate) page_cache_misses: Counter,
+    /// Bytes the page cache holds.
+    pub(crate) page_cache_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,6 +140,8 @@ impl Metrics {
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let (streams, polls, store_up) = (Gauge::default(), Gauge::default(), Gauge::default());
         let wakeups = Counter::default();
+        let (page_cache_hits, page_cache_misses, page_cache_bytes) =
+            (Counter::default(), Counter::default(), Gauge::default());
         let guard_refusals = Family::<RuleLabels, Counter>::default();
         let send_refusals = Family::<ReasonLabels, Counter>::default();
         let store_errors = Family::<KindLabels, Counter>::default();
@@ -157,6 +165,13 @@ impl Metrics {
         );
         registry.register("store_errors", "Requests failed by the store (unavailable, backend)", store_errors.clone());
         registry.register("store_up", "1 when the store answered the last scrape's probe", store_up.clone());
+        registry.register(
+            "page_cache_hits",
+            "GET /messages pages answered from the page cache",
+            page_cache_hits.clone(),
+        );
+        registry.register("page_cache_misses", "GET /messages pages the cache did not hold", page_cache_misses.clone());
+        registry.register("page_cache_bytes", "Bytes of pages the page cache holds", page_cache_bytes.clone());
         let hot = (0..(METHODS.len() + 1) * (route_labels().len() + 1)).map(|_| OnceLock::new()).collect();
         Metrics {
             registry,
@@ -173,6 +188,9 @@ impl Metrics {
             send_refusals,
             store_errors,
             store_up,
+            page_cache_hits,
+            page_cache_misses,
+            page_cache_bytes,
         }
     }
 

@@ -37,6 +37,7 @@ struct Inner {
     deliveries: Arc<Deliveries>,
     delivery_task: tokio::task::JoinHandle<()>,
     searches: crate::search_gate::SearchGate,
+    pages: crate::routes::messages::PageCache,
 }
 
 impl Drop for Inner {
@@ -58,6 +59,7 @@ impl AppState {
                 tracing::debug!("the store does not report commits (or reports them elsewhere)");
             }
         }
+        let pages = crate::routes::messages::PageCache::new(config.page_cache_bytes, metrics.clone());
         let deliveries = Arc::new(Deliveries::default());
         let delivery_task = deliveries.start(Arc::clone(&store));
         AppState {
@@ -75,6 +77,7 @@ impl AppState {
                 metrics,
                 wakeups_seen: Mutex::new(0),
                 searches: crate::search_gate::SearchGate::new(config.search_max, config.search_per_peer),
+                pages,
                 config,
                 deliveries,
                 delivery_task,
@@ -85,6 +88,16 @@ impl AppState {
     /// Searches in flight, capped per peer and gateway-wide.
     pub(crate) fn searches(&self) -> &crate::search_gate::SearchGate {
         &self.inner.searches
+    }
+
+    /// `GET /messages` pages kept while the store is unchanged.
+    pub(crate) fn page_cache(&self) -> &crate::routes::messages::PageCache {
+        &self.inner.pages
+    }
+
+    /// Bytes the page cache holds now (`--page-cache-bytes` bounds it).
+    pub fn page_cache_bytes(&self) -> usize {
+        self.inner.pages.bytes()
     }
 
     /// The store.
@@ -161,6 +174,7 @@ impl AppState {
         use crate::session::LiveKind;
         m.streams.set(self.inner.slots.total(LiveKind::Stream) as i64);
         m.polls.set(self.inner.slots.total(LiveKind::Poll) as i64);
+        m.page_cache_bytes.set(self.inner.pages.bytes() as i64);
         let mut seen = self.inner.wakeups_seen.lock().expect("wakeups lock");
         let now = self.inner.hub.wakeups();
         m.wakeups.inc_by(now.saturating_sub(*seen));

@@ -29,6 +29,7 @@ mod live;
 mod live_bounds;
 mod metrics;
 mod nul;
+mod page_cache;
 mod privacy;
 mod receipts;
 mod receipts_hostile;

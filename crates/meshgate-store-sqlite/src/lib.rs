@@ -47,6 +47,9 @@
 //! read (peer and alias lists, threads, exports, larger pages) runs on the
 //! blocking pool (`spawn_blocking`).
 //!
+//! One more connection only watches for commits, whoever makes them (the
+//! `mark` module): [`Store::change_mark`](meshgate_store::Store::change_mark).
+//!
 //! # Schema
 //!
 //! Versioned migrations (`migrations/NNNN_*.sql`) are embedded in the
@@ -59,6 +62,7 @@ mod counters;
 mod error;
 mod files;
 mod live;
+mod mark;
 mod ops;
 mod read_only;
 mod recent;
@@ -175,6 +179,8 @@ pub struct SqliteStore {
     credentials: broadcast::Sender<CredentialEvent>,
     /// Heads of what the writer committed last (`None`: a read-only store).
     recent: Option<Arc<recent::Recent>>,
+    /// The change mark (`None`: a read-only store).
+    mark: Option<mark::ChangeMark>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -322,6 +328,7 @@ impl SqliteStore {
             })
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
         let recent = Arc::new(recent::Recent::new(max_id));
+        let mark = mark::ChangeMark::open(path)?;
         let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent));
         let writer = {
             let counters = Arc::clone(&counters);
@@ -341,6 +348,7 @@ impl SqliteStore {
             max_id: max_tx,
             credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
             recent: Some(recent),
+            mark: Some(mark),
         })
     }
 

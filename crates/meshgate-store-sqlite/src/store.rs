@@ -243,4 +243,8 @@ impl Store for SqliteStore {
         }
         self.message_heads(after_id, limit).await
     }
+
+    fn change_mark(&self) -> Option<u64> {
+        self.mark.as_ref()?.now()
+    }
 }

@@ -362,6 +362,19 @@ pub trait Store: Send + Sync + 'static {
     async fn committed_heads(&self, after_id: i64, limit: u32) -> StoreResult<Vec<MessageHead>> {
         self.message_heads(after_id, limit).await
     }
+
+    /// A mark of what the store holds: it changes whenever anything commits
+    /// a change to the store's data (this process's writes and those of
+    /// any other process on the same data), and may change without one.
+    /// While it is unchanged, a read answers what it answered before, so a
+    /// caller may keep a result under the mark it took *before* reading it
+    /// and reuse it while the mark is the same (`GET /messages` pages do).
+    /// `None`: this backend cannot tell cheaply and nothing may be reused
+    /// (the default; PostgreSQL, whose replicas write behind each other's
+    /// backs).
+    fn change_mark(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Is `name` something `uuid` parsing would accept as a UUID (hyphenated,

@@ -158,7 +158,7 @@ pub struct Inserted {
 }
 
 /// Row order of [`MessageQuery`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Order {
     /// Highest id first (the reference's inbox order).
     #[default]
@@ -168,7 +168,7 @@ pub enum Order {
 }
 
 /// Filters of `GET /messages`; all given filters must match.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MessageQuery {
     /// Recipient.
     pub to: Option<String>,

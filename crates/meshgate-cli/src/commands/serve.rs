@@ -61,6 +61,10 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", env = "MESHGATE_PAGE_MAX_BYTES", default_value_t = meshgate_proto::PAGE_BYTES_DEFAULT)]
     pub page_max_bytes: usize,
 
+    /// Bytes of `GET /messages` pages kept for reuse while the store is unchanged (SQLite; 0: none kept).
+    #[arg(long, value_name = "BYTES", env = "MESHGATE_PAGE_CACHE_BYTES", default_value_t = meshgate_server::config::PAGE_CACHE_BYTES_DEFAULT)]
+    pub page_cache_bytes: usize,
+
     /// SQLite: MiB of write-ahead log after which it is restarted and its file cut back (0: unbounded).
     #[arg(long, value_name = "MIB", env = "MESHGATE_SQLITE_WAL_LIMIT", default_value_t = DEFAULT_WAL_LIMIT >> 20)]
     pub sqlite_wal_limit: u64,
@@ -196,6 +200,7 @@ async fn serve(args: Args) -> Result<()> {
     config.max_streams_per_peer = args.max_streams_per_peer;
     config.max_polls_per_peer = args.max_polls_per_peer;
     config.page_max_bytes = args.page_max_bytes;
+    config.page_cache_bytes = args.page_cache_bytes;
     apply_connection_limits(&args, &mut config);
     config.tls = tls;
     config.ui.enabled = !args.no_ui;

@@ -317,7 +317,7 @@ fn opt_text<'r>(r: &'r Row<'_>, idx: usize) -> StoreResult<Option<&'r str>> {
 pub(crate) fn mark_read(ctx: &mut WriteCtx, ids: &[i64], recipient: Option<&str>) -> StoreResult<Vec<MarkRead>> {
     let c = &ctx.conn;
     let now = now_timestamp();
-    let seq = super::receipts::next_receipt_seq(c)?;
+    let mut seq = super::receipts::ReceiptSeq::peek(c)?;
     let mut update = c
         .prepare_cached(
             "UPDATE messages SET read_at = ?2, delivered_at = coalesce(delivered_at, ?2), receipt_seq = ?4 \
@@ -337,11 +337,13 @@ pub(crate) fn mark_read(ctx: &mut WriteCtx, ids: &[i64], recipient: Option<&str>
         if !seen.insert(id) {
             continue;
         }
-        update.execute(params![id, now, recipient, seq]).db()?;
+        seq.changed(update.execute(params![id, now, recipient, seq.value]).db()?);
         let read_at: Option<String> = select.query_row(params![id, recipient], |r| r.get(0)).optional().db()?;
         if let Some(read_at) = read_at {
             out.push(MarkRead { id, read_at });
         }
     }
+    drop((update, select));
+    seq.take(c)?;
     Ok(out)
 }

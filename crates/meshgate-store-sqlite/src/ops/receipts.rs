@@ -25,29 +25,56 @@ pub(super) fn row_ladder(r: &Row<'_>, at: usize) -> rusqlite::Result<Ladder> {
     })
 }
 
-/// The next receipt sequence number (the writer is the only writer, so
-/// numbers commit in order).
-pub(super) fn next_receipt_seq(c: &Connection) -> StoreResult<i64> {
-    c.prepare_cached(
-        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'receipt_seq' \
-         RETURNING CAST(value AS INTEGER)",
-    )
-    .and_then(|mut s| s.query_row([], |r| r.get(0)))
-    .db()
+/// The receipt sequence number one write's ladder changes take (the writer
+/// is the only writer, so numbers commit in order). Read up front and
+/// written back only when a change used it: a write that changes no
+/// ladder (a DM read again, an id not in the inbox) writes no page, so it
+/// commits nothing and keeps the store's change mark (pages kept by
+/// `GET /messages` stay valid).
+pub(super) struct ReceiptSeq {
+    pub(super) value: i64,
+    used: bool,
+}
+
+impl ReceiptSeq {
+    pub(super) fn peek(c: &Connection) -> StoreResult<Self> {
+        let value = c
+            .prepare_cached("SELECT CAST(value AS INTEGER) + 1 FROM meta WHERE key = 'receipt_seq'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .db()?;
+        Ok(ReceiptSeq { value, used: false })
+    }
+
+    /// Notes how many rows a statement with this number changed.
+    pub(super) fn changed(&mut self, rows: usize) {
+        self.used |= rows > 0;
+    }
+
+    /// Takes the number if a change used it.
+    pub(super) fn take(self, c: &Connection) -> StoreResult<()> {
+        if self.used {
+            c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'receipt_seq'")
+                .and_then(|mut s| s.execute([self.value]))
+                .db()?;
+        }
+        Ok(())
+    }
 }
 
 /// Sets `delivered_at` of those of `ids` that have none, in one statement.
 pub(crate) fn mark_delivered(ctx: &mut WriteCtx, ids: &[i64]) -> StoreResult<()> {
     let list = serde_json::to_string(ids).map_err(|e| meshgate_store::StoreError::Backend(e.to_string()))?;
-    let seq = next_receipt_seq(&ctx.conn)?;
-    ctx.conn
+    let mut seq = ReceiptSeq::peek(&ctx.conn)?;
+    let changed = ctx
+        .conn
         .prepare_cached(
             "UPDATE messages SET delivered_at = ?1, receipt_seq = ?3 \
              WHERE id IN (SELECT value FROM json_each(?2)) AND delivered_at IS NULL",
         )
-        .and_then(|mut s| s.execute(params![now_timestamp(), list, seq]))
+        .and_then(|mut s| s.execute(params![now_timestamp(), list, seq.value]))
         .db()?;
-    Ok(())
+    seq.changed(changed);
+    seq.take(&ctx.conn)
 }
 
 pub(crate) fn receipts(c: &Connection, sender: &str, after: (i64, i64), limit: u32) -> StoreResult<Vec<Receipt>> {
@@ -96,14 +123,16 @@ pub(super) fn link_answer(c: &Connection, id: i64, msg: &NewMessage) -> StoreRes
 /// implies delivery: a question answered before any recorded hand-over gets
 /// `delivered_at` = `answered_at` (now, or an imported answer's time).
 fn set_answer(c: &Connection, id: i64, from: &str, parent: i64, answered_at: &str) -> StoreResult<()> {
-    let seq = next_receipt_seq(c)?;
-    c.prepare_cached(
-        "UPDATE messages SET answer_id = ?1, receipt_seq = ?3, delivered_at = coalesce(delivered_at, ?5) \
-         WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL AND to_node = ?4",
-    )
-    .and_then(|mut s| s.execute(params![id, parent, seq, from, answered_at]))
-    .db()?;
-    Ok(())
+    let mut seq = ReceiptSeq::peek(c)?;
+    let changed = c
+        .prepare_cached(
+            "UPDATE messages SET answer_id = ?1, receipt_seq = ?3, delivered_at = coalesce(delivered_at, ?5) \
+             WHERE id = ?2 AND kind = 'question' AND answer_id IS NULL AND to_node = ?4",
+        )
+        .and_then(|mut s| s.execute(params![id, parent, seq.value, from, answered_at]))
+        .db()?;
+    seq.changed(changed);
+    seq.take(c)
 }
 
 pub(crate) fn message_status(c: &Connection, id: i64) -> StoreResult<Option<MessageStatus>> {

@@ -259,3 +259,46 @@ pub async fn committed_heads_follow_commits(store: Arc<dyn Store>) {
     assert_eq!(head_ids(&store.committed_heads(a, 2).await.unwrap()), later[..2]);
     assert!(store.committed_heads(later[2], 10).await.unwrap().is_empty());
 }
+
+/// `change_mark` (what `GET /messages` keeps pages under) moves with every
+/// kind of commit and with nothing else: a backend without one says `None`
+/// every time.
+pub async fn change_marks_move_with_every_commit(store: Arc<dyn Store>) {
+    let Some(first) = store.change_mark() else {
+        assert_eq!(store.change_mark(), None, "a backend without a mark never has one");
+        return;
+    };
+    assert_eq!(store.change_mark(), Some(first), "nothing committed");
+    let mut last = first;
+    let moved = |what: &str, store: &dyn Store, last: &mut u64| {
+        let now = store.change_mark().expect("a backend with a mark keeps it");
+        assert!(now > *last, "{what} committed, yet the mark stayed at {last}");
+        *last = now;
+    };
+    store.register_peer(reg("ma", "s1")).await.unwrap();
+    moved("a registration", &*store, &mut last);
+    store.register_peer(reg("mb", "s2")).await.unwrap();
+    moved("a registration", &*store, &mut last);
+    let id = send(&*store, msg("ma", "mb", "hello")).await;
+    moved("a send", &*store, &mut last);
+    let page = store.list_messages(&query(10)).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(store.change_mark(), Some(last), "a read commits nothing");
+    store.mark_delivered(vec![id]).await.unwrap();
+    moved("a delivery", &*store, &mut last);
+    store.mark_delivered(vec![id]).await.unwrap();
+    assert_eq!(store.change_mark(), Some(last), "delivering a delivered DM changes nothing");
+    store.mark_read(&[id], Some("mb")).await.unwrap();
+    moved("a mark-read", &*store, &mut last);
+    store.mark_read(&[id], Some("mb")).await.unwrap();
+    store.mark_read(&[id + 1000], Some("mb")).await.unwrap();
+    store.mark_read(&[id], Some("ma")).await.unwrap();
+    assert_eq!(store.change_mark(), Some(last), "marks that change no row commit nothing");
+    store.put_alias("mbee", "mb").await.unwrap();
+    moved("an alias", &*store, &mut last);
+    store.set_peer_enabled("ma", false).await.unwrap();
+    moved("disabling a peer", &*store, &mut last);
+    store.delete_peer("mb").await.unwrap();
+    moved("a deletion", &*store, &mut last);
+    assert_eq!(store.change_mark(), Some(last), "nothing committed since");
+}

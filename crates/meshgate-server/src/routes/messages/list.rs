@@ -33,7 +33,7 @@ pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw
     // The rows are encoded as the store reads them (see `page`).
     let deliver_to = deliver_to.as_deref();
     let list = if wait.is_zero() {
-        page::read(state.store(), &q, deliver_to).await?
+        page::read_cached(&state, &q, deliver_to).await?
     } else {
         long_poll(&state, &auth, &q, deliver_to, wait).await?
     };
@@ -178,7 +178,7 @@ async fn long_poll(
         if waiter.session.dead().await {
             return Err(Session::revoked_error());
         }
-        let list = page::read(state.store(), q, deliver_to).await?;
+        let list = page::read_cached(state, q, deliver_to).await?;
         if list.n > 0 {
             return Ok(list);
         }

@@ -4,6 +4,7 @@
 //! the long-poll, MCP's `wait_for_message` and watchers) wait for DMs the
 //! same way, with [`wait::Waiter`].
 
+mod cache;
 pub mod list;
 pub mod live;
 mod page;
@@ -23,6 +24,7 @@ use crate::routes::endpoint::Endpoints;
 use crate::routes::parse_id;
 use crate::state::AppState;
 
+pub(crate) use cache::PageCache;
 pub use list::LIST_PARAMS;
 
 /// Routes of this resource.

@@ -3,19 +3,38 @@
 //! page's byte budget; and which of its rows the read hands over to their
 //! recipient (delivery recording, `crate::delivery`).
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use meshgate_proto::{MessageListWriter, MessageRef};
 use meshgate_store::{MessageQuery, RowSink, Store, StoreError, StoreResult};
 
-/// An encoded page.
-#[derive(Debug)]
+use crate::state::AppState;
+
+/// An encoded page (cheap to clone: the page cache hands out copies).
+#[derive(Debug, Clone)]
 pub(crate) struct Page {
     /// Rows in the page.
     pub n: usize,
     /// The `MessageList` JSON body.
-    pub body: Vec<u8>,
+    pub body: Bytes,
     /// Ids of the rows addressed to the reader the page hands over to, in
     /// page order.
-    pub delivered: Vec<i64>,
+    pub delivered: Arc<[i64]>,
+}
+
+/// The page of `q` as [`read`] gives it, from the page cache when the store
+/// has not changed since it was read (see `super::cache`).
+pub(crate) async fn read_cached(state: &AppState, q: &MessageQuery, deliver_to: Option<&str>) -> StoreResult<Page> {
+    let cache = state.page_cache();
+    let mark = if cache.enabled() { state.store().change_mark() } else { None };
+    let Some(mark) = mark else { return read(state.store(), q, deliver_to).await };
+    if let Some(page) = cache.get(mark, q, deliver_to) {
+        return Ok(page);
+    }
+    let page = read(state.store(), q, deliver_to).await?;
+    cache.put(mark, q, deliver_to, &page);
+    Ok(page)
 }
 
 /// Reads and encodes the page of `q` (cut at `q.max_bytes`, see
@@ -39,7 +58,7 @@ pub(crate) async fn read(store: &dyn Store, q: &MessageQuery, deliver_to: Option
     // No row fails to encode (proto's tests hold every field shape to
     // serde_json); were one to, the read fails rather than end short.
     let body = sink.writer.finish().map_err(|e| StoreError::Backend(format!("encoding a message page: {e}")))?;
-    Ok(Page { n, body, delivered: sink.delivered })
+    Ok(Page { n, body: Bytes::from(body), delivered: sink.delivered.into() })
 }
 
 struct Sink<'a> {
