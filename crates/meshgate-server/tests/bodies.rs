@@ -218,3 +218,54 @@ async fn confirmations_are_answered_as_before() {
     assert_eq!(gw.call(Method::GET, "/ready", None, None).await, ok(json!({"status": "ready"})));
     gw.stop().await;
 }
+
+/// Every `$ref` of `/openapi.json` names a schema the document defines, and
+/// the bodies and answers that have proto types are documented by them.
+#[tokio::test]
+async fn the_openapi_document_refers_to_the_proto_types() {
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                out.extend(m.get("$ref").and_then(Value::as_str));
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let gw = Gateway::start().await;
+    let (s, doc) = gw.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{r}"));
+        assert!(doc["components"]["schemas"][name].is_object(), "{r} is not defined");
+    }
+    let schema = |path: &str, method: &str, part: &str| {
+        let op = &doc["paths"][path][method];
+        let content = match part {
+            "request" => &op["requestBody"]["content"]["application/json"]["schema"],
+            _ => &op["responses"]["200"]["content"]["application/json"]["schema"],
+        };
+        content["$ref"].as_str().map(|r| r.rsplit('/').next().unwrap().to_owned())
+    };
+    let expected = [
+        ("/aliases", "post", "request", "NewAlias"),
+        ("/aliases/{alias}", "delete", "answer", "AliasDeleted"),
+        ("/peers/register", "post", "request", "RegisterRequest"),
+        ("/peers/{name}", "patch", "request", "PeerUpdate"),
+        ("/peers/{name}", "delete", "answer", "PeerRemoved"),
+        ("/peers/{name}/revoke", "post", "answer", "PeerChanged"),
+        ("/messages/read", "post", "request", "MarkReadBulk"),
+        ("/ready", "get", "answer", "Ready"),
+    ];
+    for (path, method, part, name) in expected {
+        assert_eq!(schema(path, method, part).as_deref(), Some(name), "{method} {path} {part}");
+    }
+    for name in ["Purged", "PeerChanged"] {
+        assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+    }
+    gw.stop().await;
+}
