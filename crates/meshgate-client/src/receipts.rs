@@ -1,7 +1,7 @@
 //! Receipts, replies and obligations: what became of a DM, answering one,
 //! and the questions still open.
 
-use meshgate_proto::{Kind, MessageStatus, Obligations, SendResponse};
+use meshgate_proto::{Kind, MessageStatus, Obligations, ObligationsQuery, SendResponse};
 
 use crate::error::Result;
 use crate::guard;
@@ -48,8 +48,8 @@ impl Client {
     /// `GET /obligations?peer=NAME` (operator token), or the whole mesh
     /// with `None`.
     pub async fn obligations_of(&self, peer: Option<&str>) -> Result<Obligations> {
-        let query: Vec<(&str, String)> = peer.map(|p| ("peer", p.to_owned())).into_iter().collect();
-        self.get(&["obligations"], &query).await
+        let query = ObligationsQuery { peer: peer.map(str::to_owned), ..ObligationsQuery::default() };
+        self.get(&["obligations"], &query.pairs()).await
     }
 }
 

@@ -22,6 +22,7 @@ mod message;
 mod name;
 mod page;
 mod peer;
+mod queries;
 mod receipt;
 mod register;
 mod search;
@@ -45,6 +46,7 @@ pub use peer::{
     Alias, AliasDeleted, AliasList, NewAlias, Peer, PeerChanged, PeerList, PeerRemoved, PeerUpdate, Purged,
     RegisterRequest, RegisterResponse, SecretGuard, TokenRotated,
 };
+pub use queries::{ObligationsQuery, ThreadPageQuery, ThreadsQuery};
 pub use receipt::{
     MessageStatus, Obligation, Obligations, Receipt, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
 };
