@@ -54,6 +54,18 @@ impl JsonObject {
     }
 }
 
+/// `path?name=value&...` of `pairs` (a proto query type's `pairs()`), each
+/// value form-encoded as [`Query::parse`] reads it; `path` alone when there
+/// are none. The URIs of the gateway's in-process calls (MCP tools, the
+/// console), so a parameter's name comes from its proto type.
+pub fn uri_with_query(path: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return path.to_owned();
+    }
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    format!("{path}?{query}")
+}
+
 /// Refuses a URI whose path or query carries an encoded NUL (`%00`), for
 /// the reason of [`Fields::opt_string`](meshgate_proto::Fields::opt_string)'s refusal: a name, filter or
 /// path segment with one would fail in the PostgreSQL store (a 500). The

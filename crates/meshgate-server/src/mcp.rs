@@ -49,6 +49,7 @@ use meshgate_store::TokenHash;
 
 use crate::auth::{Auth, Caller};
 use crate::error::{ApiError, Class};
+use crate::input::uri_with_query;
 use crate::state::AppState;
 
 /// MCP sessions one peer may hold at once on `/mcp`.
@@ -463,19 +464,10 @@ fn gateway_error(status: StatusCode, bytes: &[u8]) -> ToolError {
 
 /// `GET /messages` with `q`'s parameters.
 fn messages_uri(q: &ListQuery) -> String {
-    uri("/messages", q.pairs())
+    uri_with_query("/messages", &q.pairs())
 }
 
-/// `path` with a query of `pairs` (proto's names, values percent-encoded).
-fn uri(path: &str, pairs: Vec<(&'static str, String)>) -> String {
-    let pairs: Vec<String> = pairs.into_iter().map(|(name, value)| format!("{name}={}", percent(&value))).collect();
-    if pairs.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{}", pairs.join("&"))
-    }
-}
-
+/// A path segment, percent-encoded.
 fn percent(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -575,11 +567,17 @@ impl Mesh for RouterMesh {
         limit: u32,
     ) -> MeshResult<ThreadMessages> {
         let page = ThreadPageQuery { limit: Some(limit), after_id };
-        self.request(call, Method::GET, &uri(&format!("/threads/{}", percent(thread_id)), page.pairs()), None).await
+        self.request(
+            call,
+            Method::GET,
+            &uri_with_query(&format!("/threads/{}", percent(thread_id)), &page.pairs()),
+            None,
+        )
+        .await
     }
 
     async fn obligations(&self, call: &McpCaller) -> MeshResult<Obligations> {
         let query = ObligationsQuery { peer: Some(call.peer.clone()), ..ObligationsQuery::default() };
-        self.request(call, Method::GET, &uri("/obligations", query.pairs()), None).await
+        self.request(call, Method::GET, &uri_with_query("/obligations", &query.pairs()), None).await
     }
 }
