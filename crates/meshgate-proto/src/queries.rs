@@ -1,8 +1,10 @@
-//! Query parameters of `GET /threads`, `GET /threads/{uuid}` and
-//! `GET /obligations`: the one definition of their names, used by the
+//! Query parameters of `GET /threads`, `GET /threads/{uuid}`,
+//! `GET /obligations` and `GET /messages/search`: the one definition of their names, used by the
 //! gateway (its allowlist), the client and the gateway's MCP tools
 //! (building) and OpenAPI (as `params(...)`). `GET /messages` has its own,
 //! [`crate::ListQuery`].
+
+use crate::Kind;
 
 /// The `(name, value)` pairs of the parameters given (`None` is left out).
 pub(crate) fn given<const N: usize>(params: [(&'static str, Option<String>); N]) -> Vec<(&'static str, String)> {
@@ -81,6 +83,49 @@ impl ObligationsQuery {
     }
 }
 
+/// `GET /messages/search` parameters: the query and its filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct SearchParams {
+    /// the query: words (ANDed), "a phrase", word* (prefix, 2+ characters), a OR b, -word (exclude); at most
+    /// 512 bytes and 32 words
+    pub q: String,
+    /// recipient (alias: to_node); narrows
+    pub to: Option<String>,
+    /// sender (alias: from_node); narrows
+    pub from: Option<String>,
+    /// Thread UUID.
+    pub thread_id: Option<String>,
+    /// Message kind.
+    pub kind: Option<Kind>,
+    /// RFC 3339 instant; strictly after
+    pub since: Option<String>,
+    /// 1..100, default 20
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
+    pub limit: Option<u32>,
+}
+
+impl SearchParams {
+    /// Every name `GET /messages/search` accepts: the fields, and the
+    /// reference's spellings `to_node` and `from_node` of `to` and `from`.
+    pub const PARAMS: &'static [&'static str] =
+        &["q", "to", "to_node", "from", "from_node", "thread_id", "kind", "since", "limit"];
+
+    /// The parameters given (`q` always), for a URL query.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        given([
+            ("q", Some(self.q.clone())),
+            ("from", self.from.clone()),
+            ("to", self.to.clone()),
+            ("kind", self.kind.map(|k| k.as_str().to_owned())),
+            ("thread_id", self.thread_id.clone()),
+            ("since", self.since.clone()),
+            ("limit", self.limit.map(|l| l.to_string())),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +145,18 @@ mod tests {
         let owed = ObligationsQuery { peer: s(), limit: Some(3) };
         assert_eq!(names(owed.pairs()), ObligationsQuery::PARAMS);
         assert!(ThreadsQuery::default().pairs().is_empty() && ObligationsQuery::default().pairs().is_empty());
+        let search = SearchParams {
+            q: "w".into(),
+            to: s(),
+            from: s(),
+            thread_id: s(),
+            kind: Some(Kind::Fyi),
+            since: s(),
+            limit: Some(2),
+        };
+        let names = names(search.pairs());
+        assert!(names.iter().all(|n| SearchParams::PARAMS.contains(n)));
+        assert!(SearchParams::PARAMS.iter().all(|p| names.contains(p) || ["to_node", "from_node"].contains(p)));
+        assert_eq!(SearchParams::default().pairs(), [("q", String::new())]);
     }
 }

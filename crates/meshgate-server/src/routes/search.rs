@@ -10,7 +10,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use meshgate_proto::{ErrorBody, Kind, SearchHit, SearchResults, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX};
+use meshgate_proto::{ErrorBody, Kind, SearchHit, SearchParams, SearchResults, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX};
 use meshgate_store::{parse_query, parse_timestamp, snippet, SearchQuery, Timestamp, SEARCH_BUDGET_DEFAULT};
 
 use crate::auth::Auth;
@@ -22,7 +22,7 @@ use crate::routes::filter_name;
 use crate::state::AppState;
 
 /// Query parameters `GET /messages/search` accepts; anything else is a 400.
-pub const SEARCH_PARAMS: &[&str] = &["q", "to", "to_node", "from", "from_node", "thread_id", "kind", "since", "limit"];
+pub const SEARCH_PARAMS: &[&str] = SearchParams::PARAMS;
 
 /// Endpoints of this resource.
 pub fn routes() -> Endpoints {
@@ -35,20 +35,7 @@ pub fn routes() -> Endpoints {
     get,
     path = "/messages/search",
     tag = "messages",
-    params(
-        (
-            "q" = String,
-            Query,
-            description = "the query: words (ANDed), \"a phrase\", word* (prefix, 2+ characters), a OR b, \
-                           -word (exclude); at most 512 bytes and 32 words"
-        ),
-        ("to" = Option<String>, Query, description = "recipient (alias: to_node); narrows"),
-        ("from" = Option<String>, Query, description = "sender (alias: from_node); narrows"),
-        ("thread_id" = Option<String>, Query),
-        ("kind" = Option<Kind>, Query),
-        ("since" = Option<String>, Query, description = "RFC 3339 instant; strictly after"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
-    ),
+    params(SearchParams),
     responses(
         (status = 200, body = SearchResults),
         (
