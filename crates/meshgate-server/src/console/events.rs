@@ -16,7 +16,7 @@ use axum::extract::Request;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use meshgate_proto::{ListQuery, MessageList};
+use meshgate_proto::{ErrorBody, ListQuery, MessageList};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -57,7 +57,10 @@ pub(crate) async fn stream(console: Ui, req: Request) -> Response {
         },
         None => match console.get::<MessageList>(&session, &newest_uri()).await {
             Ok(l) => l.messages.first().map_or(0, |m| m.id),
-            Err(f) => return (f.status, axum::Json(json!({"error": f.code, "detail": f.detail}))).into_response(),
+            Err(f) => {
+                let body = ErrorBody { error: f.code, detail: f.detail, suggestions: Vec::new() };
+                return (f.status, axum::Json(body)).into_response();
+            }
         },
     };
     let console = Arc::clone(&console.0);
