@@ -3,7 +3,7 @@
 //! [`Error::Auth`](crate::Error::Auth) (403) for anything but its own peer.
 //! None of them uses the client's own node name.
 
-use meshgate_proto::{Alias, AliasList, NewAlias, Peer, PeerUpdate, Purged, TokenRotated};
+use meshgate_proto::{Alias, AliasList, DeletePeerQuery, NewAlias, Peer, PeerUpdate, Purged, TokenRotated};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -15,7 +15,7 @@ impl Client {
         &self,
         method: Method,
         segments: &[&str],
-        query: &[(&str, &str)],
+        query: &[(&str, String)],
         body: Option<Value>,
     ) -> Result<T> {
         let endpoint = format!("{method} /{}", segments.join("/"));
@@ -67,7 +67,8 @@ impl Client {
     /// `DELETE /peers/{name}?purge=true` (operator): deletes the peer and
     /// every DM it sent or received; frees the name.
     pub async fn purge_peer(&self, name: &str) -> Result<Purged> {
-        self.call(Method::DELETE, &["peers", name], &[("purge", "true")], None).await
+        let query = DeletePeerQuery { purge: Some(true) };
+        self.call(Method::DELETE, &["peers", name], &query.pairs(), None).await
     }
 
     /// `POST /peers/{name}/revoke` (operator): kills the peer's tokens.

@@ -46,7 +46,7 @@ pub use peer::{
     Alias, AliasDeleted, AliasList, NewAlias, Peer, PeerChanged, PeerList, PeerRemoved, PeerUpdate, Purged,
     RegisterRequest, RegisterResponse, SecretGuard, TokenRotated,
 };
-pub use queries::{ObligationsQuery, SearchParams, ThreadPageQuery, ThreadsQuery};
+pub use queries::{DeletePeerQuery, ObligationsQuery, SearchParams, ThreadPageQuery, ThreadsQuery};
 pub use receipt::{
     MessageStatus, Obligation, Obligations, Receipt, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
 };

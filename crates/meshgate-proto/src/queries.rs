@@ -1,5 +1,6 @@
 //! Query parameters of `GET /threads`, `GET /threads/{uuid}`,
-//! `GET /obligations` and `GET /messages/search`: the one definition of their names, used by the
+//! `GET /obligations`, `GET /messages/search` and `DELETE /peers/{name}`:
+//! the one definition of their names, used by the
 //! gateway (its allowlist), the client and the gateway's MCP tools
 //! (building) and OpenAPI (as `params(...)`). `GET /messages` has its own,
 //! [`crate::ListQuery`].
@@ -83,6 +84,25 @@ impl ObligationsQuery {
     }
 }
 
+/// `DELETE /peers/{name}` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DeletePeerQuery {
+    /// operator: delete the peer's DMs and threads too and free the name
+    pub purge: Option<bool>,
+}
+
+impl DeletePeerQuery {
+    /// Every name `DELETE /peers/{name}` accepts.
+    pub const PARAMS: &'static [&'static str] = &["purge"];
+
+    /// The parameters given, for a URL query.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        given([("purge", self.purge.map(|b| b.to_string()))])
+    }
+}
+
 /// `GET /messages/search` parameters: the query and its filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
@@ -144,6 +164,8 @@ mod tests {
         assert_eq!(names(page.pairs()), ThreadPageQuery::PARAMS);
         let owed = ObligationsQuery { peer: s(), limit: Some(3) };
         assert_eq!(names(owed.pairs()), ObligationsQuery::PARAMS);
+        assert_eq!(DeletePeerQuery { purge: Some(true) }.pairs(), [("purge", "true".to_owned())]);
+        assert_eq!(names(DeletePeerQuery { purge: Some(false) }.pairs()), DeletePeerQuery::PARAMS);
         assert!(ThreadsQuery::default().pairs().is_empty() && ObligationsQuery::default().pairs().is_empty());
         let search = SearchParams {
             q: "w".into(),

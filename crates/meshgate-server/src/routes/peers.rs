@@ -2,7 +2,9 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use meshgate_proto::{Peer, PeerChanged, PeerList, PeerRemoved, PeerUpdate, Purged, RegisterResponse, TokenRotated};
+use meshgate_proto::{
+    DeletePeerQuery, Peer, PeerChanged, PeerList, PeerRemoved, PeerUpdate, Purged, RegisterResponse, TokenRotated,
+};
 use meshgate_store::PeerRegistration;
 
 use crate::auth::Auth;
@@ -101,10 +103,7 @@ async fn one(State(state): State<AppState>, auth: Auth, PathParams(name): PathPa
     delete,
     path = "/peers/{name}",
     tag = "peers",
-    params(
-        ("name" = String, Path, description = "peer name"),
-        ("purge" = Option<bool>, Query, description = "operator: delete the peer's DMs and threads too and free the name"),
-    ),
+    params(("name" = String, Path, description = "peer name"), DeletePeerQuery),
     responses(
         (status = 200, description = "deregistered (or purged); its tokens are revoked", body = PeerRemoved),
         (status = 403, description = "caller_binding: another peer's token; operator_only: purge", body = ErrorBody),
@@ -118,7 +117,7 @@ async fn deregister(
     PathParams(name): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<PeerRemoved>> {
-    let q = Query::parse(raw.as_deref(), &["purge"], "/peers/{name}")?;
+    let q = Query::parse(raw.as_deref(), DeletePeerQuery::PARAMS, "/peers/{name}")?;
     if !auth.may_act_as(&name) {
         return Err(ApiError::forbidden("caller_binding", "a peer token can only deregister its own peer"));
     }
