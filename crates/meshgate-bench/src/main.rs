@@ -153,19 +153,8 @@ async fn delivery(
         let factor = 0.3 + (rng % 1400) as f64 / 1000.0;
         tokio::time::sleep(Duration::from_micros((gap_ms as f64 * 1000.0 * factor) as u64)).await;
         let started = Instant::now();
-        let body = SendRequest {
-            from_node: Some(sender.clone()),
-            to_node: watcher.clone(),
-            kind: Kind::Fyi,
-            content: format!("delivery probe {i}"),
-            thread_id: None,
-            related_task_id: None,
-            idempotency_key: None,
-            skip_secret_check: false,
-            in_reply_to: None,
-            due_at: None,
-            due_in: None,
-        };
+        let probe = SendRequest::new(&watcher, Kind::Fyi, format!("delivery probe {i}"));
+        let body = SendRequest { from_node: Some(sender.clone()), ..probe };
         let v = post(http, cli, "/messages", &body).await?;
         acked.push((v["id"].as_i64().context("id")?, started, Instant::now()));
     }

@@ -512,19 +512,7 @@ mod tests {
 
     #[test]
     fn send_request_omits_empty_optionals() {
-        let req = SendRequest {
-            from_node: None,
-            to_node: "b1".into(),
-            kind: Kind::Question,
-            content: "x".into(),
-            thread_id: None,
-            related_task_id: None,
-            idempotency_key: None,
-            skip_secret_check: false,
-            in_reply_to: None,
-            due_at: None,
-            due_in: None,
-        };
+        let req = SendRequest::new("b1", Kind::Question, "x");
         assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"to_node":"b1","kind":"question","content":"x"}"#);
         let reply = SendRequest { to_node: String::new(), in_reply_to: Some(7), ..req };
         let written = serde_json::to_string(&reply).unwrap();

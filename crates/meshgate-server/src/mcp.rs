@@ -503,17 +503,10 @@ impl Mesh for RouterMesh {
 
     async fn send(&self, call: &McpCaller, draft: Draft) -> MeshResult<SendResponse> {
         let body = SendRequest {
-            from_node: None,
-            to_node: draft.to,
-            kind: draft.kind,
-            content: draft.content,
             thread_id: draft.thread_id,
             related_task_id: draft.related_task_id,
-            idempotency_key: None,
-            skip_secret_check: false,
             in_reply_to: draft.in_reply_to,
-            due_at: None,
-            due_in: None,
+            ..SendRequest::new(draft.to, draft.kind, draft.content)
         };
         self.request(call, Method::POST, "/messages", Some(json!(body))).await
     }
