@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::StreamExt;
+use meshgate_proto::{Kind, ListQuery, Message, MessageList, RegisterRequest, SendRequest};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Live-delivery benchmarks.
@@ -89,8 +91,8 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn post(http: &reqwest::Client, cli: &Cli, path: &str, body: Value) -> Result<Value> {
-    let resp = http.post(format!("{}{path}", cli.url)).bearer_auth(&cli.token).json(&body).send().await?;
+async fn post(http: &reqwest::Client, cli: &Cli, path: &str, body: &impl Serialize) -> Result<Value> {
+    let resp = http.post(format!("{}{path}", cli.url)).bearer_auth(&cli.token).json(body).send().await?;
     let status = resp.status();
     let text = resp.text().await?;
     if !status.is_success() {
@@ -113,7 +115,13 @@ async fn delivery(
     let sender = format!("{prefix}-sender");
     let watcher = format!("{prefix}-watcher");
     for name in [&sender, &watcher] {
-        post(http, cli, "/peers/register", json!({"name": name, "url": "http://bench.invalid:1"})).await?;
+        let register = RegisterRequest {
+            name: name.clone(),
+            url: Some("http://bench.invalid:1".into()),
+            capabilities: None,
+            adopt_history: false,
+        };
+        post(http, cli, "/peers/register", &register).await?;
     }
     // Start after everything already in the watcher's inbox.
     let start_after = latest_id(http, cli, &watcher).await?;
@@ -145,9 +153,9 @@ async fn delivery(
         let factor = 0.3 + (rng % 1400) as f64 / 1000.0;
         tokio::time::sleep(Duration::from_micros((gap_ms as f64 * 1000.0 * factor) as u64)).await;
         let started = Instant::now();
-        let body =
-            json!({"from_node": sender, "to_node": watcher, "kind": "fyi", "content": format!("delivery probe {i}")});
-        let v = post(http, cli, "/messages", body).await?;
+        let probe = SendRequest::new(&watcher, Kind::Fyi, format!("delivery probe {i}"));
+        let body = SendRequest { from_node: Some(sender.clone()), ..probe };
+        let v = post(http, cli, "/messages", &body).await?;
         acked.push((v["id"].as_i64().context("id")?, started, Instant::now()));
     }
     let deadline = Instant::now() + Duration::from_secs(10) + Duration::from_millis(2 * poll_ms);
@@ -194,28 +202,34 @@ fn stats(v: &mut [f64]) -> Value {
     })
 }
 
-async fn latest_id(http: &reqwest::Client, cli: &Cli, to: &str) -> Result<i64> {
-    let v: Value =
-        http.get(format!("{}/messages?to={to}&limit=1", cli.url)).bearer_auth(&cli.token).send().await?.json().await?;
-    Ok(v["messages"][0]["id"].as_i64().unwrap_or(0))
+/// `GET /messages` with `q`'s parameters (proto's names).
+fn inbox(http: &reqwest::Client, url: &str, token: &str, q: ListQuery) -> reqwest::RequestBuilder {
+    http.get(format!("{url}/messages")).query(&q.pairs()).bearer_auth(token)
 }
 
-fn arrived(arrivals: &Arrivals, rows: &[Value]) -> i64 {
+async fn latest_id(http: &reqwest::Client, cli: &Cli, to: &str) -> Result<i64> {
+    let q = ListQuery { to: Some(to.to_owned()), limit: Some(1), ..ListQuery::default() };
+    let list: MessageList = inbox(http, &cli.url, &cli.token, q).send().await?.json().await?;
+    Ok(list.messages.first().map_or(0, |m| m.id))
+}
+
+/// Notes the arrival of the DMs `ids` (the first sighting counts); the
+/// largest id.
+fn arrived(arrivals: &Arrivals, ids: impl IntoIterator<Item = i64>) -> i64 {
     let now = Instant::now();
     let mut map = arrivals.lock().unwrap();
     let mut last = 0;
-    for r in rows {
-        if let Some(id) = r["id"].as_i64() {
-            map.entry(id).or_insert(now);
-            last = last.max(id);
-        }
+    for id in ids {
+        map.entry(id).or_insert(now);
+        last = last.max(id);
     }
     last
 }
 
 async fn watch_sse(http: &reqwest::Client, url: &str, token: &str, to: &str, after: i64, arrivals: &Arrivals) {
-    let Ok(resp) = http.get(format!("{url}/messages/stream?to={to}&after_id={after}")).bearer_auth(token).send().await
-    else {
+    let q = ListQuery { to: Some(to.to_owned()), after_id: Some(after), ..ListQuery::default() };
+    let request = http.get(format!("{url}/messages/stream")).query(&q.pairs()).bearer_auth(token);
+    let Ok(resp) = request.send().await else {
         return;
     };
     let mut stream = resp.bytes_stream();
@@ -226,8 +240,8 @@ async fn watch_sse(http: &reqwest::Client, url: &str, token: &str, to: &str, aft
             let block: Vec<u8> = buf.drain(..end + 2).collect();
             for line in String::from_utf8_lossy(&block).lines() {
                 if let Some(data) = line.strip_prefix("data:") {
-                    if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
-                        arrived(arrivals, std::slice::from_ref(&v));
+                    if let Ok(m) = serde_json::from_str::<Message>(data.trim()) {
+                        arrived(arrivals, [m.id]);
                     }
                 }
             }
@@ -237,11 +251,16 @@ async fn watch_sse(http: &reqwest::Client, url: &str, token: &str, to: &str, aft
 
 async fn watch_longpoll(http: &reqwest::Client, url: &str, token: &str, to: &str, mut after: i64, arrivals: &Arrivals) {
     loop {
-        let req = http.get(format!("{url}/messages?to={to}&after_id={after}&limit=1000&wait=30")).bearer_auth(token);
-        let Ok(resp) = req.send().await else { return };
-        let Ok(v) = resp.json::<Value>().await else { return };
-        let rows = v["messages"].as_array().cloned().unwrap_or_default();
-        after = after.max(arrived(arrivals, &rows));
+        let q = ListQuery {
+            to: Some(to.to_owned()),
+            after_id: Some(after),
+            limit: Some(1000),
+            wait: Some(30),
+            ..ListQuery::default()
+        };
+        let Ok(resp) = inbox(http, url, token, q).send().await else { return };
+        let Ok(list) = resp.json::<MessageList>().await else { return };
+        after = after.max(arrived(arrivals, list.messages.iter().map(|m| m.id)));
     }
 }
 
@@ -257,18 +276,10 @@ async fn watch_poll(
     let mut tick = tokio::time::interval(Duration::from_millis(period_ms));
     loop {
         tick.tick().await;
-        let Ok(resp) = http.get(format!("{url}/messages?to={to}&limit=50")).bearer_auth(token).send().await else {
-            return;
-        };
-        let Ok(v) = resp.json::<Value>().await else { return };
-        let rows: Vec<Value> = v["messages"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r["id"].as_i64().unwrap_or(0) > after)
-            .collect();
-        arrived(arrivals, &rows);
+        let q = ListQuery { to: Some(to.to_owned()), limit: Some(50), ..ListQuery::default() };
+        let Ok(resp) = inbox(http, url, token, q).send().await else { return };
+        let Ok(list) = resp.json::<MessageList>().await else { return };
+        arrived(arrivals, list.messages.iter().map(|m| m.id).filter(|id| *id > after));
     }
 }
 
@@ -285,7 +296,8 @@ async fn watchers(cli: &Cli, count: usize, parallel: usize) -> Result<Value> {
             (cli.url.clone(), cli.token.clone(), opened.clone(), failed.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
-            let resp = http.get(format!("{url}/messages/stream?to=idle-{i:05}")).bearer_auth(&token).send().await;
+            let q = ListQuery { to: Some(format!("idle-{i:05}")), ..ListQuery::default() };
+            let resp = http.get(format!("{url}/messages/stream")).query(&q.pairs()).bearer_auth(&token).send().await;
             drop(permit);
             match resp {
                 Ok(r) if r.status().is_success() => {

@@ -3,39 +3,19 @@
 //! [`Error::Auth`](crate::Error::Auth) (403) for anything but its own peer.
 //! None of them uses the client's own node name.
 
-use meshgate_proto::{Alias, AliasList, NewAlias, Peer, TokenRotated};
+use meshgate_proto::{Alias, AliasList, DeletePeerQuery, NewAlias, Peer, PeerUpdate, Purged, TokenRotated};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::client::Client;
 use crate::{registry, Result};
-
-/// What `DELETE /peers/{name}?purge=true` deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Purged {
-    /// The purged name.
-    pub name: String,
-    /// Whether a registered peer was deleted (else only its history).
-    #[serde(default)]
-    pub peer: bool,
-    /// DMs deleted (sent or received).
-    #[serde(default)]
-    pub messages: u64,
-    /// Threads deleted (those it minted).
-    #[serde(default)]
-    pub threads: u64,
-    /// Aliases deleted.
-    #[serde(default)]
-    pub aliases: u64,
-}
 
 impl Client {
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         segments: &[&str],
-        query: &[(&str, &str)],
+        query: &[(&str, String)],
         body: Option<Value>,
     ) -> Result<T> {
         let endpoint = format!("{method} /{}", segments.join("/"));
@@ -71,7 +51,7 @@ impl Client {
     /// `POST /aliases` (operator): creates or repoints `alias`.
     pub async fn put_alias(&self, alias: &str, canonical: &str) -> Result<Alias> {
         let body = NewAlias { alias: alias.to_owned(), canonical: canonical.to_owned() };
-        self.call(Method::POST, &["aliases"], &[], Some(serde_json::to_value(body).unwrap_or_default())).await
+        self.call(Method::POST, &["aliases"], &[], Some(json!(body))).await
     }
 
     /// `DELETE /aliases/{alias}` (operator).
@@ -87,7 +67,8 @@ impl Client {
     /// `DELETE /peers/{name}?purge=true` (operator): deletes the peer and
     /// every DM it sent or received; frees the name.
     pub async fn purge_peer(&self, name: &str) -> Result<Purged> {
-        self.call(Method::DELETE, &["peers", name], &[("purge", "true")], None).await
+        let query = DeletePeerQuery { purge: Some(true) };
+        self.call(Method::DELETE, &["peers", name], &query.pairs(), None).await
     }
 
     /// `POST /peers/{name}/revoke` (operator): kills the peer's tokens.
@@ -105,13 +86,15 @@ impl Client {
     /// credential-guard policy (`block`, `warn`, `off`), or `None` for the
     /// gateway's.
     pub async fn set_peer_secret_guard(&self, name: &str, policy: Option<&str>) -> Result<Peer> {
-        self.call(Method::PATCH, &["peers", name], &[], Some(json!({ "secret_guard": policy }))).await
+        let update = PeerUpdate { secret_guard: Some(policy.map(str::to_owned)), ..PeerUpdate::default() };
+        self.call(Method::PATCH, &["peers", name], &[], Some(json!(update))).await
     }
 
     /// `PATCH /peers/{name} {"enabled": ...}` (operator): a disabled peer's
     /// token is refused and DMs to it are refused; its data stays.
     pub async fn set_peer_enabled(&self, name: &str, enabled: bool) -> Result<Peer> {
-        let peer = self.call(Method::PATCH, &["peers", name], &[], Some(json!({ "enabled": enabled }))).await;
+        let update = PeerUpdate { enabled: Some(enabled), ..PeerUpdate::default() };
+        let peer = self.call(Method::PATCH, &["peers", name], &[], Some(json!(update))).await;
         registry::forget(self.gateway()).await;
         peer
     }

@@ -109,15 +109,14 @@ mod sse;
 mod threads;
 mod tls;
 
-pub use admin::Purged;
 pub use builder::{ClientBuilder, DEFAULT_GATEWAY_URL, DEFAULT_TIMEOUT, GATEWAY_TOKEN_ENV, GATEWAY_URL_ENV};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use live::{StreamStart, WaitOptions, DEFAULT_WAIT, RECONNECT_MAX, RECONNECT_MIN, STREAM_IDLE_TIMEOUT, WAIT_MAX};
 pub use meshgate_proto::{
     suggestions, Alias, Health, Kind, LoopList, LoopPair, LoopReset, MarkRead, MarkReadBulkResponse, Message,
-    MessageStatus, NameError, Obligation, Obligations, Peer, RegisterResponse, SendResponse, Thread, ThreadMessages,
-    TokenRotated, UnknownKind,
+    MessageStatus, NameError, Obligation, Obligations, Peer, Purged, RegisterResponse, SendResponse, Thread,
+    ThreadMessages, TokenRotated, UnknownKind,
 };
 pub use meshgate_proto::{SearchHit, SearchResults, SnippetSegment};
 pub use messages::{SendOptions, SEND_RETRIES_MAX, SEND_RETRY_WAIT_MAX};

@@ -118,11 +118,12 @@ impl Client {
         // `delivered_at` for a DM nobody was shown). A gateway without the
         // parameter (the Python reference, which records no delivery)
         // answers 400: ask it again without.
-        let mut query = vec![("to", target.to_owned()), ("limit", "1".to_owned()), ("peek", "true".to_owned())];
-        let list: MessageList = match self.get(&["messages"], &query).await {
+        let mut query =
+            ListQuery { to: Some(target.to_owned()), limit: Some(1), peek: Some(true), ..ListQuery::default() };
+        let list: MessageList = match self.get(&["messages"], &query.pairs()).await {
             Err(Error::Gateway { status: 400, .. }) => {
-                query.pop();
-                self.get(&["messages"], &query).await?
+                query.peek = None;
+                self.get(&["messages"], &query.pairs()).await?
             }
             other => other?,
         };

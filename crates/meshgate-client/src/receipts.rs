@@ -1,7 +1,7 @@
 //! Receipts, replies and obligations: what became of a DM, answering one,
 //! and the questions still open.
 
-use meshgate_proto::{Kind, MessageStatus, Obligations, SendResponse};
+use meshgate_proto::{Kind, MessageStatus, Obligations, ObligationsQuery, SendResponse};
 
 use crate::error::Result;
 use crate::guard;
@@ -21,14 +21,9 @@ impl Client {
     /// question, ...); `options.in_reply_to` is set to `id`.
     pub async fn reply_with(&self, id: i64, content: &str, kind: Kind, options: SendOptions) -> Result<SendResponse> {
         guard::check(content, &self.known_secrets(), options.skip_secret_check)?;
+        // No recipient: the gateway picks the other party (`to_node` is not written).
         let body = options.in_reply_to(id).request(self.node(), "", kind, content);
-        let mut value = serde_json::to_value(&body)
-            .map_err(|e| crate::Error::Decode { endpoint: "POST /messages".into(), reason: e.to_string() })?;
-        // The gateway picks the recipient (the other party).
-        if let Some(map) = value.as_object_mut() {
-            map.remove("to_node");
-        }
-        self.post(&["messages"], &value).await
+        self.post(&["messages"], &body).await
     }
 
     /// `GET /messages/{id}`: the message with its ladder (`delivered_at`,
@@ -48,8 +43,8 @@ impl Client {
     /// `GET /obligations?peer=NAME` (operator token), or the whole mesh
     /// with `None`.
     pub async fn obligations_of(&self, peer: Option<&str>) -> Result<Obligations> {
-        let query: Vec<(&str, String)> = peer.map(|p| ("peer", p.to_owned())).into_iter().collect();
-        self.get(&["obligations"], &query).await
+        let query = ObligationsQuery { peer: peer.map(str::to_owned), ..ObligationsQuery::default() };
+        self.get(&["obligations"], &query.pairs()).await
     }
 }
 

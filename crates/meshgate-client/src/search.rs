@@ -1,7 +1,7 @@
 //! Full-text search over the DMs this client's token may read
 //! (`GET /messages/search`).
 
-use meshgate_proto::{Kind, SearchResults};
+use meshgate_proto::{Kind, SearchParams, SearchResults};
 
 use crate::client::Client;
 use crate::error::Result;
@@ -35,17 +35,8 @@ pub struct SearchOptions {
 
 impl SearchOptions {
     fn query(&self, q: &str) -> Vec<(&'static str, String)> {
-        let mut out = vec![("q", q.to_owned())];
-        let pairs = [
-            ("from", self.from.clone()),
-            ("to", self.to.clone()),
-            ("kind", self.kind.map(|k| k.as_str().to_owned())),
-            ("thread_id", self.thread_id.clone()),
-            ("since", self.since.clone()),
-            ("limit", self.limit.map(|l| l.to_string())),
-        ];
-        out.extend(pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
-        out
+        let SearchOptions { from, to, kind, thread_id, since, limit } = self.clone();
+        SearchParams { q: q.to_owned(), to, from, thread_id, kind, since, limit }.pairs()
     }
 }
 

@@ -2,7 +2,7 @@
 
 //! [`Client`]: one peer's connection to one gateway.
 
-use meshgate_proto::{NewThread, Thread, ThreadList, ThreadMessages};
+use meshgate_proto::{NewThread, Thread, ThreadList, ThreadMessages, ThreadPageQuery};
 
 use crate::{Client, Result};
 
@@ -55,10 +55,7 @@ impl Client {
     /// [`Client::thread_page`] of at most `limit` messages (the gateway
     /// takes 1 to 1000).
     pub async fn thread_page_of(&self, thread_id: &str, after_id: Option<i64>, limit: u32) -> Result<ThreadMessages> {
-        let mut query = vec![("limit", limit.to_string())];
-        if let Some(id) = after_id {
-            query.push(("after_id", id.to_string()));
-        }
-        self.get(&["threads", thread_id], &query).await
+        let query = ThreadPageQuery { limit: Some(limit), after_id };
+        self.get(&["threads", thread_id], &query.pairs()).await
     }
 }

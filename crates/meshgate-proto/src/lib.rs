@@ -17,11 +17,14 @@ mod json;
 mod json_ser;
 mod kind;
 mod list_query;
+mod mark_read;
 mod message;
 mod name;
 mod page;
 mod peer;
+mod queries;
 mod receipt;
+mod register;
 mod search;
 mod send;
 mod suggest;
@@ -32,15 +35,23 @@ pub use body::{shown, type_name, BodyError, BodyErrorKind, Fields, SHOWN_MAX};
 pub use json_ser::EncodeError;
 pub use kind::{Kind, UnknownKind};
 pub use list_query::ListQuery;
+pub use mark_read::MARK_READ_IDS_MAX;
 pub use message::{
     MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, MessageListWriter, MessageRef, SendRequest,
     SendResponse,
 };
 pub use name::{validate_peer_name, NameError, PEER_NAME_MAX, PEER_NAME_PATTERN};
 pub use page::{PageBudget, PAGE_BYTES_DEFAULT};
-pub use peer::{Alias, AliasList, NewAlias, Peer, PeerList, RegisterRequest, RegisterResponse, TokenRotated};
+pub use peer::{
+    Alias, AliasDeleted, AliasList, NewAlias, Peer, PeerChanged, PeerList, PeerRemoved, PeerUpdate, Purged,
+    RegisterRequest, RegisterResponse, SecretGuard, TokenRotated,
+};
+pub use queries::{DeletePeerQuery, ObligationsQuery, SearchParams, ThreadPageQuery, ThreadsQuery};
 pub use receipt::{
     MessageStatus, Obligation, Obligations, Receipt, DUE_IN_MAX_SECS, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
+};
+pub use register::{
+    check_capabilities, check_url, CAPABILITIES_MAX_BYTES, CAPABILITIES_MAX_DEPTH, CAPABILITIES_MAX_KEYS, URL_MAX_CHARS,
 };
 pub use search::{
     SearchHit, SearchResults, SnippetSegment, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SEARCH_QUERY_MAX_BYTES,
@@ -104,4 +115,12 @@ pub struct Health {
     /// `ok` or `unavailable`: whether the store answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+}
+
+/// `GET /ready` answer while the store answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Ready {
+    /// Always `ready`.
+    pub status: String,
 }

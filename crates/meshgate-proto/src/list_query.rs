@@ -51,23 +51,18 @@ impl ListQuery {
 
     /// The `(name, value)` pairs of the parameters given, for a URL query.
     pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let mut put = |name, value: Option<String>| {
-            if let Some(v) = value {
-                out.push((name, v));
-            }
-        };
-        put("to", self.to.clone());
-        put("from", self.from.clone());
-        put("thread_id", self.thread_id.clone());
-        put("kind", self.kind.map(|k| k.as_str().to_owned()));
-        put("unread_only", self.unread_only.map(|b| b.to_string()));
-        put("since", self.since.clone());
-        put("limit", self.limit.map(|n| n.to_string()));
-        put("after_id", self.after_id.map(|n| n.to_string()));
-        put("wait", self.wait.map(|n| n.to_string()));
-        put("peek", self.peek.map(|b| b.to_string()));
-        out
+        crate::queries::given([
+            ("to", self.to.clone()),
+            ("from", self.from.clone()),
+            ("thread_id", self.thread_id.clone()),
+            ("kind", self.kind.map(|k| k.as_str().to_owned())),
+            ("unread_only", self.unread_only.map(|b| b.to_string())),
+            ("since", self.since.clone()),
+            ("limit", self.limit.map(|n| n.to_string())),
+            ("after_id", self.after_id.map(|n| n.to_string())),
+            ("wait", self.wait.map(|n| n.to_string())),
+            ("peek", self.peek.map(|b| b.to_string())),
+        ])
     }
 }
 

@@ -254,7 +254,9 @@ pub struct SendRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub from_node: Option<String>,
-    /// Recipient peer name or alias (a reply may leave it out: the other party).
+    /// Recipient peer name or alias. A reply may leave it out (empty here,
+    /// and then not written): the gateway sends it to the other party.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub to_node: String,
     /// Message kind.
@@ -510,19 +512,11 @@ mod tests {
 
     #[test]
     fn send_request_omits_empty_optionals() {
-        let req = SendRequest {
-            from_node: None,
-            to_node: "b1".into(),
-            kind: Kind::Question,
-            content: "x".into(),
-            thread_id: None,
-            related_task_id: None,
-            idempotency_key: None,
-            skip_secret_check: false,
-            in_reply_to: None,
-            due_at: None,
-            due_in: None,
-        };
+        let req = SendRequest::new("b1", Kind::Question, "x");
         assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"to_node":"b1","kind":"question","content":"x"}"#);
+        let reply = SendRequest { to_node: String::new(), in_reply_to: Some(7), ..req };
+        let written = serde_json::to_string(&reply).unwrap();
+        assert_eq!(written, r#"{"kind":"question","content":"x","in_reply_to":7}"#, "a reply leaves the recipient out");
+        assert_eq!(serde_json::from_str::<SendRequest>(&written).unwrap(), reply);
     }
 }

@@ -18,6 +18,14 @@ pub enum NameError {
     Malformed(String),
 }
 
+impl From<NameError> for crate::BodyError {
+    /// 422 `invalid_name`: the one answer to a name that is not canonical,
+    /// in a body or a path.
+    fn from(e: NameError) -> Self {
+        crate::BodyError::invalid("invalid_name", e.to_string())
+    }
+}
+
 /// Checks `name` against [`PEER_NAME_PATTERN`] without a regex engine.
 pub fn validate_peer_name(name: &str) -> Result<(), NameError> {
     let bytes = name.as_bytes();

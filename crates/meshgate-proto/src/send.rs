@@ -37,6 +37,24 @@ pub struct SendContext<'a> {
 }
 
 impl SendRequest {
+    /// A DM of `kind` to `to_node` with nothing optional set (no sender:
+    /// a per-peer token's own), to fill in with struct update syntax.
+    pub fn new(to_node: impl Into<String>, kind: Kind, content: impl Into<String>) -> SendRequest {
+        SendRequest {
+            from_node: None,
+            to_node: to_node.into(),
+            kind,
+            content: content.into(),
+            thread_id: None,
+            related_task_id: None,
+            idempotency_key: None,
+            skip_secret_check: false,
+            in_reply_to: None,
+            due_at: None,
+            due_in: None,
+        }
+    }
+
     /// Reads a `POST /messages` body as the gateway does, returning the
     /// sender (given, or `ctx.token_peer`) and the request with
     /// `from_node` taken out, `thread_id` and `due_at` in normal form, and

@@ -3,30 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-/// What the gateway does with a message body that looks like a credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SecretGuard {
-    /// Refuse it with 422 `secret_detected` (the default).
-    #[default]
-    Block,
-    /// Store it and log the finding (label and position only).
-    Warn,
-    /// Do not scan.
-    Off,
-}
-
-impl std::str::FromStr for SecretGuard {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "block" => Ok(SecretGuard::Block),
-            "warn" => Ok(SecretGuard::Warn),
-            "off" => Ok(SecretGuard::Off),
-            other => Err(format!("unknown secret-guard policy {other:?}: expected block, warn or off")),
-        }
-    }
-}
+/// The gateway's `--secret-guard` (and a peer's own policy): a wire value, so
+/// proto defines it.
+pub use meshgate_proto::SecretGuard;
 
 /// The operator token: can do everything. Compared in constant time;
 /// never printed.

@@ -4,7 +4,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use meshgate_proto::Fields;
 use serde_json::{Map, Value};
 
 use crate::error::{shown, ApiError, Class};
@@ -21,7 +20,9 @@ pub fn body_too_large() -> ApiError {
     ApiError::new(Class::TooLarge, "body_too_large", format!("request body is over {BODY_LIMIT} bytes"))
 }
 
-/// A JSON object body.
+/// A JSON object body. Each route reads its fields with the proto type's
+/// reader (`SendRequest::read`, `NewAlias::read`, ...), through proto's
+/// [`Fields`](meshgate_proto::Fields): one wording of every refusal.
 pub struct JsonObject(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
@@ -51,41 +52,22 @@ impl JsonObject {
             )),
         }
     }
+}
 
-    /// The fields, read through proto's one wording of every refusal.
-    fn fields(&self) -> Fields<'_> {
-        Fields(&self.0)
+/// `path?name=value&...` of `pairs` (a proto query type's `pairs()`), each
+/// value form-encoded as [`Query::parse`] reads it; `path` alone when there
+/// are none. The URIs of the gateway's in-process calls (MCP tools, the
+/// console), so a parameter's name comes from its proto type.
+pub fn uri_with_query(path: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return path.to_owned();
     }
-
-    /// A required string field of `min..=max` characters.
-    pub fn string(&self, field: &str, min: usize, max: usize) -> Result<&str, ApiError> {
-        Ok(self.fields().string(field, min, max)?)
-    }
-
-    /// An optional string field (absent or null is `None`). A NUL character
-    /// is refused in every field but `content` (see [`Fields::opt_string`]).
-    pub fn opt_string(&self, field: &str, min: usize, max: usize) -> Result<Option<&str>, ApiError> {
-        Ok(self.fields().opt_string(field, min, max)?)
-    }
-
-    /// An optional boolean field.
-    pub fn opt_bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
-        Ok(self.fields().opt_bool(field)?)
-    }
-
-    /// An optional JSON object field.
-    pub fn opt_object(&self, field: &str) -> Result<Option<&Map<String, Value>>, ApiError> {
-        Ok(self.fields().opt_object(field)?)
-    }
-
-    /// An optional string-or-integer field, rendered as a string.
-    pub fn opt_string_or_int(&self, field: &str, max: usize) -> Result<Option<String>, ApiError> {
-        Ok(self.fields().opt_string_or_int(field, max)?)
-    }
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    format!("{path}?{query}")
 }
 
 /// Refuses a URI whose path or query carries an encoded NUL (`%00`), for
-/// the reason of [`JsonObject::opt_string`]'s refusal: a name, filter or
+/// the reason of [`Fields::opt_string`](meshgate_proto::Fields::opt_string)'s refusal: a name, filter or
 /// path segment with one would fail in the PostgreSQL store (a 500). The
 /// connection layer runs it once before routing, for every route; it runs
 /// before authentication, which it cannot leak anything to.

@@ -28,7 +28,6 @@ pub mod limits;
 mod listen;
 pub mod mcp;
 pub mod metrics;
-pub mod peer_record;
 pub mod request_id;
 pub mod retention;
 pub mod routes;

@@ -38,8 +38,8 @@ use meshgate_mcp::rmcp::transport::streamable_http_server::session::SessionManag
 use meshgate_mcp::rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use meshgate_mcp::{Draft, Mesh, MeshResult, MeshServer, Options, ToolError};
 use meshgate_proto::{
-    ErrorBody, ListQuery, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, Obligations, Peer, PeerList,
-    SendRequest, SendResponse, ThreadMessages,
+    ErrorBody, ListQuery, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, Obligations, ObligationsQuery,
+    Peer, PeerList, SendRequest, SendResponse, ThreadMessages, ThreadPageQuery,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -49,6 +49,7 @@ use meshgate_store::TokenHash;
 
 use crate::auth::{Auth, Caller};
 use crate::error::{ApiError, Class};
+use crate::input::uri_with_query;
 use crate::state::AppState;
 
 /// MCP sessions one peer may hold at once on `/mcp`.
@@ -99,7 +100,37 @@ pub fn routes() -> crate::routes::endpoint::Endpoints {
 
 /// `/mcp`: the MCP streamable HTTP transport (GET opens a session's event
 /// stream, DELETE ends a session; same auth and answers).
-#[utoipa::path(post, path = "/mcp", tag = "mcp", operation_id = "mcp", request_body(content = serde_json::Value, description = "a JSON-RPC message of the Model Context Protocol", content_type = "application/json"), responses((status = 200, description = "JSON-RPC answer, as JSON or text/event-stream; the first answers carry the mcp-session-id header"), (status = 403, description = "operator_token_refused: /mcp acts as one peer", body = meshgate_proto::ErrorBody), (status = 404, description = "unknown_session: a session id this gateway did not issue, or one that ended", body = meshgate_proto::ErrorBody), (status = 406, description = "not_acceptable: the Accept header allows neither JSON nor an event stream", body = meshgate_proto::ErrorBody), (status = 429, description = "too_many_sessions: the peer is opening too many sessions at once", body = meshgate_proto::ErrorBody), crate::routes::endpoint::responses::Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/mcp",
+    tag = "mcp",
+    operation_id = "mcp",
+    request_body(
+        content = serde_json::Value,
+        description = "a JSON-RPC message of the Model Context Protocol",
+        content_type = "application/json"
+    ),
+    responses(
+        (
+            status = 200,
+            description = "JSON-RPC answer, as JSON or text/event-stream; the first answers carry the mcp-session-id \
+                           header"
+        ),
+        (status = 403, description = "operator_token_refused: /mcp acts as one peer", body = ErrorBody),
+        (
+            status = 404,
+            description = "unknown_session: a session id this gateway did not issue, or one that ended",
+            body = ErrorBody
+        ),
+        (
+            status = 406,
+            description = "not_acceptable: the Accept header allows neither JSON nor an event stream",
+            body = ErrorBody
+        ),
+        (status = 429, description = "too_many_sessions: the peer is opening too many sessions at once", body = ErrorBody),
+        crate::routes::endpoint::responses::Unauthorized,
+    )
+)]
 async fn serve(gate: Arc<Gate>, auth: Auth, req: Request) -> Response {
     gate.handle(auth, req).await
 }
@@ -431,12 +462,12 @@ fn gateway_error(status: StatusCode, bytes: &[u8]) -> ToolError {
     ToolError { error: body.error, detail: body.detail, suggestions: body.suggestions }
 }
 
-/// `GET /messages` with `q`'s parameters (proto's names, percent-encoded).
+/// `GET /messages` with `q`'s parameters.
 fn messages_uri(q: &ListQuery) -> String {
-    let pairs: Vec<String> = q.pairs().into_iter().map(|(name, value)| format!("{name}={}", percent(&value))).collect();
-    format!("/messages?{}", pairs.join("&"))
+    uri_with_query("/messages", &q.pairs())
 }
 
+/// A path segment, percent-encoded.
 fn percent(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -472,17 +503,10 @@ impl Mesh for RouterMesh {
 
     async fn send(&self, call: &McpCaller, draft: Draft) -> MeshResult<SendResponse> {
         let body = SendRequest {
-            from_node: None,
-            to_node: draft.to,
-            kind: draft.kind,
-            content: draft.content,
             thread_id: draft.thread_id,
             related_task_id: draft.related_task_id,
-            idempotency_key: None,
-            skip_secret_check: false,
             in_reply_to: draft.in_reply_to,
-            due_at: None,
-            due_in: None,
+            ..SendRequest::new(draft.to, draft.kind, draft.content)
         };
         self.request(call, Method::POST, "/messages", Some(json!(body))).await
     }
@@ -535,15 +559,18 @@ impl Mesh for RouterMesh {
         after_id: Option<i64>,
         limit: u32,
     ) -> MeshResult<ThreadMessages> {
-        let mut uri = format!("/threads/{}?limit={limit}", percent(thread_id));
-        if let Some(id) = after_id {
-            uri.push_str(&format!("&after_id={id}"));
-        }
-        self.request(call, Method::GET, &uri, None).await
+        let page = ThreadPageQuery { limit: Some(limit), after_id };
+        self.request(
+            call,
+            Method::GET,
+            &uri_with_query(&format!("/threads/{}", percent(thread_id)), &page.pairs()),
+            None,
+        )
+        .await
     }
 
     async fn obligations(&self, call: &McpCaller) -> MeshResult<Obligations> {
-        let uri = format!("/obligations?peer={}", percent(&call.peer));
-        self.request(call, Method::GET, &uri, None).await
+        let query = ObligationsQuery { peer: Some(call.peer.clone()), ..ObligationsQuery::default() };
+        self.request(call, Method::GET, &uri_with_query("/obligations", &query.pairs()), None).await
     }
 }

@@ -307,7 +307,16 @@ pub fn routes() -> Endpoints {
 }
 
 /// `GET /metrics` on the API listener: the operator token only.
-#[utoipa::path(get, path = "/metrics", tag = "metrics", responses((status = 200, description = "Prometheus text exposition"), (status = 403, description = "operator only", body = meshgate_proto::ErrorBody), (status = 404, description = "metrics are off", body = meshgate_proto::ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition"),
+        crate::routes::endpoint::responses::OperatorOnly,
+        (status = 404, description = "metrics are off", body = meshgate_proto::ErrorBody),
+    )
+)]
 pub(crate) async fn scrape(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
     auth.require_operator("reading metrics")?;
     match state.metrics() {

@@ -15,6 +15,7 @@ mod declared;
 
 mod alias_reads;
 mod api;
+mod bodies;
 mod connections;
 mod console;
 mod console_actions;

@@ -14,7 +14,7 @@ use axum::http::header;
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
-use serde_json::json;
+use meshgate_proto::{Kind, Message, MessageList, SendResponse};
 
 /// The floor server's settings.
 #[derive(Debug, Parser)]
@@ -30,12 +30,17 @@ struct Cli {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let page = Bytes::from(page(cli.rows));
-    let sent = Bytes::from(
-        json!({"id": 1, "from_node": "bench-sender", "to_node": "bench-r000", "kind": "fyi",
-               "thread_id": null, "created_at": "2026-12-05T20:00:00.000000+00:00"})
-        .to_string(),
-    );
+    let page = Bytes::from(page(cli.rows)?);
+    let sent = SendResponse {
+        id: 1,
+        from_node: "bench-sender".into(),
+        to_node: "bench-r000".into(),
+        kind: Kind::Fyi,
+        thread_id: None,
+        created_at: "2026-12-05T20:00:00.000000+00:00".into(),
+        resolved_from: None,
+    };
+    let sent = Bytes::from(serde_json::to_vec(&sent)?);
     let app = Router::new().route(
         "/messages",
         get(move || {
@@ -52,17 +57,24 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// A `MessageList` body of `rows` rows like the benchmark's seeded ones.
-fn page(rows: usize) -> String {
+/// A `MessageList` body of `rows` rows like the benchmark's seeded ones,
+/// written by proto's own types (the gateway's wire form and field order).
+fn page(rows: usize) -> Result<Vec<u8>> {
     let content = "meshgate benchmark message ".repeat(10);
-    let messages: Vec<_> = (0..rows)
-        .map(|i| {
-            json!({
-                "id": 100_000 - i, "from_node": "bench-sender", "to_node": "bench-r000", "kind": "fyi",
-                "content": format!("{i} {}", &content[..200]), "created_at": "2026-12-05T20:00:00.000000+00:00",
-                "read_at": null, "thread_id": null, "related_task_id": null,
-            })
+    let messages: Vec<Message> = (0..rows)
+        .map(|i| Message {
+            id: 100_000 - i as i64,
+            from_node: "bench-sender".into(),
+            to_node: "bench-r000".into(),
+            kind: Kind::Fyi,
+            content: format!("{i} {}", &content[..200]),
+            created_at: "2026-12-05T20:00:00.000000+00:00".into(),
+            read_at: None,
+            thread_id: None,
+            related_task_id: None,
+            owed: false,
+            sender_verified: false,
         })
         .collect();
-    json!({"messages": messages, "n": rows}).to_string()
+    Ok(serde_json::to_vec(&MessageList { n: messages.len(), messages })?)
 }

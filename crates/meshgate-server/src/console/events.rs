@@ -16,7 +16,7 @@ use axum::extract::Request;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use meshgate_proto::MessageList;
+use meshgate_proto::{ErrorBody, ListQuery, MessageList};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -24,6 +24,7 @@ use super::layout::{cut, PREVIEW_CHARS};
 use super::session::{Session, StreamSlot};
 use super::{Console, Ui};
 use crate::error::ApiError;
+use crate::input::uri_with_query;
 
 /// DMs read per wake-up.
 const PAGE: u32 = 100;
@@ -54,9 +55,12 @@ pub(crate) async fn stream(console: Ui, req: Request) -> Response {
                     .into_response()
             }
         },
-        None => match console.get::<MessageList>(&session, "/messages?peek=true&limit=1").await {
+        None => match console.get::<MessageList>(&session, &newest_uri()).await {
             Ok(l) => l.messages.first().map_or(0, |m| m.id),
-            Err(f) => return (f.status, axum::Json(json!({"error": f.code, "detail": f.detail}))).into_response(),
+            Err(f) => {
+                let body = ErrorBody { error: f.code, detail: f.detail, suggestions: Vec::new() };
+                return (f.status, axum::Json(body)).into_response();
+            }
         },
     };
     let console = Arc::clone(&console.0);
@@ -97,7 +101,8 @@ impl Live {
             // check alone there is nothing new.
             if std::mem::take(&mut self.dirty) {
                 self.wake.borrow_and_update();
-                let uri = format!("/messages?after_id={}&peek=true&limit={PAGE}", self.cursor);
+                let page = ListQuery { after_id: Some(self.cursor), ..peek(PAGE) };
+                let uri = uri_with_query("/messages", &page.pairs());
                 // A refusal (the token died, the store is gone) ends the stream;
                 // EventSource reconnects and the new request says why.
                 let list = self.console.get::<MessageList>(&self.session, &uri).await.ok()?;
@@ -130,4 +135,15 @@ impl Live {
             }
         }
     }
+}
+
+/// A console read of up to `limit` DMs: `peek`, so looking records no
+/// delivery.
+pub(crate) fn peek(limit: u32) -> ListQuery {
+    ListQuery { peek: Some(true), limit: Some(limit), ..ListQuery::default() }
+}
+
+/// The newest DM the console's caller may see (the stream's start).
+fn newest_uri() -> String {
+    uri_with_query("/messages", &peek(1).pairs())
 }

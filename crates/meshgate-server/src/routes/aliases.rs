@@ -2,15 +2,13 @@
 
 use axum::extract::State;
 use axum::Json;
-use meshgate_proto::{Alias, AliasList};
+use meshgate_proto::{Alias, AliasDeleted, AliasList};
 use meshgate_store::StoreError;
-use serde_json::{json, Value};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams};
-use crate::routes::check_name;
-use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::responses::{Invalid, OperatorOnly, Unauthorized};
 use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, NewAlias};
@@ -27,13 +25,23 @@ async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<Alia
 }
 
 /// `POST /aliases {alias, canonical}` (operator).
-#[utoipa::path(post, path = "/aliases", tag = "aliases", request_body = NewAlias, responses((status = 200, body = Alias), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/aliases",
+    tag = "aliases",
+    request_body = NewAlias,
+    responses(
+        (status = 200, body = Alias),
+        OperatorOnly,
+        (status = 404, description = "unknown_peer: canonical is no registered peer", body = ErrorBody),
+        (status = 409, description = "name_taken: a peer has that name", body = ErrorBody),
+        Invalid,
+        Unauthorized,
+    )
+)]
 async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Alias>> {
     auth.require_operator("managing aliases")?;
-    let alias = body.string("alias", 1, 64)?.to_owned();
-    let canonical = body.string("canonical", 1, 64)?.to_owned();
-    check_name(&alias)?;
-    check_name(&canonical)?;
+    let NewAlias { alias, canonical } = NewAlias::read(&body.0)?;
     let stored = state.store().put_alias(&alias, &canonical).await.map_err(|e| match e {
         StoreError::NotFound(_) => {
             ApiError::not_found("unknown_peer", format!("canonical {canonical:?} is not a registered peer"))
@@ -45,17 +53,28 @@ async fn put(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Api
 }
 
 /// `DELETE /aliases/{alias}` (operator).
-#[utoipa::path(delete, path = "/aliases/{alias}", tag = "aliases", params(("alias" = String, Path)), responses((status = 200, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    delete,
+    path = "/aliases/{alias}",
+    tag = "aliases",
+    params(("alias" = String, Path)),
+    responses(
+        (status = 200, description = "deleted", body = AliasDeleted),
+        OperatorOnly,
+        (status = 404, description = "unknown_alias: no such alias", body = ErrorBody),
+        Unauthorized,
+    )
+)]
 async fn remove(
     State(state): State<AppState>,
     auth: Auth,
     PathParams(alias): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AliasDeleted>> {
     auth.require_operator("managing aliases")?;
     state.store().delete_alias(&alias).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::not_found("unknown_alias", format!("alias {alias:?} does not exist")),
         other => other.into(),
     })?;
     tracing::info!(alias = %alias, "alias removed");
-    Ok(Json(json!({"status": "deleted", "alias": alias})))
+    Ok(Json(AliasDeleted { status: "deleted".to_owned(), alias }))
 }

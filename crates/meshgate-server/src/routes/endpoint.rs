@@ -124,4 +124,19 @@ pub mod responses {
     #[derive(utoipa::IntoResponses)]
     #[response(status = 401, description = "missing, unknown or revoked token")]
     pub struct Unauthorized(pub ErrorBody);
+
+    /// 403 `operator_only`: a per-peer token where the operator's is needed.
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 403, description = "operator_only: needs the operator token")]
+    pub struct OperatorOnly(pub ErrorBody);
+
+    /// 404 `unknown_peer`: the named peer is not registered.
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 404, description = "unknown_peer: no such peer")]
+    pub struct UnknownPeer(pub ErrorBody);
+
+    /// 422: a malformed body, parameter or path (the `error` code says which).
+    #[derive(utoipa::IntoResponses)]
+    #[response(status = 422, description = "malformed input; the error code says what")]
+    pub struct Invalid(pub ErrorBody);
 }

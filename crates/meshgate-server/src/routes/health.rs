@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use meshgate_proto::Health;
+use meshgate_proto::{Health, Ready};
 
 use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
@@ -23,7 +23,13 @@ pub fn routes() -> Endpoints {
 
 /// `GET /health` (no auth): 200 while the gateway serves; `status` is
 /// `degraded` and `store` `unavailable` when the store does not answer.
-#[utoipa::path(get, path = "/health", tag = "health", security(), responses((status = 200, description = "the gateway serves; the body says whether the store answers", body = Health)))]
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(),
+    responses((status = 200, description = "the gateway serves; the body says whether the store answers", body = Health))
+)]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let schema = state.store().schema_version().await;
     let ok = schema.is_ok();
@@ -39,10 +45,19 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
 
 /// `GET /ready` (no auth): 200 `{"status": "ready"}` when the store answers
 /// a cheap query, else 503 `store_unavailable`.
-#[utoipa::path(get, path = "/ready", tag = "health", security(), responses((status = 200, description = "the store answers"), (status = 503, description = "store_unavailable")))]
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    security(),
+    responses(
+        (status = 200, description = "the store answers", body = Ready),
+        (status = 503, description = "store_unavailable", body = meshgate_proto::ErrorBody),
+    )
+)]
 async fn ready(State(state): State<AppState>) -> Response {
     match state.store().schema_version().await {
-        Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(_) => Json(Ready { status: "ready".to_owned() }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
             crate::ApiError::new(

@@ -8,7 +8,7 @@ use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::input::PathParams;
 use crate::routes::check_name;
-use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::responses::{OperatorOnly, Unauthorized};
 use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
 
@@ -19,7 +19,7 @@ pub fn routes() -> Endpoints {
 
 /// `GET /loops` (operator): pairs whose DMs the breaker refuses now, on
 /// this replica.
-#[utoipa::path(get, path = "/loops", tag = "loops", responses((status = 200, body = LoopList), (status = 403, description = "operator only", body = ErrorBody), Unauthorized))]
+#[utoipa::path(get, path = "/loops", tag = "loops", responses((status = 200, body = LoopList), OperatorOnly, Unauthorized))]
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<LoopList>> {
     auth.require_operator("listing conversation loops")?;
     let limit = state.loops().map(|l| l.limit());
@@ -32,7 +32,18 @@ async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<LoopL
 
 /// `DELETE /loops/{a}/{b}` (operator): forgets the pair's count, so DMs
 /// between them flow again (aliases resolve; idempotent).
-#[utoipa::path(delete, path = "/loops/{a}/{b}", tag = "loops", params(("a" = String, Path), ("b" = String, Path)), responses((status = 200, body = LoopReset), (status = 403, description = "operator only", body = ErrorBody), (status = 422, description = "invalid name", body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    delete,
+    path = "/loops/{a}/{b}",
+    tag = "loops",
+    params(("a" = String, Path), ("b" = String, Path)),
+    responses(
+        (status = 200, body = LoopReset),
+        OperatorOnly,
+        (status = 422, description = "invalid name", body = ErrorBody),
+        Unauthorized,
+    )
+)]
 async fn reset(
     State(state): State<AppState>,
     auth: Auth,

@@ -47,7 +47,7 @@ pub(crate) fn parse_id(raw: &str) -> ApiResult<i64> {
 
 /// Validates a peer name given in a path or body.
 pub(crate) fn check_name(name: &str) -> ApiResult<()> {
-    meshgate_proto::validate_peer_name(name).map_err(|e| ApiError::invalid("invalid_name", e.to_string()))
+    Ok(meshgate_proto::validate_peer_name(name).map_err(meshgate_proto::BodyError::from)?)
 }
 
 /// Close names for a misaddressed `name`: enabled peers whose name or alias

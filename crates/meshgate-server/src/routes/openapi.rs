@@ -40,7 +40,13 @@ pub fn spec() -> utoipa::openapi::OpenApi {
 }
 
 /// `GET /openapi.json` (no auth).
-#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(), responses((status = 200, description = "this document")))]
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    security(),
+    responses((status = 200, description = "this document"))
+)]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(spec())
 }

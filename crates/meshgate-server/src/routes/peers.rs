@@ -2,17 +2,15 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use meshgate_proto::{Peer, PeerList, RegisterResponse, TokenRotated};
+use meshgate_proto::{
+    DeletePeerQuery, Peer, PeerChanged, PeerList, PeerRemoved, PeerUpdate, Purged, RegisterResponse, TokenRotated,
+};
 use meshgate_store::PeerRegistration;
-use serde_json::{json, Value};
 
 use crate::auth::Auth;
-use crate::config::SecretGuard;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams, Query};
-use crate::peer_record::{check_capabilities, check_url};
-use crate::routes::check_name;
-use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::responses::{Invalid, OperatorOnly, Unauthorized, UnknownPeer};
 use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
 use crate::tokens::{mint, PEER_TOKEN_PREFIX};
@@ -31,26 +29,24 @@ pub fn routes() -> Endpoints {
 }
 
 /// `POST /peers/register`: upsert; mints the per-peer token once.
-#[utoipa::path(post, path = "/peers/register", tag = "peers", request_body = RegisterRequest, responses((status = 200, body = RegisterResponse), (status = 422, description = "invalid name or fields", body = ErrorBody), (status = 403, description = "a peer token registering another peer", body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/peers/register",
+    tag = "peers",
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, body = RegisterResponse),
+        (status = 422, description = "invalid name or fields", body = ErrorBody),
+        (status = 403, description = "a peer token registering another peer", body = ErrorBody),
+        Unauthorized,
+    )
+)]
 async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<RegisterResponse>> {
-    let name = body.string("name", 1, 64)?.to_owned();
-    check_name(&name)?;
-    if !auth.may_act_as(&name) {
-        return Err(ApiError::forbidden("caller_binding", "a peer token can only register its own peer"));
-    }
-    let url = body.opt_string("url", 1, crate::peer_record::URL_MAX_CHARS)?.map(str::to_owned);
-    if let Some(url) = &url {
-        check_url(url)?;
-    }
-    let capabilities = body.opt_object("capabilities")?.cloned();
-    if let Some(caps) = &capabilities {
-        check_capabilities(caps)?;
-    }
+    let RegisterRequest { name, url, capabilities, adopt_history } = RegisterRequest::read(&body.0, auth.peer())?;
     // Every peer reads these fields (GET /peers): no live credential in them.
     let caps_text = capabilities.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
     let fields = [("url", url.as_deref()), ("capabilities", caps_text.as_deref())];
     super::credentials::refuse_in_fields(&state, auth.token(), &fields).await?;
-    let adopt_history = body.opt_bool("adopt_history")?.unwrap_or(false);
     if adopt_history {
         auth.require_operator("adopting a deleted peer's history")?;
     }
@@ -83,7 +79,13 @@ fn for_caller(auth: &Auth, mut peer: Peer) -> Peer {
 }
 
 /// `GET /peers/{name}`.
-#[utoipa::path(get, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = Peer), (status = 404, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/peers/{name}",
+    tag = "peers",
+    params(("name" = String, Path, description = "peer name")),
+    responses((status = 200, body = Peer), UnknownPeer, Unauthorized)
+)]
 async fn one(State(state): State<AppState>, auth: Auth, PathParams(name): PathParams<String>) -> ApiResult<Json<Peer>> {
     state
         .store()
@@ -97,14 +99,25 @@ async fn one(State(state): State<AppState>, auth: Auth, PathParams(name): PathPa
 /// tokens and drops its aliases; its DMs stay and retire the name. With
 /// `purge=true` (operator), also deletes its DMs and threads and frees the
 /// name (works on a retired name too).
-#[utoipa::path(delete, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name"), ("purge" = Option<bool>, Query, description = "operator: delete the peer's DMs and threads too and free the name")), responses((status = 200, description = "deregistered (or purged); its tokens are revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    delete,
+    path = "/peers/{name}",
+    tag = "peers",
+    params(("name" = String, Path, description = "peer name"), DeletePeerQuery),
+    responses(
+        (status = 200, description = "deregistered (or purged); its tokens are revoked", body = PeerRemoved),
+        (status = 403, description = "caller_binding: another peer's token; operator_only: purge", body = ErrorBody),
+        UnknownPeer,
+        Unauthorized,
+    )
+)]
 async fn deregister(
     State(state): State<AppState>,
     auth: Auth,
     PathParams(name): PathParams<String>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let q = Query::parse(raw.as_deref(), &["purge"], "/peers/{name}")?;
+) -> ApiResult<Json<PeerRemoved>> {
+    let q = Query::parse(raw.as_deref(), DeletePeerQuery::PARAMS, "/peers/{name}")?;
     if !auth.may_act_as(&name) {
         return Err(ApiError::forbidden("caller_binding", "a peer token can only deregister its own peer"));
     }
@@ -112,21 +125,27 @@ async fn deregister(
         auth.require_operator("purging a peer's history")?;
         let p = state.store().purge_peer(&name).await.map_err(|e| not_registered(e, &name))?;
         tracing::info!(peer = %name, messages = p.messages, threads = p.threads, aliases = p.aliases, "peer purged");
-        return Ok(Json(json!({
-            "status": "purged", "name": name, "peer": p.peer,
-            "messages": p.messages, "threads": p.threads, "aliases": p.aliases,
-        })));
+        let (peer, messages, threads, aliases) = (p.peer, p.messages, p.threads, p.aliases);
+        let purged = Purged { status: "purged".to_owned(), name, peer, messages, threads, aliases };
+        return Ok(Json(PeerRemoved::Purged(purged)));
     }
     state.store().delete_peer(&name).await.map_err(|e| not_registered(e, &name))?;
     tracing::info!(peer = %name, "peer deregistered");
-    Ok(Json(json!({"status": "deregistered", "name": name})))
+    Ok(Json(PeerRemoved::Deregistered(PeerChanged { status: "deregistered".to_owned(), name })))
 }
 
 /// `PATCH /peers/{name} {"enabled"?: bool, "secret_guard"?: "block"|"warn"|"off"|null}`
 /// (operator): disabled peers can neither send nor be sent to; a peer's own
 /// guard policy replaces the gateway's for the DMs it sends (null: back to
 /// the gateway's).
-#[utoipa::path(patch, path = "/peers/{name}", tag = "peers", params(("name" = String, Path, description = "peer name")), request_body(content = Object, description = "{\"enabled\"?: bool, \"secret_guard\"?: \"block\" | \"warn\" | \"off\" | null}"), responses((status = 200, body = Peer), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    patch,
+    path = "/peers/{name}",
+    tag = "peers",
+    params(("name" = String, Path, description = "peer name")),
+    request_body = PeerUpdate,
+    responses((status = 200, body = Peer), OperatorOnly, UnknownPeer, Invalid, Unauthorized)
+)]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -134,20 +153,7 @@ async fn update(
     body: JsonObject,
 ) -> ApiResult<Json<Peer>> {
     auth.require_operator("changing a peer's settings")?;
-    let enabled = body.opt_bool("enabled")?;
-    let guard = match body.0.get("secret_guard") {
-        None => None,
-        Some(Value::Null) => Some(None),
-        Some(Value::String(s)) => {
-            Some(Some(s.parse::<SecretGuard>().map(|_| s.clone()).map_err(|e| ApiError::invalid("invalid_field", e))?))
-        }
-        Some(_) => {
-            return Err(ApiError::invalid("invalid_field", "field \"secret_guard\" must be block, warn, off or null"))
-        }
-    };
-    if enabled.is_none() && guard.is_none() {
-        return Err(ApiError::invalid("missing_field", "give \"enabled\" and/or \"secret_guard\""));
-    }
+    let PeerUpdate { enabled, secret_guard: guard } = PeerUpdate::read(&body.0)?;
     let mut peer = None;
     if let Some(enabled) = enabled {
         peer = Some(state.store().set_peer_enabled(&name, enabled).await.map_err(|e| not_registered(e, &name))?);
@@ -158,11 +164,23 @@ async fn update(
         peer = Some(p.map_err(|e| not_registered(e, &name))?);
         tracing::warn!(peer = %name, policy = policy.as_deref().unwrap_or("gateway default"), "peer secret-guard policy changed");
     }
+    // `PeerUpdate::read` refuses a body that changes neither.
     peer.map(Json).ok_or_else(|| ApiError::invalid("missing_field", "give \"enabled\" and/or \"secret_guard\""))
 }
 
 /// `POST /peers/{name}/token`: a new token; the previous one dies at once.
-#[utoipa::path(post, path = "/peers/{name}/token", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, body = TokenRotated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/peers/{name}/token",
+    tag = "peers",
+    params(("name" = String, Path, description = "peer name")),
+    responses(
+        (status = 200, body = TokenRotated),
+        (status = 403, description = "caller_binding: another peer's token", body = ErrorBody),
+        UnknownPeer,
+        Unauthorized,
+    )
+)]
 async fn rotate(
     State(state): State<AppState>,
     auth: Auth,
@@ -179,16 +197,22 @@ async fn rotate(
 
 /// `POST /peers/{name}/revoke` (operator): kills the peer's tokens; the
 /// next registration mints a new one.
-#[utoipa::path(post, path = "/peers/{name}/revoke", tag = "peers", params(("name" = String, Path, description = "peer name")), responses((status = 200, description = "tokens revoked"), (status = 403, description = "operator only", body = ErrorBody), (status = 404, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/peers/{name}/revoke",
+    tag = "peers",
+    params(("name" = String, Path, description = "peer name")),
+    responses((status = 200, description = "tokens revoked", body = PeerChanged), OperatorOnly, UnknownPeer, Unauthorized)
+)]
 async fn revoke(
     State(state): State<AppState>,
     auth: Auth,
     PathParams(name): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PeerChanged>> {
     auth.require_operator("revoking a peer token")?;
     state.store().revoke_tokens(&name).await.map_err(|e| not_registered(e, &name))?;
     tracing::info!(peer = %name, "peer tokens revoked");
-    Ok(Json(json!({"status": "revoked", "name": name})))
+    Ok(Json(PeerChanged { status: "revoked".to_owned(), name }))
 }
 
 fn not_registered(e: meshgate_store::StoreError, name: &str) -> ApiError {

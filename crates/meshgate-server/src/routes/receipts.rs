@@ -12,14 +12,14 @@
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use meshgate_proto::{
-    ErrorBody, Message, MessageStatus, Obligations, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
+    ErrorBody, Message, MessageStatus, Obligations, ObligationsQuery, OBLIGATIONS_LIMIT_DEFAULT, OBLIGATIONS_LIMIT_MAX,
 };
 use meshgate_store::{now_timestamp, ObligationQuery};
 
 use crate::auth::Auth;
 use crate::error::{shown, ApiError, ApiResult};
 use crate::input::{PathParams, Query};
-use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::responses::{Invalid, Unauthorized};
 use crate::routes::endpoint::Endpoints;
 use crate::routes::{filter_name, parse_id};
 use crate::state::AppState;
@@ -38,7 +38,19 @@ fn unknown_message(id: i64) -> ApiError {
 /// `read_at`, `answer_id`, `in_reply_to`, `due_at`), for its sender, its
 /// recipient and the operator; anyone else gets the 404 of a missing id.
 /// Reading the ladder is no delivery: it records nothing.
-#[utoipa::path(get, path = "/messages/{id}", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MessageStatus), (status = 403, description = "peer_token_required: the operator token under --require-peer-tokens", body = ErrorBody), (status = 404, description = "unknown_message: no such message, or not the caller's", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/messages/{id}",
+    tag = "messages",
+    params(("id" = i64, Path, description = "message id")),
+    responses(
+        (status = 200, body = MessageStatus),
+        (status = 403, description = "peer_token_required: the operator token under --require-peer-tokens", body = ErrorBody),
+        (status = 404, description = "unknown_message: no such message, or not the caller's", body = ErrorBody),
+        Invalid,
+        Unauthorized,
+    )
+)]
 pub(crate) async fn status(
     State(state): State<AppState>,
     auth: Auth,
@@ -70,14 +82,31 @@ async fn check_party(state: &AppState, id: i64, who: Option<&str>) -> ApiResult<
 /// `overdue`. `limit` (1..=1000, default 100) applies per list. The operator
 /// names a peer with `peer=NAME`, or gets the whole mesh (both lists then
 /// hold every open question); a peer token naming another peer is 403.
-#[utoipa::path(get, path = "/obligations", tag = "messages", params(("peer" = Option<String>, Query, description = "operator: whose obligations (default: the whole mesh)"), ("limit" = Option<u32>, Query, description = "1..1000 per list, default 100")), responses((status = 200, body = Obligations), (status = 400, description = "unknown parameter", body = ErrorBody), (status = 403, description = "forbidden: a peer token asking for another peer; peer_token_required: the operator token under --require-peer-tokens", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/obligations",
+    tag = "messages",
+    params(ObligationsQuery),
+    responses(
+        (status = 200, body = Obligations),
+        (status = 400, description = "unknown parameter", body = ErrorBody),
+        (
+            status = 403,
+            description = "forbidden: a peer token asking for another peer; \
+                           peer_token_required: the operator token under --require-peer-tokens",
+            body = ErrorBody
+        ),
+        Invalid,
+        Unauthorized,
+    )
+)]
 pub(crate) async fn obligations(
     State(state): State<AppState>,
     auth: Auth,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Obligations>> {
     auth.require_peer_token_if_configured(&state)?;
-    let query = Query::parse(raw.as_deref(), &["peer", "limit"], "/obligations")?;
+    let query = Query::parse(raw.as_deref(), ObligationsQuery::PARAMS, "/obligations")?;
     let named = query.get("peer").filter(|p| !p.is_empty()).map(str::to_owned);
     let named = filter_name(&state, &auth, named).await?;
     let peer = match (auth.peer(), named) {

@@ -10,18 +10,19 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use meshgate_proto::{ErrorBody, Kind, SearchHit, SearchResults, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX};
+use meshgate_proto::{ErrorBody, Kind, SearchHit, SearchParams, SearchResults, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX};
 use meshgate_store::{parse_query, parse_timestamp, snippet, SearchQuery, Timestamp, SEARCH_BUDGET_DEFAULT};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Query;
+use crate::routes::endpoint::responses::Unauthorized;
 use crate::routes::endpoint::Endpoints;
 use crate::routes::filter_name;
 use crate::state::AppState;
 
 /// Query parameters `GET /messages/search` accepts; anything else is a 400.
-pub const SEARCH_PARAMS: &[&str] = &["q", "to", "to_node", "from", "from_node", "thread_id", "kind", "since", "limit"];
+pub const SEARCH_PARAMS: &[&str] = SearchParams::PARAMS;
 
 /// Endpoints of this resource.
 pub fn routes() -> Endpoints {
@@ -30,7 +31,33 @@ pub fn routes() -> Endpoints {
 
 /// `GET /messages/search?q=...`: ranked hits with snippets, scoped to the
 /// caller.
-#[utoipa::path(get, path = "/messages/search", tag = "messages", params(("q" = String, Query, description = "the query: words (ANDed), \"a phrase\", word* (prefix, 2+ characters), a OR b, -word (exclude); at most 512 bytes and 32 words"), ("to" = Option<String>, Query, description = "recipient (alias: to_node); narrows"), ("from" = Option<String>, Query, description = "sender (alias: from_node); narrows"), ("thread_id" = Option<String>, Query), ("kind" = Option<Kind>, Query), ("since" = Option<String>, Query, description = "RFC 3339 instant; strictly after"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..100, default 20")), responses((status = 200, body = SearchResults), (status = 400, description = "invalid_query (with what is wrong), unknown parameter or kind, bad since", body = ErrorBody), (status = 422, description = "invalid_parameter (limit); query_too_broad: the search ran out of its budget before finding anything", body = ErrorBody), (status = 401, description = "missing, unknown or revoked token", body = ErrorBody), (status = 429, description = "too_many_searches: the peer (2) or the gateway (one per CPU) already runs as many searches as it may, with Retry-After", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/messages/search",
+    tag = "messages",
+    params(SearchParams),
+    responses(
+        (status = 200, body = SearchResults),
+        (
+            status = 400,
+            description = "invalid_query (with what is wrong), unknown parameter or kind, bad since",
+            body = ErrorBody
+        ),
+        (
+            status = 422,
+            description = "invalid_parameter (limit); query_too_broad: the search ran out of its budget before \
+                           finding anything",
+            body = ErrorBody
+        ),
+        Unauthorized,
+        (
+            status = 429,
+            description = "too_many_searches: the peer (2) or the gateway (one per CPU) already runs as many \
+                           searches as it may, with Retry-After",
+            body = ErrorBody
+        ),
+    )
+)]
 pub(crate) async fn search(
     State(state): State<AppState>,
     auth: Auth,

@@ -2,13 +2,13 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use meshgate_proto::{Thread, ThreadList, ThreadMessages};
+use meshgate_proto::{Thread, ThreadList, ThreadMessages, ThreadPageQuery, ThreadsQuery};
 use meshgate_store::{MessageQuery, Order, ThreadQuery};
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams, Query};
-use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::responses::{Invalid, Unauthorized};
 use crate::routes::endpoint::Endpoints;
 use crate::state::AppState;
 use meshgate_proto::{ErrorBody, NewThread};
@@ -21,16 +21,32 @@ pub fn routes() -> Endpoints {
 /// `POST /threads {thread_name, session_id?}`: idempotent per name within
 /// the caller's namespace (a peer token's own names; the operator's shared
 /// ones). Never returns or changes another peer's thread.
-#[utoipa::path(post, path = "/threads", tag = "threads", request_body = NewThread, responses((status = 200, body = Thread), (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/threads",
+    tag = "threads",
+    request_body = NewThread,
+    responses(
+        (status = 200, body = Thread),
+        (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody),
+        Unauthorized,
+    )
+)]
 async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
     let new = NewThread::read(&body.0)?;
     Ok(Json(state.store().mint_thread_as(&new.thread_name, new.session_id.as_deref(), auth.peer()).await?))
 }
 
 /// `GET /threads?peer=&topic=&session_id=&limit=`.
-#[utoipa::path(get, path = "/threads", tag = "threads", params(("peer" = Option<String>, Query), ("topic" = Option<String>, Query), ("session_id" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = ThreadList), Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/threads",
+    tag = "threads",
+    params(ThreadsQuery),
+    responses((status = 200, body = ThreadList), Invalid, Unauthorized)
+)]
 async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Json<ThreadList>> {
-    let q = Query::parse(raw.as_deref(), &["peer", "topic", "session_id", "limit"], "/threads")?;
+    let q = Query::parse(raw.as_deref(), ThreadsQuery::PARAMS, "/threads")?;
     let peer = q.get("peer").filter(|s| !s.is_empty()).map(str::to_owned);
     let peer_aliases = match &peer {
         Some(name) => peer_names(&state, name).await?,
@@ -69,14 +85,25 @@ async fn peer_names(state: &AppState, name: &str) -> ApiResult<Vec<String>> {
 /// sees a thread only if it minted it or sent or received a DM in it (404
 /// otherwise), and then only the DMs it sent or received; of a thread it
 /// did not mint, without the minter's `session_id`.
-#[utoipa::path(get, path = "/threads/{uuid}", tag = "threads", params(("uuid" = String, Path), ("limit" = Option<u32>, Query, description = "1..1000, default 100"), ("after_id" = Option<i64>, Query, description = "cursor: messages after this id")), responses((status = 200, body = ThreadMessages), (status = 404, description = "no such thread, or not one the caller takes part in", body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/threads/{uuid}",
+    tag = "threads",
+    params(("uuid" = String, Path), ThreadPageQuery),
+    responses(
+        (status = 200, body = ThreadMessages),
+        (status = 404, description = "unknown_thread: no such thread, or not one the caller takes part in", body = ErrorBody),
+        Invalid,
+        Unauthorized,
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     auth: Auth,
     PathParams(uuid): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ThreadMessages>> {
-    let q = Query::parse(raw.as_deref(), &["limit", "after_id"], "/threads/{uuid}")?;
+    let q = Query::parse(raw.as_deref(), ThreadPageQuery::PARAMS, "/threads/{uuid}")?;
     let limit = q.int("limit", 1, 1000)?.unwrap_or(100) as usize;
     let after_id = q.int("after_id", 0, i64::MAX)?;
     let not_found = || ApiError::not_found("unknown_thread", format!("thread {uuid:?} does not exist"));

@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::html;
-use meshgate_proto::{Kind, PeerList, SendResponse};
+use meshgate_proto::{Kind, PeerList, RegisterRequest, SendResponse};
 use serde_json::{json, Map, Value};
 
 use super::super::api::{enc, Failure};
@@ -59,7 +59,13 @@ pub(crate) async fn submit(console: Ui, SignedIn(session): SignedIn, req: Reques
     let msg = Value::Object(msg);
     let mut sent = console.call::<SendResponse>(&session, Method::POST, "/messages", Some(&msg)).await;
     if session.peer().is_none() && matches!(&sent, Err(f) if f.code == "unknown_sender") {
-        let overseer = json!({"name": OVERSEER, "capabilities": {"role": OVERSEER_ROLE}});
+        let overseer = RegisterRequest {
+            name: OVERSEER.to_owned(),
+            url: None,
+            capabilities: json!({"role": OVERSEER_ROLE}).as_object().cloned(),
+            adopt_history: false,
+        };
+        let overseer = json!(overseer);
         if let Err(f) = console.call::<Value>(&session, Method::POST, "/peers/register", Some(&overseer)).await {
             return page(&console, &session, f.status, &form, Some(&f)).await;
         }

@@ -6,12 +6,14 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
-use meshgate_proto::{MessageList, Obligations, PeerList};
+use meshgate_proto::{ListQuery, MessageList, Obligations, ObligationsQuery, PeerList};
 
 use super::super::api::{enc, Failure};
+use super::super::events::peek;
 use super::super::layout::{dm_list, failure_page, respond, shell, short_time};
 use super::super::session::Session;
 use super::super::{SignedIn, Ui};
+use crate::input::uri_with_query;
 use crate::session::LiveKind;
 
 /// DMs the overview lists (newer ones arrive live).
@@ -27,14 +29,15 @@ pub(crate) async fn page(console: Ui, SignedIn(session): SignedIn) -> Response {
         Ok(list) => list.peers,
         Err(f) => return failure_page(Some(&session), &f),
     };
-    let me = session.peer().map(|p| format!("&to={}", enc(p))).unwrap_or_default();
-    let latest = console.get::<MessageList>(&session, &format!("/messages?peek=true&limit={LATEST}")).await;
+    let latest = console.get::<MessageList>(&session, &uri_with_query("/messages", &peek(LATEST).pairs())).await;
+    let unread = ListQuery { unread_only: Some(true), to: session.peer().map(str::to_owned), ..peek(COUNT_MAX) };
     let unread = console
-        .get::<MessageList>(&session, &format!("/messages?unread_only=true&peek=true&limit={COUNT_MAX}{me}"))
+        .get::<MessageList>(&session, &uri_with_query("/messages", &unread.pairs()))
         .await
         .map(|l| per_name(l.messages.iter().map(|m| m.to_node.as_str())));
+    let owed_query = ObligationsQuery { limit: Some(COUNT_MAX), ..ObligationsQuery::default() };
     let owed = console
-        .get::<Obligations>(&session, &format!("/obligations?limit={COUNT_MAX}"))
+        .get::<Obligations>(&session, &uri_with_query("/obligations", &owed_query.pairs()))
         .await
         .map(|o| per_name(o.owed.iter().map(|q| q.to_node.as_str())));
     let window = console.sessions.config().online_window;

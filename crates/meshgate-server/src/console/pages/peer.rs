@@ -8,12 +8,13 @@ use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
-use meshgate_proto::{MessageList, Peer};
+use meshgate_proto::{ListQuery, MessageList, Peer};
 
 use super::super::api::enc;
 use super::super::layout::{dm_list, error_page, failure_page, respond, shell, short_time};
 use super::super::{SignedIn, Ui};
 use crate::error::ApiError;
+use crate::input::uri_with_query;
 
 /// DMs per page.
 pub(crate) const PAGE: usize = 50;
@@ -26,9 +27,13 @@ pub(crate) async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Response> {
     let (outbox, after) = parse_query(raw.as_deref()).map_err(|e| error_page(Some(&session), &e))?;
-    let field = if outbox { "from" } else { "to" };
-    let cursor = after.map(|a| format!("&after_id={a}")).unwrap_or_default();
-    let uri = format!("/messages?{field}={}&peek=true&limit={PAGE}{cursor}", enc(&name));
+    let mut page = ListQuery { after_id: after, ..super::super::events::peek(PAGE as u32) };
+    if outbox {
+        page.from = Some(name.clone());
+    } else {
+        page.to = Some(name.clone());
+    }
+    let uri = uri_with_query("/messages", &page.pairs());
     // The messages first: a peer session asking for another peer stops here (403).
     let list = console.read::<MessageList>(&session, &uri).await?.messages;
     let peer = console.get::<Peer>(&session, &format!("/peers/{}", enc(&name))).await;

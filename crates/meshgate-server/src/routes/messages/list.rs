@@ -24,7 +24,29 @@ use crate::state::AppState;
 pub const LIST_PARAMS: &[&str] = ListQuery::PARAMS;
 
 /// `GET /messages`: filters, `after_id` cursor (oldest first), `wait` long-poll.
-#[utoipa::path(get, path = "/messages", tag = "messages", params(ListQuery), responses((status = 200, body = MessageList), (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 401, description = "missing, unknown or revoked token; token_revoked when it died during a long-poll", body = ErrorBody), (status = 429, description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll cap, the oldest waiting long-poll answers instead)", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/messages",
+    tag = "messages",
+    params(ListQuery),
+    responses(
+        (status = 200, body = MessageList),
+        (status = 400, description = "unknown parameter or kind, bad since", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (
+            status = 401,
+            description = "missing, unknown or revoked token; token_revoked when it died during a long-poll",
+            body = ErrorBody
+        ),
+        (
+            status = 429,
+            description = "too_many_requests / too_many_bytes: the peer has too much in flight (at its long-poll \
+                           cap, the oldest waiting long-poll answers instead)",
+            body = ErrorBody
+        ),
+    )
+)]
 pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
     let ListRequest { mut q, wait, deliver_to, .. } =

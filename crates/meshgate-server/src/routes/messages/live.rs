@@ -40,7 +40,26 @@ pub const PAGE_BYTES: usize = 256 << 10;
 /// `receipts=true` it also carries `delivered`, `read` and `answered`
 /// events (no `id`; `data` = a [`Receipt`]) for the peer's own DMs, from
 /// the stream's start on, polled every [`RECEIPT_POLL`].
-#[utoipa::path(get, path = "/messages/stream", tag = "messages", params(("to" = Option<String>, Query, description = "operator: whose inbox"), ("after_id" = Option<i64>, Query, description = "resume after this id"), ("receipts" = Option<bool>, Query, description = "also receipt events (delivered, read, answered) of the peer's own DMs"), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id")), responses((status = 200, description = "text/event-stream; each event: id = message id, data = Message JSON", content_type = "text/event-stream"), Unauthorized, (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/messages/stream",
+    tag = "messages",
+    params(
+        ("to" = Option<String>, Query, description = "operator: whose inbox"),
+        ("after_id" = Option<i64>, Query, description = "resume after this id"),
+        ("receipts" = Option<bool>, Query, description = "also receipt events (delivered, read, answered) of the peer's own DMs"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id"),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "text/event-stream; each event: id = message id, data = Message JSON",
+            content_type = "text/event-stream"
+        ),
+        Unauthorized,
+        (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody),
+    )
+)]
 pub async fn stream(
     State(state): State<AppState>,
     auth: Auth,

@@ -14,12 +14,11 @@ pub mod wait;
 use axum::extract::State;
 use axum::Json;
 use meshgate_proto::{ErrorBody, MarkRead, MarkReadBulk, MarkReadBulkResponse};
-use serde_json::Value;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonObject, PathParams};
-use crate::routes::endpoint::responses::Unauthorized;
+use crate::routes::endpoint::responses::{Invalid, Unauthorized};
 use crate::routes::endpoint::Endpoints;
 use crate::routes::parse_id;
 use crate::state::AppState;
@@ -38,7 +37,19 @@ pub fn routes() -> Endpoints {
 }
 
 /// `POST /messages/{id}/read`: idempotent; keeps the first `read_at`.
-#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", params(("id" = i64, Path, description = "message id")), responses((status = 200, body = MarkRead), (status = 403, description = "not_in_inbox: a peer token, for a foreign or a missing id (the same answer)", body = ErrorBody), (status = 404, description = "the operator token: no such message", body = ErrorBody), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/messages/{id}/read",
+    tag = "messages",
+    params(("id" = i64, Path, description = "message id")),
+    responses(
+        (status = 200, body = MarkRead),
+        (status = 403, description = "not_in_inbox: a peer token, for a foreign or missing id (one answer)", body = ErrorBody),
+        (status = 404, description = "the operator token: no such message", body = ErrorBody),
+        Invalid,
+        Unauthorized,
+    )
+)]
 async fn mark_read(
     State(state): State<AppState>,
     auth: Auth,
@@ -70,22 +81,20 @@ fn not_in_inbox(id: i64) -> ApiError {
 }
 
 /// `POST /messages/read {"ids": [...]}`: the bulk form the Python CLI tries first.
-#[utoipa::path(post, path = "/messages/read", tag = "messages", request_body = MarkReadBulk, responses((status = 200, body = MarkReadBulkResponse), (status = 422, body = ErrorBody), Unauthorized))]
+#[utoipa::path(
+    post,
+    path = "/messages/read",
+    tag = "messages",
+    request_body = MarkReadBulk,
+    responses((status = 200, body = MarkReadBulkResponse), Invalid, Unauthorized)
+)]
 async fn mark_read_bulk(
     State(state): State<AppState>,
     auth: Auth,
     body: JsonObject,
 ) -> ApiResult<Json<MarkReadBulkResponse>> {
     auth.require_peer_token_if_configured(&state)?;
-    let ids: Vec<i64> = match body.0.get("ids") {
-        Some(Value::Array(items)) if items.len() <= 1000 => items
-            .iter()
-            .map(|v| v.as_i64().ok_or_else(|| ApiError::invalid("invalid_field", "ids must be integers")))
-            .collect::<ApiResult<_>>()?,
-        Some(Value::Array(_)) => return Err(ApiError::invalid("invalid_field", "at most 1000 ids per request")),
-        Some(_) => return Err(ApiError::invalid("invalid_field", "field \"ids\" must be an array of integers")),
-        None => return Err(ApiError::invalid("missing_field", "field \"ids\" is required")),
-    };
+    let MarkReadBulk { ids } = MarkReadBulk::read(&body.0)?;
     let marked = state.store().mark_read(&ids, auth.peer()).await?;
     let not_found = ids.iter().copied().filter(|id| !marked.iter().any(|m| m.id == *id)).collect();
     Ok(Json(MarkReadBulkResponse { marked, not_found }))

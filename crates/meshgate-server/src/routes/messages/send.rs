@@ -16,7 +16,27 @@ use crate::state::AppState;
 use crate::traffic::Admission;
 
 /// `POST /messages`: validate, guard, resolve the recipient, store.
-#[utoipa::path(post, path = "/messages", tag = "messages", request_body = SendRequest, responses((status = 200, body = SendResponse), (status = 400, description = "unknown kind, self-DM", body = ErrorBody), (status = 403, description = "caller binding, disabled peer", body = ErrorBody), (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody), (status = 409, description = "idempotency key reused with another body", body = ErrorBody), (status = 422, description = "malformed body, secret detected", body = ErrorBody), Unauthorized, (status = 429, description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), with Retry-After", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/messages",
+    tag = "messages",
+    request_body = SendRequest,
+    responses(
+        (status = 200, body = SendResponse),
+        (status = 400, description = "unknown kind, self-DM", body = ErrorBody),
+        (status = 403, description = "caller binding, disabled peer", body = ErrorBody),
+        (status = 404, description = "unknown recipient, with suggestions", body = ErrorBody),
+        (status = 409, description = "idempotency key reused with another body", body = ErrorBody),
+        (status = 422, description = "malformed body, secret detected", body = ErrorBody),
+        Unauthorized,
+        (
+            status = 429,
+            description = "rate_limited (the sender's --send-rate) or conversation_loop (the pair's --loop-limit), \
+                           with Retry-After",
+            body = ErrorBody
+        ),
+    )
+)]
 pub(super) async fn send(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<SendResponse>> {
     auth.require_peer_token_if_configured(&state)?;
     let context = SendContext { token_peer: auth.peer(), instant: parse_timestamp };
