@@ -28,6 +28,7 @@ mod identity;
 mod live;
 mod live_bounds;
 mod metrics;
+mod names_follow;
 mod nul;
 mod privacy;
 mod receipts;

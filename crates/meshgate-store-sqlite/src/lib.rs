@@ -59,6 +59,7 @@ mod counters;
 mod error;
 mod files;
 mod live;
+mod names;
 mod ops;
 mod read_only;
 mod recent;
@@ -91,6 +92,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_search.sql")),
     (6, include_str!("../migrations/0006_fts_batch.sql")),
 ];
+
+/// Most name resolutions a store keeps in memory (see the `names` module).
+#[doc(hidden)]
+pub const MAX_NAMES_KEPT: usize = names::MAX_ENTRIES;
 
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -175,6 +180,9 @@ pub struct SqliteStore {
     credentials: broadcast::Sender<CredentialEvent>,
     /// Heads of what the writer committed last (`None`: a read-only store).
     recent: Option<Arc<recent::Recent>>,
+    /// Name resolutions kept in memory (`None`: a read-only store, which
+    /// has no writer to keep them exact).
+    names: Option<Arc<names::Names>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -322,7 +330,8 @@ impl SqliteStore {
             })
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
         let recent = Arc::new(recent::Recent::new(max_id));
-        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent));
+        let names = Arc::new(names::Names::default());
+        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent), Arc::clone(&names));
         let writer = {
             let counters = Arc::clone(&counters);
             let max_tx = Arc::clone(&max_tx);
@@ -341,6 +350,7 @@ impl SqliteStore {
             max_id: max_tx,
             credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
             recent: Some(recent),
+            names: Some(names),
         })
     }
 
@@ -353,6 +363,13 @@ impl SqliteStore {
             checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
             wal_restarts: self.counters.wal_restarts.load(Ordering::Relaxed),
         }
+    }
+
+    /// How many name resolutions the store keeps in memory now (see the
+    /// `names` module; 0 for a read-only store). For tests of its bound.
+    #[doc(hidden)]
+    pub fn names_kept(&self) -> usize {
+        self.names.as_ref().map_or(0, |n| n.len())
     }
 
     /// Runs `f` on a pooled read-only connection, off the async runtime.

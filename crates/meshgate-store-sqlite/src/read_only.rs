@@ -62,6 +62,7 @@ impl SqliteStore {
             max_id: Arc::new(watch::channel(max_id).0),
             credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
             recent: None,
+            names: None,
         })
     }
 }

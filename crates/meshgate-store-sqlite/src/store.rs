@@ -12,6 +12,7 @@ use meshgate_store::{
 };
 use tokio::sync::{broadcast, watch};
 
+use crate::names::Lookup;
 use crate::{live, ops, SqliteStore};
 
 #[async_trait]
@@ -83,8 +84,18 @@ impl Store for SqliteStore {
     }
 
     async fn resolve_name(&self, name: &str) -> StoreResult<Option<Resolved>> {
-        let name = name.to_owned();
-        self.read_now(|c| ops::resolve_name(c, &name)).await
+        let Some(names) = &self.names else {
+            return self.read_now(|c| ops::resolve_name(c, name)).await;
+        };
+        let epoch = match names.get(name) {
+            Lookup::Hit(resolved) => return Ok(Some(resolved)),
+            Lookup::Miss(epoch) => epoch,
+        };
+        let found = self.read_now(|c| ops::resolve_name(c, name)).await?;
+        if let Some(resolved) = &found {
+            names.keep(epoch, name, resolved);
+        }
+        Ok(found)
     }
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {

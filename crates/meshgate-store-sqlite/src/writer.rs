@@ -14,6 +14,11 @@
 //! insert trigger of schema 5) made each DM its own segment. It then reads
 //! the heads of those rows (id, sender, recipient) for the wake-up hub
 //! ([`crate::recent`]), which no longer reads them from the file.
+//!
+//! It keeps the store's name resolutions in memory exact ([`crate::names`]):
+//! it clears them after a batch with a job that may change a peer or alias,
+//! and at the start of a batch when another connection committed since its
+//! last one.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -27,6 +32,7 @@ use tokio::sync::{oneshot, watch};
 use crate::checkpoint::{Nudge, WalBound};
 use crate::counters::Counters;
 use crate::error::Db;
+use crate::names::Names;
 use crate::recent::{self, Recent};
 
 /// State the writer keeps between jobs; jobs see it mutably.
@@ -54,6 +60,13 @@ pub(crate) struct WriteCtx {
     batch_heads: (i64, Option<Vec<MessageHead>>),
     /// Where committed heads go (see [`crate::recent`]).
     recent: Arc<Recent>,
+    /// The store's kept name resolutions (see [`crate::names`]).
+    names: Arc<Names>,
+    /// Set by a job that may have changed a peer or an alias (see
+    /// [`WriteCtx::names_changed`]).
+    names_changed: bool,
+    /// `PRAGMA data_version` when the last batch began (`None`: unknown).
+    data_version: Option<i64>,
 }
 
 impl WriteCtx {
@@ -64,8 +77,12 @@ impl WriteCtx {
         checkpoint: Nudge,
         wal_bound: Option<WalBound>,
         recent: Arc<Recent>,
+        names: Arc<Names>,
     ) -> Self {
         let last_message_ts = last_message_ts.unwrap_or_default();
+        // Read before any reader of the store could keep a name, so a
+        // commit from elsewhere after this is seen by the first batch.
+        let data_version = data_version(&conn).ok();
         WriteCtx {
             conn,
             inserted_messages: false,
@@ -76,7 +93,18 @@ impl WriteCtx {
             commit_time: std::time::Duration::ZERO,
             batch_heads: (newest_id, None),
             recent,
+            names,
+            names_changed: false,
+            data_version,
         }
+    }
+
+    /// Called by every job that writes `peers` or `aliases` in a way that
+    /// may change what a name resolves to (or whether a peer is enabled):
+    /// the kept resolutions are dropped after this batch's `COMMIT`, before
+    /// any of its jobs is answered.
+    pub(crate) fn names_changed(&mut self) {
+        self.names_changed = true;
     }
 
     /// A `created_at` for a new message: now, or the previous message's if
@@ -189,6 +217,10 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
         }
     }
     ctx.inserted_messages = false;
+    if std::mem::take(&mut ctx.names_changed) {
+        // Before the answers: whoever hears of the change resolves anew.
+        ctx.names.clear();
+    }
     for job in batch {
         job.finish(batch_err.clone());
     }
@@ -201,6 +233,13 @@ fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counte
 /// Runs the batch in one transaction; `Err` means nothing was committed.
 fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
     run_cached(&ctx.conn, "BEGIN IMMEDIATE")?;
+    // Under the write lock: moves only when another connection (another
+    // process) committed since this connection's last transaction.
+    let version = data_version(&ctx.conn)?;
+    if ctx.data_version != Some(version) {
+        ctx.names.clear();
+        ctx.data_version = Some(version);
+    }
     // Read inside the write lock: every committed DM up to here is indexed
     // (also those another process, e.g. `meshgate import`, wrote), and ids
     // are `AUTOINCREMENT` (never reused), so the batch's rows are above it.
@@ -252,6 +291,12 @@ fn execute(ctx: &mut WriteCtx, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
 /// savepoint statements per job were ~10,000 instructions per send).
 fn run_cached(conn: &Connection, sql: &str) -> StoreResult<()> {
     conn.prepare_cached(sql).and_then(|mut s| s.execute([])).db().map(drop)
+}
+
+/// `PRAGMA data_version`: changes between two reads on one connection
+/// only if another connection committed in between.
+fn data_version(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("PRAGMA data_version").and_then(|mut s| s.query_row([], |r| r.get(0))).db()
 }
 
 fn newest_message_id(conn: &Connection) -> StoreResult<i64> {

@@ -13,7 +13,7 @@ fn ctx(path: &std::path::Path) -> WriteCtx {
     crate::configure(&conn, true).unwrap();
     crate::migrate(&mut conn).unwrap();
     let (nudge, _) = crate::checkpoint::channel();
-    WriteCtx::new(conn, 0, None, nudge, None, std::sync::Arc::new(crate::recent::Recent::new(0)))
+    WriteCtx::new(conn, 0, None, nudge, None, std::sync::Arc::new(crate::recent::Recent::new(0)), Default::default())
 }
 
 /// A job storing `body`, kept when `keep`, else failing after its insert.
