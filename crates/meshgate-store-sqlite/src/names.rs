@@ -31,12 +31,20 @@
 //! `aliases` (an `sqlite3` shell) while the gateway runs is seen late: from
 //! the gateway's next write batch on.
 //!
+//! The writer uses the map too: a send's re-check that both ends are
+//! still peers (in the insert's transaction) asks the map first
+//! ([`WriteCtx::known_peer`]). Within a batch that is exact until a job of
+//! the batch changes a name: the batch began under the write lock, with
+//! other connections' commits already seen and the map cleared for them,
+//! and the writer is the only one that writes.
+//!
 //! **Bounded.** At most [`MAX_ENTRIES`] names and [`MAX_BYTES`] of them;
 //! past either, answers are not kept. Entries are names that resolve, so
 //! their number is that of peers and aliases at most; a caller trying
 //! random names adds nothing.
 //!
 //! [`WriteCtx::names_changed`]: crate::writer::WriteCtx::names_changed
+//! [`WriteCtx::known_peer`]: crate::writer::WriteCtx::known_peer
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -99,6 +107,11 @@ impl Names {
         if map.entries.insert(name.into(), resolved.clone()).is_none() {
             map.bytes += size;
         }
+    }
+
+    /// Whether `name` is kept as a peer's own name (not an alias).
+    pub(crate) fn is_peer(&self, name: &str) -> bool {
+        self.map().entries.get(name).is_some_and(|r| !r.via_alias)
     }
 
     /// Forgets every entry; lookups that began before do not keep theirs.

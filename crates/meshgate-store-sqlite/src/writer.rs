@@ -107,6 +107,13 @@ impl WriteCtx {
         self.names_changed = true;
     }
 
+    /// Whether `name` is known to be a peer without asking the file: kept
+    /// as one in the store's map (see [`crate::names`]) and no job of this
+    /// batch changed a name yet. `false` means "ask the file".
+    pub(crate) fn known_peer(&self, name: &str) -> bool {
+        !self.names_changed && self.names.is_peer(name)
+    }
+
     /// A `created_at` for a new message: now, or the previous message's if
     /// the clock stepped back.
     pub(crate) fn next_message_ts(&mut self) -> Timestamp {

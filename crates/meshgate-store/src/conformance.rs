@@ -128,6 +128,7 @@ macro_rules! __with_conformance_checks {
         list_pages_say_when_the_budget_cut_them,
         committed_heads_follow_commits,
         pages_resolve_aliases_in_their_query,
+        sends_recheck_peers_resolved_just_before,
         );
     };
 }

@@ -1,12 +1,13 @@
 //! The batch's search indexing, driven through `execute` on a real file:
 //! jobs that inserted and were rolled back leave nothing in the index.
 
-use meshgate_store::{conformance::msg, StoreError, StoreResult};
+use meshgate_store::{conformance::msg, Resolved, StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{execute, FnJob, Job, WriteCtx};
-use crate::ops::insert_message;
+use crate::names::Lookup;
+use crate::ops::{self, insert_message};
 
 fn ctx(path: &std::path::Path) -> WriteCtx {
     let mut conn = Connection::open(path).unwrap();
@@ -91,4 +92,49 @@ fn a_dm_deleted_in_its_own_batch_is_not_indexed() {
     assert_eq!(indexed(&ctx.conn, "wombat"), [kept]);
     let later = *run(&mut ctx, &[("later wombat", true)])[0].as_ref().unwrap();
     assert_eq!(indexed(&ctx.conn, "wombat"), [kept, later]);
+}
+
+/// A job of the form `f`, and where its answer goes.
+fn job_of<T: Send + 'static>(
+    f: impl FnOnce(&mut WriteCtx) -> StoreResult<T> + Send + 'static,
+) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<T>>) {
+    let (tx, rx) = oneshot::channel();
+    (Box::new(FnJob::new(Box::new(f), tx)), rx)
+}
+
+/// The insert's re-check takes a peer from the kept names only while no
+/// job of the batch changed a name: a delete earlier in the same batch
+/// (the map is cleared only after the commit) refuses the DM.
+#[test]
+fn a_peer_deleted_earlier_in_the_batch_is_not_taken_from_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir.path().join("mesh.db"));
+    let reg = |name: &str| meshgate_store::PeerRegistration {
+        name: name.into(),
+        url: None,
+        capabilities: None,
+        mint: meshgate_store::TokenHash::of(name),
+        adopt_history: false,
+    };
+    let (a, b) = (reg("wa"), reg("wb"));
+    let mut batch =
+        vec![job_of(move |ctx| ops::register_peer(ctx, a)).0, job_of(move |ctx| ops::register_peer(ctx, b)).0];
+    execute(&mut ctx, &mut batch).unwrap();
+    for name in ["wa", "wb"] {
+        let Lookup::Miss(epoch) = ctx.names.get(name) else { panic!("{name} kept") };
+        ctx.names.keep(epoch, name, &Resolved { canonical: name.into(), via_alias: false, enabled: true });
+    }
+    ctx.names_changed = false;
+    assert!(ctx.known_peer("wb"));
+
+    let (delete, _) = job_of(|ctx| ops::delete_peer(ctx, "wb"));
+    let (send, sent) = job_of(|ctx| insert_message(ctx, msg("wa", "wb", "after delete"), true));
+    let mut batch = vec![delete, send];
+    ctx.inserted_messages = false;
+    execute(&mut ctx, &mut batch).unwrap();
+    for j in batch {
+        j.finish(None);
+    }
+    let sent = sent.blocking_recv().unwrap();
+    assert!(matches!(sent, Err(StoreError::NotFound(_))), "{sent:?}");
 }
