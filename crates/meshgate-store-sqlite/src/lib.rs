@@ -47,6 +47,9 @@
 //! read (peer and alias lists, threads, exports, larger pages) runs on the
 //! blocking pool (`spawn_blocking`).
 //!
+//! Name resolutions (`resolve_name`, twice per send) are answered from an
+//! in-process map the writer keeps exact; see the `names` module.
+//!
 //! # Schema
 //!
 //! Versioned migrations (`migrations/NNNN_*.sql`) are embedded in the
