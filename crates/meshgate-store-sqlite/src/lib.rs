@@ -17,7 +17,8 @@
 //! is sent to it as a job; the thread takes the first queued job, drains up
 //! to [`SqliteOptions::max_batch`] more, and runs them in a single
 //! `BEGIN IMMEDIATE ... COMMIT`, each inside its own `SAVEPOINT` (a failing
-//! job, e.g. an idempotency conflict, is rolled back alone). Concurrent
+//! job, e.g. an idempotency conflict, is rolled back alone; a plain send
+//! needs none, see the `writer` module). Concurrent
 //! writers thus share one fsync, and "database is locked" cannot happen
 //! between the gateway's own writes. Replies are sent after the `COMMIT`;
 //! if it fails, every job of the batch gets the error.
@@ -77,7 +78,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use meshgate_proto::{Message, MessageRef};
-use meshgate_store::{now_timestamp, CredentialEvent, MessageQuery, RowSink, StoreError, StoreResult, Timestamp};
+use meshgate_store::{
+    now_timestamp, CredentialEvent, Inserted, MessageQuery, NewMessage, RowSink, StoreError, StoreResult, Timestamp,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, watch, Semaphore};
 
@@ -467,10 +470,25 @@ impl SqliteStore {
         F: FnOnce(&mut WriteCtx) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(FnJob::new(Box::new(f), tx));
-        let sender = self.jobs.as_ref().ok_or_else(|| StoreError::Unavailable("sqlite writer stopped".into()))?;
-        sender.send(job).map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
+        self.queue_job(Box::new(FnJob::new(Box::new(f), tx)))?;
         Ok(rx)
+    }
+
+    fn queue_job(&self, job: Box<dyn Job>) -> StoreResult<()> {
+        let sender = self.jobs.as_ref().ok_or_else(|| StoreError::Unavailable("sqlite writer stopped".into()))?;
+        sender.send(job).map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))
+    }
+
+    /// Stores `msg` (see `ops::insert_message`). A send without a thread
+    /// or a reply writes one row with one statement and refuses only before
+    /// it: it runs as a single-write job, without a savepoint of its own
+    /// ([`FnJob::single_write`]).
+    async fn insert(&self, msg: NewMessage, peers_only: bool) -> StoreResult<Inserted> {
+        let single = msg.thread_id.is_none() && msg.in_reply_to.is_none();
+        let (tx, rx) = oneshot::channel();
+        let job = FnJob::new(Box::new(move |ctx: &mut WriteCtx| ops::insert_message(ctx, msg, peers_only)), tx);
+        self.queue_job(Box::new(if single { job.single_write() } else { job }))?;
+        rx.await.map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?
     }
 
     /// [`SqliteStore::write`] for a change of credentials: once it

@@ -99,7 +99,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
-        self.write(move |ctx| ops::insert_message(ctx, msg, false)).await
+        self.insert(msg, false).await
     }
 
     async fn message(&self, id: i64) -> StoreResult<Option<Message>> {
@@ -190,7 +190,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
-        self.write(move |ctx| ops::insert_message(ctx, msg, true)).await
+        self.insert(msg, true).await
     }
 
     fn observe_commits(&self, observer: Arc<dyn meshgate_store::CommitObserver>) -> bool {

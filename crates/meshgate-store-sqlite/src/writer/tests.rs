@@ -138,3 +138,54 @@ fn a_peer_deleted_earlier_in_the_batch_is_not_taken_from_the_names() {
     let sent = sent.blocking_recv().unwrap();
     assert!(matches!(sent, Err(StoreError::NotFound(_))), "{sent:?}");
 }
+
+fn count(ctx: &WriteCtx) -> i64 {
+    ctx.conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap()
+}
+
+/// Sends without a savepoint of their own: a refusal before the insert
+/// (a self-DM) leaves the jobs around it as they are.
+#[test]
+fn single_write_jobs_run_without_savepoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir.path().join("mesh.db"));
+    let single = |m: meshgate_store::NewMessage| {
+        let (tx, rx) = oneshot::channel();
+        let job = FnJob::new(Box::new(move |ctx: &mut WriteCtx| insert_message(ctx, m, false)), tx).single_write();
+        (Box::new(job) as Box<dyn Job>, rx)
+    };
+    let (a, a_rx) = single(msg("wa", "wb", "first"));
+    let (b, b_rx) = single(msg("wa", "wa", "to myself"));
+    let (c, c_rx) = job("third", true);
+    let mut batch = vec![a, b, c];
+    ctx.inserted_messages = false;
+    execute(&mut ctx, &mut batch).unwrap();
+    for j in batch {
+        j.finish(None);
+    }
+    assert!(a_rx.blocking_recv().unwrap().is_ok());
+    assert!(matches!(b_rx.blocking_recv().unwrap(), Err(StoreError::Refused(..))));
+    assert!(c_rx.blocking_recv().unwrap().is_ok());
+    assert_eq!(count(&ctx), 2);
+    assert_eq!(indexed(&ctx.conn, "first").len(), 1);
+}
+
+/// A single-write job that is refused after it changed rows (a broken
+/// promise) cannot be undone alone: its batch fails as a whole.
+#[test]
+fn a_single_write_job_refused_after_writing_fails_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir.path().join("mesh.db"));
+    let (kept, _) = job("kept", true);
+    let (tx, _rx) = oneshot::channel::<StoreResult<i64>>();
+    let f = |ctx: &mut WriteCtx| {
+        let id = insert_message(ctx, msg("wa", "wb", "half"), false)?.message.id;
+        Err(StoreError::Backend(format!("refused after inserting {id}")))
+    };
+    let broken: Box<dyn Job> = Box::new(FnJob::new(Box::new(f), tx).single_write());
+    let mut batch = vec![kept, broken];
+    ctx.inserted_messages = false;
+    assert!(execute(&mut ctx, &mut batch).is_err());
+    ctx.conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(count(&ctx), 0, "nothing of the batch is committed");
+}
