@@ -29,6 +29,7 @@ mod identity;
 mod live;
 mod live_bounds;
 mod metrics;
+mod names_follow;
 mod nul;
 mod page_cache;
 mod privacy;

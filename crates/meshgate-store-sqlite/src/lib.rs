@@ -17,7 +17,8 @@
 //! is sent to it as a job; the thread takes the first queued job, drains up
 //! to [`SqliteOptions::max_batch`] more, and runs them in a single
 //! `BEGIN IMMEDIATE ... COMMIT`, each inside its own `SAVEPOINT` (a failing
-//! job, e.g. an idempotency conflict, is rolled back alone). Concurrent
+//! job, e.g. an idempotency conflict, is rolled back alone; a plain send
+//! needs none, see the `writer` module). Concurrent
 //! writers thus share one fsync, and "database is locked" cannot happen
 //! between the gateway's own writes. Replies are sent after the `COMMIT`;
 //! if it fails, every job of the batch gets the error.
@@ -49,6 +50,8 @@
 //!
 //! One more connection only watches for commits, whoever makes them (the
 //! `mark` module): [`Store::change_mark`](meshgate_store::Store::change_mark).
+//! Name resolutions (`resolve_name`, twice per send) are answered from an
+//! in-process map the writer keeps exact; see the `names` module.
 //!
 //! # Schema
 //!
@@ -63,6 +66,7 @@ mod error;
 mod files;
 mod live;
 mod mark;
+mod names;
 mod ops;
 mod read_only;
 mod recent;
@@ -77,7 +81,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use meshgate_proto::{Message, MessageRef};
-use meshgate_store::{now_timestamp, CredentialEvent, MessageQuery, RowSink, StoreError, StoreResult, Timestamp};
+use meshgate_store::{
+    now_timestamp, CredentialEvent, Inserted, MessageQuery, NewMessage, RowSink, StoreError, StoreResult, Timestamp,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, watch, Semaphore};
 
@@ -95,6 +101,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_search.sql")),
     (6, include_str!("../migrations/0006_fts_batch.sql")),
 ];
+
+/// Most name resolutions a store keeps in memory (see the `names` module).
+#[doc(hidden)]
+pub const MAX_NAMES_KEPT: usize = names::MAX_ENTRIES;
 
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -181,6 +191,9 @@ pub struct SqliteStore {
     recent: Option<Arc<recent::Recent>>,
     /// The change mark (`None`: a read-only store).
     mark: Option<mark::ChangeMark>,
+    /// Name resolutions kept in memory (`None`: a read-only store, which
+    /// has no writer to keep them exact).
+    names: Option<Arc<names::Names>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -329,7 +342,8 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
         let recent = Arc::new(recent::Recent::new(max_id));
         let mark = mark::ChangeMark::open(path)?;
-        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent));
+        let names = Arc::new(names::Names::default());
+        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent), Arc::clone(&names));
         let writer = {
             let counters = Arc::clone(&counters);
             let max_tx = Arc::clone(&max_tx);
@@ -349,6 +363,7 @@ impl SqliteStore {
             credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
             recent: Some(recent),
             mark: Some(mark),
+            names: Some(names),
         })
     }
 
@@ -361,6 +376,13 @@ impl SqliteStore {
             checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
             wal_restarts: self.counters.wal_restarts.load(Ordering::Relaxed),
         }
+    }
+
+    /// How many name resolutions the store keeps in memory now (see the
+    /// `names` module; 0 for a read-only store). For tests of its bound.
+    #[doc(hidden)]
+    pub fn names_kept(&self) -> usize {
+        self.names.as_ref().map_or(0, |n| n.len())
     }
 
     /// Runs `f` on a pooled read-only connection, off the async runtime.
@@ -455,10 +477,25 @@ impl SqliteStore {
         F: FnOnce(&mut WriteCtx) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(FnJob::new(Box::new(f), tx));
-        let sender = self.jobs.as_ref().ok_or_else(|| StoreError::Unavailable("sqlite writer stopped".into()))?;
-        sender.send(job).map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
+        self.queue_job(Box::new(FnJob::new(Box::new(f), tx)))?;
         Ok(rx)
+    }
+
+    fn queue_job(&self, job: Box<dyn Job>) -> StoreResult<()> {
+        let sender = self.jobs.as_ref().ok_or_else(|| StoreError::Unavailable("sqlite writer stopped".into()))?;
+        sender.send(job).map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))
+    }
+
+    /// Stores `msg` (see `ops::insert_message`). A send without a thread
+    /// or a reply writes one row with one statement and refuses only before
+    /// it: it runs as a single-write job, without a savepoint of its own
+    /// ([`FnJob::single_write`]).
+    async fn insert(&self, msg: NewMessage, peers_only: bool) -> StoreResult<Inserted> {
+        let single = msg.thread_id.is_none() && msg.in_reply_to.is_none();
+        let (tx, rx) = oneshot::channel();
+        let job = FnJob::new(Box::new(move |ctx: &mut WriteCtx| ops::insert_message(ctx, msg, peers_only)), tx);
+        self.queue_job(Box::new(if single { job.single_write() } else { job }))?;
+        rx.await.map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?
     }
 
     /// [`SqliteStore::write`] for a change of credentials: once it

@@ -63,6 +63,7 @@ impl SqliteStore {
             credentials: broadcast::channel(live::CREDENTIAL_BACKLOG).0,
             recent: None,
             mark: None,
+            names: None,
         })
     }
 }

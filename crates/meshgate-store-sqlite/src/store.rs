@@ -12,6 +12,7 @@ use meshgate_store::{
 };
 use tokio::sync::{broadcast, watch};
 
+use crate::names::Lookup;
 use crate::{live, ops, SqliteStore};
 
 #[async_trait]
@@ -83,12 +84,22 @@ impl Store for SqliteStore {
     }
 
     async fn resolve_name(&self, name: &str) -> StoreResult<Option<Resolved>> {
-        let name = name.to_owned();
-        self.read_now(|c| ops::resolve_name(c, &name)).await
+        let Some(names) = &self.names else {
+            return self.read_now(|c| ops::resolve_name(c, name)).await;
+        };
+        let epoch = match names.get(name) {
+            Lookup::Hit(resolved) => return Ok(Some(resolved)),
+            Lookup::Miss(epoch) => epoch,
+        };
+        let found = self.read_now(|c| ops::resolve_name(c, name)).await?;
+        if let Some(resolved) = &found {
+            names.keep(epoch, name, resolved);
+        }
+        Ok(found)
     }
 
     async fn insert_message(&self, msg: NewMessage) -> StoreResult<Inserted> {
-        self.write(move |ctx| ops::insert_message(ctx, msg, false)).await
+        self.insert(msg, false).await
     }
 
     async fn message(&self, id: i64) -> StoreResult<Option<Message>> {
@@ -179,7 +190,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_message_between_peers(&self, msg: NewMessage) -> StoreResult<Inserted> {
-        self.write(move |ctx| ops::insert_message(ctx, msg, true)).await
+        self.insert(msg, true).await
     }
 
     fn observe_commits(&self, observer: Arc<dyn meshgate_store::CommitObserver>) -> bool {

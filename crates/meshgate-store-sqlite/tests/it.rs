@@ -12,5 +12,6 @@ mod declared;
 mod boundary;
 mod conformance;
 mod files;
+mod names;
 mod sqlite;
 mod wal_bound;

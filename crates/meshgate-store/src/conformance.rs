@@ -129,6 +129,7 @@ macro_rules! __with_conformance_checks {
         committed_heads_follow_commits,
         pages_resolve_aliases_in_their_query,
         change_marks_move_with_every_commit,
+        sends_recheck_peers_resolved_just_before,
         );
     };
 }

@@ -30,6 +30,7 @@ pub(super) fn has_history(c: &Connection, name: &str) -> StoreResult<bool> {
 }
 
 pub(crate) fn purge_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<Purged> {
+    ctx.names_changed();
     let c = &ctx.conn;
     let peer = peer_exists(c, name)?;
     if peer {

@@ -57,7 +57,7 @@ pub(crate) fn insert_message(ctx: &mut WriteCtx, msg: NewMessage, peers_only: bo
     let key_digest = msg.idempotency_key.as_ref().map(|_| msg.digest());
     if peers_only {
         for name in [&msg.from_node, &msg.to_node] {
-            if !peer_exists(&ctx.conn, name)? {
+            if !(ctx.known_peer(name) || peer_exists(&ctx.conn, name)?) {
                 return Err(StoreError::NotFound(format!("peer {name:?}")));
             }
         }

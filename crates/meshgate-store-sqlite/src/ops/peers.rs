@@ -67,6 +67,7 @@ fn mint(c: &Connection, name: &str, hash: &TokenHash, now: &str) -> StoreResult<
 }
 
 pub(crate) fn register_peer(ctx: &mut WriteCtx, reg: PeerRegistration) -> StoreResult<Registered> {
+    ctx.names_changed();
     let c = &ctx.conn;
     let now = now_timestamp();
     if alias_exists(c, &reg.name)? {
@@ -107,6 +108,7 @@ pub(crate) fn register_peer(ctx: &mut WriteCtx, reg: PeerRegistration) -> StoreR
 }
 
 pub(crate) fn delete_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
+    ctx.names_changed();
     let c = &ctx.conn;
     if !peer_exists(c, name)? {
         return Err(StoreError::NotFound(format!("peer {name:?}")));
@@ -124,6 +126,7 @@ pub(crate) fn delete_peer(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
 }
 
 pub(crate) fn set_peer_enabled(ctx: &mut WriteCtx, name: &str, enabled: bool) -> StoreResult<Peer> {
+    ctx.names_changed();
     let c = &ctx.conn;
     let n = c
         .prepare_cached("UPDATE peers SET enabled = ?2 WHERE name = ?1")
@@ -188,6 +191,7 @@ pub(crate) fn revoke_tokens(ctx: &mut WriteCtx, name: &str) -> StoreResult<()> {
 // ---------------------------------------------------------------- aliases
 
 pub(crate) fn put_alias(ctx: &mut WriteCtx, alias: &str, canonical: &str) -> StoreResult<Alias> {
+    ctx.names_changed();
     let c = &ctx.conn;
     if peer_exists(c, alias)? {
         return Err(StoreError::Refused(Refusal::NameTaken, format!("{alias:?} is a registered peer name")));
@@ -214,6 +218,7 @@ pub(crate) fn aliases(c: &Connection) -> StoreResult<Vec<Alias>> {
 }
 
 pub(crate) fn delete_alias(ctx: &mut WriteCtx, alias: &str) -> StoreResult<()> {
+    ctx.names_changed();
     let n =
         ctx.conn.prepare_cached("DELETE FROM aliases WHERE alias = ?1").and_then(|mut s| s.execute([alias])).db()?;
     if n == 0 {

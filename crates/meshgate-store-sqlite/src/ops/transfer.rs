@@ -85,9 +85,15 @@ pub(crate) fn import_batch(ctx: &mut WriteCtx, batch: Vec<ImportRecord>) -> Stor
     for record in batch {
         let kind = record.kind();
         let outcome = match record {
-            ImportRecord::Peer(p) => import_peer(&ctx.conn, &p)?,
+            ImportRecord::Peer(p) => {
+                ctx.names_changed();
+                import_peer(&ctx.conn, &p)?
+            }
             ImportRecord::Token(t) => import_token(&ctx.conn, &t)?,
-            ImportRecord::Alias(a) => import_alias(&ctx.conn, &a)?,
+            ImportRecord::Alias(a) => {
+                ctx.names_changed();
+                import_alias(&ctx.conn, &a)?
+            }
             ImportRecord::Thread(t) => import_thread(&ctx.conn, &t)?,
             ImportRecord::Message(m) => {
                 let outcome = import_message(&ctx.conn, &own, &m)?;
