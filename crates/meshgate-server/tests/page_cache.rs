@@ -198,6 +198,29 @@ async fn the_page_cache_stays_within_its_bytes_whatever_a_peer_asks() {
 }
 
 #[tokio::test]
+async fn a_peer_polling_with_its_own_token_keeps_its_page_across_last_seen_writes() {
+    let gw = Gateway::start_with(|c| c.last_seen_flush = std::time::Duration::from_millis(50)).await;
+    let bob = gw.register("bob").await;
+    gw.register("alice").await;
+    let id = sent(&gw, "alice", "bob", "hi").await;
+    let inbox = "/messages?unread_only=true";
+    // The first reads hand the DM over (a commit); then every poll of bob's
+    // makes a last_seen write 50 ms later, which shows on no page.
+    assert!(answered_from_cache(&gw, &bob, inbox).await);
+    let before = hits(&gw).await;
+    for _ in 0..5 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert_eq!(ids(&page(&gw, &bob, inbox).await.1), [id]);
+    }
+    let kept = hits(&gw).await - before;
+    assert!(kept >= 4, "only {kept} of 5 polls 150 ms apart were answered from the cache");
+    // A change still shows at once.
+    let second = sent(&gw, "alice", "bob", "again").await;
+    assert_eq!(ids(&page(&gw, &bob, inbox).await.1), [second, id]);
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn pages_under_odd_long_keys_are_not_kept() {
     let gw = Gateway::start().await;
     let mallory = gw.register("mallory").await;

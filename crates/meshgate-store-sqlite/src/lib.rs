@@ -190,7 +190,7 @@ pub struct SqliteStore {
     /// Heads of what the writer committed last (`None`: a read-only store).
     recent: Option<Arc<recent::Recent>>,
     /// The change mark (`None`: a read-only store).
-    mark: Option<mark::ChangeMark>,
+    mark: Option<Arc<mark::ChangeMark>>,
     /// Name resolutions kept in memory (`None`: a read-only store, which
     /// has no writer to keep them exact).
     names: Option<Arc<names::Names>>,
@@ -341,9 +341,10 @@ impl SqliteStore {
             })
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
         let recent = Arc::new(recent::Recent::new(max_id));
-        let mark = mark::ChangeMark::open(path)?;
+        let mark = Arc::new(mark::ChangeMark::open(path)?);
         let names = Arc::new(names::Names::default());
-        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent), Arc::clone(&names));
+        let ctx = WriteCtx::new(conn, max_id, last_ts, nudge, wal_bound, Arc::clone(&recent), Arc::clone(&names))
+            .with_mark(Arc::clone(&mark));
         let writer = {
             let counters = Arc::clone(&counters);
             let max_tx = Arc::clone(&max_tx);
@@ -479,6 +480,18 @@ impl SqliteStore {
         let (tx, rx) = oneshot::channel();
         self.queue_job(Box::new(FnJob::new(Box::new(f), tx)))?;
         Ok(rx)
+    }
+
+    /// [`SqliteStore::write`] for a job that changes nothing a message page
+    /// shows: a batch of only such jobs keeps the change mark (see `mark`).
+    async fn write_page_neutral<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.queue_job(Box::new(FnJob::new(Box::new(f), tx).page_neutral()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?
     }
 
     fn queue_job(&self, job: Box<dyn Job>) -> StoreResult<()> {

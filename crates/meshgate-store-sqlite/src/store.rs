@@ -50,7 +50,8 @@ impl Store for SqliteStore {
         if seen.is_empty() {
             return Ok(());
         }
-        self.write(move |ctx| ops::touch_peers(ctx, &seen)).await
+        // No message page shows `last_seen`: the write keeps the change mark.
+        self.write_page_neutral(move |ctx| ops::touch_peers(ctx, &seen)).await
     }
 
     async fn token_owner(&self, token_hash: &TokenHash) -> StoreResult<Option<TokenOwner>> {

@@ -34,6 +34,7 @@ use tokio::sync::{oneshot, watch};
 use crate::checkpoint::{Nudge, WalBound};
 use crate::counters::Counters;
 use crate::error::Db;
+use crate::mark::ChangeMark;
 use crate::names::Names;
 use crate::recent::{self, Recent};
 
@@ -69,6 +70,9 @@ pub(crate) struct WriteCtx {
     names_changed: bool,
     /// `PRAGMA data_version` when the last batch began (`None`: unknown).
     data_version: Option<i64>,
+    /// The store's change mark, kept for page-neutral batches
+    /// ([`WriteCtx::with_mark`]).
+    mark: Option<Arc<ChangeMark>>,
 }
 
 impl WriteCtx {
@@ -98,6 +102,7 @@ impl WriteCtx {
             names,
             names_changed: false,
             data_version,
+            mark: None,
         }
     }
 
@@ -114,6 +119,13 @@ impl WriteCtx {
     /// batch changed a name yet. `false` means "ask the file".
     pub(crate) fn known_peer(&self, name: &str) -> bool {
         !self.names_changed && self.names.is_peer(name)
+    }
+
+    /// The store's change mark, which a batch of page-neutral jobs keeps
+    /// (see [`crate::mark`]).
+    pub(crate) fn with_mark(mut self, mark: Arc<ChangeMark>) -> Self {
+        self.mark = Some(mark);
+        self
     }
 
     /// A `created_at` for a new message: now, or the previous message's if
@@ -138,6 +150,10 @@ pub(crate) trait Job: Send {
     /// only before it or by its failure (which SQLite undoes itself): such
     /// a job needs no savepoint of its own (see [`FnJob::single_write`]).
     fn single_write(&self) -> bool;
+    /// Whether the job changes nothing a `GET /messages` page shows (peers'
+    /// `last_seen`): a batch of only such jobs keeps the store's change mark
+    /// (see [`crate::mark`]).
+    fn page_neutral(&self) -> bool;
 }
 
 type JobFn<T> = Box<dyn FnOnce(&mut WriteCtx) -> StoreResult<T> + Send>;
@@ -148,11 +164,19 @@ pub(crate) struct FnJob<T> {
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
     single_write: bool,
+    page_neutral: bool,
 }
 
 impl<T: Send + 'static> FnJob<T> {
     pub(crate) fn new(f: JobFn<T>, reply: oneshot::Sender<StoreResult<T>>) -> Self {
-        FnJob { f: Some(f), result: None, reply, single_write: false }
+        FnJob { f: Some(f), result: None, reply, single_write: false, page_neutral: false }
+    }
+
+    /// Marks the job as one that changes nothing a message page shows
+    /// ([`Job::page_neutral`]).
+    pub(crate) fn page_neutral(mut self) -> Self {
+        self.page_neutral = true;
+        self
     }
 
     /// Marks the job as one that writes with at most one statement and
@@ -193,6 +217,10 @@ impl<T: Send + 'static> Job for FnJob<T> {
     fn single_write(&self) -> bool {
         self.single_write
     }
+
+    fn page_neutral(&self) -> bool {
+        self.page_neutral
+    }
 }
 
 /// The writer thread's main loop; returns when every sender is gone.
@@ -221,7 +249,21 @@ pub(crate) fn run(
 fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counters, max_id: &watch::Sender<i64>) {
     counters.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
     ctx.inserted_messages = false;
+    let mark = ctx.mark.clone().filter(|_| batch.iter().all(|job| job.page_neutral()));
+    let neutral = mark.as_deref().map(ChangeMark::begin_neutral);
+    let before = ctx.data_version;
     let batch_err = execute(ctx, &mut batch).err();
+    if let Some(neutral) = neutral {
+        // No other connection committed from before this batch's `BEGIN`
+        // (the version it found is the previous batch's) until now.
+        let alone = || {
+            batch_err.is_none()
+                && before.is_some()
+                && ctx.data_version == before
+                && data_version(&ctx.conn).ok() == before
+        };
+        neutral.finish(alone);
+    }
     match &batch_err {
         None => {
             counters.commits.fetch_add(1, Ordering::Relaxed);

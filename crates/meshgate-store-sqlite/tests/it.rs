@@ -12,6 +12,7 @@ mod declared;
 mod boundary;
 mod conformance;
 mod files;
+mod mark;
 mod names;
 mod sqlite;
 mod wal_bound;
