@@ -231,6 +231,26 @@ async fn openapi_document_lists_every_route() {
     gw.stop().await;
 }
 
+/// OpenAPI requires every operation's `operationId` to be unique (code
+/// generators name their functions by it).
+#[tokio::test]
+async fn openapi_operation_ids_are_unique() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (path, item) in v["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if let Some(id) = op["operationId"].as_str() {
+                seen.entry(id.to_owned()).or_default().push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, ops)| ops.len() > 1).collect();
+    assert!(repeated.is_empty(), "operationIds used more than once: {repeated:?}");
+    gw.stop().await;
+}
+
 /// The (method, path) pairs README's API table names, from each row's first cell:
 /// "`GET /peers`, `GET /peers/{name}`"; "`POST`, `GET`, `DELETE /mcp`" (methods
 /// waiting for the next path); a query or body after the path is not part of it.

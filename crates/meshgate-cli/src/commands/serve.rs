@@ -57,7 +57,7 @@ pub struct Args {
     #[arg(long, value_name = "N", env = "MESHGATE_MAX_POLLS_PER_PEER", default_value_t = 16)]
     pub max_polls_per_peer: usize,
 
-    /// Byte budget of one `GET /messages` page: a page stops before the row that would cross it (at least one row).
+    /// Byte budget of one `GET /messages` or `GET /threads/{uuid}` page, and of one search's hits: a page stops before the row that would cross it (at least one row).
     #[arg(long, value_name = "BYTES", env = "MESHGATE_PAGE_MAX_BYTES", default_value_t = meshgate_proto::PAGE_BYTES_DEFAULT)]
     pub page_max_bytes: usize,
 

@@ -41,6 +41,7 @@ async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> Ap
 #[utoipa::path(
     get,
     path = "/threads",
+    operation_id = "list_threads",
     tag = "threads",
     params(ThreadsQuery),
     responses((status = 200, body = ThreadList), Invalid, Unauthorized)

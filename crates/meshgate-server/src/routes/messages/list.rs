@@ -27,6 +27,7 @@ pub const LIST_PARAMS: &[&str] = ListQuery::PARAMS;
 #[utoipa::path(
     get,
     path = "/messages",
+    operation_id = "list_messages",
     tag = "messages",
     params(ListQuery),
     responses(
