@@ -19,7 +19,13 @@ pub fn routes() -> Endpoints {
 }
 
 /// `GET /aliases`.
-#[utoipa::path(get, path = "/aliases", tag = "aliases", operation_id = "list_aliases", responses((status = 200, body = AliasList), Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/aliases",
+    tag = "aliases",
+    operation_id = "list_aliases",
+    responses((status = 200, body = AliasList), Unauthorized)
+)]
 async fn list(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<AliasList>> {
     Ok(Json(AliasList { aliases: state.store().aliases().await? }))
 }

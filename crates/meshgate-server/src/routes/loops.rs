@@ -19,7 +19,13 @@ pub fn routes() -> Endpoints {
 
 /// `GET /loops` (operator): pairs whose DMs the breaker refuses now, on
 /// this replica.
-#[utoipa::path(get, path = "/loops", tag = "loops", operation_id = "list_loops", responses((status = 200, body = LoopList), OperatorOnly, Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/loops",
+    tag = "loops",
+    operation_id = "list_loops",
+    responses((status = 200, body = LoopList), OperatorOnly, Unauthorized)
+)]
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<LoopList>> {
     auth.require_operator("listing conversation loops")?;
     let limit = state.loops().map(|l| l.limit());

@@ -64,7 +64,13 @@ async fn register(State(state): State<AppState>, auth: Auth, body: JsonObject) -
 }
 
 /// `GET /peers`: every peer, ordered by name.
-#[utoipa::path(get, path = "/peers", tag = "peers", operation_id = "list_peers", responses((status = 200, body = PeerList), Unauthorized))]
+#[utoipa::path(
+    get,
+    path = "/peers",
+    tag = "peers",
+    operation_id = "list_peers",
+    responses((status = 200, body = PeerList), Unauthorized)
+)]
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<PeerList>> {
     let peers = state.store().list_peers().await?.into_iter().map(|p| for_caller(&auth, p)).collect();
     Ok(Json(PeerList { peers }))
