@@ -8,9 +8,9 @@
 //! statements: about 9,000 instructions per lookup, see bench/RESULTS.md
 //! "Send path, session 8".
 //!
-//! **Exact.** Only positive answers are kept (a name that resolves to
-//! nothing always asks the file, so a name registered meanwhile is seen at
-//! once). An entry is dropped, with all others, when:
+//! **Exact.** Only names of enabled peers are kept (a name that resolves
+//! to nothing or to a disabled peer always asks the file, so a name
+//! registered or re-enabled meanwhile is seen at once). An entry is dropped, with all others, when:
 //! - a write job of this store that may change a peer or an alias (register,
 //!   delete, purge, enable/disable, alias put/delete, import) was in the
 //!   batch: the writer clears the map after the `COMMIT` and before it
@@ -29,7 +29,10 @@
 //! `gc` deletes DMs and threads; `backup` and `export` only read), so for
 //! them the map is exact at every moment. Only a hand edit of `peers` or
 //! `aliases` (an `sqlite3` shell) while the gateway runs is seen late: from
-//! the gateway's next write batch on.
+//! the gateway's next write batch on, so the first send after such an edit
+//! may still resolve the old way (a repointed alias, a peer disabled by
+//! hand); a peer deleted by hand is refused all the same (the insert's
+//! re-check reads the file after the batch's clear).
 //!
 //! The writer uses the map too: a send's re-check that both ends are
 //! still peers (in the insert's transaction) asks the map first
@@ -96,9 +99,14 @@ impl Names {
         }
     }
 
-    /// Keeps `resolved` for `name` if nothing was cleared since `epoch` and
-    /// the bounds allow.
+    /// Keeps `resolved` for `name` if it names an enabled peer, nothing was
+    /// cleared since `epoch` and the bounds allow. A disabled peer's name
+    /// is read from the file every time: a refusal is rare, and kept it
+    /// would outlast a re-enabling by hand until the gateway's next write.
     pub(crate) fn keep(&self, epoch: u64, name: &str, resolved: &Resolved) {
+        if !resolved.enabled {
+            return;
+        }
         let mut map = self.map();
         let size = name.len() + resolved.canonical.len() + ENTRY_OVERHEAD;
         if map.epoch != epoch || map.entries.len() >= MAX_ENTRIES || map.bytes + size > MAX_BYTES {
@@ -164,6 +172,16 @@ mod tests {
         let fresh = epoch(&names, "beta");
         names.keep(fresh, "beta", &peer("beta"));
         assert_eq!(hit(&names, "beta"), Some(peer("beta")));
+    }
+
+    #[test]
+    fn a_disabled_peer_is_never_kept() {
+        let names = Names::default();
+        let disabled = Resolved { enabled: false, ..peer("gamma") };
+        let e = epoch(&names, "gamma");
+        names.keep(e, "gamma", &disabled);
+        assert_eq!(hit(&names, "gamma"), None, "re-enabled by hand, it must be read again");
+        assert!(!names.is_peer("gamma"));
     }
 
     #[test]
