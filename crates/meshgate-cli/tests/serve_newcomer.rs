@@ -103,6 +103,35 @@ fn a_second_gateway_on_the_same_sqlite_file_refuses_to_start_and_offline_command
         assert!(err.contains("PostgreSQL") && err.contains(&db.display().to_string()), "{err}");
         assert!(!err.contains("meshgate --help"), "the message says what to do: {err}");
     }
+    // Another path to the same file: a symlink is refused too.
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&db, &link).unwrap();
+        let link_url = format!("sqlite:{}", link.display());
+        let mut second = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", &link_url])
+            .env_clear()
+            .env("MESH_GATEWAY_TOKEN", "meshgate-operator-newcomer-token-0123456789")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let code = loop {
+            if let Some(status) = second.try_wait().unwrap() {
+                break status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = second.kill();
+                let _ = second.wait();
+                panic!("a second gateway started on a symlink to a served database");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(code, Some(2), "a symlink to a served database");
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -26,6 +26,21 @@ pub fn lock_path(db: &Path) -> PathBuf {
     db.with_file_name(name)
 }
 
+/// `db` with symlinks resolved, so that every path to one file takes one
+/// lock (a symlink to a running gateway's database is refused like its own
+/// path); for a file not yet created, its directory resolved. A hard link
+/// is another path to the same file that this cannot see.
+fn resolved(db: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(db) {
+        return path;
+    }
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (std::fs::canonicalize(dir), db.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => db.to_path_buf(),
+    }
+}
+
 /// Takes the lock of `db` without waiting; a usage error (exit 2) naming
 /// the holder's pid if another gateway has it.
 #[cfg(unix)]
@@ -35,7 +50,7 @@ pub fn lock(db: &Path) -> Result<ServeLock> {
 
     use rustix::fs::{flock, FlockOperation};
 
-    let path = lock_path(db);
+    let path = lock_path(&resolved(db));
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
