@@ -95,11 +95,6 @@ impl AppState {
         &self.inner.pages
     }
 
-    /// Bytes the page cache holds now (`--page-cache-bytes` bounds it).
-    pub fn page_cache_bytes(&self) -> usize {
-        self.inner.pages.bytes()
-    }
-
     /// The store.
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()

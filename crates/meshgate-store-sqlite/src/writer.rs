@@ -249,7 +249,8 @@ pub(crate) fn run(
 fn run_batch(ctx: &mut WriteCtx, mut batch: Vec<Box<dyn Job>>, counters: &Counters, max_id: &watch::Sender<i64>) {
     counters.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
     ctx.inserted_messages = false;
-    let mark = ctx.mark.clone().filter(|_| batch.iter().all(|job| job.page_neutral()));
+    let neutral_batch = ctx.mark.is_some() && batch.iter().all(|job| job.page_neutral());
+    let mark = if neutral_batch { ctx.mark.clone() } else { None };
     let neutral = mark.as_deref().map(ChangeMark::begin_neutral);
     let before = ctx.data_version;
     let batch_err = execute(ctx, &mut batch).err();

@@ -10,6 +10,7 @@
 mod declared;
 
 mod boundary;
+mod common;
 mod conformance;
 mod files;
 mod mark;

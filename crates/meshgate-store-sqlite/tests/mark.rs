@@ -5,39 +5,10 @@
 //! Two stores on one file stand for a gateway and another process, each
 //! with its own writer connection.
 
-use std::path::Path;
+use meshgate_store::conformance::msg;
+use meshgate_store::{now_timestamp, Store};
 
-use meshgate_store::{now_timestamp, NewMessage, PeerRegistration, Store, TokenHash};
-use meshgate_store_sqlite::{SqliteOptions, SqliteStore};
-
-fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path, SqliteOptions::default()).expect("open")
-}
-
-fn reg(name: &str) -> PeerRegistration {
-    PeerRegistration {
-        name: name.into(),
-        url: None,
-        capabilities: None,
-        mint: TokenHash::of(&format!("token-{name}")),
-        adopt_history: false,
-    }
-}
-
-fn dm(from: &str, to: &str) -> NewMessage {
-    NewMessage {
-        from_node: from.into(),
-        to_node: to.into(),
-        kind: meshgate_proto::Kind::Fyi,
-        content: "hello".into(),
-        thread_id: None,
-        related_task_id: None,
-        idempotency_key: None,
-        in_reply_to: None,
-        due_at: None,
-        sender_verified: false,
-    }
-}
+use crate::common::{open, reg};
 
 async fn touch(store: &dyn Store, name: &str) {
     store.touch_peers(vec![(name.to_owned(), now_timestamp())]).await.unwrap();
@@ -55,7 +26,7 @@ async fn last_seen_keeps_the_mark_and_every_other_commit_moves_it() {
         touch(&gateway, "ma").await;
         assert_eq!(gateway.change_mark(), Some(mark), "last_seen shows on no message page");
     }
-    let stored = gateway.insert_message(dm("ma", "mb")).await.unwrap();
+    let stored = gateway.insert_message(msg("ma", "mb", "hello")).await.unwrap();
     assert!(stored.message.id > 0);
     let sent = gateway.change_mark().unwrap();
     assert!(sent > mark, "a send moves it");
@@ -68,13 +39,13 @@ async fn last_seen_keeps_the_mark_and_every_other_commit_moves_it() {
     touch(&other, "ma").await;
     let after_other = gateway.change_mark().unwrap();
     assert!(after_other > sent, "another process's commit");
-    other.insert_message(dm("mb", "ma")).await.unwrap();
+    other.insert_message(msg("mb", "ma", "hello")).await.unwrap();
     let after_insert = gateway.change_mark().unwrap();
     assert!(after_insert > after_other, "another process's DM");
     // ... and the gateway's own last_seen write right after another
     // process's commit is not taken as neutral when that commit was not yet
     // seen by the mark: the mark moves at least for the other's commit.
-    other.insert_message(dm("ma", "mb")).await.unwrap();
+    other.insert_message(msg("ma", "mb", "hello")).await.unwrap();
     touch(&gateway, "ma").await;
     assert!(gateway.change_mark().unwrap() > after_insert, "the other's DM must move the mark");
     // Alone again: the first batch after another connection's commits is

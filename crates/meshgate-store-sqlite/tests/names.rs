@@ -8,23 +8,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use meshgate_store::{ImportRecord, MessageQuery, PeerRegistration, Resolved, Retention, Store, StoreError, TokenHash};
+use meshgate_store::{ImportRecord, MessageQuery, Resolved, Retention, Store, StoreError};
 use meshgate_store_sqlite::{SqliteOptions, SqliteStore, MAX_NAMES_KEPT};
+
+use crate::common::{open, reg};
 use serde_json::json;
-
-fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path, SqliteOptions::default()).expect("open")
-}
-
-fn reg(name: &str) -> PeerRegistration {
-    PeerRegistration {
-        name: name.into(),
-        url: None,
-        capabilities: None,
-        mint: TokenHash::of(&format!("token-{name}")),
-        adopt_history: false,
-    }
-}
 
 fn peer(name: &str, enabled: bool) -> ImportRecord {
     ImportRecord::Peer(serde_json::from_value(json!({"name": name, "enabled": enabled})).unwrap())
