@@ -286,7 +286,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("servers", nargs="+", metavar="LABEL=BIN")
     p.add_argument("--out", type=Path, default=ROOT / "bench/out" / time.strftime("cost-%Y%m%d-%H%M%S"))
-    p.add_argument("--floor", metavar="BIN", help="meshgate-floor binary: measured alongside")
+    p.add_argument("--floor", action="append", default=[], metavar="[LABEL=]BIN",
+                   help="meshgate-floor binary measured alongside (repeatable; the one without a label, "
+                        "or labelled `floor`, is what the others are compared with)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--requests", type=int, default=40000, help="requests per measurement")
     p.add_argument("--scenarios", default="inbox:16,inbox:64,send:16,send:64")
@@ -332,12 +334,15 @@ def main():
                 wrap = ["valgrind", "--tool=callgrind", "--trace-children=no"] if a.callgrind else []
                 s.start(wrap=wrap, log=open(a.out / f"valgrind-{label}.log", "w"), extra=tls_args)
             servers.append(s)
-        if a.floor:
-            f = Server("floor", [a.floor, "--listen", f"127.0.0.1:{a.port + len(servers)}"],
-                       a.port + len(servers))
+        floors = [spec.split("=", 1) if "=" in spec else ("floor", spec) for spec in a.floor]
+        for label, binary in floors:
+            f = Server(label, [binary, "--listen", f"127.0.0.1:{a.port + len(servers)}"], a.port + len(servers))
             f.proc = subprocess.Popen(f.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
             servers.append(f)
+            if label != "floor":
+                labels.append(label)
+        floor_labels = {label for label, _ in floors}
         (a.out / "machine.txt").write_text(
             f"date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\nloadavg: {Path('/proc/loadavg').read_text()}"
             f"servers: {a.servers}\nenv: {envs}\ntls: {a.tls}\nkeepalive: {not a.no_keepalive}\n"
@@ -345,7 +350,7 @@ def main():
         scenarios = [(s.split(":")[0], int(s.split(":")[1])) for s in a.scenarios.split(",")]
         if a.warmup > 0:
             for s in servers:
-                if s.label == "floor" and a.callgrind:
+                if s.label in floor_labels and a.callgrind:
                     continue
                 for scenario in dict.fromkeys(name for name, _ in scenarios):
                     warm_up(s, scenario, a.warmup, oha_extra)
@@ -354,12 +359,12 @@ def main():
             order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
             for scenario, conc in scenarios:
                 for s in order:
-                    if s.label == "floor" and a.callgrind:
+                    if s.label in floor_labels and a.callgrind:
                         continue
                     r = measure(s, scenario, conc, a.requests, a.callgrind, a.out, oha_extra, a.annotate)
                     print(json.dumps(r), flush=True)
                     rows.append(r)
-        text = table(rows, labels, "floor" if a.floor and not a.callgrind else None)
+        text = table(rows, labels, "floor" if "floor" in floor_labels and not a.callgrind else None)
         (a.out / "table.md").write_text(text + "\n")
         print(text)
     finally:

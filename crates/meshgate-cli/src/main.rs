@@ -18,6 +18,15 @@ use commands::{
     alias, completions, inbox, loops, mcp, peers, read, register, scan, send, serve, thread, token, wait, watch, Global,
 };
 
+/// jemalloc instead of glibc's malloc: the gateway allocates on its tokio
+/// workers and frees on the SQLite writer (and back), where glibc's arenas
+/// took locks and consolidated: 7-13% of a send's CPU, with RSS under
+/// hostile load near glibc's (mimalloc saved as much but doubled it).
+/// Measured in `bench/RESULTS.md`, "Allocator".
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Send, read and manage direct messages between AI peers through a mesh
 /// gateway.
 #[derive(Debug, Parser)]

@@ -7,6 +7,8 @@
 //! `GET /messages` answers a fixed JSON page of `--rows` messages shaped like
 //! the gateway's (the inbox benchmark's page: 50 rows, ~21 KB). No auth, no
 //! store, no validation: whatever meshgate spends beyond this is its own.
+//! It uses the gateway's allocator too (jemalloc), so the allocator is part
+//! of the floor, not of the difference.
 
 use anyhow::Result;
 use axum::body::Bytes;
@@ -15,6 +17,10 @@ use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use meshgate_proto::{Kind, Message, MessageList, SendResponse};
+
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// The floor server's settings.
 #[derive(Debug, Parser)]
