@@ -6,7 +6,8 @@ side by side in one run.
 
 Starts every gateway at once (each on a fresh SQLite store, seeded alike through
 the API: 101 peers, --rows messages over 100 recipients) and, with --floor, the
-`meshgate-floor` server (crates/meshgate-bench). Then, round after round, each
+`meshgate-floor` server (crates/meshgate-bench; --floor LABEL=BIN adds more floors,
+compared with the unlabelled one). Then, round after round, each
 scenario is run against each server in turn (the order rotates per round), so
 load from elsewhere on the machine hits all of them alike:
 
@@ -332,6 +333,11 @@ def main():
                 if a.tls:
                     s.tls()
                 wrap = ["valgrind", "--tool=callgrind", "--trace-children=no"] if a.callgrind else []
+                if a.callgrind:
+                    # jemalloc purges freed pages on a clock (10 s); under valgrind's ~50x
+                    # slowdown that clock would charge each request far more purging than
+                    # natively, and a varying amount: no decay keeps the counts exact.
+                    s.env.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:-1,muzzy_decay_ms:-1")
                 s.start(wrap=wrap, log=open(a.out / f"valgrind-{label}.log", "w"), extra=tls_args)
             servers.append(s)
         floors = [spec.split("=", 1) if "=" in spec else ("floor", spec) for spec in a.floor]

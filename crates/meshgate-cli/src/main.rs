@@ -20,9 +20,9 @@ use commands::{
 
 /// jemalloc instead of glibc's malloc: the gateway allocates on its tokio
 /// workers and frees on the SQLite writer (and back), where glibc's arenas
-/// took locks and consolidated: 7-13% of a send's CPU, with RSS under
-/// hostile load near glibc's (mimalloc saved as much but doubled it).
-/// Measured in `bench/RESULTS.md`, "Allocator".
+/// took locks and consolidated (~9% of a send's instructions). mimalloc saved
+/// as much but doubled RSS under hostile load. See `bench/RESULTS.md`,
+/// "Session 9".
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
