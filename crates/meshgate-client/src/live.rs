@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use futures_util::Stream;
-use meshgate_proto::{validate_peer_name, ListQuery, Message, MessageList, WAIT_MAX_SECS};
+use meshgate_proto::{validate_peer_name, ListQuery, Message, MessageList, StreamQuery, WAIT_MAX_SECS};
 use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 
@@ -393,7 +393,7 @@ impl Live<'_> {
         let after = self.last_id;
         let request = client
             .authorized_on(&client.stream_http, Method::GET, &["messages", "stream"])
-            .query(&[("to", self.to.as_str())])
+            .query(&StreamQuery { to: Some(self.to.clone()), ..StreamQuery::default() }.pairs())
             .header("Last-Event-ID", after.to_string())
             .header(reqwest::header::ACCEPT, "text/event-stream");
         let response = request.send().await.map_err(|e| client.unreachable(&e))?;

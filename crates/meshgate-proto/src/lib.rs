@@ -34,7 +34,7 @@ mod traffic;
 pub use body::{shown, type_name, BodyError, BodyErrorKind, Fields, SHOWN_MAX};
 pub use json_ser::EncodeError;
 pub use kind::{Kind, UnknownKind};
-pub use list_query::ListQuery;
+pub use list_query::{ListQuery, StreamQuery};
 pub use mark_read::MARK_READ_IDS_MAX;
 pub use message::{
     MarkRead, MarkReadBulk, MarkReadBulkResponse, Message, MessageList, MessageListWriter, MessageRef, SendRequest,

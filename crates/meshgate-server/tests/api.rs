@@ -231,6 +231,21 @@ async fn openapi_document_lists_every_route() {
     gw.stop().await;
 }
 
+/// The stream documents its own parameters (`StreamQuery`), not the list's.
+#[tokio::test]
+async fn openapi_documents_the_streams_own_parameters() {
+    let gw = Gateway::start().await;
+    let (s, v) = gw.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let params = v["paths"]["/messages/stream"]["get"]["parameters"].as_array().unwrap();
+    let query: std::collections::BTreeSet<&str> =
+        params.iter().filter(|p| p["in"] == "query").map(|p| p["name"].as_str().unwrap()).collect();
+    let want = ["after_id", "from", "kind", "peek", "receipts", "since", "thread_id", "to"];
+    assert_eq!(query, want.into_iter().collect(), "{params:?}");
+    assert!(params.iter().any(|p| p["in"] == "header" && p["name"] == "Last-Event-ID"), "{params:?}");
+    gw.stop().await;
+}
+
 /// OpenAPI requires every operation's `operationId` to be unique (code
 /// generators name their functions by it).
 #[tokio::test]

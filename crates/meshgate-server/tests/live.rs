@@ -131,6 +131,44 @@ async fn sse_streams_the_inbox_and_resumes_without_gap_or_duplicate() {
 }
 
 #[tokio::test]
+async fn the_stream_takes_the_lists_filters_and_refuses_its_paging() {
+    let gw = Gateway::start().await;
+    gw.register("alice").await;
+    gw.register("carol").await;
+    let bob = gw.register("bob").await;
+    // `limit`, `wait` and `unread_only` meant nothing to a stream and were ignored.
+    for q in ["limit=5", "wait=3", "unread_only=true", "after_id=0&limit=1", "unread_only=false"] {
+        let resp = gw.http.get(format!("{}/messages/stream?{q}", gw.url)).bearer_auth(&bob).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{q}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], "unknown_parameter", "{q}: {v}");
+        assert!(v["detail"].as_str().unwrap().contains(" on /messages/stream;"), "{q}: {v}");
+    }
+    let send = |from: &'static str, kind: &'static str, content: &'static str| {
+        let body = serde_json::json!({"from_node": from, "to_node": "bob", "kind": kind, "content": content});
+        let gw = &gw;
+        async move {
+            let (s, v) = gw.post("/messages", body).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v["id"].as_i64().unwrap()
+        }
+    };
+    send("alice", "fyi", "not a question").await;
+    let first = send("alice", "question", "first question").await;
+    send("carol", "question", "carol's question").await;
+    // The filters it shares with the list apply: alice's questions only.
+    let url = format!("{}/messages/stream?after_id=0&kind=question&from_node=alice", gw.url);
+    let resp = gw.http.get(url).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    send("alice", "fyi", "another fyi").await;
+    let second = send("alice", "question", "second question").await;
+    let got = read_events(resp, 2).await;
+    assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![first, second]);
+    assert!(got.iter().all(|(_, m)| m["kind"] == "question" && m["from_node"] == "alice"), "{got:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn shutdown_ends_open_streams_and_long_polls() {
     let gw = Gateway::start().await;
     let bob = gw.register("bob").await;

@@ -51,7 +51,7 @@ pub const LIST_PARAMS: &[&str] = ListQuery::PARAMS;
 pub(super) async fn list(State(state): State<AppState>, auth: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     auth.require_peer_token_if_configured(&state)?;
     let ListRequest { mut q, wait, deliver_to, .. } =
-        parse_list_query(&state, &auth, raw.as_deref(), LIST_PARAMS, Names::InPageQuery).await?;
+        parse_list_query(&state, &auth, raw.as_deref(), LIST_PARAMS, "/messages", Names::InPageQuery).await?;
     q.max_bytes = state.config().page_max_bytes;
     // The rows are encoded as the store reads them (see `page`).
     let deliver_to = deliver_to.as_deref();
@@ -102,9 +102,10 @@ pub(crate) async fn parse_list_query(
     auth: &Auth,
     raw: Option<&str>,
     params: &[&str],
+    endpoint: &str,
     names: Names,
 ) -> ApiResult<ListRequest> {
-    let query = Query::parse(raw, params, "/messages")?;
+    let query = Query::parse(raw, params, endpoint)?;
     let list = read_list_query(&query)?;
     let receipts = query.bool("receipts")?;
     let ListQuery { to, from, thread_id, kind, unread_only, since, limit, after_id, wait, peek } = list;

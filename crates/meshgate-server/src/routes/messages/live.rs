@@ -17,10 +17,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
-use meshgate_proto::{Message, Receipt};
+use meshgate_proto::{Message, Receipt, StreamQuery};
 use meshgate_store::{MessageQuery, Order};
 
-use super::list::{parse_list_query, ListRequest, Names, LIST_PARAMS};
+use super::list::{parse_list_query, ListRequest, Names};
 use super::wait::{Wait, Waiter};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -39,15 +39,16 @@ pub const PAGE_BYTES: usize = 256 << 10;
 /// without either, starts with messages committed from now on. With
 /// `receipts=true` it also carries `delivered`, `read` and `answered`
 /// events (no `id`; `data` = a [`Receipt`]) for the peer's own DMs, from
-/// the stream's start on, polled every [`RECEIPT_POLL`].
+/// the stream's start on, polled every [`RECEIPT_POLL`]. Its parameters are
+/// [`StreamQuery`]'s: the list's filters, without its `limit`, `wait` and
+/// `unread_only` (refused: a stream pages, waits and sends every new DM
+/// by itself).
 #[utoipa::path(
     get,
     path = "/messages/stream",
     tag = "messages",
     params(
-        ("to" = Option<String>, Query, description = "operator: whose inbox"),
-        ("after_id" = Option<i64>, Query, description = "resume after this id"),
-        ("receipts" = Option<bool>, Query, description = "also receipt events (delivered, read, answered) of the peer's own DMs"),
+        StreamQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "resume after this id"),
     ),
     responses(
@@ -67,9 +68,9 @@ pub async fn stream(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     auth.require_peer_token_if_configured(&state)?;
-    let params: Vec<&str> = LIST_PARAMS.iter().copied().chain(["receipts"]).collect();
     let ListRequest { mut q, receipts, deliver_to, .. } =
-        parse_list_query(&state, &auth, raw.as_deref(), &params, Names::Resolved).await?;
+        parse_list_query(&state, &auth, raw.as_deref(), StreamQuery::PARAMS, "/messages/stream", Names::Resolved)
+            .await?;
     if let Some(me) = auth.peer() {
         // A peer streams its own inbox; `from=` narrows it.
         q.to = Some(me.to_owned());
