@@ -156,8 +156,9 @@ async fn the_stream_takes_the_lists_filters_and_refuses_its_paging() {
     send("alice", "fyi", "not a question").await;
     let first = send("alice", "question", "first question").await;
     send("carol", "question", "carol's question").await;
-    // The filters it shares with the list apply: alice's questions only.
-    let url = format!("{}/messages/stream?after_id=0&kind=question&from_node=alice", gw.url);
+    // The filters it shares with the list apply: alice's questions only (a peer
+    // token names itself beside another peer, as on the list).
+    let url = format!("{}/messages/stream?after_id=0&kind=question&to=bob&from_node=alice", gw.url);
     let resp = gw.http.get(url).bearer_auth(&bob).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     send("alice", "fyi", "another fyi").await;
