@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::StreamExt;
-use meshgate_proto::{Kind, ListQuery, Message, MessageList, RegisterRequest, SendRequest};
+use meshgate_proto::{Kind, ListQuery, Message, MessageList, RegisterRequest, SendRequest, StreamQuery};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -296,7 +296,7 @@ async fn watchers(cli: &Cli, count: usize, parallel: usize) -> Result<Value> {
             (cli.url.clone(), cli.token.clone(), opened.clone(), failed.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
-            let q = ListQuery { to: Some(format!("idle-{i:05}")), ..ListQuery::default() };
+            let q = StreamQuery { to: Some(format!("idle-{i:05}")), ..StreamQuery::default() };
             let resp = http.get(format!("{url}/messages/stream")).query(&q.pairs()).bearer_auth(&token).send().await;
             drop(permit);
             match resp {
