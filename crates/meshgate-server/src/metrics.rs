@@ -69,6 +69,13 @@ struct KindLabels {
     kind: &'static str,
 }
 
+/// The guard-refusal label of a DM carrying one of this gateway's own live
+/// tokens.
+pub const LIVE_CREDENTIAL: &str = "live_credential";
+
+/// Every reason traffic control refuses a send with.
+const SEND_REFUSALS: [&str; 2] = ["rate_limited", "conversation_loop"];
+
 /// Methods with a label of their own (anything else is `other`).
 const METHODS: &[(Method, &str)] = &[
     (Method::GET, "GET"),
@@ -142,9 +149,20 @@ impl Metrics {
         let wakeups = Counter::default();
         let (page_cache_hits, page_cache_misses, page_cache_bytes) =
             (Counter::default(), Counter::default(), Gauge::default());
+        // Every series these families can have exists from the start, at 0:
+        // a rate or an alert over them has data before the first refusal.
         let guard_refusals = Family::<RuleLabels, Counter>::default();
+        for rule in meshgate_guard::rules().iter().map(|r| r.label).chain([LIVE_CREDENTIAL]) {
+            guard_refusals.get_or_create(&RuleLabels { rule });
+        }
         let send_refusals = Family::<ReasonLabels, Counter>::default();
+        for reason in SEND_REFUSALS {
+            send_refusals.get_or_create(&ReasonLabels { reason });
+        }
         let store_errors = Family::<KindLabels, Counter>::default();
+        for kind in ["unavailable", "backend"] {
+            store_errors.get_or_create(&KindLabels { kind });
+        }
         registry.register("http_requests", "HTTP requests by method, route template and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to the response head", latency.clone());
         registry.register("dms_sent", "DMs stored (idempotent resends not counted)", dms_sent.clone());

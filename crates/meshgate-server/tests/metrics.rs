@@ -49,6 +49,23 @@ async fn metrics_count_requests_by_route_sends_commits_and_refusals() {
         assert!(body.contains("operator_only"), "{body}");
         assert_eq!(scrape(&gw, None).await.0, StatusCode::UNAUTHORIZED);
 
+        // Before any refusal every refusal series is there, at 0.
+        let (_, text) = scrape(&gw, Some(OPERATOR)).await;
+        for series in [
+            r#"meshgate_send_refusals_total{reason="conversation_loop"}"#,
+            r#"meshgate_send_refusals_total{reason="rate_limited"}"#,
+            r#"meshgate_guard_refusals_total{rule="aws access key"}"#,
+            r#"meshgate_guard_refusals_total{rule="live_credential"}"#,
+            r#"meshgate_store_errors_total{kind="unavailable"}"#,
+            r#"meshgate_store_errors_total{kind="backend"}"#,
+        ] {
+            assert_eq!(sample(&text, series), Some(0.0), "{series}: {text}");
+        }
+        for rule in meshgate_guard::rules() {
+            let series = format!(r#"meshgate_guard_refusals_total{{rule="{}"}}"#, rule.label);
+            assert_eq!(sample(&text, &series), Some(0.0), "{series}");
+        }
+
         for i in 0..3 {
             let (s, v) = gw.send("alice", "bob", &format!("hello {i}")).await;
             assert_eq!(s, StatusCode::OK, "{v}");

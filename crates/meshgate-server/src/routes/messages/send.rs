@@ -132,7 +132,7 @@ async fn guard_content(
 ) -> ApiResult<Option<&'static str>> {
     if let Err(e) = refuse_live_credentials(state, auth, req).await {
         if let (Some(m), "secret_detected") = (state.metrics(), e.code) {
-            m.guard_refused("live_credential");
+            m.guard_refused(crate::metrics::LIVE_CREDENTIAL);
         }
         return Err(e);
     }
