@@ -153,15 +153,15 @@ impl Metrics {
         // a rate or an alert over them has data before the first refusal.
         let guard_refusals = Family::<RuleLabels, Counter>::default();
         for rule in meshgate_guard::rules().iter().map(|r| r.label).chain([LIVE_CREDENTIAL]) {
-            guard_refusals.get_or_create(&RuleLabels { rule });
+            let _ = guard_refusals.get_or_create(&RuleLabels { rule });
         }
         let send_refusals = Family::<ReasonLabels, Counter>::default();
         for reason in SEND_REFUSALS {
-            send_refusals.get_or_create(&ReasonLabels { reason });
+            let _ = send_refusals.get_or_create(&ReasonLabels { reason });
         }
         let store_errors = Family::<KindLabels, Counter>::default();
         for kind in ["unavailable", "backend"] {
-            store_errors.get_or_create(&KindLabels { kind });
+            let _ = store_errors.get_or_create(&KindLabels { kind });
         }
         registry.register("http_requests", "HTTP requests by method, route template and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to the response head", latency.clone());

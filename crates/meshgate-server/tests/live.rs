@@ -144,6 +144,13 @@ async fn the_stream_takes_the_lists_filters_and_refuses_its_paging() {
         assert_eq!(v["error"], "unknown_parameter", "{q}: {v}");
         assert!(v["detail"].as_str().unwrap().contains(" on /messages/stream;"), "{q}: {v}");
     }
+    // `to=` another peer beside `from=` itself reads the peer's sent DMs on
+    // the list; a stream is an inbox: refused, not silently replaced.
+    let mallory = gw.register("mallory").await;
+    let url = format!("{}/messages/stream?after_id=0&to=bob&from=mallory", gw.url);
+    let resp = gw.http.get(url).bearer_auth(&mallory).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "forbidden");
     let send = |from: &'static str, kind: &'static str, content: &'static str| {
         let body = serde_json::json!({"from_node": from, "to_node": "bob", "kind": kind, "content": content});
         let gw = &gw;
@@ -166,6 +173,26 @@ async fn the_stream_takes_the_lists_filters_and_refuses_its_paging() {
     let got = read_events(resp, 2).await;
     assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![first, second]);
     assert!(got.iter().all(|(_, m)| m["kind"] == "question" && m["from_node"] == "alice"), "{got:?}");
+    gw.stop().await;
+}
+
+/// A stream request refused for its parameters takes no slot: at the
+/// per-peer cap it does not end the oldest open stream.
+#[tokio::test]
+async fn a_refused_stream_request_ends_no_open_stream() {
+    let gw = Gateway::start_with(|c| c.max_streams_per_peer = 1).await;
+    gw.register("alice").await;
+    gw.register("bob").await;
+    let open = gw.http.get(format!("{}/messages/stream", gw.url)).bearer_auth(OPERATOR).send().await.unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    for q in ["receipts=true", "limit=1", "to=nobody-here"] {
+        let resp = gw.http.get(format!("{}/messages/stream?{q}", gw.url)).bearer_auth(OPERATOR).send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{q}: {}", resp.status());
+    }
+    let (s, v) = gw.send("alice", "bob", "still streamed").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let got = read_events(open, 1).await;
+    assert_eq!(got[0].0, v["id"].as_i64().unwrap());
     gw.stop().await;
 }
 

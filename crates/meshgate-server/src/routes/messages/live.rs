@@ -57,8 +57,10 @@ pub const PAGE_BYTES: usize = 256 << 10;
             description = "text/event-stream; each event: id = message id, data = Message JSON",
             content_type = "text/event-stream"
         ),
+        (status = 400, description = "unknown_parameter (also limit, wait, unread_only), duplicate_parameter, unknown_kind, bad since", body = ErrorBody),
         Unauthorized,
-        (status = 429, description = "too_many_streams: the peer has too many open streams", body = ErrorBody),
+        (status = 403, description = "forbidden: a peer token streams its own inbox; peer_token_required", body = ErrorBody),
+        (status = 422, description = "invalid_parameter: a bad after_id, peek, receipts or Last-Event-ID; receipts=true without a peer", body = ErrorBody),
     )
 )]
 pub async fn stream(
@@ -72,10 +74,29 @@ pub async fn stream(
         parse_list_query(&state, &auth, raw.as_deref(), StreamQuery::PARAMS, "/messages/stream", Names::Resolved)
             .await?;
     if let Some(me) = auth.peer() {
-        // A peer streams its own inbox; `from=` narrows it.
+        // A peer streams its own inbox; `from=` narrows it. `to=` naming
+        // another peer (allowed on the list beside `from=` itself: the
+        // peer's sent DMs) is refused rather than replaced.
+        if q.to.as_deref().is_some_and(|to| to != me) {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                format!("a peer token streams only its own inbox; this token belongs to {me:?}"),
+            ));
+        }
         q.to = Some(me.to_owned());
         q.involving = None;
     }
+    // Checked before the stream takes a slot (a refused request must not
+    // end one of the peer's open streams).
+    let receipts_of = match receipts {
+        false => None,
+        true => Some(q.to.clone().ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_parameter",
+                "receipts=true follows one peer's DMs: use its token, or to=NAME with the operator token",
+            )
+        })?),
+    };
     let last_event = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
@@ -96,9 +117,9 @@ pub async fn stream(
     q.limit = PAGE;
     q.max_bytes = PAGE_BYTES;
     q.unread_only = false;
-    let receipts = match receipts {
-        false => None,
-        true => Some(Receipts::start(&state, q.to.clone()).await?),
+    let receipts = match receipts_of {
+        None => None,
+        Some(sender) => Some(Receipts::start(&state, sender).await?),
     };
     let keep_alive = state.config().keep_alive;
     let feed = Feed { state, q, deliver_to, cursor, waiter, ready: VecDeque::new(), receipts };
@@ -146,14 +167,8 @@ struct Receipts {
 }
 
 impl Receipts {
-    /// Receipts of `auth`'s own DMs (the operator: of `to`'s), from now on.
-    async fn start(state: &AppState, peer: Option<String>) -> ApiResult<Receipts> {
-        let sender = peer.ok_or_else(|| {
-            ApiError::invalid(
-                "invalid_parameter",
-                "receipts=true follows one peer's DMs: use its token, or to=NAME with the operator token",
-            )
-        })?;
+    /// Receipts of `sender`'s own DMs, from now on.
+    async fn start(state: &AppState, sender: String) -> ApiResult<Receipts> {
         let head = state.store().receipt_head().await?;
         let mut tick = tokio::time::interval(RECEIPT_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
