@@ -151,6 +151,20 @@ async fn the_stream_takes_the_lists_filters_and_refuses_its_paging() {
     let resp = gw.http.get(url).bearer_auth(&mallory).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "forbidden");
+    // Last-Event-ID is checked as `after_id` is: one value, an id of 0 or more.
+    for (values, code) in [
+        (&["-5"][..], "invalid_parameter"),
+        (&["x"][..], "invalid_parameter"),
+        (&["1", "2"][..], "duplicate_parameter"),
+    ] {
+        let mut req = gw.http.get(format!("{}/messages/stream", gw.url)).bearer_auth(&bob);
+        for v in values {
+            req = req.header("Last-Event-ID", *v);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{values:?}: {}", resp.status());
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], code, "{values:?}");
+    }
     let send = |from: &'static str, kind: &'static str, content: &'static str| {
         let body = serde_json::json!({"from_node": from, "to_node": "bob", "kind": kind, "content": content});
         let gw = &gw;

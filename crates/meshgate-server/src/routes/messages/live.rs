@@ -97,14 +97,21 @@ pub async fn stream(
             )
         })?),
     };
-    let last_event = match headers.get("last-event-id") {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .ok_or_else(|| ApiError::invalid("invalid_parameter", "Last-Event-ID must be a message id"))?,
-        ),
-        None => None,
+    // As `after_id`: one value, a message id (0 or more).
+    let mut given = headers.get_all("last-event-id").iter();
+    let last_event = match (given.next(), given.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "duplicate_parameter",
+                "the Last-Event-ID header is given more than once on /messages/stream; give it once",
+            ))
+        }
+        (Some(v), None) => {
+            Some(v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).filter(|id| *id >= 0).ok_or_else(|| {
+                ApiError::invalid("invalid_parameter", "Last-Event-ID must be a message id (0 or more)")
+            })?)
+        }
     };
     // Subscribes before choosing the starting point, so nothing committed
     // in between is missed.
