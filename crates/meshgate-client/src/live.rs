@@ -230,7 +230,9 @@ impl Client {
         validate_peer_name(to)?;
         let last_id = match from {
             StreamStart::Now => self.latest_id(Some(to)).await?,
-            StreamStart::After(id) => id,
+            // Below 0 is the whole inbox too (the gateway refuses a
+            // negative Last-Event-ID).
+            StreamStart::After(id) => id.max(0),
         };
         let live = Live {
             client: self,
