@@ -213,6 +213,10 @@ async fn stream_from_an_id_and_auth_errors_end_it() {
     let got: Vec<i64> =
         bob.stream(StreamStart::After(sent[1])).await.unwrap().take(2).map(|m| m.unwrap().id).collect().await;
     assert_eq!(got, sent[2..]);
+    // Below 0 is the whole inbox (the gateway refuses a negative Last-Event-ID).
+    let all: Vec<i64> =
+        bob.stream(StreamStart::After(-5)).await.unwrap().take(4).map(|m| m.unwrap().id).collect().await;
+    assert_eq!(all, sent);
 
     let bad = Client::builder().gateway(&url).token_from("not-a-real-token", "bad token").node("bob").build().unwrap();
     let items: Vec<_> = bad.stream(StreamStart::After(0)).await.unwrap().collect().await;
