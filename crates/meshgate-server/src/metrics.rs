@@ -73,8 +73,8 @@ struct KindLabels {
 /// tokens.
 pub const LIVE_CREDENTIAL: &str = "live_credential";
 
-/// Every reason traffic control refuses a send with.
-const SEND_REFUSALS: [&str; 2] = ["rate_limited", "conversation_loop"];
+/// The `kind` label of a request the store failed, by the error's code.
+const STORE_ERROR_KINDS: [(&str, &str); 2] = [("store_unavailable", "unavailable"), ("internal", "backend")];
 
 /// Methods with a label of their own (anything else is `other`).
 const METHODS: &[(Method, &str)] = &[
@@ -156,11 +156,11 @@ impl Metrics {
             let _ = guard_refusals.get_or_create(&RuleLabels { rule });
         }
         let send_refusals = Family::<ReasonLabels, Counter>::default();
-        for reason in SEND_REFUSALS {
+        for reason in crate::traffic::REFUSALS {
             let _ = send_refusals.get_or_create(&ReasonLabels { reason });
         }
         let store_errors = Family::<KindLabels, Counter>::default();
-        for kind in ["unavailable", "backend"] {
+        for (_, kind) in STORE_ERROR_KINDS {
             let _ = store_errors.get_or_create(&KindLabels { kind });
         }
         registry.register("http_requests", "HTTP requests by method, route template and status", requests.clone());
@@ -257,11 +257,9 @@ impl Metrics {
             self.requests.get_or_create(&RequestLabels { method: labels.method, route: labels.route, status }).inc();
         }
         hot.latency.observe(took.as_secs_f64());
-        match error {
-            Some("store_unavailable") => self.store_errors.get_or_create(&KindLabels { kind: "unavailable" }).inc(),
-            Some("internal") => self.store_errors.get_or_create(&KindLabels { kind: "backend" }).inc(),
-            _ => 0,
-        };
+        if let Some((_, kind)) = error.and_then(|e| STORE_ERROR_KINDS.iter().find(|(code, _)| *code == e)) {
+            self.store_errors.get_or_create(&KindLabels { kind }).inc();
+        }
     }
 }
 

@@ -221,7 +221,7 @@ impl LoopBreaker {
         let retry = retry_secs(wait);
         let mut e = ApiError::new(
             Class::RateLimited,
-            "conversation_loop",
+            super::CONVERSATION_LOOP,
             format!(
                 "{a:?} and {b:?} exchanged {count} DMs within {} s (the limit is {} per {} s, both ways: at \
                  least {} each way): this looks like a conversation loop, so DMs between them are refused. It lifts by itself in {retry} s, when the \

@@ -26,6 +26,13 @@ mod rate;
 pub use loops::{LoopBreaker, Reserved};
 pub use rate::{rate_limited, SendLimiter};
 
+/// The error code of a send over its sender's rate.
+pub const RATE_LIMITED: &str = "rate_limited";
+/// The error code of a send refused by the loop breaker.
+pub const CONVERSATION_LOOP: &str = "conversation_loop";
+/// Every code traffic control refuses a send with.
+pub const REFUSALS: [&str; 2] = [RATE_LIMITED, CONVERSATION_LOOP];
+
 /// Lock shards of each map: concurrent senders rarely meet on one lock.
 pub const SHARDS: usize = 16;
 

@@ -77,7 +77,7 @@ pub fn rate_limited(sender: &str, rate: SendRate, wait: Duration) -> ApiError {
     let retry = retry_secs(wait);
     let mut e = ApiError::new(
         Class::RateLimited,
-        "rate_limited",
+        super::RATE_LIMITED,
         format!(
             "{sender:?} is sending faster than this gateway allows ({} DMs/s sustained, bursts of {}); \
              retry after {retry} s (the operator sets --send-rate and --send-burst)",
