@@ -110,6 +110,11 @@ async fn reference_defects_are_fixed() {
     // Garbage `since` is a 400; offsets are compared as instants.
     let (s, _) = gw.get("/messages?to=beta&since=not-a-timestamp").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // An instant past 9999-12-31 once UTC is refused (it was a panic).
+    for path in ["/messages", "/messages/stream"] {
+        let (s, v) = gw.get(&format!("{path}?to=beta&since=9999-12-31T23:59:59-00:01")).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_since")), "{path}: {v}");
+    }
     // Errors never echo rejected content.
     let big = "Z".repeat(200_001);
     let (s, v) = gw.send("alpha", "beta", &big).await;

@@ -223,6 +223,9 @@ async fn deadlines_are_validated_and_obligations_list_open_questions() {
             json!({"due_in": 400 * 24 * 3600}),
             json!({"due_at": "tomorrow"}),
             json!({"due_at": "2026-01-01T00:00:00Z", "due_in": 60}),
+            // In UTC these fall outside the years 0000-9999 (once a panic).
+            json!({"due_at": "9999-12-31T23:59:59-23:59"}),
+            json!({"due_at": "0000-01-01T00:00:00+23:59"}),
         ];
         for extra in bad {
             let mut body = json!({"to_node": "bob", "kind": "question", "content": "x"});

@@ -21,18 +21,27 @@ pub fn timestamp_ago(age: std::time::Duration) -> Timestamp {
 
 /// Parses any RFC 3339 / ISO 8601 instant with an offset (or a naive one,
 /// taken as UTC, as Python writes them) and renders it as a [`Timestamp`].
+/// `None` when the instant, moved to UTC, falls outside the years 0000-9999
+/// (e.g. `9999-12-31T23:59:59-00:01`): a stored instant always has four
+/// year digits, so string order stays time order.
 pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(format_utc(t));
+        return stored(t);
     }
     // Python's isoformat() with an offset but a space separator, or naive.
     let with_t = text.replacen(' ', "T", 1);
     if let Ok(t) = OffsetDateTime::parse(&with_t, &Rfc3339) {
-        return Some(format_utc(t));
+        return stored(t);
     }
     let naive = format!("{with_t}Z");
-    OffsetDateTime::parse(&naive, &Rfc3339).ok().map(format_utc)
+    OffsetDateTime::parse(&naive, &Rfc3339).ok().and_then(stored)
+}
+
+/// A parsed instant in UTC, if that is representable and four-digit.
+fn stored(t: OffsetDateTime) -> Option<Timestamp> {
+    let t = t.checked_to_offset(UtcOffset::UTC)?;
+    (0..=9999).contains(&t.year()).then(|| format_utc(t))
 }
 
 /// The instant `secs` seconds from now as a [`Timestamp`].
@@ -40,8 +49,10 @@ pub fn timestamp_in(secs: u64) -> Timestamp {
     format_utc(OffsetDateTime::now_utc() + time::Duration::seconds(secs.min(i64::MAX as u64) as i64))
 }
 
+/// Renders an instant already in UTC (callers convert with a checked
+/// conversion first: `to_offset` panics out of range).
 fn format_utc(t: OffsetDateTime) -> Timestamp {
-    let t = t.to_offset(UtcOffset::UTC);
+    debug_assert!(t.offset().is_utc());
     if let Ok(year) = u32::try_from(t.year()) {
         if year <= 9999 {
             // Every send stores one: digits by hand cost a tenth of `format!`
@@ -106,6 +117,20 @@ mod tests {
         let end = OffsetDateTime::parse("9999-12-31T23:59:59.999999Z", &Rfc3339).unwrap();
         assert_eq!(format_utc(end), "9999-12-31T23:59:59.999999+00:00");
         assert_eq!(parse_timestamp("0000-01-01T00:00:00Z").unwrap(), "0000-01-01T00:00:00.000000+00:00");
+    }
+
+    #[test]
+    fn instants_outside_four_digit_years_are_refused_not_panicked_on() {
+        for text in [
+            "9999-12-31T23:59:59-00:01",
+            "9999-12-31 23:59:59-23:59",
+            "0000-01-01T00:00:00+00:01",
+            "0000-01-01T00:00:00+23:59",
+        ] {
+            assert_eq!(parse_timestamp(text), None, "{text}");
+        }
+        assert_eq!(parse_timestamp("9999-12-31T23:59:59+00:01").unwrap(), "9999-12-31T23:58:59.000000+00:00");
+        assert_eq!(parse_timestamp("0000-01-01T00:00:00-00:01").unwrap(), "0000-01-01T00:01:00.000000+00:00");
     }
 
     #[test]
