@@ -118,8 +118,9 @@ pub struct Config {
     /// it found so far (flagged `truncated`), or answers 422
     /// `query_too_broad` when that is nothing.
     pub search_budget: Duration,
-    /// Searches one peer may run at once (0: no cap); beyond, 429
-    /// `too_many_searches`.
+    /// Searches one peer (and, apart, the operator) may run at once (0:
+    /// no cap); a peer never gets every place of `search_max` while it is
+    /// above one. Beyond, 429 `too_many_searches`.
     pub search_per_peer: usize,
     /// Searches the gateway runs at once (default: the number of CPUs; 0:
     /// no cap).

@@ -52,8 +52,9 @@ pub fn routes() -> Endpoints {
         Unauthorized,
         (
             status = 429,
-            description = "too_many_searches: the peer (2) or the gateway (one per CPU) already runs as many \
-                           searches as it may, with Retry-After",
+            description = "too_many_searches: the caller (a peer: 2, and never every place of the gateway's; \
+                           the operator: 2) or the gateway (one per CPU) already runs as many searches as it \
+                           may, with Retry-After",
             body = ErrorBody
         ),
     )
