@@ -2,7 +2,7 @@
 //!
 //! A request hyper cannot parse never reaches the router: hyper answers it
 //! with a bodiless 400 (malformed request line or header), 414 (a URI over
-//! 65,534 bytes) or 431 (a head over its ~400 KiB buffer, or more than 100
+//! 65,534 bytes) or 431 (a head over its ~80 KiB buffer, or more than 100
 //! headers) and closes the connection. [`JsonErrors`] sits under hyper on
 //! the socket and writes, in place of such an answer, the same status with
 //! the gateway's JSON error body (`bad_request`, `uri_too_long`,

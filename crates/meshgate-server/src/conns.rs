@@ -12,6 +12,12 @@
 //!   authentication until the response body is written or dropped, so one
 //!   token can neither fill the cap with busy connections nor pile up
 //!   response pages in memory (429 `too_many_requests`).
+//! - **Connections per peer** are capped at twice that
+//!   ([`Caps::per_peer_connections`]): a connection counts for the first
+//!   peer a request on it authenticated as, and beyond the cap that peer's
+//!   own connection idle the longest is closed. Each connection can hold a
+//!   request head being received (up to hyper's buffer), so without this one
+//!   token could keep thousands of half-sent heads in memory.
 //! - **A reserve** for the operator and liveness checks: when the cap is
 //!   full of connections inside requests, a few more are accepted that may
 //!   only ask `GET /health` or carry the operator token (one request, short
@@ -53,6 +59,13 @@ impl Caps {
     pub(crate) fn per_peer_limit(&self) -> Option<usize> {
         (self.per_peer > 0).then(|| self.per_peer.min((self.max_connections / 2).max(1)))
     }
+
+    /// The connections one peer may keep open: twice
+    /// [`Caps::per_peer_limit`] (room for every request in flight plus as
+    /// many idle keep-alive connections). `None`: no limit.
+    pub(crate) fn per_peer_connections(&self) -> Option<usize> {
+        self.per_peer_limit().map(|n| n.saturating_mul(2))
+    }
 }
 
 /// Counts and lists the open connections of one listener.
@@ -79,6 +92,8 @@ struct State {
     idle: BTreeMap<u64, Weak<Slot>>,
     /// Requests in flight per peer.
     per_peer: HashMap<String, usize>,
+    /// Open connections per peer they count for, by slot id.
+    peer_conns: HashMap<String, HashMap<u64, Weak<Slot>>>,
     /// When a cap was last reported in the log.
     last_warning: Option<Instant>,
 }
@@ -127,6 +142,9 @@ pub(crate) struct Slot {
     /// Admitted into the `/health` reserve.
     health_only: bool,
     authenticated: AtomicBool,
+    /// The peer this connection counts for (the first one a request on it
+    /// authenticated as).
+    peer: std::sync::OnceLock<String>,
     /// Requests on this connection not yet finished (changed under the
     /// tracker's lock).
     busy: AtomicUsize,
@@ -200,6 +218,7 @@ impl Tracker {
             id,
             health_only,
             authenticated: AtomicBool::new(false),
+            peer: std::sync::OnceLock::new(),
             busy: AtomicUsize::new(0),
             idle_key: AtomicU64::new(if health_only { 0 } else { id }),
             stop: AtomicBool::new(false),
@@ -229,6 +248,40 @@ impl Slot {
     pub(crate) fn authenticated(&self) {
         if !self.authenticated.swap(true, Ordering::AcqRel) {
             self.tracker.lock().forget_unauthenticated(self.id);
+        }
+    }
+
+    /// Counts this connection for `peer` (once). Beyond the peer's cap of
+    /// connections, its own connection idle the longest is closed; if none
+    /// is idle, all are inside requests, which the request cap bounds.
+    pub(crate) fn count_for_peer(self: &Arc<Self>, peer: &str) {
+        if self.health_only || self.peer.get().is_some() || self.peer.set(peer.to_owned()).is_err() {
+            return;
+        }
+        // Declared before the guard, so dropped after it: the last
+        // reference to a slot runs its `Drop`, which takes the lock.
+        let mut theirs: Vec<Arc<Slot>> = Vec::new();
+        let mut state = self.tracker.lock();
+        let conns = state.peer_conns.entry(peer.to_owned()).or_default();
+        conns.insert(self.id, Arc::downgrade(self));
+        if !self.tracker.caps.per_peer_connections().is_some_and(|cap| conns.len() > cap) {
+            return;
+        }
+        theirs.extend(conns.values().filter_map(Weak::upgrade));
+        let victim = theirs
+            .iter()
+            .filter(|s| s.id != self.id && s.idle_key.load(Ordering::Relaxed) != 0)
+            .min_by_key(|s| s.idle_key.load(Ordering::Relaxed));
+        if let Some(victim) = victim {
+            // Uncounted at once, so the next authentication does not pick
+            // a second victim before this one's task has dropped it.
+            if let Some(conns) = state.peer_conns.get_mut(peer) {
+                conns.remove(&victim.id);
+            }
+            let key = victim.idle_key.swap(0, Ordering::Relaxed);
+            state.idle.remove(&key);
+            victim.stop();
+            state.warn("a peer reached its cap of connections; closing its longest-idle one");
         }
     }
 
@@ -280,6 +333,14 @@ impl Drop for Slot {
         } else {
             state.open -= 1;
             state.forget_unauthenticated(self.id);
+        }
+        if let Some(peer) = self.peer.get() {
+            if let Some(conns) = state.peer_conns.get_mut(peer) {
+                conns.remove(&self.id);
+                if conns.is_empty() {
+                    state.peer_conns.remove(peer);
+                }
+            }
         }
     }
 }
@@ -364,6 +425,9 @@ pub(crate) fn mark_authenticated(extensions: &axum::http::Extensions, peer: Opti
         return Ok(());
     };
     request.slot.authenticated();
+    if let Some(peer) = peer {
+        request.slot.count_for_peer(peer);
+    }
     match peer.map(|peer| request.count_for(peer)) {
         Some(Err(limit)) => Err(ApiError::new(
             Class::RateLimited,
@@ -442,6 +506,36 @@ mod tests {
         drop(reserve);
         assert!(tracker.admit(A).unwrap().health_only());
         assert_eq!(tracker.open(), 2);
+    }
+
+    #[test]
+    fn a_peer_keeps_at_most_twice_its_request_cap_of_connections_its_longest_idle_closed_beyond() {
+        let mut limits = caps(100, 0, 0);
+        limits.per_peer = 2;
+        assert_eq!(limits.per_peer_connections(), Some(4));
+        let tracker = Tracker::new(limits);
+        let alice = tracker.admit(A).unwrap();
+        alice.count_for_peer("alice");
+        let mallory: Vec<_> = (0..4).map(|_| tracker.admit(B).unwrap()).collect();
+        // The second-oldest is inside a request: not idle, not closed.
+        let busy = mallory[1].begin_request();
+        for s in &mallory {
+            s.count_for_peer("mallory");
+            s.count_for_peer("alice"); // counted for its first peer only
+        }
+        assert!(mallory.iter().chain([&alice]).all(|s| !s.stop.load(Ordering::Acquire)));
+        let fifth = tracker.admit(B).unwrap();
+        let request = fifth.begin_request();
+        fifth.count_for_peer("mallory");
+        let stopped: Vec<bool> = mallory.iter().map(|s| s.stop.load(Ordering::Acquire)).collect();
+        assert_eq!(stopped, [true, false, false, false], "the longest-idle of mallory's is closed");
+        assert!(!alice.stop.load(Ordering::Acquire) && !fifth.stop.load(Ordering::Acquire));
+        drop((request, busy));
+        drop(mallory);
+        assert_eq!(tracker.lock().peer_conns.get("mallory").map(HashMap::len), Some(1));
+        drop(fifth);
+        assert!(!tracker.lock().peer_conns.contains_key("mallory"));
+        assert_eq!(tracker.lock().peer_conns["alice"].len(), 1);
     }
 
     #[test]

@@ -66,6 +66,13 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The same for a connection in the `/health` reserve.
 const RESERVE_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// hyper's read buffer per connection, so the most a request head can be:
+/// 80 KiB, plus what the read that crossed it brought (a head sent slowly
+/// is cut at ~84 KiB). hyper's default, ~400 KiB, let every connection hold
+/// that much in a half-sent head. Above the longest URI hyper reads (65,534 bytes,
+/// 414 beyond), so only a head with that much in headers gets 431.
+const READ_BUFFER: usize = 80 * 1024;
+
 /// After the shutdown deadline, how long to wait for connection tasks to
 /// drop their sockets.
 const DROP_GRACE: Duration = Duration::from_secs(1);
@@ -122,9 +129,13 @@ pub(crate) async fn serve_connections(
     settings: Settings,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.half_close(true).timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    http.half_close(true).timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(READ_BUFFER);
     let mut reserve_http = hyper::server::conn::http1::Builder::new();
-    reserve_http.timer(TokioTimer::new()).header_read_timeout(RESERVE_HEADER_READ_TIMEOUT).keep_alive(false);
+    reserve_http
+        .timer(TokioTimer::new())
+        .header_read_timeout(RESERVE_HEADER_READ_TIMEOUT)
+        .keep_alive(false)
+        .max_buf_size(READ_BUFFER);
     tracing::info!(
         max_connections = settings.caps.max_connections,
         per_address = settings.caps.per_address,

@@ -271,6 +271,38 @@ async fn one_peer_holding_every_connection_idle_locks_out_neither_peers_nor_the_
     gw.stop().await;
 }
 
+/// One token cannot keep more than twice its request cap of connections
+/// open (hostile review, session 10: 3,000 connections each holding a
+/// half-sent 390 KB head took 1.5 GB): beyond, its own longest-idle
+/// connection is closed, whatever it was in the middle of sending; other
+/// peers' connections are untouched.
+#[tokio::test]
+async fn a_peer_keeps_at_most_twice_its_request_cap_of_connections() {
+    let gw = Gateway::start_with(|c| c.max_requests_per_peer = 2).await;
+    let alice = gw.register("alice").await;
+    let mallory = gw.register("mallory").await;
+    let mut alices = hoard(&gw, 1, &alice).await;
+    let mut held = hoard(&gw, 4, &mallory).await;
+    for s in &mut held {
+        s.write_all(b"GET /peers HTTP/1.1\r\nX-Pad: aaaa").await.unwrap();
+    }
+    assert_eq!(count_closed(&mut held).await, 0, "four is within mallory's cap");
+    let mut more = hoard(&gw, 2, &mallory).await;
+    let closed: Vec<bool> = {
+        let mut v = Vec::new();
+        for s in &mut held {
+            v.push(closed_within(s, Duration::from_millis(200)).await);
+        }
+        v
+    };
+    assert_eq!(closed, [true, true, false, false], "mallory's two longest-idle connections are closed");
+    for s in &mut more {
+        assert_eq!(request(s, "GET", "/peers", Some(&mallory)).await.0, 200);
+    }
+    assert_eq!(request(&mut alices[0], "GET", "/peers", Some(&alice)).await.0, 200);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn a_peer_may_keep_only_half_the_connection_cap_busy() {
     let gw = Gateway::start_with(|c| {

@@ -57,6 +57,12 @@ async fn malformed_huge_or_overfull_requests_get_json_errors() {
             "headers_too_large",
         ),
         (
+            "a 120 KB header (over the 80 KiB head buffer and one read)",
+            format!("GET /health HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(120_000)).into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (
             "a 500 KB header",
             format!("GET /health HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(500_000)).into_bytes(),
             431,
