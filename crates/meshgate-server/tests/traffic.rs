@@ -37,6 +37,59 @@ async fn loops_gateway(backend: Backend, count: u32, window: Duration) -> Gatewa
     .await
 }
 
+/// A peer's `POST /threads` draws on its send bucket (hostile review,
+/// session 10: 100,000 threads minted in 20 s, unlimited): beyond it 429
+/// `rate_limited` and no thread is stored; the operator is not limited.
+#[tokio::test]
+async fn a_peer_mints_threads_no_faster_than_it_may_send() {
+    for backend in backends() {
+        let gw = Gateway::start_backend(backend, |c| {
+            c.send_rate = Some(SendRate { per_second: 0.2, burst: 3 });
+            c.loop_limit = None;
+        })
+        .await;
+        let mallory = gw.register("mallory").await;
+        gw.register("alice").await;
+        let mint = |token: String, name: String| {
+            let gw = &gw;
+            async move {
+                let resp = gw
+                    .http
+                    .post(format!("{}/threads", gw.url))
+                    .bearer_auth(token)
+                    .json(&json!({"thread_name": name}))
+                    .send()
+                    .await
+                    .unwrap();
+                let retry = resp.headers().get("retry-after").map(|h| h.to_str().unwrap().to_owned());
+                (resp.status(), retry, resp.json::<Value>().await.unwrap())
+            }
+        };
+        for i in 0..2 {
+            let (s, _, v) = mint(mallory.clone(), format!("alice<->bob:{i}")).await;
+            assert_eq!(s, StatusCode::OK, "{backend:?}: {v}");
+        }
+        let (s, _, v) = send(&gw, &mallory, "mallory", "alice").await;
+        assert_eq!(s, StatusCode::OK, "the third token goes to a DM: {v}");
+        let (s, retry, v) = mint(mallory.clone(), "alice<->bob:2".into()).await;
+        assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("minting threads"), "{v}");
+        assert!(retry.is_some());
+        let (s, _, v) = send(&gw, &mallory, "mallory", "alice").await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "DMs share the spent bucket: {v}");
+        let (s, v) = gw.get("/threads?limit=1000").await;
+        assert_eq!(s, StatusCode::OK);
+        let names: Vec<&str> =
+            v["threads"].as_array().unwrap().iter().map(|t| t["thread_name"].as_str().unwrap()).collect();
+        assert!(!names.contains(&"alice<->bob:2"), "a refused mint stored nothing: {names:?}");
+        for i in 0..5 {
+            let (s, _, v) = mint(OPERATOR.to_owned(), format!("ops:{i}")).await;
+            assert_eq!(s, StatusCode::OK, "the operator is not limited: {v}");
+        }
+        gw.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_over_its_rate_gets_429_rate_limited_with_retry_after_and_nothing_is_stored() {
     for backend in backends() {

@@ -20,7 +20,8 @@ pub fn routes() -> Endpoints {
 
 /// `POST /threads {thread_name, session_id?}`: idempotent per name within
 /// the caller's namespace (a peer token's own names; the operator's shared
-/// ones). Never returns or changes another peer's thread.
+/// ones). Never returns or changes another peer's thread. A peer's mints
+/// share its `--send-rate` bucket with its DMs (429 `rate_limited`).
 #[utoipa::path(
     post,
     path = "/threads",
@@ -29,11 +30,15 @@ pub fn routes() -> Endpoints {
     responses(
         (status = 200, body = Thread),
         (status = 422, description = "malformed body, or a UUID as thread_name", body = ErrorBody),
+        (status = 429, description = "rate_limited: the peer mints (and sends) faster than its --send-rate, with Retry-After", body = ErrorBody),
         Unauthorized,
     )
 )]
 async fn mint(State(state): State<AppState>, auth: Auth, body: JsonObject) -> ApiResult<Json<Thread>> {
     let new = NewThread::read(&body.0)?;
+    if let Some(peer) = auth.peer() {
+        crate::traffic::admit_mint(&state, peer)?;
+    }
     Ok(Json(state.store().mint_thread_as(&new.thread_name, new.session_id.as_deref(), auth.peer()).await?))
 }
 

@@ -214,6 +214,16 @@ fn count(state: &AppState, from: &str, to: &str) -> Result<Option<Reserved>, Api
     Ok(reserved)
 }
 
+/// Counts a peer's `POST /threads` against its send bucket: a minted thread
+/// is a stored row like a DM, so a peer mints no faster than it may send
+/// (an idempotent re-mint counts too; the operator is not limited).
+pub(crate) fn admit_mint(state: &AppState, peer: &str) -> Result<(), ApiError> {
+    if let (Some(limiter), Some(rate)) = (state.send_limiter(), state.config().send_rate) {
+        limiter.take(peer).map_err(|wait| rate::mint_rate_limited(peer, rate, wait))?;
+    }
+    Ok(())
+}
+
 /// After the store answered a send admitted by [`admit`]: a DM that was not
 /// stored (refused, or a duplicate of an idempotent retry) is uncounted, and
 /// a duplicate gives its sender's token back; a DM the operator token stored

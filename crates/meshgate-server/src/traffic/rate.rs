@@ -72,6 +72,19 @@ impl SendLimiter {
     }
 }
 
+/// The 429 `rate_limited` of a peer minting threads over its send rate.
+pub(crate) fn mint_rate_limited(peer: &str, rate: SendRate, wait: Duration) -> ApiError {
+    let mut e = rate_limited(peer, rate, wait);
+    e.detail = format!(
+        "{peer:?} is minting threads faster than this gateway allows (threads and DMs share one bucket: {} a \
+         second sustained, bursts of {}); retry after {} s (the operator sets --send-rate and --send-burst)",
+        rate.per_second,
+        rate.burst,
+        e.retry_after.unwrap_or(1)
+    );
+    e
+}
+
 /// The 429 `rate_limited` of a sender over its rate.
 pub fn rate_limited(sender: &str, rate: SendRate, wait: Duration) -> ApiError {
     let retry = retry_secs(wait);
