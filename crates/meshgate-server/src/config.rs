@@ -12,6 +12,12 @@ pub use meshgate_proto::SecretGuard;
 #[derive(Clone)]
 pub struct OperatorToken(String);
 
+/// The shortest operator token (in bytes) that peers' bodies are checked
+/// for verbatim (422 `secret_detected`): a shorter one could be guessed
+/// through that check's yes/no, many candidates per request (and would
+/// match ordinary words). `meshgate serve` warns about a shorter one.
+pub const MIN_OPERATOR_TOKEN: usize = 24;
+
 impl OperatorToken {
     /// Wraps a raw token.
     pub fn new(raw: impl Into<String>) -> Self {

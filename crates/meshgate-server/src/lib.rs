@@ -47,7 +47,7 @@ use axum::Router;
 use meshgate_store::Store;
 use tokio::net::TcpListener;
 
-pub use config::{Config, OperatorToken, SecretGuard};
+pub use config::{Config, OperatorToken, SecretGuard, MIN_OPERATOR_TOKEN};
 pub use error::ApiError;
 pub use state::AppState;
 pub use tls::TlsSettings;

@@ -193,6 +193,13 @@ async fn serve(args: Args) -> Result<()> {
             eprintln!("meshgate: generated an operator token in {}", p.display());
         }
     }
+    if token.expose().len() < meshgate_server::MIN_OPERATOR_TOKEN {
+        tracing::warn!(
+            "the operator token is shorter than {} characters: it can be guessed, and peers' DMs are not \
+             checked for it; use a long random one (e.g. `openssl rand -base64 32`)",
+            meshgate_server::MIN_OPERATOR_TOKEN
+        );
+    }
     let mut config = Config::new(token);
     config.require_peer_tokens = args.require_peer_tokens;
     config.allow_unknown_recipients = args.allow_unknown_recipients;
