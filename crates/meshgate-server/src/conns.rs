@@ -264,7 +264,7 @@ impl Slot {
         let mut state = self.tracker.lock();
         let conns = state.peer_conns.entry(peer.to_owned()).or_default();
         conns.insert(self.id, Arc::downgrade(self));
-        if !self.tracker.caps.per_peer_connections().is_some_and(|cap| conns.len() > cap) {
+        if self.tracker.caps.per_peer_connections().is_none_or(|cap| conns.len() <= cap) {
             return;
         }
         theirs.extend(conns.values().filter_map(Weak::upgrade));
