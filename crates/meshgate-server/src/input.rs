@@ -41,16 +41,87 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 }
 
 impl JsonObject {
-    /// Parses `bytes` as a JSON object.
+    /// Parses `bytes` as a JSON object whose keys are each given once: a
+    /// repeated key is 422 `duplicate_field`, as a repeated query parameter
+    /// is 400 `duplicate_parameter`, rather than the last one silently
+    /// winning (a proxy that reads the first would see another sender).
+    /// Objects nested in a field (`capabilities`) keep JSON's last-wins.
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(ApiError::invalid("invalid_json", "the request body must be a JSON object")),
+        match serde_json::from_slice::<TopLevel>(bytes) {
+            Ok(TopLevel::Object(map)) => Ok(JsonObject(map)),
+            Ok(TopLevel::Duplicate(key)) => Err(ApiError::invalid(
+                "duplicate_field",
+                format!(
+                    "field {} is given more than once in the JSON body; give it once (which one was meant \
+                     is not guessed)",
+                    shown(&key)
+                ),
+            )),
+            Ok(TopLevel::Other) => Err(ApiError::invalid("invalid_json", "the request body must be a JSON object")),
             Err(e) => Err(ApiError::invalid(
                 "invalid_json",
                 format!("the request body is not valid JSON (line {}, column {})", e.line(), e.column()),
             )),
         }
+    }
+}
+
+/// A body's top-level JSON value, as [`JsonObject::parse`] judges it.
+enum TopLevel {
+    Object(Map<String, Value>),
+    /// An object with this key more than once.
+    Duplicate(String),
+    /// Anything but an object.
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Top;
+        impl<'de> Visitor<'de> for Top {
+            type Value = TopLevel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<TopLevel, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = a.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        // Read to the end: syntax errors after it still win.
+                        a.next_value::<IgnoredAny>()?;
+                        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                        return Ok(TopLevel::Duplicate(key));
+                    }
+                    let value = a.next_value::<Value>()?;
+                    map.insert(key, value);
+                }
+                Ok(TopLevel::Object(map))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<TopLevel, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TopLevel::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other)
+            }
+            fn visit_unit<E>(self) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other)
+            }
+        }
+        d.deserialize_any(Top)
     }
 }
 

@@ -76,6 +76,33 @@ fn cases(parent: i64) -> Vec<Case> {
         refused("number", Who::Alice, raw("7"), 422, "invalid_json", obj),
         refused("trailing", Who::Alice, raw(r#"{"to_node":"bob"} x"#), 422, "invalid_json", &not_json(1, 19)),
         refused("two lines", Who::Alice, raw("{\n\"to_node\": bob}"), 422, "invalid_json", &not_json(2, 12)),
+        // A repeated key is refused, not last-wins (a proxy reading the
+        // first would see another sender than the gateway).
+        refused(
+            "repeated key",
+            Who::Alice,
+            raw(r#"{"from_node":"alice","to_node":"bob","kind":"fyi","content":"x","from_node":"mallory"}"#),
+            422,
+            "duplicate_field",
+            "field \"from_node\" is given more than once in the JSON body; give it once (which one was meant is \
+             not guessed)",
+        ),
+        refused(
+            "repeated key, then broken JSON",
+            Who::Alice,
+            raw(r#"{"to_node":"bob","to_node":"bob","kind":"#),
+            422,
+            "invalid_json",
+            &not_json(1, 40),
+        ),
+        refused(
+            "repeated key in a nested object is JSON's last-wins, the refusal is the field's own",
+            Who::Alice,
+            raw(r#"{"to_node":"bob","kind":"fyi","content":{"a":1,"a":2}}"#),
+            422,
+            "invalid_field",
+            "field \"content\" must be a string, not an object",
+        ),
         refused(
             "invalid UTF-8 in a string",
             Who::Alice,
@@ -539,26 +566,30 @@ fn cases(parent: i64) -> Vec<Case> {
             "field \"skip_secret_check\" must be a boolean, not a number",
         ),
         accepted("skip_secret_check false", Who::Alice, body(json!({"skip_secret_check": false})), vec![]),
-        // Unknown fields and duplicate keys: unknown ones are ignored, the last of a duplicate wins.
+        // Unknown fields are ignored; a repeated key is refused whatever its values.
         accepted(
             "unknown fields",
             Who::Alice,
             body(json!({"mentions": ["x"], "extra": {"a": [1, 2.5, null]}, "priority": 3})),
             vec![("kind", json!("fyi"))],
         ),
-        accepted(
+        refused(
             "duplicate key, the last valid",
             Who::Alice,
             raw(r#"{"to_node":"bob","kind":5,"content":"hi","kind":"status"}"#),
-            vec![("kind", json!("status"))],
+            422,
+            "duplicate_field",
+            "field \"kind\" is given more than once in the JSON body; give it once (which one was meant is not \
+             guessed)",
         ),
         refused(
             "duplicate key, the last invalid",
             Who::Alice,
             raw(r#"{"to_node":"bob","kind":"fyi","content":"hi","kind":5}"#),
             422,
-            "invalid_field",
-            "field \"kind\" must be a string, not a number",
+            "duplicate_field",
+            "field \"kind\" is given more than once in the JSON body; give it once (which one was meant is not \
+             guessed)",
         ),
         // Several defects: the first in the gateway's order wins, wherever it is in the body.
         refused(
