@@ -209,6 +209,25 @@ def test_transport_refusals_are_json_errors(mesh):
         assert bob.token not in r.text
 
 
+def test_a_key_given_twice_is_refused_not_resolved_to_the_last(mesh):
+    """A tool call whose arguments name `to` twice (hostile review, session 10: the DM went to the second) is
+    400 duplicate_field, as a JSON body of the API is, and nothing is sent."""
+    alice, bob, mallory = mesh.register("alice"), mesh.register("bob"), mesh.register("mallory")
+    session = open_session(mesh, mallory.token)
+    call = ('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"send_message",'
+            '"arguments":{"to":"%s","kind":"fyi","content":"dup"%s}}}')
+    headers = dict(ACCEPT, **{"Authorization": f"Bearer {mallory.token}", "Mcp-Session-Id": session})
+    r = httpx.post(f"{mesh.url}/mcp", content=(call % (alice.name, ',"to":"%s"' % bob.name)).encode(),
+                   headers=headers, timeout=10)
+    assert (r.status_code, r.json()["error"]) == (400, "duplicate_field"), r.text
+    assert '"to"' in r.json()["detail"]
+    assert mesh.inbox(alice) == [] and mesh.inbox(bob) == []
+    r = httpx.post(f"{mesh.url}/mcp", content=(call % (alice.name, "")).encode(), headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    assert [m["content"] for m in mesh.inbox(alice)] == ["dup"]
+    assert mesh.inbox(bob) == []
+
+
 def test_a_client_leaving_mid_handshake_is_logged_at_info_with_its_peer(tmp_path):
     """Closing a session before `notifications/initialized` is the client's doing: one INFO
     line naming the peer, no ERROR (rmcp's own line for it is filtered out); a session that

@@ -66,6 +66,71 @@ impl JsonObject {
     }
 }
 
+/// The first key given twice in one object, at any depth of the JSON text
+/// `bytes`; `None` when every key is given once or the text is not JSON
+/// (its parser then refuses it). For bodies not read through
+/// [`JsonObject`], such as MCP's JSON-RPC messages, whose tool arguments
+/// are an object inside the message.
+pub fn repeated_key(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Repeats>(bytes).ok().and_then(|r| r.0)
+}
+
+/// What [`repeated_key`] found in one JSON value.
+struct Repeats(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Repeats {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+        struct Walk;
+        impl<'de> Visitor<'de> for Walk {
+            type Value = Repeats;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Repeats, A::Error> {
+                let mut keys = std::collections::HashSet::new();
+                let mut found = None;
+                while let Some(key) = a.next_key::<String>()? {
+                    let inner = a.next_value::<Repeats>()?.0;
+                    if keys.contains(&key) {
+                        found = found.or(Some(key));
+                    } else {
+                        keys.insert(key);
+                    }
+                    found = found.or(inner);
+                }
+                Ok(Repeats(found))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Repeats, A::Error> {
+                let mut found = None;
+                while let Some(inner) = a.next_element::<Repeats>()? {
+                    found = found.or(inner.0);
+                }
+                Ok(Repeats(found))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Repeats, E> {
+                Ok(Repeats(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Repeats, E> {
+                Ok(Repeats(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Repeats, E> {
+                Ok(Repeats(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Repeats, E> {
+                Ok(Repeats(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Repeats, E> {
+                Ok(Repeats(None))
+            }
+            fn visit_unit<E>(self) -> Result<Repeats, E> {
+                Ok(Repeats(None))
+            }
+        }
+        d.deserialize_any(Walk)
+    }
+}
+
 /// A body's top-level JSON value, as [`JsonObject::parse`] judges it.
 enum TopLevel {
     Object(Map<String, Value>),
@@ -336,5 +401,17 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%e2%86%94"), "↔");
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_at_any_depth() {
+        let found = |text: &str| repeated_key(text.as_bytes());
+        assert_eq!(found(r#"{"a":1,"b":{"c":[1,{"d":2,"d":3}]}}"#).as_deref(), Some("d"));
+        assert_eq!(found(r#"{"params":{"arguments":{"to":"a","to":"b"}}}"#).as_deref(), Some("to"));
+        assert_eq!(found(r#"{"to":"a","t\u006f":"b"}"#).as_deref(), Some("to"), "escapes are decoded first");
+        assert_eq!(found(r#"[{"a":1},{"a":2}]"#), None, "two objects, one key each");
+        assert_eq!(found(r#"{"a":{"x":1},"b":{"x":2}}"#), None);
+        assert_eq!(found(r#"{"a":1,"a":"#), None, "not JSON: left to the parser");
+        assert_eq!(found("7"), None);
     }
 }

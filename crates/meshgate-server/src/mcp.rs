@@ -116,6 +116,12 @@ pub fn routes() -> crate::routes::endpoint::Endpoints {
             description = "JSON-RPC answer, as JSON or text/event-stream; the first answers carry the mcp-session-id \
                            header"
         ),
+        (
+            status = 400,
+            description = "invalid_json: not a JSON-RPC message; duplicate_field: a key given twice in one object \
+                           of it",
+            body = ErrorBody
+        ),
         (status = 403, description = "operator_token_refused: /mcp acts as one peer", body = ErrorBody),
         (
             status = 404,
@@ -206,6 +212,19 @@ impl Gate {
             Ok(bytes) => bytes,
             Err(_) => return crate::input::body_too_large().into_response(),
         };
+        // As a JSON body of the API: a key given twice (in a tool's
+        // arguments, say) is refused, not resolved to its last value.
+        if let Some(key) = crate::input::repeated_key(&body) {
+            return ApiError::bad_request(
+                "duplicate_field",
+                format!(
+                    "field {} is given more than once in one object of the JSON-RPC message; give it once \
+                     (which one was meant is not guessed)",
+                    crate::error::shown(&key)
+                ),
+            )
+            .into_response();
+        }
         if let Some(id) = &session {
             self.note_initialized(id, &body);
         }
