@@ -226,6 +226,8 @@ async fn deadlines_are_validated_and_obligations_list_open_questions() {
             // In UTC these fall outside the years 0000-9999 (once a panic).
             json!({"due_at": "9999-12-31T23:59:59-23:59"}),
             json!({"due_at": "0000-01-01T00:00:00+23:59"}),
+            // A leap second: the README promised 422, `time` read it as :59.999999999.
+            json!({"due_at": "2026-06-30T23:59:60Z"}),
         ];
         for extra in bad {
             let mut body = json!({"to_node": "bob", "kind": "question", "content": "x"});

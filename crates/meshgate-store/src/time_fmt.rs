@@ -26,6 +26,10 @@ pub fn timestamp_ago(age: std::time::Duration) -> Timestamp {
 /// year digits, so string order stays time order.
 pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
     let text = text.trim();
+    if is_leap_second(text) {
+        // `time` reads `23:59:60` as `23:59:59.999999999`; refused instead.
+        return None;
+    }
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return stored(t);
     }
@@ -36,6 +40,12 @@ pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
     }
     let naive = format!("{with_t}Z");
     OffsetDateTime::parse(&naive, &Rfc3339).ok().and_then(stored)
+}
+
+/// `YYYY-MM-DD?HH:MM:60...`: a leap second, which no stored instant holds.
+fn is_leap_second(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 19 && b[13] == b':' && b[16] == b':' && &b[17..19] == b"60"
 }
 
 /// A parsed instant in UTC, if that is representable and four-digit.
@@ -131,6 +141,17 @@ mod tests {
         }
         assert_eq!(parse_timestamp("9999-12-31T23:59:59+00:01").unwrap(), "9999-12-31T23:58:59.000000+00:00");
         assert_eq!(parse_timestamp("0000-01-01T00:00:00-00:01").unwrap(), "0000-01-01T00:01:00.000000+00:00");
+    }
+
+    #[test]
+    fn a_leap_second_is_refused() {
+        for text in
+            ["2026-06-30T23:59:60Z", "2026-06-30 23:59:60+00:00", "9999-12-31T23:59:60.5Z", "2026-06-30T23:59:60"]
+        {
+            assert_eq!(parse_timestamp(text), None, "{text}");
+        }
+        assert!(parse_timestamp("2026-06-30T23:59:59.999999Z").is_some());
+        assert!(parse_timestamp("2026-06-30T23:60:00Z").is_none(), "minute 60 was never valid");
     }
 
     #[test]
