@@ -80,6 +80,11 @@ pub struct Config {
     /// authenticated request (0: no limit). Loopback is exempt unless
     /// [`Config::limit_loopback`].
     pub max_unauthenticated_per_address: usize,
+    /// Most not-yet-authenticated connections from all addresses together,
+    /// loopback included (0: no limit). Beyond, the oldest one is closed if
+    /// it has had a second to authenticate, else the new one is refused:
+    /// each can hold a half-sent request head (up to ~80 KiB).
+    pub max_unauthenticated: usize,
     /// Connections accepted beyond [`Config::max_connections`] that may
     /// only ask `GET /health` or carry the operator token (one request
     /// each, then closed).
@@ -155,6 +160,7 @@ impl Config {
 
             max_connections: None,
             max_unauthenticated_per_address: 64,
+            max_unauthenticated: 1024,
             health_reserve: 16,
             max_requests_per_peer: 48,
             max_buffered_bytes_per_peer: 16 << 20,

@@ -3,7 +3,12 @@
 //! - **A global cap** (`max_connections`) on served connections.
 //! - **Unauthenticated connections** (accepted, no authenticated request
 //!   yet: a bare TCP connection, a slow request head, `/health` callers)
-//!   are capped per client address.
+//!   are capped per client address, and all together (loopback included,
+//!   which the per-address cap exempts): beyond [`Caps::unauthenticated`],
+//!   the oldest is closed for the newcomer. Each may hold a half-sent
+//!   request head (up to hyper's ~80 KiB buffer); a client that sends its
+//!   request at once authenticates within milliseconds, so only a flood of
+//!   that many new connections in that time can close it.
 //! - **Idle connections are shed.** When the global cap is reached, the
 //!   connection idle the longest (not inside a request: between keep-alive
 //!   requests, or never sent one) is closed to make room, authenticated or
@@ -44,6 +49,8 @@ pub(crate) struct Caps {
     pub(crate) max_connections: usize,
     /// Unauthenticated connections per address (0: no limit).
     pub(crate) per_address: usize,
+    /// Unauthenticated connections from all addresses together (0: no limit).
+    pub(crate) unauthenticated: usize,
     /// Apply `per_address` to loopback too.
     pub(crate) limit_loopback: bool,
     /// Health-only connections beyond `max_connections`.
@@ -188,11 +195,25 @@ impl Tracker {
         // Declared before the guard, so dropped after it: the last reference
         // to a shed slot runs its `Drop`, which takes the lock.
         let shed: Option<Arc<Slot>>;
+        let oldest_unauthenticated: Option<Arc<Slot>>;
         let mut state = self.lock();
         let limited = self.caps.per_address > 0 && (self.caps.limit_loopback || !ip.is_loopback());
         if limited && state.per_address.get(&ip).copied().unwrap_or(0) >= self.caps.per_address {
             state.warn("an address reached its cap of unauthenticated connections; refusing more");
             return Err(Refused::PerAddress);
+        }
+        if self.caps.unauthenticated > 0 && state.unauthenticated.len() >= self.caps.unauthenticated {
+            oldest_unauthenticated = state.unauthenticated.first_key_value().and_then(|(_, (_, slot))| slot.upgrade());
+            // None: it is being dropped, its place about to be free.
+            if let Some(victim) = &oldest_unauthenticated {
+                let key = victim.idle_key.swap(0, Ordering::Relaxed);
+                if key != 0 {
+                    state.idle.remove(&key);
+                }
+                state.forget_unauthenticated(victim.id);
+                victim.stop();
+                state.warn("unauthenticated connections reached their cap; closing the oldest");
+            }
         }
         if state.open >= self.caps.max_connections {
             state.warn("connection cap reached: shedding unauthenticated connections, then serving /health only");
@@ -446,11 +467,42 @@ mod tests {
     use super::*;
 
     fn caps(max: usize, per_address: usize, reserve: usize) -> Caps {
-        Caps { max_connections: max, per_address, limit_loopback: true, health_reserve: reserve, per_peer: 0 }
+        Caps {
+            max_connections: max,
+            per_address,
+            unauthenticated: 0,
+            limit_loopback: true,
+            health_reserve: reserve,
+            per_peer: 0,
+        }
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn unauthenticated_connections_are_capped_together_loopback_included() {
+        let mut limits = caps(100, 0, 0);
+        limits.unauthenticated = 2;
+        limits.limit_loopback = false;
+        let tracker = Tracker::new(limits);
+        let local = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let first = tracker.admit(local).unwrap();
+        let second = tracker.admit(A).unwrap();
+        // An authenticated connection leaves the count.
+        second.authenticated();
+        let third = tracker.admit(local).unwrap();
+        assert!(!first.stop.load(Ordering::Acquire));
+        // At the cap, the oldest unauthenticated one is closed for the newcomer.
+        let fourth = tracker.admit(local).unwrap();
+        assert!(first.stop.load(Ordering::Acquire), "the oldest unauthenticated one is closed");
+        assert!(![&second, &third, &fourth].iter().any(|s| s.stop.load(Ordering::Acquire)));
+        let _fifth = tracker.admit(B).unwrap();
+        assert!(third.stop.load(Ordering::Acquire) && !fourth.stop.load(Ordering::Acquire));
+        drop((first, third));
+        assert_eq!(tracker.lock().unauthenticated.len(), 2);
+        assert_eq!(tracker.open(), 3);
+    }
 
     #[test]
     fn per_address_cap_counts_only_unauthenticated_connections() {

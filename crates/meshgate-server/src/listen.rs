@@ -105,6 +105,7 @@ impl Settings {
             caps: Caps {
                 max_connections: config.max_connections.unwrap_or(derived),
                 per_address: config.max_unauthenticated_per_address,
+                unauthenticated: config.max_unauthenticated,
                 limit_loopback: config.limit_loopback,
                 health_reserve: config.health_reserve,
                 per_peer: config.max_requests_per_peer,

@@ -271,6 +271,39 @@ async fn one_peer_holding_every_connection_idle_locks_out_neither_peers_nor_the_
     gw.stop().await;
 }
 
+/// Unauthenticated connections are capped all together, loopback included
+/// (hostile review, session 10: 2,000 token-less loopback connections each
+/// holding a half-sent 79 KiB head took 160 MB, unbounded but by
+/// `--max-connections`): beyond the cap the oldest is closed for the
+/// newcomer; authenticated connections are untouched.
+#[tokio::test]
+async fn unauthenticated_connections_are_capped_all_together_loopback_included() {
+    let gw = Gateway::start_with(|c| c.max_unauthenticated = 4).await;
+    let alice = gw.register("alice").await;
+    let mut alices = hoard(&gw, 1, &alice).await;
+    let mut bare = Vec::new();
+    for _ in 0..4 {
+        let mut s = connect(addr(&gw)).await;
+        s.write_all(b"GET /peers HTTP/1.1\r\nX-Pad: aaaa").await.unwrap();
+        bare.push(s);
+    }
+    assert_eq!(count_closed(&mut bare).await, 0, "four is within the cap");
+    for _ in 0..2 {
+        let mut s = connect(addr(&gw)).await;
+        s.write_all(b"GET /peers HTTP/1.1\r\nX-Pad: aaaa").await.unwrap();
+        bare.push(s);
+    }
+    let mut closed = Vec::new();
+    for s in &mut bare {
+        closed.push(closed_within(s, Duration::from_millis(200)).await);
+    }
+    assert_eq!(closed, [true, true, false, false, false, false], "the two oldest are closed");
+    let mut fresh = connect(addr(&gw)).await;
+    assert_eq!(request(&mut fresh, "GET", "/peers", Some(&alice)).await.0, 200);
+    assert_eq!(request(&mut alices[0], "GET", "/peers", Some(&alice)).await.0, 200);
+    gw.stop().await;
+}
+
 /// One token cannot keep more than twice its request cap of connections
 /// open (hostile review, session 10: 3,000 connections each holding a
 /// half-sent 390 KB head took 1.5 GB): beyond, its own longest-idle

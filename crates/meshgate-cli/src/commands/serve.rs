@@ -78,6 +78,11 @@ pub struct Args {
     #[arg(long, value_name = "N", env = "MESHGATE_MAX_UNAUTHENTICATED_PER_ADDRESS", default_value_t = 64)]
     pub max_unauthenticated_per_address: usize,
 
+    /// Most not-yet-authenticated connections from all addresses together, loopback included; beyond,
+    /// the oldest one that has had a second to authenticate is closed (0: no limit).
+    #[arg(long, value_name = "N", env = "MESHGATE_MAX_UNAUTHENTICATED", default_value_t = 1024)]
+    pub max_unauthenticated: usize,
+
     /// Requests in flight per peer until the response is fully written, before 429 `too_many_requests`
     /// (0: no cap; never more than half of --max-connections).
     #[arg(long, value_name = "N", env = "MESHGATE_MAX_REQUESTS_PER_PEER", default_value_t = 48)]
@@ -297,6 +302,7 @@ fn warn_of_token_beside_db(db_dir: Option<&Path>, data_dir: &Path) {
 fn apply_connection_limits(args: &Args, config: &mut Config) {
     config.max_connections = args.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     config.max_unauthenticated_per_address = args.max_unauthenticated_per_address;
+    config.max_unauthenticated = args.max_unauthenticated;
     config.max_requests_per_peer = args.max_requests_per_peer;
     config.max_buffered_bytes_per_peer = args.max_buffered_bytes_per_peer;
     config.max_buffered_bytes = args.max_buffered_bytes;
