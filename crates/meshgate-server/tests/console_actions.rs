@@ -185,6 +185,10 @@ async fn aliases_and_search_through_the_console() {
     let big_form = "x".repeat(20_000);
     let p = ui.post("/ui/compose", &[("csrf", &csrf), ("to", "bob"), ("content", &big_form)]).await;
     assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE, "a form is at most 16 KiB");
+    // A field given twice is refused, not resolved to the first (hostile review, session 10).
+    let p = ui.post("/ui/compose", &[("csrf", &csrf), ("to", "bob"), ("to", "bob"), ("content", "twice")]).await;
+    assert_eq!((p.status, code(&p)), (StatusCode::BAD_REQUEST, Some("duplicate_field")));
+    assert!(gw.inbox("bob").await.iter().all(|m| m["content"] != "twice"));
     assert!(gw.inbox("bob").await.iter().all(|m| m["content"] != big_form.as_str()));
 }
 

@@ -34,16 +34,31 @@ impl Form {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// A field name given more than once (no console form has one).
+    fn repeated(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.0.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k))
+    }
 }
 
-/// Reads a form POST: refuses a cross-site one (when the browser says so)
-/// and a body over [`FORM_MAX`] bytes.
+/// Reads a form POST: refuses a cross-site one (when the browser says so),
+/// a body over [`FORM_MAX`] bytes, and a field given twice (400
+/// `duplicate_field`, as the API refuses a repeated JSON key: which value
+/// was meant is not guessed).
 pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, ApiError> {
     same_origin(headers)?;
     let bytes = axum::body::to_bytes(body, FORM_MAX).await.map_err(|_| {
         ApiError::new(Class::TooLarge, "body_too_large", format!("a console form is at most {FORM_MAX} bytes"))
     })?;
-    Ok(Form::parse(&bytes))
+    let form = Form::parse(&bytes);
+    if let Some(name) = form.repeated() {
+        return Err(ApiError::bad_request(
+            "duplicate_field",
+            format!("form field {} is given more than once; give it once", crate::error::shown(name)),
+        ));
+    }
+    Ok(form)
 }
 
 /// A signed-in form POST: [`read_form`], then [`check`] (every POST form of
