@@ -446,20 +446,18 @@ pub(crate) fn mark_authenticated(extensions: &axum::http::Extensions, peer: Opti
         return Ok(());
     };
     request.slot.authenticated();
-    if let Some(peer) = peer {
-        request.slot.count_for_peer(peer);
-    }
-    match peer.map(|peer| request.count_for(peer)) {
-        Some(Err(limit)) => Err(ApiError::new(
+    let Some(peer) = peer else { return Ok(()) };
+    request.slot.count_for_peer(peer);
+    request.count_for(peer).map_err(|limit| {
+        ApiError::new(
             Class::RateLimited,
             "too_many_requests",
             format!(
                 "this peer already has {limit} requests in flight (responses not yet fully read); \
                  wait for them to finish"
             ),
-        )),
-        _ => Ok(()),
-    }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -47,20 +47,26 @@ impl JsonObject {
     /// winning (a proxy that reads the first would see another sender).
     /// Objects nested in a field (`capabilities`) keep JSON's last-wins.
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
-        match serde_json::from_slice::<TopLevel>(bytes) {
-            Ok(TopLevel::Object(map)) => Ok(JsonObject(map)),
-            Ok(TopLevel::Duplicate(key)) => Err(ApiError::invalid(
+        let not_json = |e: serde_json::Error| {
+            ApiError::invalid(
+                "invalid_json",
+                format!("the request body is not valid JSON (line {}, column {})", e.line(), e.column()),
+            )
+        };
+        let object = bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{');
+        if !object {
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(not_json)?;
+            return Err(ApiError::invalid("invalid_json", "the request body must be a JSON object"));
+        }
+        match serde_json::from_slice::<TopLevel>(bytes).map_err(not_json)? {
+            TopLevel::Object(map) => Ok(JsonObject(map)),
+            TopLevel::Duplicate(key) => Err(ApiError::invalid(
                 "duplicate_field",
                 format!(
                     "field {} is given more than once in the JSON body; give it once (which one was meant \
                      is not guessed)",
                     shown(&key)
                 ),
-            )),
-            Ok(TopLevel::Other) => Err(ApiError::invalid("invalid_json", "the request body must be a JSON object")),
-            Err(e) => Err(ApiError::invalid(
-                "invalid_json",
-                format!("the request body is not valid JSON (line {}, column {})", e.line(), e.column()),
             )),
         }
     }
@@ -131,23 +137,22 @@ impl<'de> serde::Deserialize<'de> for Repeats {
     }
 }
 
-/// A body's top-level JSON value, as [`JsonObject::parse`] judges it.
+/// A body's top-level JSON object, as [`JsonObject::parse`] judges it
+/// (it parses only a text that starts with `{`).
 enum TopLevel {
     Object(Map<String, Value>),
     /// An object with this key more than once.
     Duplicate(String),
-    /// Anything but an object.
-    Other,
 }
 
 impl<'de> serde::Deserialize<'de> for TopLevel {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
         struct Top;
         impl<'de> Visitor<'de> for Top {
             type Value = TopLevel;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON value")
+                f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<TopLevel, A::Error> {
                 let mut map = Map::new();
@@ -163,30 +168,8 @@ impl<'de> serde::Deserialize<'de> for TopLevel {
                 }
                 Ok(TopLevel::Object(map))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<TopLevel, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(TopLevel::Other)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
-                Ok(TopLevel::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
-                Ok(TopLevel::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
-                Ok(TopLevel::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
-                Ok(TopLevel::Other)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
-                Ok(TopLevel::Other)
-            }
-            fn visit_unit<E>(self) -> Result<TopLevel, E> {
-                Ok(TopLevel::Other)
-            }
         }
-        d.deserialize_any(Top)
+        d.deserialize_map(Top)
     }
 }
 

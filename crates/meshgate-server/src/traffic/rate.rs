@@ -74,29 +74,31 @@ impl SendLimiter {
 
 /// The 429 `rate_limited` of a peer minting threads over its send rate.
 pub(crate) fn mint_rate_limited(peer: &str, rate: SendRate, wait: Duration) -> ApiError {
-    let mut e = rate_limited(peer, rate, wait);
-    e.detail = format!(
-        "{peer:?} is minting threads faster than this gateway allows (threads and DMs share one bucket: {} a \
-         second sustained, bursts of {}); retry after {} s (the operator sets --send-rate and --send-burst)",
-        rate.per_second,
-        rate.burst,
-        e.retry_after.unwrap_or(1)
-    );
-    e
+    limited(wait, |retry| {
+        format!(
+            "{peer:?} is minting threads faster than this gateway allows (threads and DMs share one bucket: {} a \
+             second sustained, bursts of {}); retry after {retry} s (the operator sets --send-rate and --send-burst)",
+            rate.per_second, rate.burst
+        )
+    })
 }
 
 /// The 429 `rate_limited` of a sender over its rate.
 pub fn rate_limited(sender: &str, rate: SendRate, wait: Duration) -> ApiError {
-    let retry = retry_secs(wait);
-    let mut e = ApiError::new(
-        Class::RateLimited,
-        super::RATE_LIMITED,
+    limited(wait, |retry| {
         format!(
             "{sender:?} is sending faster than this gateway allows ({} DMs/s sustained, bursts of {}); \
              retry after {retry} s (the operator sets --send-rate and --send-burst)",
             rate.per_second, rate.burst
-        ),
-    );
+        )
+    })
+}
+
+/// A 429 `rate_limited` with `Retry-After` (whole seconds of `wait`) and
+/// the detail `detail` writes for those seconds.
+fn limited(wait: Duration, detail: impl FnOnce(u64) -> String) -> ApiError {
+    let retry = retry_secs(wait);
+    let mut e = ApiError::new(Class::RateLimited, super::RATE_LIMITED, detail(retry));
     e.retry_after = Some(retry);
     e
 }
